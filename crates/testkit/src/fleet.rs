@@ -1,0 +1,1 @@
+//! Programmable simulated edge nodes (HTTP, TCP, TLS, DNS, agent-check) bound to loopback.

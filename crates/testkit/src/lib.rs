@@ -1,0 +1,7 @@
+//! Test fixtures for Switchyard: a programmable fleet simulator (HTTP, TCP, TLS, DNS and agent
+//! nodes on loopback), a simulated SNMP agent population, and launchers for the real services
+//! the tests talk to (net-snmp `snmpd`).
+
+pub mod fleet;
+pub mod snmp_agent;
+pub mod snmpd;

@@ -1,0 +1,1 @@
+//! Simulated SNMP agents built on the `switchyard-snmp` codec, many per process.
