@@ -1,0 +1,34 @@
+# Switchyard: the two everyday commands are `make demo` (run the built-in demo fleet) and
+# `make test` (the whole suite). Both install what is missing first.
+
+CARGO ?= cargo
+CONFIG ?= examples/switchyard.toml
+
+.PHONY: demo run test lint bench check-config fmt
+
+demo:
+	scripts/setup.sh test
+	$(CARGO) run --release --bin switchyard -- demo
+
+run:
+	scripts/setup.sh test
+	$(CARGO) run --release --bin switchyard -- serve --config $(CONFIG)
+
+check-config:
+	$(CARGO) run --bin switchyard -- check-config $(CONFIG)
+
+test:
+	scripts/setup.sh test
+	$(CARGO) nextest run --workspace --no-fail-fast
+	$(CARGO) test --workspace --doc
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+bench:
+	scripts/setup.sh bench
+	scripts/bench.sh

@@ -1,0 +1,85 @@
+//! The admin listener: self-health endpoints, `/metrics`, and the token-protected `/admin/*`
+//! API. It is separate from the traffic listeners so it keeps answering under load.
+
+pub mod auth;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+
+use crate::maintenance::{Maintenance, Source};
+use crate::metrics::{Metrics, OPENMETRICS_CONTENT_TYPE};
+use auth::AuthPolicy;
+
+/// What the admin handlers share.
+#[derive(Clone)]
+pub struct AdminContext {
+    /// Metrics registry served at `/metrics`.
+    pub metrics: Metrics,
+    /// The maintenance switch.
+    pub maintenance: Maintenance,
+    /// Token and mutation policy for `/admin/*`.
+    pub auth: Arc<AuthPolicy>,
+}
+
+/// Builds the admin router. `health` serves `/livez`, `/readyz`, `/healthz` and their
+/// per-check paths.
+pub fn router(ctx: AdminContext, health: Router) -> Router {
+    let admin = Router::new()
+        .route("/admin/maintenance", get(get_maintenance).post(post_maintenance))
+        .layer(axum::middleware::from_fn_with_state(ctx.auth.clone(), auth::require_token));
+    Router::new().route("/metrics", get(metrics)).merge(admin).with_state(ctx).merge(health)
+}
+
+/// A JSON error body with a stable machine-readable code: `{"error":{"code":..,"message":..}}`.
+pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "error": { "code": code, "message": message } });
+    (status, axum::Json(body)).into_response()
+}
+
+/// Parses a JSON request body strictly, answering 400 with serde's message (which names the
+/// offending field and position) on any problem. The error is the finished response, handed
+/// straight back by the handler, so its size does not matter.
+#[allow(clippy::result_large_err)]
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Response> {
+    serde_json::from_slice(body).map_err(|e| {
+        error_response(StatusCode::BAD_REQUEST, "bad_request", &format!("invalid JSON body: {e}"))
+    })
+}
+
+async fn metrics(State(ctx): State<AdminContext>) -> Response {
+    ([(header::CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)], ctx.metrics.encode()).into_response()
+}
+
+async fn get_maintenance(State(ctx): State<AdminContext>) -> Response {
+    axum::Json(&*ctx.maintenance.get()).into_response()
+}
+
+/// Body of `POST /admin/maintenance`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MaintenanceRequest {
+    enabled: bool,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn post_maintenance(State(ctx): State<AdminContext>, body: Bytes) -> Response {
+    let req: MaintenanceRequest = match parse_json(&body) {
+        Ok(r) => r,
+        Err(resp) => return resp,
+    };
+    if req.enabled {
+        tracing::warn!(reason = %req.reason, "maintenance mode on (admin API)");
+    } else {
+        tracing::info!("maintenance mode off (admin API)");
+    }
+    ctx.maintenance.set(req.enabled, req.reason, Source::Admin);
+    axum::Json(&*ctx.maintenance.get()).into_response()
+}

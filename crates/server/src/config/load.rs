@@ -1,0 +1,247 @@
+//! Loading `switchyard.toml`: syntax, types and validation, every problem located as
+//! `file:line:col`.
+//!
+//! serde stops at the first error, which is a poor experience for a file with several
+//! mistakes, so each top-level section (and each element of an array of tables) is
+//! deserialized on its own and the problems are collected. Paths of failing keys come from
+//! `serde_path_to_error`; their positions come from the span-preserving `toml::de::DeTable`.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use toml::de::{DeTable, DeValue};
+
+use super::{
+    AdminConfig, Config, HealthConfig, InventoryConfig, LifecycleConfig, ListenConfig,
+    MaintenanceConfig,
+};
+
+/// One thing wrong with a configuration, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted key path, e.g. `inventory.nodes[2].zone`; empty for file-level problems.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+    /// 1-based line and column, when the key could be found in the source.
+    pub location: Option<(usize, usize)>,
+}
+
+impl Problem {
+    /// A problem at a key path, location filled in later by [`load_str`].
+    pub fn at(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { path: path.into(), message: message.into(), location: None }
+    }
+}
+
+/// Everything wrong with one configuration file.
+#[derive(Debug, Clone)]
+pub struct ConfigError {
+    /// The file the problems are in (as given by the caller).
+    pub origin: String,
+    /// Every problem found, in file order where locations are known.
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}", self.origin)?;
+            if let Some((line, col)) = p.location {
+                write!(f, ":{line}:{col}")?;
+            }
+            if p.path.is_empty() {
+                write!(f, ": {}", p.message)?;
+            } else {
+                write!(f, ": {}: {}", p.path, p.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Reads, parses and validates a configuration file. Relative paths inside it are resolved
+/// against the file's folder.
+pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+    let origin = path.display().to_string();
+    let source = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        origin: origin.clone(),
+        problems: vec![Problem::at("", format!("cannot read the file: {e}"))],
+    })?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    load_str(&source, &origin, &base)
+}
+
+/// Parses and validates configuration text. `origin` names it in messages.
+pub fn load_str(source: &str, origin: &str, base_dir: &Path) -> Result<Config, ConfigError> {
+    let fail = |problems: Vec<Problem>| ConfigError { origin: origin.to_string(), problems };
+    let spans = match DeTable::parse(source) {
+        Ok(t) => t.into_inner(),
+        Err(e) => {
+            let location = e.span().map(|s| line_col(source, s.start));
+            let message = format!("TOML syntax: {}", e.message().trim());
+            return Err(fail(vec![Problem { path: String::new(), message, location }]));
+        }
+    };
+    let table: toml::Table = match toml::from_str(source) {
+        Ok(t) => t,
+        Err(e) => {
+            let location = e.span().map(|s| line_col(source, s.start));
+            let message = e.message().trim().to_string();
+            return Err(fail(vec![Problem { path: String::new(), message, location }]));
+        }
+    };
+
+    let mut problems = Vec::new();
+    // Sections that failed to deserialize keep their defaults, so the remaining sections are
+    // still validated and every problem is reported in one pass.
+    let config = assemble(table, &mut problems);
+    problems.extend(config.validate(base_dir));
+    for p in &mut problems {
+        if p.location.is_none() {
+            p.location = locate(&spans, &p.path).map(|s| line_col(source, s.start));
+        }
+    }
+    problems.sort_by_key(|p| p.location.unwrap_or((usize::MAX, 0)));
+    if problems.is_empty() { Ok(config) } else { Err(fail(problems)) }
+}
+
+const SECTIONS: &[&str] = &["listen", "admin", "lifecycle", "health", "maintenance", "inventory"];
+
+/// Deserializes each section independently so one bad section does not hide the others.
+fn assemble(table: toml::Table, problems: &mut Vec<Problem>) -> Config {
+    let mut config = Config::default();
+    for (key, value) in table {
+        match key.as_str() {
+            "listen" => set(&mut config.listen, section::<ListenConfig>(value, &key, problems)),
+            "admin" => set(&mut config.admin, section::<AdminConfig>(value, &key, problems)),
+            "lifecycle" => {
+                set(&mut config.lifecycle, section::<LifecycleConfig>(value, &key, problems))
+            }
+            "health" => set(&mut config.health, section::<HealthConfig>(value, &key, problems)),
+            "maintenance" => {
+                set(&mut config.maintenance, section::<MaintenanceConfig>(value, &key, problems))
+            }
+            "inventory" => {
+                set(&mut config.inventory, section::<InventoryConfig>(value, &key, problems))
+            }
+            _ => problems.push(Problem::at(
+                key.clone(),
+                format!("unknown section `{key}`, expected one of: {}", SECTIONS.join(", ")),
+            )),
+        }
+    }
+    config
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
+}
+
+/// Deserializes one value, recording a located problem on failure. Arrays of tables inside
+/// the value are not split here; callers that want per-element errors use [`elements`].
+pub(crate) fn section<T: DeserializeOwned>(
+    value: toml::Value,
+    base: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<T> {
+    match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let inner = e.path().to_string();
+            let path = if inner == "." || inner.is_empty() {
+                base.to_string()
+            } else {
+                join(base, &inner)
+            };
+            problems.push(Problem::at(path, e.into_inner().message().trim().to_string()));
+            None
+        }
+    }
+}
+
+/// Deserializes every element of an array on its own, so each bad element is reported.
+pub(crate) fn elements<T: DeserializeOwned>(
+    values: Vec<toml::Value>,
+    base: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<Vec<T>> {
+    let before = problems.len();
+    let out: Vec<T> = values
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, v)| section::<T>(v, &format!("{base}[{i}]"), problems))
+        .collect();
+    (problems.len() == before).then_some(out)
+}
+
+fn join(base: &str, inner: &str) -> String {
+    if inner.starts_with('[') { format!("{base}{inner}") } else { format!("{base}.{inner}") }
+}
+
+/// Finds the source span of a dotted path such as `inventory.nodes[2].zone`. When the last
+/// key is missing (a "missing field" problem) the span of its parent is returned.
+pub(crate) fn locate(root: &DeTable<'_>, path: &str) -> Option<Range<usize>> {
+    enum Seg<'a> {
+        Key(&'a str),
+        Index(usize),
+    }
+    let mut segs = Vec::new();
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let (key, mut rest) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if !key.is_empty() {
+            segs.push(Seg::Key(key));
+        }
+        while let Some(end) = rest.find(']') {
+            segs.push(Seg::Index(rest[1..end].parse().ok()?));
+            rest = &rest[end + 1..];
+        }
+    }
+
+    let mut best = None;
+    let mut table = Some(root);
+    let mut array: Option<&toml::de::DeArray<'_>> = None;
+    for seg in segs {
+        let value = match seg {
+            Seg::Key(k) => {
+                let (key, value) = table?.get_key_value(k)?;
+                best = Some(key.span());
+                value
+            }
+            Seg::Index(i) => {
+                let value = array?.get(i)?;
+                best = Some(value.span());
+                value
+            }
+        };
+        table = None;
+        array = None;
+        match value.get_ref() {
+            DeValue::Table(t) => table = Some(t),
+            DeValue::Array(a) => array = Some(a),
+            _ => {}
+        }
+    }
+    best
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub(crate) fn line_col(source: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(source.len());
+    let before = &source[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (line, source[line_start..offset].chars().count() + 1)
+}

@@ -1,0 +1,116 @@
+use std::path::Path;
+
+use super::*;
+
+fn load(src: &str) -> Result<Config, ConfigError> {
+    load_str(src, "test.toml", Path::new("."))
+}
+
+#[test]
+fn empty_file_gives_defaults() {
+    let c = load("").unwrap();
+    assert_eq!(c.listen.admin, "127.0.0.1:9090".parse().unwrap());
+    assert_eq!(c.listen.http, None);
+    assert_eq!(c.lifecycle.drain_timeout_seconds, 30.0);
+    assert_eq!(c.health.check_timeout_ms, 2000);
+}
+
+#[test]
+fn shipped_example_parses_and_validates() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/switchyard.toml");
+    let c = load_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert!(c.listen.http.is_some());
+}
+
+#[test]
+fn syntax_error_is_located() {
+    let e = load("[listen]\nadmin = \"127.0.0.1:1\"\nhttp = = 3\n").unwrap_err();
+    assert_eq!(e.problems.len(), 1);
+    assert_eq!(e.problems[0].location.map(|l| l.0), Some(3), "{e}");
+    assert!(e.to_string().starts_with("test.toml:3:"), "{e}");
+}
+
+#[test]
+fn every_problem_is_reported_with_its_line() {
+    let src = "\
+[listen]
+admin = \"not an address\"
+
+[lifecycle]
+drain_timeout_seconds = 30
+shutdown_delay_seconds = 1
+bogus_key = 1
+
+[health]
+check_timeout_ms = \"fast\"
+
+[nonsense]
+x = 1
+";
+    let e = load(src).unwrap_err();
+    let text = e.to_string();
+    assert_eq!(e.problems.len(), 4, "{text}");
+    let lines: Vec<_> = e.problems.iter().map(|p| p.location.unwrap().0).collect();
+    assert_eq!(lines, vec![2, 7, 10, 12], "{text}");
+    assert!(text.contains("test.toml:2:1: listen.admin:"), "{text}");
+    assert!(text.contains("unknown field `bogus_key`"), "{text}");
+    assert!(text.contains("health.check_timeout_ms"), "{text}");
+    assert!(text.contains("unknown section `nonsense`"), "{text}");
+}
+
+#[test]
+fn validation_reports_all_semantic_problems() {
+    let src = "\
+[listen]
+admin = \"127.0.0.1:9000\"
+http = \"127.0.0.1:9000\"
+
+[lifecycle]
+drain_timeout_seconds = 0
+shutdown_delay_seconds = -1
+
+[health]
+check_timeout_ms = 5000
+event_loop_stall_threshold_ms = 50
+heartbeat_interval_ms = 100
+";
+    let e = load(src).unwrap_err();
+    let text = e.to_string();
+    let paths: Vec<_> = e.problems.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        vec![
+            "listen.http",
+            "lifecycle.drain_timeout_seconds",
+            "lifecycle.shutdown_delay_seconds",
+            "health.check_timeout_ms",
+            "health.event_loop_stall_threshold_ms",
+        ],
+        "{text}"
+    );
+    assert!(e.problems.iter().all(|p| p.location.is_some()), "{text}");
+}
+
+#[test]
+fn missing_files_are_reported() {
+    let e = load("[admin]\ntoken_file = \"/nonexistent/token\"\n").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("test.toml:2:1: admin.token_file: /nonexistent/token does not exist"),
+        "{e}"
+    );
+}
+
+#[test]
+fn missing_config_file_is_a_clear_error() {
+    let e = load_file(Path::new("/nonexistent/switchyard.toml")).unwrap_err();
+    assert!(e.to_string().starts_with("/nonexistent/switchyard.toml: cannot read the file"), "{e}");
+}
+
+#[test]
+fn line_col_counts_characters() {
+    assert_eq!(load::line_col("ab\ncdé\nf", 0), (1, 1));
+    assert_eq!(load::line_col("ab\ncdé\nf", 3), (2, 1));
+    assert_eq!(load::line_col("ab\ncdé\nf", 8), (3, 1));
+    assert_eq!(load::line_col("ab\ncdé\nf", 7), (2, 4));
+}

@@ -1,0 +1,15 @@
+//! Switchyard: a CDN traffic scheduler with a built-in fleet health prober.
+//!
+//! This crate is the binary's library half: the CLI, configuration, wiring of the prober,
+//! routing table and front ends, the admin listener and the shutdown sequence. The reusable
+//! pieces live in their own crates (`switchyard-health`, `switchyard-snmp`,
+//! `switchyard-route`, `switchyard-probe`, `switchyard-fleet`).
+
+pub mod admin;
+pub mod cli;
+pub mod config;
+pub mod lifecycle;
+pub mod logging;
+pub mod maintenance;
+pub mod metrics;
+pub mod serve;
