@@ -1,1 +1,13 @@
-//! switchyard-route
+//! switchyard-route: the pure routing core of Switchyard.
+//!
+//! No I/O and no clock: a [`RoutingTable`] snapshot is built from a fleet spec, coverage zones
+//! and a health view, and answers HTTP and DNS routing requests.
+
+pub mod health;
+pub mod spec;
+
+pub use health::{HealthState, HealthView, NodeHealth};
+pub use spec::{
+    AdminState, FleetSpec, HashKeySpec, NodeSpec, PanicMode, Policy, ServiceSpec, SpecError,
+    ZoneSpec,
+};
