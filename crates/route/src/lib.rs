@@ -4,6 +4,7 @@
 //! and a health view, and answers HTTP and DNS routing requests.
 
 pub mod health;
+pub mod prefix_index;
 pub mod spec;
 
 pub use health::{HealthState, HealthView, NodeHealth};
