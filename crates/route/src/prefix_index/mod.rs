@@ -359,7 +359,10 @@ fn bucketize_v4(ranges: &[(u128, u32)]) -> (Box<[u32]>, Box<[u32]>) {
 }
 
 /// Splits global IPv6 boundaries into buckets on the top 16 bits.
-fn bucketize_v6(ranges: &[(u128, u32)]) -> (Box<[u32]>, Box<[u128]>, Box<[u16]>) {
+/// IPv6 bucket offsets, range starts and value ids.
+type V6Buckets = (Box<[u32]>, Box<[u128]>, Box<[u16]>);
+
+fn bucketize_v6(ranges: &[(u128, u32)]) -> V6Buckets {
     let mut first = Vec::with_capacity(BUCKETS + 1);
     let mut starts: Vec<u128> = Vec::with_capacity(ranges.len() + BUCKETS);
     let mut values: Vec<u16> = Vec::with_capacity(ranges.len() + BUCKETS);
