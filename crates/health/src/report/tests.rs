@@ -1,0 +1,19 @@
+use super::*;
+
+#[test]
+fn query_parses_verbose_excludes_and_format() {
+    let query = Query::parse("verbose&exclude=a&exclude=b%2Fc&format=json&other=1");
+    assert!(query.verbose);
+    assert_eq!(query.exclude, ["a", "b/c"]);
+    assert_eq!(query.format, Format::Json);
+    assert_eq!(Query::parse(""), Query::default());
+    assert_eq!(Query::parse("format=yaml").format, Format::Text);
+    assert_eq!(Query::parse("exclude=a+b").exclude, ["a b"]);
+}
+
+#[test]
+fn go_quoting_escapes_what_could_break_a_line() {
+    let mut out = String::new();
+    write_go_quoted(&mut out, "a\"b\\c\nd\te\u{1}f\u{7f}é\u{85}");
+    assert_eq!(out, r#""a\"b\\c\nd\te\x01f\x7fé\u0085""#);
+}
