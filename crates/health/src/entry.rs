@@ -206,3 +206,6 @@ impl LogLimiter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

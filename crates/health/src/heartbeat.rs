@@ -162,3 +162,6 @@ async fn beat(state: Weak<State>) {
         expected = now + interval;
     }
 }
+
+#[cfg(test)]
+mod tests;
