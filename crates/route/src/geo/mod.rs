@@ -8,6 +8,7 @@ mod tests;
 
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -108,9 +109,10 @@ pub enum GeoError {
 }
 
 /// A MaxMind DB (GeoLite2/GeoIP2 City or any database with `location.latitude` and
-/// `location.longitude`), read fully into memory.
+/// `location.longitude`), read fully into memory. Cheap to clone (shared reader).
+#[derive(Clone)]
 pub struct GeoIp {
-    reader: maxminddb::Reader<Vec<u8>>,
+    reader: Arc<maxminddb::Reader<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for GeoIp {
@@ -147,13 +149,13 @@ impl GeoIp {
     /// Opens an `.mmdb` file.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, GeoError> {
         let reader = maxminddb::Reader::open_readfile(path).map_err(GeoError::Open)?;
-        Ok(Self { reader })
+        Ok(Self { reader: Arc::new(reader) })
     }
 
     /// Reads a database from bytes already in memory.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, GeoError> {
         let reader = maxminddb::Reader::from_source(bytes).map_err(GeoError::Open)?;
-        Ok(Self { reader })
+        Ok(Self { reader: Arc::new(reader) })
     }
 
     /// Database type from the metadata, e.g. `GeoLite2-City`.

@@ -3,7 +3,7 @@
 
 #[cfg(test)]
 mod tests;
-mod validate;
+pub(crate) mod validate;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 

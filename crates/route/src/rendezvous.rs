@@ -1,0 +1,165 @@
+//! Weighted rendezvous (highest random weight) hashing and the stable hash it runs on.
+//!
+//! Why HRW rather than a ring or Maglev: picks are confined to one zone (tens of nodes), so
+//! scoring every member is cheap (O(zone size), a few nanoseconds each) and needs no per-zone
+//! table to rebuild when a weight or health changes. HRW moves the minimum: when a node joins,
+//! leaves or is skipped, only the keys whose top-scoring node changed move, about 1/N of them;
+//! when one node's weight changes, keys move only to or from that node. Weights follow the
+//! logarithmic method (Schindelhauer & Schomaker, "Weighted distributed hash tables"):
+//! `score = w / -ln(u)` with `u` uniform in (0, 1) from `hash(key, node)`, which gives node `i`
+//! the share `w_i / sum(w)` of keys exactly. The same scores with a random key draw a
+//! weighted sample without replacement (Efraimidis & Spirakis), which serves the DNS
+//! `weighted_random` policy with the same code.
+//!
+//! The hash is defined here, not taken from `std` or `ahash`, because several router instances
+//! must agree on every key across processes, versions and CPUs.
+
+const K0: u64 = 0x9E37_79B9_7F4A_7C15;
+const K1: u64 = 0xBF58_476D_1CE4_E5B9;
+const K2: u64 = 0x94D0_49BB_1331_11EB;
+
+/// Folded 64x64->128 multiply: the mixing step of wyhash-style hashes.
+#[inline]
+fn fold_mul(a: u64, b: u64) -> u64 {
+    let r = u128::from(a) * u128::from(b);
+    (r as u64) ^ ((r >> 64) as u64)
+}
+
+/// SplitMix64 finalizer: a bijective avalanche on 64 bits.
+#[inline]
+pub(crate) fn mix64(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(K1);
+    x = (x ^ (x >> 27)).wrapping_mul(K2);
+    x ^ (x >> 31)
+}
+
+/// Stable 64-bit hash of `bytes` under `seed`.
+#[inline]
+pub(crate) fn hash_bytes(seed: u64, bytes: &[u8]) -> u64 {
+    let mut h = seed ^ K0.wrapping_mul(bytes.len() as u64 + 1);
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        h = fold_mul(h ^ w, K1);
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut buf = [0u8; 8];
+        buf[..rest.len()].copy_from_slice(rest);
+        h = fold_mul(h ^ u64::from_le_bytes(buf), K2);
+    }
+    mix64(h)
+}
+
+/// Stable hash of an ASCII string, case-insensitively (for DNS names), one trailing dot
+/// ignored.
+pub(crate) fn hash_name(name: &str) -> u64 {
+    let name = name.strip_suffix('.').unwrap_or(name).as_bytes();
+    let mut h = K0 ^ name.len() as u64;
+    for chunk in name.chunks(8) {
+        let mut buf = [0u8; 8];
+        for (d, s) in buf.iter_mut().zip(chunk) {
+            *d = s.to_ascii_lowercase();
+        }
+        h = fold_mul(h ^ u64::from_le_bytes(buf), K1);
+    }
+    mix64(h)
+}
+
+/// Combines a running key hash with the hash of one more key part.
+#[inline]
+pub(crate) fn combine(h: u64, part: u64) -> u64 {
+    mix64(h.rotate_left(23) ^ part)
+}
+
+/// Per-node seed derived from its id, so scores survive re-ordering of the spec.
+pub(crate) fn node_seed(id: &str) -> u64 {
+    hash_bytes(0x5157_4954_4348_5944, id.as_bytes())
+}
+
+/// HRW score of a node with `weight` for `key`. Larger wins; zero weight scores 0.
+#[inline]
+pub(crate) fn score(key: u64, node_seed: u64, weight: f64) -> f64 {
+    let h = mix64(key ^ node_seed);
+    // 53 random bits -> u in (0, 1), never 0 or 1.
+    let u = ((h >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64);
+    weight / -u.ln()
+}
+
+/// The `K` best (score, item) pairs seen, best first. A fixed-size insertion list: zones
+/// are small and `K` is a handful, so this beats sorting.
+#[derive(Debug, Clone)]
+pub(crate) struct TopK<const K: usize> {
+    items: [(f64, u32); K],
+    len: usize,
+    limit: usize,
+}
+
+impl<const K: usize> TopK<K> {
+    /// Keeps at most `limit` (clamped to `K`, at least 1) items.
+    pub(crate) fn new(limit: usize) -> Self {
+        Self { items: [(0.0, 0); K], len: 0, limit: limit.clamp(1, K) }
+    }
+
+    /// Offers an item; ties keep the earlier one ahead.
+    #[inline]
+    pub(crate) fn offer(&mut self, score: f64, item: u32) {
+        if self.len == self.limit && score <= self.items[self.len - 1].0 {
+            return;
+        }
+        let mut i = if self.len < self.limit {
+            self.len += 1;
+            self.len - 1
+        } else {
+            self.limit - 1
+        };
+        while i > 0 && self.items[i - 1].0 < score {
+            self.items[i] = self.items[i - 1];
+            i -= 1;
+        }
+        self.items[i] = (score, item);
+    }
+
+    /// Items, best first.
+    pub(crate) fn items(&self) -> impl ExactSizeIterator<Item = u32> + '_ {
+        self.items[..self.len].iter().map(|&(_, i)| i)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn get(&self, i: usize) -> Option<u32> {
+        (i < self.len).then(|| self.items[i].1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PINNED_PATH: u64 = 16_429_349_550_914_000_070;
+    const PINNED_NAME: u64 = 1_744_564_568_867_192_142;
+
+    #[test]
+    fn hash_is_stable_across_builds() {
+        // Pinned values: a change here reshuffles every deployed key.
+        assert_ne!(hash_bytes(0, b"a"), hash_bytes(0, b"b"));
+        assert_ne!(hash_bytes(0, b"abcdefgh1"), hash_bytes(0, b"abcdefgh2"));
+        assert_eq!(hash_name("Video.Example.COM."), hash_name("video.example.com"));
+        assert_eq!(node_seed("edge-1"), 390_158_186_291_012_176);
+        assert_eq!(hash_bytes(7, b"/videos/movie/seg-0001.ts"), PINNED_PATH);
+        assert_eq!(hash_name("video.cdn.example.com"), PINNED_NAME);
+    }
+
+    #[test]
+    fn top_k_keeps_best_in_order() {
+        let mut t = TopK::<4>::new(3);
+        for (s, i) in [(1.0, 1), (5.0, 5), (3.0, 3), (4.0, 4), (2.0, 2), (4.0, 9)] {
+            t.offer(s, i);
+        }
+        assert_eq!(t.items().collect::<Vec<_>>(), vec![5, 4, 9]);
+        assert_eq!(t.get(1), Some(4));
+        assert_eq!(t.get(3), None);
+    }
+}

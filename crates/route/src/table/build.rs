@@ -1,0 +1,166 @@
+//! Building a [`RoutingTable`] from spec, coverage zones and GeoIP.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use ahash::AHashMap;
+
+use super::{BuildError, Fleet, NodeInfo, RoutingTable, ServiceInfo, ZoneInfo};
+use crate::coverage::CoverageZones;
+use crate::geo::{GeoIp, NearestIndex};
+use crate::health::HealthView;
+use crate::rendezvous::node_seed;
+use crate::spec::FleetSpec;
+use crate::spec::validate::normalize_host;
+
+/// Nearest-zone list kept per zone. Fallback walks at most `fallback_nearest_limit` allowed
+/// zones of it; 64 bounds memory at O(zones x 64) while leaving room for services restricted
+/// to a few zones.
+pub(crate) const NEAREST_KEPT: usize = 64;
+
+impl RoutingTable {
+    /// Builds a snapshot. The spec is validated first; the coverage zones' index is shared,
+    /// not copied, so a table over a million prefixes builds in milliseconds once the
+    /// coverage file is parsed.
+    pub fn build(
+        spec: &FleetSpec,
+        czf: &CoverageZones,
+        geo: Option<&GeoIp>,
+        health: &HealthView,
+    ) -> Result<RoutingTable, BuildError> {
+        spec.validate().map_err(BuildError::InvalidSpec)?;
+        let zone_ids: AHashMap<&str, u32> =
+            spec.zones.iter().enumerate().map(|(i, z)| (z.name.as_str(), i as u32)).collect();
+
+        let nodes: Vec<NodeInfo> = spec
+            .nodes
+            .iter()
+            .map(|n| NodeInfo {
+                id: Arc::from(n.id.as_str()),
+                zone: zone_ids[n.zone.as_str()],
+                ipv4: n.ipv4,
+                ipv6: n.ipv6,
+                hostname: n.hostname.as_deref().map(Arc::from),
+                port: n.port,
+                weight: n.configured_weight(),
+                admin: n.admin,
+                seed: node_seed(&n.id),
+            })
+            .collect();
+        let node_by_id = spec
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (Box::from(n.id.as_str()), i as u32))
+            .collect();
+
+        let mut members: Vec<Vec<u32>> = vec![Vec::new(); spec.zones.len()];
+        for (i, n) in nodes.iter().enumerate() {
+            members[n.zone as usize].push(i as u32);
+        }
+        let coords: Vec<_> = spec
+            .zones
+            .iter()
+            .map(|z| match (z.latitude, z.longitude) {
+                (Some(lat), Some(lon)) => Some(crate::Coordinates::new(lat, lon)),
+                _ => czf.coordinates(&z.name),
+            })
+            .collect();
+        let nearest = NearestIndex::new(
+            coords.iter().enumerate().filter_map(|(i, c)| c.map(|c| (i as u32, c))),
+        );
+        let zones: Vec<ZoneInfo> = spec
+            .zones
+            .iter()
+            .zip(members)
+            .enumerate()
+            .map(|(i, (z, m))| ZoneInfo {
+                name: Arc::from(z.name.as_str()),
+                coordinates: coords[i],
+                members: m.into_boxed_slice(),
+                backups: z.backups.iter().map(|b| zone_ids[b.as_str()]).collect(),
+                nearest: coords[i]
+                    .map(|c| nearest.nearest_n(&c, Some(i as u32), NEAREST_KEPT))
+                    .unwrap_or_default()
+                    .into_boxed_slice(),
+            })
+            .collect();
+
+        let czf_zones = czf
+            .zones()
+            .iter()
+            .map(|cz| {
+                zone_ids
+                    .get(cz.name.as_str())
+                    .copied()
+                    .or_else(|| cz.coordinates.and_then(|c| nearest.nearest(&c)))
+            })
+            .collect();
+
+        let mut exact_hosts = AHashMap::new();
+        let mut wildcard_hosts = AHashMap::new();
+        let mut apexes: Vec<Box<str>> = Vec::new();
+        let mut seen_apex = HashSet::new();
+        let mut services = Vec::with_capacity(spec.services.len());
+        for (si, s) in spec.services.iter().enumerate() {
+            for h in &s.hostnames {
+                let h = normalize_host(h);
+                let apex = match h.strip_prefix("*.") {
+                    Some(base) => {
+                        wildcard_hosts.insert(Box::from(base), si as u32);
+                        Some(base.to_owned())
+                    }
+                    None => {
+                        let parent = h.split_once('.').map(|(_, p)| p.to_owned());
+                        exact_hosts.insert(Box::from(h.as_str()), si as u32);
+                        parent
+                    }
+                };
+                if let Some(a) = apex
+                    && seen_apex.insert(a.clone())
+                {
+                    apexes.push(a.into_boxed_str());
+                }
+            }
+            let allowed: Box<[bool]> = if s.zones.is_empty() {
+                vec![true; zones.len()].into_boxed_slice()
+            } else {
+                let mut v = vec![false; zones.len()];
+                for z in &s.zones {
+                    v[zone_ids[z.as_str()] as usize] = true;
+                }
+                v.into_boxed_slice()
+            };
+            let usable =
+                |f: fn(&NodeInfo) -> bool| nodes.iter().any(|n| allowed[n.zone as usize] && f(n));
+            services.push(ServiceInfo {
+                has_v4: usable(|n| n.ipv4.is_some()),
+                has_v6: usable(|n| n.ipv6.is_some()),
+                allowed,
+                default_zone: s.default_zone.as_deref().map(|d| zone_ids[d]),
+                // Validated above, so compiling cannot fail here.
+                path_regex: s
+                    .hash_key
+                    .path_regex
+                    .as_deref()
+                    .and_then(|r| regex::Regex::new(r).ok()),
+                spec: s.clone(),
+            });
+        }
+
+        let fleet = Fleet {
+            nodes,
+            node_by_id,
+            zones,
+            services,
+            exact_hosts,
+            wildcard_hosts,
+            apexes,
+            czf: Arc::clone(czf.index()),
+            czf_zones,
+            geo: geo.cloned(),
+            nearest,
+        };
+        Ok(RoutingTable::from_fleet(Arc::new(fleet), health))
+    }
+}

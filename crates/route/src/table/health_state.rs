@@ -1,0 +1,136 @@
+//! Health-derived per-node status and per-service panic flags: the only parts of a snapshot
+//! recomputed when the health view changes.
+
+use std::sync::Arc;
+
+use super::{Fleet, NodeInfo, RoutingTable};
+use crate::health::{HealthState, HealthView, NodeHealth};
+use crate::spec::AdminState;
+
+/// Smallest load headroom factor: a node at or above full utilization keeps 5% of its weight
+/// (it is walked past by the overload threshold anyway; this only orders the rest).
+const MIN_HEADROOM: f64 = 0.05;
+/// Headroom is rounded to this step so utilization noise of a percent or two does not move
+/// keys between nodes on every probe round.
+const HEADROOM_STEP: f64 = 0.05;
+
+/// What the table derived from one node's health.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NodeStatus {
+    /// Health as reported (unknown when the view does not mention the node).
+    pub health: NodeHealth,
+    /// Weight used for picks: configured x health factor x load headroom, or configured x
+    /// agent percentage when the agent overrides. Health factor: up/unknown 1, degraded
+    /// 0.5, down 0. Headroom: `1 - utilization` rounded to 0.05, at least 0.05.
+    pub effective_weight: f64,
+    /// Weight used in fail-open panic, when health is ignored: configured x agent percentage
+    /// when set, else configured.
+    pub panic_weight: f64,
+}
+
+impl NodeStatus {
+    fn new(node: &NodeInfo, health: NodeHealth) -> Self {
+        let agent = health.agent_weight_percent.map(|p| node.weight * f64::from(p) / 100.0);
+        let effective_weight = match agent {
+            Some(w) => match health.state {
+                HealthState::Down => 0.0,
+                _ => w,
+            },
+            None => node.weight * health_factor(health.state) * headroom(health.utilization),
+        };
+        Self { health, effective_weight, panic_weight: agent.unwrap_or(node.weight) }
+    }
+}
+
+fn health_factor(state: HealthState) -> f64 {
+    match state {
+        HealthState::Up | HealthState::Unknown => 1.0,
+        HealthState::Degraded => 0.5,
+        HealthState::Down => 0.0,
+    }
+}
+
+fn headroom(utilization: Option<f32>) -> f64 {
+    match utilization {
+        Some(u) if u.is_finite() => {
+            let free = 1.0 - f64::from(u).clamp(0.0, 1.0);
+            ((free / HEADROOM_STEP).round() * HEADROOM_STEP).max(MIN_HEADROOM)
+        }
+        _ => 1.0,
+    }
+}
+
+/// Usable for panic accounting: admin-enabled and not down.
+fn counts_as_usable(node: &NodeInfo, st: &NodeStatus) -> bool {
+    node.admin == AdminState::Enabled && st.health.state != HealthState::Down
+}
+
+impl RoutingTable {
+    pub(super) fn from_fleet(fleet: Arc<Fleet>, health: &HealthView) -> RoutingTable {
+        let mut nodes: Vec<NodeStatus> =
+            fleet.nodes.iter().map(|n| NodeStatus::new(n, NodeHealth::default())).collect();
+        for (id, h) in &health.nodes {
+            if let Some(&i) = fleet.node_by_id.get(id.as_str()) {
+                nodes[i as usize] = NodeStatus::new(&fleet.nodes[i as usize], *h);
+            }
+        }
+        let panic = panic_flags(&fleet, &nodes);
+        RoutingTable { fleet, nodes: nodes.into(), panic, health_version: health.version }
+    }
+
+    /// A new snapshot with `health` applied, sharing every health-independent part (prefix
+    /// index, zones, services, host maps) with `self`.
+    pub fn with_health(&self, health: &HealthView) -> RoutingTable {
+        RoutingTable::from_fleet(Arc::clone(&self.fleet), health)
+    }
+
+    /// A new snapshot with one node's health replaced and everything else kept, for a prober
+    /// that reports changes one at a time. Unknown ids return an unchanged copy.
+    pub fn with_node_health(
+        &self,
+        node_id: &str,
+        health: NodeHealth,
+        version: u64,
+    ) -> RoutingTable {
+        let mut nodes: Vec<NodeStatus> = self.nodes.to_vec();
+        if let Some(&i) = self.fleet.node_by_id.get(node_id) {
+            nodes[i as usize] = NodeStatus::new(&self.fleet.nodes[i as usize], health);
+        }
+        let panic = panic_flags(&self.fleet, &nodes);
+        RoutingTable {
+            fleet: Arc::clone(&self.fleet),
+            nodes: nodes.into(),
+            panic,
+            health_version: version,
+        }
+    }
+}
+
+/// Envoy-style panic per service: the share of the service's admin-enabled nodes that are
+/// not down, against its threshold.
+fn panic_flags(fleet: &Fleet, nodes: &[NodeStatus]) -> Arc<[bool]> {
+    let mut per_zone = vec![(0u32, 0u32); fleet.zones.len()];
+    for (n, st) in fleet.nodes.iter().zip(nodes) {
+        if n.admin == AdminState::Enabled {
+            let c = &mut per_zone[n.zone as usize];
+            c.0 += 1;
+            c.1 += u32::from(counts_as_usable(n, st));
+        }
+    }
+    fleet
+        .services
+        .iter()
+        .map(|s| {
+            let threshold = s.spec.panic_threshold;
+            if threshold <= 0.0 {
+                return false;
+            }
+            let (enabled, usable) = per_zone
+                .iter()
+                .zip(s.allowed.iter())
+                .filter(|(_, a)| **a)
+                .fold((0u64, 0u64), |acc, (c, _)| (acc.0 + u64::from(c.0), acc.1 + u64::from(c.1)));
+            enabled > 0 && (usable as f64) < threshold * enabled as f64
+        })
+        .collect()
+}

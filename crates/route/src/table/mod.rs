@@ -1,0 +1,319 @@
+//! The routing table: one immutable snapshot of fleet, coverage zones, GeoIP and health.
+//!
+//! The heavy, health-independent parts (prefix index, zone chains, host maps, node data) live
+//! in one `Arc`'d [`Fleet`] shared by every snapshot; [`RoutingTable::with_health`] makes a new
+//! snapshot that shares it and only recomputes the per-node effective weights and per-service
+//! panic flags (O(nodes + services x zones), no allocation beyond two small vectors).
+
+mod build;
+mod health_state;
+mod select;
+#[cfg(test)]
+mod tests;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use ahash::AHashMap;
+
+use crate::decision::{Localization, LocalizationMethod, NodeId, ServiceId, ZoneId};
+use crate::geo::{Coordinates, GeoIp, NearestIndex};
+use crate::prefix_index::PrefixIndex;
+use crate::spec::{AdminState, ServiceSpec, SpecError};
+
+pub use health_state::NodeStatus;
+
+/// Errors building a table.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The fleet spec failed validation; every problem is listed.
+    #[error("invalid fleet spec: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    InvalidSpec(Vec<SpecError>),
+}
+
+/// An immutable routing snapshot. Cheap to clone (three `Arc`s); meant to be published
+/// through `ArcSwap<RoutingTable>` and read lock-free per request.
+#[derive(Debug, Clone)]
+pub struct RoutingTable {
+    fleet: Arc<Fleet>,
+    nodes: Arc<[NodeStatus]>,
+    panic: Arc<[bool]>,
+    health_version: u64,
+}
+
+/// Everything that does not depend on health.
+#[derive(Debug)]
+pub(crate) struct Fleet {
+    nodes: Vec<NodeInfo>,
+    node_by_id: AHashMap<Box<str>, u32>,
+    zones: Vec<ZoneInfo>,
+    services: Vec<ServiceInfo>,
+    exact_hosts: AHashMap<Box<str>, u32>,
+    wildcard_hosts: AHashMap<Box<str>, u32>,
+    apexes: Vec<Box<str>>,
+    czf: Arc<PrefixIndex>,
+    /// Coverage-file zone index -> fleet zone (by name, else nearest by the file's
+    /// coordinates, as Traffic Router falls back for cache groups it does not serve).
+    czf_zones: Vec<Option<u32>>,
+    geo: Option<GeoIp>,
+    nearest: NearestIndex,
+}
+
+#[derive(Debug)]
+pub(crate) struct NodeInfo {
+    id: Arc<str>,
+    zone: u32,
+    ipv4: Option<Ipv4Addr>,
+    ipv6: Option<Ipv6Addr>,
+    hostname: Option<Arc<str>>,
+    port: u16,
+    weight: f64,
+    admin: AdminState,
+    seed: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct ZoneInfo {
+    name: Arc<str>,
+    coordinates: Option<Coordinates>,
+    members: Box<[u32]>,
+    backups: Box<[u32]>,
+    /// Other zones with coordinates, nearest first, at most [`build::NEAREST_KEPT`].
+    nearest: Box<[u32]>,
+}
+
+/// A service as the table holds it.
+#[derive(Debug)]
+pub struct ServiceInfo {
+    spec: ServiceSpec,
+    allowed: Box<[bool]>,
+    default_zone: Option<u32>,
+    path_regex: Option<regex::Regex>,
+    has_v4: bool,
+    has_v6: bool,
+}
+
+impl ServiceInfo {
+    /// Service name.
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+    /// Host names as configured (exact and `*.` wildcards).
+    pub fn hostnames(&self) -> &[String] {
+        &self.spec.hostnames
+    }
+    /// DNS TTL in seconds.
+    pub fn ttl_seconds(&self) -> u32 {
+        self.spec.ttl_seconds
+    }
+    /// Number of addresses per DNS answer.
+    pub fn dns_answers(&self) -> u32 {
+        self.spec.dns_answers
+    }
+    /// Whether any node the service may use has an IPv4 / IPv6 address; a DNS front end
+    /// answers NODATA for a family the service has none of.
+    pub fn has_family(&self, want: crate::Family) -> bool {
+        match want {
+            crate::Family::V4 => self.has_v4,
+            crate::Family::V6 => self.has_v6,
+        }
+    }
+    /// The full spec.
+    pub fn spec(&self) -> &ServiceSpec {
+        &self.spec
+    }
+}
+
+/// What a DNS name is to this router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameClass {
+    /// A service host name: answer it.
+    Service(ServiceId),
+    /// Exactly an apex the router is authoritative for (SOA/NS live here; NODATA for A).
+    Apex,
+    /// Under an apex but no such name: NXDOMAIN.
+    InZone,
+    /// Not ours: REFUSED.
+    OutOfZone,
+}
+
+impl RoutingTable {
+    /// Health version this snapshot was built with.
+    pub fn health_version(&self) -> u64 {
+        self.health_version
+    }
+
+    /// Service serving `host` (an HTTP `Host` without port, or a DNS name): exact names
+    /// first, then the longest matching `*.` wildcard. Case-insensitive, trailing dot ignored.
+    pub fn service_for_host(&self, host: &str) -> Option<ServiceId> {
+        let host = host.strip_suffix('.').unwrap_or(host);
+        if host.len() > 253 {
+            return None;
+        }
+        let mut buf = [0u8; 253];
+        let lower = &mut buf[..host.len()];
+        lower.copy_from_slice(host.as_bytes());
+        lower.make_ascii_lowercase();
+        let lower = std::str::from_utf8(lower).ok()?;
+        let f = &self.fleet;
+        if let Some(&s) = f.exact_hosts.get(lower) {
+            return Some(ServiceId(s));
+        }
+        let mut rest = lower;
+        while let Some((_, parent)) = rest.split_once('.') {
+            if let Some(&s) = f.wildcard_hosts.get(parent) {
+                return Some(ServiceId(s));
+            }
+            rest = parent;
+        }
+        None
+    }
+
+    /// Classifies a DNS query name for the authoritative front end.
+    pub fn classify_name(&self, qname: &str) -> NameClass {
+        if let Some(s) = self.service_for_host(qname) {
+            return NameClass::Service(s);
+        }
+        let name = qname.strip_suffix('.').unwrap_or(qname).to_ascii_lowercase();
+        let mut in_zone = false;
+        for apex in &self.fleet.apexes {
+            if *name == **apex {
+                return NameClass::Apex;
+            }
+            if name.len() > apex.len()
+                && name.ends_with(&**apex)
+                && name.as_bytes()[name.len() - apex.len() - 1] == b'.'
+            {
+                in_zone = true;
+            }
+        }
+        if in_zone { NameClass::InZone } else { NameClass::OutOfZone }
+    }
+
+    /// DNS apex names the router is authoritative for: the base of each `*.` wildcard and
+    /// the parent of each exact host name, lower-case, without trailing dot.
+    pub fn apexes(&self) -> impl Iterator<Item = &str> {
+        self.fleet.apexes.iter().map(|a| &**a)
+    }
+
+    /// Services in spec order.
+    pub fn services(&self) -> impl ExactSizeIterator<Item = (ServiceId, &ServiceInfo)> {
+        self.fleet.services.iter().enumerate().map(|(i, s)| (ServiceId(i as u32), s))
+    }
+
+    /// One service.
+    pub fn service(&self, id: ServiceId) -> Option<&ServiceInfo> {
+        self.fleet.services.get(id.index())
+    }
+
+    /// Service by name.
+    pub fn service_by_name(&self, name: &str) -> Option<ServiceId> {
+        self.services().find(|(_, s)| s.name() == name).map(|(id, _)| id)
+    }
+
+    /// Zone name.
+    pub fn zone_name(&self, id: ZoneId) -> Option<&str> {
+        self.fleet.zones.get(id.index()).map(|z| &*z.name)
+    }
+
+    /// Coordinates of a zone (from the spec, else from the coverage zone file).
+    pub fn zone_coordinates(&self, id: ZoneId) -> Option<Coordinates> {
+        self.fleet.zones.get(id.index()).and_then(|z| z.coordinates)
+    }
+
+    /// Number of zones, nodes and services.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let f = &self.fleet;
+        (f.zones.len(), f.nodes.len(), f.services.len())
+    }
+
+    /// Zone by name.
+    pub fn zone_by_name(&self, name: &str) -> Option<ZoneId> {
+        self.fleet.zones.iter().position(|z| &*z.name == name).map(|i| ZoneId(i as u32))
+    }
+
+    /// Node by spec id.
+    pub fn node_by_id(&self, id: &str) -> Option<NodeId> {
+        self.fleet.node_by_id.get(id).map(|&i| NodeId(i))
+    }
+
+    /// Health-derived status of a node in this snapshot.
+    pub fn node_status(&self, id: NodeId) -> Option<&NodeStatus> {
+        self.nodes.get(id.index())
+    }
+
+    /// Whether the service is in panic in this snapshot.
+    pub fn in_panic(&self, id: ServiceId) -> bool {
+        self.panic.get(id.index()).copied().unwrap_or(false)
+    }
+
+    /// Places a client: coverage zones (longest prefix), then GeoIP to the nearest zone,
+    /// else [`LocalizationMethod::Default`] with no zone.
+    #[inline]
+    pub fn localize(&self, ip: IpAddr) -> Localization {
+        let f = &*self.fleet;
+        if let Some(hit) = f.czf.lookup(ip)
+            && let Some(Some(zone)) = f.czf_zones.get(hit.value as usize)
+        {
+            return Localization {
+                zone: Some(ZoneId(*zone)),
+                method: LocalizationMethod::CoverageZone,
+                matched_prefix_len: Some(hit.prefix_len),
+            };
+        }
+        if let Some(geo) = &f.geo
+            && let Some(hit) = geo.locate(ip)
+            && let Some(zone) = f.nearest.nearest(&hit.coordinates)
+        {
+            return Localization {
+                zone: Some(ZoneId(zone)),
+                method: LocalizationMethod::GeoIp,
+                matched_prefix_len: Some(hit.prefix_len),
+            };
+        }
+        Localization { zone: None, method: LocalizationMethod::Default, matched_prefix_len: None }
+    }
+
+    /// Approximate heap bytes of the snapshot, including the shared parts.
+    pub fn memory_bytes(&self) -> usize {
+        let f = &*self.fleet;
+        let nodes: usize = f
+            .nodes
+            .iter()
+            .map(|n| {
+                size_of::<NodeInfo>()
+                    + n.id.len()
+                    + n.hostname.as_ref().map_or(0, |h| h.len())
+                    + size_of::<(Box<str>, u32)>()
+                    + n.id.len()
+            })
+            .sum();
+        let zones: usize = f
+            .zones
+            .iter()
+            .map(|z| {
+                size_of::<ZoneInfo>()
+                    + z.name.len()
+                    + 4 * (z.members.len() + z.backups.len() + z.nearest.len())
+            })
+            .sum();
+        let services: usize = f
+            .services
+            .iter()
+            .map(|s| size_of::<ServiceInfo>() + s.allowed.len() + 64 * s.spec.hostnames.len())
+            .sum();
+        f.czf.memory_bytes()
+            + nodes
+            + zones
+            + services
+            + 4 * f.czf_zones.len()
+            + size_of_val(&*self.nodes)
+            + self.panic.len()
+    }
+
+    /// Bytes of the coverage-zone prefix index alone.
+    pub fn index_memory_bytes(&self) -> usize {
+        self.fleet.czf.memory_bytes()
+    }
+}

@@ -1,0 +1,357 @@
+//! Node selection: zone chain, eligibility, panic, and the weighted rendezvous pick.
+//!
+//! Zone order follows Traffic Router: the localized zone, its backups in order, then (when
+//! enabled) the nearest zones by great-circle distance up to the service's limit, and last the
+//! service's default zone. Zones the service may not use are passed over. Within a zone,
+//! admin-enabled nodes that are up (or not yet probed), not overloaded and of non-zero weight
+//! form the first tier; degraded nodes are used only when that tier is empty. A node over the
+//! overload threshold is walked past exactly like an unhealthy one, so its keys go to their
+//! next-ranked node and come back when it recovers (bounded-load without a ring walk: every
+//! member is scored once, so the walk is bounded by the zone size).
+
+use std::net::IpAddr;
+
+use super::{RoutingTable, ServiceInfo};
+use crate::decision::{
+    Decision, DnsRequest, Family, HttpRequest, Localization, NodeChoice, NodeId, RouteError,
+    ServiceId, SkipReason, Skipped, ZoneId, ZoneSource,
+};
+use crate::health::HealthState;
+use crate::rendezvous::{TopK, combine, hash_bytes, hash_name, mix64, score};
+use crate::spec::{AdminState, PanicMode, Policy};
+
+/// Upper bound on dispersion + alternates and on DNS answers per decision.
+const MAX_TOP: usize = 16;
+/// Alternates reported with an HTTP decision.
+const ALTERNATES: usize = 2;
+
+/// A zone's outcome before it becomes a [`Decision`].
+struct Pick {
+    zone: u32,
+    source: ZoneSource,
+    top: TopK<MAX_TOP>,
+    degraded: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tier {
+    Healthy,
+    Degraded,
+}
+
+struct Ctx<'a> {
+    svc: &'a ServiceInfo,
+    key: u64,
+    want: usize,
+    family: Option<Family>,
+    panic: bool,
+    explain: bool,
+    skipped: Vec<Skipped>,
+}
+
+impl RoutingTable {
+    /// Routes an HTTP request: one node by weighted rendezvous hashing of the content key
+    /// (or weighted random under the `weighted_random` policy), chosen among the top
+    /// `dispersion` ranked nodes by `seed`. With `explain`, every passed-over candidate is
+    /// listed with its reason.
+    pub fn route_http(&self, req: &HttpRequest<'_>, explain: bool) -> Result<Decision, RouteError> {
+        let svc = self.service(req.service).ok_or(RouteError::UnknownService)?;
+        let key = match svc.spec.policy {
+            Policy::ConsistentHash => content_key(svc, req.path, req.query),
+            Policy::WeightedRandom => mix64(req.seed),
+        };
+        let dispersion = (svc.spec.dispersion as usize).clamp(1, MAX_TOP - ALTERNATES);
+        let mut ctx = Ctx {
+            svc,
+            key,
+            want: dispersion + ALTERNATES,
+            family: None,
+            panic: self.in_panic(req.service),
+            explain,
+            skipped: Vec::new(),
+        };
+        let (loc, pick) = self.select(&mut ctx, req.client_ip)?;
+        let spread = dispersion.min(pick.top.len());
+        let chosen = if spread > 1 { (mix64(req.seed ^ key) % spread as u64) as usize } else { 0 };
+        let nodes = pick.top.get(chosen).map(|n| self.choice(n)).into_iter().collect();
+        let alternates = pick
+            .top
+            .items()
+            .enumerate()
+            .filter(|&(i, _)| i != chosen)
+            .take(ALTERNATES)
+            .map(|(_, n)| self.choice(n))
+            .collect();
+        if explain {
+            self.explain_zone(&mut ctx, &pick, &[chosen]);
+        }
+        Ok(self.decision(req.service, ctx, loc, pick, nodes, alternates))
+    }
+
+    /// Routes a DNS query: up to `dns_answers` distinct nodes with an address of the wanted
+    /// family, from one zone, ranked by weighted rendezvous hashing of the query name
+    /// (`consistent_hash`) or drawn by weighted random sampling seeded by `seed`.
+    pub fn route_dns(&self, req: &DnsRequest<'_>) -> Result<Decision, RouteError> {
+        self.route_dns_explained(req, false)
+    }
+
+    /// [`RoutingTable::route_dns`] with the skipped-candidate report for `/debug`.
+    pub fn route_dns_explained(
+        &self,
+        req: &DnsRequest<'_>,
+        explain: bool,
+    ) -> Result<Decision, RouteError> {
+        let svc = self.service(req.service).ok_or(RouteError::UnknownService)?;
+        let key = match svc.spec.policy {
+            Policy::ConsistentHash => hash_name(req.qname),
+            Policy::WeightedRandom => mix64(req.seed),
+        };
+        let answers = (svc.spec.dns_answers as usize).clamp(1, MAX_TOP);
+        let mut ctx = Ctx {
+            svc,
+            key,
+            want: answers,
+            family: Some(req.want),
+            panic: self.in_panic(req.service),
+            explain,
+            skipped: Vec::new(),
+        };
+        let (loc, pick) = self.select(&mut ctx, req.client_ip)?;
+        let nodes = pick.top.items().map(|n| self.choice(n)).collect();
+        if explain {
+            let all: Vec<usize> = (0..pick.top.len()).collect();
+            self.explain_zone(&mut ctx, &pick, &all);
+        }
+        Ok(self.decision(req.service, ctx, loc, pick, nodes, Vec::new()))
+    }
+
+    fn decision(
+        &self,
+        service: ServiceId,
+        ctx: Ctx<'_>,
+        localization: Localization,
+        pick: Pick,
+        nodes: Vec<NodeChoice>,
+        alternates: Vec<NodeChoice>,
+    ) -> Decision {
+        Decision {
+            service,
+            nodes,
+            zone: ZoneId(pick.zone),
+            zone_name: self.fleet.zones[pick.zone as usize].name.clone(),
+            zone_source: pick.source,
+            localization,
+            ttl_seconds: ctx.svc.spec.ttl_seconds,
+            alternates,
+            panic: ctx.panic,
+            degraded: pick.degraded,
+            skipped: ctx.skipped,
+        }
+    }
+
+    fn choice(&self, n: u32) -> NodeChoice {
+        let node = &self.fleet.nodes[n as usize];
+        NodeChoice {
+            node: NodeId(n),
+            id: node.id.clone(),
+            zone: self.fleet.zones[node.zone as usize].name.clone(),
+            ipv4: node.ipv4,
+            ipv6: node.ipv6,
+            hostname: node.hostname.clone(),
+            port: node.port,
+        }
+    }
+
+    /// Localizes, then walks the zone chain until a zone yields nodes.
+    fn select(&self, ctx: &mut Ctx<'_>, ip: IpAddr) -> Result<(Localization, Pick), RouteError> {
+        if ctx.panic && ctx.svc.spec.panic_mode == PanicMode::Closed {
+            return Err(RouteError::PanicFailClosed);
+        }
+        let loc = self.localize(ip);
+        let (start, source) = match (loc.zone, ctx.svc.default_zone) {
+            (Some(z), _) => (z.0, ZoneSource::Localized),
+            (None, Some(d)) => (d, ZoneSource::Default),
+            (None, None) => return Err(RouteError::NotLocalized),
+        };
+        if let Some(p) = self.try_zone(ctx, start, source) {
+            return Ok((loc, p));
+        }
+        let zones = &self.fleet.zones;
+        let mut visited = vec![start];
+        for &b in zones[start as usize].backups.iter() {
+            if !visited.contains(&b) {
+                visited.push(b);
+                if let Some(p) = self.try_zone(ctx, b, ZoneSource::Backup) {
+                    return Ok((loc, p));
+                }
+            }
+        }
+        if ctx.svc.spec.fallback_to_nearest {
+            let mut tried = 0;
+            for &z in zones[start as usize].nearest.iter() {
+                if tried >= ctx.svc.spec.fallback_nearest_limit {
+                    break;
+                }
+                if visited.contains(&z) || !ctx.svc.allowed[z as usize] {
+                    continue;
+                }
+                visited.push(z);
+                tried += 1;
+                if let Some(p) = self.try_zone(ctx, z, ZoneSource::Nearest) {
+                    return Ok((loc, p));
+                }
+            }
+        }
+        if let Some(d) = ctx.svc.default_zone
+            && !visited.contains(&d)
+            && let Some(p) = self.try_zone(ctx, d, ZoneSource::Default)
+        {
+            return Ok((loc, p));
+        }
+        Err(RouteError::NoEligibleNode)
+    }
+
+    /// Scores a zone's members; `None` when no member is usable.
+    fn try_zone(&self, ctx: &mut Ctx<'_>, zone: u32, source: ZoneSource) -> Option<Pick> {
+        let z = &self.fleet.zones[zone as usize];
+        if !ctx.svc.allowed[zone as usize] {
+            if ctx.explain {
+                ctx.skipped.push(Skipped {
+                    zone: z.name.clone(),
+                    node: None,
+                    reason: SkipReason::ZoneNotAllowed,
+                });
+            }
+            return None;
+        }
+        let mut healthy = TopK::<MAX_TOP>::new(ctx.want);
+        let mut degraded: Option<TopK<MAX_TOP>> = None;
+        for &m in z.members.iter() {
+            if let Ok((tier, weight)) = self.eligibility(ctx, m) {
+                let s = score(ctx.key, self.fleet.nodes[m as usize].seed, weight);
+                match tier {
+                    Tier::Healthy => healthy.offer(s, m),
+                    Tier::Degraded => {
+                        degraded.get_or_insert_with(|| TopK::new(ctx.want)).offer(s, m)
+                    }
+                }
+            }
+        }
+        let (top, is_degraded) = if healthy.len() > 0 {
+            (healthy, false)
+        } else {
+            match degraded {
+                Some(d) if d.len() > 0 => (d, true),
+                _ => {
+                    if ctx.explain {
+                        self.explain_members(ctx, zone, None, &[]);
+                        ctx.skipped.push(Skipped {
+                            zone: z.name.clone(),
+                            node: None,
+                            reason: SkipReason::ZoneExhausted,
+                        });
+                    }
+                    return None;
+                }
+            }
+        };
+        Some(Pick { zone, source, top, degraded: is_degraded })
+    }
+
+    /// Whether node `m` may be picked, in which tier and with what weight; else why not.
+    #[inline]
+    fn eligibility(&self, ctx: &Ctx<'_>, m: u32) -> Result<(Tier, f64), SkipReason> {
+        let node = &self.fleet.nodes[m as usize];
+        let st = &self.nodes[m as usize];
+        match node.admin {
+            AdminState::Enabled => {}
+            AdminState::Drain => return Err(SkipReason::Draining),
+            AdminState::Maintenance => return Err(SkipReason::Maintenance),
+        }
+        match ctx.family {
+            Some(Family::V4) if node.ipv4.is_none() => return Err(SkipReason::NoAddress),
+            Some(Family::V6) if node.ipv6.is_none() => return Err(SkipReason::NoAddress),
+            _ => {}
+        }
+        if ctx.panic {
+            return if st.panic_weight > 0.0 {
+                Ok((Tier::Healthy, st.panic_weight))
+            } else {
+                Err(SkipReason::ZeroWeight)
+            };
+        }
+        let tier = match st.health.state {
+            HealthState::Down => return Err(SkipReason::Down),
+            HealthState::Degraded => Tier::Degraded,
+            HealthState::Up | HealthState::Unknown => Tier::Healthy,
+        };
+        if let Some(u) = st.health.utilization
+            && f64::from(u) > ctx.svc.spec.overload_threshold
+        {
+            return Err(SkipReason::Overloaded { utilization: u });
+        }
+        if st.effective_weight > 0.0 {
+            Ok((tier, st.effective_weight))
+        } else {
+            Err(SkipReason::ZeroWeight)
+        }
+    }
+
+    /// Explain report for the zone that answered: everything not chosen.
+    fn explain_zone(&self, ctx: &mut Ctx<'_>, pick: &Pick, chosen: &[usize]) {
+        let chosen: Vec<u32> = chosen.iter().filter_map(|&i| pick.top.get(i)).collect();
+        let tier = if pick.degraded { Tier::Degraded } else { Tier::Healthy };
+        self.explain_members(ctx, pick.zone, Some(tier), &chosen);
+    }
+
+    fn explain_members(&self, ctx: &mut Ctx<'_>, zone: u32, used: Option<Tier>, chosen: &[u32]) {
+        let z = &self.fleet.zones[zone as usize];
+        for &m in z.members.iter() {
+            if chosen.contains(&m) {
+                continue;
+            }
+            let reason = match self.eligibility(ctx, m) {
+                Err(r) => r,
+                Ok((t, _)) if Some(t) == used => SkipReason::Outranked,
+                Ok((Tier::Degraded, _)) => SkipReason::Degraded,
+                Ok(_) => SkipReason::Outranked,
+            };
+            ctx.skipped.push(Skipped {
+                zone: z.name.clone(),
+                node: Some(self.fleet.nodes[m as usize].id.clone()),
+                reason,
+            });
+        }
+    }
+}
+
+/// Content key under the service's hash key rule (Traffic Router's consistentHashRegex and
+/// consistentHashQueryParams): the path, or the concatenated capture groups of the path
+/// regex (the whole match when it has no groups; the full path when it does not match), then
+/// each configured query parameter present, as raw `name=value`.
+pub(crate) fn content_key(svc: &ServiceInfo, path: &str, query: &str) -> u64 {
+    let mut h = match &svc.path_regex {
+        None => hash_bytes(0, path.as_bytes()),
+        Some(re) => match re.captures(path) {
+            Some(caps) if caps.len() > 1 => caps.iter().skip(1).fold(0x7061_7468, |h, g| {
+                combine(h, hash_bytes(1, g.map_or("", |m| m.as_str()).as_bytes()))
+            }),
+            Some(caps) => hash_bytes(0, caps.get(0).map_or("", |m| m.as_str()).as_bytes()),
+            None => hash_bytes(0, path.as_bytes()),
+        },
+    };
+    for name in &svc.spec.hash_key.query_params {
+        if let Some(value) = query_param(query, name) {
+            h = combine(h, hash_bytes(2, name.as_bytes()) ^ hash_bytes(3, value.as_bytes()));
+        }
+    }
+    h
+}
+
+/// First value of `name` in a raw query string (`a=1&b`; a bare name has value "").
+fn query_param<'q>(query: &'q str, name: &str) -> Option<&'q str> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then_some(v)
+    })
+}
