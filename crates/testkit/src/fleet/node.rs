@@ -1,0 +1,331 @@
+//! One simulated node: its run-time configuration, its listener and its accept loop.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use socket2::{Domain, Protocol as SockProtocol, SockRef, Socket, Type};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{Addressing, Behavior, FleetPlan, Protocol};
+
+/// Run-time settings of one node.
+#[derive(Debug, Clone)]
+pub(crate) struct NodeConfig {
+    pub behavior: Behavior,
+    pub latency: Duration,
+    pub agent_reply: String,
+}
+
+struct NodeInner {
+    index: usize,
+    addr: SocketAddr,
+    config: watch::Sender<NodeConfig>,
+    requests: AtomicU64,
+    connections: AtomicU64,
+}
+
+/// Control handle of one node; cheap to clone.
+#[derive(Clone)]
+pub struct NodeHandle {
+    inner: Arc<NodeInner>,
+}
+
+impl std::fmt::Debug for NodeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeHandle")
+            .field("index", &self.inner.index)
+            .field("addr", &self.inner.addr)
+            .finish()
+    }
+}
+
+impl NodeHandle {
+    pub(crate) fn new(index: usize, addr: SocketAddr, plan: &FleetPlan) -> Self {
+        let (config, _) = watch::channel(NodeConfig {
+            behavior: plan.initial.clone(),
+            latency: Duration::ZERO,
+            agent_reply: plan.agent_reply.clone(),
+        });
+        NodeHandle {
+            inner: Arc::new(NodeInner {
+                index,
+                addr,
+                config,
+                requests: AtomicU64::new(0),
+                connections: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Position of the node in its fleet.
+    pub fn index(&self) -> usize {
+        self.inner.index
+    }
+
+    /// The address the node listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.inner.addr
+    }
+
+    /// Changes what the node does from its next request on.
+    pub fn set_behavior(&self, behavior: Behavior) {
+        self.inner.config.send_modify(|c| c.behavior = behavior);
+    }
+
+    /// The current behavior.
+    pub fn behavior(&self) -> Behavior {
+        self.inner.config.borrow().behavior.clone()
+    }
+
+    /// Delay added before every answer.
+    pub fn set_latency(&self, latency: Duration) {
+        self.inner.config.send_modify(|c| c.latency = latency);
+    }
+
+    /// The agent-check reply line (without newline), e.g. `up 75%`, `drain`, `down#disk full`.
+    pub fn set_agent_reply(&self, reply: impl Into<String>) {
+        let reply = reply.into();
+        self.inner.config.send_modify(|c| c.agent_reply = reply);
+    }
+
+    /// Requests (HTTP requests, agent connections, DNS queries, RPCs) received so far.
+    pub fn requests(&self) -> u64 {
+        self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.inner.connections.load(Ordering::Relaxed)
+    }
+
+    /// Counts one request and returns the settings and the behavior that applies to it
+    /// (a [`Behavior::Cycle`] is resolved by the request number).
+    pub(crate) fn next_request(&self) -> (NodeConfig, Behavior) {
+        let n = self.inner.requests.fetch_add(1, Ordering::Relaxed);
+        let config = self.inner.config.borrow().clone();
+        let behavior = resolve(&config.behavior, n);
+        (config, behavior)
+    }
+
+    /// The behavior a new connection sees, without counting a request.
+    pub(crate) fn connection_behavior(&self) -> Behavior {
+        self.inner.connections.fetch_add(1, Ordering::Relaxed);
+        let n = self.inner.requests.load(Ordering::Relaxed);
+        resolve(&self.inner.config.borrow().behavior, n)
+    }
+
+    pub(crate) fn subscribe(&self) -> watch::Receiver<NodeConfig> {
+        self.inner.config.subscribe()
+    }
+}
+
+fn resolve(behavior: &Behavior, n: u64) -> Behavior {
+    match behavior {
+        Behavior::Cycle(list) if !list.is_empty() => {
+            resolve(&list[(n % list.len() as u64) as usize], n)
+        }
+        Behavior::Cycle(_) => Behavior::Healthy,
+        b => b.clone(),
+    }
+}
+
+/// A bound node socket.
+pub(crate) enum Listener {
+    Tcp(TcpListener),
+    Udp(UdpSocket),
+}
+
+impl Listener {
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        match self {
+            Listener::Tcp(l) => l.local_addr(),
+            Listener::Udp(u) => u.local_addr(),
+        }
+        .expect("bound socket has a local address")
+    }
+}
+
+fn bind(protocol: Protocol, addr: SocketAddr) -> std::io::Result<Listener> {
+    let udp = protocol == Protocol::Dns;
+    let (ty, proto) =
+        if udp { (Type::DGRAM, SockProtocol::UDP) } else { (Type::STREAM, SockProtocol::TCP) };
+    let socket = Socket::new(Domain::for_address(addr), ty, Some(proto))?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    if udp {
+        Ok(Listener::Udp(UdpSocket::from_std(socket.into())?))
+    } else {
+        socket.listen(1024)?;
+        Ok(Listener::Tcp(TcpListener::from_std(socket.into())?))
+    }
+}
+
+/// Binds every node of the plan. With a shared loopback port, a port taken on one of the
+/// addresses makes the whole set retry with another free port.
+pub(crate) async fn bind_all(plan: &FleetPlan) -> std::io::Result<Vec<Listener>> {
+    match plan.addressing {
+        Addressing::Ports { ip } => {
+            (0..plan.nodes).map(|_| bind(plan.protocol, SocketAddr::new(ip, 0))).collect()
+        }
+        Addressing::Loopback { first, port } => {
+            let mut last_err = None;
+            for _ in 0..8 {
+                match bind_loopback(plan, first, port) {
+                    Ok(v) => return Ok(v),
+                    Err(e) if port == 0 && e.kind() == std::io::ErrorKind::AddrInUse => {
+                        last_err = Some(e)
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Err(last_err.unwrap_or_else(|| std::io::Error::other("no free shared port")))
+        }
+    }
+}
+
+fn bind_loopback(plan: &FleetPlan, first: Ipv4Addr, port: u16) -> std::io::Result<Vec<Listener>> {
+    let base = u32::from(first);
+    let mut out = Vec::with_capacity(plan.nodes);
+    let mut port = port;
+    for i in 0..plan.nodes {
+        let ip = Ipv4Addr::from(base.checked_add(i as u32).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "address range overflow")
+        })?);
+        if ip.octets()[0] != 127 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "fleet address range leaves 127.0.0.0/8",
+            ));
+        }
+        let l = bind(plan.protocol, SocketAddr::new(IpAddr::V4(ip), port))?;
+        port = l.local_addr().port();
+        out.push(l);
+    }
+    Ok(out)
+}
+
+/// Starts the accept (or receive) loop of one node.
+pub(crate) fn spawn(
+    listener: Listener,
+    node: NodeHandle,
+    protocol: Protocol,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    tracker: &TaskTracker,
+    cancel: CancellationToken,
+) {
+    let t = tracker.clone();
+    match listener {
+        Listener::Udp(sock) => {
+            tracker.spawn(super::dns::serve(sock, node, cancel));
+        }
+        Listener::Tcp(l) => {
+            tracker.spawn(accept_loop(l, node, protocol, tls, t, cancel));
+        }
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    node: NodeHandle,
+    protocol: Protocol,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+) {
+    let addr = node.addr();
+    let mut changes = node.subscribe();
+    let mut listener = Some(listener);
+    loop {
+        let refusing = matches!(changes.borrow_and_update().behavior, Behavior::Refuse);
+        if refusing {
+            listener = None;
+        } else if listener.is_none() {
+            match bind(protocol, addr) {
+                Ok(Listener::Tcp(l)) => listener = Some(l),
+                Ok(Listener::Udp(_)) => unreachable!("stream protocol binds TCP"),
+                Err(e) => tracing::warn!(%addr, error = %e, "simulated node cannot rebind"),
+            }
+        }
+        let Some(l) = listener.as_ref() else {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = changes.changed() => if r.is_err() { return } else { continue },
+            }
+        };
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = changes.changed() => if r.is_err() { return },
+            accepted = l.accept() => {
+                let Ok((stream, _)) = accepted else {
+                    // Out of descriptors or similar: back off briefly instead of spinning.
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let node = node.clone();
+                let cancel = cancel.clone();
+                let tls = tls.clone();
+                tracker.spawn(async move {
+                    tokio::select! {
+                        _ = cancel.cancelled() => {}
+                        _ = serve_connection(stream, node, protocol, tls) => {}
+                    }
+                });
+            }
+        }
+    }
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    node: NodeHandle,
+    protocol: Protocol,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
+    match node.connection_behavior() {
+        Behavior::Hang => return std::future::pending().await,
+        Behavior::Reset => return reset(&stream),
+        _ => {}
+    }
+    match protocol {
+        Protocol::Http => super::http::serve(stream, node).await,
+        Protocol::Https => {
+            let Some(acceptor) = tls else { return };
+            if let Ok(s) = acceptor.accept(stream).await {
+                super::http::serve(s, node).await;
+            }
+        }
+        Protocol::Tcp => super::tcp::serve_line(stream, node).await,
+        Protocol::Agent => super::tcp::serve_agent(stream, node).await,
+        Protocol::Grpc => super::grpc::serve(stream, node).await,
+        Protocol::Dns => {}
+    }
+}
+
+/// Arms SO_LINGER 0 so closing the socket sends RST instead of FIN.
+pub(crate) fn reset(stream: &TcpStream) {
+    let _ = SockRef::from(stream).set_linger(Some(Duration::ZERO));
+}
+
+/// Streams whose TCP socket can be reset.
+pub(crate) trait TcpBacked {
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl TcpBacked for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl TcpBacked for tokio_rustls::server::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
