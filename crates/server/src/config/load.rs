@@ -11,6 +11,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
+use switchyard_route::FleetSpec;
 use toml::de::{DeTable, DeValue};
 
 use super::{
@@ -129,9 +130,7 @@ fn assemble(table: toml::Table, problems: &mut Vec<Problem>) -> Config {
             "maintenance" => {
                 set(&mut config.maintenance, section::<MaintenanceConfig>(value, &key, problems))
             }
-            "inventory" => {
-                set(&mut config.inventory, section::<InventoryConfig>(value, &key, problems))
-            }
+            "inventory" => set(&mut config.inventory, inventory(value, problems)),
             _ => problems.push(Problem::at(
                 key.clone(),
                 format!("unknown section `{key}`, expected one of: {}", SECTIONS.join(", ")),
@@ -139,6 +138,35 @@ fn assemble(table: toml::Table, problems: &mut Vec<Problem>) -> Config {
         }
     }
     config
+}
+
+/// `[inventory]`: the fleet arrays are deserialized element by element so every bad node,
+/// zone or service is reported, not only the first.
+fn inventory(value: toml::Value, problems: &mut Vec<Problem>) -> Option<InventoryConfig> {
+    let toml::Value::Table(mut table) = value else {
+        return section::<InventoryConfig>(value, "inventory", problems);
+    };
+    let mut array = |name: &str| match table.remove(name) {
+        None => Vec::new(),
+        Some(toml::Value::Array(items)) => items,
+        Some(other) => {
+            let what = other.type_str();
+            problems.push(Problem::at(
+                format!("inventory.{name}"),
+                format!("must be an array of tables ([[inventory.{name}]]), found a {what}"),
+            ));
+            Vec::new()
+        }
+    };
+    let (nodes, zones, services) = (array("nodes"), array("zones"), array("services"));
+    let mut inv = section::<InventoryConfig>(toml::Value::Table(table), "inventory", problems);
+    let nodes = elements(nodes, "inventory.nodes", problems);
+    let zones = elements(zones, "inventory.zones", problems);
+    let services = elements(services, "inventory.services", problems);
+    if let (Some(inv), Some(nodes), Some(zones), Some(services)) = (&mut inv, nodes, zones, services) {
+        inv.fleet = FleetSpec { nodes, zones, services };
+    }
+    inv
 }
 
 fn set<T>(slot: &mut T, value: Option<T>) {

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use switchyard_route::FleetSpec;
 
 pub use load::{ConfigError, Problem, load_file, load_str};
 
@@ -172,7 +173,10 @@ pub struct MaintenanceConfig {
 }
 
 /// Where the fleet inventory comes from. For now the nodes, zones and services live in this
-/// file; the coverage zones may live in a Traffic Router coverage-zone JSON or a `cidr,zone` CSV.
+/// file as arrays of tables (`[[inventory.nodes]]`, `[[inventory.zones]]`,
+/// `[[inventory.services]]`, each element as documented on `switchyard_route::NodeSpec`,
+/// `ZoneSpec` and `ServiceSpec`); the coverage zones live in a Traffic Router coverage-zone
+/// JSON or a `cidr,zone` CSV.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct InventoryConfig {
@@ -180,15 +184,13 @@ pub struct InventoryConfig {
     /// `.csv`). Relative paths are resolved against the config file's folder. Default: none.
     #[serde(default)]
     pub coverage_zones_file: Option<PathBuf>,
-    /// Edge nodes.
+    /// MaxMind GeoIP2/GeoLite2 City database used when the coverage zones do not match a
+    /// client. Relative to the config file's folder. Default: none.
     #[serde(default)]
-    pub nodes: Vec<toml::Value>,
-    /// Zones.
-    #[serde(default)]
-    pub zones: Vec<toml::Value>,
-    /// Services.
-    #[serde(default)]
-    pub services: Vec<toml::Value>,
+    pub geoip_file: Option<PathBuf>,
+    /// Nodes, zones and services, read from the arrays of tables named above.
+    #[serde(skip)]
+    pub fleet: FleetSpec,
 }
 
 impl Config {
@@ -249,13 +251,20 @@ impl Config {
                 );
             }
         }
-        if let Some(file) = &self.inventory.coverage_zones_file {
-            let path = base_dir.join(file);
-            if !path.is_file() {
-                bad(
-                    "inventory.coverage_zones_file",
-                    format!("{} does not exist or is not a file", path.display()),
-                );
+        for (key, file) in [
+            ("inventory.coverage_zones_file", &self.inventory.coverage_zones_file),
+            ("inventory.geoip_file", &self.inventory.geoip_file),
+        ] {
+            if let Some(file) = file {
+                let path = base_dir.join(file);
+                if !path.is_file() {
+                    bad(key, format!("{} does not exist or is not a file", path.display()));
+                }
+            }
+        }
+        if let Err(errors) = self.inventory.fleet.validate() {
+            for e in errors {
+                problems.push(Problem::at(format!("inventory.{}", e.path), e.message));
             }
         }
         problems

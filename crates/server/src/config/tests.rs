@@ -114,3 +114,59 @@ fn line_col_counts_characters() {
     assert_eq!(load::line_col("ab\ncdé\nf", 8), (3, 1));
     assert_eq!(load::line_col("ab\ncdé\nf", 7), (2, 4));
 }
+
+#[test]
+fn inventory_problems_are_all_reported_with_lines() {
+    let src = "\
+[[inventory.zones]]
+name = \"ams\"
+
+[[inventory.nodes]]
+id = \"a\"
+zone = \"ams\"
+ipv4 = \"not-an-ip\"
+
+[[inventory.nodes]]
+id = \"b\"
+zone = \"ams\"
+weight = \"heavy\"
+
+[[inventory.services]]
+name = \"video\"
+hostnames = [\"v.example\"]
+colour = \"red\"
+";
+    let e = load(src).unwrap_err();
+    let text = e.to_string();
+    let paths: Vec<_> = e.problems.iter().map(|p| (p.path.as_str(), p.location.unwrap().0)).collect();
+    assert_eq!(
+        paths,
+        vec![("inventory.nodes[0].ipv4", 7), ("inventory.nodes[1].weight", 12), ("inventory.services[0].colour", 17)],
+        "{text}"
+    );
+}
+
+#[test]
+fn fleet_cross_references_are_validated_with_lines() {
+    let src = "\
+[[inventory.zones]]
+name = \"ams\"
+
+[[inventory.nodes]]
+id = \"a\"
+zone = \"nowhere\"
+ipv4 = \"127.0.0.1\"
+
+[[inventory.services]]
+name = \"video\"
+hostnames = [\"v.example\"]
+zones = [\"ams\", \"mars\"]
+";
+    let e = load(src).unwrap_err();
+    let text = e.to_string();
+    assert_eq!(e.problems.len(), 2, "{text}");
+    assert_eq!(e.problems[0].path, "inventory.nodes[0].zone", "{text}");
+    assert_eq!(e.problems[0].location.unwrap().0, 6, "{text}");
+    assert!(e.problems[1].path.starts_with("inventory.services[0].zones"), "{text}");
+    assert_eq!(e.problems[1].location.unwrap().0, 12, "{text}");
+}
