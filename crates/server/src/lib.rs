@@ -8,8 +8,10 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod dns;
 pub mod lifecycle;
 pub mod logging;
 pub mod maintenance;
 pub mod metrics;
 pub mod serve;
+pub mod traffic;

@@ -1,0 +1,1 @@
+//! HTTP traffic front end: the route API, HTTPDNS, 302 redirects and admission control.
