@@ -1,1 +1,2 @@
 //! switchyard-snmp
+pub mod codec;
