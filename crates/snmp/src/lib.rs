@@ -1,2 +1,3 @@
 //! switchyard-snmp
 pub mod codec;
+pub mod usm;

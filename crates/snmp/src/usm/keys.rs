@@ -132,7 +132,13 @@ pub enum KeyExtension {
 }
 
 /// Extends a localized privacy key to `len` bytes.
-pub fn extend_key(proto: AuthProtocol, ext: KeyExtension, kul: &KeyBytes, engine_id: &[u8], len: usize) -> KeyBytes {
+pub fn extend_key(
+    proto: AuthProtocol,
+    ext: KeyExtension,
+    kul: &KeyBytes,
+    engine_id: &[u8],
+    len: usize,
+) -> KeyBytes {
     let mut k = kul.as_slice().to_vec();
     while k.len() < len {
         let more = match ext {
