@@ -1,0 +1,70 @@
+use std::io::Write;
+
+use super::*;
+
+fn file(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    std::fs::File::create(&path).unwrap().write_all(text.as_bytes()).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn loads_czf_json_and_csv_by_extension() {
+    let (_d, json) = file(
+        "czf.json",
+        r#"{"coverageZones": {"ams": {"network": ["10.0.0.0/8"], "network6": ["2001:db8::/32"]}}}"#,
+    );
+    let inv = load_files(
+        FleetSpec::default(),
+        &InventoryFiles { coverage_zones: Some(json), geoip: None },
+    )
+    .unwrap();
+    assert_eq!(inv.coverage.lookup("10.1.2.3".parse().unwrap()), Some(("ams", 8)));
+    assert_eq!(inv.coverage.lookup("2001:db8::1".parse().unwrap()), Some(("ams", 32)));
+
+    let (_d, csv) = file("zones.CSV", "10.0.0.0/8,ams\n10.1.0.0/16,fra\n");
+    let inv = load_files(
+        FleetSpec::default(),
+        &InventoryFiles { coverage_zones: Some(csv), geoip: None },
+    )
+    .unwrap();
+    assert_eq!(inv.coverage.lookup("10.1.2.3".parse().unwrap()), Some(("fra", 16)));
+    assert_eq!(inv.coverage.lookup("10.2.2.3".parse().unwrap()), Some(("ams", 8)));
+}
+
+#[test]
+fn errors_name_the_file_and_the_line() {
+    let (_d, csv) = file("zones.csv", "10.0.0.0/8,ams\nnot-a-cidr,fra\n");
+    let err = load_files(
+        FleetSpec::default(),
+        &InventoryFiles { coverage_zones: Some(csv.clone()), geoip: None },
+    )
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with(&format!("{}: line 2", csv.display())), "{text}");
+    assert!(matches!(err, InventoryError::CoverageZones { .. }));
+
+    let missing = PathBuf::from("/nonexistent/czf.json");
+    let err = load_files(
+        FleetSpec::default(),
+        &InventoryFiles { coverage_zones: Some(missing), geoip: None },
+    )
+    .unwrap_err();
+    assert!(matches!(err, InventoryError::Read { .. }), "{err}");
+
+    let (_d, bad_geo) = file("geo.mmdb", "not a database");
+    let err = load_files(
+        FleetSpec::default(),
+        &InventoryFiles { coverage_zones: None, geoip: Some(bad_geo) },
+    )
+    .unwrap_err();
+    assert!(matches!(err, InventoryError::GeoIp { .. }), "{err}");
+}
+
+#[test]
+fn no_files_give_an_empty_coverage_map() {
+    let inv = load_files(FleetSpec::default(), &InventoryFiles::default()).unwrap();
+    assert!(inv.coverage.zones().is_empty());
+    assert!(inv.geo.is_none());
+}
