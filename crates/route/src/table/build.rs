@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ahash::AHashMap;
 
-use super::{BuildError, Fleet, NodeInfo, RoutingTable, ServiceInfo, ZoneInfo};
+use super::{BuildError, Fleet, Member, NodeInfo, RoutingTable, ServiceInfo, ZoneInfo};
 use crate::coverage::CoverageZones;
 use crate::geo::{GeoIp, NearestIndex};
 use crate::health::HealthView;
@@ -54,10 +54,30 @@ impl RoutingTable {
             .map(|(i, n)| (Box::from(n.id.as_str()), i as u32))
             .collect();
 
-        let mut members: Vec<Vec<u32>> = vec![Vec::new(); spec.zones.len()];
-        for (i, n) in nodes.iter().enumerate() {
-            members[n.zone as usize].push(i as u32);
-        }
+        let mut order: Vec<u32> = (0..nodes.len() as u32).collect();
+        order.sort_by_key(|&i| nodes[i as usize].zone);
+        let mut slot_of = vec![0u32; nodes.len()];
+        let mut ranges = vec![0u32..0u32; spec.zones.len()];
+        let members: Box<[Member]> = order
+            .iter()
+            .enumerate()
+            .map(|(slot, &i)| {
+                let n = &nodes[i as usize];
+                slot_of[i as usize] = slot as u32;
+                let r = &mut ranges[n.zone as usize];
+                if r.start == r.end {
+                    *r = slot as u32..slot as u32;
+                }
+                r.end = slot as u32 + 1;
+                Member {
+                    seed: n.seed,
+                    node: i,
+                    admin: n.admin,
+                    has_v4: n.ipv4.is_some(),
+                    has_v6: n.ipv6.is_some(),
+                }
+            })
+            .collect();
         let coords: Vec<_> = spec
             .zones
             .iter()
@@ -72,12 +92,12 @@ impl RoutingTable {
         let zones: Vec<ZoneInfo> = spec
             .zones
             .iter()
-            .zip(members)
+            .zip(ranges)
             .enumerate()
             .map(|(i, (z, m))| ZoneInfo {
                 name: Arc::from(z.name.as_str()),
                 coordinates: coords[i],
-                members: m.into_boxed_slice(),
+                members: m,
                 backups: z.backups.iter().map(|b| zone_ids[b.as_str()]).collect(),
                 nearest: coords[i]
                     .map(|c| nearest.nearest_n(&c, Some(i as u32), NEAREST_KEPT))
@@ -150,6 +170,8 @@ impl RoutingTable {
 
         let fleet = Fleet {
             nodes,
+            members,
+            slot_of: slot_of.into_boxed_slice(),
             node_by_id,
             zones,
             services,

@@ -60,18 +60,22 @@ fn headroom(utilization: Option<f32>) -> f64 {
     }
 }
 
-/// Usable for panic accounting: admin-enabled and not down.
-fn counts_as_usable(node: &NodeInfo, st: &NodeStatus) -> bool {
-    node.admin == AdminState::Enabled && st.health.state != HealthState::Down
+/// Usable for panic accounting (of an admin-enabled node): not down.
+fn counts_as_usable(st: &NodeStatus) -> bool {
+    st.health.state != HealthState::Down
 }
 
 impl RoutingTable {
     pub(super) fn from_fleet(fleet: Arc<Fleet>, health: &HealthView) -> RoutingTable {
-        let mut nodes: Vec<NodeStatus> =
-            fleet.nodes.iter().map(|n| NodeStatus::new(n, NodeHealth::default())).collect();
+        let mut nodes: Vec<NodeStatus> = fleet
+            .members
+            .iter()
+            .map(|m| NodeStatus::new(&fleet.nodes[m.node as usize], NodeHealth::default()))
+            .collect();
         for (id, h) in &health.nodes {
             if let Some(&i) = fleet.node_by_id.get(id.as_str()) {
-                nodes[i as usize] = NodeStatus::new(&fleet.nodes[i as usize], *h);
+                let slot = fleet.slot_of[i as usize] as usize;
+                nodes[slot] = NodeStatus::new(&fleet.nodes[i as usize], *h);
             }
         }
         let panic = panic_flags(&fleet, &nodes);
@@ -94,7 +98,8 @@ impl RoutingTable {
     ) -> RoutingTable {
         let mut nodes: Vec<NodeStatus> = self.nodes.to_vec();
         if let Some(&i) = self.fleet.node_by_id.get(node_id) {
-            nodes[i as usize] = NodeStatus::new(&self.fleet.nodes[i as usize], health);
+            let slot = self.fleet.slot_of[i as usize] as usize;
+            nodes[slot] = NodeStatus::new(&self.fleet.nodes[i as usize], health);
         }
         let panic = panic_flags(&self.fleet, &nodes);
         RoutingTable {
@@ -109,14 +114,18 @@ impl RoutingTable {
 /// Envoy-style panic per service: the share of the service's admin-enabled nodes that are
 /// not down, against its threshold.
 fn panic_flags(fleet: &Fleet, nodes: &[NodeStatus]) -> Arc<[bool]> {
-    let mut per_zone = vec![(0u32, 0u32); fleet.zones.len()];
-    for (n, st) in fleet.nodes.iter().zip(nodes) {
-        if n.admin == AdminState::Enabled {
-            let c = &mut per_zone[n.zone as usize];
-            c.0 += 1;
-            c.1 += u32::from(counts_as_usable(n, st));
-        }
-    }
+    let per_zone: Vec<(u32, u32)> = fleet
+        .zones
+        .iter()
+        .map(|z| {
+            let slots = z.members.start as usize..z.members.end as usize;
+            fleet.members[slots.clone()]
+                .iter()
+                .zip(&nodes[slots])
+                .filter(|(m, _)| m.admin == AdminState::Enabled)
+                .fold((0, 0), |(e, u), (_, st)| (e + 1, u + u32::from(counts_as_usable(st))))
+        })
+        .collect();
     fleet
         .services
         .iter()

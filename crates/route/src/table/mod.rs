@@ -46,6 +46,10 @@ pub struct RoutingTable {
 #[derive(Debug)]
 pub(crate) struct Fleet {
     nodes: Vec<NodeInfo>,
+    /// Hot per-node data in zone order ("slots"), so a zone's candidates are contiguous.
+    members: Box<[Member]>,
+    /// Node index -> slot.
+    slot_of: Box<[u32]>,
     node_by_id: AHashMap<Box<str>, u32>,
     zones: Vec<ZoneInfo>,
     services: Vec<ServiceInfo>,
@@ -73,11 +77,22 @@ pub(crate) struct NodeInfo {
     seed: u64,
 }
 
+/// What a pick reads about a node, packed into 16 bytes and stored zone by zone.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Member {
+    seed: u64,
+    node: u32,
+    admin: AdminState,
+    has_v4: bool,
+    has_v6: bool,
+}
+
 #[derive(Debug)]
 pub(crate) struct ZoneInfo {
     name: Arc<str>,
     coordinates: Option<Coordinates>,
-    members: Box<[u32]>,
+    /// Slots of the zone's nodes (a range of `Fleet::members` and of the status array).
+    members: std::ops::Range<u32>,
     backups: Box<[u32]>,
     /// Other zones with coordinates, nearest first, at most [`build::NEAREST_KEPT`].
     nearest: Box<[u32]>,
@@ -240,7 +255,8 @@ impl RoutingTable {
 
     /// Health-derived status of a node in this snapshot.
     pub fn node_status(&self, id: NodeId) -> Option<&NodeStatus> {
-        self.nodes.get(id.index())
+        let slot = *self.fleet.slot_of.get(id.index())?;
+        self.nodes.get(slot as usize)
     }
 
     /// Whether the service is in panic in this snapshot.
@@ -287,16 +303,14 @@ impl RoutingTable {
                     + n.hostname.as_ref().map_or(0, |h| h.len())
                     + size_of::<(Box<str>, u32)>()
                     + n.id.len()
+                    + size_of::<Member>()
+                    + 4
             })
             .sum();
         let zones: usize = f
             .zones
             .iter()
-            .map(|z| {
-                size_of::<ZoneInfo>()
-                    + z.name.len()
-                    + 4 * (z.members.len() + z.backups.len() + z.nearest.len())
-            })
+            .map(|z| size_of::<ZoneInfo>() + z.name.len() + 4 * (z.backups.len() + z.nearest.len()))
             .sum();
         let services: usize = f
             .services

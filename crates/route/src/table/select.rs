@@ -226,13 +226,14 @@ impl RoutingTable {
         }
         let mut healthy = TopK::<MAX_TOP>::new(ctx.want);
         let mut degraded: Option<TopK<MAX_TOP>> = None;
-        for &m in z.members.iter() {
-            if let Ok((tier, weight)) = self.eligibility(ctx, m) {
-                let s = score(ctx.key, self.fleet.nodes[m as usize].seed, weight);
+        for slot in z.members.clone() {
+            if let Ok((tier, weight)) = self.eligibility(ctx, slot) {
+                let m = &self.fleet.members[slot as usize];
+                let s = score(ctx.key, m.seed, weight);
                 match tier {
-                    Tier::Healthy => healthy.offer(s, m),
+                    Tier::Healthy => healthy.offer(s, m.node),
                     Tier::Degraded => {
-                        degraded.get_or_insert_with(|| TopK::new(ctx.want)).offer(s, m)
+                        degraded.get_or_insert_with(|| TopK::new(ctx.want)).offer(s, m.node)
                     }
                 }
             }
@@ -258,19 +259,20 @@ impl RoutingTable {
         Some(Pick { zone, source, top, degraded: is_degraded })
     }
 
-    /// Whether node `m` may be picked, in which tier and with what weight; else why not.
+    /// Whether the node in `slot` may be picked, in which tier and with what weight; else
+    /// why not.
     #[inline]
-    fn eligibility(&self, ctx: &Ctx<'_>, m: u32) -> Result<(Tier, f64), SkipReason> {
-        let node = &self.fleet.nodes[m as usize];
-        let st = &self.nodes[m as usize];
+    fn eligibility(&self, ctx: &Ctx<'_>, slot: u32) -> Result<(Tier, f64), SkipReason> {
+        let node = &self.fleet.members[slot as usize];
+        let st = &self.nodes[slot as usize];
         match node.admin {
             AdminState::Enabled => {}
             AdminState::Drain => return Err(SkipReason::Draining),
             AdminState::Maintenance => return Err(SkipReason::Maintenance),
         }
         match ctx.family {
-            Some(Family::V4) if node.ipv4.is_none() => return Err(SkipReason::NoAddress),
-            Some(Family::V6) if node.ipv6.is_none() => return Err(SkipReason::NoAddress),
+            Some(Family::V4) if !node.has_v4 => return Err(SkipReason::NoAddress),
+            Some(Family::V6) if !node.has_v6 => return Err(SkipReason::NoAddress),
             _ => {}
         }
         if ctx.panic {
@@ -306,11 +308,12 @@ impl RoutingTable {
 
     fn explain_members(&self, ctx: &mut Ctx<'_>, zone: u32, used: Option<Tier>, chosen: &[u32]) {
         let z = &self.fleet.zones[zone as usize];
-        for &m in z.members.iter() {
+        for slot in z.members.clone() {
+            let m = self.fleet.members[slot as usize].node;
             if chosen.contains(&m) {
                 continue;
             }
-            let reason = match self.eligibility(ctx, m) {
+            let reason = match self.eligibility(ctx, slot) {
                 Err(r) => r,
                 Ok((t, _)) if Some(t) == used => SkipReason::Outranked,
                 Ok((Tier::Degraded, _)) => SkipReason::Degraded,
