@@ -4,16 +4,21 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
+use serde::Serialize;
+
 /// Index of a service in the table (spec order).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
 pub struct ServiceId(pub(crate) u32);
 
 /// Index of a zone in the table (spec order).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
 pub struct ZoneId(pub(crate) u32);
 
 /// Index of a node in the table (spec order).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
 pub struct NodeId(pub(crate) u32);
 
 macro_rules! index_accessor {
@@ -47,7 +52,8 @@ pub struct HttpRequest<'a> {
 }
 
 /// Address family wanted by a DNS query.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Family {
     /// `A` records.
     V4,
@@ -71,7 +77,8 @@ pub struct DnsRequest<'a> {
 }
 
 /// How the client was placed in a zone (Traffic Router's localization order).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum LocalizationMethod {
     /// Longest-prefix match in the coverage zones.
     CoverageZone,
@@ -93,7 +100,7 @@ impl LocalizationMethod {
 }
 
 /// Where a client address was placed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct Localization {
     /// Zone found; `None` with [`LocalizationMethod::Default`] (the service decides).
     pub zone: Option<ZoneId>,
@@ -106,7 +113,8 @@ pub struct Localization {
 }
 
 /// How the serving zone relates to the client's location.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ZoneSource {
     /// The zone the client was localized to.
     Localized,
@@ -119,7 +127,7 @@ pub enum ZoneSource {
 }
 
 /// A chosen node, with everything a front end needs to answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NodeChoice {
     /// Node index in the table.
     pub node: NodeId,
@@ -138,7 +146,8 @@ pub struct NodeChoice {
 }
 
 /// Why a candidate was passed over (reported when `explain` is asked for).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
 pub enum SkipReason {
     /// The zone is not among the service's zones.
     ZoneNotAllowed,
@@ -184,18 +193,19 @@ impl SkipReason {
 }
 
 /// One skipped candidate: a node, or a whole zone when `node` is `None`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Skipped {
     /// Zone of the candidate.
     pub zone: Arc<str>,
     /// Node id, or `None` for a zone-level skip.
     pub node: Option<Arc<str>>,
     /// Why.
+    #[serde(flatten)]
     pub reason: SkipReason,
 }
 
 /// The answer to a routing request.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Decision {
     /// Service routed.
     pub service: ServiceId,

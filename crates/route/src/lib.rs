@@ -81,6 +81,8 @@
 //! (CZF/CSV), [`prefix_index`] (longest-prefix match), [`geo`] (distances, GeoIP),
 //! [`table`] (snapshot and selection), [`decision`] (requests, answers, errors).
 
+#![warn(missing_docs)]
+
 pub mod coverage;
 pub mod decision;
 pub mod geo;

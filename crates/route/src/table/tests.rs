@@ -5,6 +5,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 
 use super::*;
+use crate::decision::NodeId;
 use crate::decision::{DnsRequest, Family, HttpRequest, RouteError, SkipReason, ZoneSource};
 use crate::geo::test_mmdb;
 use crate::health::{HealthState, HealthView, NodeHealth};
@@ -273,6 +274,16 @@ fn degraded_only_when_healthy_run_out_and_explained() {
     assert_eq!(reasons["nyc-0"], SkipReason::Down);
     assert_eq!(reasons["nyc-1"], SkipReason::Degraded);
     assert_eq!(reasons["nyc-2"], SkipReason::Overloaded { utilization: 0.95 });
+    let json = serde_json::to_value(&d).unwrap();
+    assert_eq!(json["zone_name"], "nyc");
+    assert_eq!(json["localization"]["method"], "coverage_zone");
+    assert_eq!(json["localization"]["matched_prefix_len"], 16);
+    assert_eq!(json["nodes"][0]["id"], "nyc-3");
+    assert_eq!(json["nodes"][0]["ipv4"], "192.0.2.4");
+    let overloaded =
+        json["skipped"].as_array().unwrap().iter().find(|s| s["node"] == "nyc-2").unwrap();
+    assert_eq!(overloaded["reason"], "overloaded");
+    assert!((overloaded["utilization"].as_f64().unwrap() - 0.95).abs() < 1e-6);
 
     let t = t.with_node_health("nyc-3", state(HealthState::Down), 9);
     assert_eq!(t.health_version(), 9);
@@ -567,4 +578,40 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn effective_weight_factors() {
+    let (mut spec, czf) = fixture();
+    spec.nodes[0].weight = Some(10.0);
+    let t = table(&spec, &czf, &HealthView::default());
+    let w = |h: NodeHealth| {
+        let t = t.with_node_health("nyc-0", h, 2);
+        let s = t.node_status(t.node_by_id("nyc-0").unwrap()).unwrap();
+        (s.effective_weight, s.panic_weight)
+    };
+    assert_eq!(w(NodeHealth::default()), (10.0, 10.0));
+    assert_eq!(w(state(HealthState::Degraded)), (5.0, 10.0));
+    assert_eq!(w(state(HealthState::Down)), (0.0, 10.0));
+    // Headroom is rounded to 5% steps so small load noise does not move keys.
+    let util = |u| NodeHealth { utilization: Some(u), ..state(HealthState::Up) };
+    assert_eq!(w(util(0.31)), w(util(0.29)));
+    assert!((w(util(0.3)).0 - 7.0).abs() < 1e-9);
+    assert!((w(util(1.0)).0 - 0.5).abs() < 1e-9);
+    assert_eq!(w(util(f32::NAN)).0, 10.0);
+    let agent = |p| NodeHealth {
+        agent_weight_percent: Some(p),
+        utilization: Some(0.5),
+        ..state(HealthState::Up)
+    };
+    assert_eq!(w(agent(50)), (5.0, 5.0));
+    assert_eq!(w(agent(0)), (0.0, 0.0));
+    // A zero agent weight makes the node ineligible with a reason.
+    let t = t.with_node_health("nyc-0", agent(0), 3);
+    let d = t.route_http(&http(&t, "10.1.0.1", "/z"), true).unwrap();
+    let r = d.skipped.iter().find(|s| s.node.as_deref() == Some("nyc-0")).unwrap();
+    assert_eq!(r.reason, SkipReason::ZeroWeight);
+    // Unknown ids leave the snapshot as it was.
+    let same = t.with_node_health("nobody", state(HealthState::Down), 4);
+    assert_eq!(same.node_status(NodeId(0)), t.node_status(NodeId(0)));
 }
