@@ -1,1 +1,61 @@
-//! switchyard-probe
+//! Active health probing for fleets of 10k-100k nodes: probe kinds (tcp, tls, http(s), dns,
+//! grpc health, HAProxy agent), a pure per-node health state machine with rise/fall
+//! hysteresis, and a multi-core scheduler that publishes a versioned health snapshot.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), switchyard_probe::ProbeError> {
+//! use std::sync::Arc;
+//! use switchyard_probe::{EngineConfig, ProbeEngine, Target};
+//! use switchyard_probe::spec::{Check, HttpCheck, ProbeSpec};
+//! use tokio_util::sync::CancellationToken;
+//!
+//! let spec = Arc::new(ProbeSpec::new(Check::Http(HttpCheck::default())));
+//! let targets = vec![Target::new("edge-1", "127.0.0.1:8080".parse().unwrap(), spec)];
+//! let engine = ProbeEngine::start(EngineConfig::default(), targets, CancellationToken::new())?;
+//! let mut health = engine.subscribe();
+//! health.changed().await.ok();
+//! println!("{:?}", health.borrow().nodes.get("edge-1"));
+//! # Ok(()) }
+//! ```
+
+pub mod engine;
+pub mod health;
+pub mod kind;
+pub mod metrics;
+pub mod outcome;
+pub mod spec;
+pub mod warm;
+
+pub use engine::{
+    EngineConfig, EngineHandle, HealthSnapshot, NodeDetail, NodeId, NodeStatus, OperatorState,
+    ProbeEngine, Target,
+};
+pub use health::{HealthState, NodeHealth, Transition};
+pub use kind::{CompiledProbe, ConnState};
+pub use outcome::{FailureCause, Phases, ProbeOutcome, Tier, Verdict};
+pub use spec::{ConfigProblem, ProbeSpec};
+pub use warm::{WarmCheck, WarmConfig};
+
+/// Errors of the probe layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProbeError {
+    /// The configuration has problems; every one is listed.
+    #[error("invalid probe configuration: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<ConfigProblem>),
+    /// A regex did not compile.
+    #[error("invalid regex: {0}")]
+    Regex(String),
+    /// TLS client configuration could not be built (trust anchors, server name).
+    #[error("tls setup: {0}")]
+    Tls(String),
+    /// DNS query settings are unusable.
+    #[error("dns setup: {0}")]
+    Dns(String),
+    /// The kind is not available in this build.
+    #[error("probe kind `{0}` is not supported")]
+    Unsupported(&'static str),
+    /// The engine has stopped.
+    #[error("probe engine stopped")]
+    Stopped,
+}

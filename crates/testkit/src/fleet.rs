@@ -77,7 +77,7 @@ pub enum Behavior {
     Healthy,
     /// Answer with this status: an HTTP status code, a DNS RCODE, gRPC NOT_SERVING.
     Status(u16),
-    /// Answer 200 with `x-switchyard-degraded: 1`.
+    /// Answer `200 ok degraded` with `x-switchyard-degraded: 1`.
     Degraded,
     /// Answer 200 with this body.
     Body(String),

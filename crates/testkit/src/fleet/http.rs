@@ -36,7 +36,7 @@ where
             }
             Behavior::Degraded => {
                 let h = [("x-switchyard-degraded", "1")];
-                respond(&mut io, 200, &h, b"degraded\n", body_allowed, keep_alive).await
+                respond(&mut io, 200, &h, b"ok degraded\n", body_allowed, keep_alive).await
             }
             Behavior::Body(b) => {
                 respond(&mut io, 200, &[], b.as_bytes(), body_allowed, keep_alive).await

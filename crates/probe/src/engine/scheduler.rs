@@ -1,0 +1,467 @@
+//! The scheduler task: timer wheel, probe spawning, result application, publication.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures::StreamExt;
+use rand::Rng;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tokio_util::time::{DelayQueue, delay_queue};
+
+use super::{
+    Command, EngineConfig, HealthSnapshot, LATENESS_BUCKETS_MS, NodeDetail, NodeId, NodeStatus,
+    OperatorState, Shared, Target,
+};
+use crate::health::{HealthPolicy, HealthState, NodeHealth, jittered};
+use crate::kind::{CompiledProbe, ConnState};
+use crate::outcome::ProbeOutcome;
+
+struct Node {
+    target: Target,
+    compiled: Arc<CompiledProbe>,
+    health: NodeHealth,
+    /// Pooled connections; `None` while a probe holds them.
+    conn: Option<ConnState>,
+    in_flight: Option<CancellationToken>,
+    key: Option<delay_queue::Key>,
+    generation: u64,
+    operator: OperatorState,
+    last: Option<ProbeOutcome>,
+}
+
+struct Done {
+    slot: usize,
+    generation: u64,
+    started: Instant,
+    outcome: ProbeOutcome,
+    conn: ConnState,
+}
+
+struct Scheduler {
+    config: EngineConfig,
+    slots: Vec<Option<Node>>,
+    free: Vec<usize>,
+    ids: HashMap<NodeId, usize>,
+    queue: DelayQueue<(usize, u64)>,
+    next_generation: u64,
+    semaphore: Arc<Semaphore>,
+    done_tx: mpsc::Sender<Done>,
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+    statuses: HashMap<NodeId, NodeStatus>,
+    counts: [i64; 4],
+    probed: usize,
+    dirty: bool,
+    publish_at: Instant,
+    version: u64,
+    snapshot: watch::Sender<Arc<HealthSnapshot>>,
+}
+
+pub(super) async fn run(
+    config: EngineConfig,
+    initial: Vec<(Target, Arc<CompiledProbe>)>,
+    mut commands: mpsc::Receiver<Command>,
+    snapshot: watch::Sender<Arc<HealthSnapshot>>,
+    shared: Arc<Shared>,
+    cancel: CancellationToken,
+) {
+    let (done_tx, mut done_rx) = mpsc::channel(config.max_in_flight.max(1));
+    let mut s = Scheduler {
+        semaphore: Arc::new(Semaphore::new(config.max_in_flight)),
+        config,
+        slots: Vec::new(),
+        free: Vec::new(),
+        ids: HashMap::new(),
+        queue: DelayQueue::new(),
+        next_generation: 0,
+        done_tx,
+        shared,
+        cancel: cancel.clone(),
+        tracker: TaskTracker::new(),
+        statuses: HashMap::new(),
+        counts: [0; 4],
+        probed: 0,
+        dirty: true,
+        publish_at: Instant::now(),
+        version: 0,
+        snapshot,
+    };
+    for (t, c) in initial {
+        s.upsert(t, c);
+    }
+    loop {
+        s.shared.heartbeat.fetch_add(1, Ordering::Relaxed);
+        tokio::select! {
+            biased;
+            _ = cancel.cancelled() => break,
+            Some(done) = done_rx.recv() => s.apply(done),
+            Some(cmd) = commands.recv() => s.command(cmd),
+            Some(expired) = s.queue.next(), if !s.queue.is_empty() => {
+                let deadline = expired.deadline();
+                let (slot, generation) = expired.into_inner();
+                s.fire(slot, generation, deadline);
+            }
+            _ = tokio::time::sleep_until(s.publish_at), if s.dirty => s.publish(),
+        }
+    }
+    s.tracker.close();
+    drop(s.slots);
+    s.tracker.wait().await;
+}
+
+impl Scheduler {
+    fn alloc(&mut self, node: Node) -> usize {
+        match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = Some(node);
+                i
+            }
+            None => {
+                self.slots.push(Some(node));
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    fn mark_dirty(&mut self) {
+        if !self.dirty {
+            self.dirty = true;
+            self.publish_at =
+                Instant::now() + Duration::from_millis(self.config.publish_debounce_ms);
+        }
+    }
+
+    fn status_of(node: &Node) -> NodeStatus {
+        let h = &node.health;
+        NodeStatus {
+            addr: node.target.addr,
+            state: h.effective(),
+            observed: h.observed(),
+            operator: node.operator,
+            weight_percent: h.weight_percent(),
+            agent: h.agent(),
+            latency_ewma_ms: h.latency_ewma_ms(),
+            last_cause: node.last.as_ref().and_then(|o| o.cause),
+            load: node.last.as_ref().and_then(|o| o.load),
+            probed: h.probes() > 0,
+        }
+    }
+
+    fn count(&mut self, state: HealthState, delta: i64) {
+        bump(&mut self.counts, &self.config.metrics, state, delta);
+    }
+
+    fn upsert(&mut self, target: Target, compiled: Arc<CompiledProbe>) {
+        if let Some(&slot) = self.ids.get(&target.id) {
+            let Some(node) = self.slots[slot].as_mut() else { return };
+            if node.target == target {
+                return;
+            }
+            let old_interval = node.health.next_interval();
+            if node.target.addr != target.addr {
+                // Another endpoint: its health starts over, its connections go.
+                let before = node.health.effective();
+                let was_probed = node.health.probes() > 0;
+                node.health = NodeHealth::new(HealthPolicy::from_spec(&target.spec));
+                node.conn = Some(ConnState::default());
+                if let Some(t) = node.in_flight.take() {
+                    t.cancel();
+                }
+                node.generation = self.next_generation;
+                self.next_generation += 1;
+                let after = node.health.effective();
+                if before != after {
+                    bump(&mut self.counts, &self.config.metrics, before, -1);
+                    bump(&mut self.counts, &self.config.metrics, after, 1);
+                }
+                if was_probed {
+                    self.probed -= 1;
+                }
+                self.shared.probed.store(self.probed as u64, Ordering::Relaxed);
+            } else {
+                node.health.set_policy(HealthPolicy::from_spec(&target.spec));
+            }
+            let new_interval = node.health.next_interval();
+            node.target = target;
+            node.compiled = compiled;
+            let generation = node.generation;
+            let stale_timer = node.key.is_none() || old_interval != new_interval;
+            if stale_timer {
+                let due = Instant::now() + start_spread(new_interval);
+                self.set_timer(slot, generation, due);
+            }
+            self.refresh_status(slot);
+            return;
+        }
+        let policy = HealthPolicy::from_spec(&target.spec);
+        let health = NodeHealth::new(policy);
+        let first = start_spread(target.spec.interval());
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        let state = health.effective();
+        let node = Node {
+            target,
+            compiled,
+            health,
+            conn: Some(ConnState::default()),
+            in_flight: None,
+            key: None,
+            generation,
+            operator: OperatorState::Enabled,
+            last: None,
+        };
+        let id = node.target.id.clone();
+        let slot = self.alloc(node);
+        self.ids.insert(id, slot);
+        self.shared.nodes.store(self.ids.len() as u64, Ordering::Relaxed);
+        self.count(state, 1);
+        self.set_timer(slot, generation, Instant::now() + first);
+        self.refresh_status(slot);
+    }
+
+    fn set_timer(&mut self, slot: usize, generation: u64, due: Instant) {
+        let Some(node) = self.slots[slot].as_mut() else { return };
+        match &node.key {
+            Some(k) => self.queue.reset_at(k, due),
+            None => node.key = Some(self.queue.insert_at((slot, generation), due)),
+        }
+    }
+
+    fn remove(&mut self, id: &NodeId) -> bool {
+        let Some(slot) = self.ids.remove(id) else { return false };
+        let Some(node) = self.slots[slot].take() else { return false };
+        if let Some(k) = &node.key {
+            self.queue.remove(k);
+        }
+        if let Some(t) = &node.in_flight {
+            t.cancel();
+        }
+        if node.health.probes() > 0 {
+            self.probed -= 1;
+        }
+        self.count(node.health.effective(), -1);
+        self.config.metrics.node_state(id, None);
+        self.free.push(slot);
+        self.statuses.remove(id);
+        self.shared.nodes.store(self.ids.len() as u64, Ordering::Relaxed);
+        self.shared.probed.store(self.probed as u64, Ordering::Relaxed);
+        self.mark_dirty();
+        true
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Upsert(t, c) => self.upsert(t, c),
+            Command::Remove(id, reply) => {
+                let existed = self.remove(&id);
+                let _ = reply.send(existed);
+            }
+            Command::Retain(keep) => {
+                let keep: std::collections::HashSet<NodeId> = keep.into_iter().collect();
+                let gone: Vec<NodeId> =
+                    self.ids.keys().filter(|id| !keep.contains(*id)).cloned().collect();
+                for id in gone {
+                    self.remove(&id);
+                }
+            }
+            Command::Detail(id, reply) => {
+                let detail =
+                    self.ids.get(&id).and_then(|&s| self.slots[s].as_ref()).map(|n| NodeDetail {
+                        target: n.target.clone(),
+                        status: Self::status_of(n),
+                        history: n.health.history().copied().collect(),
+                        probes: n.health.probes(),
+                        transitions: n.health.transitions(),
+                    });
+                let _ = reply.send(detail);
+            }
+            Command::Operator(id, state, reply) => {
+                let slot = self.ids.get(&id).copied();
+                if let Some(slot) = slot
+                    && let Some(n) = self.slots[slot].as_mut()
+                {
+                    if n.operator != state {
+                        tracing::info!(node.id = %id, operator = ?state, "operator state changed");
+                        n.operator = state;
+                        self.refresh_status(slot);
+                    }
+                    let _ = reply.send(true);
+                } else {
+                    let _ = reply.send(false);
+                }
+            }
+            Command::Barrier(reply) => {
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    fn fire(&mut self, slot: usize, generation: u64, deadline: Instant) {
+        let now = Instant::now();
+        let Some(node) = self.slots.get_mut(slot).and_then(Option::as_mut) else { return };
+        if node.generation != generation {
+            return;
+        }
+        node.key = None;
+        let late = now.saturating_duration_since(deadline);
+        self.config.metrics.lateness(late);
+        let bucket = LATENESS_BUCKETS_MS
+            .iter()
+            .position(|&b| late <= Duration::from_millis(b))
+            .unwrap_or(LATENESS_BUCKETS_MS.len());
+        self.shared.lateness[bucket].fetch_add(1, Ordering::Relaxed);
+
+        let permit = match (&node.conn, self.semaphore.clone().try_acquire_owned()) {
+            (Some(_), Ok(p)) => p,
+            _ => {
+                // Still running, or the fleet-wide limit is reached: skip this round.
+                self.shared.overruns.fetch_add(1, Ordering::Relaxed);
+                self.config.metrics.overrun();
+                let next = deadline
+                    + jittered(node.health.next_interval(), jitter(node), rand::rng().random());
+                let key = self.queue.insert_at((slot, generation), next.max(now));
+                node.key = Some(key);
+                return;
+            }
+        };
+        let mut conn = node.conn.take().unwrap_or_default();
+        let token = self.cancel.child_token();
+        node.in_flight = Some(token.clone());
+        let compiled = node.compiled.clone();
+        let addr = node.target.addr;
+        let done = self.done_tx.clone();
+        let metrics = self.config.metrics.clone();
+        let shared = self.shared.clone();
+        shared.started.fetch_add(1, Ordering::Relaxed);
+        shared.in_flight.fetch_add(1, Ordering::Relaxed);
+        metrics.in_flight(1);
+        self.tracker.spawn(async move {
+            let started = Instant::now();
+            let outcome = tokio::select! {
+                biased;
+                _ = token.cancelled() => None,
+                o = compiled.run(addr, &mut conn) => Some(o),
+            };
+            if let Some(outcome) = outcome {
+                let _ = done.send(Done { slot, generation, started, outcome, conn }).await;
+            }
+            shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+            metrics.in_flight(-1);
+            drop(permit);
+        });
+    }
+
+    fn apply(&mut self, done: Done) {
+        self.shared.finished.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        let Some(node) = self.slots.get_mut(done.slot).and_then(Option::as_mut) else { return };
+        if node.generation != done.generation {
+            return;
+        }
+        node.conn = Some(done.conn);
+        node.in_flight = None;
+        self.config.metrics.probe(node.compiled.spec().check.kind_str(), &done.outcome);
+        let first = node.health.probes() == 0;
+        let before = node.health.effective();
+        let transition = node.health.observe(now.into_std(), &done.outcome);
+        let id = node.target.id.clone();
+        if let Some(t) = transition {
+            log_transition(&id, t.from, t.to, &done.outcome);
+        }
+        node.last = Some(done.outcome);
+        let interval = jittered(node.health.next_interval(), jitter(node), rand::rng().random());
+        let due = (done.started + interval).max(now);
+        let generation = node.generation;
+        let after = node.health.effective();
+        if first {
+            self.probed += 1;
+            self.shared.probed.store(self.probed as u64, Ordering::Relaxed);
+        }
+        if before != after {
+            self.count(before, -1);
+            self.count(after, 1);
+            self.config.metrics.transition(before, after);
+            self.config.metrics.node_state(&id, Some(after));
+        }
+        self.set_timer(done.slot, generation, due);
+        self.refresh_status(done.slot);
+    }
+
+    /// Updates the published status of a node; marks the snapshot dirty when something other
+    /// than the latency estimate changed.
+    fn refresh_status(&mut self, slot: usize) {
+        let Some(node) = self.slots[slot].as_ref() else { return };
+        let status = Self::status_of(node);
+        let id = &node.target.id;
+        let changed = match self.statuses.get_mut(id) {
+            Some(old) => {
+                let differs =
+                    NodeStatus { latency_ewma_ms: status.latency_ewma_ms, ..old.clone() } != status;
+                *old = status;
+                differs
+            }
+            None => {
+                self.statuses.insert(id.clone(), status);
+                true
+            }
+        };
+        if changed {
+            self.mark_dirty();
+        }
+    }
+
+    fn publish(&mut self) {
+        self.dirty = false;
+        self.version += 1;
+        let snap = HealthSnapshot {
+            version: self.version,
+            nodes: self.statuses.clone(),
+            probed_nodes: self.probed,
+        };
+        self.snapshot.send_replace(Arc::new(snap));
+    }
+}
+
+fn bump(
+    counts: &mut [i64; 4],
+    metrics: &crate::metrics::ProbeMetrics,
+    state: HealthState,
+    delta: i64,
+) {
+    let i = HealthState::ALL.iter().position(|s| *s == state).unwrap_or(0);
+    counts[i] += delta;
+    metrics.set_node_counts(counts);
+}
+
+fn jitter(node: &Node) -> u8 {
+    node.target.spec.jitter_percent
+}
+
+/// First probe of a new node: spread uniformly over one interval so a fleet added at once does
+/// not probe in lock step.
+fn start_spread(interval: Duration) -> Duration {
+    interval.mul_f64(rand::rng().random::<f64>())
+}
+
+fn log_transition(id: &NodeId, from: HealthState, to: HealthState, o: &ProbeOutcome) {
+    let cause = o.cause.map(|c| c.as_str()).unwrap_or("none");
+    match to {
+        HealthState::Up => {
+            tracing::info!(node.id = %id, from = from.as_str(), to = to.as_str(), "node health changed")
+        }
+        _ => tracing::warn!(
+            node.id = %id,
+            from = from.as_str(),
+            to = to.as_str(),
+            cause,
+            status = o.status,
+            "node health changed"
+        ),
+    }
+}

@@ -1,0 +1,151 @@
+//! The probe kinds and the per-node connection state they keep between rounds.
+
+pub mod agent;
+pub(crate) mod dns;
+mod grpc;
+mod http;
+mod tcp;
+#[cfg(test)]
+mod tests;
+pub(crate) mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::net::TcpStream;
+
+use crate::ProbeError;
+use crate::outcome::{FailureCause, ProbeOutcome, Tier};
+use crate::spec::{Check, ProbeSpec};
+
+/// A spec with its regexes compiled and TLS configuration built, shared by every node that
+/// uses the same spec.
+#[derive(Debug)]
+pub struct CompiledProbe {
+    spec: Arc<ProbeSpec>,
+    kind: Kind,
+    agent: Option<agent::CompiledAgent>,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Tcp(tcp::CompiledTcp),
+    Tls(tls::CompiledTls),
+    Http(http::CompiledHttp),
+    Dns(dns::CompiledDns),
+    Grpc(grpc::CompiledGrpc),
+    Agent(agent::CompiledAgent),
+}
+
+/// Connections a node keeps between probes (keep-alive HTTP, an HTTP/2 session for gRPC).
+/// Dropping it closes them.
+#[derive(Default)]
+pub struct ConnState {
+    http: Option<http::Conn>,
+    grpc: Option<grpc::Conn>,
+}
+
+impl std::fmt::Debug for ConnState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnState")
+            .field("http", &self.http.is_some())
+            .field("grpc", &self.grpc.is_some())
+            .finish()
+    }
+}
+
+impl CompiledProbe {
+    /// Validates and compiles a spec.
+    pub fn new(spec: Arc<ProbeSpec>) -> Result<Self, ProbeError> {
+        spec.validate()?;
+        let kind = match &spec.check {
+            Check::Tcp(c) => Kind::Tcp(tcp::CompiledTcp::new(c)?),
+            Check::Tls(c) => Kind::Tls(tls::CompiledTls::new(c)?),
+            Check::Http(c) => Kind::Http(http::CompiledHttp::new(c)?),
+            Check::Dns(c) => Kind::Dns(dns::CompiledDns::new(c)?),
+            Check::Grpc(c) => Kind::Grpc(grpc::CompiledGrpc::new(c)),
+            Check::Agent(c) => Kind::Agent(agent::CompiledAgent::new(c)),
+            Check::Snmp(_) => return Err(ProbeError::Unsupported("snmp")),
+        };
+        let agent = spec.agent.as_ref().map(agent::CompiledAgent::new);
+        Ok(CompiledProbe { spec, kind, agent })
+    }
+
+    /// The spec this was compiled from.
+    pub fn spec(&self) -> &Arc<ProbeSpec> {
+        &self.spec
+    }
+
+    /// Runs one probe against `addr`. Never takes longer than `timeout_ms` (plus scheduling
+    /// noise): the whole probe, agent check included, runs under one deadline.
+    pub async fn run(&self, addr: SocketAddr, state: &mut ConnState) -> ProbeOutcome {
+        let start = Instant::now();
+        let mut out = ProbeOutcome::new();
+        let mut agent_reply = None;
+        let main = self.run_kind(addr, state, &mut out, start);
+        let aux = async {
+            if let Some(a) = &self.agent {
+                agent_reply = a.query(addr, self.spec.connect_timeout()).await.ok();
+            }
+        };
+        let finished = tokio::time::timeout(self.spec.timeout(), async {
+            tokio::join!(main, aux);
+        })
+        .await;
+        if finished.is_err() {
+            // The connection may be mid-exchange; it cannot be reused.
+            state.http = None;
+            state.grpc = None;
+            out.fail(FailureCause::Timeout);
+        }
+        if out.agent.is_none() {
+            out.agent = agent_reply;
+        }
+        out.phases.total = start.elapsed();
+        out
+    }
+
+    async fn run_kind(
+        &self,
+        addr: SocketAddr,
+        state: &mut ConnState,
+        out: &mut ProbeOutcome,
+        start: Instant,
+    ) {
+        let ct = self.spec.connect_timeout();
+        match &self.kind {
+            Kind::Tcp(c) => c.run(addr, ct, out, start).await,
+            Kind::Tls(c) => c.run(addr, ct, out, start).await,
+            Kind::Http(c) => c.run(addr, ct, &mut state.http, out, start).await,
+            Kind::Dns(c) => c.run(addr, out, start).await,
+            Kind::Grpc(c) => c.run(addr, ct, &mut state.grpc, out, start).await,
+            Kind::Agent(c) => c.run(addr, ct, out, start).await,
+        }
+    }
+}
+
+/// TCP connect under the connect timeout, recording phase and tier.
+pub(crate) async fn connect(
+    addr: SocketAddr,
+    timeout: std::time::Duration,
+    out: &mut ProbeOutcome,
+    start: Instant,
+) -> Option<TcpStream> {
+    match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Ok(Ok(s)) => {
+            let _ = s.set_nodelay(true);
+            out.phases.connect = Some(start.elapsed());
+            out.tier = out.tier.max(Tier::L1Tcp);
+            Some(s)
+        }
+        Ok(Err(e)) => {
+            out.fail(FailureCause::from_io(&e));
+            None
+        }
+        Err(_) => {
+            out.fail(FailureCause::ConnectTimeout);
+            None
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! HAProxy agent-check: connect to the node's agent, read one ASCII line and parse it (HAProxy
+//! configuration manual, `agent-check`). Words are separated by spaces, tabs or commas; text
+//! after `#` is a reason.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::outcome::{FailureCause, ProbeOutcome, Tier};
+use crate::spec::AgentCheck;
+
+/// Administrative or operational state an agent can report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AgentState {
+    /// `up` / `ready`: clears a previous agent down, drain or maint.
+    Up,
+    /// `down` / `fail` / `stopped`: the node is down whatever the main check says.
+    Down,
+    /// `drain`: keep serving existing clients, send no new ones (weight 0).
+    Drain,
+    /// `maint`: the node is in maintenance (down, and not counted as failed).
+    Maint,
+}
+
+/// A parsed agent reply. Absent fields were not in the reply and leave the previous value.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AgentReply {
+    /// State word, if any.
+    pub state: Option<AgentState>,
+    /// `N%` or `weight:N%`: weight relative to the configured one, percent.
+    pub weight_percent: Option<u16>,
+    /// `maxconn:N`.
+    pub maxconn: Option<u32>,
+    /// Text after `#`, trimmed, at most 64 bytes.
+    pub reason: Option<String>,
+}
+
+/// Parses one reply line; `None` when no word is understood (the reply is then ignored, as
+/// HAProxy does with unknown words).
+pub fn parse_reply(line: &str) -> Option<AgentReply> {
+    let (words, reason) = match line.split_once('#') {
+        Some((w, r)) => (w, Some(r.trim())),
+        None => (line, None),
+    };
+    let mut reply = AgentReply {
+        reason: reason.filter(|r| !r.is_empty()).map(|r| truncate(r, 64)),
+        ..AgentReply::default()
+    };
+    let mut understood = false;
+    for word in words.split([' ', '\t', ',', '\r', '\n']).filter(|w| !w.is_empty()) {
+        let lower = word.to_ascii_lowercase();
+        let w = lower.as_str();
+        let state = match w {
+            "up" | "ready" => Some(AgentState::Up),
+            "down" | "fail" | "failed" | "stopped" => Some(AgentState::Down),
+            "drain" => Some(AgentState::Drain),
+            "maint" => Some(AgentState::Maint),
+            _ => None,
+        };
+        if let Some(s) = state {
+            reply.state = Some(s);
+            understood = true;
+        } else if let Some(pct) = w.strip_prefix("weight:").unwrap_or(w).strip_suffix('%') {
+            if let Ok(p) = pct.parse::<u16>() {
+                reply.weight_percent = Some(p.min(256));
+                understood = true;
+            }
+        } else if let Some(n) = w.strip_prefix("maxconn:")
+            && let Ok(n) = n.parse::<u32>()
+        {
+            reply.maxconn = Some(n);
+            understood = true;
+        }
+    }
+    understood.then_some(reply)
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledAgent {
+    port: Option<u16>,
+    send: Option<Vec<u8>>,
+}
+
+/// Why an agent query gave no reply.
+#[derive(Debug)]
+pub(crate) enum AgentError {
+    Io(FailureCause),
+    Unparsable,
+}
+
+impl CompiledAgent {
+    pub(crate) fn new(c: &AgentCheck) -> Self {
+        CompiledAgent { port: c.port, send: c.send.as_ref().map(|s| s.as_bytes().to_vec()) }
+    }
+
+    fn target(&self, addr: SocketAddr) -> SocketAddr {
+        SocketAddr::new(addr.ip(), self.port.unwrap_or(addr.port()))
+    }
+
+    async fn read_line(
+        &self,
+        addr: SocketAddr,
+        connect_timeout: Duration,
+        out: &mut ProbeOutcome,
+        start: Instant,
+    ) -> Result<AgentReply, AgentError> {
+        let Some(mut s) = super::connect(self.target(addr), connect_timeout, out, start).await
+        else {
+            return Err(AgentError::Io(out.cause.unwrap_or(FailureCause::Io)));
+        };
+        exchange(&mut s, self.send.as_deref(), out, start).await
+    }
+
+    /// Queries the agent alongside another check; connection failures are not errors of the
+    /// node (HAProxy: "failure to connect to the agent is not considered an error").
+    pub(crate) async fn query(
+        &self,
+        addr: SocketAddr,
+        connect_timeout: Duration,
+    ) -> Result<AgentReply, AgentError> {
+        let mut scratch = ProbeOutcome::new();
+        self.read_line(addr, connect_timeout, &mut scratch, Instant::now()).await
+    }
+
+    /// The agent as the node's only check: its reply is the verdict.
+    pub(crate) async fn run(
+        &self,
+        addr: SocketAddr,
+        connect_timeout: Duration,
+        out: &mut ProbeOutcome,
+        start: Instant,
+    ) {
+        match self.read_line(addr, connect_timeout, out, start).await {
+            Err(AgentError::Io(cause)) => out.fail(cause),
+            Err(AgentError::Unparsable) => out.fail(FailureCause::Protocol),
+            Ok(reply) => {
+                out.tier = Tier::L3Service;
+                let down = matches!(reply.state, Some(AgentState::Down | AgentState::Maint));
+                out.agent = Some(reply);
+                if down { out.fail(FailureCause::AgentDown) } else { out.pass(false) }
+            }
+        }
+    }
+}
+
+async fn exchange(
+    s: &mut TcpStream,
+    send: Option<&[u8]>,
+    out: &mut ProbeOutcome,
+    start: Instant,
+) -> Result<AgentReply, AgentError> {
+    if let Some(b) = send {
+        s.write_all(b).await.map_err(|e| AgentError::Io(FailureCause::from_io(&e)))?;
+    }
+    let mut buf = [0u8; 512];
+    let mut len = 0;
+    loop {
+        let n =
+            s.read(&mut buf[len..]).await.map_err(|e| AgentError::Io(FailureCause::from_io(&e)))?;
+        if n > 0 && len == 0 {
+            out.phases.first_byte = Some(start.elapsed());
+            out.tier = Tier::L2Handshake;
+        }
+        len += n;
+        if n == 0 || len == buf.len() || buf[..len].contains(&b'\n') {
+            break;
+        }
+    }
+    if len == 0 {
+        return Err(AgentError::Io(FailureCause::Closed));
+    }
+    let text = std::str::from_utf8(&buf[..len]).map_err(|_| AgentError::Unparsable)?;
+    let line = text.lines().next().unwrap_or("");
+    parse_reply(line).ok_or(AgentError::Unparsable)
+}

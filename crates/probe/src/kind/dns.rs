@@ -1,0 +1,119 @@
+//! `dns`: one query over UDP (RFC 1035 section 4.2.1), judged by RCODE and answer records.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Instant;
+
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
+use hickory_proto::rr::{Name, RecordType};
+use tokio::net::UdpSocket;
+
+use crate::ProbeError;
+use crate::outcome::{FailureCause, ProbeOutcome, Tier};
+use crate::spec::DnsCheck;
+
+#[derive(Debug)]
+pub(crate) struct CompiledDns {
+    name: Name,
+    qtype: RecordType,
+    rcode: ResponseCode,
+    min_answers: usize,
+    expect: Vec<String>,
+}
+
+/// Parses an RCODE mnemonic (RFC 6895 section 2.3) or number.
+pub(crate) fn parse_rcode(s: &str) -> Option<ResponseCode> {
+    if let Ok(n) = s.parse::<u16>() {
+        return (n < 4096).then(|| <ResponseCode as From<u16>>::from(n));
+    }
+    let code = match s.to_ascii_uppercase().as_str() {
+        "NOERROR" => 0,
+        "FORMERR" => 1,
+        "SERVFAIL" => 2,
+        "NXDOMAIN" => 3,
+        "NOTIMP" => 4,
+        "REFUSED" => 5,
+        "YXDOMAIN" => 6,
+        "YXRRSET" => 7,
+        "NXRRSET" => 8,
+        "NOTAUTH" => 9,
+        "NOTZONE" => 10,
+        _ => return None,
+    };
+    Some(<ResponseCode as From<u16>>::from(code))
+}
+
+impl CompiledDns {
+    pub(crate) fn new(c: &DnsCheck) -> Result<Self, ProbeError> {
+        let name = Name::from_ascii(&c.qname).map_err(|e| ProbeError::Dns(e.to_string()))?;
+        let qtype: RecordType =
+            c.qtype.parse().map_err(|_| ProbeError::Dns(format!("unknown qtype {}", c.qtype)))?;
+        let rcode = parse_rcode(&c.expected_rcode)
+            .ok_or_else(|| ProbeError::Dns(format!("unknown rcode {}", c.expected_rcode)))?;
+        let default_min = usize::from(rcode == ResponseCode::NoError);
+        Ok(CompiledDns {
+            name,
+            qtype,
+            rcode,
+            min_answers: c.min_answers.unwrap_or(default_min),
+            expect: c.expect_answers.clone(),
+        })
+    }
+
+    pub(crate) async fn run(&self, addr: SocketAddr, out: &mut ProbeOutcome, start: Instant) {
+        let local: SocketAddr = match addr.ip() {
+            IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+            IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+        };
+        let sock = match UdpSocket::bind(local).await {
+            Ok(s) => s,
+            Err(e) => return out.fail(FailureCause::from_io(&e)),
+        };
+        // Connected, so an ICMP port unreachable surfaces as ECONNREFUSED.
+        if let Err(e) = sock.connect(addr).await {
+            return out.fail(FailureCause::from_io(&e));
+        }
+        let id: u16 = rand::random();
+        let mut query = Message::new(id, MessageType::Query, OpCode::Query);
+        query.metadata.recursion_desired = false;
+        query.add_query(Query::query(self.name.clone(), self.qtype));
+        let bytes = match query.to_vec() {
+            Ok(b) => b,
+            Err(_) => return out.fail(FailureCause::Protocol),
+        };
+        if let Err(e) = sock.send(&bytes).await {
+            return out.fail(FailureCause::from_io(&e));
+        }
+        out.tier = Tier::L1Tcp;
+        let mut buf = vec![0u8; 4096];
+        let reply = loop {
+            let n = match sock.recv(&mut buf).await {
+                Ok(n) => n,
+                Err(e) => return out.fail(FailureCause::from_io(&e)),
+            };
+            out.phases.first_byte.get_or_insert(start.elapsed());
+            let Ok(msg) = Message::from_vec(&buf[..n]) else {
+                return out.fail(FailureCause::Protocol);
+            };
+            // Answers to other IDs are stray or spoofed; keep waiting (RFC 5452 section 9.1).
+            if msg.metadata.id == id && msg.metadata.message_type == MessageType::Response {
+                break msg;
+            }
+        };
+        out.tier = Tier::L3Service;
+        let rcode = reply.metadata.response_code;
+        out.status = Some(u16::from(rcode));
+        if rcode != self.rcode {
+            return out.fail(FailureCause::BadStatus);
+        }
+        let answers: Vec<String> = reply
+            .answers
+            .iter()
+            .filter(|r| r.record_type() == self.qtype)
+            .map(|r| r.data.to_string())
+            .collect();
+        if answers.len() < self.min_answers || !self.expect.iter().all(|e| answers.contains(e)) {
+            return out.fail(FailureCause::DnsAnswer);
+        }
+        out.pass(false);
+    }
+}

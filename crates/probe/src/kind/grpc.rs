@@ -1,0 +1,195 @@
+//! `grpc`: `grpc.health.v1.Health/Check` on a pooled HTTP/2 session. The request and response
+//! messages have one field each, so they are encoded by hand (protobuf wire format: field 1,
+//! length-delimited string / varint enum) instead of pulling in code generation.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http2::SendRequest;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use crate::outcome::{FailureCause, ProbeOutcome, Tier};
+use crate::spec::GrpcCheck;
+
+pub(crate) type Conn = SendRequest<Full<Bytes>>;
+
+/// `HealthCheckResponse.ServingStatus.SERVING`.
+const SERVING: u64 = 1;
+
+#[derive(Debug)]
+pub(crate) struct CompiledGrpc {
+    message: Bytes,
+    authority: Option<String>,
+}
+
+impl CompiledGrpc {
+    pub(crate) fn new(c: &GrpcCheck) -> Self {
+        let mut msg = Vec::new();
+        if !c.service.is_empty() {
+            msg.push(0x0a); // field 1, wire type 2
+            put_varint(&mut msg, c.service.len() as u64);
+            msg.extend_from_slice(c.service.as_bytes());
+        }
+        // gRPC length-prefixed message: compressed flag, 4-byte big-endian length.
+        let mut framed = vec![0u8];
+        framed.extend_from_slice(&(msg.len() as u32).to_be_bytes());
+        framed.extend_from_slice(&msg);
+        CompiledGrpc { message: Bytes::from(framed), authority: c.authority.clone() }
+    }
+
+    pub(crate) async fn run(
+        &self,
+        addr: SocketAddr,
+        connect_timeout: Duration,
+        pool: &mut Option<Conn>,
+        out: &mut ProbeOutcome,
+        start: Instant,
+    ) {
+        let mut sender = match pool.take() {
+            Some(s) if s.is_ready() => {
+                out.reused_connection = true;
+                out.phases.connect = Some(Duration::ZERO);
+                out.tier = Tier::L2Handshake;
+                s
+            }
+            _ => {
+                let Some(tcp) = super::connect(addr, connect_timeout, out, start).await else {
+                    return;
+                };
+                let hs = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+                    .handshake(TokioIo::new(tcp))
+                    .await;
+                let (sender, conn) = match hs {
+                    Ok(v) => v,
+                    Err(_) => return out.fail(FailureCause::Protocol),
+                };
+                // The driver ends when the sender is dropped or the peer goes away.
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                out.tier = Tier::L2Handshake;
+                sender
+            }
+        };
+        let authority = self.authority.clone().unwrap_or_else(|| addr.to_string());
+        let req = hyper::Request::builder()
+            .method("POST")
+            .uri(format!("http://{authority}/grpc.health.v1.Health/Check"))
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .body(Full::new(self.message.clone()));
+        let Ok(req) = req else { return out.fail(FailureCause::Protocol) };
+        if sender.ready().await.is_err() {
+            return out.fail(FailureCause::Closed);
+        }
+        let resp = match sender.send_request(req).await {
+            Ok(r) => r,
+            Err(e) => return out.fail(hyper_cause(&e)),
+        };
+        out.phases.first_byte = Some(start.elapsed());
+        *pool = Some(sender);
+        let (parts, body) = resp.into_parts();
+        out.status = Some(parts.status.as_u16());
+        if parts.status != hyper::StatusCode::OK {
+            out.tier = Tier::L3Service;
+            return out.fail(FailureCause::BadStatus);
+        }
+        let collected = match body.collect().await {
+            Ok(c) => c,
+            Err(e) => return out.fail(hyper_cause(&e)),
+        };
+        out.tier = Tier::L3Service;
+        let grpc_status = collected
+            .trailers()
+            .and_then(|t| t.get("grpc-status"))
+            .or_else(|| parts.headers.get("grpc-status"))
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u16>().ok());
+        match grpc_status {
+            Some(0) => {}
+            Some(_) => return out.fail(FailureCause::BadStatus),
+            None => return out.fail(FailureCause::Protocol),
+        }
+        let data = collected.to_bytes();
+        match parse_status(&data) {
+            Some(SERVING) => {
+                out.status = Some(SERVING as u16);
+                out.pass(false)
+            }
+            Some(s) => {
+                out.status = Some(s.min(u16::MAX as u64) as u16);
+                out.fail(FailureCause::NotServing)
+            }
+            None => out.fail(FailureCause::Protocol),
+        }
+    }
+}
+
+fn hyper_cause(e: &hyper::Error) -> FailureCause {
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return FailureCause::from_io(io);
+        }
+        src = s.source();
+    }
+    if e.is_incomplete_message() || e.is_canceled() {
+        FailureCause::Closed
+    } else {
+        FailureCause::Protocol
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(b: &[u8]) -> Option<(u64, usize)> {
+    let mut v = 0u64;
+    for (i, byte) in b.iter().enumerate().take(10) {
+        v |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some((v, i + 1));
+        }
+    }
+    None
+}
+
+/// Extracts `status` (field 1) from one length-prefixed `HealthCheckResponse`; an absent field
+/// is the proto3 default, UNKNOWN (0).
+pub(crate) fn parse_status(framed: &[u8]) -> Option<u64> {
+    if framed.len() < 5 || framed[0] != 0 {
+        return None;
+    }
+    let len = u32::from_be_bytes(framed[1..5].try_into().ok()?) as usize;
+    let msg = framed.get(5..5 + len)?;
+    let mut i = 0;
+    let mut status = 0;
+    while i < msg.len() {
+        let (key, n) = get_varint(&msg[i..])?;
+        i += n;
+        match key & 7 {
+            0 => {
+                let (v, n) = get_varint(&msg[i..])?;
+                i += n;
+                if key >> 3 == 1 {
+                    status = v;
+                }
+            }
+            2 => {
+                let (l, n) = get_varint(&msg[i..])?;
+                i = i.checked_add(n)?.checked_add(usize::try_from(l).ok()?)?;
+            }
+            5 => i += 4,
+            1 => i += 8,
+            _ => return None,
+        }
+    }
+    (i == msg.len()).then_some(status)
+}

@@ -1,0 +1,408 @@
+//! `http`/`https`: an HTTP/1.1 exchange on a pooled keep-alive connection (or a fresh one per
+//! probe). The client is written against the socket: a probe needs one request and a bounded
+//! response, and an idle pooled connection then costs a socket and nothing else, which is what
+//! lets one process keep 100k nodes warm (RFC 9112 for message framing).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use regex::bytes::Regex;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+use super::tls::TlsSetup;
+use crate::ProbeError;
+use crate::outcome::{FailureCause, ProbeOutcome, Tier};
+use crate::spec::{HttpCheck, StatusRange};
+
+const MAX_HEAD: usize = 32 * 1024;
+
+/// A pooled connection and its read buffer.
+pub(crate) struct Conn {
+    io: Io,
+    buf: Vec<u8>,
+}
+
+enum Io {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledHttp {
+    /// Request bytes after the request line and before the Host header.
+    request_line: String,
+    host: Option<String>,
+    extra_headers: String,
+    head_request: bool,
+    tls: Option<TlsSetup>,
+    expected: Vec<StatusRange>,
+    immediate_down: Vec<u16>,
+    body_must: Option<Regex>,
+    body_must_not: Option<Regex>,
+    header_must: Vec<(String, Regex)>,
+    header_must_not: Vec<(String, Regex)>,
+    degraded_header: Option<String>,
+    keep_alive: bool,
+    max_body: usize,
+}
+
+fn compile(re: &str) -> Result<Regex, ProbeError> {
+    Regex::new(re).map_err(|e| ProbeError::Regex(e.to_string()))
+}
+
+impl CompiledHttp {
+    pub(crate) fn new(c: &HttpCheck) -> Result<Self, ProbeError> {
+        let mut extra = String::new();
+        for (k, v) in &c.headers {
+            extra.push_str(&format!("{k}: {v}\r\n"));
+        }
+        extra.push_str(if c.keep_alive {
+            "connection: keep-alive\r\n"
+        } else {
+            "connection: close\r\n"
+        });
+        extra.push_str("user-agent: switchyard-probe\r\naccept: */*\r\n\r\n");
+        let tls = match &c.tls {
+            Some(t) => Some(TlsSetup::new(t, c.host.as_deref())?),
+            None => None,
+        };
+        let pairs = |m: &std::collections::BTreeMap<String, String>| {
+            m.iter()
+                .map(|(k, v)| Ok((k.to_ascii_lowercase(), compile(v)?)))
+                .collect::<Result<Vec<_>, ProbeError>>()
+        };
+        Ok(CompiledHttp {
+            request_line: format!("{} {} HTTP/1.1\r\n", c.method, c.path),
+            host: c.host.clone(),
+            extra_headers: extra,
+            head_request: c.method == "HEAD",
+            tls,
+            expected: c.expected_status.clone(),
+            immediate_down: c.immediate_down_status.clone(),
+            body_must: c.body_must_match.as_deref().map(compile).transpose()?,
+            body_must_not: c.body_must_not_match.as_deref().map(compile).transpose()?,
+            header_must: pairs(&c.header_must_match)?,
+            header_must_not: pairs(&c.header_must_not_match)?,
+            degraded_header: (!c.degraded_header.is_empty())
+                .then(|| c.degraded_header.to_ascii_lowercase()),
+            keep_alive: c.keep_alive,
+            max_body: c.max_body_bytes,
+        })
+    }
+
+    fn request(&self, addr: SocketAddr) -> Vec<u8> {
+        let mut r = String::with_capacity(self.request_line.len() + self.extra_headers.len() + 48);
+        r.push_str(&self.request_line);
+        r.push_str("host: ");
+        match &self.host {
+            Some(h) => r.push_str(h),
+            None => r.push_str(&addr.to_string()),
+        }
+        r.push_str("\r\n");
+        r.push_str(&self.extra_headers);
+        r.into_bytes()
+    }
+
+    pub(crate) async fn run(
+        &self,
+        addr: SocketAddr,
+        connect_timeout: Duration,
+        pool: &mut Option<Conn>,
+        out: &mut ProbeOutcome,
+        start: Instant,
+    ) {
+        let request = self.request(addr);
+        if self.keep_alive
+            && let Some(mut conn) = pool.take()
+        {
+            out.reused_connection = true;
+            out.phases.connect = Some(Duration::ZERO);
+            out.tier = Tier::L2Handshake;
+            match self.exchange(&mut conn, &request, out, start).await {
+                Exchange::Done { reusable } => {
+                    if reusable {
+                        *pool = Some(conn);
+                    }
+                    return;
+                }
+                // The server closed the idle connection before we wrote: retry once, fresh
+                // (RFC 9112 section 9.3.1 allows retrying an idempotent request).
+                Exchange::StaleBeforeAnswer => {
+                    *out = ProbeOutcome::new();
+                }
+            }
+        }
+        let Some(tcp) = super::connect(addr, connect_timeout, out, start).await else { return };
+        let io = match &self.tls {
+            None => Io::Plain(tcp),
+            Some(setup) => match setup.handshake(tcp, out, start).await {
+                Some(s) => Io::Tls(Box::new(s)),
+                None => return,
+            },
+        };
+        let mut conn = Conn { io, buf: Vec::with_capacity(1024) };
+        if let Exchange::Done { reusable: true } =
+            self.exchange(&mut conn, &request, out, start).await
+            && self.keep_alive
+        {
+            *pool = Some(conn);
+        }
+    }
+
+    async fn exchange(
+        &self,
+        conn: &mut Conn,
+        request: &[u8],
+        out: &mut ProbeOutcome,
+        start: Instant,
+    ) -> Exchange {
+        conn.buf.clear();
+        let reused = out.reused_connection;
+        let r = match &mut conn.io {
+            Io::Plain(s) => self.exchange_on(s, &mut conn.buf, request, out, start).await,
+            Io::Tls(s) => self.exchange_on(s.as_mut(), &mut conn.buf, request, out, start).await,
+        };
+        match r {
+            Ok(reusable) => Exchange::Done { reusable },
+            Err(cause) => {
+                if reused
+                    && out.phases.first_byte.is_none()
+                    && matches!(cause, FailureCause::Closed | FailureCause::Reset)
+                {
+                    return Exchange::StaleBeforeAnswer;
+                }
+                out.fail(cause);
+                Exchange::Done { reusable: false }
+            }
+        }
+    }
+
+    /// Writes the request, reads and judges the response. Returns whether the connection may be
+    /// reused; protocol-level failures are `Err`, judged failures are recorded in `out`.
+    async fn exchange_on<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        io: &mut S,
+        buf: &mut Vec<u8>,
+        request: &[u8],
+        out: &mut ProbeOutcome,
+        start: Instant,
+    ) -> Result<bool, FailureCause> {
+        io.write_all(request).await.map_err(|e| FailureCause::from_io(&e))?;
+        io.flush().await.map_err(|e| FailureCause::from_io(&e))?;
+        let head = loop {
+            if read_more(io, buf).await? == 0 {
+                return Err(FailureCause::Closed);
+            }
+            if out.phases.first_byte.is_none() {
+                out.phases.first_byte = Some(start.elapsed());
+            }
+            match self.parse_head(buf)? {
+                Some(h) => break h,
+                None if buf.len() > MAX_HEAD => return Err(FailureCause::Protocol),
+                None => {}
+            }
+        };
+        out.tier = Tier::L2Handshake;
+        out.status = Some(head.status);
+        let no_body = self.head_request
+            || head.status == 204
+            || head.status == 304
+            || (100..200).contains(&head.status);
+        let (body, complete) = if no_body {
+            (Vec::new(), buf.len() == head.len)
+        } else {
+            read_body(io, buf, &head, self.max_body).await?
+        };
+        let reusable = complete && !head.close;
+        out.tier = Tier::L3Service;
+        if !self.expected.iter().any(|r| r.contains(head.status)) {
+            out.immediate_down = self.immediate_down.contains(&head.status);
+            out.fail(FailureCause::BadStatus);
+            return Ok(reusable);
+        }
+        if !head.headers_ok {
+            out.fail(FailureCause::HeaderMismatch);
+            return Ok(reusable);
+        }
+        let body_ok = self.body_must.as_ref().is_none_or(|r| r.is_match(&body))
+            && !self.body_must_not.as_ref().is_some_and(|r| r.is_match(&body));
+        if !body_ok {
+            out.fail(FailureCause::BodyMismatch);
+            return Ok(reusable);
+        }
+        out.pass(head.degraded);
+        Ok(reusable)
+    }
+
+    fn parse_head(&self, buf: &[u8]) -> Result<Option<Head>, FailureCause> {
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut resp = httparse::Response::new(&mut headers);
+        let len = match resp.parse(buf) {
+            Ok(httparse::Status::Complete(len)) => len,
+            Ok(httparse::Status::Partial) => return Ok(None),
+            Err(_) => return Err(FailureCause::Protocol),
+        };
+        let status = resp.code.ok_or(FailureCause::Protocol)?;
+        let mut head = Head {
+            len,
+            status,
+            content_length: None,
+            chunked: false,
+            close: resp.version == Some(0),
+            degraded: false,
+            headers_ok: true,
+        };
+        let mut seen_must = vec![false; self.header_must.len()];
+        for h in resp.headers.iter() {
+            let name = h.name;
+            if name.eq_ignore_ascii_case("content-length") {
+                let v = std::str::from_utf8(h.value).map_err(|_| FailureCause::Protocol)?;
+                head.content_length = Some(v.trim().parse().map_err(|_| FailureCause::Protocol)?);
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                head.chunked = h.value.to_ascii_lowercase().ends_with(b"chunked");
+            } else if name.eq_ignore_ascii_case("connection") {
+                let v = h.value.to_ascii_lowercase();
+                if v.windows(5).any(|w| w == b"close") {
+                    head.close = true;
+                }
+            }
+            if let Some(d) = &self.degraded_header
+                && name.eq_ignore_ascii_case(d)
+            {
+                let v = h.value.trim_ascii();
+                head.degraded = !(v == b"0" || v.eq_ignore_ascii_case(b"false") || v.is_empty());
+            }
+            for (i, (n, re)) in self.header_must.iter().enumerate() {
+                if name.eq_ignore_ascii_case(n) {
+                    seen_must[i] = true;
+                    if !re.is_match(h.value) {
+                        head.headers_ok = false;
+                    }
+                }
+            }
+            for (n, re) in &self.header_must_not {
+                if name.eq_ignore_ascii_case(n) && re.is_match(h.value) {
+                    head.headers_ok = false;
+                }
+            }
+        }
+        if seen_must.contains(&false) {
+            head.headers_ok = false;
+        }
+        Ok(Some(head))
+    }
+}
+
+enum Exchange {
+    Done { reusable: bool },
+    StaleBeforeAnswer,
+}
+
+struct Head {
+    len: usize,
+    status: u16,
+    content_length: Option<usize>,
+    chunked: bool,
+    close: bool,
+    degraded: bool,
+    headers_ok: bool,
+}
+
+async fn read_more<S: AsyncRead + Unpin>(
+    io: &mut S,
+    buf: &mut Vec<u8>,
+) -> Result<usize, FailureCause> {
+    if buf.capacity() - buf.len() < 1024 {
+        buf.reserve(4096);
+    }
+    let n = io.read_buf(buf).await.map_err(|e| FailureCause::from_io(&e))?;
+    Ok(n)
+}
+
+/// Reads the body per RFC 9112 section 6.3. Returns the body (at most `max` bytes) and whether
+/// the message ended exactly at the end of what was read (so the connection can be reused).
+async fn read_body<S: AsyncRead + Unpin>(
+    io: &mut S,
+    buf: &mut Vec<u8>,
+    head: &Head,
+    max: usize,
+) -> Result<(Vec<u8>, bool), FailureCause> {
+    if head.chunked {
+        return read_chunked(io, buf, head.len, max).await;
+    }
+    if let Some(cl) = head.content_length {
+        let want = head.len + cl.min(max);
+        while buf.len() < want {
+            if read_more(io, buf).await? == 0 {
+                return Err(FailureCause::Closed);
+            }
+        }
+        let complete = cl <= max && buf.len() == head.len + cl;
+        return Ok((buf[head.len..want].to_vec(), complete));
+    }
+    // Delimited by close.
+    while buf.len() < head.len + max {
+        if read_more(io, buf).await? == 0 {
+            break;
+        }
+    }
+    let end = buf.len().min(head.len + max);
+    Ok((buf[head.len..end].to_vec(), false))
+}
+
+async fn read_chunked<S: AsyncRead + Unpin>(
+    io: &mut S,
+    buf: &mut Vec<u8>,
+    start: usize,
+    max: usize,
+) -> Result<(Vec<u8>, bool), FailureCause> {
+    let mut body = Vec::new();
+    let mut pos = start;
+    loop {
+        match httparse::parse_chunk_size(&buf[pos..]) {
+            Ok(httparse::Status::Complete((n, size))) => {
+                let size = usize::try_from(size).map_err(|_| FailureCause::Protocol)?;
+                if size == 0 {
+                    // Last chunk; trailers (if any) end with an empty line.
+                    let end = loop {
+                        if let Some(i) = find(&buf[pos + n..], b"\r\n") {
+                            if i == 0 {
+                                break pos + n + 2;
+                            }
+                            if let Some(j) = find(&buf[pos + n..], b"\r\n\r\n") {
+                                break pos + n + j + 4;
+                            }
+                        }
+                        if read_more(io, buf).await? == 0 {
+                            return Err(FailureCause::Closed);
+                        }
+                    };
+                    return Ok((body, end == buf.len()));
+                }
+                if body.len() + size > max {
+                    return Ok((body, false));
+                }
+                let need = pos + n + size + 2;
+                while buf.len() < need {
+                    if read_more(io, buf).await? == 0 {
+                        return Err(FailureCause::Closed);
+                    }
+                }
+                body.extend_from_slice(&buf[pos + n..pos + n + size]);
+                pos = need;
+            }
+            Ok(httparse::Status::Partial) => {
+                if read_more(io, buf).await? == 0 {
+                    return Err(FailureCause::Closed);
+                }
+            }
+            Err(_) => return Err(FailureCause::Protocol),
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}

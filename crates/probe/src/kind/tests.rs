@@ -1,0 +1,32 @@
+use super::agent::{AgentState, parse_reply};
+use super::grpc::parse_status;
+
+#[test]
+fn agent_replies_parse_like_haproxy() {
+    let r = parse_reply("up 75%").unwrap();
+    assert_eq!(r.state, Some(AgentState::Up));
+    assert_eq!(r.weight_percent, Some(75));
+    let r = parse_reply("down#disk full\r").unwrap();
+    assert_eq!(r.state, Some(AgentState::Down));
+    assert_eq!(r.reason.as_deref(), Some("disk full"));
+    assert_eq!(parse_reply("DRAIN").unwrap().state, Some(AgentState::Drain));
+    assert_eq!(parse_reply("maint").unwrap().state, Some(AgentState::Maint));
+    assert_eq!(parse_reply("ready,weight:20%").unwrap().weight_percent, Some(20));
+    let r = parse_reply("maxconn:12 stopped").unwrap();
+    assert_eq!((r.maxconn, r.state), (Some(12), Some(AgentState::Down)));
+    assert_eq!(parse_reply("hello world"), None);
+    assert_eq!(parse_reply(""), None);
+    assert_eq!(parse_reply("x%"), None);
+}
+
+#[test]
+fn grpc_health_response_decoding() {
+    assert_eq!(parse_status(&[0, 0, 0, 0, 2, 0x08, 1]), Some(1));
+    assert_eq!(parse_status(&[0, 0, 0, 0, 2, 0x08, 2]), Some(2));
+    // Empty message: proto3 default UNKNOWN.
+    assert_eq!(parse_status(&[0, 0, 0, 0, 0]), Some(0));
+    // Unknown length-delimited field skipped.
+    assert_eq!(parse_status(&[0, 0, 0, 0, 5, 0x12, 1, b'x', 0x08, 1]), Some(1));
+    assert_eq!(parse_status(&[1, 0, 0, 0, 2, 0x08, 1]), None, "compressed");
+    assert_eq!(parse_status(&[0, 0, 0, 0, 9, 0x08]), None, "truncated");
+}

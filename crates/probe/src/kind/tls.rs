@@ -1,0 +1,209 @@
+//! `tls`: handshake with SNI and ALPN, certificate verification and expiry thresholds; also the
+//! TLS layer under `https`.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use crate::ProbeError;
+use crate::outcome::{FailureCause, ProbeOutcome, Tier};
+use crate::spec::{TlsCheck, TlsClient};
+
+/// Debian's bundle of system trust anchors.
+const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// A built client configuration and the name to present.
+#[derive(Clone)]
+pub(crate) struct TlsSetup {
+    pub connector: TlsConnector,
+    pub server_name: ServerName<'static>,
+}
+
+impl std::fmt::Debug for TlsSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsSetup").field("server_name", &self.server_name).finish()
+    }
+}
+
+impl TlsSetup {
+    pub(crate) fn new(c: &TlsClient, default_name: Option<&str>) -> Result<Self, ProbeError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ProbeError::Tls(e.to_string()))?;
+        let mut config = if c.insecure_skip_verify {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
+                .with_no_client_auth()
+        } else {
+            let path = c.ca_file.as_deref().unwrap_or(Path::new(SYSTEM_CA_FILE));
+            builder
+                .with_root_certificates(load_roots(path, c.ca_file.is_some())?)
+                .with_no_client_auth()
+        };
+        config.alpn_protocols = c.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+        // One session cache per spec: resumption makes fresh-connection probes cheaper.
+        let name = c.sni.as_deref().or(default_name).unwrap_or("localhost");
+        let server_name = ServerName::try_from(name.to_owned())
+            .map_err(|_| ProbeError::Tls(format!("`{name}` is not a valid server name")))?;
+        Ok(TlsSetup { connector: TlsConnector::from(Arc::new(config)), server_name })
+    }
+
+    /// Handshakes over `tcp`, recording the TLS phase and tier.
+    pub(crate) async fn handshake(
+        &self,
+        tcp: TcpStream,
+        out: &mut ProbeOutcome,
+        start: Instant,
+    ) -> Option<TlsStream<TcpStream>> {
+        match self.connector.connect(self.server_name.clone(), tcp).await {
+            Ok(s) => {
+                out.phases.tls = Some(start.elapsed());
+                out.tier = out.tier.max(Tier::L2Handshake);
+                out.cert_days_left = cert_days_left(&s);
+                Some(s)
+            }
+            Err(e) => {
+                // rustls reports protocol and certificate failures as InvalidData.
+                let cause = match e.kind() {
+                    std::io::ErrorKind::InvalidData => FailureCause::Tls,
+                    std::io::ErrorKind::UnexpectedEof => FailureCause::Tls,
+                    _ => FailureCause::from_io(&e),
+                };
+                out.fail(cause);
+                None
+            }
+        }
+    }
+}
+
+fn load_roots(path: &Path, explicit: bool) -> Result<RootCertStore, ProbeError> {
+    let mut roots = RootCertStore::empty();
+    let iter = match CertificateDer::pem_file_iter(path) {
+        Ok(i) => i,
+        // Without a system bundle every verified handshake fails, which the probe reports.
+        Err(_) if !explicit => return Ok(roots),
+        Err(e) => return Err(ProbeError::Tls(format!("{}: {e}", path.display()))),
+    };
+    for cert in iter {
+        let cert = cert.map_err(|e| ProbeError::Tls(format!("{}: {e}", path.display())))?;
+        let _ = roots.add(cert);
+    }
+    Ok(roots)
+}
+
+/// Whole days until the leaf certificate's notAfter (negative once expired).
+pub(crate) fn cert_days_left(s: &TlsStream<TcpStream>) -> Option<i64> {
+    let leaf = s.get_ref().1.peer_certificates()?.first()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+    let not_after = cert.validity().not_after.timestamp();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs() as i64;
+    Some((not_after - now).div_euclid(86_400))
+}
+
+/// Accepts any certificate chain but still checks handshake signatures, so the peer must own
+/// the key of the certificate it shows (`insecure_skip_verify`).
+#[derive(Debug)]
+struct AcceptAnyCert(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct CompiledTls {
+    setup: TlsSetup,
+    expect_alpn: Option<Vec<u8>>,
+    degraded_days: i64,
+    down_days: i64,
+}
+
+impl CompiledTls {
+    pub(crate) fn new(c: &TlsCheck) -> Result<Self, ProbeError> {
+        Ok(CompiledTls {
+            setup: TlsSetup::new(&c.client, None)?,
+            expect_alpn: c.expect_alpn.as_ref().map(|a| a.as_bytes().to_vec()),
+            degraded_days: c.expiry_degraded_days,
+            down_days: c.expiry_down_days,
+        })
+    }
+
+    pub(crate) async fn run(
+        &self,
+        addr: SocketAddr,
+        connect_timeout: Duration,
+        out: &mut ProbeOutcome,
+        start: Instant,
+    ) {
+        let Some(tcp) = super::connect(addr, connect_timeout, out, start).await else { return };
+        let Some(s) = self.setup.handshake(tcp, out, start).await else { return };
+        out.tier = Tier::L3Service;
+        if let Some(want) = &self.expect_alpn
+            && s.get_ref().1.alpn_protocol() != Some(want.as_slice())
+        {
+            return out.fail(FailureCause::Protocol);
+        }
+        judge_expiry(out, self.degraded_days, self.down_days);
+    }
+}
+
+/// Down below `down_days`, degraded below `degraded_days`, else pass.
+pub(crate) fn judge_expiry(out: &mut ProbeOutcome, degraded_days: i64, down_days: i64) {
+    match out.cert_days_left {
+        Some(d) if d < down_days => out.fail(FailureCause::CertExpiring),
+        Some(d) if d < degraded_days => out.pass(true),
+        _ => out.pass(false),
+    }
+}

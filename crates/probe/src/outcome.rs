@@ -1,0 +1,201 @@
+//! What one probe found: verdict, tier reached, failure cause and per-phase latency.
+
+use std::time::Duration;
+
+use crate::kind::agent::AgentReply;
+
+/// The verdict of one probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Verdict {
+    /// The service answered as expected.
+    Pass,
+    /// The service answered but flagged itself degraded (header, certificate close to expiry).
+    Degraded,
+    /// The probe failed; see [`ProbeOutcome::cause`].
+    Fail,
+}
+
+impl Verdict {
+    /// Label value for metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Degraded => "degraded",
+            Verdict::Fail => "fail",
+        }
+    }
+}
+
+/// How far up the stack a probe got: L1 = TCP reachable, L2 = protocol handshake (TLS, HTTP
+/// response head, DNS reply, HTTP/2 session), L3 = the service's answer was judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Tier {
+    /// Nothing reached.
+    #[default]
+    None,
+    /// TCP connection established (or UDP datagram sent).
+    L1Tcp,
+    /// Protocol handshake completed.
+    L2Handshake,
+    /// The service answer was received and evaluated.
+    L3Service,
+}
+
+/// Why a probe failed. Values the caller acts on, never error strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FailureCause {
+    /// The total probe timeout elapsed.
+    Timeout,
+    /// The connect timeout elapsed before TCP was established.
+    ConnectTimeout,
+    /// The connection was refused (nothing listening; ICMP port unreachable for UDP).
+    Refused,
+    /// The peer reset the connection.
+    Reset,
+    /// The peer closed the connection before answering.
+    Closed,
+    /// No route / network unreachable / address not available locally.
+    Unreachable,
+    /// Another socket error.
+    Io,
+    /// TLS handshake or certificate verification failed.
+    Tls,
+    /// The certificate expires within `expiry_down_days`.
+    CertExpiring,
+    /// The HTTP status (or DNS RCODE, gRPC status) was not an expected one.
+    BadStatus,
+    /// A body rule did not hold.
+    BodyMismatch,
+    /// A header rule did not hold.
+    HeaderMismatch,
+    /// The peer did not speak the protocol (unparsable answer).
+    Protocol,
+    /// gRPC health said NOT_SERVING / SERVICE_UNKNOWN.
+    NotServing,
+    /// The DNS answer section did not hold the expected records.
+    DnsAnswer,
+    /// The TCP banner did not match `expect`.
+    ExpectMismatch,
+    /// The agent check itself reported the node down (only for `kind = "agent"` targets).
+    AgentDown,
+    /// A measured value (SNMP utilization or load) crossed its down threshold.
+    Threshold,
+}
+
+impl FailureCause {
+    /// Label value for metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureCause::Timeout => "timeout",
+            FailureCause::ConnectTimeout => "connect_timeout",
+            FailureCause::Refused => "refused",
+            FailureCause::Reset => "reset",
+            FailureCause::Closed => "closed",
+            FailureCause::Unreachable => "unreachable",
+            FailureCause::Io => "io",
+            FailureCause::Tls => "tls",
+            FailureCause::CertExpiring => "cert_expiring",
+            FailureCause::BadStatus => "bad_status",
+            FailureCause::BodyMismatch => "body_mismatch",
+            FailureCause::HeaderMismatch => "header_mismatch",
+            FailureCause::Protocol => "protocol",
+            FailureCause::NotServing => "not_serving",
+            FailureCause::DnsAnswer => "dns_answer",
+            FailureCause::ExpectMismatch => "expect_mismatch",
+            FailureCause::AgentDown => "agent_down",
+            FailureCause::Threshold => "threshold",
+        }
+    }
+
+    /// Classifies a socket error.
+    pub fn from_io(e: &std::io::Error) -> FailureCause {
+        use std::io::ErrorKind as K;
+        match e.kind() {
+            K::ConnectionRefused => FailureCause::Refused,
+            K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => FailureCause::Reset,
+            K::UnexpectedEof => FailureCause::Closed,
+            K::TimedOut => FailureCause::Timeout,
+            K::HostUnreachable | K::NetworkUnreachable | K::AddrNotAvailable => {
+                FailureCause::Unreachable
+            }
+            K::InvalidData => FailureCause::Protocol,
+            _ => FailureCause::Io,
+        }
+    }
+}
+
+/// Latency of each phase, measured from the probe start; `None` when the phase was not reached
+/// or does not exist for the kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Phases {
+    /// TCP connect (zero for a reused keep-alive connection).
+    pub connect: Option<Duration>,
+    /// TLS handshake.
+    pub tls: Option<Duration>,
+    /// Time to the first byte of the answer.
+    pub first_byte: Option<Duration>,
+    /// Whole probe.
+    pub total: Duration,
+}
+
+/// The result of one probe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeOutcome {
+    /// Pass, degraded or fail.
+    pub verdict: Verdict,
+    /// Highest tier reached.
+    pub tier: Tier,
+    /// Why it failed (`None` unless the verdict is [`Verdict::Fail`]).
+    pub cause: Option<FailureCause>,
+    /// Latency by phase.
+    pub phases: Phases,
+    /// HTTP status, DNS RCODE or gRPC serving status, when one was received.
+    pub status: Option<u16>,
+    /// The status is configured to mark the node down at once, bypassing `fall`.
+    pub immediate_down: bool,
+    /// Whole days until the peer certificate expires (TLS and HTTPS).
+    pub cert_days_left: Option<i64>,
+    /// An agent-check reply received with this probe.
+    pub agent: Option<AgentReply>,
+    /// A keep-alive connection was reused.
+    pub reused_connection: bool,
+    /// Measured load value (SNMP utilization ratio 0..1, or load average), when the kind has one.
+    pub load: Option<f64>,
+}
+
+impl ProbeOutcome {
+    pub(crate) fn new() -> Self {
+        ProbeOutcome {
+            verdict: Verdict::Fail,
+            tier: Tier::None,
+            cause: None,
+            phases: Phases::default(),
+            status: None,
+            immediate_down: false,
+            cert_days_left: None,
+            agent: None,
+            reused_connection: false,
+            load: None,
+        }
+    }
+
+    /// Marks the outcome failed with `cause`.
+    pub(crate) fn fail(&mut self, cause: FailureCause) {
+        self.verdict = Verdict::Fail;
+        self.cause = Some(cause);
+    }
+
+    /// Marks the outcome passed (or degraded) at L3.
+    pub(crate) fn pass(&mut self, degraded: bool) {
+        self.tier = Tier::L3Service;
+        self.verdict = if degraded { Verdict::Degraded } else { Verdict::Pass };
+        self.cause = None;
+    }
+
+    /// True for pass and degraded.
+    pub fn is_success(&self) -> bool {
+        self.verdict != Verdict::Fail
+    }
+}

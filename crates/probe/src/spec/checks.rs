@@ -1,0 +1,447 @@
+//! Per-kind check settings.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::Problems;
+
+/// What to check, selected by `kind`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+// Built once per configured service and shared behind `Arc<ProbeSpec>`: size does not matter,
+// plain variants keep TOML-to-struct construction simple.
+#[allow(clippy::large_enum_variant)]
+pub enum Check {
+    /// TCP connect, optionally send a line and match the reply.
+    Tcp(TcpCheck),
+    /// TLS handshake with SNI/ALPN and certificate expiry thresholds.
+    Tls(TlsCheck),
+    /// HTTP/1.1 request, plain or over TLS.
+    Http(HttpCheck),
+    /// DNS query over UDP.
+    Dns(DnsCheck),
+    /// `grpc.health.v1.Health/Check` over cleartext HTTP/2.
+    Grpc(GrpcCheck),
+    /// HAProxy agent-check as the only check.
+    Agent(AgentCheck),
+    /// SNMP interface utilization and load average.
+    Snmp(SnmpCheck),
+}
+
+impl Check {
+    /// Label value for metrics.
+    pub fn kind_str(&self) -> &'static str {
+        match self {
+            Check::Tcp(_) => "tcp",
+            Check::Tls(_) => "tls",
+            Check::Http(h) if h.tls.is_some() => "https",
+            Check::Http(_) => "http",
+            Check::Dns(_) => "dns",
+            Check::Grpc(_) => "grpc",
+            Check::Agent(_) => "agent",
+            Check::Snmp(_) => "snmp",
+        }
+    }
+
+    pub(crate) fn problems(&self, p: &mut Problems<'_>) {
+        match self {
+            Check::Tcp(c) => {
+                if let Some(e) = &c.expect {
+                    regex_problem(p, "expect", e);
+                }
+            }
+            Check::Tls(c) => c.problems(p),
+            Check::Http(c) => c.problems(p),
+            Check::Dns(c) => c.problems(p),
+            Check::Grpc(_) => {}
+            Check::Agent(c) => c.problems(p),
+            Check::Snmp(c) => c.problems(p),
+        }
+    }
+}
+
+fn regex_problem(p: &mut Problems<'_>, field: &str, re: &str) {
+    if let Err(e) = regex::Regex::new(re) {
+        p.push(field, format!("invalid regex: {e}"));
+    }
+}
+
+/// `kind = "tcp"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TcpCheck {
+    /// Bytes to send after connecting (escape sequences are not interpreted). Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send: Option<String>,
+    /// Regex the first data received must match; without it a connect is enough. Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<String>,
+}
+
+/// TLS client settings shared by `tls` and `https` checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TlsClient {
+    /// Server name sent in SNI and verified against the certificate. Default: the `host` of an
+    /// HTTP check, else `localhost`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+    /// ALPN protocols to offer, e.g. `["h2", "http/1.1"]`. Default none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alpn: Vec<String>,
+    /// PEM file of trust anchors. Default: `/etc/ssl/certs/ca-certificates.crt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// Skip chain and name verification (expiry is still measured and judged). Default false.
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+}
+
+/// `kind = "tls"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsCheck {
+    /// Client settings.
+    #[serde(flatten)]
+    pub client: TlsClient,
+    /// ALPN protocol the server must select, if set. Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_alpn: Option<String>,
+    /// Degraded when the certificate expires in fewer days than this. Default 14.
+    #[serde(default = "d_degraded_days")]
+    pub expiry_degraded_days: i64,
+    /// Down when the certificate expires in fewer days than this. Default 2.
+    #[serde(default = "d_down_days")]
+    pub expiry_down_days: i64,
+}
+
+fn d_degraded_days() -> i64 {
+    14
+}
+fn d_down_days() -> i64 {
+    2
+}
+
+impl Default for TlsCheck {
+    fn default() -> Self {
+        TlsCheck {
+            client: TlsClient::default(),
+            expect_alpn: None,
+            expiry_degraded_days: d_degraded_days(),
+            expiry_down_days: d_down_days(),
+        }
+    }
+}
+
+impl TlsCheck {
+    fn problems(&self, p: &mut Problems<'_>) {
+        if self.expiry_down_days > self.expiry_degraded_days {
+            p.push("expiry_down_days", "must not exceed expiry_degraded_days");
+        }
+    }
+}
+
+/// An inclusive range of acceptable status codes, written `"200"`, `"2xx"` or `"200-399"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct StatusRange {
+    /// Lowest accepted status.
+    pub low: u16,
+    /// Highest accepted status.
+    pub high: u16,
+}
+
+impl StatusRange {
+    /// True when `status` is inside the range.
+    pub fn contains(&self, status: u16) -> bool {
+        (self.low..=self.high).contains(&status)
+    }
+}
+
+impl TryFrom<String> for StatusRange {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let s = s.trim();
+        let bad = || format!("`{s}` is not a status, `Nxx` or `low-high`");
+        if let Some(d) = s.strip_suffix("xx").or_else(|| s.strip_suffix("XX")) {
+            let d: u16 = d.parse().map_err(|_| bad())?;
+            if !(1..=5).contains(&d) {
+                return Err(bad());
+            }
+            return Ok(StatusRange { low: d * 100, high: d * 100 + 99 });
+        }
+        let (a, b) = s.split_once('-').unwrap_or((s, s));
+        let low: u16 = a.trim().parse().map_err(|_| bad())?;
+        let high: u16 = b.trim().parse().map_err(|_| bad())?;
+        if low > high || !(100..=599).contains(&low) || high > 599 {
+            return Err(bad());
+        }
+        Ok(StatusRange { low, high })
+    }
+}
+
+impl From<StatusRange> for String {
+    fn from(r: StatusRange) -> String {
+        if r.low == r.high { r.low.to_string() } else { format!("{}-{}", r.low, r.high) }
+    }
+}
+
+/// `kind = "http"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpCheck {
+    /// Request method. Default `GET`.
+    #[serde(default = "d_method")]
+    pub method: String,
+    /// Request target (path and query). Default `/`.
+    #[serde(default = "d_path")]
+    pub path: String,
+    /// `Host` header. Default: the node address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Extra request headers.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// Use TLS (https) with these settings. Default: plain HTTP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsClient>,
+    /// Accepted statuses. Default `["200-399"]`.
+    #[serde(default = "d_statuses")]
+    pub expected_status: Vec<StatusRange>,
+    /// Statuses that mark the node down at once, bypassing `fall` (Envoy treats a 503 this
+    /// way). Default none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub immediate_down_status: Vec<u16>,
+    /// Regex the body must match. Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_must_match: Option<String>,
+    /// Regex the body must not match. Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_must_not_match: Option<String>,
+    /// Header name -> regex its value must match (a missing header fails).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub header_must_match: BTreeMap<String, String>,
+    /// Header name -> regex its value must not match.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub header_must_not_match: BTreeMap<String, String>,
+    /// Response header whose presence (with a value other than `0`/`false`) marks the node
+    /// degraded. Default `x-switchyard-degraded`; empty string disables.
+    #[serde(default = "d_degraded_header")]
+    pub degraded_header: String,
+    /// Reuse one pooled connection per node across probes (the cheap way, and what real
+    /// clients do); false opens a fresh connection per probe. Default true.
+    #[serde(default = "d_true")]
+    pub keep_alive: bool,
+    /// Body bytes read at most; the rest is not read. Default 65536.
+    #[serde(default = "d_max_body")]
+    pub max_body_bytes: usize,
+}
+
+fn d_method() -> String {
+    "GET".to_owned()
+}
+fn d_path() -> String {
+    "/".to_owned()
+}
+fn d_statuses() -> Vec<StatusRange> {
+    vec![StatusRange { low: 200, high: 399 }]
+}
+fn d_degraded_header() -> String {
+    "x-switchyard-degraded".to_owned()
+}
+fn d_true() -> bool {
+    true
+}
+fn d_max_body() -> usize {
+    65536
+}
+
+impl Default for HttpCheck {
+    fn default() -> Self {
+        HttpCheck {
+            method: d_method(),
+            path: d_path(),
+            host: None,
+            headers: BTreeMap::new(),
+            tls: None,
+            expected_status: d_statuses(),
+            immediate_down_status: Vec::new(),
+            body_must_match: None,
+            body_must_not_match: None,
+            header_must_match: BTreeMap::new(),
+            header_must_not_match: BTreeMap::new(),
+            degraded_header: d_degraded_header(),
+            keep_alive: true,
+            max_body_bytes: d_max_body(),
+        }
+    }
+}
+
+impl HttpCheck {
+    fn problems(&self, p: &mut Problems<'_>) {
+        if self.method.is_empty() || !self.method.bytes().all(|b| b.is_ascii_uppercase()) {
+            p.push("method", "must be an upper-case token such as GET or HEAD");
+        }
+        if !self.path.starts_with('/') || self.path.bytes().any(|b| b <= b' ') {
+            p.push("path", "must start with `/` and contain no spaces or control bytes");
+        }
+        if self.expected_status.is_empty() {
+            p.push("expected_status", "must list at least one status range");
+        }
+        for (name, value) in &self.headers {
+            if name.is_empty() || name.bytes().any(|b| b <= b' ' || b == b':') {
+                p.push(&format!("headers.{name}"), "is not a valid header name");
+            }
+            if value.bytes().any(|b| b == b'\r' || b == b'\n') {
+                p.push(&format!("headers.{name}"), "value must not contain CR or LF");
+            }
+        }
+        if let Some(h) = &self.host
+            && h.bytes().any(|b| b <= b' ')
+        {
+            p.push("host", "must not contain spaces or control bytes");
+        }
+        for (field, re) in [
+            ("body_must_match", &self.body_must_match),
+            ("body_must_not_match", &self.body_must_not_match),
+        ] {
+            if let Some(re) = re {
+                regex_problem(p, field, re);
+            }
+        }
+        for (field, map) in [
+            ("header_must_match", &self.header_must_match),
+            ("header_must_not_match", &self.header_must_not_match),
+        ] {
+            for (name, re) in map {
+                regex_problem(p, &format!("{field}.{name}"), re);
+            }
+        }
+        if self.max_body_bytes > 16 * 1024 * 1024 {
+            p.push("max_body_bytes", "must be at most 16 MiB");
+        }
+    }
+}
+
+/// `kind = "dns"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsCheck {
+    /// Name to query.
+    pub qname: String,
+    /// Record type, e.g. `A`, `AAAA`, `SOA`. Default `A`.
+    #[serde(default = "d_qtype")]
+    pub qtype: String,
+    /// Expected response code, e.g. `NOERROR`, `NXDOMAIN`. Default `NOERROR`.
+    #[serde(default = "d_rcode")]
+    pub expected_rcode: String,
+    /// Minimum number of answer records of `qtype`. Default 1 when the RCODE is NOERROR, else 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_answers: Option<usize>,
+    /// Values (in presentation form, e.g. `192.0.2.1`) that must all be in the answer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expect_answers: Vec<String>,
+}
+
+fn d_qtype() -> String {
+    "A".to_owned()
+}
+fn d_rcode() -> String {
+    "NOERROR".to_owned()
+}
+
+impl DnsCheck {
+    fn problems(&self, p: &mut Problems<'_>) {
+        if hickory_proto::rr::Name::from_ascii(&self.qname).is_err() {
+            p.push("qname", "is not a valid domain name");
+        }
+        if self.qtype.parse::<hickory_proto::rr::RecordType>().is_err() {
+            p.push("qtype", "is not a known record type");
+        }
+        if crate::kind::dns::parse_rcode(&self.expected_rcode).is_none() {
+            p.push("expected_rcode", "is not a known RCODE name or number");
+        }
+    }
+}
+
+/// `kind = "grpc"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcCheck {
+    /// Service name in `HealthCheckRequest.service`; empty asks about the whole server.
+    #[serde(default)]
+    pub service: String,
+    /// `:authority` sent. Default: the node address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<String>,
+}
+
+/// HAProxy agent-check (`agent-check`, `agent-port`, `agent-send`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AgentCheck {
+    /// Agent port. Default: the node's port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// String sent after connecting (HAProxy `agent-send`). Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send: Option<String>,
+}
+
+impl AgentCheck {
+    pub(crate) fn problems(&self, p: &mut Problems<'_>) {
+        if self.port == Some(0) {
+            p.push("port", "must not be 0");
+        }
+    }
+}
+
+/// `kind = "snmp"`: interface utilization and load average through SNMP.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnmpCheck {
+    /// SNMP port on the node. Default 161.
+    #[serde(default = "d_snmp_port")]
+    pub port: u16,
+    /// v2c community. Default `public`.
+    #[serde(default = "d_community")]
+    pub community: String,
+    /// ifIndex values whose in+out rate is summed against their speed.
+    #[serde(default)]
+    pub if_indexes: Vec<u32>,
+    /// Utilization (0..1) at which the node is reported degraded. Default 0.85.
+    #[serde(default = "d_util_degraded")]
+    pub utilization_degraded: f64,
+    /// Utilization (0..1) at which the node is reported down. Default 0.98.
+    #[serde(default = "d_util_down")]
+    pub utilization_down: f64,
+}
+
+fn d_snmp_port() -> u16 {
+    161
+}
+fn d_community() -> String {
+    "public".to_owned()
+}
+fn d_util_degraded() -> f64 {
+    0.85
+}
+fn d_util_down() -> f64 {
+    0.98
+}
+
+impl SnmpCheck {
+    fn problems(&self, p: &mut Problems<'_>) {
+        if !(0.0..=1.0).contains(&self.utilization_degraded) {
+            p.push("utilization_degraded", "must be in [0, 1]");
+        }
+        if !(0.0..=1.0).contains(&self.utilization_down)
+            || self.utilization_down < self.utilization_degraded
+        {
+            p.push("utilization_down", "must be in [utilization_degraded, 1]");
+        }
+    }
+}

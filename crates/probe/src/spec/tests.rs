@@ -1,0 +1,83 @@
+use super::*;
+
+#[test]
+fn toml_with_defaults() {
+    let spec: ProbeSpec = toml::from_str(
+        r#"
+        interval_ms = 5000
+        [check]
+        kind = "http"
+        path = "/health"
+        expected_status = ["2xx", "301-302"]
+        immediate_down_status = [503]
+        [agent]
+        port = 9999
+        "#,
+    )
+    .unwrap();
+    assert_eq!(spec.rise, 2);
+    assert_eq!(spec.fall, 3);
+    assert_eq!(spec.down_interval(), spec.interval());
+    let Check::Http(h) = &spec.check else { panic!("http") };
+    assert_eq!(h.expected_status[0], StatusRange { low: 200, high: 299 });
+    assert!(h.expected_status[1].contains(302));
+    assert!(h.keep_alive);
+    assert_eq!(spec.agent.as_ref().unwrap().port, Some(9999));
+    spec.validate().unwrap();
+    // Round trip.
+    let again: ProbeSpec = toml::from_str(&toml::to_string(&spec).unwrap()).unwrap();
+    assert_eq!(again, spec);
+}
+
+#[test]
+fn unknown_fields_are_rejected_at_every_level() {
+    assert!(toml::from_str::<ProbeSpec>("intervall_ms = 1\n[check]\nkind = \"tcp\"").is_err());
+    assert!(toml::from_str::<ProbeSpec>("[check]\nkind = \"tcp\"\nsend_text = \"x\"").is_err());
+    assert!(toml::from_str::<ProbeSpec>("[check]\nkind = \"carrier-pigeon\"").is_err());
+    assert!(
+        toml::from_str::<ProbeSpec>("[check]\nkind = \"http\"\nexpected_status = [\"7xx\"]")
+            .is_err()
+    );
+}
+
+#[test]
+fn validate_reports_every_problem_with_its_path() {
+    let mut spec = ProbeSpec::new(Check::Http(HttpCheck {
+        body_must_match: Some("(".to_owned()),
+        method: "get".to_owned(),
+        ..HttpCheck::default()
+    }));
+    spec.timeout_ms = 3000;
+    spec.interval_ms = 2000;
+    spec.connect_timeout_ms = 5000;
+    spec.rise = 0;
+    let problems = spec.problems("services.web.probe");
+    let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "services.web.probe.interval_ms",
+            "services.web.probe.connect_timeout_ms",
+            "services.web.probe.rise",
+            "services.web.probe.check.method",
+            "services.web.probe.check.body_must_match",
+        ]
+    );
+    let err = spec.validate().unwrap_err().to_string();
+    assert!(
+        err.contains("interval_ms: 2000 ms must be greater than timeout_ms (3000 ms)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn dns_and_snmp_settings_are_checked() {
+    let spec = ProbeSpec::new(Check::Dns(DnsCheck {
+        qname: "bad name..".to_owned(),
+        qtype: "BOGUS".to_owned(),
+        expected_rcode: "NOPE".to_owned(),
+        min_answers: None,
+        expect_answers: vec![],
+    }));
+    assert_eq!(spec.problems("").len(), 3);
+}

@@ -1,0 +1,368 @@
+//! Every probe kind against the loopback fleet simulator, with each fault classified.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use switchyard_probe::spec::{
+    AgentCheck, Check, DnsCheck, GrpcCheck, HttpCheck, ProbeSpec, StatusRange, TcpCheck, TlsCheck,
+    TlsClient,
+};
+use switchyard_probe::{CompiledProbe, ConnState, FailureCause, ProbeOutcome, Tier, Verdict};
+use switchyard_testkit::fleet::{Behavior, FleetPlan, Protocol, SimFleet, TlsPlan};
+
+fn spec(check: Check) -> ProbeSpec {
+    let mut s = ProbeSpec::new(check);
+    s.timeout_ms = 400;
+    s.connect_timeout_ms = 200;
+    s.interval_ms = 1000;
+    s
+}
+
+fn probe(s: ProbeSpec) -> CompiledProbe {
+    CompiledProbe::new(Arc::new(s)).unwrap()
+}
+
+/// Runs one probe and checks it ended within its timeout (with slack for a loaded machine).
+async fn run(p: &CompiledProbe, addr: SocketAddr, conn: &mut ConnState) -> ProbeOutcome {
+    let t = Instant::now();
+    let o = p.run(addr, conn).await;
+    assert!(
+        t.elapsed() < p.spec().timeout() + Duration::from_millis(300),
+        "probe outlived timeout"
+    );
+    o
+}
+
+fn assert_fail(o: &ProbeOutcome, cause: FailureCause) {
+    assert_eq!(o.verdict, Verdict::Fail, "{o:?}");
+    assert_eq!(o.cause, Some(cause), "{o:?}");
+}
+
+/// An address with nothing listening.
+async fn closed_port() -> SocketAddr {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap()
+}
+
+#[tokio::test]
+async fn http_faults_are_classified() {
+    let fleet = SimFleet::start(FleetPlan::new(Protocol::Http, 1)).await.unwrap();
+    let addr = fleet.addrs()[0];
+    let node = fleet.node(0);
+    let p = probe(spec(Check::Http(HttpCheck {
+        path: "/health".into(),
+        body_must_match: Some("^ok".into()),
+        immediate_down_status: vec![503],
+        ..HttpCheck::default()
+    })));
+    let mut conn = ConnState::default();
+
+    let o = run(&p, addr, &mut conn).await;
+    assert_eq!((o.verdict, o.tier, o.status), (Verdict::Pass, Tier::L3Service, Some(200)));
+    assert!(o.phases.connect.is_some() && o.phases.first_byte.is_some());
+    let o = run(&p, addr, &mut conn).await;
+    assert!(o.reused_connection, "keep-alive connection reused");
+    assert_eq!(node.connections(), 1);
+
+    node.set_behavior(Behavior::Status(503));
+    let o = run(&p, addr, &mut conn).await;
+    assert_fail(&o, FailureCause::BadStatus);
+    assert!(o.immediate_down);
+    assert_eq!(o.tier, Tier::L3Service);
+    node.set_behavior(Behavior::Status(404));
+    assert!(!run(&p, addr, &mut conn).await.immediate_down);
+
+    node.set_behavior(Behavior::Body("maintenance".into()));
+    assert_fail(&run(&p, addr, &mut conn).await, FailureCause::BodyMismatch);
+
+    node.set_behavior(Behavior::Degraded);
+    assert_eq!(run(&p, addr, &mut conn).await.verdict, Verdict::Degraded);
+
+    node.set_behavior(Behavior::Hang);
+    assert_fail(&run(&p, addr, &mut conn).await, FailureCause::Timeout);
+
+    node.set_behavior(Behavior::SlowDrip { chunk_delay: Duration::from_millis(50) });
+    assert_fail(&run(&p, addr, &mut conn).await, FailureCause::Timeout);
+
+    node.set_behavior(Behavior::Garbage);
+    assert_fail(&run(&p, addr, &mut conn).await, FailureCause::Protocol);
+
+    node.set_behavior(Behavior::Reset);
+    assert_fail(&run(&p, addr, &mut conn).await, FailureCause::Reset);
+
+    node.set_behavior(Behavior::Healthy);
+    node.set_latency(Duration::from_millis(600));
+    assert_fail(&run(&p, addr, &mut conn).await, FailureCause::Timeout);
+    node.set_latency(Duration::ZERO);
+    assert_eq!(run(&p, addr, &mut conn).await.verdict, Verdict::Pass);
+
+    let o = run(&p, closed_port().await, &mut ConnState::default()).await;
+    assert_fail(&o, FailureCause::Refused);
+    assert_eq!(o.tier, Tier::None);
+}
+
+/// A server that answers one request per connection and then closes it, as servers do with
+/// idle keep-alive connections.
+async fn one_shot_server() -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut buf = [0u8; 2048];
+            let _ = s.read(&mut buf).await;
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nok\n").await;
+            // Dropped: the connection closes while the client believes it is reusable.
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test]
+async fn http_retries_once_when_the_pooled_connection_was_closed() {
+    let (addr, accepted) = one_shot_server().await;
+    let p = probe(spec(Check::Http(HttpCheck::default())));
+    let mut conn = ConnState::default();
+    for _ in 0..3 {
+        let o = run(&p, addr, &mut conn).await;
+        assert_eq!(o.verdict, Verdict::Pass, "{o:?}");
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn fresh_connection_mode_opens_one_connection_per_probe() {
+    let fleet = SimFleet::start(FleetPlan::new(Protocol::Http, 1)).await.unwrap();
+    let fresh = probe(spec(Check::Http(HttpCheck { keep_alive: false, ..HttpCheck::default() })));
+    let mut conn = ConnState::default();
+    for _ in 0..3 {
+        let o = run(&fresh, fleet.addrs()[0], &mut conn).await;
+        assert_eq!(o.verdict, Verdict::Pass);
+        assert!(!o.reused_connection);
+    }
+    assert_eq!(fleet.node(0).connections(), 3);
+}
+
+#[tokio::test]
+async fn http_header_rules_and_status_ranges() {
+    let fleet = SimFleet::start(FleetPlan::new(Protocol::Http, 1)).await.unwrap();
+    let addr = fleet.addrs()[0];
+    let mut check = HttpCheck {
+        method: "HEAD".into(),
+        expected_status: vec![StatusRange { low: 500, high: 503 }],
+        ..HttpCheck::default()
+    };
+    check.header_must_match.insert("server".into(), "^switchyard".into());
+    let p = probe(spec(Check::Http(check.clone())));
+    let mut conn = ConnState::default();
+    fleet.node(0).set_behavior(Behavior::Status(502));
+    assert_eq!(run(&p, addr, &mut conn).await.verdict, Verdict::Pass, "HEAD has no body");
+    check.header_must_not_match.insert("content-type".into(), "text/".into());
+    let p = probe(spec(Check::Http(check)));
+    assert_fail(&run(&p, addr, &mut conn).await, FailureCause::HeaderMismatch);
+}
+
+#[tokio::test]
+async fn https_certificates_verified_and_expiry_reported() {
+    let fleet = SimFleet::start(
+        FleetPlan::new(Protocol::Https, 1)
+            .with_tls(TlsPlan { valid_days: 10, ..TlsPlan::default() }),
+    )
+    .await
+    .unwrap();
+    let addr = fleet.addrs()[0];
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, fleet.ca_pem().unwrap()).unwrap();
+    let client = TlsClient { ca_file: Some(ca.clone()), ..TlsClient::default() };
+
+    let https =
+        probe(spec(Check::Http(HttpCheck { tls: Some(client.clone()), ..HttpCheck::default() })));
+    let o = run(&https, addr, &mut ConnState::default()).await;
+    assert_eq!(o.verdict, Verdict::Pass, "{o:?}");
+    assert!(o.phases.tls.is_some());
+    assert!(matches!(o.cert_days_left, Some(9..=10)), "{o:?}");
+
+    // Default thresholds: degraded under 14 days.
+    let tls = probe(spec(Check::Tls(TlsCheck {
+        client: TlsClient { alpn: vec!["http/1.1".into()], ..client.clone() },
+        expect_alpn: Some("http/1.1".into()),
+        ..TlsCheck::default()
+    })));
+    let o = run(&tls, addr, &mut ConnState::default()).await;
+    assert_eq!((o.verdict, o.tier), (Verdict::Degraded, Tier::L3Service), "{o:?}");
+    let tls_down = probe(spec(Check::Tls(TlsCheck {
+        client: client.clone(),
+        expiry_down_days: 12,
+        expiry_degraded_days: 30,
+        ..TlsCheck::default()
+    })));
+    assert_fail(&run(&tls_down, addr, &mut ConnState::default()).await, FailureCause::CertExpiring);
+
+    // Wrong SNI name and untrusted anchors fail verification.
+    let wrong_name = probe(spec(Check::Tls(TlsCheck {
+        client: TlsClient { sni: Some("other.example".into()), ..client.clone() },
+        ..TlsCheck::default()
+    })));
+    assert_fail(&run(&wrong_name, addr, &mut ConnState::default()).await, FailureCause::Tls);
+    let untrusted = probe(spec(Check::Tls(TlsCheck::default())));
+    let o = run(&untrusted, addr, &mut ConnState::default()).await;
+    assert_fail(&o, FailureCause::Tls);
+    assert_eq!(o.tier, Tier::L1Tcp);
+
+    // TLS to a plain HTTP node is a TLS failure, not a timeout.
+    let plain = SimFleet::start(FleetPlan::new(Protocol::Http, 1)).await.unwrap();
+    assert_fail(&run(&https, plain.addrs()[0], &mut ConnState::default()).await, FailureCause::Tls);
+}
+
+#[tokio::test]
+async fn expired_certificates_fail_verification_and_are_judged_when_skipped() {
+    let fleet = SimFleet::start(
+        FleetPlan::new(Protocol::Https, 1)
+            .with_tls(TlsPlan { valid_days: -3, ..TlsPlan::default() }),
+    )
+    .await
+    .unwrap();
+    let addr = fleet.addrs()[0];
+    let insecure = TlsClient { insecure_skip_verify: true, ..TlsClient::default() };
+    let o = run(
+        &probe(spec(Check::Tls(TlsCheck { client: insecure, ..TlsCheck::default() }))),
+        addr,
+        &mut ConnState::default(),
+    )
+    .await;
+    assert_fail(&o, FailureCause::CertExpiring);
+    assert!(matches!(o.cert_days_left, Some(d) if d < 0));
+}
+
+#[tokio::test]
+async fn tcp_connect_send_expect() {
+    let fleet = SimFleet::start(FleetPlan::new(Protocol::Tcp, 1)).await.unwrap();
+    let addr = fleet.addrs()[0];
+    let connect_only = probe(spec(Check::Tcp(TcpCheck::default())));
+    let o = run(&connect_only, addr, &mut ConnState::default()).await;
+    assert_eq!((o.verdict, o.tier), (Verdict::Pass, Tier::L1Tcp));
+    let banner = probe(spec(Check::Tcp(TcpCheck { send: None, expect: Some("^220 ".into()) })));
+    assert_eq!(run(&banner, addr, &mut ConnState::default()).await.verdict, Verdict::Pass);
+    fleet.node(0).set_behavior(Behavior::Body("500 busy\r\n".into()));
+    assert_fail(&run(&banner, addr, &mut ConnState::default()).await, FailureCause::ExpectMismatch);
+    fleet.node(0).set_behavior(Behavior::Hang);
+    assert_fail(&run(&banner, addr, &mut ConnState::default()).await, FailureCause::Timeout);
+    fleet.node(0).set_behavior(Behavior::Reset);
+    assert_fail(&run(&banner, addr, &mut ConnState::default()).await, FailureCause::Reset);
+}
+
+#[tokio::test]
+async fn connect_timeout_is_separate_from_total_timeout() {
+    // A full accept backlog makes SYNs go unanswered: the connect phase times out.
+    let l = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    l.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into()).unwrap();
+    l.listen(0).unwrap();
+    let addr = l.local_addr().unwrap().as_socket().unwrap();
+    let mut fill = Vec::new();
+    for _ in 0..8 {
+        if let Ok(Ok(s)) =
+            tokio::time::timeout(Duration::from_millis(100), tokio::net::TcpStream::connect(addr))
+                .await
+        {
+            fill.push(s);
+        }
+    }
+    let p = probe(spec(Check::Tcp(TcpCheck::default())));
+    let t = Instant::now();
+    let o = p.run(addr, &mut ConnState::default()).await;
+    assert_fail(&o, FailureCause::ConnectTimeout);
+    assert!(t.elapsed() < Duration::from_millis(390), "connect timeout (200 ms) applied first");
+}
+
+#[tokio::test]
+async fn agent_kind_and_auxiliary_agent() {
+    let agents = SimFleet::start(FleetPlan::new(Protocol::Agent, 1)).await.unwrap();
+    let addr = agents.addrs()[0];
+    let p = probe(spec(Check::Agent(AgentCheck::default())));
+    agents.node(0).set_agent_reply("up 60%");
+    let o = run(&p, addr, &mut ConnState::default()).await;
+    assert_eq!(o.verdict, Verdict::Pass);
+    assert_eq!(o.agent.as_ref().unwrap().weight_percent, Some(60));
+    agents.node(0).set_agent_reply("down#overheated");
+    assert_fail(&run(&p, addr, &mut ConnState::default()).await, FailureCause::AgentDown);
+    agents.node(0).set_agent_reply("gibberish");
+    assert_fail(&run(&p, addr, &mut ConnState::default()).await, FailureCause::Protocol);
+
+    // Agent alongside an HTTP check on another port of the same address: the agent's word
+    // rides on the outcome; an unreachable agent is not a failure of the node.
+    let web = SimFleet::start(FleetPlan::new(Protocol::Http, 1)).await.unwrap();
+    let web_addr = web.addrs()[0];
+    assert_eq!(web_addr.ip(), addr.ip());
+    let mut s = spec(Check::Http(HttpCheck::default()));
+    s.agent = Some(AgentCheck { port: Some(addr.port()), send: Some("status\n".into()) });
+    let both = probe(s);
+    agents.node(0).set_agent_reply("drain");
+    let o = run(&both, web_addr, &mut ConnState::default()).await;
+    assert_eq!(o.verdict, Verdict::Pass);
+    assert_eq!(o.agent.unwrap().state, Some(switchyard_probe::kind::agent::AgentState::Drain));
+    agents.node(0).set_behavior(Behavior::Refuse);
+    let o = run(&both, web_addr, &mut ConnState::default()).await;
+    assert_eq!(o.verdict, Verdict::Pass);
+    assert_eq!(o.agent, None);
+}
+
+#[tokio::test]
+async fn dns_rcode_and_answers() {
+    let fleet = SimFleet::start(FleetPlan::new(Protocol::Dns, 1)).await.unwrap();
+    let addr = fleet.addrs()[0];
+    let expect_self = DnsCheck {
+        qname: "edge.switchyard.test.".into(),
+        qtype: "A".into(),
+        expected_rcode: "NOERROR".into(),
+        min_answers: None,
+        expect_answers: vec![addr.ip().to_string()],
+    };
+    let p = probe(spec(Check::Dns(expect_self.clone())));
+    let o = run(&p, addr, &mut ConnState::default()).await;
+    assert_eq!((o.verdict, o.tier, o.status), (Verdict::Pass, Tier::L3Service, Some(0)), "{o:?}");
+    let wrong = probe(spec(Check::Dns(DnsCheck {
+        expect_answers: vec!["192.0.2.77".into()],
+        ..expect_self.clone()
+    })));
+    assert_fail(&run(&wrong, addr, &mut ConnState::default()).await, FailureCause::DnsAnswer);
+    fleet.node(0).set_behavior(Behavior::Status(2));
+    let o = run(&p, addr, &mut ConnState::default()).await;
+    assert_fail(&o, FailureCause::BadStatus);
+    assert_eq!(o.status, Some(2));
+    fleet.node(0).set_behavior(Behavior::Hang);
+    assert_fail(&run(&p, addr, &mut ConnState::default()).await, FailureCause::Timeout);
+    fleet.node(0).set_behavior(Behavior::Garbage);
+    assert_fail(&run(&p, addr, &mut ConnState::default()).await, FailureCause::Protocol);
+    // Nothing bound: ICMP port unreachable.
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dead = sock.local_addr().unwrap();
+    drop(sock);
+    assert_fail(&run(&p, dead, &mut ConnState::default()).await, FailureCause::Refused);
+}
+
+#[tokio::test]
+async fn grpc_health_serving_and_not_serving() {
+    let fleet = SimFleet::start(FleetPlan::new(Protocol::Grpc, 1)).await.unwrap();
+    let addr = fleet.addrs()[0];
+    let p = probe(spec(Check::Grpc(GrpcCheck { service: "edge".into(), authority: None })));
+    let mut conn = ConnState::default();
+    let o = run(&p, addr, &mut conn).await;
+    assert_eq!((o.verdict, o.tier, o.status), (Verdict::Pass, Tier::L3Service, Some(1)), "{o:?}");
+    let o = run(&p, addr, &mut conn).await;
+    assert!(o.reused_connection);
+    fleet.node(0).set_behavior(Behavior::Status(503));
+    let o = run(&p, addr, &mut conn).await;
+    assert_fail(&o, FailureCause::NotServing);
+    assert_eq!(o.status, Some(2));
+    fleet.node(0).set_behavior(Behavior::Status(1014)); // gRPC UNAVAILABLE
+    assert_fail(&run(&p, addr, &mut conn).await, FailureCause::BadStatus);
+    fleet.node(0).set_behavior(Behavior::Hang);
+    assert_fail(&run(&p, addr, &mut conn).await, FailureCause::Timeout);
+    let o = run(&p, closed_port().await, &mut ConnState::default()).await;
+    assert_fail(&o, FailureCause::Refused);
+}
