@@ -95,7 +95,7 @@ impl PrivKey {
         let k = self.key.as_slice();
         match self.proto {
             PrivProtocol::Des => {
-                if out.is_empty() || out.len() % 8 != 0 {
+                if out.is_empty() || !out.len().is_multiple_of(8) {
                     return Err(DecryptError);
                 }
                 let iv = des_iv(&k[8..16], params);

@@ -292,7 +292,8 @@ impl UsmSession {
         }
         let scoped = match m.data {
             ScopedData::Plain(s) => {
-                if level == SecurityLevel::AuthPriv {
+                // Reports come back authNoPriv even to authPriv requests (RFC 3414 3.1.1 b).
+                if level == SecurityLevel::AuthPriv && s.pdu.pdu_type != PduType::Report {
                     return Err(UsmError::UnsupportedSecurityLevel);
                 }
                 s
@@ -304,15 +305,15 @@ impl UsmSession {
                 ScopedPduRef::decode(scratch, true).map_err(|_| UsmError::DecryptFailure)?
             }
         };
-        if scoped.pdu.pdu_type == PduType::Report {
-            if let Some(vb) = scoped.pdu.varbinds.get(0) {
-                if oid_is(&vb.oid, &report::NOT_IN_TIME_WINDOWS)
-                    || oid_is(&vb.oid, &report::UNKNOWN_ENGINE_IDS)
-                {
-                    return Ok(Incoming::Resync);
-                }
-                return Err(report_error(&vb.oid).unwrap_or(UsmError::AuthFailure));
+        if scoped.pdu.pdu_type == PduType::Report
+            && let Some(vb) = scoped.pdu.varbinds.get(0)
+        {
+            if oid_is(&vb.oid, &report::NOT_IN_TIME_WINDOWS)
+                || oid_is(&vb.oid, &report::UNKNOWN_ENGINE_IDS)
+            {
+                return Ok(Incoming::Resync);
             }
+            return Err(report_error(&vb.oid).unwrap_or(UsmError::AuthFailure));
         }
         Ok(Incoming::Pdu(scoped))
     }

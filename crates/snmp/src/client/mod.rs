@@ -1,0 +1,124 @@
+//! The async client: one [`Client`] (a few sockets and their receive tasks) shared by any
+//! number of [`Target`]s, each an agent address with its security settings.
+
+mod error;
+mod ops;
+mod target;
+mod transport;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+pub use error::Error;
+pub use ops::Table;
+pub use target::{RequestOptions, Security, Target};
+use transport::{Endpoint, Pending};
+
+/// Socket and concurrency settings shared by every target of a client.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Socket receive buffer in bytes (default 8 MiB; the kernel caps it at rmem_max).
+    pub recv_buffer_bytes: usize,
+    /// Requests in flight across all targets (default 16,384).
+    pub max_in_flight: usize,
+    /// Accept a reply only from the address the request was sent to (default true).
+    pub strict_source: bool,
+    /// Local IPv4 bind address (default 0.0.0.0:0).
+    pub bind_v4: SocketAddr,
+    /// Local IPv6 bind address (default [::]:0); IPv6 is optional and skipped when the host
+    /// has none.
+    pub bind_v6: SocketAddr,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            recv_buffer_bytes: 8 << 20,
+            max_in_flight: 16_384,
+            strict_source: true,
+            bind_v4: (Ipv4Addr::UNSPECIFIED, 0).into(),
+            bind_v6: (Ipv6Addr::UNSPECIFIED, 0).into(),
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) pending: Arc<Pending>,
+    pub(crate) v4: Endpoint,
+    pub(crate) v6: Option<Endpoint>,
+    pub(crate) global: Semaphore,
+}
+
+/// A multiplexed SNMP client. Cloning is cheap; all clones share the sockets.
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("local_v4", &self.inner.v4.socket.local_addr().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client with default settings. Must be called inside a tokio runtime.
+    pub fn new() -> Result<Self, Error> {
+        Self::with_config(ClientConfig::default())
+    }
+
+    pub fn with_config(cfg: ClientConfig) -> Result<Self, Error> {
+        if cfg.max_in_flight == 0 {
+            return Err(Error::InvalidRequest("max_in_flight must be positive"));
+        }
+        let pending = Arc::new(Pending::new(cfg.strict_source));
+        let v4 = Endpoint::bind(cfg.bind_v4, cfg.recv_buffer_bytes, pending.clone())?;
+        let v6 = Endpoint::bind(cfg.bind_v6, cfg.recv_buffer_bytes, pending.clone()).ok();
+        let global = Semaphore::new(cfg.max_in_flight);
+        Ok(Self { inner: Arc::new(Inner { pending, v4, v6, global }) })
+    }
+
+    /// The local IPv4 address requests are sent from.
+    pub fn local_addr_v4(&self) -> Option<SocketAddr> {
+        self.inner.v4.socket.local_addr().ok()
+    }
+
+    /// A handle for one agent. Targets are cheap; create one per agent and keep it, since a
+    /// v3 target caches the agent's engine ID, clock and localized keys.
+    pub fn target(&self, addr: SocketAddr, security: Security) -> Target {
+        Target::new(self.clone(), addr, security, RequestOptions::default())
+    }
+
+    /// Like [`Client::target`] with explicit timing and concurrency options.
+    pub fn target_with(
+        &self,
+        addr: SocketAddr,
+        security: Security,
+        opts: RequestOptions,
+    ) -> Target {
+        Target::new(self.clone(), addr, security, opts)
+    }
+
+    pub(crate) fn socket_for(&self, addr: &SocketAddr) -> Result<&tokio::net::UdpSocket, Error> {
+        match addr {
+            SocketAddr::V4(_) => Ok(&self.inner.v4.socket),
+            SocketAddr::V6(_) => self
+                .inner
+                .v6
+                .as_ref()
+                .map(|e| &*e.socket)
+                .ok_or(Error::InvalidRequest("IPv6 is not available on this host")),
+        }
+    }
+}
+
+/// Default per-attempt timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);

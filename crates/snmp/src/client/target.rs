@@ -1,0 +1,325 @@
+//! One agent: address, security, timing options, and the request/retry engine.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::time::Instant;
+
+use crate::codec::{
+    CommunityMessage, EncodeVarBinds, PduHeader, PduRef, PduType, Version, encode_community,
+};
+use crate::usm::{Incoming, UsmSession, UsmUser};
+
+use super::transport::Expect;
+use super::{Client, DEFAULT_TIMEOUT, Error};
+
+/// Security settings of a target. Debug output never shows the community.
+#[derive(Clone)]
+pub enum Security {
+    V1 { community: Vec<u8> },
+    V2c { community: Vec<u8> },
+    V3 { user: UsmUser, context_name: Vec<u8> },
+}
+
+impl Security {
+    pub fn v1(community: impl Into<Vec<u8>>) -> Self {
+        Security::V1 { community: community.into() }
+    }
+    pub fn v2c(community: impl Into<Vec<u8>>) -> Self {
+        Security::V2c { community: community.into() }
+    }
+    pub fn v3(user: UsmUser) -> Self {
+        Security::V3 { user, context_name: Vec::new() }
+    }
+    pub fn version(&self) -> Version {
+        match self {
+            Security::V1 { .. } => Version::V1,
+            Security::V2c { .. } => Version::V2c,
+            Security::V3 { .. } => Version::V3,
+        }
+    }
+}
+
+impl std::fmt::Debug for Security {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Security::V1 { .. } => f.write_str("V1 { community: <redacted> }"),
+            Security::V2c { .. } => f.write_str("V2c { community: <redacted> }"),
+            Security::V3 { user, .. } => {
+                f.debug_struct("V3").field("user", user).finish_non_exhaustive()
+            }
+        }
+    }
+}
+
+/// Timing and concurrency of requests to one target. All durations run on the monotonic
+/// clock.
+#[derive(Clone, Debug)]
+pub struct RequestOptions {
+    /// Wait for the first attempt (default 1 s).
+    pub timeout: Duration,
+    /// Retransmissions after the first attempt (default 2).
+    pub retries: u32,
+    /// Each retry waits this factor longer than the previous attempt (default 1.5, >= 1).
+    pub backoff: f32,
+    /// Upper bound for one request including retries and v3 discovery (default: the sum of
+    /// the attempt timeouts).
+    pub deadline: Option<Duration>,
+    /// Requests in flight to this target at once (default 4).
+    pub max_in_flight: usize,
+    /// Starting max-repetitions for bulk walks (default 25); shrunk on tooBig or timeouts.
+    pub max_repetitions: u32,
+    /// msgMaxSize announced in v3 requests (default 65507).
+    pub max_message_size: i32,
+}
+
+impl Default for RequestOptions {
+    fn default() -> Self {
+        Self {
+            timeout: DEFAULT_TIMEOUT,
+            retries: 2,
+            backoff: 1.5,
+            deadline: None,
+            max_in_flight: 4,
+            max_repetitions: 25,
+            max_message_size: 65507,
+        }
+    }
+}
+
+impl RequestOptions {
+    fn attempt_timeouts(&self) -> impl Iterator<Item = Duration> + '_ {
+        let b = self.backoff.max(1.0);
+        (0..=self.retries).map(move |i| self.timeout.mul_f32(b.powi(i as i32)))
+    }
+
+    fn total(&self) -> Duration {
+        self.deadline.unwrap_or_else(|| self.attempt_timeouts().sum())
+    }
+}
+
+pub(crate) struct TargetInner {
+    pub(crate) client: Client,
+    pub(crate) addr: SocketAddr,
+    pub(crate) security: Security,
+    pub(crate) opts: RequestOptions,
+    expect: Expect,
+    community: Arc<[u8]>,
+    permits: Semaphore,
+    usm: Option<Mutex<UsmSession>>,
+}
+
+/// An agent reachable through a [`Client`]. Cheap to clone.
+#[derive(Clone)]
+pub struct Target {
+    pub(crate) inner: Arc<TargetInner>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("addr", &self.inner.addr)
+            .field("security", &self.inner.security)
+            .finish()
+    }
+}
+
+/// Unregisters request IDs when a request ends, however it ends.
+struct Registered<'a> {
+    client: &'a Client,
+    ids: Vec<i32>,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        for id in &self.ids {
+            self.client.inner.pending.unregister(*id);
+        }
+    }
+}
+
+/// Maximum engine/time re-synchronisations within one request.
+const MAX_RESYNC: u32 = 3;
+
+impl Target {
+    pub(crate) fn new(
+        client: Client,
+        addr: SocketAddr,
+        security: Security,
+        opts: RequestOptions,
+    ) -> Self {
+        let (expect, community, usm) = match &security {
+            Security::V1 { community } | Security::V2c { community } => (
+                Expect::Community {
+                    version: security.version(),
+                    community: community.as_slice().into(),
+                },
+                Arc::from(community.as_slice()),
+                None,
+            ),
+            Security::V3 { user, .. } => (
+                Expect::V3,
+                Arc::from(&b""[..]),
+                Some(Mutex::new(UsmSession::new(user.clone(), rand::random()))),
+            ),
+        };
+        let permits = Semaphore::new(opts.max_in_flight.max(1));
+        Self {
+            inner: Arc::new(TargetInner {
+                client,
+                addr,
+                security,
+                opts,
+                expect,
+                community,
+                permits,
+                usm,
+            }),
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.inner.addr
+    }
+
+    pub fn security(&self) -> &Security {
+        &self.inner.security
+    }
+
+    pub fn options(&self) -> &RequestOptions {
+        &self.inner.opts
+    }
+
+    /// Sends one request and hands the decoded response PDU to `f`. Retries, v3 discovery and
+    /// re-synchronisation happen here.
+    pub(crate) async fn request<V, R>(
+        &self,
+        header: PduHeader,
+        varbinds: &V,
+        f: impl FnOnce(PduRef<'_>) -> Result<R, Error>,
+    ) -> Result<R, Error>
+    where
+        V: EncodeVarBinds + ?Sized,
+    {
+        let t = &*self.inner;
+        let _global = t
+            .client
+            .inner
+            .global
+            .acquire()
+            .await
+            .map_err(|_| Error::InvalidRequest("client closed"))?;
+        let _local =
+            t.permits.acquire().await.map_err(|_| Error::InvalidRequest("target closed"))?;
+        let deadline = Instant::now() + t.opts.total();
+        let (tx, mut rx) = mpsc::channel::<Bytes>(8);
+        let mut reg = Registered { client: &t.client, ids: Vec::with_capacity(4) };
+        let socket = t.client.socket_for(&t.addr)?;
+        let mut out = Vec::with_capacity(128);
+        let mut scratch = Vec::new();
+        let mut resyncs = 0u32;
+        let mut timeouts = t.opts.attempt_timeouts();
+        let mut discovering = false;
+        'attempt: loop {
+            let Some(wait) = timeouts.next() else { return Err(Error::Timeout) };
+            let id = t.client.inner.pending.register(&tx, t.addr, &t.expect);
+            reg.ids.push(id);
+            out.clear();
+            match &t.usm {
+                None => {
+                    let version = t.security.version();
+                    let h = PduHeader { request_id: id, ..header };
+                    encode_community(&mut out, version, &t.community, &h, varbinds);
+                }
+                Some(session) => {
+                    let mut s = session.lock().unwrap_or_else(|e| e.into_inner());
+                    let ctx = match &t.security {
+                        Security::V3 { context_name, .. } => context_name.as_slice(),
+                        _ => b"",
+                    };
+                    let h = PduHeader { request_id: id, ..header };
+                    match s.encode_request(
+                        Instant::now().into_std(),
+                        id,
+                        t.opts.max_message_size,
+                        ctx,
+                        &h,
+                        varbinds,
+                        &mut out,
+                    ) {
+                        Ok(()) => discovering = false,
+                        Err(crate::usm::UsmError::UnknownEngine) => {
+                            discovering = true;
+                            UsmSession::encode_discovery(id, id, &mut out);
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            socket.send_to(&out, t.addr).await?;
+            let attempt_end = (Instant::now() + wait).min(deadline);
+            loop {
+                let reply = tokio::select! {
+                    r = rx.recv() => r,
+                    _ = tokio::time::sleep_until(attempt_end) => {
+                        if attempt_end >= deadline {
+                            return Err(Error::Timeout);
+                        }
+                        continue 'attempt;
+                    }
+                };
+                let Some(data) = reply else { return Err(Error::Timeout) };
+                match &t.usm {
+                    None => {
+                        let Ok(m) = CommunityMessage::decode(&data) else { continue };
+                        if m.pdu.pdu_type != PduType::Response
+                            || !reg.ids.contains(&m.pdu.request_id)
+                        {
+                            continue;
+                        }
+                        return f(m.pdu);
+                    }
+                    Some(session) => {
+                        let mut s = session.lock().unwrap_or_else(|e| e.into_inner());
+                        match s.process(Instant::now().into_std(), &data, &mut scratch) {
+                            Ok(Incoming::Pdu(p)) => {
+                                if discovering
+                                    || p.pdu.pdu_type != PduType::Response
+                                    || !reg.ids.contains(&p.pdu.request_id)
+                                {
+                                    continue;
+                                }
+                                drop(s);
+                                return f(p.pdu);
+                            }
+                            Ok(Incoming::Resync) => {
+                                drop(s);
+                                resyncs += 1;
+                                if resyncs > MAX_RESYNC {
+                                    return Err(Error::NotInTimeWindow);
+                                }
+                                // A resend after a report is not a retry: restart the schedule.
+                                timeouts = t.opts.attempt_timeouts();
+                                continue 'attempt;
+                            }
+                            Err(crate::usm::UsmError::Decode(_)) => continue,
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Target {
+    /// For v3 targets: the agent's engine ID, boots and estimated time as currently known.
+    pub fn engine_info(&self) -> Option<(Vec<u8>, u32, u32)> {
+        let s = self.inner.usm.as_ref()?.lock().unwrap_or_else(|e| e.into_inner());
+        let e = s.engine()?;
+        Some((e.id.clone(), e.boots, e.time_at(std::time::Instant::now())))
+    }
+}
