@@ -6,6 +6,7 @@
 //! `switchyard-route`, `switchyard-probe`, `switchyard-fleet`).
 
 pub mod admin;
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod dns;
@@ -13,5 +14,6 @@ pub mod lifecycle;
 pub mod logging;
 pub mod maintenance;
 pub mod metrics;
+pub mod routing;
 pub mod serve;
 pub mod traffic;

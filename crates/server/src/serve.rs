@@ -9,16 +9,18 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use switchyard_health::{Check, CheckError, Endpoints, HealthRegistry};
+use switchyard_health::{
+    Check, CheckError, Endpoints, HealthRegistry, ReadinessGate, ShutdownSignal,
+};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, AdminContext, auth};
+use crate::app::App;
 use crate::cli::{ListenOverrides, ServeArgs};
 use crate::config::{self, Config};
 use crate::lifecycle::{self, ShutdownTokens};
-use crate::maintenance::{Maintenance, Source};
 use crate::metrics::Metrics;
 
 /// Runs `serve` until shutdown. Configuration problems are printed and give exit code 1.
@@ -38,9 +40,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     )?;
     auth::check_exposure(config.listen.admin, config.admin.mutations_enabled, token.as_ref())?;
 
-    let server = Server::bind(&config, token).await?;
-    let startup_delay = Duration::from_millis(args.startup_delay_ms);
-    server.run(config, startup_delay).await
+    let app = Arc::new(App::new(args.config.clone(), config, Metrics::new()));
+    let server = Server::bind(app, token, args.listen.clone()).await?;
+    server.run(Duration::from_millis(args.startup_delay_ms)).await
 }
 
 /// Applies `--admin-listen` and friends over the file's values.
@@ -58,32 +60,35 @@ pub fn apply_overrides(config: &mut Config, o: &ListenOverrides) {
 
 /// A server whose listeners are bound and whose health endpoints already answer.
 struct Server {
-    health: HealthRegistry,
-    metrics: Metrics,
-    maintenance: Maintenance,
+    app: Arc<App>,
+    overrides: Arc<ListenOverrides>,
     tokens: ShutdownTokens,
     listeners: JoinSet<()>,
     background: JoinSet<()>,
-    started: switchyard_health::ReadinessGate,
-    inventory: switchyard_health::ReadinessGate,
-    shutdown: switchyard_health::ShutdownSignal,
+    gates: Gates,
+    shutdown: ShutdownSignal,
+}
+
+/// One-way readiness gates opened by the start-up work.
+struct Gates {
+    inventory: ReadinessGate,
+    routing_table: ReadinessGate,
+    started: ReadinessGate,
 }
 
 impl Server {
-    async fn bind(config: &Config, token: Option<auth::AdminToken>) -> anyhow::Result<Self> {
+    async fn bind(
+        app: Arc<App>,
+        token: Option<auth::AdminToken>,
+        overrides: ListenOverrides,
+    ) -> anyhow::Result<Self> {
+        let config = app.config.load_full();
         let tokens = ShutdownTokens::default();
-        let metrics = Metrics::new();
         let health = HealthRegistry::builder()
             .livez_grace_period(secs(config.health.livez_grace_period_seconds))
             .default_timeout(Duration::from_millis(config.health.check_timeout_ms))
             .build();
-        let maintenance = Maintenance::new(
-            config.maintenance.enabled,
-            config.maintenance.reason.clone(),
-            Source::Config,
-        );
 
-        let background = JoinSet::new();
         let heartbeat = switchyard_health::Heartbeat::spawn(switchyard_health::HeartbeatConfig {
             interval: Duration::from_millis(config.health.heartbeat_interval_ms),
             max_lag: Duration::from_millis(config.health.event_loop_stall_threshold_ms),
@@ -91,26 +96,30 @@ impl Server {
         });
         health.register(Endpoints::LIVEZ, heartbeat.check("event-loop"))?;
         health.register(Endpoints::READYZ, Check::new("config", || async { Ok(()) }))?;
-        let inventory = health.readiness_gate("inventory")?;
-        let m = maintenance.clone();
+        let gates = Gates {
+            inventory: health.readiness_gate("inventory")?,
+            routing_table: health.readiness_gate("routing-table")?,
+            started: health.readiness_gate("started")?,
+        };
+        let maintenance = app.maintenance.clone();
         health.register(
             Endpoints::READYZ,
             Check::new("maintenance", move || {
-                let verdict = m.check().map_err(CheckError::new);
+                let verdict = maintenance.check().map_err(CheckError::new);
                 async move { verdict }
             }),
         )?;
         let shutdown = health.shutdown_check()?;
-        let started = health.readiness_gate("started")?;
-        metrics.register(|r| health.register_metrics(r));
+        app.metrics.register(|r| health.register_metrics(r));
 
+        let overrides = Arc::new(overrides);
         let ctx = AdminContext {
-            metrics: metrics.clone(),
-            maintenance: maintenance.clone(),
+            app: app.clone(),
             auth: Arc::new(auth::AuthPolicy {
                 token,
                 mutations_enabled: config.admin.mutations_enabled,
             }),
+            overrides: overrides.clone(),
         };
         let admin_router = admin::router(ctx, switchyard_health::axum::router(health.clone()));
         let mut listeners = JoinSet::new();
@@ -120,45 +129,80 @@ impl Server {
                 .context("admin listener")?;
         tracing::info!(addr = %admin_addr, "admin listener ready");
 
-        Ok(Self {
-            health,
-            metrics,
-            maintenance,
-            tokens,
-            listeners,
-            background,
-            started,
-            inventory,
-            shutdown,
-        })
+        Ok(Self { app, overrides, tokens, listeners, background: JoinSet::new(), gates, shutdown })
     }
 
-    async fn run(mut self, config: Config, startup_delay: Duration) -> anyhow::Result<ExitCode> {
+    async fn run(mut self, startup_delay: Duration) -> anyhow::Result<ExitCode> {
+        let config = self.app.config.load_full();
         let delay = secs(config.lifecycle.shutdown_delay_seconds);
         let shutdown = self.shutdown.clone();
-        let tokens = self.tokens.clone();
         let sequence =
-            tokio::spawn(lifecycle::run_signal_sequence(tokens.clone(), delay, move || {
+            tokio::spawn(lifecycle::run_signal_sequence(self.tokens.clone(), delay, move || {
                 shutdown.begin();
             }));
+        self.background.spawn(reload_on_sighup(
+            self.app.clone(),
+            self.overrides.clone(),
+            self.tokens.begun.clone(),
+        ));
 
         // Start-up work runs after bind; readiness gates on it.
         tokio::select! {
             _ = tokio::time::sleep(startup_delay) => {}
             _ = self.tokens.begun.cancelled() => {}
         }
-        self.inventory.open();
-        self.started.open();
-        tracing::info!("start-up complete");
-        let _ = (&self.health, &self.metrics, &self.maintenance);
+        self.startup(&config).await?;
 
         let _ = sequence.await;
-        let left =
-            lifecycle::drain(self.listeners, secs(config.lifecycle.drain_timeout_seconds)).await;
+        let drain_timeout = secs(self.app.config.load().lifecycle.drain_timeout_seconds);
+        let left = lifecycle::drain(self.listeners, drain_timeout).await;
         self.tokens.background.cancel();
+        self.background.abort_all();
         while self.background.join_next().await.is_some() {}
         tracing::info!(abandoned_listeners = left, "shutdown complete");
         Ok(ExitCode::SUCCESS)
+    }
+
+    /// Loads the inventory and publishes the first routing table.
+    async fn startup(&mut self, config: &Config) -> anyhow::Result<()> {
+        let inventory = self.app.load_inventory(config).await.context("loading the inventory")?;
+        tracing::info!(
+            nodes = inventory.spec.nodes.len(),
+            zones = inventory.spec.zones.len(),
+            services = inventory.spec.services.len(),
+            coverage_zones = inventory.coverage.zones().len(),
+            load_ms = inventory.load_duration.as_millis() as u64,
+            "inventory loaded"
+        );
+        self.gates.inventory.open();
+        self.app.routing.install(inventory).context("building the routing table")?;
+        self.gates.routing_table.open();
+        self.gates.started.open();
+        tracing::info!("start-up complete");
+        Ok(())
+    }
+}
+
+/// Reloads the configuration on every SIGHUP until shutdown begins.
+async fn reload_on_sighup(app: Arc<App>, overrides: Arc<ListenOverrides>, stop: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(
+                "cannot install the SIGHUP handler, reload only via the admin API: {e}"
+            );
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            got = hup.recv() => if got.is_none() { return },
+        }
+        tracing::info!("SIGHUP: reloading the configuration");
+        // The outcome is logged and counted by `reload`.
+        let _ = app.reload(&overrides).await;
     }
 }
 

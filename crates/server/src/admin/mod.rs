@@ -2,6 +2,8 @@
 //! API. It is separate from the traffic listeners so it keeps answering under load.
 
 pub mod auth;
+mod debug;
+mod nodes;
 
 use std::sync::Arc;
 
@@ -10,22 +12,24 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Deserialize;
 
-use crate::maintenance::{Maintenance, Source};
-use crate::metrics::{Metrics, OPENMETRICS_CONTENT_TYPE};
+use crate::app::App;
+use crate::cli::ListenOverrides;
+use crate::maintenance::Source;
+use crate::metrics::OPENMETRICS_CONTENT_TYPE;
 use auth::AuthPolicy;
 
 /// What the admin handlers share.
 #[derive(Clone)]
 pub struct AdminContext {
-    /// Metrics registry served at `/metrics`.
-    pub metrics: Metrics,
-    /// The maintenance switch.
-    pub maintenance: Maintenance,
+    /// The application state.
+    pub app: Arc<App>,
     /// Token and mutation policy for `/admin/*`.
     pub auth: Arc<AuthPolicy>,
+    /// Command-line listener flags, kept across reloads.
+    pub overrides: Arc<ListenOverrides>,
 }
 
 /// Builds the admin router. `health` serves `/livez`, `/readyz`, `/healthz` and their
@@ -33,8 +37,17 @@ pub struct AdminContext {
 pub fn router(ctx: AdminContext, health: Router) -> Router {
     let admin = Router::new()
         .route("/admin/maintenance", get(get_maintenance).post(post_maintenance))
+        .route("/admin/reload", post(reload))
+        .route("/admin/nodes/{id}", get(nodes::get_node).post(nodes::set_node))
         .layer(axum::middleware::from_fn_with_state(ctx.auth.clone(), auth::require_token));
-    Router::new().route("/metrics", get(metrics)).merge(admin).with_state(ctx).merge(health)
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/debug/localize", get(debug::localize))
+        .route("/debug/pick", get(debug::pick))
+        .route("/api/v1/fleet", get(nodes::fleet))
+        .merge(admin)
+        .with_state(ctx)
+        .merge(health)
 }
 
 /// A JSON error body with a stable machine-readable code: `{"error":{"code":..,"message":..}}`.
@@ -54,11 +67,11 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Res
 }
 
 async fn metrics(State(ctx): State<AdminContext>) -> Response {
-    ([(header::CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)], ctx.metrics.encode()).into_response()
+    ([(header::CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)], ctx.app.metrics.encode()).into_response()
 }
 
 async fn get_maintenance(State(ctx): State<AdminContext>) -> Response {
-    axum::Json(&*ctx.maintenance.get()).into_response()
+    axum::Json(&*ctx.app.maintenance.get()).into_response()
 }
 
 /// Body of `POST /admin/maintenance`.
@@ -80,6 +93,15 @@ async fn post_maintenance(State(ctx): State<AdminContext>, body: Bytes) -> Respo
     } else {
         tracing::info!("maintenance mode off (admin API)");
     }
-    ctx.maintenance.set(req.enabled, req.reason, Source::Admin);
-    axum::Json(&*ctx.maintenance.get()).into_response()
+    ctx.app.maintenance.set(req.enabled, req.reason, Source::Admin);
+    axum::Json(&*ctx.app.maintenance.get()).into_response()
+}
+
+async fn reload(State(ctx): State<AdminContext>) -> Response {
+    match ctx.app.reload(&ctx.overrides).await {
+        Ok(report) => axum::Json(report).into_response(),
+        Err(e) => {
+            error_response(StatusCode::UNPROCESSABLE_ENTITY, "reload_refused", &e.to_string())
+        }
+    }
 }

@@ -55,9 +55,23 @@ impl Switchyard {
     /// Writes `config` to a temp dir and runs `switchyard serve` on it with the admin
     /// listener on an ephemeral port; waits until the admin listener is bound.
     pub fn start(config: &str, extra_args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_with_files(config, &[], extra_args, env)
+    }
+
+    /// Like [`start`](Self::start), with extra files (coverage zones...) written beside the
+    /// configuration first.
+    pub fn start_with_files(
+        config: &str,
+        files: &[(&str, &str)],
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("switchyard.toml");
         std::fs::write(&path, config).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
         let mut cmd = Command::new(BIN);
         cmd.args(["--log-format", "json", "serve", "--config"])
             .arg(&path)
@@ -84,6 +98,19 @@ impl Switchyard {
         let line = log.wait_for("admin listener ready", Duration::from_secs(20));
         let admin = json_field(&line, "addr").parse().expect("admin addr in log");
         Self { child, admin, log, dir }
+    }
+
+    /// Rewrites the configuration file (for reload tests).
+    pub fn write_config(&self, text: &str) {
+        std::fs::write(self.path("switchyard.toml"), text).unwrap();
+    }
+
+    /// GET on the admin listener, parsing the body as JSON.
+    pub fn json(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = get(self.admin, path, &[]);
+        let v = serde_json::from_str(&r.body)
+            .unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {}", r.body));
+        (r.status, v)
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
