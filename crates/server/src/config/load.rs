@@ -163,7 +163,9 @@ fn inventory(value: toml::Value, problems: &mut Vec<Problem>) -> Option<Inventor
     let nodes = elements(nodes, "inventory.nodes", problems);
     let zones = elements(zones, "inventory.zones", problems);
     let services = elements(services, "inventory.services", problems);
-    if let (Some(inv), Some(nodes), Some(zones), Some(services)) = (&mut inv, nodes, zones, services) {
+    if let (Some(inv), Some(nodes), Some(zones), Some(services)) =
+        (&mut inv, nodes, zones, services)
+    {
         inv.fleet = FleetSpec { nodes, zones, services };
     }
     inv

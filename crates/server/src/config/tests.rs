@@ -138,10 +138,15 @@ colour = \"red\"
 ";
     let e = load(src).unwrap_err();
     let text = e.to_string();
-    let paths: Vec<_> = e.problems.iter().map(|p| (p.path.as_str(), p.location.unwrap().0)).collect();
+    let paths: Vec<_> =
+        e.problems.iter().map(|p| (p.path.as_str(), p.location.unwrap().0)).collect();
     assert_eq!(
         paths,
-        vec![("inventory.nodes[0].ipv4", 7), ("inventory.nodes[1].weight", 12), ("inventory.services[0].colour", 17)],
+        vec![
+            ("inventory.nodes[0].ipv4", 7),
+            ("inventory.nodes[1].weight", 12),
+            ("inventory.services[0].colour", 17)
+        ],
         "{text}"
     );
 }
