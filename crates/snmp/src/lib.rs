@@ -7,6 +7,8 @@
 //! - [`client`]: one [`Client`] (one UDP socket per address family, a background receive
 //!   task routing replies by request-id or msgID) shared by any number of [`Target`]s, with
 //!   per-target and global in-flight limits, retries with backoff and a deadline.
+//! - [`ifmib`]: interface counters (IF-MIB, 64-bit counters with 32-bit fallback), rates
+//!   with wrap and restart detection, and UCD-SNMP-MIB load averages, for health probes.
 //! - [`display`]: net-snmp style output lines.
 //!
 //! ```no_run
@@ -34,6 +36,7 @@
 pub mod client;
 pub mod codec;
 pub mod display;
+pub mod ifmib;
 pub mod usm;
 
 pub use client::{Client, ClientConfig, Error, RequestOptions, Security, Table, Target};

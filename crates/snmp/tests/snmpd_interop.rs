@@ -334,3 +334,44 @@ async fn v3_recovers_after_agent_restart() {
         "boots increased: {engine_before:?} -> {engine_after:?}"
     );
 }
+
+#[tokio::test]
+async fn interface_counters_and_load_from_snmpd() {
+    use switchyard_snmp::ifmib::{
+        CounterWidth, InterfacePoller, InterfaceSelector, RateCalculator, RateObservation,
+        load_average,
+    };
+    let agent = start(vec![], false);
+    let client = Client::new().unwrap();
+    for (sec, width) in [
+        (Security::v2c("public"), CounterWidth::Bits64),
+        (Security::v1("public"), CounterWidth::Bits32),
+    ] {
+        let t = client.target_with(agent.addr(), sec, opts());
+        let mut poller = InterfacePoller::new(t.clone(), InterfaceSelector::Descr("lo".into()));
+        let mut calc = RateCalculator::default();
+        let a = poller.poll().await.unwrap();
+        assert_eq!(a.width, width);
+        assert_eq!(a.oper_status, Some(1));
+        assert_eq!(calc.observe(a.clone()), RateObservation::Baseline);
+        let mut b = poller.poll().await.unwrap();
+        while b.sys_uptime == a.sys_uptime {
+            b = poller.poll().await.unwrap();
+        }
+        assert_eq!(a.if_index, b.if_index);
+        // snmpd caches interface statistics for a few seconds, so counters may not have moved.
+        assert!(b.in_octets >= a.in_octets);
+        let RateObservation::Rates(r) = calc.observe(b) else { panic!("rates expected") };
+        assert!(r.in_bps >= 0.0 && r.in_bps.is_finite());
+        let by_index = InterfacePoller::new(t.clone(), InterfaceSelector::Index(a.if_index))
+            .poll()
+            .await
+            .unwrap();
+        assert_eq!(by_index.if_index, a.if_index);
+        let missing =
+            InterfacePoller::new(t.clone(), InterfaceSelector::Descr("nope0".into())).poll().await;
+        assert!(matches!(missing, Err(Error::NoSuchInterface)), "{missing:?}");
+        let load = load_average(&t).await.unwrap().expect("net-snmp serves laLoad");
+        assert!(load.one >= 0.0 && load.fifteen >= 0.0);
+    }
+}

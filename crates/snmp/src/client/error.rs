@@ -40,6 +40,9 @@ pub enum Error {
     /// A walk received an OID that did not increase (a broken agent); stopped to avoid a loop.
     #[error("agent returned non-increasing OID {0}")]
     NonIncreasing(Oid),
+    /// The selected interface does not exist on the agent (or has no octet counters).
+    #[error("no such interface")]
+    NoSuchInterface,
     /// Invalid arguments (for example GETBULK on SNMPv1).
     #[error("invalid request: {0}")]
     InvalidRequest(&'static str),
