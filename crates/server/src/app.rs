@@ -37,6 +37,8 @@ pub struct App {
     pub maintenance: Maintenance,
     /// The metrics registry.
     pub metrics: Metrics,
+    /// The probe engine, once started.
+    pub prober: std::sync::OnceLock<switchyard_probe::EngineHandle>,
     reload_lock: tokio::sync::Mutex<()>,
     reloads: Family<ResultLabels, Counter>,
     last_reload_ok: Gauge,
@@ -99,6 +101,7 @@ impl App {
             routing,
             maintenance,
             metrics,
+            prober: std::sync::OnceLock::new(),
             reload_lock: tokio::sync::Mutex::new(()),
             reloads,
             last_reload_ok,
@@ -174,6 +177,18 @@ impl App {
         }
         if new.listen.dns != old.listen.dns {
             restart_required.push("listen.dns".to_string());
+        }
+        if let Some(engine) = self.prober.get() {
+            // Diff-based: unchanged targets keep their schedule and state.
+            if let Err(e) = engine.replace_all(new.probe.targets(&new.inventory.fleet)).await {
+                tracing::error!("probe targets not updated: {e}");
+            }
+        }
+        let (a, b) = (&new.probe.engine, &old.probe.engine);
+        if (a.max_in_flight, a.publish_debounce_ms, a.command_capacity)
+            != (b.max_in_flight, b.publish_debounce_ms, b.command_capacity)
+        {
+            restart_required.push("probe.engine".to_string());
         }
         if new.maintenance.enabled != old.maintenance.enabled
             || new.maintenance.reason != old.maintenance.reason

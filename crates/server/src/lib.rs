@@ -14,6 +14,7 @@ pub mod lifecycle;
 pub mod logging;
 pub mod maintenance;
 pub mod metrics;
+pub mod prober;
 pub mod routing;
 pub mod serve;
 pub mod traffic;

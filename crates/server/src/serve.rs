@@ -22,6 +22,8 @@ use crate::cli::{ListenOverrides, ServeArgs};
 use crate::config::{self, Config};
 use crate::lifecycle::{self, ShutdownTokens};
 use crate::metrics::Metrics;
+use crate::prober;
+use switchyard_probe::ProbeEngine;
 
 /// Runs `serve` until shutdown. Configuration problems are printed and give exit code 1.
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -61,6 +63,7 @@ pub fn apply_overrides(config: &mut Config, o: &ListenOverrides) {
 /// A server whose listeners are bound and whose health endpoints already answer.
 struct Server {
     app: Arc<App>,
+    health: HealthRegistry,
     overrides: Arc<ListenOverrides>,
     tokens: ShutdownTokens,
     listeners: JoinSet<()>,
@@ -129,7 +132,16 @@ impl Server {
                 .context("admin listener")?;
         tracing::info!(addr = %admin_addr, "admin listener ready");
 
-        Ok(Self { app, overrides, tokens, listeners, background: JoinSet::new(), gates, shutdown })
+        Ok(Self {
+            app,
+            health,
+            overrides,
+            tokens,
+            listeners,
+            background: JoinSet::new(),
+            gates,
+            shutdown,
+        })
     }
 
     async fn run(mut self, startup_delay: Duration) -> anyhow::Result<ExitCode> {
@@ -177,8 +189,34 @@ impl Server {
         self.gates.inventory.open();
         self.app.routing.install(inventory).context("building the routing table")?;
         self.gates.routing_table.open();
+        self.start_prober(config)?;
         self.gates.started.open();
         tracing::info!("start-up complete");
+        Ok(())
+    }
+}
+
+impl Server {
+    /// Starts the probe engine on the inventory's nodes and feeds its snapshots to the
+    /// routing table. Readiness gains `probes-warm`, liveness `probe-scheduler`.
+    fn start_prober(&mut self, config: &Config) -> anyhow::Result<()> {
+        let probe = &config.probe;
+        let engine_config = probe.engine.clone();
+        self.app.metrics.register(|r| engine_config.metrics.register(r));
+        let targets = probe.targets(&config.inventory.fleet);
+        let count = targets.len();
+        let engine = ProbeEngine::start(engine_config, targets, self.tokens.background.clone())
+            .context("starting the probe engine")?;
+        self.health.register(Endpoints::READYZ, prober::warm_check(engine.clone(), probe.warm))?;
+        let stall = prober::scheduler_stall_limit(probe);
+        self.health.register(Endpoints::LIVEZ, prober::scheduler_check(engine.clone(), stall))?;
+        self.background.spawn(prober::follow_health(
+            engine.subscribe(),
+            self.app.clone(),
+            self.tokens.background.clone(),
+        ));
+        let _ = self.app.prober.set(engine);
+        tracing::info!(targets = count, "probe engine started");
         Ok(())
     }
 }

@@ -114,7 +114,8 @@ pub fn load_str(source: &str, origin: &str, base_dir: &Path) -> Result<Config, C
     if problems.is_empty() { Ok(config) } else { Err(fail(problems)) }
 }
 
-const SECTIONS: &[&str] = &["listen", "admin", "lifecycle", "health", "maintenance", "inventory"];
+const SECTIONS: &[&str] =
+    &["listen", "admin", "lifecycle", "health", "maintenance", "inventory", "probe"];
 
 /// Deserializes each section independently so one bad section does not hide the others.
 fn assemble(table: toml::Table, problems: &mut Vec<Problem>) -> Config {
@@ -131,6 +132,7 @@ fn assemble(table: toml::Table, problems: &mut Vec<Problem>) -> Config {
                 set(&mut config.maintenance, section::<MaintenanceConfig>(value, &key, problems))
             }
             "inventory" => set(&mut config.inventory, inventory(value, problems)),
+            "probe" => set(&mut config.probe, section(value, &key, problems)),
             _ => problems.push(Problem::at(
                 key.clone(),
                 format!("unknown section `{key}`, expected one of: {}", SECTIONS.join(", ")),

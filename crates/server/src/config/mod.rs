@@ -37,6 +37,9 @@ pub struct Config {
     /// Where nodes, zones and services come from.
     #[serde(default)]
     pub inventory: InventoryConfig,
+    /// How nodes are probed.
+    #[serde(default)]
+    pub probe: crate::prober::ProbeConfig,
 }
 
 /// Listener addresses. The traffic listeners are optional; the admin listener always runs.
@@ -262,6 +265,7 @@ impl Config {
                 }
             }
         }
+        problems.extend(self.probe.validate());
         if let Err(errors) = self.inventory.fleet.validate() {
             for e in errors {
                 problems.push(Problem::at(format!("inventory.{}", e.path), e.message));

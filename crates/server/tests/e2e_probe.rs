@@ -1,0 +1,123 @@
+//! End to end through the real binary: a simulated fleet on loopback, the prober marking
+//! nodes down and up, and the routing table following (observed through `/debug/pick`).
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use common::Switchyard;
+use switchyard_testkit::fleet::{Addressing, Behavior, FleetPlan, Protocol, SimFleet};
+
+const CZF: &str = r#"{"coverageZones": {
+  "ams": {"network": ["10.1.0.0/16"]},
+  "fra": {"network": ["10.2.0.0/16"]}
+}}"#;
+
+fn config(addrs: &[SocketAddr]) -> String {
+    let mut c = String::from(
+        r#"[lifecycle]
+shutdown_delay_seconds = 0
+
+[probe.default]
+check = { kind = "http", path = "/health" }
+interval_ms = 100
+timeout_ms = 80
+connect_timeout_ms = 50
+rise = 2
+fall = 2
+jitter_percent = 0
+
+[probe.warm]
+fraction = 1.0
+
+[inventory]
+coverage_zones_file = "czf.json"
+
+[[inventory.zones]]
+name = "ams"
+backups = ["fra"]
+
+[[inventory.zones]]
+name = "fra"
+
+[[inventory.services]]
+name = "video"
+hostnames = ["video.example"]
+"#,
+    );
+    for (i, a) in addrs.iter().enumerate() {
+        let zone = if i < 2 { "ams" } else { "fra" };
+        c.push_str(&format!(
+            "\n[[inventory.nodes]]\nid = \"{zone}-{i}\"\nzone = \"{zone}\"\nipv4 = \"{}\"\nport = {}\n",
+            a.ip(),
+            a.port()
+        ));
+    }
+    c
+}
+
+/// Waits until `/debug/pick` for an ams client satisfies `pred`; returns the decision.
+fn wait_pick(
+    sy: &Switchyard,
+    what: &str,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, v) = sy.json("/debug/pick?host=video.example&ip=10.1.0.9&path=/movie.ts");
+        if pred(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "routing never reached: {what}; last decision {v}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+#[test]
+fn routing_follows_probe_verdicts_down_backup_and_back() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let plan = FleetPlan::new(Protocol::Http, 4).with_addressing(Addressing::Loopback {
+        first: std::net::Ipv4Addr::new(127, 0, 61, 1),
+        port: 0,
+    });
+    let fleet = rt.block_on(SimFleet::start(plan)).unwrap();
+    let sy = Switchyard::start_with_files(&config(&fleet.addrs()), &[("czf.json", CZF)], &[], &[]);
+    sy.wait_status("/readyz", 200, Duration::from_secs(20));
+    let verbose = common::get(sy.admin, "/readyz?verbose", &[]).body;
+    assert!(verbose.contains("[+]probes-warm ok"), "{verbose}");
+
+    let first = wait_pick(&sy, "an ams node", |v| v["zone"] == "ams");
+    let chosen = first["nodes"][0]["id"].as_str().unwrap().to_string();
+    let idx: usize = chosen.rsplit('-').next().unwrap().parse().unwrap();
+
+    // The chosen node fails: the key moves to the other ams node.
+    fleet.node(idx).set_behavior(Behavior::Status(500));
+    let moved = wait_pick(&sy, "the other ams node", |v| v["nodes"][0]["id"] != chosen.as_str());
+    assert_eq!(moved["zone"], "ams", "{moved}");
+    assert!(
+        moved["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["node"] == chosen.as_str() && s["reason"] == "down"),
+        "{moved}"
+    );
+
+    // The whole zone fails: the backup zone serves.
+    fleet.node(1 - idx).set_behavior(Behavior::Hang);
+    let backup = wait_pick(&sy, "the backup zone", |v| v["zone"] == "fra");
+    assert_eq!(backup["zone_source"], "backup", "{backup}");
+
+    // Recovery: traffic returns to the original node.
+    fleet.node(idx).set_behavior(Behavior::Healthy);
+    fleet.node(1 - idx).set_behavior(Behavior::Healthy);
+    wait_pick(&sy, "the original node again", |v| v["nodes"][0]["id"] == chosen.as_str());
+
+    let (_, fleet_json) = sy.json("/api/v1/fleet");
+    let nodes = fleet_json["nodes"].as_array().unwrap();
+    assert!(nodes.iter().all(|n| n["health"] == "up"), "{fleet_json}");
+    let metrics = common::get(sy.admin, "/metrics", &[]).body;
+    assert!(metrics.contains("switchyard_probes_total"), "{metrics}");
+    drop(fleet);
+}
