@@ -6,6 +6,35 @@ use crate::codec::{ErrorStatus, Oid, PduHeader, PduRef, PduType, ValueRef, VarBi
 
 use super::{Error, Target};
 
+/// A GET or SET response names the requested OIDs in order (RFC 3416 section 4.2.1), unless
+/// it reports an error.
+fn same_oids<'o>(oids: impl Iterator<Item = &'o Oid> + Clone) -> impl Fn(&PduRef<'_>) -> bool {
+    move |p| {
+        p.error_status != 0
+            || (p.varbinds.len() == oids.clone().count()
+                && p.varbinds.iter().zip(oids.clone()).all(|(v, o)| v.oid == *o))
+    }
+}
+
+/// A GETNEXT response has one binding per request OID, each past it.
+fn past_oids(oids: &[Oid]) -> impl Fn(&PduRef<'_>) -> bool + '_ {
+    move |p| {
+        p.error_status != 0
+            || (p.varbinds.len() == oids.len()
+                && p.varbinds
+                    .iter()
+                    .zip(oids)
+                    .all(|(v, o)| v.value == ValueRef::EndOfMibView || v.oid.cmp_oid(o).is_gt()))
+    }
+}
+
+/// A GETBULK response has at most non-repeaters + repetitions x repeaters bindings.
+fn bulk_fits(non_rep: u32, reps: u32, n: usize) -> impl Fn(&PduRef<'_>) -> bool {
+    let nr = (non_rep as usize).min(n);
+    let max = nr + (reps as usize).saturating_mul(n - nr);
+    move |p| p.varbinds.len() <= max
+}
+
 fn check_status(p: &PduRef<'_>) -> Result<(), Error> {
     if p.error_status == 0 {
         return Ok(());
@@ -35,7 +64,10 @@ impl Target {
     }
 
     async fn simple(&self, ty: PduType, oids: &[Oid]) -> Result<Vec<VarBind>, Error> {
-        self.request(PduHeader::request(ty, 0), oids, |p| {
+        let accept = |p: &PduRef<'_>| {
+            if ty == PduType::Get { same_oids(oids.iter())(p) } else { past_oids(oids)(p) }
+        };
+        self.request(PduHeader::request(ty, 0), oids, accept, |p| {
             check_status(&p)?;
             Ok(p.varbinds.to_vec())
         })
@@ -53,7 +85,7 @@ impl Target {
             return Err(Error::InvalidRequest("GETBULK needs SNMPv2c or v3"));
         }
         let h = PduHeader::bulk(0, clamp(non_repeaters), clamp(max_repetitions));
-        self.request(h, oids, |p| {
+        self.request(h, oids, bulk_fits(non_repeaters, max_repetitions, oids.len()), |p| {
             check_status(&p)?;
             Ok(p.varbinds.to_vec())
         })
@@ -62,10 +94,15 @@ impl Target {
 
     /// SET; the response's bindings are returned.
     pub async fn set(&self, varbinds: &[VarBind]) -> Result<Vec<VarBind>, Error> {
-        self.request(PduHeader::request(PduType::Set, 0), varbinds, |p| {
-            check_status(&p)?;
-            Ok(p.varbinds.to_vec())
-        })
+        self.request(
+            PduHeader::request(PduType::Set, 0),
+            varbinds,
+            same_oids(varbinds.iter().map(|v| &v.oid)),
+            |p| {
+                check_status(&p)?;
+                Ok(p.varbinds.to_vec())
+            },
+        )
         .await
     }
 
@@ -76,15 +113,20 @@ impl Target {
         let mut cur = root.clone();
         loop {
             let step = self
-                .request(PduHeader::request(PduType::GetNext, 0), std::slice::from_ref(&cur), |p| {
-                    if p.error_status == ErrorStatus::NoSuchName.as_i32()
-                        && self.inner.security.version() == Version::V1
-                    {
-                        return Ok(None);
-                    }
-                    check_status(&p)?;
-                    Ok(p.varbinds.get(0).map(|v| v.to_owned()))
-                })
+                .request(
+                    PduHeader::request(PduType::GetNext, 0),
+                    std::slice::from_ref(&cur),
+                    past_oids(std::slice::from_ref(&cur)),
+                    |p| {
+                        if p.error_status == ErrorStatus::NoSuchName.as_i32()
+                            && self.inner.security.version() == Version::V1
+                        {
+                            return Ok(None);
+                        }
+                        check_status(&p)?;
+                        Ok(p.varbinds.get(0).map(|v| v.to_owned()))
+                    },
+                )
                 .await?;
             let Some(vb) = step else { break };
             if vb.value == crate::codec::Value::EndOfMibView || !vb.oid.starts_with(root) {
@@ -121,7 +163,7 @@ impl Target {
         loop {
             let h = PduHeader::bulk(0, 0, clamp(reps));
             let res = self
-                .request(h, std::slice::from_ref(&cur), |p| {
+                .request(h, std::slice::from_ref(&cur), bulk_fits(0, reps, 1), |p| {
                     if p.status() == ErrorStatus::TooBig {
                         return Ok(None);
                     }

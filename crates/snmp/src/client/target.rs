@@ -195,10 +195,14 @@ impl Target {
 
     /// Sends one request and hands the decoded response PDU to `f`. Retries, v3 discovery and
     /// re-synchronisation happen here.
+    /// `accept` screens replies that decode but cannot answer this request (v1/v2c have no
+    /// integrity check, so a damaged datagram can still parse); rejected replies are ignored
+    /// and the wait goes on.
     pub(crate) async fn request<V, R>(
         &self,
         header: PduHeader,
         varbinds: &V,
+        accept: impl Fn(&PduRef<'_>) -> bool,
         f: impl FnOnce(PduRef<'_>) -> Result<R, Error>,
     ) -> Result<R, Error>
     where
@@ -277,6 +281,7 @@ impl Target {
                         let Ok(m) = CommunityMessage::decode(&data) else { continue };
                         if m.pdu.pdu_type != PduType::Response
                             || !reg.ids.contains(&m.pdu.request_id)
+                            || !accept(&m.pdu)
                         {
                             continue;
                         }
@@ -289,6 +294,7 @@ impl Target {
                                 if discovering
                                     || p.pdu.pdu_type != PduType::Response
                                     || !reg.ids.contains(&p.pdu.request_id)
+                                    || !accept(&p.pdu)
                                 {
                                     continue;
                                 }

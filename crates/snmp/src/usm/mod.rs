@@ -2,6 +2,7 @@
 //! SHA-2 protocols of RFC 7860 and AES of RFC 3826 and draft-blumenthal-aes-usm-04. Sans-IO:
 //! the caller passes `now` from a monotonic clock.
 
+pub mod agent;
 mod auth;
 mod keys;
 mod privacy;

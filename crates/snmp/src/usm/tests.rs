@@ -116,3 +116,117 @@ fn debug_output_has_no_secrets() {
     assert!(!s.contains("secret"));
     assert!(s.contains("redacted"));
 }
+
+mod manager_and_agent {
+    use std::time::{Duration, Instant};
+
+    use super::super::agent::{AuthoritativeEngine, Rejection};
+    use super::super::*;
+    use crate::codec::{Oid, PduHeader, PduType, Value, VarBind};
+
+    fn user(name: &str, p: PrivProtocol) -> UsmUser {
+        UsmUser::no_auth(name)
+            .unwrap()
+            .with_auth(AuthProtocol::Sha256, b"authpass-1")
+            .unwrap()
+            .with_privacy(p, b"privpass-1")
+            .unwrap()
+    }
+
+    /// Full exchange through both sides of USM: discovery, request, response.
+    #[test]
+    fn discovery_request_response_and_reboot() {
+        let now = Instant::now();
+        let mut agent = AuthoritativeEngine::new(
+            b"\x80\x00\x1f\x88\x04sim".to_vec(),
+            7,
+            now,
+            &[user("u", PrivProtocol::Aes256)],
+        );
+        let mut mgr = UsmSession::new(user("u", PrivProtocol::Aes256), 1);
+        let (mut out, mut reply, mut scratch, mut s2) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let oids = [Oid::from_static(&[1, 3, 6, 1, 2, 1, 1, 3, 0])];
+        let h = PduHeader::request(PduType::Get, 1);
+        assert_eq!(
+            mgr.encode_request(now, 1, 65507, b"", &h, &oids[..], &mut out),
+            Err(UsmError::UnknownEngine)
+        );
+        UsmSession::encode_discovery(1, 1, &mut out);
+        assert!(matches!(
+            agent.process(now, &out, &mut scratch, &mut reply),
+            Err(Rejection::Report)
+        ));
+        assert!(matches!(mgr.process(now, &reply, &mut s2), Ok(Incoming::Resync)));
+        assert_eq!(mgr.engine().unwrap().boots, 7);
+
+        let later = now + Duration::from_secs(30);
+        out.clear();
+        mgr.encode_request(later, 2, 65507, b"", &h, &oids[..], &mut out).unwrap();
+        let req = agent.process(later, &out, &mut scratch, &mut Vec::new()).unwrap();
+        assert_eq!(req.scoped.pdu.varbinds.len(), 1);
+        let ctx = req.context.clone();
+        reply.clear();
+        let vbs = [VarBind::new(oids[0].clone(), Value::TimeTicks(3000))];
+        agent.encode(later, &ctx, &PduHeader::request(PduType::Response, 1), &vbs[..], &mut reply);
+        let Ok(Incoming::Pdu(p)) = mgr.process(later, &reply, &mut s2) else {
+            panic!("response expected")
+        };
+        assert_eq!(p.pdu.varbinds.to_vec(), vbs);
+        assert!(mgr.engine().unwrap().authenticated);
+
+        // After a reboot the agent reports notInTimeWindow (authenticated); the manager
+        // adopts the new boots and its next request is accepted.
+        agent.reboot(later);
+        out.clear();
+        mgr.encode_request(later, 3, 65507, b"", &h, &oids[..], &mut out).unwrap();
+        reply.clear();
+        assert!(matches!(
+            agent.process(later, &out, &mut scratch, &mut reply),
+            Err(Rejection::Report)
+        ));
+        assert!(matches!(mgr.process(later, &reply, &mut s2), Ok(Incoming::Resync)));
+        assert_eq!(mgr.engine().unwrap().boots, 8);
+        out.clear();
+        mgr.encode_request(later, 4, 65507, b"", &h, &oids[..], &mut out).unwrap();
+        assert!(agent.process(later, &out, &mut scratch, &mut Vec::new()).is_ok());
+    }
+
+    #[test]
+    fn wrong_key_is_reported_as_auth_failure() {
+        let now = Instant::now();
+        let mut agent = AuthoritativeEngine::new(
+            b"\x80\x00\x1f\x88\x04sim".to_vec(),
+            1,
+            now,
+            &[user("u", PrivProtocol::Aes128)],
+        );
+        let bad = UsmUser::no_auth("u")
+            .unwrap()
+            .with_auth(AuthProtocol::Sha256, b"wrongpass-1")
+            .unwrap()
+            .with_privacy(PrivProtocol::Aes128, b"privpass-1")
+            .unwrap();
+        let mut mgr = UsmSession::new(bad, 1);
+        mgr.set_engine(agent.engine_id(), 1, 0, now);
+        let (mut out, mut reply, mut scratch, mut s2) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let oids = [Oid::from_static(&[1, 3, 6, 1, 2, 1, 1, 3, 0])];
+        mgr.encode_request(
+            now,
+            5,
+            65507,
+            b"",
+            &PduHeader::request(PduType::Get, 5),
+            &oids[..],
+            &mut out,
+        )
+        .unwrap();
+        assert!(matches!(
+            agent.process(now, &out, &mut scratch, &mut reply),
+            Err(Rejection::Report)
+        ));
+        assert_eq!(agent.stats.wrong_digests, 1);
+        assert_eq!(mgr.process(now, &reply, &mut s2).unwrap_err(), UsmError::AuthFailure);
+    }
+}

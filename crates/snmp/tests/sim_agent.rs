@@ -1,0 +1,205 @@
+//! The client against the testkit's simulated agents: values, v3, faults, and many agents
+//! through one socket.
+
+use std::time::Duration;
+
+use switchyard_snmp::client::{Client, ClientConfig, Error, RequestOptions, Security};
+use switchyard_snmp::codec::{Oid, Value};
+use switchyard_snmp::ifmib::{
+    CounterWidth, InterfacePoller, InterfaceSelector, RateCalculator, RateError, RateObservation,
+    load_average,
+};
+use switchyard_snmp::usm::{AuthProtocol, PrivProtocol, UsmUser};
+use switchyard_testkit::snmp_agent::{AgentFarm, AgentSpec, Faults, InterfaceSpec, SimAgent};
+
+fn oid(s: &str) -> Oid {
+    s.parse().unwrap()
+}
+
+fn quick() -> RequestOptions {
+    RequestOptions {
+        timeout: Duration::from_millis(200),
+        retries: 5,
+        backoff: 1.0,
+        ..Default::default()
+    }
+}
+
+fn v3_user() -> UsmUser {
+    UsmUser::no_auth("sim")
+        .unwrap()
+        .with_auth(AuthProtocol::Sha1, b"sim-auth-pass")
+        .unwrap()
+        .with_privacy(PrivProtocol::Aes128, b"sim-priv-pass")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn v2c_walks_the_simulated_mib() {
+    let spec = AgentSpec {
+        interfaces: vec![
+            InterfaceSpec::new("eth0", 1000, 8_000_000, 0),
+            InterfaceSpec::new("eth1", 10_000, 0, 0),
+        ],
+        ..Default::default()
+    };
+    let agent = SimAgent::start(spec).await.unwrap();
+    let client = Client::new().unwrap();
+    let t = client.target_with(agent.addr(), Security::v2c("public"), quick());
+    let got = t
+        .get(&[oid("1.3.6.1.2.1.1.1.0"), oid("1.3.6.1.2.1.1.1.1"), oid("1.3.6.1.2.1.99.0")])
+        .await
+        .unwrap();
+    assert_eq!(got[0].value, Value::OctetString(b"switchyard simulated agent".to_vec()));
+    assert_eq!(got[1].value, Value::NoSuchInstance);
+    assert_eq!(got[2].value, Value::NoSuchObject);
+    let walk = t.walk(&oid("1.3.6.1.2.1")).await.unwrap();
+    let bulk = t.bulk_walk(&oid("1.3.6.1.2.1")).await.unwrap();
+    assert_eq!(walk.len(), bulk.len());
+    assert_eq!(walk.len(), 6 + 1 + 2 * (9 + 5));
+    for (a, b) in walk.iter().zip(&bulk) {
+        assert_eq!(a.oid, b.oid);
+    }
+    let names = t.walk(&oid("1.3.6.1.2.1.31.1.1.1.1")).await.unwrap();
+    assert_eq!(names[1].value, Value::OctetString(b"eth1".to_vec()));
+    let end = t.get_next(&[oid("1.3.6.1.4.1.2021.10.1.5.3")]).await.unwrap();
+    assert_eq!(end[0].value, Value::EndOfMibView);
+}
+
+#[tokio::test]
+async fn interface_rates_and_reboot_detection() {
+    let spec = AgentSpec {
+        interfaces: vec![InterfaceSpec::new("eth0", 1000, 80_000_000, 8_000_000)],
+        ..Default::default()
+    };
+    let agent = SimAgent::start(spec).await.unwrap();
+    let client = Client::new().unwrap();
+    let t = client.target_with(agent.addr(), Security::v2c("public"), quick());
+    let mut p = InterfacePoller::new(t.clone(), InterfaceSelector::Name("eth0".into()));
+    let mut calc = RateCalculator::default();
+    let a = p.poll().await.unwrap();
+    assert_eq!((a.width, a.speed_bps), (CounterWidth::Bits64, Some(1_000_000_000)));
+    calc.observe(a.clone());
+    let mut b = p.poll().await.unwrap();
+    while b.sys_uptime < a.sys_uptime + 20 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        b = p.poll().await.unwrap();
+    }
+    let RateObservation::Rates(r) = calc.observe(b) else { panic!("rates expected") };
+    // sysUpTime has 10 ms resolution, so the rate is close to, not exactly, the programmed one.
+    assert!((r.in_bps / 80_000_000.0 - 1.0).abs() < 0.2, "{r:?}");
+    assert!((r.out_bps / 8_000_000.0 - 1.0).abs() < 0.2, "{r:?}");
+    agent.reboot();
+    let c = p.poll().await.unwrap();
+    assert_eq!(calc.observe(c), RateObservation::Reset(RateError::Restarted));
+    let load = load_average(&t).await.unwrap().unwrap();
+    assert_eq!((load.one, load.five, load.fifteen), (0.25, 0.5, 0.75));
+}
+
+#[tokio::test]
+async fn v3_auth_priv_and_reboot_resync() {
+    let agent =
+        SimAgent::start(AgentSpec { users: vec![v3_user()], ..Default::default() }).await.unwrap();
+    let client = Client::new().unwrap();
+    let t = client.target_with(agent.addr(), Security::v3(v3_user()), quick());
+    let got = t.get(&[oid("1.3.6.1.2.1.1.5.0")]).await.unwrap();
+    assert_eq!(got[0].value, Value::OctetString(b"sim".to_vec()));
+    let boots = t.engine_info().unwrap().1;
+    agent.reboot();
+    t.get(&[oid("1.3.6.1.2.1.1.5.0")]).await.unwrap();
+    assert_eq!(t.engine_info().unwrap().1, boots + 1);
+    let walk = t.bulk_walk(&oid("1.3.6.1.2.1.2.2")).await.unwrap();
+    assert_eq!(walk.len(), 9);
+}
+
+#[tokio::test]
+async fn retries_survive_drops_corruption_and_duplicates() {
+    let agent = SimAgent::start(AgentSpec::default()).await.unwrap();
+    agent.set_faults(Faults {
+        drop_per_mille: 300,
+        corrupt_per_mille: 300,
+        duplicate: true,
+        ..Default::default()
+    });
+    let client = Client::new().unwrap();
+    let opts = RequestOptions {
+        timeout: Duration::from_millis(50),
+        retries: 30,
+        backoff: 1.0,
+        ..Default::default()
+    };
+    let t = client.target_with(agent.addr(), Security::v2c("public"), opts);
+    for _ in 0..50 {
+        let got = t.get(&[oid("1.3.6.1.2.1.1.5.0")]).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].oid, oid("1.3.6.1.2.1.1.5.0"));
+    }
+    assert!(agent.requests() > 50, "drops forced retransmissions");
+}
+
+#[tokio::test]
+async fn delay_beyond_deadline_is_a_timeout_and_late_replies_are_accepted() {
+    let agent = SimAgent::start(AgentSpec::default()).await.unwrap();
+    agent.set_faults(Faults { delay: Duration::from_millis(300), ..Default::default() });
+    let client = Client::new().unwrap();
+    let short =
+        RequestOptions { timeout: Duration::from_millis(50), retries: 1, ..Default::default() };
+    let t = client.target_with(agent.addr(), Security::v2c("public"), short);
+    assert!(matches!(t.get(&[oid("1.3.6.1.2.1.1.5.0")]).await, Err(Error::Timeout)));
+    // Attempts of 200 ms each: the reply to the first attempt arrives during the second.
+    let patient = RequestOptions {
+        timeout: Duration::from_millis(200),
+        retries: 3,
+        backoff: 1.0,
+        ..Default::default()
+    };
+    let t = client.target_with(agent.addr(), Security::v2c("public"), patient);
+    t.get(&[oid("1.3.6.1.2.1.1.5.0")]).await.unwrap();
+}
+
+#[tokio::test]
+async fn bulk_walk_shrinks_on_too_big() {
+    let spec = AgentSpec {
+        interfaces: (0..40).map(|i| InterfaceSpec::new(&format!("eth{i}"), 1000, 0, 0)).collect(),
+        ..Default::default()
+    };
+    let agent = SimAgent::start(spec).await.unwrap();
+    agent.set_faults(Faults { too_big_above: Some(5), ..Default::default() });
+    let client = Client::new().unwrap();
+    let t = client.target_with(agent.addr(), Security::v2c("public"), quick());
+    let walk = t.bulk_walk(&oid("1.3.6.1.2.1.2.2.1.2")).await.unwrap();
+    assert_eq!(walk.len(), 40);
+    agent.set_faults(Faults { too_big_above: Some(0), ..Default::default() });
+    let err = t.bulk_walk(&oid("1.3.6.1.2.1.2.2.1.2")).await.unwrap_err();
+    assert!(matches!(err, Error::Agent { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_thousand_agents_through_one_socket() {
+    let farm = AgentFarm::start(1000, |i| AgentSpec {
+        sys_name: format!("agent-{i}"),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let client =
+        Client::with_config(ClientConfig { max_in_flight: 512, ..Default::default() }).unwrap();
+    let mut set = tokio::task::JoinSet::new();
+    for (i, addr) in farm.addrs().into_iter().enumerate() {
+        let t = client.target_with(
+            addr,
+            Security::v2c("public"),
+            RequestOptions { timeout: Duration::from_secs(2), ..Default::default() },
+        );
+        set.spawn(async move {
+            let got = t.get(&[oid("1.3.6.1.2.1.1.5.0")]).await.unwrap();
+            assert_eq!(got[0].value, Value::OctetString(format!("agent-{i}").into_bytes()));
+        });
+    }
+    let mut n = 0;
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+        n += 1;
+    }
+    assert_eq!(n, 1000);
+}
