@@ -1,7 +1,7 @@
 //! Prometheus metrics of the prober. Label values come from small enums; node ids appear only
 //! in the opt-in per-node gauge, because 100k series per metric would swamp a scrape.
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -35,18 +35,10 @@ struct KindResult {
     result: &'static str,
 }
 
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
-enum Phase {
-    Connect,
-    Tls,
-    FirstByte,
-    Total,
-}
-
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindPhase {
     kind: &'static str,
-    phase: Phase,
+    phase: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -142,10 +134,10 @@ impl ProbeMetrics {
                 self.duration.get_or_create(&KindPhase { kind, phase }).observe(d.as_secs_f64());
             }
         };
-        observe(Phase::Connect, o.phases.connect.filter(|_| !o.reused_connection));
-        observe(Phase::Tls, o.phases.tls);
-        observe(Phase::FirstByte, o.phases.first_byte);
-        observe(Phase::Total, Some(o.phases.total));
+        observe("connect", o.phases.connect.filter(|_| !o.reused_connection));
+        observe("tls", o.phases.tls);
+        observe("first_byte", o.phases.first_byte);
+        observe("total", Some(o.phases.total));
     }
 
     pub(crate) fn set_node_counts(&self, counts: &[i64; 4]) {

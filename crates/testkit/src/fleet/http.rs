@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::Behavior;
-use super::node::{NodeHandle, TcpBacked, reset};
+use super::node::{NodeHandle, TcpBacked, hang, reset};
 
 const MAX_HEAD: usize = 16 * 1024;
 const GARBAGE: &[u8] = b"\x00\x17\xfe\xffSIMULATED-GARBAGE\r\n\r\n\x01\x02";
@@ -41,7 +41,7 @@ where
             Behavior::Body(b) => {
                 respond(&mut io, 200, &[], b.as_bytes(), body_allowed, keep_alive).await
             }
-            Behavior::Hang => return std::future::pending::<()>().await,
+            Behavior::Hang => return hang(io).await,
             Behavior::Reset => return reset(io.tcp()),
             Behavior::SlowDrip { chunk_delay } => drip(&mut io, chunk_delay).await,
             Behavior::Garbage => {

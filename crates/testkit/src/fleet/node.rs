@@ -289,7 +289,7 @@ async fn serve_connection(
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     match node.connection_behavior() {
-        Behavior::Hang => return std::future::pending().await,
+        Behavior::Hang => return hang(stream).await,
         Behavior::Reset => return reset(&stream),
         _ => {}
     }
@@ -305,6 +305,18 @@ async fn serve_connection(
         Protocol::Agent => super::tcp::serve_agent(stream, node).await,
         Protocol::Grpc => super::grpc::serve(stream, node).await,
         Protocol::Dns => {}
+    }
+}
+
+/// Holds the connection without answering until the peer closes it, so a hung node leaks
+/// nothing once its clients give up.
+pub(crate) async fn hang<S: tokio::io::AsyncRead + Unpin>(mut io: S) {
+    use tokio::io::AsyncReadExt;
+    let mut sink = [0u8; 512];
+    while let Ok(n) = io.read(&mut sink).await {
+        if n == 0 {
+            break;
+        }
     }
 }
 

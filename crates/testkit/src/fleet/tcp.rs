@@ -4,7 +4,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use super::Behavior;
-use super::node::{NodeHandle, reset};
+use super::node::{NodeHandle, hang, reset};
 
 /// Banner written on connect by a healthy TCP node.
 pub const TCP_BANNER: &str = "220 switchyard-sim ready\r\n";
@@ -18,7 +18,7 @@ pub(crate) async fn serve_line(stream: TcpStream, node: NodeHandle) {
     let mut stream = BufReader::new(stream);
     match behavior {
         Behavior::Healthy | Behavior::Degraded | Behavior::Body(_) => {}
-        Behavior::Hang => return std::future::pending::<()>().await,
+        Behavior::Hang => return hang(stream).await,
         Behavior::Reset => return reset(stream.get_ref()),
         Behavior::Garbage => {
             let _ = stream.write_all(b"\x00\xffnot-the-banner\r\n").await;
@@ -56,7 +56,7 @@ pub(crate) async fn serve_agent(mut stream: TcpStream, node: NodeHandle) {
         tokio::time::sleep(config.latency).await;
     }
     match behavior {
-        Behavior::Hang => std::future::pending::<()>().await,
+        Behavior::Hang => hang(stream).await,
         Behavior::Reset => reset(&stream),
         Behavior::Garbage => {
             let _ = stream.write_all(b"\x00\x01\x02\xff\n").await;

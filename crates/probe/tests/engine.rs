@@ -1,0 +1,223 @@
+//! The engine against the loopback fleet simulator: verdicts reach the snapshot, hung nodes do
+//! not stall the rest, live changes keep untouched nodes' schedules and connections.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchyard_probe::spec::{Check, HttpCheck, ProbeSpec};
+use switchyard_probe::{
+    EngineConfig, EngineHandle, HealthSnapshot, HealthState, NodeId, OperatorState, ProbeEngine,
+    Target, WarmCheck, WarmConfig,
+};
+use switchyard_testkit::fleet::{Behavior, FleetPlan, Protocol, SimFleet};
+use tokio_util::sync::CancellationToken;
+
+const GUARD: Duration = Duration::from_secs(20);
+
+fn fast_spec() -> Arc<ProbeSpec> {
+    let mut s = ProbeSpec::new(Check::Http(HttpCheck {
+        immediate_down_status: vec![503],
+        ..HttpCheck::default()
+    }));
+    s.interval_ms = 150;
+    s.timeout_ms = 100;
+    s.connect_timeout_ms = 50;
+    s.fall = 2;
+    s.rise = 2;
+    Arc::new(s)
+}
+
+fn targets(fleet: &SimFleet, spec: &Arc<ProbeSpec>, prefix: &str) -> Vec<Target> {
+    fleet
+        .addrs()
+        .into_iter()
+        .enumerate()
+        .map(|(i, a)| Target::new(format!("{prefix}{i}"), a, spec.clone()))
+        .collect()
+}
+
+fn id(s: &str) -> NodeId {
+    NodeId::from(s)
+}
+
+async fn wait_for(engine: &EngineHandle, what: &str, f: impl Fn(&HealthSnapshot) -> bool) {
+    let mut rx = engine.subscribe();
+    let r = tokio::time::timeout(GUARD, rx.wait_for(|s| f(s))).await;
+    assert!(r.is_ok(), "timed out waiting for: {what}; last snapshot {:?}", engine.snapshot());
+}
+
+fn state(s: &HealthSnapshot, node: &str) -> Option<HealthState> {
+    s.nodes.get(node).map(|n| n.state)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verdicts_reach_the_snapshot_and_hung_nodes_do_not_stall_others() {
+    let fleet = SimFleet::start(FleetPlan::new(Protocol::Http, 12)).await.unwrap();
+    let spec = fast_spec();
+    let cancel = CancellationToken::new();
+    let engine =
+        ProbeEngine::start(EngineConfig::default(), targets(&fleet, &spec, "n"), cancel.clone())
+            .unwrap();
+    let warm = WarmCheck::new(engine.clone(), WarmConfig::default());
+    wait_for(&engine, "all up", |s| {
+        s.nodes.len() == 12 && s.nodes.values().all(|n| n.state == HealthState::Up)
+    })
+    .await;
+    assert!(warm.status().is_ready());
+    assert_eq!(engine.warm_fraction(), 1.0);
+
+    // Six nodes hang, one answers 503 (immediate down), one is degraded.
+    for i in 0..6 {
+        fleet.node(i).set_behavior(Behavior::Hang);
+    }
+    fleet.node(6).set_behavior(Behavior::Status(503));
+    fleet.node(7).set_behavior(Behavior::Degraded);
+    wait_for(&engine, "faults detected", |s| {
+        (0..7).all(|i| state(s, &format!("n{i}")) == Some(HealthState::Down))
+            && state(s, "n7") == Some(HealthState::Degraded)
+    })
+    .await;
+    let d6 = engine.node_detail(&id("n6")).await.unwrap().unwrap();
+    assert_eq!(d6.status.last_cause, Some(switchyard_probe::FailureCause::BadStatus));
+    // Healthy nodes keep being probed while the hung ones time out.
+    let before = engine.node_detail(&id("n11")).await.unwrap().unwrap().probes;
+    let served = fleet.node(11).requests();
+    tokio::time::timeout(GUARD, async {
+        while fleet.node(11).requests() < served + 5 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("healthy node starved by hung ones");
+    let after = engine.node_detail(&id("n11")).await.unwrap().unwrap();
+    assert!(after.probes > before);
+    assert_eq!(after.status.state, HealthState::Up);
+    assert!(!after.history.is_empty());
+
+    // Recovery needs `rise` successes.
+    fleet.set_all(Behavior::Healthy);
+    wait_for(&engine, "recovered", |s| s.nodes.values().all(|n| n.state == HealthState::Up)).await;
+
+    // Operator state is kept apart from health.
+    assert!(engine.set_operator_state(&id("n2"), OperatorState::Drain).await.unwrap());
+    wait_for(&engine, "operator drain", |s| {
+        s.nodes["n2"].operator == OperatorState::Drain && s.nodes["n2"].state == HealthState::Up
+    })
+    .await;
+    assert!(!engine.set_operator_state(&id("nope"), OperatorState::Drain).await.unwrap());
+    let stats = engine.stats();
+    assert!(stats.probes_finished > 0 && stats.heartbeat > 0);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replace_all_is_a_diff_that_keeps_untouched_nodes() {
+    let fleet = SimFleet::start(FleetPlan::new(Protocol::Http, 6)).await.unwrap();
+    let spec = fast_spec();
+    let all = targets(&fleet, &spec, "n");
+    let cancel = CancellationToken::new();
+    let engine =
+        ProbeEngine::start(EngineConfig::default(), all[..4].to_vec(), cancel.clone()).unwrap();
+    wait_for(&engine, "4 up", |s| s.probed_nodes == 4).await;
+    let kept_before = engine.node_detail(&id("n1")).await.unwrap().unwrap();
+
+    // Drop n0, keep n1..n3, add n4 and n5.
+    engine.replace_all(all[1..].to_vec()).await.unwrap();
+    engine.sync().await.unwrap();
+    assert!(engine.node_detail(&id("n0")).await.unwrap().is_none());
+    wait_for(&engine, "new nodes probed", |s| {
+        s.nodes.len() == 5 && s.probed_nodes == 5 && !s.nodes.contains_key("n0")
+    })
+    .await;
+    let kept_after = engine.node_detail(&id("n1")).await.unwrap().unwrap();
+    assert!(kept_after.probes >= kept_before.probes, "history kept");
+    assert_eq!(fleet.node(1).connections(), 1, "pooled connection kept across replace_all");
+
+    // Changing one node's address starts that node over, and only that node.
+    let moved = Target::new("n2", fleet.addrs()[0], spec.clone());
+    engine.upsert(moved).await.unwrap();
+    engine.sync().await.unwrap();
+    let d = engine.node_detail(&id("n2")).await.unwrap().unwrap();
+    assert_eq!(d.target.addr, fleet.addrs()[0]);
+    assert!(d.probes <= 1);
+    assert_eq!(fleet.node(3).connections(), 1);
+    assert!(engine.remove(&id("n5")).await.unwrap());
+    assert!(!engine.remove(&id("n5")).await.unwrap());
+    engine.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn paused_clock_intervals_per_state() {
+    // Nothing listens: every probe is refused at once, so the node is down after the first.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let mut s = ProbeSpec::new(Check::Tcp(Default::default()));
+    s.interval_ms = 1_000;
+    s.down_interval_ms = Some(5_000);
+    s.transition_interval_ms = Some(300);
+    s.timeout_ms = 200;
+    s.connect_timeout_ms = 100;
+    s.jitter_percent = 0;
+    let spec = Arc::new(s);
+    let engine = ProbeEngine::start(
+        EngineConfig::default(),
+        vec![Target::new("dead", dead, spec)],
+        CancellationToken::new(),
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    let d = engine.node_detail(&id("dead")).await.unwrap().unwrap();
+    assert_eq!(d.status.state, HealthState::Down);
+    let at: Vec<_> = d.history.iter().map(|r| r.at).collect();
+    assert!(at.len() >= 5, "{} probes", at.len());
+    for w in at.windows(2) {
+        let gap = w[1] - w[0];
+        assert!(
+            gap >= Duration::from_millis(4_990) && gap <= Duration::from_millis(5_050),
+            "down interval not applied: {gap:?}"
+        );
+    }
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_have_bounded_labels_unless_per_node_is_asked_for() {
+    use prometheus_client::encoding::text::encode;
+    use prometheus_client::registry::Registry;
+    let fleet = SimFleet::start(FleetPlan::new(Protocol::Http, 3)).await.unwrap();
+    fleet.node(2).set_behavior(Behavior::Status(500));
+    let spec = fast_spec();
+    for per_node in [false, true] {
+        let mut registry = Registry::default();
+        let metrics = switchyard_probe::metrics::ProbeMetrics::new(per_node);
+        metrics.register(&mut registry);
+        let config = EngineConfig { metrics, ..EngineConfig::default() };
+        let engine =
+            ProbeEngine::start(config, targets(&fleet, &spec, "m"), CancellationToken::new())
+                .unwrap();
+        wait_for(&engine, "probed", |s| {
+            s.probed_nodes == 3 && state(s, "m2") == Some(HealthState::Down)
+        })
+        .await;
+        let mut text = String::new();
+        encode(&mut text, &registry).unwrap();
+        assert!(text.contains(r#"switchyard_probes_total{kind="http",result="pass"}"#), "{text}");
+        assert!(text.contains(r#"switchyard_probes_total{kind="http",result="bad_status"}"#));
+        assert!(
+            text.contains(
+                r#"switchyard_probe_duration_seconds_bucket{le="0.001",kind="http",phase="total"}"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains(r#"switchyard_nodes{state="up"} 2"#), "{text}");
+        assert!(text.contains(r#"switchyard_nodes{state="down"} 1"#));
+        assert!(text.contains(r#"switchyard_node_transitions_total{from="unknown",to="down"} 1"#));
+        assert!(text.contains("switchyard_probe_overruns_total 0"));
+        assert!(text.contains("switchyard_probes_in_flight"));
+        assert_eq!(text.contains(r#"switchyard_node_up{node="m0"} 1"#), per_node, "{text}");
+        assert_eq!(text.contains("m1"), per_node);
+        engine.shutdown().await;
+    }
+}
