@@ -23,6 +23,7 @@ use crate::config::{self, Config};
 use crate::lifecycle::{self, ShutdownTokens};
 use crate::metrics::Metrics;
 use crate::prober;
+use crate::traffic;
 use switchyard_probe::ProbeEngine;
 
 /// Runs `serve` until shutdown. Configuration problems are printed and give exit code 1.
@@ -131,6 +132,42 @@ impl Server {
                 .await
                 .context("admin listener")?;
         tracing::info!(addr = %admin_addr, "admin listener ready");
+
+        if let Some(addr) = config.listen.http {
+            let ctx = traffic::TrafficContext::new(app.routing.table());
+            let (router, overload) = traffic::router(ctx, &config.http, &app.metrics);
+            health.register(
+                Endpoints::READYZ,
+                Check::immediate("overloaded", move || overload.check().map_err(CheckError::new)),
+            )?;
+            let threads = config.http.worker_threads as usize;
+            let bound = if threads == 0 {
+                spawn_http(&mut listeners, addr, router, &tokens.stop_accepting).await
+            } else {
+                spawn_http_own_runtime(
+                    &mut listeners,
+                    addr,
+                    router,
+                    &tokens.stop_accepting,
+                    threads,
+                )
+            }
+            .context("HTTP traffic listener")?;
+            tracing::info!(addr = %bound, worker_threads = threads, "http listener ready");
+        }
+        if let Some(addr) = config.listen.dns {
+            let bound = crate::dns::spawn(
+                &mut listeners,
+                addr,
+                &config.dns,
+                app.routing.table(),
+                &app.metrics,
+                tokens.stop_accepting.clone(),
+            )
+            .await
+            .context("DNS listener")?;
+            tracing::info!(addr = %bound, "dns listener ready");
+        }
 
         Ok(Self {
             app,
@@ -262,6 +299,49 @@ async fn spawn_http(
         if let Err(e) = served {
             tracing::error!(addr = %local, "listener failed: {e}");
         }
+    });
+    Ok(local)
+}
+
+/// Like [`spawn_http`], but serves on a dedicated runtime of `threads` workers in its own OS
+/// thread, so traffic and the admin/prober runtime do not compete for the same workers (and
+/// a benchmark can pin the traffic threads).
+fn spawn_http_own_runtime(
+    set: &mut JoinSet<()>,
+    addr: SocketAddr,
+    router: Router,
+    stop: &CancellationToken,
+    threads: usize,
+) -> anyhow::Result<SocketAddr> {
+    let std_listener =
+        std::net::TcpListener::bind(addr).with_context(|| format!("cannot bind {addr}"))?;
+    std_listener.set_nonblocking(true)?;
+    let local = std_listener.local_addr()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name("traffic-worker")
+        .enable_all()
+        .build()
+        .context("building the traffic runtime")?;
+    let stop = stop.clone();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new().name("traffic".into()).spawn(move || {
+        runtime.block_on(async move {
+            let listener = match TcpListener::from_std(std_listener) {
+                Ok(l) => l,
+                Err(e) => return tracing::error!(addr = %local, "listener failed: {e}"),
+            };
+            let service = router.into_make_service_with_connect_info::<SocketAddr>();
+            let served =
+                axum::serve(listener, service).with_graceful_shutdown(stop.cancelled_owned()).await;
+            if let Err(e) = served {
+                tracing::error!(addr = %local, "listener failed: {e}");
+            }
+        });
+        let _ = done_tx.send(());
+    })?;
+    set.spawn(async move {
+        let _ = done_rx.await;
     });
     Ok(local)
 }

@@ -44,6 +44,7 @@ name = "fra"
 [[inventory.services]]
 name = "video"
 hostnames = ["video.example"]
+default_zone = "fra"
 "#,
     );
     for (i, a) in addrs.iter().enumerate() {
@@ -119,5 +120,71 @@ fn routing_follows_probe_verdicts_down_backup_and_back() {
     assert!(nodes.iter().all(|n| n["health"] == "up"), "{fleet_json}");
     let metrics = common::get(sy.admin, "/metrics", &[]).body;
     assert!(metrics.contains("switchyard_probes_total"), "{metrics}");
+    drop(fleet);
+}
+
+#[test]
+fn http_and_dns_front_ends_answer_from_the_live_table() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let plan = FleetPlan::new(Protocol::Http, 4).with_addressing(Addressing::Loopback {
+        first: std::net::Ipv4Addr::new(127, 0, 62, 1),
+        port: 0,
+    });
+    let fleet = rt.block_on(SimFleet::start(plan)).unwrap();
+    let config = config(&fleet.addrs()) + "\n[dns]\nzones = [\"example\"]\n";
+    let sy = Switchyard::start_with_files(
+        &config,
+        &[("czf.json", CZF)],
+        &["--http-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0"],
+        &[],
+    );
+    let http = sy.listener("http");
+    let dns = sy.listener("dns");
+    sy.wait_status("/readyz", 200, Duration::from_secs(20));
+    let verbose = common::get(sy.admin, "/readyz?verbose", &[]).body;
+    assert!(verbose.contains("[+]overloaded ok"), "{verbose}");
+
+    let r = common::get(http, "/v1/route?host=video.example&ip=10.2.0.7&path=/a.ts", &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["node"]["zone"], "fra", "{v}");
+
+    let r = common::get(http, "/movies/a.ts?token=1", &[("X-Forwarded-For", "10.1.2.3")]);
+    assert_eq!(r.status, 404, "an unknown Host is a 404: {}", r.body);
+    let mut s = std::net::TcpStream::connect(http).unwrap();
+    use std::io::Write;
+    write!(
+        s,
+        "GET /movies/a.ts?token=1 HTTP/1.1\r\nHost: video.example\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let r = common::read_response(&mut s);
+    assert_eq!(r.status, 302, "{}", r.body);
+    let location = r.header("location").unwrap();
+    assert!(location.ends_with("/movies/a.ts?token=1"), "{location}");
+    assert!(location.starts_with("http://127.0.62."), "{location}");
+
+    let out = std::process::Command::new("dig")
+        .args([
+            "@127.0.0.1",
+            "-p",
+            &dns.port().to_string(),
+            "video.example",
+            "A",
+            "+norec",
+            "+subnet=10.2.0.0/24",
+        ])
+        .output()
+        .expect("dig (bind9-dnsutils) must be installed: run scripts/setup.sh");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("status: NOERROR"), "{text}");
+    assert!(
+        text.contains("127.0.62.3") || text.contains("127.0.62.4"),
+        "fra nodes expected: {text}"
+    );
+    assert!(
+        text.contains("CLIENT-SUBNET: 10.2.0.0/24/16"),
+        "scope must be the matched /16: {text}"
+    );
     drop(fleet);
 }

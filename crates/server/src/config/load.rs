@@ -115,7 +115,7 @@ pub fn load_str(source: &str, origin: &str, base_dir: &Path) -> Result<Config, C
 }
 
 const SECTIONS: &[&str] =
-    &["listen", "admin", "lifecycle", "health", "maintenance", "inventory", "probe"];
+    &["listen", "admin", "lifecycle", "health", "maintenance", "inventory", "probe", "http", "dns"];
 
 /// Deserializes each section independently so one bad section does not hide the others.
 fn assemble(table: toml::Table, problems: &mut Vec<Problem>) -> Config {
@@ -133,6 +133,8 @@ fn assemble(table: toml::Table, problems: &mut Vec<Problem>) -> Config {
             }
             "inventory" => set(&mut config.inventory, inventory(value, problems)),
             "probe" => set(&mut config.probe, section(value, &key, problems)),
+            "http" => set(&mut config.http, section(value, &key, problems)),
+            "dns" => set(&mut config.dns, section(value, &key, problems)),
             _ => problems.push(Problem::at(
                 key.clone(),
                 format!("unknown section `{key}`, expected one of: {}", SECTIONS.join(", ")),

@@ -40,6 +40,12 @@ pub struct Config {
     /// How nodes are probed.
     #[serde(default)]
     pub probe: crate::prober::ProbeConfig,
+    /// The HTTP traffic front end (route API, HTTPDNS, redirects, admission control).
+    #[serde(default)]
+    pub http: crate::traffic::TrafficConfig,
+    /// The authoritative DNS front end.
+    #[serde(default)]
+    pub dns: crate::dns::DnsConfig,
 }
 
 /// Listener addresses. The traffic listeners are optional; the admin listener always runs.
@@ -266,6 +272,8 @@ impl Config {
             }
         }
         problems.extend(self.probe.validate());
+        problems.extend(self.http.validate("http"));
+        problems.extend(self.dns.validate("dns"));
         if let Err(errors) = self.inventory.fleet.validate() {
             for e in errors {
                 problems.push(Problem::at(format!("inventory.{}", e.path), e.message));

@@ -100,6 +100,13 @@ impl Switchyard {
         Self { child, admin, log, dir }
     }
 
+    /// The address a listener logged as bound, e.g. `listener("http")` for
+    /// `--http-listen 127.0.0.1:0`.
+    pub fn listener(&self, name: &str) -> SocketAddr {
+        let line = self.log.wait_for(&format!("{name} listener ready"), Duration::from_secs(20));
+        json_field(&line, "addr").parse().expect("listener addr in log")
+    }
+
     /// Rewrites the configuration file (for reload tests).
     pub fn write_config(&self, text: &str) {
         std::fs::write(self.path("switchyard.toml"), text).unwrap();
