@@ -67,6 +67,8 @@ mod check;
 mod entry;
 mod error;
 mod gate;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 mod heartbeat;
 pub mod metrics;
 mod registry;
