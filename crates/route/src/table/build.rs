@@ -158,6 +158,7 @@ impl RoutingTable {
                 has_v6: usable(|n| n.ipv6.is_some()),
                 allowed,
                 default_zone: s.default_zone.as_deref().map(|d| zone_ids[d]),
+                overload: s.overload_threshold as f32,
                 // Validated above, so compiling cannot fail here.
                 path_regex: s
                     .hash_key

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{Fleet, NodeInfo, RoutingTable};
+use super::{Fleet, Member, NodeInfo, RoutingTable};
 use crate::health::{HealthState, HealthView, NodeHealth};
 use crate::spec::AdminState;
 
@@ -79,7 +79,8 @@ impl RoutingTable {
             }
         }
         let panic = panic_flags(&fleet, &nodes);
-        RoutingTable { fleet, nodes: nodes.into(), panic, health_version: health.version }
+        let slots = slots(&fleet, &nodes);
+        RoutingTable { fleet, nodes: nodes.into(), slots, panic, health_version: health.version }
     }
 
     /// A new snapshot with `health` applied, sharing every health-independent part (prefix
@@ -97,18 +98,71 @@ impl RoutingTable {
         version: u64,
     ) -> RoutingTable {
         let mut nodes: Vec<NodeStatus> = self.nodes.to_vec();
+        let mut slots: Vec<Slot> = self.slots.to_vec();
         if let Some(&i) = self.fleet.node_by_id.get(node_id) {
             let slot = self.fleet.slot_of[i as usize] as usize;
             nodes[slot] = NodeStatus::new(&self.fleet.nodes[i as usize], health);
+            slots[slot] = Slot::new(&self.fleet.members[slot], &nodes[slot]);
         }
         let panic = panic_flags(&self.fleet, &nodes);
         RoutingTable {
             fleet: Arc::clone(&self.fleet),
             nodes: nodes.into(),
+            slots: slots.into(),
             panic,
             health_version: version,
         }
     }
+}
+
+/// The per-slot data a pick reads: rendezvous seed, weights, load and flags.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Slot {
+    pub(crate) seed: u64,
+    pub(crate) weight: f32,
+    pub(crate) panic_weight: f32,
+    /// NaN when unknown, so every threshold comparison is false.
+    pub(crate) utilization: f32,
+    pub(crate) flags: u8,
+}
+
+impl Slot {
+    pub(crate) const DRAIN: u8 = 1;
+    pub(crate) const MAINTENANCE: u8 = 2;
+    pub(crate) const DOWN: u8 = 4;
+    pub(crate) const DEGRADED: u8 = 8;
+    pub(crate) const V4: u8 = 16;
+    pub(crate) const V6: u8 = 32;
+
+    fn new(m: &Member, st: &NodeStatus) -> Self {
+        let mut flags = match m.admin {
+            AdminState::Enabled => 0,
+            AdminState::Drain => Self::DRAIN,
+            AdminState::Maintenance => Self::MAINTENANCE,
+        };
+        flags |= match st.health.state {
+            HealthState::Down => Self::DOWN,
+            HealthState::Degraded => Self::DEGRADED,
+            HealthState::Up | HealthState::Unknown => 0,
+        };
+        if m.has_v4 {
+            flags |= Self::V4;
+        }
+        if m.has_v6 {
+            flags |= Self::V6;
+        }
+        Self {
+            seed: m.seed,
+            weight: st.effective_weight as f32,
+            panic_weight: st.panic_weight as f32,
+            utilization: st.health.utilization.filter(|u| u.is_finite()).unwrap_or(f32::NAN),
+            flags,
+        }
+    }
+}
+
+fn slots(fleet: &Fleet, nodes: &[NodeStatus]) -> Arc<[Slot]> {
+    fleet.members.iter().zip(nodes).map(|(m, st)| Slot::new(m, st)).collect()
 }
 
 /// Envoy-style panic per service: the share of the service's admin-enabled nodes that are

@@ -37,7 +37,10 @@ pub enum BuildError {
 #[derive(Debug, Clone)]
 pub struct RoutingTable {
     fleet: Arc<Fleet>,
+    /// Health-derived status per slot (zone order).
     nodes: Arc<[NodeStatus]>,
+    /// What a pick reads per slot, packed (24 bytes) so scoring a zone streams a few lines.
+    slots: Arc<[health_state::Slot]>,
     panic: Arc<[bool]>,
     health_version: u64,
 }
@@ -105,6 +108,8 @@ pub struct ServiceInfo {
     allowed: Box<[bool]>,
     default_zone: Option<u32>,
     path_regex: Option<regex::Regex>,
+    /// `overload_threshold` as the f32 the pick compares with.
+    overload: f32,
     has_v4: bool,
     has_v6: bool,
 }
@@ -323,6 +328,7 @@ impl RoutingTable {
             + services
             + 4 * f.czf_zones.len()
             + size_of_val(&*self.nodes)
+            + size_of_val(&*self.slots)
             + self.panic.len()
     }
 

@@ -11,14 +11,14 @@
 
 use std::net::IpAddr;
 
+use super::health_state::Slot;
 use super::{RoutingTable, ServiceInfo};
 use crate::decision::{
     Decision, DnsRequest, Family, HttpRequest, Localization, NodeChoice, NodeId, RouteError,
     ServiceId, SkipReason, Skipped, ZoneId, ZoneSource,
 };
-use crate::health::HealthState;
 use crate::rendezvous::{TopK, combine, hash_bytes, hash_name, mix64, score};
-use crate::spec::{AdminState, PanicMode, Policy};
+use crate::spec::{PanicMode, Policy};
 
 /// Upper bound on dispersion + alternates and on DNS answers per decision.
 const MAX_TOP: usize = 16;
@@ -149,7 +149,8 @@ impl RoutingTable {
         }
     }
 
-    fn choice(&self, n: u32) -> NodeChoice {
+    fn choice(&self, slot: u32) -> NodeChoice {
+        let n = self.fleet.members[slot as usize].node;
         let node = &self.fleet.nodes[n as usize];
         NodeChoice {
             node: NodeId(n),
@@ -226,14 +227,14 @@ impl RoutingTable {
         }
         let mut healthy = TopK::<MAX_TOP>::new(ctx.want);
         let mut degraded: Option<TopK<MAX_TOP>> = None;
-        for slot in z.members.clone() {
-            if let Ok((tier, weight)) = self.eligibility(ctx, slot) {
-                let m = &self.fleet.members[slot as usize];
-                let s = score(ctx.key, m.seed, weight);
+        let range = z.members.start as usize..z.members.end as usize;
+        for (slot, st) in range.clone().zip(&self.slots[range]) {
+            if let Ok((tier, weight)) = eligibility(ctx, st) {
+                let s = score(ctx.key, st.seed, f64::from(weight));
                 match tier {
-                    Tier::Healthy => healthy.offer(s, m.node),
+                    Tier::Healthy => healthy.offer(s, slot as u32),
                     Tier::Degraded => {
-                        degraded.get_or_insert_with(|| TopK::new(ctx.want)).offer(s, m.node)
+                        degraded.get_or_insert_with(|| TopK::new(ctx.want)).offer(s, slot as u32)
                     }
                 }
             }
@@ -259,46 +260,6 @@ impl RoutingTable {
         Some(Pick { zone, source, top, degraded: is_degraded })
     }
 
-    /// Whether the node in `slot` may be picked, in which tier and with what weight; else
-    /// why not.
-    #[inline]
-    fn eligibility(&self, ctx: &Ctx<'_>, slot: u32) -> Result<(Tier, f64), SkipReason> {
-        let node = &self.fleet.members[slot as usize];
-        let st = &self.nodes[slot as usize];
-        match node.admin {
-            AdminState::Enabled => {}
-            AdminState::Drain => return Err(SkipReason::Draining),
-            AdminState::Maintenance => return Err(SkipReason::Maintenance),
-        }
-        match ctx.family {
-            Some(Family::V4) if !node.has_v4 => return Err(SkipReason::NoAddress),
-            Some(Family::V6) if !node.has_v6 => return Err(SkipReason::NoAddress),
-            _ => {}
-        }
-        if ctx.panic {
-            return if st.panic_weight > 0.0 {
-                Ok((Tier::Healthy, st.panic_weight))
-            } else {
-                Err(SkipReason::ZeroWeight)
-            };
-        }
-        let tier = match st.health.state {
-            HealthState::Down => return Err(SkipReason::Down),
-            HealthState::Degraded => Tier::Degraded,
-            HealthState::Up | HealthState::Unknown => Tier::Healthy,
-        };
-        if let Some(u) = st.health.utilization
-            && f64::from(u) > ctx.svc.spec.overload_threshold
-        {
-            return Err(SkipReason::Overloaded { utilization: u });
-        }
-        if st.effective_weight > 0.0 {
-            Ok((tier, st.effective_weight))
-        } else {
-            Err(SkipReason::ZeroWeight)
-        }
-    }
-
     /// Explain report for the zone that answered: everything not chosen.
     fn explain_zone(&self, ctx: &mut Ctx<'_>, pick: &Pick, chosen: &[usize]) {
         let chosen: Vec<u32> = chosen.iter().filter_map(|&i| pick.top.get(i)).collect();
@@ -309,11 +270,11 @@ impl RoutingTable {
     fn explain_members(&self, ctx: &mut Ctx<'_>, zone: u32, used: Option<Tier>, chosen: &[u32]) {
         let z = &self.fleet.zones[zone as usize];
         for slot in z.members.clone() {
-            let m = self.fleet.members[slot as usize].node;
-            if chosen.contains(&m) {
+            if chosen.contains(&slot) {
                 continue;
             }
-            let reason = match self.eligibility(ctx, slot) {
+            let m = self.fleet.members[slot as usize].node;
+            let reason = match eligibility(ctx, &self.slots[slot as usize]) {
                 Err(r) => r,
                 Ok((t, _)) if Some(t) == used => SkipReason::Outranked,
                 Ok((Tier::Degraded, _)) => SkipReason::Degraded,
@@ -326,6 +287,44 @@ impl RoutingTable {
             });
         }
     }
+}
+
+/// Whether the node in a slot may be picked, in which tier and with what weight; else why.
+#[inline]
+fn eligibility(ctx: &Ctx<'_>, st: &Slot) -> Result<(Tier, f32), SkipReason> {
+    if st.flags & (Slot::DRAIN | Slot::MAINTENANCE) != 0 {
+        return Err(if st.flags & Slot::DRAIN != 0 {
+            SkipReason::Draining
+        } else {
+            SkipReason::Maintenance
+        });
+    }
+    let family = match ctx.family {
+        None => Slot::V4 | Slot::V6,
+        Some(Family::V4) => Slot::V4,
+        Some(Family::V6) => Slot::V6,
+    };
+    if st.flags & family == 0 {
+        return Err(SkipReason::NoAddress);
+    }
+    if ctx.panic {
+        return if st.panic_weight > 0.0 {
+            Ok((Tier::Healthy, st.panic_weight))
+        } else {
+            Err(SkipReason::ZeroWeight)
+        };
+    }
+    if st.flags & Slot::DOWN != 0 {
+        return Err(SkipReason::Down);
+    }
+    if st.utilization > ctx.svc.overload {
+        return Err(SkipReason::Overloaded { utilization: st.utilization });
+    }
+    if st.weight <= 0.0 {
+        return Err(SkipReason::ZeroWeight);
+    }
+    let tier = if st.flags & Slot::DEGRADED != 0 { Tier::Degraded } else { Tier::Healthy };
+    Ok((tier, st.weight))
 }
 
 /// Content key under the service's hash key rule (Traffic Router's consistentHashRegex and
