@@ -97,8 +97,11 @@ impl Entry {
             match &state.inflight {
                 Some(run) => run.clone(),
                 None => {
+                    // The run is a task of its own so it completes, and fills the cache, even
+                    // if every request waiting for it goes away; an abandoned future would
+                    // resume later with its timeout already spent.
                     let entry = Arc::clone(self);
-                    let run = async move {
+                    let task = tokio::spawn(async move {
                         let started = Instant::now();
                         let outcome = entry.run_fresh().await;
                         if let Some(cache) = &entry.cache {
@@ -107,6 +110,16 @@ impl Entry {
                             state.inflight = None;
                         }
                         outcome
+                    });
+                    let entry = Arc::clone(self);
+                    let run = async move {
+                        task.await.unwrap_or_else(|_| {
+                            // Cancelled with its runtime: let the next request start afresh.
+                            if let Some(cache) = &entry.cache {
+                                lock(&cache.state).inflight = None;
+                            }
+                            Outcome { result: Err(CheckError::Panicked), duration: Duration::ZERO }
+                        })
                     }
                     .boxed()
                     .shared();

@@ -266,6 +266,33 @@ async fn concurrent_requests_share_one_cached_run() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn cached_run_finishes_even_when_its_requester_goes_away() {
+    let health = HealthRegistry::builder().ping(false).build();
+    let runs = Arc::new(AtomicUsize::new(0));
+    health
+        .register(
+            Endpoints::READYZ,
+            counting("db", &runs, Duration::from_secs(1))
+                .timeout(Duration::from_secs(2))
+                .cached(Duration::from_secs(10)),
+        )
+        .unwrap();
+    let abandoned = tokio::time::timeout(
+        Duration::from_millis(500),
+        health.evaluate(Endpoint::Readyz, &Query::default()),
+    )
+    .await;
+    assert!(abandoned.is_err(), "the client gave up before the check finished");
+    // Virtual time passes timer by timer, so the background run wakes at 1 s.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The run completed on its own at 1 s; its result is served, not a stale timeout.
+    let report = health.evaluate(Endpoint::Readyz, &Query::default()).await;
+    assert!(report.passed(), "{report:?}");
+    assert_eq!(report.checks()[0].duration, Duration::from_secs(1));
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn uncached_check_runs_per_request() {
     let health = HealthRegistry::builder().ping(false).build();
     let runs = Arc::new(AtomicUsize::new(0));
