@@ -1,1 +1,119 @@
 //! Authoritative DNS front end: UDP and TCP listeners answering service names from the routing table.
+//!
+//! Every A/AAAA answer is computed per query from the current [`RoutingTable`] snapshot
+//! (loaded once per query through `ArcSwap`), localized by the EDNS Client Subnet address
+//! when present (RFC 7871), else by the resolver's address. SOA and NS are answered at the
+//! apexes, NODATA and NXDOMAIN carry the SOA for negative caching (RFC 2308), other names
+//! are REFUSED. Layers: [`wire`] and [`ecs`] (codec), [`records`] and [`answer`] (the pure
+//! answer function), [`udp`] and [`tcp`] (transports), [`ratelimit`] and [`metrics`].
+
+pub mod answer;
+pub mod config;
+pub mod ecs;
+pub mod metrics;
+pub mod ratelimit;
+pub mod records;
+pub mod tcp;
+#[cfg(test)]
+mod tests;
+pub mod udp;
+pub mod wire;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use switchyard_route::RoutingTable;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub use answer::{Authority, Outcome, QType, Rcode, Transport, answer};
+pub use config::{DnsConfig, NameServer};
+pub use metrics::DnsMetrics;
+
+/// What every serving task shares.
+pub struct Shared {
+    /// Zone data from the configuration.
+    pub auth: Authority,
+    /// The live routing table.
+    pub table: Arc<ArcSwap<RoutingTable>>,
+    /// Metric handles.
+    pub metrics: DnsMetrics,
+    /// Per-source limiter for UDP; `None` when off.
+    pub limiter: Option<ratelimit::RateLimiter>,
+}
+
+/// Attempts at finding a port free for both UDP and TCP when `addr` has port 0.
+const PORT_ATTEMPTS: usize = 32;
+
+/// Binds UDP (`udp_sockets` `SO_REUSEPORT` sockets) and TCP on `addr`, spawns the serving
+/// tasks into `set`, and returns the bound address (the same port for both transports).
+/// The tasks end when `stop` is cancelled; TCP stops accepting and lets in-flight queries
+/// finish.
+pub async fn spawn(
+    set: &mut JoinSet<()>,
+    addr: SocketAddr,
+    config: &DnsConfig,
+    table: Arc<ArcSwap<RoutingTable>>,
+    registry: &crate::metrics::Metrics,
+    stop: CancellationToken,
+) -> anyhow::Result<SocketAddr> {
+    let sockets = config.effective_udp_sockets();
+    let (udp, tcp, bound) =
+        bind_all(addr, sockets).with_context(|| format!("binding DNS listener on {addr}"))?;
+    let tcp = tokio::net::TcpListener::from_std(tcp).context("registering the DNS TCP listener")?;
+    let shared = Arc::new(Shared {
+        auth: Authority::new(config),
+        table,
+        metrics: DnsMetrics::register(registry),
+        limiter: ratelimit::RateLimiter::new(
+            config.rate_limit_per_source_qps,
+            config.rate_limit_burst,
+            Instant::now(),
+        ),
+    });
+    for (i, sock) in udp.into_iter().enumerate() {
+        set.spawn(udp::serve(sock, shared.clone(), i as u64, stop.clone()));
+    }
+    set.spawn(tcp::serve(tcp, shared, stop));
+    tracing::info!(addr = %bound, udp_sockets = sockets, "dns listener started");
+    Ok(bound)
+}
+
+type Bound = (Vec<std::net::UdpSocket>, std::net::TcpListener, SocketAddr);
+
+/// Binds every socket on one port; with port 0, the first UDP socket picks it and the
+/// attempt is repeated when TCP finds that port taken.
+fn bind_all(addr: SocketAddr, sockets: usize) -> io::Result<Bound> {
+    let mut last_err = None;
+    for _ in 0..if addr.port() == 0 { PORT_ATTEMPTS } else { 1 } {
+        let first = udp::bind(addr)?;
+        let bound = first.local_addr()?;
+        match bind_tcp(bound) {
+            Ok(tcp) => {
+                let mut udp = Vec::with_capacity(sockets.max(1));
+                udp.push(first);
+                for _ in 1..sockets.max(1) {
+                    udp.push(udp::bind(bound)?);
+                }
+                return Ok((udp, tcp, bound));
+            }
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => last_err = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last_err.unwrap_or_else(|| io::Error::from(io::ErrorKind::AddrInUse)))
+}
+
+fn bind_tcp(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    sock.set_reuse_address(true)?;
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    sock.listen(1024)?;
+    Ok(sock.into())
+}

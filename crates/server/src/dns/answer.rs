@@ -1,0 +1,344 @@
+//! The answer logic as one pure function: query bytes + routing table snapshot + source
+//! address in, response bytes out. Both transports and the tests go through [`answer`].
+
+use std::net::IpAddr;
+
+use switchyard_route::{DnsRequest, Family, RoutingTable, ServiceId};
+
+use super::config::DnsConfig;
+use super::records::{self, Section};
+use super::wire::{self, Edns, NameBuf, ParseError, Query, class, flag, rtype};
+
+/// Transport a query arrived on; decides the response size limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// UDP: 512 bytes, or the EDNS payload size up to the configured maximum.
+    Udp,
+    /// TCP: up to 65535 bytes (RFC 7766 §8).
+    Tcp,
+}
+
+impl Transport {
+    /// Metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Udp => "udp",
+            Self::Tcp => "tcp",
+        }
+    }
+}
+
+/// Response codes this server sends (RFC 1035 §4.1.1, RFC 6891 §9 for BADVERS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rcode {
+    /// Answer, or NODATA.
+    NoError,
+    /// Malformed query or Client Subnet option.
+    FormErr,
+    /// A service name with no eligible node.
+    ServFail,
+    /// No such name in our zones.
+    NxDomain,
+    /// Opcode other than QUERY.
+    NotImp,
+    /// Not our zone, or not class IN.
+    Refused,
+    /// EDNS version above 0.
+    BadVers,
+}
+
+impl Rcode {
+    /// All values, in metric-handle order.
+    pub const ALL: [Rcode; 7] = [
+        Self::NoError,
+        Self::FormErr,
+        Self::ServFail,
+        Self::NxDomain,
+        Self::NotImp,
+        Self::Refused,
+        Self::BadVers,
+    ];
+    /// Mnemonic, as dig prints it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoError => "NOERROR",
+            Self::FormErr => "FORMERR",
+            Self::ServFail => "SERVFAIL",
+            Self::NxDomain => "NXDOMAIN",
+            Self::NotImp => "NOTIMP",
+            Self::Refused => "REFUSED",
+            Self::BadVers => "BADVERS",
+        }
+    }
+    /// The 12-bit code; the upper 8 bits travel in the OPT TTL.
+    pub fn code(self) -> u16 {
+        match self {
+            Self::NoError => 0,
+            Self::FormErr => 1,
+            Self::ServFail => 2,
+            Self::NxDomain => 3,
+            Self::NotImp => 4,
+            Self::Refused => 5,
+            Self::BadVers => 16,
+        }
+    }
+}
+
+/// Query type, reduced to a small set for metric labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QType {
+    /// A.
+    A,
+    /// AAAA.
+    Aaaa,
+    /// SOA.
+    Soa,
+    /// NS.
+    Ns,
+    /// ANY.
+    Any,
+    /// Anything else, or no readable question.
+    Other,
+}
+
+impl QType {
+    /// All values, in metric-handle order.
+    pub const ALL: [QType; 6] = [Self::A, Self::Aaaa, Self::Soa, Self::Ns, Self::Any, Self::Other];
+    /// From the wire value.
+    pub fn from_u16(t: u16) -> Self {
+        match t {
+            rtype::A => Self::A,
+            rtype::AAAA => Self::Aaaa,
+            rtype::SOA => Self::Soa,
+            rtype::NS => Self::Ns,
+            rtype::ANY => Self::Any,
+            _ => Self::Other,
+        }
+    }
+    /// Metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::A => "A",
+            Self::Aaaa => "AAAA",
+            Self::Soa => "SOA",
+            Self::Ns => "NS",
+            Self::Any => "ANY",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// What to do with a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Send the first `len` bytes of the output buffer.
+    Reply {
+        /// Response length.
+        len: usize,
+        /// Response code sent.
+        rcode: Rcode,
+        /// Query type asked.
+        qtype: QType,
+        /// TC was set because the answer did not fit.
+        truncated: bool,
+    },
+    /// Malformed beyond answering (no header, or a response): send nothing.
+    Drop,
+}
+
+/// The zone data the answers need, prepared once from [`DnsConfig`].
+#[derive(Debug, Clone)]
+pub struct Authority {
+    pub(crate) config: DnsConfig,
+    /// Configured apexes, lower-case, no trailing dot; empty means the table's.
+    zones: Vec<String>,
+}
+
+impl Authority {
+    /// Prepares the configuration for answering.
+    pub fn new(config: &DnsConfig) -> Self {
+        let zones = config
+            .zones
+            .iter()
+            .map(|z| z.strip_suffix('.').unwrap_or(z).to_ascii_lowercase())
+            .collect();
+        Self { config: config.clone(), zones }
+    }
+
+    /// The longest apex equal to or above `name`.
+    fn zone_of<'t>(&'t self, table: &'t RoutingTable, name: &str) -> Option<&'t str> {
+        let pick = |best: Option<&'t str>, apex: &'t str| {
+            let inside = name == apex
+                || (name.len() > apex.len()
+                    && name.ends_with(apex)
+                    && name.as_bytes()[name.len() - apex.len() - 1] == b'.');
+            match best {
+                Some(b) if !inside || b.len() >= apex.len() => Some(b),
+                _ if inside => Some(apex),
+                _ => best,
+            }
+        };
+        if self.zones.is_empty() {
+            table.apexes().fold(None, pick)
+        } else {
+            self.zones.iter().map(String::as_str).fold(None, pick)
+        }
+    }
+}
+
+/// Whether `name` has a service host name below it (an empty non-terminal, which answers
+/// NODATA rather than NXDOMAIN: RFC 8020 §2, RFC 4592 §2.2.2 for wildcard owners).
+fn has_descendant(table: &RoutingTable, name: &str) -> bool {
+    table.services().any(|(_, s)| {
+        s.hostnames().iter().any(|h| {
+            let h = h.strip_suffix('.').unwrap_or(h);
+            h.len() > name.len()
+                && h.as_bytes()[h.len() - name.len() - 1] == b'.'
+                && h[h.len() - name.len()..].eq_ignore_ascii_case(name)
+        })
+    })
+}
+
+/// Answers one query. `out` must hold at least 512 bytes (65535 for TCP to never
+/// truncate); `seed` drives the `weighted_random` policy.
+pub fn answer(
+    auth: &Authority,
+    table: &RoutingTable,
+    query: &[u8],
+    src: IpAddr,
+    transport: Transport,
+    seed: u64,
+    out: &mut [u8],
+) -> Outcome {
+    let mut name = NameBuf::default();
+    let q = match wire::parse(query, &mut name) {
+        Ok(q) => q,
+        Err(ParseError::Drop) => return Outcome::Drop,
+        Err(e) => return records::error_reply(query, e, auth.config.max_udp_payload_bytes, out),
+    };
+    let limit = match (transport, q.edns) {
+        (Transport::Tcp, _) => usize::from(u16::MAX),
+        (Transport::Udp, None) => 512,
+        (Transport::Udp, Some(e)) => {
+            usize::from(e.udp_payload.clamp(512, auth.config.max_udp_payload_bytes.max(512)))
+        }
+    };
+    let qtype = QType::from_u16(q.question.qtype);
+    let mut resp = records::Response::start(out, limit, &q, auth.config.max_udp_payload_bytes);
+    let rcode = fill(auth, table, &q, name.as_str(), src, seed, &mut resp);
+    let (len, truncated) = resp.finish(rcode);
+    if len == 0 {
+        return Outcome::Drop;
+    }
+    Outcome::Reply { len, rcode, qtype, truncated }
+}
+
+/// Decides the response and writes its sections; returns the RCODE.
+fn fill(
+    auth: &Authority,
+    table: &RoutingTable,
+    q: &Query<'_>,
+    name: &str,
+    src: IpAddr,
+    seed: u64,
+    resp: &mut records::Response<'_>,
+) -> Rcode {
+    if q.edns.is_some_and(|e: Edns| e.version > 0) {
+        return Rcode::BadVers;
+    }
+    if !matches!(q.question.qclass, class::IN | class::ANY) {
+        return Rcode::Refused;
+    }
+    let qt = q.question.qtype;
+    let service = table.service_for_host(name);
+    if let Some(svc) = service
+        && matches!(qt, rtype::A | rtype::AAAA | rtype::ANY)
+    {
+        match address_answers(table, svc, q, name, src, seed, resp) {
+            Ok(true) => {
+                resp.set_flags(flag::AA);
+                return Rcode::NoError;
+            }
+            Ok(false) => {}
+            Err(rcode) => return rcode,
+        }
+    }
+    let zone = auth.zone_of(table, name);
+    let apex = zone.filter(|z| *z == name);
+    resp.set_flags(flag::AA);
+    if let Some(apex) = apex {
+        let written = match qt {
+            rtype::SOA => {
+                resp.section(Section::Answer, |w| records::soa(w, auth, apex, name, false))
+            }
+            rtype::NS => records::ns_with_glue(resp, auth, apex),
+            _ => Ok(false),
+        };
+        if written.unwrap_or(false) {
+            return Rcode::NoError;
+        }
+    }
+    match zone {
+        Some(z) => {
+            let exists = service.is_some() || apex.is_some() || has_descendant(table, name);
+            let _ = resp.section(Section::Authority, |w| records::soa(w, auth, z, name, true));
+            if exists { Rcode::NoError } else { Rcode::NxDomain }
+        }
+        // A service name under no apex: NODATA without SOA (RFC 2308 §2.2 allows it; such
+        // answers are simply not cached).
+        None if service.is_some() => Rcode::NoError,
+        None => {
+            resp.clear_flags(flag::AA);
+            Rcode::Refused
+        }
+    }
+}
+
+/// Writes the A/AAAA records for a service name. `Ok(false)` when the service has no
+/// address of the asked family (NODATA follows); `Err` when routing found no node.
+fn address_answers(
+    table: &RoutingTable,
+    svc: ServiceId,
+    q: &Query<'_>,
+    name: &str,
+    src: IpAddr,
+    seed: u64,
+    resp: &mut records::Response<'_>,
+) -> Result<bool, Rcode> {
+    let info = table.service(svc).ok_or(Rcode::Refused)?;
+    let families: &[Family] = match q.question.qtype {
+        rtype::A => &[Family::V4],
+        rtype::AAAA => &[Family::V6],
+        _ => &[Family::V4, Family::V6],
+    };
+    let ecs = q.edns.and_then(|e| e.ecs);
+    let client_ip = ecs.and_then(|e| e.client_ip()).unwrap_or_else(|| src.to_canonical());
+    let mut any = false;
+    for &want in families.iter().filter(|&&f| info.has_family(f)) {
+        let req = DnsRequest { service: svc, client_ip, qname: name, want, seed };
+        let decision = table.route_dns(&req).map_err(|_| Rcode::ServFail)?;
+        if let Some(ecs) = ecs.filter(|e| e.source_prefix > 0) {
+            resp.set_ecs_scope(ecs.scope_for(decision.localization.matched_prefix_len));
+        }
+        let ttl = decision.ttl_seconds;
+        let _ = resp.section(Section::Answer, |w| {
+            for node in &decision.nodes {
+                match want {
+                    Family::V4 => {
+                        if let Some(a) = node.ipv4 {
+                            records::address(w, wire::HEADER_LEN, ttl, &a.octets())?;
+                        }
+                    }
+                    Family::V6 => {
+                        if let Some(a) = node.ipv6 {
+                            records::address(w, wire::HEADER_LEN, ttl, &a.octets())?;
+                        }
+                    }
+                }
+            }
+            Ok(true)
+        });
+        any = true;
+    }
+    Ok(any)
+}

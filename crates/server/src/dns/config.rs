@@ -1,0 +1,182 @@
+//! The `[dns]` configuration section: zone apexes, SOA and NS data, sockets, EDNS payload,
+//! per-source rate limit and TCP limits.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Problem;
+
+/// Settings of the authoritative DNS listener. Every field has a default, so an empty
+/// `[dns]` section (or none) is valid.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DnsConfig {
+    /// Apex names (zones) this server is authoritative for, e.g. `cdn.example.com`. SOA and
+    /// NS are answered at an apex; names under an apex that are no service get NXDOMAIN;
+    /// names under no apex get REFUSED. Default: empty, meaning the apexes the routing table
+    /// derives from the services' host names (the parent of each exact name, the base of each
+    /// `*.` wildcard). Service names are answered even when they lie under no listed apex.
+    pub zones: Vec<String>,
+    /// SOA MNAME, the primary name server (RFC 1035 §3.3.13). Default: the first entry of
+    /// `name_servers`, else `ns1.<apex>`.
+    pub soa_mname: Option<String>,
+    /// SOA RNAME, the responsible mailbox in name form (`hostmaster.example.com`).
+    /// Default: `hostmaster.<apex>`.
+    pub soa_rname: Option<String>,
+    /// SOA SERIAL. The zone content is computed per query, so it only matters to tools that
+    /// compare serials. Default: 1.
+    pub soa_serial: u32,
+    /// SOA REFRESH in seconds. Default: 3600.
+    pub soa_refresh_seconds: u32,
+    /// SOA RETRY in seconds. Default: 600.
+    pub soa_retry_seconds: u32,
+    /// SOA EXPIRE in seconds. Default: 604800 (one week).
+    pub soa_expire_seconds: u32,
+    /// TTL of the SOA and NS records answered at the apex, in seconds. Default: 3600.
+    pub soa_ttl_seconds: u32,
+    /// Negative-caching TTL in seconds: the SOA MINIMUM field and the TTL of the SOA put in
+    /// the authority section of NXDOMAIN and NODATA answers (RFC 2308 §3, §5). Default: 60.
+    pub negative_ttl_seconds: u32,
+    /// Name servers answered for `NS` at every apex, with optional glue addresses put in the
+    /// additional section. Default: empty, meaning one name server `ns1.<apex>` without glue.
+    pub name_servers: Vec<NameServer>,
+    /// Number of UDP sockets bound to the address with `SO_REUSEPORT`, each served by its own
+    /// task, so the kernel spreads queries across cores. 0 means one per available core.
+    /// Default: 0.
+    pub udp_sockets: usize,
+    /// Largest UDP response in bytes, also advertised in our OPT record (RFC 6891 §6.2.5).
+    /// A client's EDNS payload size is honoured up to this; clients without EDNS get 512
+    /// (RFC 1035 §4.2.1). 512..=65535. Default: 1232 (the DNS flag day 2020 value, which
+    /// avoids IP fragmentation).
+    pub max_udp_payload_bytes: u16,
+    /// Queries per second allowed from one source address over UDP; excess queries are
+    /// dropped and counted. 0 turns rate limiting off. Default: 0.
+    pub rate_limit_per_source_qps: u32,
+    /// Burst allowed above the steady per-source rate, in queries. 0 means equal to
+    /// `rate_limit_per_source_qps`. Default: 0.
+    pub rate_limit_burst: u32,
+    /// A TCP connection with no complete query for this long is closed, in milliseconds
+    /// (RFC 7766 §6.2.3). Default: 10000.
+    pub tcp_idle_timeout_ms: u64,
+    /// Concurrent TCP connections; further clients wait in the accept queue. Default: 1024.
+    pub tcp_max_connections: usize,
+}
+
+/// One name server of the zone, with glue.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NameServer {
+    /// Host name of the name server, e.g. `ns1.cdn.example.com`. Required.
+    pub name: String,
+    /// IPv4 glue addresses (A records in the additional section). Default: none.
+    #[serde(default)]
+    pub ipv4: Vec<Ipv4Addr>,
+    /// IPv6 glue addresses (AAAA records in the additional section). Default: none.
+    #[serde(default)]
+    pub ipv6: Vec<Ipv6Addr>,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        Self {
+            zones: Vec::new(),
+            soa_mname: None,
+            soa_rname: None,
+            soa_serial: 1,
+            soa_refresh_seconds: 3600,
+            soa_retry_seconds: 600,
+            soa_expire_seconds: 604_800,
+            soa_ttl_seconds: 3600,
+            negative_ttl_seconds: 60,
+            name_servers: Vec::new(),
+            udp_sockets: 0,
+            max_udp_payload_bytes: 1232,
+            rate_limit_per_source_qps: 0,
+            rate_limit_burst: 0,
+            tcp_idle_timeout_ms: 10_000,
+            tcp_max_connections: 1024,
+        }
+    }
+}
+
+/// Upper bound on `udp_sockets`: more sockets than this only add memory.
+pub const MAX_UDP_SOCKETS: usize = 256;
+
+impl DnsConfig {
+    /// Every problem in the section at once; `path` is where the section sits (`dns`).
+    pub fn validate(&self, path: &str) -> Vec<Problem> {
+        let mut out = Vec::new();
+        for (i, z) in self.zones.iter().enumerate() {
+            if let Err(m) = check_name(z) {
+                out.push(Problem::at(format!("{path}.zones[{i}]"), m));
+            }
+        }
+        for (key, v) in [("soa_mname", &self.soa_mname), ("soa_rname", &self.soa_rname)] {
+            if let Some(name) = v
+                && let Err(m) = check_name(name)
+            {
+                out.push(Problem::at(format!("{path}.{key}"), m));
+            }
+        }
+        for (i, ns) in self.name_servers.iter().enumerate() {
+            if let Err(m) = check_name(&ns.name) {
+                out.push(Problem::at(format!("{path}.name_servers[{i}].name"), m));
+            }
+        }
+        if self.max_udp_payload_bytes < 512 {
+            out.push(Problem::at(
+                format!("{path}.max_udp_payload_bytes"),
+                "must be at least 512 (RFC 1035 §4.2.1)",
+            ));
+        }
+        if self.udp_sockets > MAX_UDP_SOCKETS {
+            out.push(Problem::at(
+                format!("{path}.udp_sockets"),
+                format!("must be at most {MAX_UDP_SOCKETS} (0 means one per core)"),
+            ));
+        }
+        if self.tcp_idle_timeout_ms == 0 {
+            out.push(Problem::at(format!("{path}.tcp_idle_timeout_ms"), "must be positive"));
+        }
+        if self.tcp_max_connections == 0 {
+            out.push(Problem::at(format!("{path}.tcp_max_connections"), "must be positive"));
+        }
+        if self.rate_limit_per_source_qps == 0 && self.rate_limit_burst > 0 {
+            out.push(Problem::at(
+                format!("{path}.rate_limit_burst"),
+                "has no effect while rate_limit_per_source_qps is 0",
+            ));
+        }
+        out
+    }
+
+    /// `udp_sockets` with 0 resolved to the number of available cores.
+    pub fn effective_udp_sockets(&self) -> usize {
+        match self.udp_sockets {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n.min(MAX_UDP_SOCKETS),
+        }
+    }
+}
+
+/// Checks a domain name in presentation form: labels of 1..=63 letters, digits, `-` or `_`,
+/// at most 253 characters without the optional trailing dot (RFC 1035 §2.3.4).
+pub(crate) fn check_name(name: &str) -> Result<(), String> {
+    let bare = name.strip_suffix('.').unwrap_or(name);
+    if bare.is_empty() {
+        return Err("must be a domain name, not empty or the root".into());
+    }
+    if bare.len() > 253 {
+        return Err(format!("{name:?} is longer than 253 characters"));
+    }
+    for label in bare.split('.') {
+        if label.is_empty() || label.len() > 63 {
+            return Err(format!("{name:?} has a label that is empty or over 63 characters"));
+        }
+        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            return Err(format!("{name:?} may hold only letters, digits, '-' and '_'"));
+        }
+    }
+    Ok(())
+}
