@@ -1,0 +1,247 @@
+//! Admission control as one tower layer: header and body limits, a global concurrency limit
+//! that sheds (never queues) and a per-client GCRA rate limit, each decided in microseconds
+//! before any routing work.
+//!
+//! The concurrency limit is a single atomic counter (like `tower::load_shed` over
+//! `ConcurrencyLimit`, without the semaphore and its waker bookkeeping): a request over the
+//! limit gets `503 overloaded` at once. Above `overload_watermark` of the limit the
+//! [`Overload`] readiness check fails, so balancers move new clients away before shedding
+//! starts, while `/livez` stays unaffected.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, Response, header};
+use futures::future::BoxFuture;
+use governor::clock::Clock;
+use governor::{DefaultKeyedRateLimiter, Quota};
+use ipnet::IpNet;
+use tower::{Layer, Service};
+
+use super::client_ip::{self, ClientAddr};
+use super::config::TrafficConfig;
+use super::errors::ApiError;
+use super::metrics::TrafficMetrics;
+
+/// Every this many rate-limited admissions, keys whose state is back to fresh are dropped,
+/// bounding the limiter's memory by the clients seen within about one burst period.
+const HOUSEKEEPING_EVERY: u64 = 1 << 14;
+
+struct State {
+    in_flight: AtomicUsize,
+    max: usize,
+    watermark: usize,
+    limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    admitted: AtomicU64,
+    trusted: Arc<[IpNet]>,
+    max_body: u64,
+    max_header_bytes: usize,
+    max_headers: usize,
+    metrics: TrafficMetrics,
+}
+
+/// The admission layer; wrap the traffic router with it (`Router::layer`).
+#[derive(Clone)]
+pub struct AdmissionLayer {
+    state: Arc<State>,
+}
+
+/// The `overloaded` readiness check: fails while more than `overload_watermark` of
+/// `max_concurrent_requests` are in flight.
+#[derive(Clone)]
+pub struct Overload {
+    state: Arc<State>,
+}
+
+impl Overload {
+    /// `Err` with the counts while above the watermark.
+    pub fn check(&self) -> Result<(), String> {
+        let n = self.in_flight();
+        if n > self.state.watermark {
+            Err(format!(
+                "{n} of {} requests in flight, above the watermark of {}",
+                self.state.max, self.state.watermark
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Requests in flight now.
+    pub fn in_flight(&self) -> usize {
+        self.state.in_flight.load(Ordering::Relaxed)
+    }
+}
+
+/// The GCRA quota for a per-client rate in requests per second and a burst size.
+fn quota(rps: f64, burst: u32) -> Option<Quota> {
+    if !(rps.is_finite() && rps > 0.0) {
+        return None;
+    }
+    let period = Duration::from_secs_f64((1.0 / rps).min(1e9));
+    let burst = NonZeroU32::new(burst.max(1))?;
+    Quota::with_period(period.max(Duration::from_nanos(1))).map(|q| q.allow_burst(burst))
+}
+
+impl AdmissionLayer {
+    /// Builds the layer and its readiness check from the `[http]` settings.
+    pub fn new(config: &TrafficConfig, metrics: TrafficMetrics) -> (Self, Overload) {
+        let max = config.max_concurrent_requests.max(1) as usize;
+        let watermark = ((max as f64) * config.overload_watermark.clamp(0.0, 1.0)) as usize;
+        let limiter = quota(config.rate_limit_per_client_rps, config.rate_limit_burst)
+            .map(DefaultKeyedRateLimiter::keyed);
+        let state = Arc::new(State {
+            in_flight: AtomicUsize::new(0),
+            max,
+            watermark,
+            limiter,
+            admitted: AtomicU64::new(0),
+            trusted: config.trusted_networks().into(),
+            max_body: config.max_request_body_bytes,
+            max_header_bytes: config.max_header_bytes as usize,
+            max_headers: config.max_headers as usize,
+            metrics,
+        });
+        (Self { state: state.clone() }, Overload { state })
+    }
+}
+
+impl<S> Layer<S> for AdmissionLayer {
+    type Service = Admission<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        Admission { inner, state: self.state.clone() }
+    }
+}
+
+/// The admission middleware service.
+#[derive(Clone)]
+pub struct Admission<S> {
+    inner: S,
+    state: Arc<State>,
+}
+
+/// Releases a concurrency slot when the request finishes or is dropped.
+struct Slot(Arc<State>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Release);
+    }
+}
+
+impl State {
+    fn limits(&self, req: &Request<Body>) -> Result<(), ApiError> {
+        let headers = req.headers();
+        if headers.len() > self.max_headers {
+            self.metrics.headers_too_large.inc();
+            return Err(ApiError::HeadersTooLarge(format!(
+                "{} header lines, at most {}",
+                headers.len(),
+                self.max_headers
+            )));
+        }
+        let size: usize = headers.iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+        if size > self.max_header_bytes {
+            self.metrics.headers_too_large.inc();
+            return Err(ApiError::HeadersTooLarge(format!(
+                "{size} bytes of headers, at most {}",
+                self.max_header_bytes
+            )));
+        }
+        if let Some(len) = headers.get(header::CONTENT_LENGTH) {
+            let length = len.to_str().ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(u64::MAX);
+            if length > self.max_body {
+                self.metrics.payload_too_large.inc();
+                return Err(ApiError::PayloadTooLarge { length, limit: self.max_body });
+            }
+        }
+        Ok(())
+    }
+
+    fn acquire(self: &Arc<Self>) -> Option<Slot> {
+        let prev = self.in_flight.fetch_add(1, Ordering::Acquire);
+        if prev >= self.max {
+            self.in_flight.fetch_sub(1, Ordering::Release);
+            self.metrics.overloaded.inc();
+            return None;
+        }
+        Some(Slot(self.clone()))
+    }
+
+    fn rate_limit(&self, ip: IpAddr) -> Result<(), ApiError> {
+        let Some(limiter) = &self.limiter else { return Ok(()) };
+        if self.admitted.fetch_add(1, Ordering::Relaxed) % HOUSEKEEPING_EVERY
+            == HOUSEKEEPING_EVERY - 1
+        {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+        match limiter.check_key(&ip) {
+            Ok(()) => Ok(()),
+            Err(not_until) => {
+                self.metrics.rate_limited.inc();
+                let wait = not_until.wait_time_from(limiter.clock().now());
+                let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                Err(ApiError::RateLimited { retry_after_seconds: secs.max(1) })
+            }
+        }
+    }
+}
+
+/// The TCP peer from `ConnectInfo`; `0.0.0.0` when the server was not started with
+/// `into_make_service_with_connect_info` (all such requests then share one rate-limit key).
+fn peer(req: &Request<Body>) -> IpAddr {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+impl<S> Service<Request<Body>> for Admission<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // Readiness is decided per request in `call`; waiting here would queue.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+        let state = &self.state;
+        if let Err(e) = state.limits(&req) {
+            return Box::pin(std::future::ready(Ok(e.into_response())));
+        }
+        let Some(slot) = state.acquire() else {
+            return Box::pin(std::future::ready(Ok(ApiError::Overloaded.into_response())));
+        };
+        let client: ClientAddr = client_ip::resolve(peer(&req), req.headers(), &state.trusted);
+        if let Err(e) = state.rate_limit(client.ip) {
+            return Box::pin(std::future::ready(Ok(e.into_response())));
+        }
+        req.extensions_mut().insert(client);
+        // The clone taken here serves the next call; this one was polled ready (tower's
+        // documented pattern for cloning inner services).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let resp = inner.call(req).await;
+            drop(slot);
+            resp
+        })
+    }
+}

@@ -1,0 +1,151 @@
+//! Traffic front-end metrics. Label values come from small fixed sets or from the
+//! operator-configured service names; never client addresses, hosts or paths.
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+
+use crate::metrics::Metrics;
+
+/// `switchyard_http_decisions_total{service,method,result}`: routing answers by service,
+/// localization method (`coverage_zone`, `geoip`, `default`, `none`) and result (`ok` or an
+/// error code).
+pub const DECISIONS: &str = "http_decisions";
+/// `switchyard_http_admission_rejections_total{reason}`: requests refused before routing
+/// (`overloaded`, `rate_limited`, `payload_too_large`, `headers_too_large`).
+pub const ADMISSION_REJECTIONS: &str = "http_admission_rejections";
+/// `switchyard_http_request_duration_seconds{endpoint}`: handling time by endpoint kind
+/// (`route`, `httpdns`, `redirect`), from admission to response.
+pub const REQUEST_DURATION: &str = "http_request_duration_seconds";
+
+/// Longest service name kept in a label; longer names are cut at a character boundary.
+const LABEL_CAP: usize = 48;
+
+/// A service name held inline so that building the label set for a lookup allocates nothing.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ServiceLabel {
+    len: u8,
+    bytes: [u8; LABEL_CAP],
+}
+
+impl ServiceLabel {
+    /// The label for `name`, or the empty label when no service was found.
+    pub fn new(name: &str) -> Self {
+        let mut end = name.len().min(LABEL_CAP);
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut bytes = [0u8; LABEL_CAP];
+        bytes[..end].copy_from_slice(&name.as_bytes()[..end]);
+        Self { len: end as u8, bytes }
+    }
+
+    fn as_str(&self) -> &str {
+        // Built from a str cut at a char boundary.
+        std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
+    }
+}
+
+impl std::fmt::Debug for ServiceLabel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl EncodeLabelValue for ServiceLabel {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, self.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct DecisionLabels {
+    service: ServiceLabel,
+    method: &'static str,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct EndpointLabels {
+    endpoint: &'static str,
+}
+
+/// Endpoint kinds for the duration histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/v1/route`.
+    Route,
+    /// `/d`.
+    Httpdns,
+    /// Any other path: the 302.
+    Redirect,
+}
+
+/// Handles created once at start-up; the admission reasons and endpoint histograms are
+/// resolved up front so the hot path does no label lookup for them.
+#[derive(Clone)]
+pub struct TrafficMetrics {
+    decisions: Family<DecisionLabels, Counter>,
+    pub(crate) overloaded: Counter,
+    pub(crate) rate_limited: Counter,
+    pub(crate) payload_too_large: Counter,
+    pub(crate) headers_too_large: Counter,
+    durations: [Histogram; 3],
+}
+
+impl TrafficMetrics {
+    /// Registers the metrics in `registry` (under its `switchyard_` prefix).
+    pub fn register(registry: &Metrics) -> Self {
+        let decisions = Family::<DecisionLabels, Counter>::default();
+        let rejections = Family::<ReasonLabels, Counter>::default();
+        let durations = Family::<EndpointLabels, Histogram>::new_with_constructor(|| {
+            // 10 µs .. ~0.6 s: decisions take microseconds, the tail shows queueing.
+            Histogram::new(exponential_buckets(1e-5, 3.0, 11))
+        });
+        registry.register(|r| {
+            r.register(
+                DECISIONS,
+                "HTTP routing decisions by service, method and result",
+                decisions.clone(),
+            );
+            r.register(
+                ADMISSION_REJECTIONS,
+                "HTTP requests refused by admission control, by reason",
+                rejections.clone(),
+            );
+            r.register(
+                REQUEST_DURATION,
+                "HTTP traffic request handling time in seconds, by endpoint kind",
+                durations.clone(),
+            );
+        });
+        let reason = |r: &'static str| rejections.get_or_create_owned(&ReasonLabels { reason: r });
+        let endpoint =
+            |e: &'static str| durations.get_or_create_owned(&EndpointLabels { endpoint: e });
+        Self {
+            decisions,
+            overloaded: reason("overloaded"),
+            rate_limited: reason("rate_limited"),
+            payload_too_large: reason("payload_too_large"),
+            headers_too_large: reason("headers_too_large"),
+            durations: [endpoint("route"), endpoint("httpdns"), endpoint("redirect")],
+        }
+    }
+
+    /// Counts one decision. `service` is the configured name, or `""` when none matched.
+    pub fn decision(&self, service: &str, method: &'static str, result: &'static str) {
+        let labels = DecisionLabels { service: ServiceLabel::new(service), method, result };
+        self.decisions.get_or_create(&labels).inc();
+    }
+
+    /// Records the handling time of one request.
+    pub fn observe(&self, endpoint: Endpoint, seconds: f64) {
+        self.durations[endpoint as usize].observe(seconds);
+    }
+}

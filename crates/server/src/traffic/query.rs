@@ -1,0 +1,68 @@
+//! Query-string access without allocation: find a parameter's raw value, percent-decode it
+//! only when it is encoded (`application/x-www-form-urlencoded`, WHATWG URL §5.1).
+
+use std::borrow::Cow;
+
+use super::errors::ApiError;
+
+/// First raw (still encoded) value of `name` in `query`; a bare `name` gives `""`.
+pub fn raw<'a>(query: &'a str, name: &str) -> Option<&'a str> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name).then_some(v)
+    })
+}
+
+/// Decoded value of `name`, or `None` when absent. Malformed escapes and non-UTF-8 bytes are
+/// a 400 naming the parameter.
+pub fn get<'a>(query: &'a str, name: &'static str) -> Result<Option<Cow<'a, str>>, ApiError> {
+    match raw(query, name) {
+        None => Ok(None),
+        Some(v) => decode(v)
+            .map(Some)
+            .ok_or_else(|| ApiError::bad(name, "malformed percent-encoding or not UTF-8")),
+    }
+}
+
+/// Percent-decodes `v` (and `+` as space); borrows when nothing is encoded.
+pub fn decode(v: &str) -> Option<Cow<'_, str>> {
+    if !v.bytes().any(|b| b == b'%' || b == b'+') {
+        return Some(Cow::Borrowed(v));
+    }
+    let bytes = v.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b'%' => {
+                let hi = hex(*bytes.get(i + 1)?)?;
+                let lo = hex(*bytes.get(i + 2)?)?;
+                out.push(hi << 4 | lo);
+                i += 3;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok().map(Cow::Owned)
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Whether `flag` is present and true-ish (`1`, `true`, `yes`, or bare).
+pub fn flag(query: &str, name: &str) -> bool {
+    matches!(raw(query, name), Some("" | "1" | "true" | "yes"))
+}

@@ -1,0 +1,99 @@
+//! Response building shared by the endpoints: JSON serialized straight into one pre-sized
+//! buffer, the no-store caching rule, node views and `Host` parsing.
+
+use std::net::IpAddr;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, Uri, header};
+use serde::Serialize;
+use switchyard_route::NodeChoice;
+
+/// `Content-Type` of every JSON answer.
+pub fn json_type() -> HeaderValue {
+    HeaderValue::from_static("application/json")
+}
+
+/// `Cache-Control` of every answer: routing answers depend on who asks and on health at this
+/// instant, so shared caches must not keep them.
+pub fn no_store() -> HeaderValue {
+    HeaderValue::from_static("no-store")
+}
+
+/// Typical size of a decision document; one allocation covers it.
+const JSON_CAPACITY: usize = 512;
+
+/// A `200` (or `status`) JSON response with `Cache-Control: no-store`.
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
+    let mut buf = Vec::with_capacity(JSON_CAPACITY);
+    // Serializing plain structs of strings and numbers into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut buf, value);
+    let mut resp = raw_json(buf);
+    *resp.status_mut() = status;
+    resp
+}
+
+/// A `200` response carrying `body`, already JSON.
+pub fn raw_json(body: Vec<u8>) -> Response<Body> {
+    let mut resp = Response::new(Body::from(body));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, json_type());
+    h.insert(header::CACHE_CONTROL, no_store());
+    resp
+}
+
+/// A chosen node as the JSON answers show it.
+#[derive(Serialize)]
+pub struct NodeView<'a> {
+    /// Node id.
+    pub id: &'a str,
+    /// The address a client of this family should use.
+    pub address: Option<IpAddr>,
+    /// Host name for redirects, when configured.
+    pub hostname: Option<&'a str>,
+    /// Zone of the node.
+    pub zone: &'a str,
+    /// HTTP port.
+    pub port: u16,
+}
+
+impl<'a> NodeView<'a> {
+    /// View of `n` for a client at `client`.
+    pub fn new(n: &'a NodeChoice, client: IpAddr) -> Self {
+        Self {
+            id: &n.id,
+            address: address_for(n, client),
+            hostname: n.hostname.as_deref(),
+            zone: &n.zone,
+            port: n.port,
+        }
+    }
+}
+
+/// The node's address in the client's own family when it has one, else the other.
+pub fn address_for(n: &NodeChoice, client: IpAddr) -> Option<IpAddr> {
+    let v4 = n.ipv4.map(IpAddr::V4);
+    let v6 = n.ipv6.map(IpAddr::V6);
+    if client.is_ipv6() { v6.or(v4) } else { v4.or(v6) }
+}
+
+/// Host name of the request without port: the URI authority (HTTP/2, absolute-form), else
+/// the `Host` header. IPv6 literals keep no brackets. `None` when absent or not UTF-8.
+pub fn request_host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a str> {
+    if let Some(h) = uri.host() {
+        return Some(h.trim_start_matches('[').trim_end_matches(']'));
+    }
+    strip_port(headers.get(header::HOST)?.to_str().ok()?)
+}
+
+/// `example.com:8080` -> `example.com`; `[2001:db8::1]:80` -> `2001:db8::1`.
+pub fn strip_port(host: &str) -> Option<&str> {
+    let host = host.trim();
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split_once(']').map(|(h, _)| h);
+    }
+    let h = match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    };
+    (!h.is_empty()).then_some(h)
+}

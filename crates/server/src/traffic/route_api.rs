@@ -1,0 +1,179 @@
+//! `GET /v1/route?host=&ip=&path=&explain=`: the routing decision as JSON, for clients and
+//! operators that want the answer rather than a redirect.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{Request, Response, StatusCode};
+use serde::Serialize;
+use serde::ser::SerializeSeq;
+use switchyard_route::{Decision, HttpRequest, NodeChoice, RoutingTable, Skipped, ZoneSource};
+
+use super::client_ip::{AddrSource, ClientAddr};
+use super::errors::ApiError;
+use super::metrics::Endpoint;
+use super::respond::{self, NodeView};
+use super::{Shared, query};
+
+#[derive(Serialize)]
+struct Answer<'a> {
+    service: &'a str,
+    client: ClientView<'a>,
+    node: NodeView<'a>,
+    zone: &'a str,
+    zone_source: &'static str,
+    alternates: Nodes<'a>,
+    ttl_seconds: u32,
+    panic: bool,
+    degraded: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skipped: Option<SkippedView<'a>>,
+}
+
+/// Where the client was placed.
+#[derive(Serialize)]
+pub(super) struct ClientView<'a> {
+    pub ip: IpAddr,
+    pub source: &'static str,
+    pub zone: Option<&'a str>,
+    pub localization: &'static str,
+    pub matched_prefix_len: Option<u8>,
+}
+
+impl<'a> ClientView<'a> {
+    pub fn new(table: &'a RoutingTable, client: ClientAddr, d: &Decision) -> Self {
+        Self {
+            ip: client.ip,
+            source: client.source.as_str(),
+            zone: d.localization.zone.and_then(|z| table.zone_name(z)),
+            localization: d.localization.method.as_str(),
+            matched_prefix_len: d.localization.matched_prefix_len,
+        }
+    }
+}
+
+/// Nodes serialized as a JSON array without collecting views first.
+pub(super) struct Nodes<'a>(pub &'a [NodeChoice], pub IpAddr);
+
+impl Serialize for Nodes<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for n in self.0 {
+            seq.serialize_element(&NodeView::new(n, self.1))?;
+        }
+        seq.end()
+    }
+}
+
+struct SkippedView<'a>(&'a [Skipped]);
+
+impl Serialize for SkippedView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct One<'a> {
+            zone: &'a str,
+            node: Option<&'a str>,
+            reason: &'static str,
+        }
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for k in self.0 {
+            let one = One { zone: &k.zone, node: k.node.as_deref(), reason: k.reason.as_str() };
+            seq.serialize_element(&one)?;
+        }
+        seq.end()
+    }
+}
+
+/// Stable name of a zone source for JSON.
+pub(super) fn zone_source(z: ZoneSource) -> &'static str {
+    match z {
+        ZoneSource::Localized => "localized",
+        ZoneSource::Backup => "backup",
+        ZoneSource::Nearest => "nearest",
+        ZoneSource::Default => "default",
+    }
+}
+
+/// The client for localization: `ip=` when given, else the admission layer's address.
+pub(super) fn client(
+    shared: &Shared,
+    req: &Request<Body>,
+    q: &str,
+) -> Result<ClientAddr, ApiError> {
+    if let Some(ip) = query::get(q, "ip")? {
+        let ip = ip.trim().parse::<IpAddr>().map_err(|_| {
+            ApiError::bad("ip", format!("{:?} is not an IPv4 or IPv6 address", truncate(&ip)))
+        })?;
+        return Ok(ClientAddr { ip: ip.to_canonical(), source: AddrSource::Parameter });
+    }
+    Ok(shared.client(req))
+}
+
+/// Cuts client-supplied text echoed in errors to a sane length.
+pub(super) fn truncate(s: &str) -> &str {
+    let mut end = s.len().min(64);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// The `/v1/route` handler.
+pub(crate) async fn handle(
+    State(shared): State<Arc<Shared>>,
+    req: Request<Body>,
+) -> Response<Body> {
+    let start = Instant::now();
+    let resp = answer(&shared, &req).unwrap_or_else(ApiError::into_response);
+    shared.metrics.observe(Endpoint::Route, start.elapsed().as_secs_f64());
+    resp
+}
+
+fn answer(shared: &Shared, req: &Request<Body>) -> Result<Response<Body>, ApiError> {
+    if !shared.read_method(req) {
+        return Err(ApiError::MethodNotAllowed);
+    }
+    let q = req.uri().query().unwrap_or("");
+    let host_param = query::get(q, "host")?;
+    let host = match &host_param {
+        Some(h) => h.as_ref(),
+        None => respond::request_host(req.uri(), req.headers())
+            .ok_or_else(|| ApiError::bad("host", "missing: give host= or a Host header"))?,
+    };
+    let client = client(shared, req, q)?;
+    let path_param = query::get(q, "path")?;
+    let full = path_param.as_deref().unwrap_or("/");
+    let (path, content_query) = full.split_once('?').unwrap_or((full, ""));
+    let explain = query::flag(q, "explain");
+
+    let table = shared.table.load();
+    let Some(service) = table.service_for_host(host) else {
+        shared.metrics.decision("", "none", "unknown_host");
+        return Err(ApiError::UnknownHost(truncate(host).to_owned()));
+    };
+    let name = table.service(service).map_or("", |s| s.name());
+    let request = HttpRequest {
+        service,
+        client_ip: client.ip,
+        path: if path.is_empty() { "/" } else { path },
+        query: content_query,
+        seed: rand::random(),
+    };
+    let d = shared.decide(name, table.route_http(&request, explain))?;
+    let answer = Answer {
+        service: name,
+        client: ClientView::new(&table, client, &d),
+        node: NodeView::new(&d.nodes[0], client.ip),
+        zone: &d.zone_name,
+        zone_source: zone_source(d.zone_source),
+        alternates: Nodes(&d.alternates, client.ip),
+        ttl_seconds: d.ttl_seconds,
+        panic: d.panic,
+        degraded: d.degraded,
+        skipped: explain.then_some(SkippedView(&d.skipped)),
+    };
+    Ok(respond::json(StatusCode::OK, &answer))
+}

@@ -1,0 +1,154 @@
+//! Admission control: rate limit, shedding, header and body limits, deterministically.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, Response, StatusCode};
+use tokio::sync::{Semaphore, mpsc};
+
+use super::{app, get};
+use crate::metrics::Metrics;
+use crate::traffic::{AdmissionLayer, TrafficConfig, TrafficMetrics};
+
+const URI: &str = "/v1/route?host=video.cdn.example.com";
+
+#[tokio::test]
+async fn rate_limit_answers_429_with_retry_after_after_the_burst() {
+    // One request per 1000 s: the window cannot refill while the test runs.
+    let config = TrafficConfig {
+        rate_limit_per_client_rps: 0.001,
+        rate_limit_burst: 2,
+        trusted_proxies: vec!["10.0.0.1".into()],
+        ..Default::default()
+    };
+    let a = app(config);
+    for _ in 0..2 {
+        assert_eq!(get(&a.router, URI, "198.51.100.7:1", &[]).await.status, StatusCode::OK);
+    }
+    let r = get(&a.router, URI, "198.51.100.7:2", &[]).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.error_code(), "rate_limited");
+    let retry: u64 = r.header("retry-after").parse().unwrap();
+    assert!((900..=1000).contains(&retry), "retry-after {retry}");
+    // Another client has its own budget, also behind a trusted proxy.
+    let xff = [("x-forwarded-for", "203.0.113.50")];
+    for _ in 0..2 {
+        assert_eq!(get(&a.router, URI, "10.0.0.1:9", &xff).await.status, StatusCode::OK);
+    }
+    assert_eq!(get(&a.router, URI, "10.0.0.1:9", &xff).await.status, StatusCode::TOO_MANY_REQUESTS);
+    let text = a.metrics.encode();
+    assert!(
+        text.contains(r#"switchyard_http_admission_rejections_total{reason="rate_limited"} 2"#),
+        "{text}"
+    );
+}
+
+/// An inner service that reports entry and then waits for a permit, so requests can be
+/// held in flight for as long as the test needs.
+fn held(entered: mpsc::UnboundedSender<()>, gate: Arc<Semaphore>) -> Router {
+    Router::new().fallback(move || {
+        let entered = entered.clone();
+        let gate = gate.clone();
+        async move {
+            let _ = entered.send(());
+            let _permit = gate.acquire().await.unwrap();
+            "done"
+        }
+    })
+}
+
+async fn call(svc: &Router, uri: &str) -> Response<Body> {
+    let req = Request::builder().uri(uri).body(Body::empty()).unwrap();
+    tower::ServiceExt::oneshot(svc.clone(), req).await.unwrap_or_else(|e: Infallible| match e {})
+}
+
+#[tokio::test]
+async fn over_the_concurrency_limit_requests_are_shed_at_once() {
+    let config =
+        TrafficConfig { max_concurrent_requests: 2, overload_watermark: 0.5, ..Default::default() };
+    let metrics = Metrics::new();
+    let (layer, overload) = AdmissionLayer::new(&config, TrafficMetrics::register(&metrics));
+    let (tx, mut entered) = mpsc::unbounded_channel();
+    let gate = Arc::new(Semaphore::new(0));
+    let svc = held(tx, gate.clone()).layer(layer);
+    assert!(overload.check().is_ok());
+
+    let mut running = Vec::new();
+    for _ in 0..2 {
+        let svc = svc.clone();
+        running.push(tokio::spawn(async move { call(&svc, "/").await.status() }));
+    }
+    for _ in 0..2 {
+        entered.recv().await.unwrap();
+    }
+    assert_eq!(overload.in_flight(), 2);
+    let err = overload.check().unwrap_err();
+    assert!(err.contains("2 of 2"), "{err}");
+
+    let shed = call(&svc, "/").await;
+    assert_eq!(shed.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(shed.headers()["retry-after"], "1");
+    let body = http_body_util::BodyExt::collect(shed.into_body()).await.unwrap().to_bytes();
+    let j: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(j["error"]["code"], "overloaded");
+    assert!(entered.try_recv().is_err(), "a shed request must never reach the inner service");
+
+    gate.add_permits(2);
+    for r in running {
+        assert_eq!(r.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(overload.in_flight(), 0);
+    assert!(overload.check().is_ok());
+    // A slot freed by completion is usable again.
+    gate.add_permits(1);
+    assert_eq!(call(&svc, "/").await.status(), StatusCode::OK);
+    let text = metrics.encode();
+    assert!(text.contains(r#"reason="overloaded"} 1"#), "{text}");
+}
+
+#[tokio::test]
+async fn a_cancelled_request_gives_its_slot_back() {
+    let config = TrafficConfig { max_concurrent_requests: 1, ..Default::default() };
+    let (layer, overload) = AdmissionLayer::new(&config, TrafficMetrics::register(&Metrics::new()));
+    let (tx, mut entered) = mpsc::unbounded_channel();
+    let gate = Arc::new(Semaphore::new(0));
+    let svc = held(tx, gate.clone()).layer(layer);
+    let s = svc.clone();
+    let task = tokio::spawn(async move { call(&s, "/").await });
+    entered.recv().await.unwrap();
+    assert_eq!(overload.in_flight(), 1);
+    task.abort();
+    let _ = task.await;
+    assert_eq!(overload.in_flight(), 0);
+    gate.add_permits(1);
+    assert_eq!(call(&svc, "/").await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn oversized_headers_and_bodies_are_refused() {
+    let config = TrafficConfig {
+        max_headers: 3,
+        max_header_bytes: 1024,
+        max_request_body_bytes: 10,
+        ..Default::default()
+    };
+    let a = app(config);
+    let peer = "198.51.100.7:1";
+    let many = [("a", "1"), ("b", "2"), ("c", "3"), ("d", "4")];
+    let r = get(&a.router, URI, peer, &many).await;
+    assert_eq!(r.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    assert_eq!(r.error_code(), "headers_too_large");
+    let big = "x".repeat(2000);
+    let r = get(&a.router, URI, peer, &[("cookie", &big)]).await;
+    assert_eq!(r.status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    let r = get(&a.router, URI, peer, &[("content-length", "11")]).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.error_code(), "payload_too_large");
+    let r = get(&a.router, URI, peer, &[("content-length", "10")]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let text = a.metrics.encode();
+    assert!(text.contains(r#"reason="headers_too_large"} 2"#), "{text}");
+    assert!(text.contains(r#"reason="payload_too_large"} 1"#), "{text}");
+}
