@@ -100,6 +100,28 @@ fn benches(c: &mut Criterion) {
             })
         })
     });
+    // Same decision with clients from one /16 of one zone: separates the computation from
+    // the cache misses of touching a random zone per request.
+    let hot_ip = ips[0];
+    let base = match hot_ip {
+        std::net::IpAddr::V4(a) => u32::from(a) & 0xFFFF_FF00,
+        std::net::IpAddr::V6(_) => unreachable!("IPv4 fixture"),
+    };
+    g.bench_function("http_decision_one_zone", |b| {
+        b.iter_custom(|n| {
+            cpu(n, || {
+                i = (i + 1) & 0xFFFF;
+                let req = HttpRequest {
+                    service: svc,
+                    client_ip: std::net::Ipv4Addr::from(base | (i as u32 & 0xFF)).into(),
+                    path: &paths[i & 4095],
+                    query: "",
+                    seed: i as u64,
+                };
+                table.route_http(black_box(&req), false)
+            })
+        })
+    });
     g.bench_function("dns_decision_2_answers", |b| {
         b.iter_custom(|n| {
             cpu(n, || {

@@ -6,7 +6,7 @@
 //! leaves or is skipped, only the keys whose top-scoring node changed move, about 1/N of them;
 //! when one node's weight changes, keys move only to or from that node. Weights follow the
 //! logarithmic method (Schindelhauer & Schomaker, "Weighted distributed hash tables"):
-//! `score = w / -ln(u)` with `u` uniform in (0, 1) from `hash(key, node)`, which gives node `i`
+//! `score = w / -ln(u)` (computed as `ln(u) / w`, see [`score`]) with `u` uniform in (0, 1) from `hash(key, node)`, which gives node `i`
 //! the share `w_i / sum(w)` of keys exactly. The same scores with a random key draw a
 //! weighted sample without replacement (Efraimidis & Spirakis), which serves the DNS
 //! `weighted_random` policy with the same code.
@@ -77,35 +77,59 @@ pub(crate) fn node_seed(id: &str) -> u64 {
     hash_bytes(0x5157_4954_4348_5944, id.as_bytes())
 }
 
-/// HRW score of a node with `weight` for `key`. Larger wins; zero weight scores 0.
+/// HRW score of a node for `key`, given the reciprocal of its weight. Larger wins.
+///
+/// This is `-1 / score` of the textbook `w / -ln(u)` form, the same order without a
+/// division: `ln(u) * (1 / w)`, negative, closer to zero for the winner.
 #[inline]
-pub(crate) fn score(key: u64, node_seed: u64, weight: f64) -> f64 {
+pub(crate) fn score(key: u64, node_seed: u64, inv_weight: f64) -> f64 {
     let h = mix64(key ^ node_seed);
     // 53 random bits -> u in (0, 1), never 0 or 1.
     let u = ((h >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64);
-    weight / -ln_fast(u)
+    ln_fast(u) * inv_weight
 }
 
-/// Natural logarithm of a positive normal `x`, to about 1e-7 relative error, without a libm
-/// call: `x = m * 2^e` with `m` in [sqrt(1/2), sqrt(2)), then the atanh series
-/// `ln m = 2 (t + t^3/3 + t^5/5 + ...)`, `t = (m - 1) / (m + 1)`, `|t| < 0.172`. Scores only
-/// need to be deterministic and accurate enough that weight shares are exact to a part in a
-/// million; this is several times faster than `f64::ln`, and a pick computes one per
-/// candidate.
+/// Mantissa bits used to index [`LN_TABLE`].
+const TABLE_BITS: u32 = 7;
+const TABLE_LEN: usize = 1 << TABLE_BITS;
+
+/// `(ln c, 1 / c)` for the midpoints `c` of `TABLE_LEN` equal slices of [1, 2), computed at
+/// compile time with the atanh series (converges fast for `c < 2`).
+static LN_TABLE: [(f64, f64); TABLE_LEN] = {
+    let mut t = [(0.0, 0.0); TABLE_LEN];
+    let mut i = 0;
+    while i < TABLE_LEN {
+        let c = 1.0 + (i as f64 + 0.5) / TABLE_LEN as f64;
+        let x = (c - 1.0) / (c + 1.0);
+        let x2 = x * x;
+        let (mut term, mut sum, mut k) = (x, 0.0, 0);
+        while k < 40 {
+            sum += term / (2 * k + 1) as f64;
+            term *= x2;
+            k += 1;
+        }
+        t[i] = (2.0 * sum, 1.0 / c);
+        i += 1;
+    }
+    t
+};
+
+/// Natural logarithm of a positive normal `x`, to within 2e-15 absolute error, with no
+/// division and no libm call: `x = m * 2^e`, `m = c * (1 + r)` with `c` from a 128-entry
+/// table and `|r| < 1/256`, then five terms of the series of `ln(1 + r)`. A pick computes one
+/// per candidate, so this is the inner loop of every decision.
 #[inline]
 pub(crate) fn ln_fast(x: f64) -> f64 {
     const LN2: f64 = std::f64::consts::LN_2;
     let bits = x.to_bits();
-    let mut e = ((bits >> 52) & 0x7FF) as i64 - 1023;
-    let mut m = f64::from_bits((bits & 0x000F_FFFF_FFFF_FFFF) | 0x3FF0_0000_0000_0000);
-    if m > std::f64::consts::SQRT_2 {
-        m *= 0.5;
-        e += 1;
-    }
-    let t = (m - 1.0) / (m + 1.0);
-    let t2 = t * t;
-    let series = 1.0 + t2 * (1.0 / 3.0 + t2 * (1.0 / 5.0 + t2 * (1.0 / 7.0 + t2 * (1.0 / 9.0))));
-    e as f64 * LN2 + 2.0 * t * series
+    let e = ((bits >> 52) & 0x7FF) as i64 - 1023;
+    let m = f64::from_bits((bits & 0x000F_FFFF_FFFF_FFFF) | 0x3FF0_0000_0000_0000);
+    let idx = ((bits >> (52 - TABLE_BITS)) as usize) & (TABLE_LEN - 1);
+    let (ln_c, inv_c) = LN_TABLE[idx];
+    let r = m * inv_c - 1.0;
+    let r2 = r * r;
+    let series = r - r2 * (0.5 - r * (1.0 / 3.0 - r * (0.25 - r * 0.2)));
+    e as f64 * LN2 + ln_c + series
 }
 
 /// The `K` best (score, item) pairs seen, best first. A fixed-size insertion list: zones
@@ -181,11 +205,11 @@ mod tests {
             h = mix64(h);
             let u = ((h >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64);
             let (want, got) = (u.ln(), ln_fast(u));
-            assert!(((got - want) / want).abs() < 1e-7 || (got - want).abs() < 1e-12, "{u}");
+            assert!((got - want).abs() <= 1e-12 * want.abs() + 2e-15, "{u}: {got} vs {want}");
         }
         for u in [f64::MIN_POSITIVE, 1e-300, 0.5, 0.999_999_999, 1.0 - f64::EPSILON] {
             let (want, got) = (u.ln(), ln_fast(u));
-            assert!((got - want).abs() <= 1e-7 * want.abs().max(1e-9), "{u}: {got} vs {want}");
+            assert!((got - want).abs() <= 1e-12 * want.abs() + 2e-15, "{u}: {got} vs {want}");
         }
     }
 

@@ -119,8 +119,10 @@ impl RoutingTable {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Slot {
     pub(crate) seed: u64,
-    pub(crate) weight: f32,
-    pub(crate) panic_weight: f32,
+    /// `1 / effective weight`; meaningless when the `ZERO_WEIGHT` flag is set.
+    pub(crate) inv_weight: f32,
+    /// `1 / panic weight`; meaningless when the `ZERO_PANIC_WEIGHT` flag is set.
+    pub(crate) inv_panic_weight: f32,
     /// NaN when unknown, so every threshold comparison is false.
     pub(crate) utilization: f32,
     pub(crate) flags: u8,
@@ -133,6 +135,8 @@ impl Slot {
     pub(crate) const DEGRADED: u8 = 8;
     pub(crate) const V4: u8 = 16;
     pub(crate) const V6: u8 = 32;
+    pub(crate) const ZERO_WEIGHT: u8 = 64;
+    pub(crate) const ZERO_PANIC_WEIGHT: u8 = 128;
 
     fn new(m: &Member, st: &NodeStatus) -> Self {
         let mut flags = match m.admin {
@@ -151,10 +155,20 @@ impl Slot {
         if m.has_v6 {
             flags |= Self::V6;
         }
+        let inv = |w: f64, flag: u8, flags: &mut u8| {
+            if w > 0.0 && w.is_finite() {
+                (1.0 / w) as f32
+            } else {
+                *flags |= flag;
+                0.0
+            }
+        };
+        let inv_weight = inv(st.effective_weight, Self::ZERO_WEIGHT, &mut flags);
+        let inv_panic_weight = inv(st.panic_weight, Self::ZERO_PANIC_WEIGHT, &mut flags);
         Self {
             seed: m.seed,
-            weight: st.effective_weight as f32,
-            panic_weight: st.panic_weight as f32,
+            inv_weight,
+            inv_panic_weight,
             utilization: st.health.utilization.filter(|u| u.is_finite()).unwrap_or(f32::NAN),
             flags,
         }

@@ -229,8 +229,8 @@ impl RoutingTable {
         let mut degraded: Option<TopK<MAX_TOP>> = None;
         let range = z.members.start as usize..z.members.end as usize;
         for (slot, st) in range.clone().zip(&self.slots[range]) {
-            if let Ok((tier, weight)) = eligibility(ctx, st) {
-                let s = score(ctx.key, st.seed, f64::from(weight));
+            if let Ok((tier, inv_weight)) = eligibility(ctx, st) {
+                let s = score(ctx.key, st.seed, f64::from(inv_weight));
                 match tier {
                     Tier::Healthy => healthy.offer(s, slot as u32),
                     Tier::Degraded => {
@@ -289,7 +289,8 @@ impl RoutingTable {
     }
 }
 
-/// Whether the node in a slot may be picked, in which tier and with what weight; else why.
+/// Whether the node in a slot may be picked, in which tier and with what reciprocal weight;
+/// else why not.
 #[inline]
 fn eligibility(ctx: &Ctx<'_>, st: &Slot) -> Result<(Tier, f32), SkipReason> {
     if st.flags & (Slot::DRAIN | Slot::MAINTENANCE) != 0 {
@@ -308,8 +309,8 @@ fn eligibility(ctx: &Ctx<'_>, st: &Slot) -> Result<(Tier, f32), SkipReason> {
         return Err(SkipReason::NoAddress);
     }
     if ctx.panic {
-        return if st.panic_weight > 0.0 {
-            Ok((Tier::Healthy, st.panic_weight))
+        return if st.flags & Slot::ZERO_PANIC_WEIGHT == 0 {
+            Ok((Tier::Healthy, st.inv_panic_weight))
         } else {
             Err(SkipReason::ZeroWeight)
         };
@@ -320,11 +321,11 @@ fn eligibility(ctx: &Ctx<'_>, st: &Slot) -> Result<(Tier, f32), SkipReason> {
     if st.utilization > ctx.svc.overload {
         return Err(SkipReason::Overloaded { utilization: st.utilization });
     }
-    if st.weight <= 0.0 {
+    if st.flags & Slot::ZERO_WEIGHT != 0 {
         return Err(SkipReason::ZeroWeight);
     }
     let tier = if st.flags & Slot::DEGRADED != 0 { Tier::Degraded } else { Tier::Healthy };
-    Ok((tier, st.weight))
+    Ok((tier, st.inv_weight))
 }
 
 /// Content key under the service's hash key rule (Traffic Router's consistentHashRegex and
