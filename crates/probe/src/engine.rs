@@ -139,8 +139,10 @@ pub struct NodeStatus {
     pub latency_ewma_ms: Option<f64>,
     /// Cause of the last failure, if the last probe failed.
     pub last_cause: Option<FailureCause>,
-    /// Load measured by the probe (SNMP utilization), if any.
-    pub load: Option<f64>,
+    /// Interface utilization from the last SNMP probe (0..1).
+    pub utilization: Option<f64>,
+    /// 1-minute load average from the last SNMP probe.
+    pub load_average: Option<f64>,
     /// At least one probe finished.
     pub probed: bool,
 }

@@ -4,6 +4,7 @@ pub mod agent;
 pub(crate) mod dns;
 mod grpc;
 mod http;
+mod snmp;
 mod tcp;
 #[cfg(test)]
 mod tests;
@@ -36,6 +37,7 @@ enum Kind {
     Dns(dns::CompiledDns),
     Grpc(grpc::CompiledGrpc),
     Agent(agent::CompiledAgent),
+    Snmp(snmp::CompiledSnmp),
 }
 
 /// Connections a node keeps between probes (keep-alive HTTP, an HTTP/2 session for gRPC).
@@ -44,6 +46,7 @@ enum Kind {
 pub struct ConnState {
     http: Option<http::Conn>,
     grpc: Option<grpc::Conn>,
+    snmp: Option<snmp::Conn>,
 }
 
 impl std::fmt::Debug for ConnState {
@@ -51,6 +54,7 @@ impl std::fmt::Debug for ConnState {
         f.debug_struct("ConnState")
             .field("http", &self.http.is_some())
             .field("grpc", &self.grpc.is_some())
+            .field("snmp", &self.snmp.is_some())
             .finish()
     }
 }
@@ -66,7 +70,7 @@ impl CompiledProbe {
             Check::Dns(c) => Kind::Dns(dns::CompiledDns::new(c)?),
             Check::Grpc(c) => Kind::Grpc(grpc::CompiledGrpc::new(c)),
             Check::Agent(c) => Kind::Agent(agent::CompiledAgent::new(c)),
-            Check::Snmp(_) => return Err(ProbeError::Unsupported("snmp")),
+            Check::Snmp(c) => Kind::Snmp(snmp::CompiledSnmp::new(c)),
         };
         let agent = spec.agent.as_ref().map(agent::CompiledAgent::new);
         Ok(CompiledProbe { spec, kind, agent })
@@ -121,6 +125,7 @@ impl CompiledProbe {
             Kind::Dns(c) => c.run(addr, out, start).await,
             Kind::Grpc(c) => c.run(addr, ct, &mut state.grpc, out, start).await,
             Kind::Agent(c) => c.run(addr, ct, out, start).await,
+            Kind::Snmp(c) => c.run(addr, self.spec.timeout(), &mut state.snmp, out, start).await,
         }
     }
 }

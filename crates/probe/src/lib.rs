@@ -52,9 +52,6 @@ pub enum ProbeError {
     /// DNS query settings are unusable.
     #[error("dns setup: {0}")]
     Dns(String),
-    /// The kind is not available in this build.
-    #[error("probe kind `{0}` is not supported")]
-    Unsupported(&'static str),
     /// The engine has stopped.
     #[error("probe engine stopped")]
     Stopped,

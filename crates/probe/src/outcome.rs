@@ -6,7 +6,6 @@ use crate::kind::agent::AgentReply;
 
 /// The verdict of one probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
 pub enum Verdict {
     /// The service answered as expected.
     Pass,
@@ -82,6 +81,8 @@ pub enum FailureCause {
     AgentDown,
     /// A measured value (SNMP utilization or load) crossed its down threshold.
     Threshold,
+    /// Authentication or community rejected (SNMPv3 USM failures).
+    Auth,
 }
 
 impl FailureCause {
@@ -106,6 +107,7 @@ impl FailureCause {
             FailureCause::ExpectMismatch => "expect_mismatch",
             FailureCause::AgentDown => "agent_down",
             FailureCause::Threshold => "threshold",
+            FailureCause::Auth => "auth",
         }
     }
 
@@ -161,8 +163,10 @@ pub struct ProbeOutcome {
     pub agent: Option<AgentReply>,
     /// A keep-alive connection was reused.
     pub reused_connection: bool,
-    /// Measured load value (SNMP utilization ratio 0..1, or load average), when the kind has one.
-    pub load: Option<f64>,
+    /// Interface utilization, max(in, out) / speed (SNMP).
+    pub utilization: Option<f64>,
+    /// 1-minute load average (SNMP laLoad).
+    pub load_average: Option<f64>,
 }
 
 impl ProbeOutcome {
@@ -177,7 +181,8 @@ impl ProbeOutcome {
             cert_days_left: None,
             agent: None,
             reused_connection: false,
-            load: None,
+            utilization: None,
+            load_average: None,
         }
     }
 

@@ -148,7 +148,8 @@ impl Scheduler {
             agent: h.agent(),
             latency_ewma_ms: h.latency_ewma_ms(),
             last_cause: node.last.as_ref().and_then(|o| o.cause),
-            load: node.last.as_ref().and_then(|o| o.load),
+            utilization: node.last.as_ref().and_then(|o| o.utilization),
+            load_average: node.last.as_ref().and_then(|o| o.load_average),
             probed: h.probes() > 0,
         }
     }

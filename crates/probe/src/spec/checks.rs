@@ -399,25 +399,70 @@ impl AgentCheck {
     }
 }
 
-/// `kind = "snmp"`: interface utilization and load average through SNMP.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// `kind = "snmp"`: interface utilization and load average through SNMP v2c (IF-MIB octet
+/// counters, UCD-SNMP-MIB laLoad).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SnmpCheck {
     /// SNMP port on the node. Default 161.
     #[serde(default = "d_snmp_port")]
     pub port: u16,
-    /// v2c community. Default `public`.
+    /// v2c community. Default `public`. Never printed.
     #[serde(default = "d_community")]
     pub community: String,
-    /// ifIndex values whose in+out rate is summed against their speed.
-    #[serde(default)]
-    pub if_indexes: Vec<u32>,
-    /// Utilization (0..1) at which the node is reported degraded. Default 0.85.
+    /// Interface to measure, by ifName (e.g. `eth0`). Default none (load only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+    /// Interface to measure, by ifIndex; used when `interface` is not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub if_index: Option<u32>,
+    /// Utilization (max(in, out) / speed, 0..1) at which the node is degraded. Default 0.85.
     #[serde(default = "d_util_degraded")]
     pub utilization_degraded: f64,
-    /// Utilization (0..1) at which the node is reported down. Default 0.98.
+    /// Utilization at which the node is down. Default 0.98.
     #[serde(default = "d_util_down")]
     pub utilization_down: f64,
+    /// 1-minute load average at which the node is degraded. Default none (not read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_degraded: Option<f64>,
+    /// 1-minute load average at which the node is down. Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_down: Option<f64>,
+    /// Retransmissions within the probe timeout. Default 1.
+    #[serde(default = "d_snmp_retries")]
+    pub retries: u32,
+}
+
+impl std::fmt::Debug for SnmpCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnmpCheck")
+            .field("port", &self.port)
+            .field("community", &"<redacted>")
+            .field("interface", &self.interface)
+            .field("if_index", &self.if_index)
+            .field("utilization_degraded", &self.utilization_degraded)
+            .field("utilization_down", &self.utilization_down)
+            .field("load_degraded", &self.load_degraded)
+            .field("load_down", &self.load_down)
+            .field("retries", &self.retries)
+            .finish()
+    }
+}
+
+impl Default for SnmpCheck {
+    fn default() -> Self {
+        SnmpCheck {
+            port: d_snmp_port(),
+            community: d_community(),
+            interface: None,
+            if_index: None,
+            utilization_degraded: d_util_degraded(),
+            utilization_down: d_util_down(),
+            load_degraded: None,
+            load_down: None,
+            retries: d_snmp_retries(),
+        }
+    }
 }
 
 fn d_snmp_port() -> u16 {
@@ -432,6 +477,9 @@ fn d_util_degraded() -> f64 {
 fn d_util_down() -> f64 {
     0.98
 }
+fn d_snmp_retries() -> u32 {
+    1
+}
 
 impl SnmpCheck {
     fn problems(&self, p: &mut Problems<'_>) {
@@ -442,6 +490,27 @@ impl SnmpCheck {
             || self.utilization_down < self.utilization_degraded
         {
             p.push("utilization_down", "must be in [utilization_degraded, 1]");
+        }
+        if let (Some(d), Some(x)) = (self.load_degraded, self.load_down)
+            && x < d
+        {
+            p.push("load_down", "must not be below load_degraded");
+        }
+        if self.port == 0 {
+            p.push("port", "must not be 0");
+        }
+        if self.interface.is_none()
+            && self.if_index.is_none()
+            && self.load_down.is_none()
+            && self.load_degraded.is_none()
+        {
+            p.push(
+                "interface",
+                "set `interface`, `if_index` or a load threshold: nothing to measure",
+            );
+        }
+        if self.retries > 5 {
+            p.push("retries", "must be at most 5");
         }
     }
 }

@@ -81,3 +81,16 @@ fn dns_and_snmp_settings_are_checked() {
     }));
     assert_eq!(spec.problems("").len(), 3);
 }
+
+#[test]
+fn snmp_needs_something_to_measure_and_hides_its_community() {
+    let spec = ProbeSpec::new(Check::Snmp(SnmpCheck {
+        community: "s3cret".into(),
+        utilization_degraded: 0.9,
+        utilization_down: 0.5,
+        ..SnmpCheck::default()
+    }));
+    let paths: Vec<String> = spec.problems("").into_iter().map(|p| p.path).collect();
+    assert_eq!(paths, ["check.utilization_down", "check.interface"]);
+    assert!(!format!("{spec:?}").contains("s3cret"));
+}

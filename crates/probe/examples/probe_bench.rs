@@ -1,0 +1,133 @@
+//! Prober load generator for `bench/probe/run.sh`.
+//!
+//! `probe_bench sim --nodes N --first 127.20.0.1` serves N simulated HTTP nodes and prints
+//! `READY <port>`; `probe_bench probe ...` probes N targets spread over M of those addresses
+//! for a while and prints probes/s, start lateness, CPU seconds and RSS of its own process.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use switchyard_probe::spec::{Check, HttpCheck, ProbeSpec};
+use switchyard_probe::{EngineConfig, ProbeEngine, Target};
+use switchyard_testkit::fleet::{Addressing, FleetPlan, Protocol, SimFleet};
+use tokio_util::sync::CancellationToken;
+
+fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// User+system CPU seconds of this process (/proc/self/stat fields 14 and 15).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    ticks / 100.0
+}
+
+fn status_kib(field: &str) -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let workers = arg(&args, "--workers", 2usize);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    match args.get(1).map(String::as_str) {
+        Some("sim") => rt.block_on(sim(&args)),
+        Some("probe") => rt.block_on(probe(&args)),
+        _ => eprintln!("usage: probe_bench sim|probe [options]"),
+    }
+}
+
+async fn sim(args: &[String]) {
+    let nodes = arg(args, "--nodes", 100usize);
+    let first: Ipv4Addr = arg(args, "--first", Ipv4Addr::new(127, 20, 0, 1));
+    let port = arg(args, "--port", 0u16);
+    let plan =
+        FleetPlan::new(Protocol::Http, nodes).with_addressing(Addressing::Loopback { first, port });
+    let fleet = SimFleet::start(plan).await.expect("start simulator");
+    println!("READY {}", fleet.addrs()[0].port());
+    // Serve until killed.
+    std::future::pending::<()>().await;
+}
+
+async fn probe(args: &[String]) {
+    let nodes = arg(args, "--nodes", 1000usize);
+    let addrs = arg(args, "--addrs", 100usize).max(1);
+    let first: Ipv4Addr = arg(args, "--first", Ipv4Addr::new(127, 20, 0, 1));
+    let port = arg(args, "--port", 8080u16);
+    let interval_ms = arg(args, "--interval-ms", 1000u64);
+    let warmup = Duration::from_secs(arg(args, "--warmup-s", 5u64));
+    let seconds = Duration::from_secs(arg(args, "--seconds", 10u64));
+    let fresh = args.iter().any(|a| a == "--fresh");
+    let max_in_flight = arg(args, "--max-in-flight", 4096usize);
+
+    let mut spec = ProbeSpec::new(Check::Http(HttpCheck {
+        path: "/health".into(),
+        keep_alive: !fresh,
+        ..HttpCheck::default()
+    }));
+    spec.interval_ms = interval_ms;
+    spec.timeout_ms = (interval_ms / 2).min(2000);
+    spec.connect_timeout_ms = spec.timeout_ms.min(1000);
+    let spec = Arc::new(spec);
+    let base = u32::from(first);
+    let targets: Vec<Target> = (0..nodes)
+        .map(|i| {
+            let ip = Ipv4Addr::from(base + (i % addrs) as u32);
+            Target::new(format!("n{i}"), SocketAddr::new(IpAddr::V4(ip), port), spec.clone())
+        })
+        .collect();
+    let config = EngineConfig { max_in_flight, ..EngineConfig::default() };
+    let engine = ProbeEngine::start(config, targets, CancellationToken::new()).expect("engine");
+    tokio::time::sleep(warmup).await;
+    let s0 = engine.stats();
+    let c0 = cpu_seconds();
+    let t0 = Instant::now();
+    tokio::time::sleep(seconds).await;
+    let s1 = engine.stats();
+    let cpu = cpu_seconds() - c0;
+    let wall = t0.elapsed().as_secs_f64();
+    let mut delta = s1;
+    for (d, a) in delta.lateness.iter_mut().zip(s0.lateness) {
+        *d -= a;
+    }
+    let probes = (s1.probes_finished - s0.probes_finished) as f64;
+    let snap = engine.snapshot();
+    let up = snap.nodes.values().filter(|n| n.state == switchyard_probe::HealthState::Up).count();
+    println!(
+        "nodes={nodes} addrs={addrs} interval_ms={interval_ms} mode={} probes_per_s={:.0} \
+         overruns={} lateness_p50_ms<={} lateness_p99_ms<={} cpu_cores={:.3} \
+         probes_per_cpu_s={:.0} rss_mib={:.1} peak_rss_mib={:.1} up={up}",
+        if fresh { "fresh" } else { "keepalive" },
+        probes / wall,
+        s1.overruns - s0.overruns,
+        fmt_q(delta.lateness_quantile_ms(0.5)),
+        fmt_q(delta.lateness_quantile_ms(0.99)),
+        cpu / wall,
+        probes / cpu.max(0.01),
+        status_kib("VmRSS:") as f64 / 1024.0,
+        status_kib("VmHWM:") as f64 / 1024.0,
+    );
+    engine.shutdown().await;
+}
+
+fn fmt_q(q: Option<u64>) -> String {
+    q.map(|v| v.to_string()).unwrap_or_else(|| ">5000".into())
+}
