@@ -65,7 +65,7 @@ pub async fn serve(
                 Err(_) => continue,
             };
             seen = seen.wrapping_add(1);
-            let started = (seen % SAMPLE_EVERY == 0).then(Instant::now);
+            let started = seen.is_multiple_of(SAMPLE_EVERY).then(Instant::now);
             if let Some(rl) = &shared.limiter
                 && !rl.check(src.ip(), started.unwrap_or_else(Instant::now))
             {
