@@ -72,7 +72,7 @@ pub(crate) async fn handle(
 
 fn answer(shared: &Shared, req: &Request<Body>) -> Result<Response<Body>, ApiError> {
     let host = respond::request_host(req.uri(), req.headers())
-        .ok_or_else(|| ApiError::bad("host", "missing Host header"))?;
+        .ok_or_else(|| ApiError::bad("host", "missing or repeated Host header"))?;
     let table = shared.table.load();
     let Some(service) = table.service_for_host(host) else {
         shared.metrics.decision("", "none", "unknown_host");

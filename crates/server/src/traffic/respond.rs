@@ -77,12 +77,18 @@ pub fn address_for(n: &NodeChoice, client: IpAddr) -> Option<IpAddr> {
 }
 
 /// Host name of the request without port: the URI authority (HTTP/2, absolute-form), else
-/// the `Host` header. IPv6 literals keep no brackets. `None` when absent or not UTF-8.
+/// the `Host` header. IPv6 literals keep no brackets. `None` when absent, repeated (RFC 9112
+/// §3.2 makes that a 400) or not UTF-8.
 pub fn request_host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a str> {
     if let Some(h) = uri.host() {
         return Some(h.trim_start_matches('[').trim_end_matches(']'));
     }
-    strip_port(headers.get(header::HOST)?.to_str().ok()?)
+    let mut all = headers.get_all(header::HOST).iter();
+    let host = all.next()?;
+    if all.next().is_some() {
+        return None;
+    }
+    strip_port(host.to_str().ok()?)
 }
 
 /// `example.com:8080` -> `example.com`; `[2001:db8::1]:80` -> `2001:db8::1`.

@@ -141,7 +141,7 @@ fn answer(shared: &Shared, req: &Request<Body>) -> Result<Response<Body>, ApiErr
     let host = match &host_param {
         Some(h) => h.as_ref(),
         None => respond::request_host(req.uri(), req.headers())
-            .ok_or_else(|| ApiError::bad("host", "missing: give host= or a Host header"))?,
+            .ok_or_else(|| ApiError::bad("host", "missing: give host= or one Host header"))?,
     };
     let client = client(shared, req, q)?;
     let path_param = query::get(q, "path")?;

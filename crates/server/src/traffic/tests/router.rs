@@ -149,6 +149,10 @@ async fn redirect_errors_are_json() {
     let r = get(&a.router, "/x", EAST_PEER, &[("host", "other.example.org")]).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.error_code(), "unknown_host");
+    let two = [("host", VIDEO), ("host", "other.example.org")];
+    let r = get(&a.router, "/x", EAST_PEER, &two).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "RFC 9112 §3.2: one Host only");
+    assert_eq!(r.error_code(), "bad_parameter");
     let r = get(&a.router, "/x", EAST_PEER, &[("host", "dead.cdn.example.com")]).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(r.header("retry-after"), "5");

@@ -1,0 +1,131 @@
+//! End to end through the real binary: `switchyard serve` with an `[http]` section and a
+//! simulated fleet on loopback; the traffic listener answers route, redirect and HTTPDNS
+//! requests, `/readyz` carries the `overloaded` check and `/metrics` the traffic metrics.
+
+mod common;
+mod traffic_common;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use common::Switchyard;
+use switchyard_testkit::fleet::{Addressing, FleetPlan, Protocol, SimFleet};
+use traffic_common::Conn;
+
+const CZF: &str = r#"{"coverageZones": {
+  "ams": {"network": ["127.0.0.0/8"]},
+  "fra": {"network": ["10.2.0.0/16"]}
+}}"#;
+
+fn config(addrs: &[SocketAddr]) -> String {
+    let mut c = String::from(
+        r#"[lifecycle]
+shutdown_delay_seconds = 0
+
+[probe.default]
+check = { kind = "http", path = "/health" }
+interval_ms = 100
+timeout_ms = 80
+connect_timeout_ms = 50
+rise = 1
+fall = 2
+jitter_percent = 0
+
+[probe.warm]
+fraction = 1.0
+
+[http]
+trusted_proxies = ["127.0.0.1"]
+max_concurrent_requests = 64
+rate_limit_per_client_rps = 0.001
+rate_limit_burst = 5
+
+[inventory]
+coverage_zones_file = "czf.json"
+
+[[inventory.zones]]
+name = "ams"
+backups = ["fra"]
+
+[[inventory.zones]]
+name = "fra"
+
+[[inventory.services]]
+name = "video"
+hostnames = ["video.example"]
+ttl_seconds = 20
+"#,
+    );
+    for (i, a) in addrs.iter().enumerate() {
+        let zone = if i == 0 { "ams" } else { "fra" };
+        c.push_str(&format!(
+            "\n[[inventory.nodes]]\nid = \"{zone}-{i}\"\nzone = \"{zone}\"\nipv4 = \"{}\"\nport = {}\n",
+            a.ip(),
+            a.port()
+        ));
+    }
+    c
+}
+
+#[test]
+fn traffic_listener_serves_routes_redirects_and_httpdns() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let plan = FleetPlan::new(Protocol::Http, 2)
+        .with_addressing(Addressing::Loopback { first: Ipv4Addr::new(127, 0, 63, 1), port: 0 });
+    let fleet = rt.block_on(SimFleet::start(plan)).unwrap();
+    let addrs = fleet.addrs();
+    let sy = Switchyard::start_with_files(
+        &config(&addrs),
+        &[("czf.json", CZF)],
+        &["--http-listen", "127.0.0.1:0"],
+        &[],
+    );
+    let http = sy.listener("http");
+    sy.wait_status("/readyz", 200, Duration::from_secs(20));
+    let verbose = common::get(sy.admin, "/readyz?verbose", &[]).body;
+    assert!(verbose.contains("[+]overloaded ok"), "{verbose}");
+
+    let mut c = rt.block_on(Conn::open(http));
+    let mut get = |target: &str, headers: &[(&str, &str)]| rt.block_on(c.get(target, headers));
+    let host = [("Host", "video.example")];
+    let r = get("/v1/route?path=/movie.ts", &host);
+    assert_eq!(r.status, 200, "{:?}", r);
+    let j = r.json();
+    assert_eq!(j["node"]["id"], "ams-0", "{j}");
+    assert_eq!(j["client"]["ip"], "127.0.0.1");
+    assert_eq!(j["ttl_seconds"], 20);
+
+    let r = get("/movie.ts?t=1", &host);
+    assert_eq!(r.status, 302, "{:?}", r);
+    let want = format!("http://{}:{}/movie.ts?t=1", addrs[0].ip(), addrs[0].port());
+    assert_eq!(r.header("location"), Some(want.as_str()));
+
+    // A client behind the trusted loopback proxy, localized to fra.
+    let xff = [("Host", "video.example"), ("X-Forwarded-For", "10.2.3.4")];
+    let r = get("/d?host=video.example", &xff);
+    assert_eq!(r.status, 200, "{:?}", r);
+    let j = r.json();
+    assert_eq!(j["ips"], serde_json::json!([addrs[1].ip().to_string()]), "{j}");
+    assert_eq!(j["client_ip"], "10.2.3.4");
+
+    let r = get("/x", &[("Host", "other.example")]);
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["error"]["code"], "unknown_host");
+
+    // 127.0.0.1 has used 3 of its burst of 5: two more pass, then 429.
+    for _ in 0..2 {
+        assert_eq!(get("/v1/route", &host).status, 200);
+    }
+    let r = get("/v1/route", &host);
+    assert_eq!(r.status, 429, "{:?}", r);
+    assert!(r.header("retry-after").is_some());
+
+    let metrics = common::get(sy.admin, "/metrics", &[]).body;
+    for needle in [
+        r#"switchyard_http_decisions_total{service="video",method="coverage_zone",result="ok"}"#,
+        r#"switchyard_http_admission_rejections_total{reason="rate_limited"} 1"#,
+        r#"switchyard_http_request_duration_seconds_count{endpoint="redirect"}"#,
+    ] {
+        assert!(metrics.contains(needle), "missing {needle}");
+    }
+}
