@@ -33,6 +33,9 @@ pub enum Command {
         /// The configuration file.
         file: PathBuf,
     },
+    /// Run on a built-in simulated fleet (three zones of HTTP nodes on loopback, with nodes
+    /// failing and recovering), printing example commands.
+    Demo(crate::demo::DemoArgs),
     /// Print the version.
     Version,
 }
@@ -89,6 +92,7 @@ pub fn main() -> ExitCode {
             }
         },
         Command::Serve(args) => run_async(crate::serve::run(args)),
+        Command::Demo(args) => run_async(crate::demo::run(args)),
     }
 }
 

@@ -25,7 +25,10 @@ pub fn init(format: LogFormat, filter: Option<&str>) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("invalid log filter {directives:?}: {e}"))?;
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     let result = match format {
-        LogFormat::Pretty => builder.with_target(true).try_init(),
+        LogFormat::Pretty => {
+            use std::io::IsTerminal;
+            builder.with_target(true).with_ansi(std::io::stderr().is_terminal()).try_init()
+        }
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
     };
     // A second init (tests calling into the library twice) keeps the first subscriber.

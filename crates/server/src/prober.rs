@@ -20,7 +20,7 @@ use crate::config::Problem;
 
 /// `[probe]`: how the fleet is probed. Without `[probe.default]` nothing is probed and every
 /// node stays `unknown` (routed as if up).
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProbeConfig {
     /// Engine-wide limits (`max_in_flight`, `publish_debounce_ms`, `command_capacity`).
@@ -46,6 +46,18 @@ pub struct ProbeConfig {
 
 fn default_stall() -> u64 {
     10_000
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        Self {
+            engine: EngineConfig::default(),
+            warm: WarmConfig::default(),
+            default: None,
+            by_tag: BTreeMap::new(),
+            scheduler_stall_threshold_ms: default_stall(),
+        }
+    }
 }
 
 impl ProbeConfig {
@@ -108,7 +120,7 @@ pub fn health_view(snapshot: &HealthSnapshot) -> HealthView {
             id.to_string(),
             NodeHealth {
                 state,
-                utilization: st.load.map(|l| l as f32),
+                utilization: st.utilization.map(|u| u as f32),
                 latency_ewma_ms: st.latency_ewma_ms.map(|l| l as f32),
                 agent_weight_percent: (st.weight_percent != 100).then_some(st.weight_percent),
             },

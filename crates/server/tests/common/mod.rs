@@ -77,14 +77,28 @@ impl Switchyard {
             .arg(&path)
             .args(["--admin-listen", "127.0.0.1:0"])
             .args(extra_args)
-            .env_remove("SWITCHYARD_ADMIN_TOKEN")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+            .env_remove("SWITCHYARD_ADMIN_TOKEN");
         for (k, v) in env {
             cmd.env(k, v);
         }
+        Self::spawn(cmd, dir)
+    }
+
+    /// Runs `switchyard demo` with every listener on an ephemeral port.
+    pub fn demo(extra_args: &[&str]) -> Self {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--log-format", "json", "demo"])
+            .args(["--admin-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0"])
+            .args(["--dns-listen", "127.0.0.1:0"])
+            .args(extra_args);
+        Self::spawn(cmd, tempfile::tempdir().unwrap())
+    }
+
+    fn spawn(mut cmd: Command, dir: tempfile::TempDir) -> Self {
+        cmd.env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn switchyard");
         let log = Arc::new(Log::default());
         let stderr = child.stderr.take().unwrap();

@@ -1,0 +1,204 @@
+//! `switchyard demo`: the whole product on a built-in simulated fleet. It starts HTTP edge
+//! nodes in three zones on loopback addresses, a few nodes that fail and recover over time,
+//! writes a configuration and coverage-zone file into a temporary folder (and nowhere
+//! else), and serves exactly as `switchyard serve` would.
+
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use switchyard_testkit::fleet::{Addressing, Behavior, FleetPlan, Protocol, SimFleet};
+
+use crate::cli::{ListenOverrides, ServeArgs};
+
+/// Arguments of `demo`.
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub listen: ListenOverrides,
+    /// Simulated nodes per zone (three zones).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub nodes_per_zone: u16,
+    /// Seconds between fault injections (a node fails, another turns degraded, then both
+    /// recover).
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(2..))]
+    pub chaos_period_seconds: u64,
+}
+
+/// Zones of the demo: name, coordinates, client network.
+const ZONES: [(&str, f64, f64, &str); 3] = [
+    ("ams", 52.37, 4.90, "10.1.0.0/16"),
+    ("fra", 50.11, 8.68, "10.2.0.0/16"),
+    ("lon", 51.51, -0.13, "10.3.0.0/16"),
+];
+
+/// First node address; node `i` is this plus `i`.
+const FIRST_NODE: Ipv4Addr = Ipv4Addr::new(127, 0, 100, 1);
+
+/// Runs the demo until SIGTERM/SIGINT.
+pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let dir = tempfile::Builder::new().prefix("switchyard-demo-").tempdir()?;
+    let per_zone = usize::from(args.nodes_per_zone);
+    let plan = FleetPlan::new(Protocol::Http, per_zone * ZONES.len())
+        .with_addressing(Addressing::Loopback { first: FIRST_NODE, port: 0 });
+    let fleet = SimFleet::start(plan).await.context("starting the simulated fleet")?;
+
+    let config_path = dir.path().join("switchyard.toml");
+    std::fs::write(dir.path().join("coverage-zones.json"), coverage_zones())?;
+    std::fs::write(&config_path, config(&fleet.addrs(), per_zone))?;
+
+    let listen = effective_listen(&args.listen);
+    println!("{}", banner(&listen, dir.path(), fleet.addrs().len()));
+
+    let chaos =
+        tokio::spawn(chaos(fleet, per_zone, Duration::from_secs(args.chaos_period_seconds)));
+    let result = crate::serve::run(ServeArgs {
+        config: config_path,
+        listen: args.listen,
+        startup_delay_ms: 0,
+    })
+    .await;
+    chaos.abort();
+    result
+}
+
+/// Listener addresses after the command-line overrides.
+fn effective_listen(o: &ListenOverrides) -> (SocketAddr, SocketAddr, SocketAddr) {
+    (
+        o.admin_listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9090))),
+        o.http_listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080))),
+        o.dns_listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 5353))),
+    )
+}
+
+fn coverage_zones() -> String {
+    let zones: Vec<String> = ZONES
+        .iter()
+        .map(|(name, lat, lon, net)| {
+            format!(
+                r#""{name}": {{"network": ["{net}"], "coordinates": {{"latitude": {lat}, "longitude": {lon}}}}}"#
+            )
+        })
+        .collect();
+    format!("{{\"coverageZones\": {{{}}}}}\n", zones.join(",\n"))
+}
+
+fn config(addrs: &[SocketAddr], per_zone: usize) -> String {
+    let mut c = String::from(
+        r#"# Written by `switchyard demo`.
+[listen]
+admin = "127.0.0.1:9090"
+http = "127.0.0.1:8080"
+dns = "127.0.0.1:5353"
+
+[lifecycle]
+shutdown_delay_seconds = 0
+drain_timeout_seconds = 5
+
+[probe.default]
+check = { kind = "http", path = "/health" }
+interval_ms = 1000
+down_interval_ms = 2000
+transition_interval_ms = 500
+timeout_ms = 400
+connect_timeout_ms = 200
+
+[dns]
+zones = ["demo.example"]
+
+[inventory]
+coverage_zones_file = "coverage-zones.json"
+
+[[inventory.services]]
+name = "video"
+hostnames = ["video.demo.example"]
+hash_key = { path_regex = "^(/[^/]+/[^/]+)" }
+dns_answers = 2
+ttl_seconds = 20
+default_zone = "ams"
+
+[[inventory.services]]
+name = "static"
+hostnames = ["static.demo.example", "*.static.demo.example"]
+policy = "weighted_random"
+dns_answers = 1
+ttl_seconds = 60
+default_zone = "fra"
+"#,
+    );
+    for (z, (name, lat, lon, _)) in ZONES.iter().enumerate() {
+        let backups: Vec<String> =
+            ZONES.iter().filter(|(n, ..)| n != name).map(|(n, ..)| format!("\"{n}\"")).collect();
+        let _ = write!(
+            c,
+            "\n[[inventory.zones]]\nname = \"{name}\"\nlatitude = {lat}\nlongitude = {lon}\nbackups = [{}]\n",
+            backups.join(", ")
+        );
+        for i in 0..per_zone {
+            let a = addrs[z * per_zone + i];
+            let _ = write!(
+                c,
+                "\n[[inventory.nodes]]\nid = \"{name}-{}\"\nzone = \"{name}\"\nipv4 = \"{}\"\nport = {}\ncapacity_mbps = {}\n",
+                i + 1,
+                a.ip(),
+                a.port(),
+                10_000 * (1 + i % 2)
+            );
+        }
+    }
+    c
+}
+
+fn banner(
+    listen: &(SocketAddr, SocketAddr, SocketAddr),
+    dir: &std::path::Path,
+    nodes: usize,
+) -> String {
+    let (admin, http, dns) = listen;
+    let dns_port = dns.port();
+    format!(
+        "\
+Switchyard demo: {nodes} simulated edge nodes in zones ams, fra, lon (127.0.100.x), config in {dir}
+Every few seconds a node fails and another turns degraded, then both recover.
+
+  status and health   curl http://{admin}/readyz?verbose
+                      curl http://{admin}/api/v1/fleet
+  routing decision    curl 'http://{http}/v1/route?host=video.demo.example&ip=10.2.0.1&path=/movies/a/seg1.ts'
+  302 redirect        curl -i -H 'Host: video.demo.example' http://{http}/movies/a/seg1.ts
+  HTTPDNS             curl 'http://{http}/d?host=video.demo.example&ip=10.3.0.1'
+  why this node       curl 'http://{admin}/debug/pick?host=video.demo.example&ip=10.1.0.1&path=/movies/a/seg1.ts'
+  DNS with ECS        dig @{dns_ip} -p {dns_port} video.demo.example A +subnet=10.3.0.0/24
+  metrics             curl http://{admin}/metrics
+
+Stop with Ctrl-C.",
+        dir = dir.display(),
+        dns_ip = dns.ip(),
+    )
+}
+
+/// Injects faults forever: one node of a rotating zone fails, another answers degraded, both
+/// recover half a period later.
+async fn chaos(fleet: SimFleet, per_zone: usize, period: Duration) {
+    let total = fleet.nodes().len();
+    for round in 0usize.. {
+        tokio::time::sleep(period / 2).await;
+        let failing = (round * per_zone + round) % total;
+        let degraded = (failing + per_zone + 1) % total;
+        fleet.node(failing).set_behavior(Behavior::Status(503));
+        if degraded != failing {
+            fleet.node(degraded).set_behavior(Behavior::Degraded);
+        }
+        tracing::info!(
+            failing = %fleet.node(failing).addr(),
+            degraded = %fleet.node(degraded).addr(),
+            "demo: injecting faults"
+        );
+        tokio::time::sleep(period / 2).await;
+        fleet.node(failing).set_behavior(Behavior::Healthy);
+        fleet.node(degraded).set_behavior(Behavior::Healthy);
+        tracing::info!("demo: faults cleared");
+    }
+}
