@@ -11,6 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::{Registry, Unit};
 use tokio::sync::Notify;
 
 use crate::check::Check;
@@ -59,6 +62,8 @@ struct State {
     stall_lag_ns: AtomicU64,
     ticks: AtomicU64,
     ticked: Notify,
+    lag_gauge: Gauge<f64, std::sync::atomic::AtomicU64>,
+    late_ticks: Counter,
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -80,6 +85,8 @@ impl Heartbeat {
             stall_lag_ns: AtomicU64::new(0),
             ticks: AtomicU64::new(0),
             ticked: Notify::new(),
+            lag_gauge: Gauge::default(),
+            late_ticks: Counter::default(),
         });
         tokio::spawn(beat(Arc::downgrade(&state)));
         Heartbeat { state }
@@ -131,6 +138,27 @@ impl Heartbeat {
         Ok(())
     }
 
+    /// Registers `runtime_heartbeat_lag_seconds` (gauge, lag of the last tick) and
+    /// `runtime_heartbeat_late_ticks_total` (ticks later than `max_lag`), under `prefix`
+    /// (e.g. [`crate::metrics::DEFAULT_PREFIX`]) or bare when `None`. Call once.
+    pub fn register_metrics(&self, registry: &mut Registry, prefix: Option<&str>) {
+        let registry = match prefix {
+            Some(prefix) if !prefix.is_empty() => registry.sub_registry_with_prefix(prefix),
+            _ => registry,
+        };
+        registry.register_with_unit(
+            "runtime_heartbeat_lag",
+            "How late the last runtime heartbeat tick ran",
+            Unit::Seconds,
+            self.state.lag_gauge.clone(),
+        );
+        registry.register(
+            "runtime_heartbeat_late_ticks",
+            "Runtime heartbeat ticks later than the stall threshold",
+            self.state.late_ticks.clone(),
+        );
+    }
+
     /// An immediate check named `name` reporting [`status`](Self::status).
     pub fn check(&self, name: &str) -> Check {
         let heartbeat = self.clone();
@@ -151,7 +179,9 @@ async fn beat(state: Weak<State>) {
         let lag = now.saturating_duration_since(expected);
         let at = nanos(now.saturating_duration_since(state.base));
         state.last_lag_ns.store(nanos(lag), Ordering::Relaxed);
+        state.lag_gauge.set(lag.as_secs_f64());
         if lag > state.config.max_lag {
+            state.late_ticks.inc();
             state.stall_lag_ns.store(nanos(lag), Ordering::Relaxed);
             state.last_stall_ns.store(at.saturating_add(1), Ordering::Relaxed);
             tracing::warn!(lag_ms = lag.as_millis() as u64, "runtime heartbeat ran late");
