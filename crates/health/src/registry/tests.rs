@@ -105,7 +105,9 @@ async fn single_check_shows_the_real_error() {
 #[tokio::test]
 async fn unknown_check_or_endpoint_is_404() {
     let health = mixed();
-    for path in ["/readyz/nope", "/livez/a", "/statusz", "/readyz/a/b", "/"] {
+    for path in
+        ["/readyz/nope", "/livez/a", "/statusz", "/readyz/a/b", "/", "/readyz/", "//readyz", ""]
+    {
         let response = health.respond(path, None).await;
         assert_eq!(response.status, 404, "{path}");
         assert_eq!(response.body, "404 page not found\n");
