@@ -1,5 +1,10 @@
 //! Cold start: time from exec to the first `/livez` 200 and to the first `/readyz` 200, the
-//! median over repeated runs. `cargo bench -p switchyard --bench coldstart [-- RUNS [CONFIG]]`.
+//! median over repeated runs.
+//!
+//! `cargo bench -p switchyard --bench coldstart [-- RUNS [CONFIG | large]]`: `large` generates
+//! a fleet of 10,000 nodes in 500 zones with 20 services and a coverage zone file of 1,000,000
+//! IPv4 and 100,000 IPv6 prefixes (nodes are probed over TCP on loopback addresses where
+//! nothing listens, so every probe ends at once with "refused").
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -27,9 +32,12 @@ fn median(v: &mut [Duration]) -> Duration {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     let runs: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(20);
-    let config = args.get(1).cloned().unwrap_or_else(|| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/switchyard.toml").to_string()
-    });
+    let large_dir = tempfile::tempdir().unwrap();
+    let config = match args.get(1).map(String::as_str) {
+        Some("large") => write_large(large_dir.path()),
+        Some(path) => path.to_string(),
+        None => concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/switchyard.toml").to_string(),
+    };
     let bin = env!("CARGO_BIN_EXE_switchyard");
     let (mut livez, mut readyz) = (Vec::new(), Vec::new());
     for _ in 0..runs {
@@ -59,4 +67,75 @@ fn main() {
     println!("cold start over {runs} runs ({config}):");
     println!("  exec -> /livez 200   median {:>8.2} ms", median(&mut livez).as_secs_f64() * 1e3);
     println!("  exec -> /readyz 200  median {:>8.2} ms", median(&mut readyz).as_secs_f64() * 1e3);
+}
+
+/// Writes the large fleet's configuration and coverage zone file; returns the config path.
+fn write_large(dir: &std::path::Path) -> String {
+    use std::fmt::Write as _;
+    const ZONES: usize = 500;
+    const NODES: usize = 10_000;
+    let mut c = String::from(
+        "[lifecycle]\nshutdown_delay_seconds = 0\n\n[probe.default]\ncheck = { kind = \"tcp\" }\n\
+         interval_ms = 2000\ntimeout_ms = 500\nconnect_timeout_ms = 200\n\n\
+         [inventory]\ncoverage_zones_file = \"czf.json\"\n",
+    );
+    for z in 0..ZONES {
+        let _ = write!(
+            c,
+            "\n[[inventory.zones]]\nname = \"z{z}\"\nbackups = [\"z{}\"]\n",
+            (z + 1) % ZONES
+        );
+    }
+    for n in 0..NODES {
+        // 127.1.0.0/16 upwards; port 9 has no listener, so probes end with "refused".
+        let ip = 0x7f01_0000u32 + n as u32;
+        let ip = std::net::Ipv4Addr::from(ip);
+        let _ = write!(
+            c,
+            "\n[[inventory.nodes]]\nid = \"n{n}\"\nzone = \"z{}\"\nipv4 = \"{ip}\"\nport = 9\n",
+            n % ZONES
+        );
+    }
+    for s in 0..20 {
+        let _ = write!(
+            c,
+            "\n[[inventory.services]]\nname = \"s{s}\"\nhostnames = [\"s{s}.cdn.example\"]\ndefault_zone = \"z0\"\n"
+        );
+    }
+    std::fs::write(dir.join("switchyard.toml"), c).unwrap();
+
+    // 1,000,000 IPv4 /24s (2,000 per zone) and 100,000 IPv6 /48s (200 per zone).
+    let mut czf = String::with_capacity(40 << 20);
+    czf.push_str("{\"coverageZones\": {");
+    for z in 0..ZONES {
+        if z > 0 {
+            czf.push(',');
+        }
+        let _ = write!(czf, "\"z{z}\": {{\"network\": [");
+        for i in 0..2000u32 {
+            let p = (z as u32 * 2000 + i) << 8;
+            let a = std::net::Ipv4Addr::from(0x0100_0000u32.wrapping_add(p));
+            let _ = write!(czf, "{}\"{a}/24\"", if i > 0 { "," } else { "" });
+        }
+        czf.push_str("], \"network6\": [");
+        for i in 0..200u32 {
+            let k = z as u32 * 200 + i;
+            let _ = write!(
+                czf,
+                "{}\"2001:{:x}:{:x}::/48\"",
+                if i > 0 { "," } else { "" },
+                0x1000 + (k >> 16),
+                k & 0xffff
+            );
+        }
+        let _ = write!(
+            czf,
+            "], \"coordinates\": {{\"latitude\": {}, \"longitude\": {}}}}}",
+            (z % 180) as f64 - 89.0,
+            (z % 360) as f64 - 179.0
+        );
+    }
+    czf.push_str("}}\n");
+    std::fs::write(dir.join("czf.json"), czf).unwrap();
+    dir.join("switchyard.toml").display().to_string()
 }
