@@ -202,7 +202,10 @@ impl<'a> OidRef<'a> {
     }
 
     pub fn to_oid(&self) -> Oid {
-        Oid(self.iter().collect())
+        // At most one arc per content byte, plus one for the combined first byte.
+        let mut v = Vec::with_capacity(self.0.len() + 1);
+        v.extend(self.iter());
+        Oid(v)
     }
 
     pub fn starts_with(&self, prefix: &Oid) -> bool {
