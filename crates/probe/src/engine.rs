@@ -1,6 +1,5 @@
-//! The probe engine: one scheduler task owns every node's state and a hashed timer wheel
-//! (`DelayQueue`) of due probes, and spawns a short task per probe, bounded by a global
-//! semaphore. Results flow back over a bounded channel; the state machine runs in the scheduler
+//! The probe engine: one scheduler task owns every node's state and a timer heap of due
+//! probes, and spawns a short task per probe, bounded by a global semaphore. Results flow back over a bounded channel; the state machine runs in the scheduler
 //! task, so there are no locks on the hot path. Health is published as a versioned
 //! `Arc<HealthSnapshot>` through `tokio::sync::watch`, debounced.
 //!

@@ -1,17 +1,21 @@
-//! The scheduler task: timer wheel, probe spawning, result application, publication.
+//! The scheduler task: timer heap, probe spawning, result application, publication.
+//!
+//! Timers are a binary heap of `(due, slot, seq)` with lazy deletion: rescheduling pushes a
+//! new entry and bumps the node's `timer_seq`, stale entries are skipped when popped. One
+//! pinned `Sleep` tracks the earliest entry, and every due entry is drained in one batch, so a
+//! burst of due probes costs one timer wake-up, not one per probe.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use futures::StreamExt;
 use rand::Rng;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tokio_util::time::{DelayQueue, delay_queue};
 
 use super::{
     Command, EngineConfig, HealthSnapshot, LATENESS_BUCKETS_MS, NodeDetail, NodeId, NodeStatus,
@@ -28,7 +32,8 @@ struct Node {
     /// Pooled connections; `None` while a probe holds them.
     conn: Option<ConnState>,
     in_flight: Option<CancellationToken>,
-    key: Option<delay_queue::Key>,
+    /// Sequence number of the live timer entry; 0 = none.
+    timer_seq: u64,
     generation: u64,
     operator: OperatorState,
     last: Option<ProbeOutcome>,
@@ -47,7 +52,8 @@ struct Scheduler {
     slots: Vec<Option<Node>>,
     free: Vec<usize>,
     ids: HashMap<NodeId, usize>,
-    queue: DelayQueue<(usize, u64)>,
+    timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
+    next_seq: u64,
     next_generation: u64,
     semaphore: Arc<Semaphore>,
     done_tx: mpsc::Sender<Done>,
@@ -78,7 +84,8 @@ pub(super) async fn run(
         slots: Vec::new(),
         free: Vec::new(),
         ids: HashMap::new(),
-        queue: DelayQueue::new(),
+        timers: BinaryHeap::new(),
+        next_seq: 1,
         next_generation: 0,
         done_tx,
         shared,
@@ -95,19 +102,48 @@ pub(super) async fn run(
     for (t, c) in initial {
         s.upsert(t, c);
     }
+    let far = || Instant::now() + Duration::from_secs(86_400);
+    let timer = tokio::time::sleep_until(far());
+    tokio::pin!(timer);
+    let mut armed_at: Option<Instant> = None;
+    let publish = tokio::time::sleep_until(far());
+    tokio::pin!(publish);
+    let mut publish_armed = false;
     loop {
         s.shared.heartbeat.fetch_add(1, Ordering::Relaxed);
+        let next = s.timers.peek().map(|Reverse((due, _, _))| *due);
+        if next != armed_at {
+            if let Some(due) = next {
+                timer.as_mut().reset(due);
+            }
+            armed_at = next;
+        }
+        if s.dirty && !publish_armed {
+            publish.as_mut().reset(s.publish_at);
+            publish_armed = true;
+        }
         tokio::select! {
             biased;
             _ = cancel.cancelled() => break,
-            Some(done) = done_rx.recv() => s.apply(done),
-            Some(cmd) = commands.recv() => s.command(cmd),
-            Some(expired) = s.queue.next(), if !s.queue.is_empty() => {
-                let deadline = expired.deadline();
-                let (slot, generation) = expired.into_inner();
-                s.fire(slot, generation, deadline);
+            Some(done) = done_rx.recv() => {
+                s.apply(done);
+                // Drain what is already queued without another trip through select.
+                for _ in 0..BATCH {
+                    match done_rx.try_recv() {
+                        Ok(d) => s.apply(d),
+                        Err(_) => break,
+                    }
+                }
             }
-            _ = tokio::time::sleep_until(s.publish_at), if s.dirty => s.publish(),
+            Some(cmd) = commands.recv() => s.command(cmd),
+            _ = &mut timer, if armed_at.is_some() => {
+                armed_at = None;
+                s.fire_due();
+            }
+            _ = &mut publish, if publish_armed => {
+                publish_armed = false;
+                s.publish();
+            }
         }
     }
     s.tracker.close();
@@ -115,7 +151,22 @@ pub(super) async fn run(
     s.tracker.wait().await;
 }
 
+/// Most results or due timers handled per loop turn, so commands and results interleave.
+const BATCH: usize = 512;
+
 impl Scheduler {
+    fn fire_due(&mut self) {
+        let now = Instant::now();
+        for _ in 0..BATCH {
+            match self.timers.peek() {
+                Some(Reverse((due, _, _))) if *due <= now => {}
+                _ => return,
+            }
+            let Some(Reverse((due, slot, seq))) = self.timers.pop() else { return };
+            self.fire(slot, seq, due);
+        }
+    }
+
     fn alloc(&mut self, node: Node) -> usize {
         match self.free.pop() {
             Some(i) => {
@@ -191,11 +242,10 @@ impl Scheduler {
             let new_interval = node.health.next_interval();
             node.target = target;
             node.compiled = compiled;
-            let generation = node.generation;
-            let stale_timer = node.key.is_none() || old_interval != new_interval;
+            let stale_timer = node.timer_seq == 0 || old_interval != new_interval;
             if stale_timer {
                 let due = Instant::now() + start_spread(new_interval);
-                self.set_timer(slot, generation, due);
+                self.set_timer(slot, due);
             }
             self.refresh_status(slot);
             return;
@@ -212,7 +262,7 @@ impl Scheduler {
             health,
             conn: Some(ConnState::default()),
             in_flight: None,
-            key: None,
+            timer_seq: 0,
             generation,
             operator: OperatorState::Enabled,
             last: None,
@@ -222,24 +272,21 @@ impl Scheduler {
         self.ids.insert(id, slot);
         self.shared.nodes.store(self.ids.len() as u64, Ordering::Relaxed);
         self.count(state, 1);
-        self.set_timer(slot, generation, Instant::now() + first);
+        self.set_timer(slot, Instant::now() + first);
         self.refresh_status(slot);
     }
 
-    fn set_timer(&mut self, slot: usize, generation: u64, due: Instant) {
+    fn set_timer(&mut self, slot: usize, due: Instant) {
         let Some(node) = self.slots[slot].as_mut() else { return };
-        match &node.key {
-            Some(k) => self.queue.reset_at(k, due),
-            None => node.key = Some(self.queue.insert_at((slot, generation), due)),
-        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        node.timer_seq = seq;
+        self.timers.push(Reverse((due, slot, seq)));
     }
 
     fn remove(&mut self, id: &NodeId) -> bool {
         let Some(slot) = self.ids.remove(id) else { return false };
         let Some(node) = self.slots[slot].take() else { return false };
-        if let Some(k) = &node.key {
-            self.queue.remove(k);
-        }
         if let Some(t) = &node.in_flight {
             t.cancel();
         }
@@ -303,13 +350,14 @@ impl Scheduler {
         }
     }
 
-    fn fire(&mut self, slot: usize, generation: u64, deadline: Instant) {
+    fn fire(&mut self, slot: usize, seq: u64, deadline: Instant) {
         let now = Instant::now();
         let Some(node) = self.slots.get_mut(slot).and_then(Option::as_mut) else { return };
-        if node.generation != generation {
+        if node.timer_seq != seq {
             return;
         }
-        node.key = None;
+        node.timer_seq = 0;
+        let generation = node.generation;
         let late = now.saturating_duration_since(deadline);
         self.config.metrics.lateness(late);
         let bucket = LATENESS_BUCKETS_MS
@@ -326,8 +374,7 @@ impl Scheduler {
                 self.config.metrics.overrun();
                 let next = deadline
                     + jittered(node.health.next_interval(), jitter(node), rand::rng().random());
-                let key = self.queue.insert_at((slot, generation), next.max(now));
-                node.key = Some(key);
+                self.set_timer(slot, next.max(now));
                 return;
             }
         };
@@ -378,7 +425,6 @@ impl Scheduler {
         node.last = Some(done.outcome);
         let interval = jittered(node.health.next_interval(), jitter(node), rand::rng().random());
         let due = (done.started + interval).max(now);
-        let generation = node.generation;
         let after = node.health.effective();
         if first {
             self.probed += 1;
@@ -390,7 +436,7 @@ impl Scheduler {
             self.config.metrics.transition(before, after);
             self.config.metrics.node_state(&id, Some(after));
         }
-        self.set_timer(done.slot, generation, due);
+        self.set_timer(done.slot, due);
         self.refresh_status(done.slot);
     }
 
