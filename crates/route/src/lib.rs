@@ -77,6 +77,20 @@
 //! assert_eq!(d.ttl_seconds, 60);
 //! ```
 //!
+//! Design choices, each explained where it lives:
+//! - Prefix index ([`prefix_index`]): prefixes flattened into disjoint ranges with a
+//!   direct-indexed /16 first level; about 4 bytes per range, one or two cache lines per
+//!   lookup, and the matched prefix length kept for the DNS ECS scope.
+//! - Picking: weighted rendezvous (HRW) hashing over the candidates of one zone rather than a
+//!   ring or Maglev. Zones hold tens of nodes, so scoring all of them is cheap, there is no
+//!   table to rebuild when a weight or health changes, and only the keys that must move do:
+//!   about 1/N when a node joins or leaves, none when another zone changes. Ineligible and
+//!   overloaded nodes are simply not scored, which is the bounded-load walk: their keys go to
+//!   the next-ranked node. The hash is defined in this crate so that several router instances
+//!   agree on every key.
+//! - Snapshots: health lives in two small per-node arrays next to the shared, `Arc`'d fleet;
+//!   [`RoutingTable::with_health`] and [`RoutingTable::with_node_health`] rebuild only those.
+//!
 //! Modules: [`spec`] (fleet model and validation), [`health`] (health view), [`coverage`]
 //! (CZF/CSV), [`prefix_index`] (longest-prefix match), [`geo`] (distances, GeoIP),
 //! [`table`] (snapshot and selection), [`decision`] (requests, answers, errors).
