@@ -1,7 +1,7 @@
 //! The routing table: one immutable snapshot of fleet, coverage zones, GeoIP and health.
 //!
 //! The heavy, health-independent parts (prefix index, zone chains, host maps, node data) live
-//! in one `Arc`'d [`Fleet`] shared by every snapshot; [`RoutingTable::with_health`] makes a new
+//! in one `Arc`'d `Fleet` shared by every snapshot; [`RoutingTable::with_health`] makes a new
 //! snapshot that shares it and only recomputes the per-node effective weights and per-service
 //! panic flags (O(nodes + services x zones), no allocation beyond two small vectors).
 
