@@ -18,10 +18,13 @@ pub(super) fn parse(text: &str) -> Result<CoverageZones, CzfError> {
 }
 
 fn json_err(e: serde_json::Error) -> CzfError {
-    let (line, column) = (e.line(), e.column());
+    let (line, raw_column) = (e.line(), e.column());
     let full = e.to_string();
-    let suffix = format!(" at line {line} column {column}");
+    let suffix = format!(" at line {line} column {raw_column}");
     let message = full.strip_suffix(&suffix).unwrap_or(&full).to_owned();
+    // serde_json says column 0 for an error on a line's terminating newline; report columns
+    // 1-based like every other location.
+    let column = raw_column.max(1);
     CzfError::Json { line, column, message }
 }
 

@@ -133,3 +133,44 @@ fn host_bits_and_bare_addresses() {
     assert_eq!(at(&cz, "198.51.100.1"), Some(("b".into(), 32)));
     assert_eq!(at(&cz, "198.51.100.2"), None);
 }
+
+mod robustness {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Arbitrary text never panics; errors always point inside the input.
+        #[test]
+        fn csv_never_panics(text in "[0-9a-f:./,# \\n-]{0,200}") {
+            match CoverageZones::from_csv(&text) {
+                Ok(cz) => prop_assert!(cz.zones().iter().all(|z| !z.name.trim().is_empty())),
+                Err(CzfError::Csv { line, .. }) => prop_assert!(line >= 1 && line <= text.lines().count()),
+                Err(other) => prop_assert!(false, "{other:?}"),
+            }
+        }
+
+        #[test]
+        fn json_never_panics(text in "[\\[\\]{}\":,0-9a-z./ \\n]{0,200}") {
+            if let Err(CzfError::Json { line, .. }) = CoverageZones::from_czf_json(&text) {
+                prop_assert!(line <= text.lines().count() + 1);
+            }
+        }
+
+        /// Mutating one character of a valid file gives either a valid result or a located
+        /// error, never a panic.
+        #[test]
+        fn json_mutations_are_located(pos in 0usize..400, ch in "[\\[\\]{}\":,0-9a-z./ ]") {
+            let mut text = CZF.to_owned();
+            let pos = pos % text.len();
+            if text.is_char_boundary(pos) && text.is_char_boundary(pos + 1) {
+                text.replace_range(pos..pos + 1, &ch);
+            }
+            if let Err(e) = CoverageZones::from_czf_json(&text) {
+                let located = matches!(e, CzfError::Json { line, column, .. } if line >= 1 && column >= 1);
+                prop_assert!(located, "{:?}", e);
+            }
+        }
+    }
+}

@@ -3,7 +3,7 @@
 //! The heavy, health-independent parts (prefix index, zone chains, host maps, node data) live
 //! in one `Arc`'d `Fleet` shared by every snapshot; [`RoutingTable::with_health`] makes a new
 //! snapshot that shares it and only recomputes the per-node effective weights and per-service
-//! panic flags (O(nodes + services x zones), no allocation beyond two small vectors).
+//! panic flags (O(nodes + services x zones), nothing else is copied or rebuilt).
 
 mod build;
 mod health_state;
