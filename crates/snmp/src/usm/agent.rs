@@ -217,23 +217,27 @@ impl AuthoritativeEngine {
                 );
             }
         }
-        let keys = user.keys.clone();
         let scoped = match m.data {
             ScopedData::Plain(s) => s,
             ScopedData::Encrypted(c) => {
-                let pk = keys.privacy.as_ref().ok_or(Rejection::Drop)?;
+                let pk = self
+                    .users
+                    .get(m.usm.user)
+                    .and_then(|u| u.keys.privacy.as_ref())
+                    .ok_or(Rejection::Drop)?;
                 let ok = pk.decrypt(m.usm.boots, m.usm.time, m.usm.priv_params, c, scratch).is_ok();
                 match ok.then(|| ScopedPduRef::decode(scratch, true)) {
                     Some(Ok(s)) => s,
                     _ => {
                         self.stats.decryption_errors += 1;
+                        let n = self.stats.decryption_errors;
                         return self.reject(
                             now,
                             reportable,
                             &ctx,
                             0,
                             &report::DECRYPTION_ERRORS,
-                            self.stats.decryption_errors,
+                            n,
                             out,
                         );
                     }

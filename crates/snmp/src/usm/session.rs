@@ -242,19 +242,15 @@ impl UsmSession {
             return Err(UsmError::UnknownUser);
         }
         let known = self.engine.as_ref().is_some_and(|e| e.id == m.usm.engine_id);
-        let fresh;
-        let keys = if known {
-            self.keys.as_ref().ok_or(UsmError::UnknownEngine)?
-        } else {
-            // A differently keyed engine (agent replaced): only trusted if the MAC verifies.
-            fresh = LocalizedKeys::new(&self.user, m.usm.engine_id);
-            &fresh
-        };
-        let auth = keys.auth.as_ref().ok_or(UsmError::AuthFailure)?;
-        if !auth.verify(msg, m.usm.auth_offset, m.usm.auth_params) {
-            return Err(UsmError::AuthFailure);
+        // A differently keyed engine (agent replaced) is only trusted if the MAC verifies.
+        let fresh = (!known).then(|| LocalizedKeys::new(&self.user, m.usm.engine_id));
+        {
+            let keys = fresh.as_ref().or(self.keys.as_ref()).ok_or(UsmError::UnknownEngine)?;
+            let auth = keys.auth.as_ref().ok_or(UsmError::AuthFailure)?;
+            if !auth.verify(msg, m.usm.auth_offset, m.usm.auth_params) {
+                return Err(UsmError::AuthFailure);
+            }
         }
-        let keys = keys.clone();
         let (boots, time) = (m.usm.boots, m.usm.time);
         match self.engine.as_mut() {
             Some(e) if known => {
@@ -263,14 +259,11 @@ impl UsmSession {
                     || (boots == e.boots && time > e.latest_received_time)
                     || !e.authenticated
                 {
-                    *e = Engine {
-                        id: e.id.clone(),
-                        boots,
-                        time,
-                        synced_at: now,
-                        latest_received_time: time,
-                        authenticated: true,
-                    };
+                    e.boots = boots;
+                    e.time = time;
+                    e.synced_at = now;
+                    e.latest_received_time = time;
+                    e.authenticated = true;
                 } else if boots == MAX_BOOTS
                     || boots < e.boots
                     || time.saturating_add(TIME_WINDOW) < e.latest_received_time
@@ -287,9 +280,10 @@ impl UsmSession {
                     latest_received_time: time,
                     authenticated: true,
                 });
-                self.keys = Some(keys.clone());
+                self.keys = fresh;
             }
         }
+        let keys = self.keys.as_ref().ok_or(UsmError::UnknownEngine)?;
         let scoped = match m.data {
             ScopedData::Plain(s) => {
                 // Reports come back authNoPriv even to authPriv requests (RFC 3414 3.1.1 b).
