@@ -91,13 +91,21 @@ impl Default for RequestOptions {
 }
 
 impl RequestOptions {
-    fn attempt_timeouts(&self) -> impl Iterator<Item = Duration> + '_ {
-        let b = self.backoff.max(1.0);
-        (0..=self.retries).map(move |i| self.timeout.mul_f32(b.powi(i as i32)))
+    pub(crate) fn attempt_timeouts(&self) -> impl Iterator<Item = Duration> + '_ {
+        let b = self.backoff.max(1.0) as f64;
+        // Capped so a large retry count cannot overflow Duration.
+        (0..=self.retries).map(move |i| {
+            let secs = self.timeout.as_secs_f64() * b.powi(i.min(30) as i32).min(1e6);
+            Duration::try_from_secs_f64(secs).unwrap_or(MAX_WAIT).min(MAX_WAIT)
+        })
     }
 
-    fn total(&self) -> Duration {
-        self.deadline.unwrap_or_else(|| self.attempt_timeouts().sum())
+    pub(crate) fn total(&self) -> Duration {
+        self.deadline
+            .unwrap_or_else(|| {
+                self.attempt_timeouts().fold(Duration::ZERO, |a, b| a.saturating_add(b))
+            })
+            .min(MAX_WAIT)
     }
 }
 
@@ -140,6 +148,9 @@ impl Drop for Registered<'_> {
         }
     }
 }
+
+/// No single request waits longer than a day, whatever the options say.
+const MAX_WAIT: Duration = Duration::from_secs(86_400);
 
 /// Maximum engine/time re-synchronisations within one request.
 const MAX_RESYNC: u32 = 3;

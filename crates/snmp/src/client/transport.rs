@@ -73,7 +73,7 @@ impl Pending {
     }
 
     /// Hands a datagram to its waiter; returns false when it matched nothing.
-    fn dispatch(&self, data: &[u8], from: SocketAddr) -> bool {
+    pub(crate) fn dispatch(&self, data: &[u8], from: SocketAddr) -> bool {
         let Ok(route) = peek_route(data) else { return false };
         let id = match route {
             Route::Community { request_id, .. } => request_id,
