@@ -123,8 +123,8 @@ async fn retries_survive_drops_corruption_and_duplicates() {
     });
     let client = Client::new().unwrap();
     let opts = RequestOptions {
-        timeout: Duration::from_millis(50),
-        retries: 30,
+        timeout: Duration::from_millis(100),
+        retries: 40,
         backoff: 1.0,
         ..Default::default()
     };
@@ -149,7 +149,7 @@ async fn delay_beyond_deadline_is_a_timeout_and_late_replies_are_accepted() {
     // Attempts of 200 ms each: the reply to the first attempt arrives during the second.
     let patient = RequestOptions {
         timeout: Duration::from_millis(200),
-        retries: 3,
+        retries: 10,
         backoff: 1.0,
         ..Default::default()
     };
