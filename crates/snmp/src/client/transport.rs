@@ -134,6 +134,7 @@ impl Endpoint {
     }
 }
 
+#[cfg(not(target_os = "linux"))]
 async fn receive_loop(socket: Arc<UdpSocket>, pending: Arc<Pending>) {
     let mut buf = vec![0u8; 65536];
     loop {
@@ -149,13 +150,148 @@ async fn receive_loop(socket: Arc<UdpSocket>, pending: Arc<Pending>) {
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                // ICMP port unreachable surfaces here on Linux; it belongs to no waiter.
+                // ICMP port unreachable surfaces here; it belongs to no waiter.
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
                 Err(e) => {
                     tracing::debug!(error = %e, "SNMP receive error");
                     break;
                 }
             }
+        }
+    }
+}
+
+/// Linux: `recvmmsg` reads up to [`mmsg::BATCH`] datagrams per system call. A batch that
+/// comes back short means the queue was empty, so readiness is cleared without the extra
+/// `EAGAIN` read a plain `recvfrom` loop needs.
+#[cfg(target_os = "linux")]
+async fn receive_loop(socket: Arc<UdpSocket>, pending: Arc<Pending>) {
+    let mut batch = mmsg::Batch::new();
+    loop {
+        if socket.readable().await.is_err() {
+            return;
+        }
+        loop {
+            let res = socket.try_io(tokio::io::Interest::READABLE, || {
+                let n = batch.recv(&socket)?;
+                for i in 0..n {
+                    if let Some((data, from)) = batch.get(i)
+                        && !pending.dispatch(data, from)
+                    {
+                        tracing::trace!(%from, len = data.len(), "unmatched SNMP datagram dropped");
+                    }
+                }
+                if n < mmsg::BATCH {
+                    // Drained: let tokio clear readiness (a later arrival raises a new event).
+                    return Err(std::io::ErrorKind::WouldBlock.into());
+                }
+                Ok(())
+            });
+            match res {
+                Ok(()) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                // ICMP port unreachable surfaces here; it belongs to no waiter.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
+                Err(e) => {
+                    tracing::debug!(error = %e, "SNMP receive error");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod mmsg {
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+    use std::os::fd::AsRawFd;
+
+    pub const BATCH: usize = 16;
+    const SLOT: usize = 65536;
+
+    /// Receive buffers and headers for one `recvmmsg` call, allocated once per socket.
+    pub struct Batch {
+        bufs: Vec<u8>,
+        names: Vec<libc::sockaddr_storage>,
+        iovs: Vec<libc::iovec>,
+        hdrs: Vec<libc::mmsghdr>,
+    }
+
+    // The raw pointers only ever point into the batch's own vectors.
+    unsafe impl Send for Batch {}
+
+    impl Batch {
+        pub fn new() -> Self {
+            Self {
+                bufs: vec![0u8; BATCH * SLOT],
+                // SAFETY: sockaddr_storage, iovec and mmsghdr are plain C structs for which
+                // all-zero bytes are valid.
+                names: vec![unsafe { std::mem::zeroed() }; BATCH],
+                iovs: vec![unsafe { std::mem::zeroed() }; BATCH],
+                hdrs: vec![unsafe { std::mem::zeroed() }; BATCH],
+            }
+        }
+
+        /// One non-blocking `recvmmsg`; returns how many datagrams arrived.
+        pub fn recv(&mut self, socket: &impl AsRawFd) -> std::io::Result<usize> {
+            for i in 0..BATCH {
+                self.iovs[i] = libc::iovec {
+                    iov_base: self.bufs[i * SLOT..].as_mut_ptr().cast(),
+                    iov_len: SLOT,
+                };
+                let h = &mut self.hdrs[i].msg_hdr;
+                h.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
+                h.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+                h.msg_iov = &mut self.iovs[i];
+                h.msg_iovlen = 1;
+                h.msg_control = std::ptr::null_mut();
+                h.msg_controllen = 0;
+                h.msg_flags = 0;
+                self.hdrs[i].msg_len = 0;
+            }
+            // SAFETY: every header points at live buffers of the stated sizes owned by self.
+            let n = unsafe {
+                libc::recvmmsg(
+                    socket.as_raw_fd(),
+                    self.hdrs.as_mut_ptr(),
+                    BATCH as libc::c_uint,
+                    libc::MSG_DONTWAIT,
+                    std::ptr::null_mut(),
+                )
+            };
+            if n < 0 { Err(std::io::Error::last_os_error()) } else { Ok(n as usize) }
+        }
+
+        /// The i-th datagram of the last call and its sender.
+        pub fn get(&self, i: usize) -> Option<(&[u8], SocketAddr)> {
+            let len = (self.hdrs[i].msg_len as usize).min(SLOT);
+            let from = to_socket_addr(&self.names[i])?;
+            Some((&self.bufs[i * SLOT..i * SLOT + len], from))
+        }
+    }
+
+    fn to_socket_addr(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
+        match s.ss_family as libc::c_int {
+            libc::AF_INET => {
+                // SAFETY: the family says this storage holds a sockaddr_in.
+                let a =
+                    unsafe { &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+                let ip = Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+                Some(SocketAddr::from((ip, u16::from_be(a.sin_port))))
+            }
+            libc::AF_INET6 => {
+                // SAFETY: the family says this storage holds a sockaddr_in6.
+                let a =
+                    unsafe { &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+                let ip = Ipv6Addr::from(a.sin6_addr.s6_addr);
+                Some(SocketAddr::V6(SocketAddrV6::new(
+                    ip,
+                    u16::from_be(a.sin6_port),
+                    a.sin6_flowinfo,
+                    a.sin6_scope_id,
+                )))
+            }
+            _ => None,
         }
     }
 }
