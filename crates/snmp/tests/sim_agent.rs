@@ -203,3 +203,12 @@ async fn a_thousand_agents_through_one_socket() {
     }
     assert_eq!(n, 1000);
 }
+
+#[tokio::test]
+async fn simulated_agent_over_ipv6() {
+    let agent = SimAgent::start_on("[::1]:0".parse().unwrap(), AgentSpec::default()).await.unwrap();
+    let client = Client::new().unwrap();
+    let t = client.target_with(agent.addr(), Security::v2c("public"), quick());
+    let got = t.get(&[oid("1.3.6.1.2.1.1.5.0")]).await.unwrap();
+    assert_eq!(got[0].value, Value::OctetString(b"sim".to_vec()));
+}
