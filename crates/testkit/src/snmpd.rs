@@ -1,4 +1,4 @@
-//! Starts a real net-snmp `snmpd` on a loopback port with a generated configuration.
+//! Starts a real net-snmp `snmpd` on a loopback port with a configuration written for the test.
 //!
 //! Every instance gets a private temporary directory (configuration, persistent state, pid
 //! and log file) and an ephemeral UDP port, so many test binaries can run agents at once. The
@@ -54,7 +54,7 @@ impl SnmpdUser {
     }
 }
 
-/// What the generated `snmpd.conf` contains.
+/// What the `snmpd.conf` written for the agent contains.
 #[derive(Clone, Debug)]
 pub struct SnmpdConfig {
     /// Read-only community (default `public`).
