@@ -565,3 +565,59 @@ fn rate_limit_slots_fold_mapped_v4() {
     assert_eq!(slot_of(a), slot_of("::ffff:198.51.100.9".parse().unwrap()));
     assert_ne!(slot_of(a), slot_of("198.51.100.10".parse().unwrap()));
 }
+
+/// Random mutations of valid queries (bit flips, truncation, count changes, junk tails):
+/// never a panic, and every reply parses as a DNS message with the query's id.
+#[test]
+fn mutated_queries_never_panic_and_replies_are_well_formed() {
+    let cfg = config();
+    let t = table();
+    let auth = Authority::new(&cfg);
+    let seeds = [
+        query("video.cdn.example.com", RecordType::A, Some(ecs("10.1.2.0", 24))),
+        query(MANY, RecordType::AAAA, None),
+        query("cdn.example.com", RecordType::NS, None),
+        raw_query_with_opt(&ecs_option(2, 56, &[0x20, 1, 0xd, 0xb8, 0, 0xe, 0])),
+    ];
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut out = vec![0u8; 65535];
+    let mut replies = 0;
+    for i in 0..20_000 {
+        let mut q = seeds[i % seeds.len()].clone();
+        for _ in 0..=(next() % 4) {
+            let r = next() as usize;
+            match r % 4 {
+                0 if !q.is_empty() => {
+                    let at = (r >> 8) % q.len();
+                    q[at] ^= 1 << ((r >> 4) % 8);
+                }
+                1 => q.truncate((r >> 8) % (q.len() + 1)),
+                2 => q.extend((0..(r >> 8) % 16).map(|_| next() as u8)),
+                _ => {
+                    if q.len() >= 12 {
+                        q[4 + 2 * ((r >> 8) % 4) + 1] = (r >> 16) as u8;
+                    }
+                }
+            }
+        }
+        let tr = if i % 2 == 0 { Transport::Udp } else { Transport::Tcp };
+        if let Outcome::Reply { len, .. } = answer(&auth, &t, &q, RESOLVER, tr, i as u64, &mut out)
+        {
+            let m = Message::from_vec(&out[..len])
+                .unwrap_or_else(|e| panic!("reply to {q:02x?} does not parse: {e}"));
+            assert_eq!(m.metadata.id, u16::from_be_bytes([q[0], q[1]]));
+            assert_eq!(m.metadata.message_type, MessageType::Response);
+            if tr == Transport::Udp {
+                assert!(len <= usize::from(cfg.max_udp_payload_bytes));
+            }
+            replies += 1;
+        }
+    }
+    assert!(replies > 5_000, "most mutations still get a reply: {replies}");
+}
