@@ -89,7 +89,7 @@ pub struct Faults {
     pub delay: Duration,
     /// Every response is sent twice.
     pub duplicate: bool,
-    /// Responses corrupted (a byte flipped or the datagram truncated) per 1000.
+    /// Responses damaged per 1000 (truncated, or the outer length altered).
     pub corrupt_per_mille: u16,
     /// GETBULK asking for more varbinds than this gets tooBig with an empty varbind list.
     pub too_big_above: Option<usize>,
@@ -310,16 +310,18 @@ async fn serve(socket: Arc<UdpSocket>, shared: Arc<Shared>) {
     }
 }
 
+/// Damages a response so that a strict decoder must reject it: cut short at a random point,
+/// or its outer length field altered. (Damage that still decodes is indistinguishable from a
+/// genuine answer in v1/v2c, which carry no integrity check.)
 fn corrupt(out: &mut Vec<u8>) {
-    if out.is_empty() {
+    if out.len() < 2 {
         return;
     }
     if rand::random::<bool>() {
         let keep = rand::random_range(0..out.len());
         out.truncate(keep);
     } else {
-        let i = rand::random_range(0..out.len());
-        out[i] ^= 1 << rand::random_range(0..8);
+        out[1] ^= 1 << rand::random_range(0..8);
     }
 }
 

@@ -10,16 +10,23 @@ use super::{Error, Target};
 /// it reports an error.
 fn same_oids<'o>(oids: impl Iterator<Item = &'o Oid> + Clone) -> impl Fn(&PduRef<'_>) -> bool {
     move |p| {
-        p.error_status != 0
-            || (p.varbinds.len() == oids.clone().count()
-                && p.varbinds.iter().zip(oids.clone()).all(|(v, o)| v.oid == *o))
+        if p.error_status != 0 {
+            return plausible_error(p, oids.clone().count());
+        }
+        p.varbinds.len() == oids.clone().count()
+            && p.varbinds.iter().zip(oids.clone()).all(|(v, o)| v.oid == *o)
     }
+}
+
+/// An error response points at one of the request's bindings, or at none (RFC 3416 4.2.1).
+fn plausible_error(p: &PduRef<'_>, requested: usize) -> bool {
+    usize::try_from(p.error_index).is_ok_and(|i| i <= requested)
 }
 
 /// A GETNEXT response has one binding per request OID, each past it.
 fn past_oids(oids: &[Oid]) -> impl Fn(&PduRef<'_>) -> bool + '_ {
     move |p| {
-        p.error_status != 0
+        (p.error_status != 0 && plausible_error(p, oids.len()))
             || (p.varbinds.len() == oids.len()
                 && p.varbinds
                     .iter()

@@ -220,6 +220,9 @@ impl Target {
         V: EncodeVarBinds + ?Sized,
     {
         let t = &*self.inner;
+        // The per-target permit first: waiting on a slow agent must not hold a global slot.
+        let _local =
+            t.permits.acquire().await.map_err(|_| Error::InvalidRequest("target closed"))?;
         let _global = t
             .client
             .inner
@@ -227,8 +230,6 @@ impl Target {
             .acquire()
             .await
             .map_err(|_| Error::InvalidRequest("client closed"))?;
-        let _local =
-            t.permits.acquire().await.map_err(|_| Error::InvalidRequest("target closed"))?;
         let deadline = Instant::now() + t.opts.total();
         let (tx, mut rx) = mpsc::channel::<Bytes>(8);
         let mut reg = Registered { client: &t.client, ids: Vec::with_capacity(4) };
