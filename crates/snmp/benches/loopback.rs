@@ -28,6 +28,7 @@ fn main() {
         return;
     }
     let duration = env_secs("SNMP_BENCH_SECS", 3);
+    raise_fd_limit();
     let agents_rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let client_rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
@@ -154,6 +155,17 @@ fn main() {
         "| {n} agents, one socket          | {ok:>6} ok {bad:>3} lost/mismatched | {:>8.1} ms |",
         wall.as_secs_f64() * 1e3
     );
+}
+
+/// 10,000 agents need 10,000 sockets: lift the soft open-files limit to the hard one.
+fn raise_fd_limit() {
+    let mut lim: libc::rlimit = unsafe { std::mem::zeroed() };
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
 }
 
 async fn futures_agents(n: usize) -> Vec<SimAgent> {
