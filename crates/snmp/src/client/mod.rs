@@ -31,7 +31,7 @@ pub struct ClientConfig {
     pub strict_source: bool,
     /// Local IPv4 bind address (default 0.0.0.0:0).
     pub bind_v4: SocketAddr,
-    /// Local IPv6 bind address (default [::]:0); IPv6 is optional and skipped when the host
+    /// Local IPv6 bind address (default `[::]:0`); IPv6 is optional and skipped when the host
     /// has none.
     pub bind_v6: SocketAddr,
 }
