@@ -126,6 +126,8 @@ fn wildcard_forms() {
     let mut spec = good();
     spec.services[0].hostnames = vec!["a.*.example.com".into()];
     assert!(spec.validate().is_err());
-    spec.services[0].hostnames = vec!["*.example.com".into()];
+    spec.services[0].hostnames = vec!["*.com".into()];
+    assert_eq!(spec.validate().unwrap_err()[0].path, "services[0].hostnames[0]");
+    spec.services[0].hostnames = vec!["*.example.com".into(), "example.net".into()];
     assert_eq!(spec.validate(), Ok(()));
 }

@@ -152,6 +152,10 @@ fn validate_service(
             errs.push(hat, format!("{h:?} is not a host name or *.wildcard"));
             continue;
         }
+        if base.len() < norm.len() && !base.contains('.') {
+            errs.push(hat, format!("{h:?} would claim a whole top-level domain"));
+            continue;
+        }
         if let Some(first) = hosts.insert(norm, index) {
             errs.push(hat, format!("host name {h:?} already belongs to services[{first}]"));
         }

@@ -131,9 +131,14 @@ impl RoutingTable {
                         Some(base.to_owned())
                     }
                     None => {
-                        let parent = h.split_once('.').map(|(_, p)| p.to_owned());
+                        // The parent zone, unless that would be a top-level domain: then
+                        // the name is its own apex.
+                        let apex = match h.split_once('.') {
+                            Some((_, parent)) if parent.contains('.') => parent.to_owned(),
+                            _ => h.clone(),
+                        };
                         exact_hosts.insert(Box::from(h.as_str()), si as u32);
-                        parent
+                        Some(apex)
                     }
                 };
                 if let Some(a) = apex

@@ -212,7 +212,8 @@ impl RoutingTable {
     }
 
     /// DNS apex names the router is authoritative for: the base of each `*.` wildcard and
-    /// the parent of each exact host name, lower-case, without trailing dot.
+    /// the parent of each exact host name (the name itself when its parent is a top-level
+    /// domain), lower-case, without trailing dot.
     pub fn apexes(&self) -> impl Iterator<Item = &str> {
         self.fleet.apexes.iter().map(|a| &**a)
     }

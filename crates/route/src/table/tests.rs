@@ -177,6 +177,15 @@ fn host_lookup_and_name_classes() {
     let mut apexes: Vec<&str> = t.apexes().collect();
     apexes.sort();
     assert_eq!(apexes, ["cdn.example.com", "img.example.com"]);
+
+    // A service on a registrable domain itself is its own apex; the TLD is never claimed.
+    let (mut spec, czf) = fixture();
+    spec.services[0].hostnames = vec!["example.net".into()];
+    let t = table(&spec, &czf, &HealthView::default());
+    assert_eq!(t.apexes().collect::<Vec<_>>(), ["example.net"]);
+    assert!(matches!(t.classify_name("example.net"), NameClass::Service(_)));
+    assert_eq!(t.classify_name("www.example.net"), NameClass::InZone);
+    assert_eq!(t.classify_name("other.net"), NameClass::OutOfZone);
     let (_, info) = t.services().next().unwrap();
     assert_eq!((info.name(), info.ttl_seconds()), ("video", 30));
     assert!(info.has_family(Family::V4) && !info.has_family(Family::V6));
