@@ -130,6 +130,11 @@ impl CompiledProbe {
     }
 }
 
+/// Arms SO_LINGER 0 so dropping the socket sends RST instead of starting the FIN handshake.
+pub(crate) fn close_with_reset(s: &TcpStream) {
+    let _ = socket2::SockRef::from(s).set_linger(Some(std::time::Duration::ZERO));
+}
+
 /// TCP connect under the connect timeout, recording phase and tier.
 pub(crate) async fn connect(
     addr: SocketAddr,

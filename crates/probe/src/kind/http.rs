@@ -29,6 +29,18 @@ enum Io {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
+impl Conn {
+    /// Closes with RST rather than FIN: the probe has its answer, and skipping the FIN
+    /// exchange leaves no TIME_WAIT socket behind per probe (HAProxy closes its checks the
+    /// same way).
+    fn abort(self) {
+        super::close_with_reset(match &self.io {
+            Io::Plain(s) => s,
+            Io::Tls(s) => s.get_ref().0,
+        });
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct CompiledHttp {
     /// Request bytes after the request line and before the Host header.
@@ -148,6 +160,8 @@ impl CompiledHttp {
             && self.keep_alive
         {
             *pool = Some(conn);
+        } else {
+            conn.abort();
         }
     }
 

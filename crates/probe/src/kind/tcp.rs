@@ -40,6 +40,7 @@ impl CompiledTcp {
         }
         let Some(expect) = &self.expect else {
             out.verdict = crate::outcome::Verdict::Pass;
+            super::close_with_reset(&s);
             return;
         };
         let mut buf = vec![0u8; 1024];
