@@ -186,7 +186,8 @@ async fn hundreds_of_agents_through_one_socket() {
     .await
     .unwrap();
     let client =
-        Client::with_config(ClientConfig { max_in_flight: 512, ..Default::default() }).unwrap();
+        Client::with_config(ClientConfig { max_in_flight: 512, sockets: 2, ..Default::default() })
+            .unwrap();
     let mut set = tokio::task::JoinSet::new();
     for (i, addr) in farm.addrs().into_iter().enumerate() {
         let t = client.target_with(

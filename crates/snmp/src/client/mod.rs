@@ -31,6 +31,10 @@ pub struct ClientConfig {
     pub strict_source: bool,
     /// Local IPv4 bind address (default 0.0.0.0:0).
     pub bind_v4: SocketAddr,
+    /// IPv4 sockets, each with its own receive task (default 1). More than one spreads
+    /// receive work over cores on a multi-threaded runtime; a target always uses the same
+    /// socket, so agents see a stable source port.
+    pub sockets: usize,
     /// Local IPv6 bind address (default `[::]:0`); IPv6 is optional and skipped when the host
     /// has none.
     pub bind_v6: SocketAddr,
@@ -43,6 +47,7 @@ impl Default for ClientConfig {
             max_in_flight: 16_384,
             strict_source: true,
             bind_v4: (Ipv4Addr::UNSPECIFIED, 0).into(),
+            sockets: 1,
             bind_v6: (Ipv6Addr::UNSPECIFIED, 0).into(),
         }
     }
@@ -50,7 +55,7 @@ impl Default for ClientConfig {
 
 pub(crate) struct Inner {
     pub(crate) pending: Arc<Pending>,
-    pub(crate) v4: Endpoint,
+    pub(crate) v4: Vec<Endpoint>,
     pub(crate) v6: Option<Endpoint>,
     pub(crate) global: Semaphore,
 }
@@ -63,9 +68,7 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client")
-            .field("local_v4", &self.inner.v4.socket.local_addr().ok())
-            .finish_non_exhaustive()
+        f.debug_struct("Client").field("sockets_v4", &self.inner.v4.len()).finish_non_exhaustive()
     }
 }
 
@@ -80,15 +83,20 @@ impl Client {
             return Err(Error::InvalidRequest("max_in_flight must be positive"));
         }
         let pending = Arc::new(Pending::new(cfg.strict_source));
-        let v4 = Endpoint::bind(cfg.bind_v4, cfg.recv_buffer_bytes, pending.clone())?;
+        if cfg.sockets == 0 || (cfg.sockets > 1 && cfg.bind_v4.port() != 0) {
+            return Err(Error::InvalidRequest("sockets must be positive, and several need port 0"));
+        }
+        let v4 = (0..cfg.sockets)
+            .map(|_| Endpoint::bind(cfg.bind_v4, cfg.recv_buffer_bytes, pending.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
         let v6 = Endpoint::bind(cfg.bind_v6, cfg.recv_buffer_bytes, pending.clone()).ok();
         let global = Semaphore::new(cfg.max_in_flight);
         Ok(Self { inner: Arc::new(Inner { pending, v4, v6, global }) })
     }
 
-    /// The local IPv4 address requests are sent from.
+    /// The local IPv4 address requests are sent from (the first socket's).
     pub fn local_addr_v4(&self) -> Option<SocketAddr> {
-        self.inner.v4.socket.local_addr().ok()
+        self.inner.v4.first()?.socket.local_addr().ok()
     }
 
     /// A handle for one agent. Targets are cheap; create one per agent and keep it, since a
@@ -109,7 +117,16 @@ impl Client {
 
     pub(crate) fn socket_for(&self, addr: &SocketAddr) -> Result<&tokio::net::UdpSocket, Error> {
         match addr {
-            SocketAddr::V4(_) => Ok(&self.inner.v4.socket),
+            SocketAddr::V4(a) => {
+                let v4 = &self.inner.v4;
+                let k = if v4.len() == 1 {
+                    0
+                } else {
+                    let h = u32::from(*a.ip()).wrapping_mul(0x9e37_79b9) ^ u32::from(a.port());
+                    h as usize % v4.len()
+                };
+                Ok(&v4[k].socket)
+            }
             SocketAddr::V6(_) => self
                 .inner
                 .v6

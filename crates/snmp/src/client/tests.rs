@@ -99,3 +99,14 @@ async fn timeout_when_nobody_answers() {
     }
     assert_eq!(sent, 3, "first attempt plus two retries");
 }
+
+#[tokio::test]
+async fn several_sockets_share_one_routing_table() {
+    let cfg = ClientConfig { sockets: 4, ..Default::default() };
+    let client = Client::with_config(cfg).unwrap();
+    assert_eq!(client.inner.v4.len(), 4);
+    let a: SocketAddr = "127.0.0.1:1161".parse().unwrap();
+    let first = client.socket_for(&a).unwrap().local_addr().unwrap();
+    assert_eq!(client.socket_for(&a).unwrap().local_addr().unwrap(), first, "stable per target");
+    assert!(Client::with_config(ClientConfig { sockets: 0, ..Default::default() }).is_err());
+}
