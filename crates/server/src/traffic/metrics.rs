@@ -16,7 +16,7 @@ pub const DECISIONS: &str = "http_decisions";
 /// (`overloaded`, `rate_limited`, `payload_too_large`, `headers_too_large`).
 pub const ADMISSION_REJECTIONS: &str = "http_admission_rejections";
 /// `switchyard_http_request_duration_seconds{endpoint}`: handling time by endpoint kind
-/// (`route`, `httpdns`, `redirect`), from admission to response.
+/// (`route`, `httpdns`, `redirect`), measured inside the handler (admission excluded).
 pub const REQUEST_DURATION: &str = "http_request_duration_seconds";
 
 /// Longest service name kept in a label; longer names are cut at a character boundary.
