@@ -51,8 +51,9 @@ const PORT_ATTEMPTS: usize = 32;
 
 /// Binds UDP (`udp_sockets` `SO_REUSEPORT` sockets) and TCP on `addr`, spawns the serving
 /// tasks into `set`, and returns the bound address (the same port for both transports).
-/// The tasks end when `stop` is cancelled; TCP stops accepting and lets in-flight queries
-/// finish.
+/// Each UDP socket is served by a blocking task (a thread of the runtime's blocking pool);
+/// TCP by async tasks. Everything ends when `stop` is cancelled: UDP threads within
+/// [`udp::STOP_POLL`], TCP stops accepting and lets in-flight queries finish.
 pub async fn spawn(
     set: &mut JoinSet<()>,
     addr: SocketAddr,
@@ -76,7 +77,8 @@ pub async fn spawn(
         ),
     });
     for (i, sock) in udp.into_iter().enumerate() {
-        set.spawn(udp::serve(sock, shared.clone(), i as u64, stop.clone()));
+        let (shared, stop) = (shared.clone(), stop.clone());
+        set.spawn_blocking(move || udp::serve(sock, shared, i as u64, stop));
     }
     set.spawn(tcp::serve(tcp, shared, stop));
     tracing::info!(addr = %bound, udp_sockets = sockets, "dns listener started");
