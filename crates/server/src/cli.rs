@@ -11,7 +11,7 @@ use crate::logging::{self, LogFormat};
 
 /// Switchyard: a CDN traffic scheduler with a built-in fleet health prober.
 #[derive(Debug, Parser)]
-#[command(name = "switchyard", version, about, propagate_version = true)]
+#[command(name = "switchyard", version, about)]
 pub struct Cli {
     /// Log line format.
     #[arg(long, value_enum, default_value_t = LogFormat::Pretty, global = true)]
@@ -36,6 +36,8 @@ pub enum Command {
     /// Run on a built-in simulated fleet (three zones of HTTP nodes on loopback, with nodes
     /// failing and recovering), printing example commands.
     Demo(crate::demo::DemoArgs),
+    /// SNMP tools with net-snmp's flags and output: get, walk, bulkwalk, set.
+    Snmp(crate::snmp_cmd::SnmpArgs),
     /// Print the version.
     Version,
 }
@@ -93,6 +95,7 @@ pub fn main() -> ExitCode {
         },
         Command::Serve(args) => run_async(crate::serve::run(args)),
         Command::Demo(args) => run_async(crate::demo::run(args)),
+        Command::Snmp(args) => run_async(crate::snmp_cmd::run(args)),
     }
 }
 

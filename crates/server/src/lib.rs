@@ -18,4 +18,5 @@ pub mod metrics;
 pub mod prober;
 pub mod routing;
 pub mod serve;
+pub mod snmp_cmd;
 pub mod traffic;

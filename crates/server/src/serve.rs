@@ -155,6 +155,11 @@ impl Server {
             .context("HTTP traffic listener")?;
             tracing::info!(addr = %bound, worker_threads = threads, "http listener ready");
         }
+        if let Some(addr) = config.listen.grpc_health {
+            let bound =
+                spawn_grpc_health(&mut listeners, addr, &health, &tokens.stop_accepting).await?;
+            tracing::info!(addr = %bound, "grpc-health listener ready");
+        }
         if let Some(addr) = config.listen.dns {
             let bound = crate::dns::spawn(
                 &mut listeners,
@@ -298,6 +303,35 @@ async fn spawn_http(
             axum::serve(listener, service).with_graceful_shutdown(stop.cancelled_owned()).await;
         if let Err(e) = served {
             tracing::error!(addr = %local, "listener failed: {e}");
+        }
+    });
+    Ok(local)
+}
+
+/// Serves `grpc.health.v1.Health` mirroring readyz (re-evaluated on every readiness change
+/// and at least once a second) until `stop`.
+async fn spawn_grpc_health(
+    set: &mut JoinSet<()>,
+    addr: SocketAddr,
+    health: &HealthRegistry,
+    stop: &CancellationToken,
+) -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("grpc-health: cannot bind {addr}"))?;
+    let local = listener.local_addr()?;
+    let (service, mirror) =
+        switchyard_health::grpc::health_service(health, Duration::from_secs(1)).await;
+    let stop = stop.clone();
+    set.spawn(async move {
+        let _mirror = mirror;
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        let served = tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming_shutdown(incoming, stop.cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            tracing::error!(addr = %local, "grpc-health listener failed: {e}");
         }
     });
     Ok(local)

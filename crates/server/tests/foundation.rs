@@ -232,3 +232,45 @@ fn version_prints_the_crate_version() {
         format!("switchyard {}", env!("CARGO_PKG_VERSION"))
     );
 }
+
+#[test]
+fn grpc_health_mirrors_readiness() {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+
+    let sy = Switchyard::start(
+        "[listen]\ngrpc_health = \"127.0.0.1:0\"\n[lifecycle]\nshutdown_delay_seconds = 0\n",
+        &[],
+        &[],
+    );
+    let addr = sy.listener("grpc-health");
+    sy.wait_status("/readyz", 200, Duration::from_secs(20));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let status = |sy: &Switchyard| {
+        let _ = sy;
+        rt.block_on(async {
+            let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+                .unwrap()
+                .connect()
+                .await
+                .unwrap();
+            let mut client = HealthClient::new(channel);
+            let r = client.check(HealthCheckRequest { service: String::new() }).await.unwrap();
+            r.into_inner().status()
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status(&sy) != ServingStatus::Serving {
+        assert!(Instant::now() < deadline, "grpc health never reported SERVING");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let r =
+        request(sy.admin, "POST", "/admin/maintenance", &[], r#"{"enabled": true, "reason": "x"}"#);
+    assert_eq!(r.status, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status(&sy) != ServingStatus::NotServing {
+        assert!(Instant::now() < deadline, "grpc health never followed readyz to NOT_SERVING");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

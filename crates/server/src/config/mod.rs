@@ -61,6 +61,10 @@ pub struct ListenConfig {
     /// DNS listener, UDP and TCP on the same address. Default: not started.
     #[serde(default)]
     pub dns: Option<SocketAddr>,
+    /// gRPC listener serving `grpc.health.v1.Health`, whose overall status (service `""`)
+    /// mirrors `/readyz`. Default: not started.
+    #[serde(default)]
+    pub grpc_health: Option<SocketAddr>,
 }
 
 fn default_admin_listen() -> SocketAddr {
@@ -69,7 +73,7 @@ fn default_admin_listen() -> SocketAddr {
 
 impl Default for ListenConfig {
     fn default() -> Self {
-        Self { admin: default_admin_listen(), http: None, dns: None }
+        Self { admin: default_admin_listen(), http: None, dns: None, grpc_health: None }
     }
 }
 
@@ -241,8 +245,12 @@ impl Config {
         }
 
         let l = &self.listen;
-        let listeners =
-            [("listen.admin", Some(l.admin)), ("listen.http", l.http), ("listen.dns", l.dns)];
+        let listeners = [
+            ("listen.admin", Some(l.admin)),
+            ("listen.http", l.http),
+            ("listen.dns", l.dns),
+            ("listen.grpc_health", l.grpc_health),
+        ];
         for (i, (name, addr)) in listeners.iter().enumerate() {
             let Some(addr) = addr else { continue };
             let clash = listeners[..i].iter().find(|(_, other)| *other == Some(*addr));
