@@ -118,6 +118,13 @@ fn routing_follows_probe_verdicts_down_backup_and_back() {
     let (_, fleet_json) = sy.json("/api/v1/fleet");
     let nodes = fleet_json["nodes"].as_array().unwrap();
     assert!(nodes.iter().all(|n| n["health"] == "up"), "{fleet_json}");
+    let failed = nodes.iter().find(|n| n["id"] == chosen.as_str()).unwrap();
+    assert_eq!(failed["probe"]["probed"], true, "{failed}");
+    let (status, detail) = sy.json(&format!("/admin/nodes/{chosen}"));
+    assert_eq!(status, 200);
+    let history = detail["history"].as_array().unwrap();
+    assert!(history.iter().any(|h| h["cause"] == "bad_status" && h["status"] == 500), "{detail}");
+    assert!(detail["transitions"].as_u64().unwrap() >= 2, "{detail}");
     let metrics = common::get(sy.admin, "/metrics", &[]).body;
     assert!(metrics.contains("switchyard_probes_total"), "{metrics}");
     drop(fleet);

@@ -19,6 +19,20 @@ fn admin_str(s: AdminState) -> &'static str {
     }
 }
 
+/// What the prober knows about a node beyond the routing view: observed state, the last
+/// failure cause, utilization and load average.
+fn probe_json(st: &switchyard_probe::NodeStatus) -> Value {
+    json!({
+        "probed": st.probed,
+        "state": st.state.as_str(),
+        "observed": st.observed.as_str(),
+        "last_cause": st.last_cause.map(|c| c.as_str()),
+        "weight_percent": st.weight_percent,
+        "utilization": st.utilization,
+        "load_average": st.load_average,
+    })
+}
+
 fn node_json(ctx: &AdminContext, table: &RoutingTable, n: &NodeSpec) -> Value {
     let overrides = ctx.app.routing.admin_overrides();
     let admin = overrides.get(&n.id).copied().unwrap_or(n.admin);
@@ -41,6 +55,11 @@ fn node_json(ctx: &AdminContext, table: &RoutingTable, n: &NodeSpec) -> Value {
         v["latency_ewma_ms"] = json!(h.latency_ewma_ms);
         v["agent_weight_percent"] = json!(h.agent_weight_percent);
         v["effective_weight"] = json!(st.effective_weight);
+    }
+    if let Some(engine) = ctx.app.prober.get()
+        && let Some(st) = engine.snapshot().nodes.get(n.id.as_str())
+    {
+        v["probe"] = probe_json(st);
     }
     v
 }
@@ -86,14 +105,38 @@ fn find<'a>(spec: &'a switchyard_route::FleetSpec, id: &str) -> Option<&'a NodeS
     spec.nodes.iter().find(|n| n.id == id)
 }
 
-/// `GET /admin/nodes/<id>`.
+/// `GET /admin/nodes/<id>`: the node as in the fleet listing, plus its recent probe results
+/// (oldest first, `age_ms` before now).
 pub async fn get_node(State(ctx): State<AdminContext>, Path(id): Path<String>) -> Response {
     let table = ctx.app.routing.current();
     let inv = ctx.app.routing.inventory();
-    match inv.as_ref().and_then(|i| find(&i.spec, &id)) {
-        Some(n) => axum::Json(node_json(&ctx, &table, n)).into_response(),
-        None => error_response(StatusCode::NOT_FOUND, "unknown_node", &format!("no node {id:?}")),
+    let Some(n) = inv.as_ref().and_then(|i| find(&i.spec, &id)) else {
+        return error_response(StatusCode::NOT_FOUND, "unknown_node", &format!("no node {id:?}"));
+    };
+    let mut v = node_json(&ctx, &table, n);
+    if let Some(engine) = ctx.app.prober.get()
+        && let Ok(Some(detail)) = engine.node_detail(&std::sync::Arc::from(id.as_str())).await
+    {
+        let now = std::time::Instant::now();
+        let history: Vec<Value> = detail
+            .history
+            .iter()
+            .map(|r| {
+                json!({
+                    "age_ms": now.saturating_duration_since(r.at).as_millis() as u64,
+                    "verdict": r.verdict.as_str(),
+                    "tier": format!("{:?}", r.tier),
+                    "cause": r.cause.map(|c| c.as_str()),
+                    "status": r.status,
+                    "latency_ms": r.latency.as_secs_f64() * 1e3,
+                })
+            })
+            .collect();
+        v["history"] = json!(history);
+        v["probes"] = json!(detail.probes);
+        v["transitions"] = json!(detail.transitions);
     }
+    axum::Json(v).into_response()
 }
 
 /// Body of `POST /admin/nodes/<id>`.
