@@ -1,5 +1,6 @@
 //! `switchyard demo`: the whole product on a built-in simulated fleet. It starts HTTP edge
-//! nodes in three zones on loopback addresses, a few nodes that fail and recover over time,
+//! nodes in three zones on loopback addresses, one SNMP-polled node per zone whose simulated
+//! agent's counters move, a few nodes that fail and recover over time,
 //! writes a configuration and coverage-zone file into a temporary folder (and nowhere
 //! else), and serves exactly as `switchyard serve` would.
 
@@ -11,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use switchyard_testkit::fleet::{Addressing, Behavior, FleetPlan, Protocol, SimFleet};
+use switchyard_testkit::snmp_agent::{AgentSpec, InterfaceSpec, SimAgent};
 
 use crate::cli::{ListenOverrides, ServeArgs};
 
@@ -38,6 +40,14 @@ const ZONES: [(&str, f64, f64, &str); 3] = [
 /// First node address; node `i` is this plus `i`.
 const FIRST_NODE: Ipv4Addr = Ipv4Addr::new(127, 0, 100, 1);
 
+/// The first node of every zone is probed over SNMP (tag `snmp`): its simulated agent
+/// listens on the node's address at this port.
+const SNMP_PORT: u16 = 16161;
+
+/// Interface speed of the simulated agents; the chaos task drives one of them past the
+/// overload threshold.
+const SNMP_SPEED_MBPS: u64 = 1000;
+
 /// Runs the demo until SIGTERM/SIGINT.
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let dir = tempfile::Builder::new().prefix("switchyard-demo-").tempdir()?;
@@ -45,6 +55,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let plan = FleetPlan::new(Protocol::Http, per_zone * ZONES.len())
         .with_addressing(Addressing::Loopback { first: FIRST_NODE, port: 0 });
     let fleet = SimFleet::start(plan).await.context("starting the simulated fleet")?;
+    let agents = start_agents(&fleet.addrs(), per_zone).await?;
 
     let config_path = dir.path().join("switchyard.toml");
     std::fs::write(dir.path().join("coverage-zones.json"), coverage_zones())?;
@@ -53,8 +64,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let listen = effective_listen(&args.listen);
     println!("{}", banner(&listen, dir.path(), fleet.addrs().len()));
 
-    let chaos =
-        tokio::spawn(chaos(fleet, per_zone, Duration::from_secs(args.chaos_period_seconds)));
+    let chaos = tokio::spawn(chaos(
+        fleet,
+        agents,
+        per_zone,
+        Duration::from_secs(args.chaos_period_seconds),
+    ));
     let result = crate::serve::run(ServeArgs {
         config: config_path,
         listen: args.listen,
@@ -106,6 +121,12 @@ transition_interval_ms = 500
 timeout_ms = 400
 connect_timeout_ms = 200
 
+[probe.by_tag.snmp]
+check = { kind = "snmp", port = 16161, community = "public", interface = "eth0" }
+interval_ms = 1000
+timeout_ms = 400
+connect_timeout_ms = 200
+
 [dns]
 zones = ["demo.example"]
 
@@ -139,9 +160,10 @@ default_zone = "fra"
         );
         for i in 0..per_zone {
             let a = addrs[z * per_zone + i];
+            let tags = if i == 0 { "[\"snmp\"]" } else { "[]" };
             let _ = write!(
                 c,
-                "\n[[inventory.nodes]]\nid = \"{name}-{}\"\nzone = \"{name}\"\nipv4 = \"{}\"\nport = {}\ncapacity_mbps = {}\n",
+                "\n[[inventory.nodes]]\nid = \"{name}-{}\"\nzone = \"{name}\"\nipv4 = \"{}\"\nport = {}\ncapacity_mbps = {}\ntags = {tags}\n",
                 i + 1,
                 a.ip(),
                 a.port(),
@@ -162,7 +184,8 @@ fn banner(
     format!(
         "\
 Switchyard demo: {nodes} simulated edge nodes in zones ams, fra, lon (127.0.100.x), config in {dir}
-Every few seconds a node fails and another turns degraded, then both recover.
+Every few seconds a node fails, another turns degraded and an SNMP-polled node runs at 95%
+of its interface speed (overloaded); then all recover.
 
   status and health   curl http://{admin}/readyz?verbose
                       curl http://{admin}/api/v1/fleet
@@ -179,14 +202,38 @@ Stop with Ctrl-C.",
     )
 }
 
-/// Injects faults forever: one node of a rotating zone fails, another answers degraded, both
-/// recover half a period later.
-async fn chaos(fleet: SimFleet, per_zone: usize, period: Duration) {
+/// One simulated SNMP agent per zone, on the address of the zone's first node, with an
+/// interface whose counters move at 20-40% of its speed.
+async fn start_agents(addrs: &[SocketAddr], per_zone: usize) -> anyhow::Result<Vec<SimAgent>> {
+    let mut agents = Vec::new();
+    for z in 0..ZONES.len() {
+        let ip = addrs[z * per_zone].ip();
+        let bps = SNMP_SPEED_MBPS * 1_000_000 / 10 * (2 + z as u64);
+        let spec = AgentSpec {
+            sys_name: format!("{}-1", ZONES[z].0),
+            interfaces: vec![InterfaceSpec::new("eth0", SNMP_SPEED_MBPS, bps / 2, bps)],
+            ..AgentSpec::default()
+        };
+        let agent = SimAgent::start_on(SocketAddr::new(ip, SNMP_PORT), spec)
+            .await
+            .with_context(|| format!("starting the simulated SNMP agent on {ip}:{SNMP_PORT}"))?;
+        agents.push(agent);
+    }
+    Ok(agents)
+}
+
+/// Injects faults forever: one node of a rotating zone fails, another answers degraded, and
+/// one SNMP agent reports its interface at 95% (overloaded); all recover half a period later.
+async fn chaos(fleet: SimFleet, agents: Vec<SimAgent>, per_zone: usize, period: Duration) {
     let total = fleet.nodes().len();
+    let busy = SNMP_SPEED_MBPS * 1_000_000 * 95 / 100;
+    let calm = SNMP_SPEED_MBPS * 1_000_000 * 3 / 10;
     for round in 0usize.. {
         tokio::time::sleep(period / 2).await;
         let failing = (round * per_zone + round) % total;
         let degraded = (failing + per_zone + 1) % total;
+        let agent = &agents[round % agents.len()];
+        agent.set_rates(0, calm / 2, busy);
         fleet.node(failing).set_behavior(Behavior::Status(503));
         if degraded != failing {
             fleet.node(degraded).set_behavior(Behavior::Degraded);
@@ -194,11 +241,13 @@ async fn chaos(fleet: SimFleet, per_zone: usize, period: Duration) {
         tracing::info!(
             failing = %fleet.node(failing).addr(),
             degraded = %fleet.node(degraded).addr(),
+            overloaded = %agent.addr(),
             "demo: injecting faults"
         );
         tokio::time::sleep(period / 2).await;
         fleet.node(failing).set_behavior(Behavior::Healthy);
         fleet.node(degraded).set_behavior(Behavior::Healthy);
+        agent.set_rates(0, calm / 2, calm);
         tracing::info!("demo: faults cleared");
     }
 }
