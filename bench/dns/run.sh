@@ -8,6 +8,9 @@
 #   switchyard     dns_bench_server: every answer routed per query from the live table
 #   switchyard-ecs the same with an EDNS Client Subnet option on every query
 #
+# A second table gives server CPU time per answered query at a fixed offered rate (RATE,
+# default 20000 qps), which the other tenants of a shared machine disturb far less than qps.
+#
 # Env: DURATION (s per run, default 10), RUNS (default 3), SOCKETS (UDP sockets / pdns
 # receiver threads, default 2), CLIENTS (dnsperf clients, default 4), BASE_PORT (15350),
 # SERVER_BIN (a prebuilt dns_bench_server; default: built here with cargo).
@@ -18,6 +21,7 @@ RUNS=${RUNS:-3}
 SOCKETS=${SOCKETS:-2}
 CLIENTS=${CLIENTS:-4}
 BASE_PORT=${BASE_PORT:-15350}
+RATE=${RATE:-20000}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 
 for tool in pdns_server dnsperf dig python3 cargo; do
@@ -67,6 +71,8 @@ while True:
 PY
 pids+=($!)
 
+declare -A server_pid
+
 # pdns_instance NAME PORT RECORDS: a PowerDNS bind-backend server for cdn.example.com.
 pdns_instance() {
     local name=$1 port=$2 records=$3 dir=$work/$1
@@ -97,6 +103,7 @@ api=no
 CONF
     pdns_server --config-dir="$dir" >"$dir/log" 2>&1 &
     pids+=($!)
+    server_pid[$name]=$!
 }
 
 pdns_instance pdns-static $((BASE_PORT + 1)) "video 30 IN A 127.1.0.1
@@ -106,6 +113,7 @@ pdns_instance pdns-lua $((BASE_PORT + 2)) "video 30 IN LUA A \"ifportup($check_p
 sy_port=$((BASE_PORT + 3))
 "$server_bin" serve "127.0.0.1:$sy_port" "$SOCKETS" >"$work/switchyard.log" 2>&1 &
 pids+=($!)
+server_pid[switchyard]=$!
 
 wait_ready() {
     local port=$1 name=$2
@@ -135,31 +143,50 @@ run() {
     awk '/Queries per second:/ {print $4}' "$work/dnsperf-$name.txt"
 }
 
-declare -A results
+# cpu_ticks PID -> utime + stime of the process, in clock ticks
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+declare -A results cpu
 targets=(pdns-static pdns-lua switchyard switchyard-ecs)
 for r in $(seq 1 "$RUNS"); do
     for t in "${targets[@]}"; do
+        ecs=()
         case $t in
-        pdns-static) q=$(run "$t" $((BASE_PORT + 1))) ;;
-        pdns-lua) q=$(run "$t" $((BASE_PORT + 2))) ;;
-        switchyard) q=$(run "$t" "$sy_port") ;;
-        switchyard-ecs) q=$(run "$t" "$sy_port" -E 8:000118000a0102) ;;
+        pdns-static) port=$((BASE_PORT + 1)) pid=${server_pid[pdns-static]} ;;
+        pdns-lua) port=$((BASE_PORT + 2)) pid=${server_pid[pdns-lua]} ;;
+        switchyard) port=$sy_port pid=${server_pid[switchyard]} ;;
+        switchyard-ecs) port=$sy_port pid=${server_pid[switchyard]} ecs=(-E 8:000118000a0102) ;;
         esac
+        q=$(run "$t" "$port" "${ecs[@]}")
         echo "run $r $t: $q qps" >&2
         results[$t]="${results[$t]:-} $q"
+        # Fixed offered rate: CPU microseconds the server spends per answered query.
+        before=$(cpu_ticks "$pid")
+        run "$t-rate" "$port" -Q "$RATE" "${ecs[@]}" >/dev/null
+        after=$(cpu_ticks "$pid")
+        answered=$(awk '/Queries completed:/ {print $3}' "$work/dnsperf-$t-rate.txt")
+        us=$(awk -v d=$((after - before)) -v hz="$(getconf CLK_TCK)" -v n="$answered" \
+            'BEGIN {printf "%.2f", (n > 0) ? (d / hz * 1e6 / n) : 0}')
+        echo "run $r $t: ${us} us CPU/query at $RATE qps offered" >&2
+        cpu[$t]="${cpu[$t]:-} $us"
     done
 done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 echo
-printf '%-16s %14s   %s\n' target "median qps" "runs (qps)"
+printf '%-16s %12s %16s   %s\n' target "median qps" "us CPU/query" "runs (qps | us CPU/query)"
 for t in "${targets[@]}"; do
-    printf '%-16s %14.0f   %s\n' "$t" "$(echo "${results[$t]}" | median)" "${results[$t]}"
+    printf '%-16s %12.0f %16.2f   %s |%s\n' "$t" "$(echo "${results[$t]}" | median)" \
+        "$(echo "${cpu[$t]}" | median)" "${results[$t]}" "${cpu[$t]}"
 done
 base=$(echo "${results[pdns-static]}" | median)
 sy=$(echo "${results[switchyard]}" | median)
 lua=$(echo "${results[pdns-lua]}" | median)
-awk -v s="$sy" -v b="$base" -v l="$lua" \
-    'BEGIN {printf "\nswitchyard / pdns-static = %.2f   switchyard / pdns-lua = %.2f\n", s/b, s/l}'
+cbase=$(echo "${cpu[pdns-static]}" | median)
+csy=$(echo "${cpu[switchyard]}" | median)
+awk -v s="$sy" -v b="$base" -v l="$lua" -v cb="$cbase" -v cs="$csy" 'BEGIN {
+    printf "\nqps: switchyard / pdns-static = %.2f   switchyard / pdns-lua = %.2f\n", s/b, s/l
+    printf "CPU per query: pdns-static / switchyard = %.2f\n", cb/cs
+}'
 echo "(${DURATION}s x ${RUNS} runs each, ${CLIENTS} dnsperf clients, ${SOCKETS} server sockets/threads, $(nproc) cores shared with dnsperf)"
