@@ -231,7 +231,7 @@ impl Server {
         self.gates.inventory.open();
         self.app.routing.install(inventory).context("building the routing table")?;
         self.gates.routing_table.open();
-        self.start_prober(config)?;
+        self.start_prober(config).await?;
         self.gates.started.open();
         tracing::info!("start-up complete");
         Ok(())
@@ -241,7 +241,7 @@ impl Server {
 impl Server {
     /// Starts the probe engine on the inventory's nodes and feeds its snapshots to the
     /// routing table. Readiness gains `probes-warm`, liveness `probe-scheduler`.
-    fn start_prober(&mut self, config: &Config) -> anyhow::Result<()> {
+    async fn start_prober(&mut self, config: &Config) -> anyhow::Result<()> {
         let probe = &config.probe;
         let engine_config = probe.engine.clone();
         self.app.metrics.register(|r| engine_config.metrics.register(r));
@@ -249,6 +249,9 @@ impl Server {
         let count = targets.len();
         let engine = ProbeEngine::start(engine_config, targets, self.tokens.background.clone())
             .context("starting the probe engine")?;
+        // The initial targets are applied by the engine's task; until then its counters read
+        // "no nodes", which the warm-up check would take for a warm empty fleet.
+        engine.sync().await.context("starting the probe engine")?;
         self.health.register(Endpoints::READYZ, prober::warm_check(engine.clone(), probe.warm))?;
         let stall = prober::scheduler_stall_limit(probe);
         self.health.register(Endpoints::LIVEZ, prober::scheduler_check(engine.clone(), stall))?;
