@@ -82,11 +82,22 @@ pub(crate) fn node_seed(id: &str) -> u64 {
 /// This is `-1 / score` of the textbook `w / -ln(u)` form, the same order without a
 /// division: `ln(u) * (1 / w)`, negative, closer to zero for the winner.
 #[inline]
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn score(key: u64, node_seed: u64, inv_weight: f64) -> f64 {
-    let h = mix64(key ^ node_seed);
-    // 53 random bits -> u in (0, 1), never 0 or 1.
-    let u = ((h >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64);
-    ln_fast(u) * inv_weight
+    ln_fast(unit(mix64(key ^ node_seed))) * inv_weight
+}
+
+/// 53 random bits of `h` -> u in (0, 1), never 0 or 1.
+#[inline]
+fn unit(h: u64) -> f64 {
+    // Through i64: the same exact value (it fits in 53 bits), one conversion instruction.
+    (((h >> 11) as i64) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)
+}
+
+/// Binary exponent `e` of a positive normal `x`, so that `2^e <= x < 2^(e+1)`.
+#[inline]
+fn exponent(x: f64) -> i64 {
+    ((x.to_bits() >> 52) & 0x7FF) as i64 - 1023
 }
 
 /// Mantissa bits used to index [`LN_TABLE`].
@@ -122,7 +133,7 @@ static LN_TABLE: [(f64, f64); TABLE_LEN] = {
 pub(crate) fn ln_fast(x: f64) -> f64 {
     const LN2: f64 = std::f64::consts::LN_2;
     let bits = x.to_bits();
-    let e = ((bits >> 52) & 0x7FF) as i64 - 1023;
+    let e = exponent(x);
     let m = f64::from_bits((bits & 0x000F_FFFF_FFFF_FFFF) | 0x3FF0_0000_0000_0000);
     let idx = ((bits >> (52 - TABLE_BITS)) as usize) & (TABLE_LEN - 1);
     let (ln_c, inv_c) = LN_TABLE[idx];
@@ -145,6 +156,33 @@ impl<const K: usize> TopK<K> {
     /// Keeps at most `limit` (clamped to `K`, at least 1) items.
     pub(crate) fn new(limit: usize) -> Self {
         Self { items: [(0.0, 0); K], len: 0, limit: limit.clamp(1, K) }
+    }
+
+    /// Empties the list, keeping its limit.
+    #[inline]
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Offers `item` with its HRW [`score`] for `key`; exactly `offer(score(..), item)`.
+    ///
+    /// Once the list is full, most candidates cannot enter it, and the logarithm is the
+    /// costly part of a score. `ln(u) < (e + 1) ln 2` for `u` in `[2^e, 2^(e+1))`, so a
+    /// candidate whose bound (padded far beyond [`ln_fast`]'s error) does not beat the last
+    /// kept score is passed over without computing it; rounding is monotonic, so the skip
+    /// never drops a candidate `offer` would have kept.
+    #[inline(always)]
+    pub(crate) fn offer_hrw(&mut self, key: u64, node_seed: u64, inv_weight: f32, item: u32) {
+        const LN2: f64 = std::f64::consts::LN_2;
+        let u = unit(mix64(key ^ node_seed));
+        let w = f64::from(inv_weight);
+        if self.len == self.limit {
+            let bound = ((exponent(u) + 1) as f64 * LN2 + 1e-9) * w;
+            if bound <= self.items[self.len - 1].0 {
+                return;
+            }
+        }
+        self.offer(ln_fast(u) * w, item);
     }
 
     /// Offers an item; ties keep the earlier one ahead.
@@ -222,5 +260,26 @@ mod tests {
         assert_eq!(t.items().collect::<Vec<_>>(), vec![5, 4, 9]);
         assert_eq!(t.get(1), Some(4));
         assert_eq!(t.get(3), None);
+    }
+
+    #[test]
+    fn offer_hrw_matches_scored_offer() {
+        // Skewed weights and full lists exercise the bound skip; the kept items and scores
+        // must equal plain offers of the full score.
+        let weights = [1e-30f32, 0.05, 0.3, 1.0, 1.7, 20.0, 1e6, f32::MAX];
+        for limit in [1, 2, 3, 5] {
+            for k in 0..2_000u64 {
+                let key = mix64(k);
+                let (mut fast, mut slow) = (TopK::<8>::new(limit), TopK::<8>::new(limit));
+                for item in 0..24u32 {
+                    let seed = node_seed(&format!("n{item}"));
+                    let w = weights[(item as usize + k as usize) % weights.len()];
+                    fast.offer_hrw(key, seed, w, item);
+                    slow.offer(score(key, seed, f64::from(w)), item);
+                }
+                assert_eq!(fast.items().collect::<Vec<_>>(), slow.items().collect::<Vec<_>>());
+                assert_eq!(fast.items[..fast.len], slow.items[..slow.len]);
+            }
+        }
     }
 }

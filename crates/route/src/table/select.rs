@@ -9,6 +9,7 @@
 //! next-ranked node and come back when it recovers (bounded-load without a ring walk: every
 //! member is scored once, so the walk is bounded by the zone size).
 
+use std::cmp::Ordering;
 use std::net::IpAddr;
 
 use super::health_state::Slot;
@@ -17,7 +18,7 @@ use crate::decision::{
     Decision, DnsRequest, Family, HttpRequest, Localization, NodeChoice, NodeId, RouteError,
     ServiceId, SkipReason, Skipped, ZoneId, ZoneSource,
 };
-use crate::rendezvous::{TopK, combine, hash_bytes, hash_name, mix64, score};
+use crate::rendezvous::{TopK, combine, hash_bytes, hash_name, mix64};
 use crate::spec::{PanicMode, Policy};
 
 /// Upper bound on dispersion + alternates and on DNS answers per decision.
@@ -25,11 +26,11 @@ const MAX_TOP: usize = 16;
 /// Alternates reported with an HTTP decision.
 const ALTERNATES: usize = 2;
 
-/// A zone's outcome before it becomes a [`Decision`].
+/// A zone's outcome before it becomes a [`Decision`]; the ranked slots stay in the caller's
+/// [`TopK`], filled in place so the pick is never copied.
 struct Pick {
     zone: u32,
     source: ZoneSource,
-    top: TopK<MAX_TOP>,
     degraded: bool,
 }
 
@@ -70,20 +71,23 @@ impl RoutingTable {
             explain,
             skipped: Vec::new(),
         };
-        let (loc, pick) = self.select(&mut ctx, req.client_ip)?;
-        let spread = dispersion.min(pick.top.len());
+        let mut top = TopK::new(ctx.want);
+        let (loc, pick) = self.select(&mut ctx, req.client_ip, &mut top)?;
+        let spread = dispersion.min(top.len());
         let chosen = if spread > 1 { (mix64(req.seed ^ key) % spread as u64) as usize } else { 0 };
-        let nodes = pick.top.get(chosen).map(|n| self.choice(n)).into_iter().collect();
-        let alternates = pick
-            .top
-            .items()
-            .enumerate()
-            .filter(|&(i, _)| i != chosen)
-            .take(ALTERNATES)
-            .map(|(_, n)| self.choice(n))
-            .collect();
+        let mut nodes = Vec::with_capacity(1);
+        nodes.extend(top.get(chosen).map(|n| self.choice(n)));
+        let rest = top.len().saturating_sub(1).min(ALTERNATES);
+        let mut alternates = Vec::with_capacity(rest);
+        alternates.extend(
+            top.items()
+                .enumerate()
+                .filter(|&(i, _)| i != chosen)
+                .take(rest)
+                .map(|(_, n)| self.choice(n)),
+        );
         if explain {
-            self.explain_zone(&mut ctx, &pick, &[chosen]);
+            self.explain_zone(&mut ctx, &pick, &top, &[chosen]);
         }
         Ok(self.decision(req.service, ctx, loc, pick, nodes, alternates))
     }
@@ -116,11 +120,13 @@ impl RoutingTable {
             explain,
             skipped: Vec::new(),
         };
-        let (loc, pick) = self.select(&mut ctx, req.client_ip)?;
-        let nodes = pick.top.items().map(|n| self.choice(n)).collect();
+        let mut top = TopK::new(ctx.want);
+        let (loc, pick) = self.select(&mut ctx, req.client_ip, &mut top)?;
+        let mut nodes = Vec::with_capacity(top.len());
+        nodes.extend(top.items().map(|n| self.choice(n)));
         if explain {
-            let all: Vec<usize> = (0..pick.top.len()).collect();
-            self.explain_zone(&mut ctx, &pick, &all);
+            let all: Vec<usize> = (0..top.len()).collect();
+            self.explain_zone(&mut ctx, &pick, &top, &all);
         }
         Ok(self.decision(req.service, ctx, loc, pick, nodes, Vec::new()))
     }
@@ -164,7 +170,12 @@ impl RoutingTable {
     }
 
     /// Localizes, then walks the zone chain until a zone yields nodes.
-    fn select(&self, ctx: &mut Ctx<'_>, ip: IpAddr) -> Result<(Localization, Pick), RouteError> {
+    fn select(
+        &self,
+        ctx: &mut Ctx<'_>,
+        ip: IpAddr,
+        top: &mut TopK<MAX_TOP>,
+    ) -> Result<(Localization, Pick), RouteError> {
         if ctx.panic && ctx.svc.spec.panic_mode == PanicMode::Closed {
             return Err(RouteError::PanicFailClosed);
         }
@@ -174,7 +185,7 @@ impl RoutingTable {
             (None, Some(d)) => (d, ZoneSource::Default),
             (None, None) => return Err(RouteError::NotLocalized),
         };
-        if let Some(p) = self.try_zone(ctx, start, source) {
+        if let Some(p) = self.try_zone(ctx, top, start, source) {
             return Ok((loc, p));
         }
         let zones = &self.fleet.zones;
@@ -182,7 +193,7 @@ impl RoutingTable {
         for &b in zones[start as usize].backups.iter() {
             if !visited.contains(&b) {
                 visited.push(b);
-                if let Some(p) = self.try_zone(ctx, b, ZoneSource::Backup) {
+                if let Some(p) = self.try_zone(ctx, top, b, ZoneSource::Backup) {
                     return Ok((loc, p));
                 }
             }
@@ -198,22 +209,28 @@ impl RoutingTable {
                 }
                 visited.push(z);
                 tried += 1;
-                if let Some(p) = self.try_zone(ctx, z, ZoneSource::Nearest) {
+                if let Some(p) = self.try_zone(ctx, top, z, ZoneSource::Nearest) {
                     return Ok((loc, p));
                 }
             }
         }
         if let Some(d) = ctx.svc.default_zone
             && !visited.contains(&d)
-            && let Some(p) = self.try_zone(ctx, d, ZoneSource::Default)
+            && let Some(p) = self.try_zone(ctx, top, d, ZoneSource::Default)
         {
             return Ok((loc, p));
         }
         Err(RouteError::NoEligibleNode)
     }
 
-    /// Scores a zone's members; `None` when no member is usable.
-    fn try_zone(&self, ctx: &mut Ctx<'_>, zone: u32, source: ZoneSource) -> Option<Pick> {
+    /// Scores a zone's members into `top`; `None` when no member is usable.
+    fn try_zone(
+        &self,
+        ctx: &mut Ctx<'_>,
+        top: &mut TopK<MAX_TOP>,
+        zone: u32,
+        source: ZoneSource,
+    ) -> Option<Pick> {
         let z = &self.fleet.zones[zone as usize];
         if !ctx.svc.allowed[zone as usize] {
             if ctx.explain {
@@ -225,44 +242,64 @@ impl RoutingTable {
             }
             return None;
         }
-        let mut healthy = TopK::<MAX_TOP>::new(ctx.want);
-        let mut degraded: Option<TopK<MAX_TOP>> = None;
-        let range = z.members.start as usize..z.members.end as usize;
-        for (slot, st) in range.clone().zip(&self.slots[range]) {
-            if let Ok((tier, inv_weight)) = eligibility(ctx, st) {
-                let s = score(ctx.key, st.seed, f64::from(inv_weight));
-                match tier {
-                    Tier::Healthy => healthy.offer(s, slot as u32),
-                    Tier::Degraded => {
-                        degraded.get_or_insert_with(|| TopK::new(ctx.want)).offer(s, slot as u32)
+        top.clear();
+        let first = z.members.start;
+        let slots = &self.slots[z.members.start as usize..z.members.end as usize];
+        let family = family_flags(ctx.family);
+        let mut degraded = false;
+        if ctx.panic {
+            let reject = Slot::DRAIN | Slot::MAINTENANCE | Slot::ZERO_PANIC_WEIGHT;
+            for (slot, st) in (first..).zip(slots) {
+                if st.flags & reject == 0 && st.flags & family != 0 {
+                    top.offer_hrw(ctx.key, st.seed, st.inv_panic_weight, slot);
+                }
+            }
+        } else {
+            // The healthy tier in one pass; the degraded tier is scored only when that pass
+            // found nothing, which is the same answer as ranking both tiers side by side.
+            let reject = Slot::DRAIN | Slot::MAINTENANCE | Slot::DOWN | Slot::ZERO_WEIGHT;
+            let overload = ctx.svc.overload;
+            let usable = |st: &Slot| {
+                st.flags & reject == 0
+                    && st.flags & family != 0
+                    && st.utilization.partial_cmp(&overload) != Some(Ordering::Greater)
+            };
+            for (slot, st) in (first..).zip(slots) {
+                if usable(st) {
+                    if st.flags & Slot::DEGRADED == 0 {
+                        top.offer_hrw(ctx.key, st.seed, st.inv_weight, slot);
+                    } else {
+                        degraded = true;
+                    }
+                }
+            }
+            if top.len() > 0 {
+                degraded = false;
+            } else if degraded {
+                for (slot, st) in (first..).zip(slots) {
+                    if usable(st) {
+                        top.offer_hrw(ctx.key, st.seed, st.inv_weight, slot);
                     }
                 }
             }
         }
-        let (top, is_degraded) = if healthy.len() > 0 {
-            (healthy, false)
-        } else {
-            match degraded {
-                Some(d) if d.len() > 0 => (d, true),
-                _ => {
-                    if ctx.explain {
-                        self.explain_members(ctx, zone, None, &[]);
-                        ctx.skipped.push(Skipped {
-                            zone: z.name.clone(),
-                            node: None,
-                            reason: SkipReason::ZoneExhausted,
-                        });
-                    }
-                    return None;
-                }
+        if top.len() == 0 {
+            if ctx.explain {
+                self.explain_members(ctx, zone, None, &[]);
+                ctx.skipped.push(Skipped {
+                    zone: z.name.clone(),
+                    node: None,
+                    reason: SkipReason::ZoneExhausted,
+                });
             }
-        };
-        Some(Pick { zone, source, top, degraded: is_degraded })
+            return None;
+        }
+        Some(Pick { zone, source, degraded })
     }
 
     /// Explain report for the zone that answered: everything not chosen.
-    fn explain_zone(&self, ctx: &mut Ctx<'_>, pick: &Pick, chosen: &[usize]) {
-        let chosen: Vec<u32> = chosen.iter().filter_map(|&i| pick.top.get(i)).collect();
+    fn explain_zone(&self, ctx: &mut Ctx<'_>, pick: &Pick, top: &TopK<MAX_TOP>, chosen: &[usize]) {
+        let chosen: Vec<u32> = chosen.iter().filter_map(|&i| top.get(i)).collect();
         let tier = if pick.degraded { Tier::Degraded } else { Tier::Healthy };
         self.explain_members(ctx, pick.zone, Some(tier), &chosen);
     }
@@ -300,12 +337,7 @@ fn eligibility(ctx: &Ctx<'_>, st: &Slot) -> Result<(Tier, f32), SkipReason> {
             SkipReason::Maintenance
         });
     }
-    let family = match ctx.family {
-        None => Slot::V4 | Slot::V6,
-        Some(Family::V4) => Slot::V4,
-        Some(Family::V6) => Slot::V6,
-    };
-    if st.flags & family == 0 {
+    if st.flags & family_flags(ctx.family) == 0 {
         return Err(SkipReason::NoAddress);
     }
     if ctx.panic {
@@ -326,6 +358,17 @@ fn eligibility(ctx: &Ctx<'_>, st: &Slot) -> Result<(Tier, f32), SkipReason> {
     }
     let tier = if st.flags & Slot::DEGRADED != 0 { Tier::Degraded } else { Tier::Healthy };
     Ok((tier, st.inv_weight))
+}
+
+/// Slot flags of which at least one must be set: any address for HTTP, the asked family
+/// for DNS.
+#[inline]
+fn family_flags(family: Option<Family>) -> u8 {
+    match family {
+        None => Slot::V4 | Slot::V6,
+        Some(Family::V4) => Slot::V4,
+        Some(Family::V6) => Slot::V6,
+    }
 }
 
 /// Content key under the service's hash key rule (Traffic Router's consistentHashRegex and
