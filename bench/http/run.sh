@@ -2,10 +2,10 @@
 # HTTP route-decision throughput and latency vs nginx serving a static 200, at the same CPU
 # budget: each server runs one worker pinned to CPU 0, wrk runs one thread pinned to CPU 1.
 #
-#   bench/http/run.sh [DURATION_SECONDS] [CONNECTIONS]
+#   bench/http/run.sh [DURATION_SECONDS] [CONNECTIONS] [RUNS]
 #
 # 1. Saturation: wrk -t1 -c$CONNECTIONS against switchyard's /v1/route and nginx's static
-#    200, one after the other (never both at once), three runs each; the median is kept.
+#    200, alternating (never both at once), RUNS runs each (default 3); the median is kept.
 # 2. Half load: wrk's Lua delay() paces every connection to at most 1 request/ms, with as
 #    many connections as half of each server's median rate needs (calibrated by a short
 #    paced run); p50/p99 come from wrk --latency. wrk2 is not available, so this is paced
@@ -14,6 +14,7 @@ set -euo pipefail
 
 DURATION=${1:-10}
 CONNS=${2:-64}
+RUNS=${3:-3}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=$(mktemp -d)
 SY_PORT=18081
@@ -89,7 +90,7 @@ run_wrk() { taskset -c 1 wrk -t1 -c"$2" -d"${DURATION}s" --timeout 5s --latency 
 curl -sf "$SY_URL" >/dev/null || { echo "switchyard did not answer $SY_URL" >&2; exit 1; }
 
 declare -a SY NG
-for i in 1 2 3; do
+for _ in $(seq 1 "$RUNS"); do
   SY+=("$(run_wrk "$SY_URL" "$CONNS" | rps)")
   NG+=("$(run_wrk "$NGX_URL" "$CONNS" | rps)")
 done
