@@ -250,7 +250,7 @@ pub struct ProbeEngine;
 
 impl ProbeEngine {
     /// Validates the targets and starts the scheduler on the current runtime. Stops when
-    /// `cancel` is cancelled.
+    /// `cancel` (or any parent of it) is cancelled, or on [`EngineHandle::shutdown`].
     pub fn start(
         config: EngineConfig,
         targets: Vec<Target>,
@@ -260,6 +260,8 @@ impl ProbeEngine {
         if !problems.is_empty() {
             return Err(ProbeError::Invalid(problems));
         }
+        // A child: `shutdown` stops this engine without cancelling the caller's tree.
+        let cancel = cancel.child_token();
         let cache = SpecCache::default();
         let mut compiled = Vec::with_capacity(targets.len());
         for t in targets {
