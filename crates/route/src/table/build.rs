@@ -7,6 +7,7 @@ use ahash::AHashMap;
 
 use super::{BuildError, Fleet, Member, NodeInfo, RoutingTable, ServiceInfo, ZoneInfo};
 use crate::coverage::CoverageZones;
+use crate::decision::{NodeChoice, NodeId};
 use crate::geo::{GeoIp, NearestIndex};
 use crate::health::HealthView;
 use crate::rendezvous::node_seed;
@@ -106,6 +107,22 @@ impl RoutingTable {
             })
             .collect();
 
+        let choices: Box<[NodeChoice]> = members
+            .iter()
+            .map(|m| {
+                let n = &nodes[m.node as usize];
+                NodeChoice {
+                    node: NodeId(m.node),
+                    id: Arc::from(&*n.id),
+                    zone: Arc::clone(&zones[n.zone as usize].name),
+                    ipv4: n.ipv4,
+                    ipv6: n.ipv6,
+                    hostname: n.hostname.clone(),
+                    port: n.port,
+                }
+            })
+            .collect();
+
         let czf_zones = czf
             .zones()
             .iter()
@@ -178,6 +195,7 @@ impl RoutingTable {
             nodes,
             members,
             slot_of: slot_of.into_boxed_slice(),
+            choices,
             node_by_id,
             zones,
             services,

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use ahash::AHashMap;
 
-use crate::decision::{Localization, LocalizationMethod, NodeId, ServiceId, ZoneId};
+use crate::decision::{Localization, LocalizationMethod, NodeChoice, NodeId, ServiceId, ZoneId};
 use crate::geo::{Coordinates, GeoIp, NearestIndex};
 use crate::prefix_index::PrefixIndex;
 use crate::spec::{AdminState, ServiceSpec, SpecError};
@@ -53,6 +53,9 @@ pub(crate) struct Fleet {
     members: Box<[Member]>,
     /// Node index -> slot.
     slot_of: Box<[u32]>,
+    /// The answer for each slot, ready to clone: a pick reads one contiguous entry instead
+    /// of chasing slot -> node -> zone, and the id strings of a zone's nodes sit together.
+    choices: Box<[NodeChoice]>,
     node_by_id: AHashMap<Box<str>, u32>,
     zones: Vec<ZoneInfo>,
     services: Vec<ServiceInfo>,
@@ -311,6 +314,9 @@ impl RoutingTable {
                     + n.id.len()
                     + size_of::<Member>()
                     + 4
+                    + size_of::<NodeChoice>()
+                    + size_of::<[usize; 2]>()
+                    + n.id.len()
             })
             .sum();
         let zones: usize = f

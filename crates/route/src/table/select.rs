@@ -15,8 +15,8 @@ use std::net::IpAddr;
 use super::health_state::Slot;
 use super::{RoutingTable, ServiceInfo};
 use crate::decision::{
-    Decision, DnsRequest, Family, HttpRequest, Localization, NodeChoice, NodeId, RouteError,
-    ServiceId, SkipReason, Skipped, ZoneId, ZoneSource,
+    Decision, DnsRequest, Family, HttpRequest, Localization, NodeChoice, RouteError, ServiceId,
+    SkipReason, Skipped, ZoneId, ZoneSource,
 };
 use crate::rendezvous::{TopK, combine, hash_bytes, hash_name, mix64};
 use crate::spec::{PanicMode, Policy};
@@ -155,18 +155,9 @@ impl RoutingTable {
         }
     }
 
+    #[inline]
     fn choice(&self, slot: u32) -> NodeChoice {
-        let n = self.fleet.members[slot as usize].node;
-        let node = &self.fleet.nodes[n as usize];
-        NodeChoice {
-            node: NodeId(n),
-            id: node.id.clone(),
-            zone: self.fleet.zones[node.zone as usize].name.clone(),
-            ipv4: node.ipv4,
-            ipv6: node.ipv6,
-            hostname: node.hostname.clone(),
-            port: node.port,
-        }
+        self.fleet.choices[slot as usize].clone()
     }
 
     /// Localizes, then walks the zone chain until a zone yields nodes.
