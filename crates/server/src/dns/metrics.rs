@@ -14,8 +14,8 @@ pub const QUERIES: &str = "dns_queries";
 pub const DROPPED: &str = "dns_dropped";
 /// `switchyard_dns_truncated_total`: UDP answers sent with TC set.
 pub const TRUNCATED: &str = "dns_truncated";
-/// `switchyard_dns_response_duration_seconds`: receive-to-send time, sampled one query in
-/// [`SAMPLE_EVERY`] per socket so the clock is read rarely.
+/// `switchyard_dns_response_duration_seconds`: UDP receive-to-send time, recorded for one
+/// query in every [`SAMPLE_EVERY`] per socket so the clock is read rarely.
 pub const DURATION: &str = "dns_response_duration";
 /// Sampling period of the duration histogram.
 pub const SAMPLE_EVERY: u64 = 64;

@@ -11,8 +11,6 @@ pub mod answer;
 pub mod config;
 pub mod ecs;
 pub mod metrics;
-#[cfg(target_os = "linux")]
-pub mod mmsg;
 pub mod ratelimit;
 pub mod records;
 pub mod tcp;

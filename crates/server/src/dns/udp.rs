@@ -1,11 +1,11 @@
 //! UDP serving: several `SO_REUSEPORT` sockets on one address, each read by its own thread
-//! with blocking, batched reads into reused buffers. The kernel spreads queries over the
-//! sockets by source, each thread runs on whichever core is free, and a batch of queries
-//! costs two system calls and no wake-up through the async runtime (the design of
-//! PowerDNS's receiver threads and of BIND's per-core listeners).
+//! with blocking `recv_from` into reused buffers. The kernel spreads queries over the
+//! sockets by source, each thread runs on whichever core is free, and a query costs two
+//! system calls and no wake-up through the async runtime (the design of PowerDNS's
+//! receiver threads and of BIND's per-core listeners).
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
-use super::answer::{Outcome, QType, Rcode, Transport, answer};
+use super::answer::{Outcome, Transport, answer};
 use super::metrics::{DropReason, SAMPLE_EVERY};
 
 /// Largest query read; anything longer is cut by the kernel and then fails to parse.
@@ -35,138 +35,44 @@ pub fn bind(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     Ok(sock.into())
 }
 
-/// A reply ready to send, with what to count once it is sent.
-#[derive(Clone, Copy)]
-struct Reply {
-    len: usize,
-    rcode: Rcode,
-    qtype: QType,
-    truncated: bool,
-}
-
-/// Per-thread answering state.
-struct Worker<'a> {
-    shared: &'a Shared,
-    seed: u64,
-    seen: u64,
-}
-
-impl Worker<'_> {
-    /// Rate limit, answer, count drops. `None` when nothing is to be sent.
-    fn handle(&mut self, query: &[u8], src: IpAddr, now: Instant, tx: &mut [u8]) -> Option<Reply> {
-        let s = self.shared;
-        if let Some(rl) = &s.limiter
-            && !rl.check(src, now)
-        {
-            s.metrics.dropped(DropReason::RateLimited);
-            return None;
-        }
-        self.seed ^= self.seed << 13;
-        self.seed ^= self.seed >> 7;
-        self.seed ^= self.seed << 17;
-        let table = s.table.load();
-        match answer(&s.auth, &table, query, src, Transport::Udp, self.seed, tx) {
-            Outcome::Drop => {
-                s.metrics.dropped(DropReason::Malformed);
-                None
-            }
-            Outcome::Reply { len, rcode, qtype, truncated } => {
-                Some(Reply { len, rcode, qtype, truncated })
-            }
-        }
-    }
-
-    fn sent(&self, r: Reply) {
-        self.shared.metrics.answered(Transport::Udp, r.qtype, r.rcode, r.truncated);
-    }
-
-    /// Counts `n` received datagrams; true when this batch is the one in [`SAMPLE_EVERY`]
-    /// whose receive-to-send time is recorded.
-    fn sample(&mut self, n: usize) -> bool {
-        let before = self.seen / SAMPLE_EVERY;
-        self.seen = self.seen.wrapping_add(n as u64);
-        self.seen / SAMPLE_EVERY != before
-    }
-}
-
 /// Serves one socket on the calling (blocking) thread until `stop` is cancelled.
 pub fn serve(sock: std::net::UdpSocket, shared: Arc<Shared>, index: u64, stop: CancellationToken) {
-    let mut worker = Worker {
-        shared: &shared,
-        seed: 0x9e37_79b9_7f4a_7c15u64 ^ index.wrapping_mul(0xd1b5_4a32_d192_ed03) | 1,
-        seen: 0,
-    };
-    let tx_size = usize::from(shared.auth.config.max_udp_payload_bytes.max(512));
-    #[cfg(target_os = "linux")]
-    serve_batched(&sock, &mut worker, tx_size, &stop);
-    #[cfg(not(target_os = "linux"))]
-    serve_single(&sock, &mut worker, tx_size, &stop);
-}
-
-#[cfg(target_os = "linux")]
-fn serve_batched(
-    sock: &std::net::UdpSocket,
-    worker: &mut Worker<'_>,
-    tx_size: usize,
-    stop: &CancellationToken,
-) {
-    use std::os::fd::AsRawFd;
-
-    use super::mmsg::{BATCH, Buffers};
-
-    let fd = sock.as_raw_fd();
-    let mut bufs = Buffers::new(RECV_BUF, tx_size);
-    let mut replies: Vec<(usize, usize)> = Vec::with_capacity(BATCH);
-    let mut meta: Vec<Reply> = Vec::with_capacity(BATCH);
-    let mut sent = [false; BATCH];
-    while !stop.is_cancelled() {
-        // Errors are the read timeout (time to look at `stop`) and ICMP errors surfaced on
-        // the socket (ECONNREFUSED...), which concern earlier sends.
-        let Ok(n) = bufs.recv(fd) else { continue };
-        let now = Instant::now();
-        let sampled = worker.sample(n);
-        replies.clear();
-        meta.clear();
-        for i in 0..n {
-            let (query, peer, tx) = bufs.slot(i);
-            let Some(peer) = peer else { continue };
-            if let Some(r) = worker.handle(query, peer.ip(), now, tx) {
-                replies.push((i, r.len));
-                meta.push(r);
-            }
-        }
-        bufs.send(fd, &replies, &mut sent);
-        for (r, &ok) in meta.iter().zip(&sent) {
-            if ok {
-                worker.sent(*r);
-            }
-        }
-        if sampled {
-            worker.shared.metrics.observe_duration(now.elapsed().as_secs_f64());
-        }
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn serve_single(
-    sock: &std::net::UdpSocket,
-    worker: &mut Worker<'_>,
-    tx_size: usize,
-    stop: &CancellationToken,
-) {
     let mut rx = vec![0u8; RECV_BUF];
-    let mut tx = vec![0u8; tx_size];
+    let mut tx = vec![0u8; usize::from(shared.auth.config.max_udp_payload_bytes.max(512))];
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ index.wrapping_mul(0xd1b5_4a32_d192_ed03);
+    let mut seen: u64 = 0;
     while !stop.is_cancelled() {
-        let Ok((len, src)) = sock.recv_from(&mut rx) else { continue };
-        let now = Instant::now();
-        let sampled = worker.sample(1);
-        if let Some(r) = worker.handle(&rx[..len], src.ip(), now, &mut tx)
-            && sock.send_to(&tx[..r.len], src).is_ok()
+        let (len, src) = match sock.recv_from(&mut rx) {
+            Ok(x) => x,
+            // Timeouts (to look at `stop`), and ICMP errors surfaced on the socket
+            // (ECONNREFUSED...), which concern earlier sends.
+            Err(_) => continue,
+        };
+        seen = seen.wrapping_add(1);
+        let started = seen.is_multiple_of(SAMPLE_EVERY).then(Instant::now);
+        if let Some(rl) = &shared.limiter
+            && !rl.check(src.ip(), started.unwrap_or_else(Instant::now))
         {
-            worker.sent(r);
+            shared.metrics.dropped(DropReason::RateLimited);
+            continue;
         }
-        if sampled {
-            worker.shared.metrics.observe_duration(now.elapsed().as_secs_f64());
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let outcome = {
+            let table = shared.table.load();
+            answer(&shared.auth, &table, &rx[..len], src.ip(), Transport::Udp, seed, &mut tx)
+        };
+        match outcome {
+            Outcome::Drop => shared.metrics.dropped(DropReason::Malformed),
+            Outcome::Reply { len, rcode, qtype, truncated } => {
+                if sock.send_to(&tx[..len], src).is_ok() {
+                    shared.metrics.answered(Transport::Udp, qtype, rcode, truncated);
+                }
+                if let Some(t0) = started {
+                    shared.metrics.observe_duration(t0.elapsed().as_secs_f64());
+                }
+            }
         }
     }
 }
