@@ -167,20 +167,16 @@ impl<const K: usize> TopK<K> {
     /// Offers `item` with its HRW [`score`] for `key`; exactly `offer(score(..), item)`.
     ///
     /// Once the list is full, most candidates cannot enter it, and the logarithm is the
-    /// costly part of a score. `ln(u) < (e + 1) ln 2` for `u` in `[2^e, 2^(e+1))`, so a
-    /// candidate whose bound (padded far beyond [`ln_fast`]'s error) does not beat the last
-    /// kept score is passed over without computing it; rounding is monotonic, so the skip
-    /// never drops a candidate `offer` would have kept.
+    /// costly part of a score. `ln(u) <= u - 1`, tight near 1 where the winners are, so a
+    /// candidate whose bound `(u - 1) / weight` (padded far beyond [`ln_fast`]'s error) does not
+    /// beat the last kept score is passed over without computing it; rounding is monotonic,
+    /// so the skip never drops a candidate `offer` would have kept.
     #[inline(always)]
     pub(crate) fn offer_hrw(&mut self, key: u64, node_seed: u64, inv_weight: f32, item: u32) {
-        const LN2: f64 = std::f64::consts::LN_2;
         let u = unit(mix64(key ^ node_seed));
         let w = f64::from(inv_weight);
-        if self.len == self.limit {
-            let bound = ((exponent(u) + 1) as f64 * LN2 + 1e-9) * w;
-            if bound <= self.items[self.len - 1].0 {
-                return;
-            }
+        if self.len == self.limit && (u - 1.0 + 1e-9) * w <= self.items[self.len - 1].0 {
+            return;
         }
         self.offer(ln_fast(u) * w, item);
     }
