@@ -105,38 +105,3 @@ async fn bounded_concurrent_load_is_answered_in_full() {
     assert!(text.contains(r#"switchyard_http_decisions_total{service="video",method="coverage_zone",result="ok"} 400"#), "{text}");
     server.shutdown().await;
 }
-
-#[tokio::test]
-async fn http1_accept_loop_serves_and_drains_on_stop() {
-    use std::sync::Arc;
-
-    use arc_swap::ArcSwap;
-    use switchyard::metrics::Metrics;
-    use switchyard::traffic::{self, TrafficContext};
-    use tokio_util::sync::CancellationToken;
-
-    let table = Arc::new(ArcSwap::from_pointee(traffic_common::table()));
-    let (router, overload) =
-        traffic::router(TrafficContext::new(table), &TrafficConfig::default(), &Metrics::new());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = CancellationToken::new();
-    let served = tokio::spawn(traffic::serve::serve(listener, router, stop.clone()));
-
-    let mut c = Conn::open(addr).await;
-    let r = c.get("/v1/route", &[("Host", "video.cdn.example.com")]).await;
-    assert_eq!(r.status, 200);
-    assert_eq!(r.json()["client"]["ip"], "127.0.0.1", "ConnectInfo reaches the handlers");
-    let r = c.get("/a.ts?k=v", &[("Host", "video.cdn.example.com")]).await;
-    assert_eq!(r.header("location"), Some("http://west-1.cdn.example.net:8080/a.ts?k=v"));
-
-    // Stop with an idle keep-alive connection open: it is closed and the loop returns.
-    stop.cancel();
-    tokio::time::timeout(std::time::Duration::from_secs(10), served)
-        .await
-        .expect("drained within 10 s")
-        .unwrap();
-    assert_eq!(overload.in_flight(), 0);
-    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "listener closed");
-    drop(c);
-}

@@ -12,11 +12,10 @@
 //! admission control (header/body limits, shedding concurrency limit, per-client rate limit)
 //! runs before routing ([`admission`]).
 //!
-//! On the benchmark (`bench/http/run.sh`) a `/v1/route` answer costs about the same as a
-//! bare 404 from the same stack: the time goes to the HTTP stack and syscalls, not to
-//! routing. [`serve::serve`] is a leaner HTTP/1.1-only accept loop with drain that can
-//! replace `axum::serve` for the traffic listener. Header limits are enforced in the
-//! admission layer, so both ways of serving answer them with the same JSON.
+//! Serving stays with `axum::serve` rather than a hand-written hyper accept loop: on the
+//! benchmark (`bench/http/run.sh`) a `/v1/route` answer costs about the same as a bare 404
+//! from the same stack, so the time goes to the HTTP stack and syscalls, not to routing,
+//! and header limits are enforced in the admission layer instead of the parser.
 
 pub mod admission;
 pub mod client_ip;
@@ -28,7 +27,6 @@ pub mod query;
 pub mod redirect;
 pub mod respond;
 pub mod route_api;
-pub mod serve;
 #[cfg(test)]
 mod tests;
 
