@@ -14,8 +14,9 @@
 //!
 //! Serving stays with `axum::serve` rather than a hand-written hyper accept loop: on the
 //! benchmark (`bench/http/run.sh`) a `/v1/route` answer costs about the same as a bare 404
-//! from the same stack, so the time goes to the HTTP stack and syscalls, not to routing,
-//! and header limits are enforced in the admission layer instead of the parser.
+//! from the same stack, and an HTTP/1.1-only hyper loop with `TCP_NODELAY` measured the
+//! same requests/s as `axum::serve`, so the time goes to HTTP parsing and syscalls, not to
+//! routing. Header limits are enforced in the admission layer instead of the parser.
 
 pub mod admission;
 pub mod client_ip;
