@@ -75,6 +75,12 @@ pub struct EngineConfig {
     /// Capacity of the command queue (upsert/remove/...). Default 1024.
     #[serde(default = "d_commands")]
     pub command_capacity: usize,
+    /// The first probe of a new node is spread uniformly over this long (capped at the node's
+    /// interval), so a fleet added at once does not probe in lock step, ms. Default: the
+    /// node's interval. A shorter spread makes a fresh start warm sooner, at the price of a
+    /// burst that `max_in_flight` bounds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_probe_spread_ms: Option<u64>,
     /// Metric handles (register them with [`ProbeMetrics::register`]).
     #[serde(skip)]
     pub metrics: ProbeMetrics,
@@ -96,6 +102,7 @@ impl Default for EngineConfig {
             max_in_flight: d_max_in_flight(),
             publish_debounce_ms: d_debounce(),
             command_capacity: d_commands(),
+            first_probe_spread_ms: None,
             metrics: ProbeMetrics::default(),
         }
     }
@@ -114,6 +121,9 @@ impl EngineConfig {
         }
         if self.command_capacity == 0 {
             p.push("command_capacity", "must be at least 1");
+        }
+        if self.first_probe_spread_ms.is_some_and(|s| s > 3_600_000) {
+            p.push("first_probe_spread_ms", "must be at most 3600000");
         }
         list
     }

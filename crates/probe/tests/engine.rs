@@ -221,3 +221,26 @@ async fn metrics_have_bounded_labels_unless_per_node_is_asked_for() {
         engine.shutdown().await;
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn first_probe_spread_bounds_the_warm_up_of_a_fresh_fleet() {
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let mut s = ProbeSpec::new(Check::Tcp(Default::default()));
+    s.interval_ms = 60_000;
+    s.timeout_ms = 200;
+    s.connect_timeout_ms = 100;
+    let spec = Arc::new(s);
+    let targets: Vec<Target> =
+        (0..50).map(|i| Target::new(format!("n{i}"), dead, spec.clone())).collect();
+    let config = EngineConfig { first_probe_spread_ms: Some(500), ..EngineConfig::default() };
+    let engine = ProbeEngine::start(config, targets, CancellationToken::new()).unwrap();
+    engine.sync().await.unwrap();
+    assert_eq!(engine.warm_fraction(), 0.0);
+    // Without the spread setting the first round would take up to the 60 s interval.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(engine.warm_fraction(), 1.0, "every node probed within the 500 ms spread");
+    engine.shutdown().await;
+}

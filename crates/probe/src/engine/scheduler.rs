@@ -209,6 +209,16 @@ impl Scheduler {
         bump(&mut self.counts, &self.config.metrics, state, delta);
     }
 
+    /// First probe of a new node: spread uniformly over one interval (or the configured
+    /// shorter spread) so a fleet added at once does not probe in lock step.
+    fn start_spread(&self, interval: Duration) -> Duration {
+        let window = match self.config.first_probe_spread_ms {
+            Some(ms) => interval.min(Duration::from_millis(ms)),
+            None => interval,
+        };
+        window.mul_f64(rand::rng().random::<f64>())
+    }
+
     fn upsert(&mut self, target: Target, compiled: Arc<CompiledProbe>) {
         if let Some(&slot) = self.ids.get(&target.id) {
             let Some(node) = self.slots[slot].as_mut() else { return };
@@ -244,7 +254,7 @@ impl Scheduler {
             node.compiled = compiled;
             let stale_timer = node.timer_seq == 0 || old_interval != new_interval;
             if stale_timer {
-                let due = Instant::now() + start_spread(new_interval);
+                let due = Instant::now() + self.start_spread(new_interval);
                 self.set_timer(slot, due);
             }
             self.refresh_status(slot);
@@ -252,7 +262,7 @@ impl Scheduler {
         }
         let policy = HealthPolicy::from_spec(&target.spec);
         let health = NodeHealth::new(policy);
-        let first = start_spread(target.spec.interval());
+        let first = self.start_spread(target.spec.interval());
         let generation = self.next_generation;
         self.next_generation += 1;
         let state = health.effective();
@@ -488,12 +498,6 @@ fn bump(
 
 fn jitter(node: &Node) -> u8 {
     node.target.spec.jitter_percent
-}
-
-/// First probe of a new node: spread uniformly over one interval so a fleet added at once does
-/// not probe in lock step.
-fn start_spread(interval: Duration) -> Duration {
-    interval.mul_f64(rand::rng().random::<f64>())
 }
 
 fn log_transition(id: &NodeId, from: HealthState, to: HealthState, o: &ProbeOutcome) {
