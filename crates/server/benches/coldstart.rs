@@ -77,6 +77,7 @@ fn write_large(dir: &std::path::Path) -> String {
     let mut c = String::from(
         "[lifecycle]\nshutdown_delay_seconds = 0\n\n[probe.default]\ncheck = { kind = \"tcp\" }\n\
          interval_ms = 2000\ntimeout_ms = 500\nconnect_timeout_ms = 200\n\n\
+         [probe.engine]\nfirst_probe_spread_ms = 300\n\n\
          [inventory]\ncoverage_zones_file = \"czf.json\"\n",
     );
     for z in 0..ZONES {
