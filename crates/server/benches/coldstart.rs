@@ -78,14 +78,12 @@ fn write_large(dir: &std::path::Path) -> String {
         "[lifecycle]\nshutdown_delay_seconds = 0\n\n[probe.default]\ncheck = { kind = \"tcp\" }\n\
          interval_ms = 2000\ntimeout_ms = 500\nconnect_timeout_ms = 200\n\n\
          [probe.engine]\nfirst_probe_spread_ms = 300\n\n\
-         [inventory]\ncoverage_zones_file = \"czf.json\"\n",
+         [inventory]\ncoverage_zones_file = \"czf.json\"\nfleet_file = \"fleet.toml\"\n",
     );
+    std::fs::write(dir.join("switchyard.toml"), c).unwrap();
+    let mut c = String::new();
     for z in 0..ZONES {
-        let _ = write!(
-            c,
-            "\n[[inventory.zones]]\nname = \"z{z}\"\nbackups = [\"z{}\"]\n",
-            (z + 1) % ZONES
-        );
+        let _ = write!(c, "\n[[zones]]\nname = \"z{z}\"\nbackups = [\"z{}\"]\n", (z + 1) % ZONES);
     }
     for n in 0..NODES {
         // 127.1.0.0/16 upwards; port 9 has no listener, so probes end with "refused".
@@ -93,17 +91,17 @@ fn write_large(dir: &std::path::Path) -> String {
         let ip = std::net::Ipv4Addr::from(ip);
         let _ = write!(
             c,
-            "\n[[inventory.nodes]]\nid = \"n{n}\"\nzone = \"z{}\"\nipv4 = \"{ip}\"\nport = 9\n",
+            "\n[[nodes]]\nid = \"n{n}\"\nzone = \"z{}\"\nipv4 = \"{ip}\"\nport = 9\n",
             n % ZONES
         );
     }
     for s in 0..20 {
         let _ = write!(
             c,
-            "\n[[inventory.services]]\nname = \"s{s}\"\nhostnames = [\"s{s}.cdn.example\"]\ndefault_zone = \"z0\"\n"
+            "\n[[services]]\nname = \"s{s}\"\nhostnames = [\"s{s}.cdn.example\"]\ndefault_zone = \"z0\"\n"
         );
     }
-    std::fs::write(dir.join("switchyard.toml"), c).unwrap();
+    std::fs::write(dir.join("fleet.toml"), c).unwrap();
 
     // 1,000,000 IPv4 /24s (2,000 per zone) and 100,000 IPv6 /48s (200 per zone).
     let mut czf = String::with_capacity(40 << 20);

@@ -113,21 +113,32 @@ impl App {
         self.config_path.parent().map(|p| p.to_path_buf()).unwrap_or_default()
     }
 
-    /// Loads the inventory files the configuration names, off the async threads (a coverage
-    /// zone file may hold millions of prefixes).
-    pub async fn load_inventory(
-        &self,
-        config: &Config,
-    ) -> Result<Inventory, switchyard_fleet::InventoryError> {
+    /// Loads the inventory the configuration names: the fleet (inline, or the fleet file)
+    /// and the coverage zone and GeoIP files. Files are read off the async threads, the fleet
+    /// file and the coverage zones in parallel (either may be large).
+    pub async fn load_inventory(&self, config: &Config) -> Result<Inventory, ReloadError> {
         let base = self.base_dir();
         let files = InventoryFiles {
             coverage_zones: config.inventory.coverage_zones_file.as_ref().map(|f| base.join(f)),
             geoip: config.inventory.geoip_file.as_ref().map(|f| base.join(f)),
         };
-        let spec = config.inventory.fleet.clone();
-        tokio::task::spawn_blocking(move || switchyard_fleet::load_files(spec, &files))
-            .await
-            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+        let fleet = match &config.inventory.fleet_file {
+            None => {
+                let inline = config.inventory.fleet.clone();
+                tokio::task::spawn_blocking(move || Ok(inline))
+            }
+            Some(f) => {
+                let path = base.join(f);
+                tokio::task::spawn_blocking(move || config::load_fleet_file(&path))
+            }
+        };
+        let zones = tokio::task::spawn_blocking(move || {
+            switchyard_fleet::load_files(switchyard_route::FleetSpec::default(), &files)
+        });
+        let (fleet, zones) = tokio::join!(fleet, zones);
+        let zones = zones.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+        let fleet = fleet.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+        Ok(Inventory { spec: Arc::new(fleet), ..zones })
     }
 
     /// Re-reads the configuration file and swaps in what it describes, or changes nothing.
@@ -166,6 +177,7 @@ impl App {
         crate::serve::apply_overrides(&mut new, overrides);
         let inventory = self.load_inventory(&new).await?;
         let old = self.config.load_full();
+        let spec = inventory.spec.clone();
         self.routing.install(inventory)?;
 
         let mut restart_required = Vec::new();
@@ -180,7 +192,7 @@ impl App {
         }
         if let Some(engine) = self.prober.get() {
             // Diff-based: unchanged targets keep their schedule and state.
-            if let Err(e) = engine.replace_all(new.probe.targets(&new.inventory.fleet)).await {
+            if let Err(e) = engine.replace_all(new.probe.targets(&spec)).await {
                 tracing::error!("probe targets not updated: {e}");
             }
         }
@@ -199,7 +211,7 @@ impl App {
                 Source::Config,
             );
         }
-        let fleet = &new.inventory.fleet;
+        let fleet = &spec;
         let report = ReloadReport {
             nodes: fleet.nodes.len(),
             zones: fleet.zones.len(),

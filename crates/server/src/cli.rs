@@ -82,21 +82,33 @@ pub fn main() -> ExitCode {
             println!("switchyard {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Command::CheckConfig { file } => match crate::config::load_file(&file) {
-            Ok(_) => {
-                println!("{}: ok", file.display());
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                eprintln!("{} problem(s) found", e.problems.len());
-                ExitCode::FAILURE
-            }
-        },
+        Command::CheckConfig { file } => check_config(&file),
         Command::Serve(args) => run_async(crate::serve::run(args)),
         Command::Demo(args) => run_async(crate::demo::run(args)),
         Command::Snmp(args) => run_async(crate::snmp_cmd::run(args)),
     }
+}
+
+/// `check-config`: the file, then the fleet file it names, every problem located.
+fn check_config(file: &std::path::Path) -> ExitCode {
+    let config = match crate::config::load_file(file) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("{} problem(s) found", e.problems.len());
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(fleet) = &config.inventory.fleet_file {
+        let path = file.parent().unwrap_or(std::path::Path::new(".")).join(fleet);
+        if let Err(e) = crate::config::load_fleet_file(&path) {
+            eprintln!("{e}");
+            eprintln!("{} problem(s) found", e.problems.len());
+            return ExitCode::FAILURE;
+        }
+    }
+    println!("{}: ok", file.display());
+    ExitCode::SUCCESS
 }
 
 /// Runs a future on a multi-threaded runtime, printing an error chain on failure.

@@ -229,9 +229,10 @@ impl Server {
             "inventory loaded"
         );
         self.gates.inventory.open();
+        let spec = inventory.spec.clone();
         self.app.routing.install(inventory).context("building the routing table")?;
         self.gates.routing_table.open();
-        self.start_prober(config).await?;
+        self.start_prober(config, &spec).await?;
         self.gates.started.open();
         tracing::info!("start-up complete");
         Ok(())
@@ -241,11 +242,15 @@ impl Server {
 impl Server {
     /// Starts the probe engine on the inventory's nodes and feeds its snapshots to the
     /// routing table. Readiness gains `probes-warm`, liveness `probe-scheduler`.
-    async fn start_prober(&mut self, config: &Config) -> anyhow::Result<()> {
+    async fn start_prober(
+        &mut self,
+        config: &Config,
+        fleet: &switchyard_route::FleetSpec,
+    ) -> anyhow::Result<()> {
         let probe = &config.probe;
         let engine_config = probe.engine.clone();
         self.app.metrics.register(|r| engine_config.metrics.register(r));
-        let targets = probe.targets(&config.inventory.fleet);
+        let targets = probe.targets(fleet);
         let count = targets.len();
         let engine = ProbeEngine::start(engine_config, targets, self.tokens.background.clone())
             .context("starting the probe engine")?;

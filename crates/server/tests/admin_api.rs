@@ -164,3 +164,24 @@ fn a_bad_coverage_file_at_startup_is_a_clear_failure() {
     let log = sy.log.all();
     assert!(log.contains("czf.json") && log.contains("line 1"), "{log}");
 }
+
+#[test]
+fn a_fleet_file_is_loaded_after_bind_and_reloaded() {
+    let fleet = config(false).split_once("[[inventory.zones]]").unwrap().1.to_string();
+    let fleet = format!("[[inventory.zones]]{fleet}").replace("[[inventory.", "[[");
+    let main = "[lifecycle]\nshutdown_delay_seconds = 0\n\n[inventory]\ncoverage_zones_file = \"czf.json\"\nfleet_file = \"fleet.toml\"\n";
+    let sy =
+        Switchyard::start_with_files(main, &[("czf.json", CZF), ("fleet.toml", &fleet)], &[], &[]);
+    sy.wait_status("/readyz", 200, Duration::from_secs(20));
+    let (_, v) = sy.json("/debug/pick?host=video.example&ip=10.1.0.9&path=/a");
+    assert_eq!(v["nodes"][0]["id"], "ams-1", "{v}");
+
+    // A broken fleet file is refused on reload with its own file name and line.
+    std::fs::write(sy.path("fleet.toml"), fleet.replace("zone = \"fra\"", "zone = \"mars\""))
+        .unwrap();
+    let r = request(sy.admin, "POST", "/admin/reload", &[], "");
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("fleet.toml:") && r.body.contains("nodes[1].zone"), "{}", r.body);
+    let (_, fleet_json) = sy.json("/api/v1/fleet");
+    assert_eq!(fleet_json["nodes"].as_array().unwrap().len(), 2);
+}

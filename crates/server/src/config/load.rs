@@ -83,34 +83,13 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
 /// Parses and validates configuration text. `origin` names it in messages.
 pub fn load_str(source: &str, origin: &str, base_dir: &Path) -> Result<Config, ConfigError> {
     let fail = |problems: Vec<Problem>| ConfigError { origin: origin.to_string(), problems };
-    let spans = match DeTable::parse(source) {
-        Ok(t) => t.into_inner(),
-        Err(e) => {
-            let location = e.span().map(|s| line_col(source, s.start));
-            let message = format!("TOML syntax: {}", e.message().trim());
-            return Err(fail(vec![Problem { path: String::new(), message, location }]));
-        }
-    };
-    let table: toml::Table = match toml::from_str(source) {
-        Ok(t) => t,
-        Err(e) => {
-            let location = e.span().map(|s| line_col(source, s.start));
-            let message = e.message().trim().to_string();
-            return Err(fail(vec![Problem { path: String::new(), message, location }]));
-        }
-    };
-
+    let (spans, table) = parse_twice(source).map_err(|p| fail(vec![p]))?;
     let mut problems = Vec::new();
     // Sections that failed to deserialize keep their defaults, so the remaining sections are
     // still validated and every problem is reported in one pass.
     let config = assemble(table, &mut problems);
     problems.extend(config.validate(base_dir));
-    for p in &mut problems {
-        if p.location.is_none() {
-            p.location = locate(&spans, &p.path).map(|s| line_col(source, s.start));
-        }
-    }
-    problems.sort_by_key(|p| p.location.unwrap_or((usize::MAX, 0)));
+    locate_all(&mut problems, &spans, source);
     if problems.is_empty() { Ok(config) } else { Err(fail(problems)) }
 }
 
@@ -150,29 +129,104 @@ fn inventory(value: toml::Value, problems: &mut Vec<Problem>) -> Option<Inventor
     let toml::Value::Table(mut table) = value else {
         return section::<InventoryConfig>(value, "inventory", problems);
     };
+    let fleet = take_fleet(&mut table, "inventory.", problems);
+    let mut inv = section::<InventoryConfig>(toml::Value::Table(table), "inventory", problems);
+    if let (Some(inv), Some(fleet)) = (&mut inv, fleet) {
+        inv.fleet = fleet;
+    }
+    inv
+}
+
+/// Removes the `nodes`, `zones` and `services` arrays from `table` and deserializes them
+/// element by element (paths prefixed with `prefix`).
+fn take_fleet(
+    table: &mut toml::Table,
+    prefix: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<FleetSpec> {
     let mut array = |name: &str| match table.remove(name) {
         None => Vec::new(),
         Some(toml::Value::Array(items)) => items,
         Some(other) => {
             let what = other.type_str();
             problems.push(Problem::at(
-                format!("inventory.{name}"),
-                format!("must be an array of tables ([[inventory.{name}]]), found a {what}"),
+                format!("{prefix}{name}"),
+                format!("must be an array of tables ([[{prefix}{name}]]), found a {what}"),
             ));
             Vec::new()
         }
     };
     let (nodes, zones, services) = (array("nodes"), array("zones"), array("services"));
-    let mut inv = section::<InventoryConfig>(toml::Value::Table(table), "inventory", problems);
-    let nodes = elements(nodes, "inventory.nodes", problems);
-    let zones = elements(zones, "inventory.zones", problems);
-    let services = elements(services, "inventory.services", problems);
-    if let (Some(inv), Some(nodes), Some(zones), Some(services)) =
-        (&mut inv, nodes, zones, services)
+    let nodes = elements(nodes, &format!("{prefix}nodes"), problems);
+    let zones = elements(zones, &format!("{prefix}zones"), problems);
+    let services = elements(services, &format!("{prefix}services"), problems);
+    Some(FleetSpec { nodes: nodes?, zones: zones?, services: services? })
+}
+
+/// Reads a fleet file: `[[nodes]]`, `[[zones]]` and `[[services]]` at the top level, as in
+/// `[inventory]`. Large fleets (tens of thousands of nodes) live in such a file so the main
+/// configuration stays small and the listeners bind before the fleet is parsed.
+///
+/// The common case, a valid file, takes one serde pass; only a file with problems is parsed
+/// again the slow way that locates every problem.
+pub fn load_fleet_file(path: &Path) -> Result<FleetSpec, ConfigError> {
+    let origin = path.display().to_string();
+    let source = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        origin: origin.clone(),
+        problems: vec![Problem::at("", format!("cannot read the fleet file: {e}"))],
+    })?;
+    if let Ok(fleet) = toml::from_str::<FleetSpec>(&source)
+        && fleet.validate().is_ok()
     {
-        inv.fleet = FleetSpec { nodes, zones, services };
+        return Ok(fleet);
     }
-    inv
+    let fail = |problems: Vec<Problem>| ConfigError { origin: origin.clone(), problems };
+    let (spans, mut table) = parse_twice(&source).map_err(|p| fail(vec![p]))?;
+    let mut problems = Vec::new();
+    let fleet = take_fleet(&mut table, "", &mut problems);
+    for key in table.keys() {
+        problems.push(Problem::at(
+            key.clone(),
+            format!("unknown key `{key}`, expected one of: nodes, zones, services"),
+        ));
+    }
+    if let Some(Err(errors)) = fleet.as_ref().map(FleetSpec::validate) {
+        problems.extend(errors.into_iter().map(|e| Problem::at(e.path, e.message)));
+    }
+    locate_all(&mut problems, &spans, &source);
+    match fleet {
+        Some(f) if problems.is_empty() => Ok(f),
+        _ => Err(fail(problems)),
+    }
+}
+
+/// Parses the text into the span table and the value table, or the located syntax error.
+fn parse_twice(source: &str) -> Result<(DeTable<'_>, toml::Table), Problem> {
+    let spans = match DeTable::parse(source) {
+        Ok(t) => t.into_inner(),
+        Err(e) => {
+            let location = e.span().map(|s| line_col(source, s.start));
+            let message = format!("TOML syntax: {}", e.message().trim());
+            return Err(Problem { path: String::new(), message, location });
+        }
+    };
+    match toml::from_str(source) {
+        Ok(t) => Ok((spans, t)),
+        Err(e) => {
+            let location = e.span().map(|s| line_col(source, s.start));
+            Err(Problem { path: String::new(), message: e.message().trim().to_string(), location })
+        }
+    }
+}
+
+/// Fills in the location of every problem and sorts them in file order.
+fn locate_all(problems: &mut [Problem], spans: &DeTable<'_>, source: &str) {
+    for p in problems.iter_mut() {
+        if p.location.is_none() {
+            p.location = locate(spans, &p.path).map(|s| line_col(source, s.start));
+        }
+    }
+    problems.sort_by_key(|p| p.location.unwrap_or((usize::MAX, 0)));
 }
 
 fn set<T>(slot: &mut T, value: Option<T>) {

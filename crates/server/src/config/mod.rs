@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use switchyard_route::FleetSpec;
 
-pub use load::{ConfigError, Problem, load_file, load_str};
+pub use load::{ConfigError, Problem, load_file, load_fleet_file, load_str};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -197,6 +197,12 @@ pub struct InventoryConfig {
     /// `.csv`). Relative paths are resolved against the config file's folder. Default: none.
     #[serde(default)]
     pub coverage_zones_file: Option<PathBuf>,
+    /// A separate fleet file with `[[nodes]]`, `[[zones]]` and `[[services]]` at its top
+    /// level, for fleets too large to keep in this file: it is read after the listeners are
+    /// bound, so `/livez` answers at once however large it is. Relative to this file's
+    /// folder. Use it or the inline arrays, not both. Default: none.
+    #[serde(default)]
+    pub fleet_file: Option<PathBuf>,
     /// MaxMind GeoIP2/GeoLite2 City database used when the coverage zones do not match a
     /// client. Relative to the config file's folder. Default: none.
     #[serde(default)]
@@ -268,7 +274,18 @@ impl Config {
                 );
             }
         }
+        let inv = &self.inventory;
+        let inline = !(inv.fleet.nodes.is_empty()
+            && inv.fleet.zones.is_empty()
+            && inv.fleet.services.is_empty());
+        if inv.fleet_file.is_some() && inline {
+            bad(
+                "inventory.fleet_file",
+                "set, but [[inventory.nodes]], zones or services are also given: use one".into(),
+            );
+        }
         for (key, file) in [
+            ("inventory.fleet_file", &self.inventory.fleet_file),
             ("inventory.coverage_zones_file", &self.inventory.coverage_zones_file),
             ("inventory.geoip_file", &self.inventory.geoip_file),
         ] {
