@@ -74,7 +74,7 @@ fn write_large(dir: &std::path::Path) -> String {
     use std::fmt::Write as _;
     const ZONES: usize = 500;
     const NODES: usize = 10_000;
-    let mut c = String::from(
+    let c = String::from(
         "[lifecycle]\nshutdown_delay_seconds = 0\n\n[probe.default]\ncheck = { kind = \"tcp\" }\n\
          interval_ms = 2000\ntimeout_ms = 500\nconnect_timeout_ms = 200\n\n\
          [probe.engine]\nfirst_probe_spread_ms = 300\n\n\

@@ -14,11 +14,16 @@ use super::{AdminContext, error_response};
 
 type Params = Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>;
 
+// The helpers below return the finished error response, handed straight back by the
+// handlers; its size does not matter.
+
+#[allow(clippy::result_large_err)]
 fn params(q: Params) -> Result<HashMap<String, String>, Response> {
     q.map(|Query(p)| p)
         .map_err(|e| error_response(StatusCode::BAD_REQUEST, "bad_parameter", &e.body_text()))
 }
 
+#[allow(clippy::result_large_err)]
 fn ip_param(p: &HashMap<String, String>) -> Result<IpAddr, Response> {
     let raw = p.get("ip").ok_or_else(|| {
         error_response(StatusCode::BAD_REQUEST, "bad_parameter", "parameter `ip` is required")
