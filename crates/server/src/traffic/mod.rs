@@ -87,6 +87,20 @@ impl Shared {
         client_ip::resolve(peer, req.headers(), &self.trusted)
     }
 
+    /// Runs one endpoint's answer, turning its error into the JSON error response, and
+    /// records how long it took.
+    fn timed(
+        &self,
+        endpoint: metrics::Endpoint,
+        req: &Request<Body>,
+        answer: fn(&Shared, &Request<Body>) -> Result<axum::http::Response<Body>, ApiError>,
+    ) -> axum::http::Response<Body> {
+        let start = std::time::Instant::now();
+        let resp = answer(self, req).unwrap_or_else(ApiError::into_response);
+        self.metrics.observe(endpoint, start.elapsed().as_secs_f64());
+        resp
+    }
+
     fn read_method(&self, req: &Request<Body>) -> bool {
         matches!(*req.method(), Method::GET | Method::HEAD)
     }

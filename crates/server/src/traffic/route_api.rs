@@ -3,7 +3,6 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -126,10 +125,7 @@ pub(crate) async fn handle(
     State(shared): State<Arc<Shared>>,
     req: Request<Body>,
 ) -> Response<Body> {
-    let start = Instant::now();
-    let resp = answer(&shared, &req).unwrap_or_else(ApiError::into_response);
-    shared.metrics.observe(Endpoint::Route, start.elapsed().as_secs_f64());
-    resp
+    shared.timed(Endpoint::Route, &req, answer)
 }
 
 fn answer(shared: &Shared, req: &Request<Body>) -> Result<Response<Body>, ApiError> {
