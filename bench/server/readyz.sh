@@ -8,7 +8,7 @@ secs=${1:-10}
 conns=${2:-32}
 command -v wrk >/dev/null || { echo "wrk is not installed (scripts/setup.sh bench)" >&2; exit 1; }
 cargo build --release --bin switchyard -q
-bin=target/release/switchyard
+bin=${CARGO_TARGET_DIR:-target}/release/switchyard
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 RUST_LOG=warn $bin serve --config examples/switchyard.toml --admin-listen 127.0.0.1:$port \
   --http-listen 127.0.0.1:0 >/dev/null 2>&1 &
