@@ -1,6 +1,7 @@
 //! The probe engine: one scheduler task owns every node's state and a timer heap of due
-//! probes, and spawns a short task per probe, bounded by a global semaphore. Results flow back over a bounded channel; the state machine runs in the scheduler
-//! task, so there are no locks on the hot path. Health is published as a versioned
+//! probes, and spawns a short task per probe, bounded by a global and an optional per-address
+//! in-flight limit. Results flow back over a bounded channel; the state machine runs in the
+//! scheduler task, so there are no locks on the hot path. Health is published as a versioned
 //! `Arc<HealthSnapshot>` through `tokio::sync::watch`, debounced.
 //!
 //! Unlike Envoy, which runs all checks of a cluster on one worker thread and falls behind at
@@ -81,6 +82,12 @@ pub struct EngineConfig {
     /// burst that `max_in_flight` bounds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_probe_spread_ms: Option<u64>,
+    /// Probes running at once against one address (`ip:port`), however many nodes share it
+    /// (virtual hosts behind one load balancer, several services of one box). A due probe over
+    /// the limit skips its round and is counted in `switchyard_probe_target_limited_total`,
+    /// never queued. Default: no per-target limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_target_max_in_flight: Option<usize>,
     /// Metric handles (register them with [`ProbeMetrics::register`]).
     #[serde(skip)]
     pub metrics: ProbeMetrics,
@@ -103,6 +110,7 @@ impl Default for EngineConfig {
             publish_debounce_ms: d_debounce(),
             command_capacity: d_commands(),
             first_probe_spread_ms: None,
+            per_target_max_in_flight: None,
             metrics: ProbeMetrics::default(),
         }
     }
@@ -124,6 +132,9 @@ impl EngineConfig {
         }
         if self.first_probe_spread_ms.is_some_and(|s| s > 3_600_000) {
             p.push("first_probe_spread_ms", "must be at most 3600000");
+        }
+        if self.per_target_max_in_flight.is_some_and(|n| n == 0 || n > 1 << 20) {
+            p.push("per_target_max_in_flight", "must be between 1 and 1048576");
         }
         list
     }
@@ -200,8 +211,11 @@ pub struct EngineStats {
     pub probes_started: u64,
     /// Probes finished.
     pub probes_finished: u64,
-    /// Rounds skipped.
+    /// Rounds skipped because the node's previous probe still ran or the global in-flight
+    /// limit was reached.
     pub overruns: u64,
+    /// Rounds skipped because the target address was at its per-target in-flight limit.
+    pub target_limited: u64,
     /// Probes running now.
     pub in_flight: u64,
     /// Scheduler loop turns (a liveness signal: it keeps rising while the engine runs).
@@ -240,6 +254,7 @@ pub(crate) struct Shared {
     pub started: AtomicU64,
     pub finished: AtomicU64,
     pub overruns: AtomicU64,
+    pub target_limited: AtomicU64,
     pub in_flight: AtomicU64,
     pub heartbeat: AtomicU64,
     pub lateness: [AtomicU64; LATENESS_BUCKETS_MS.len() + 1],
@@ -431,6 +446,7 @@ impl EngineHandle {
             probes_started: s.started.load(Ordering::Relaxed),
             probes_finished: s.finished.load(Ordering::Relaxed),
             overruns: s.overruns.load(Ordering::Relaxed),
+            target_limited: s.target_limited.load(Ordering::Relaxed),
             in_flight: s.in_flight.load(Ordering::Relaxed),
             heartbeat: s.heartbeat.load(Ordering::Relaxed),
             lateness,

@@ -22,6 +22,9 @@ pub const NODE_TRANSITIONS_TOTAL: &str = "switchyard_node_transitions";
 /// `switchyard_probe_overruns_total`: probe rounds skipped because the previous one of the
 /// node was still running or the global in-flight limit was reached.
 pub const PROBE_OVERRUNS_TOTAL: &str = "switchyard_probe_overruns";
+/// `switchyard_probe_target_limited_total`: probe rounds skipped because their target address
+/// was at `per_target_max_in_flight`.
+pub const PROBE_TARGET_LIMITED_TOTAL: &str = "switchyard_probe_target_limited";
 /// `switchyard_probes_in_flight`: probes running now.
 pub const PROBES_IN_FLIGHT: &str = "switchyard_probes_in_flight";
 /// `switchyard_probe_schedule_lateness_seconds`: how late probes start against their plan.
@@ -71,6 +74,7 @@ pub struct ProbeMetrics {
     nodes: Family<StateLabel, Gauge>,
     transitions: Family<FromTo, Counter>,
     overruns: Counter,
+    target_limited: Counter,
     in_flight: Gauge,
     lateness: Histogram,
     per_node: Option<Family<NodeLabel, Gauge>>,
@@ -91,6 +95,7 @@ impl ProbeMetrics {
             nodes: Family::default(),
             transitions: Family::default(),
             overruns: Counter::default(),
+            target_limited: Counter::default(),
             in_flight: Gauge::default(),
             lateness: latency_histogram(),
             per_node: per_node.then(Family::default),
@@ -111,6 +116,11 @@ impl ProbeMetrics {
             PROBE_OVERRUNS_TOTAL,
             "Probe rounds skipped (previous still running or in-flight limit reached)",
             self.overruns.clone(),
+        );
+        registry.register(
+            PROBE_TARGET_LIMITED_TOTAL,
+            "Probe rounds skipped because the target address was at its in-flight limit",
+            self.target_limited.clone(),
         );
         registry.register(PROBES_IN_FLIGHT, "Probes running now", self.in_flight.clone());
         registry.register(
@@ -154,8 +164,12 @@ impl ProbeMetrics {
         self.overruns.inc();
     }
 
-    pub(crate) fn in_flight(&self, delta: i64) {
-        self.in_flight.inc_by(delta);
+    pub(crate) fn target_limited(&self) {
+        self.target_limited.inc();
+    }
+
+    pub(crate) fn set_in_flight(&self, n: u64) {
+        self.in_flight.set(i64::try_from(n).unwrap_or(i64::MAX));
     }
 
     pub(crate) fn lateness(&self, late: std::time::Duration) {

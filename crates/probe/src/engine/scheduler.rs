@@ -7,12 +7,14 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use rand::Rng;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -31,7 +33,10 @@ struct Node {
     health: NodeHealth,
     /// Pooled connections; `None` while a probe holds them.
     conn: Option<ConnState>,
-    in_flight: Option<CancellationToken>,
+    /// The running probe, aborted when the node is removed or readdressed.
+    in_flight: Option<AbortHandle>,
+    /// Probes running against this node's address, when a per-target limit is set.
+    gate: Option<Arc<AtomicUsize>>,
     /// Sequence number of the live timer entry; 0 = none.
     timer_seq: u64,
     generation: u64,
@@ -55,10 +60,11 @@ struct Scheduler {
     timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     next_seq: u64,
     next_generation: u64,
-    semaphore: Arc<Semaphore>,
+    /// Per-address in-flight counters and how many nodes share each address; only kept when
+    /// `per_target_max_in_flight` is set.
+    gates: HashMap<SocketAddr, (usize, Arc<AtomicUsize>)>,
     done_tx: mpsc::Sender<Done>,
     shared: Arc<Shared>,
-    cancel: CancellationToken,
     tracker: TaskTracker,
     statuses: HashMap<NodeId, NodeStatus>,
     counts: [i64; 4],
@@ -79,8 +85,8 @@ pub(super) async fn run(
 ) {
     let (done_tx, mut done_rx) = mpsc::channel(config.max_in_flight.max(1));
     let mut s = Scheduler {
-        semaphore: Arc::new(Semaphore::new(config.max_in_flight)),
         config,
+        gates: HashMap::new(),
         slots: Vec::new(),
         free: Vec::new(),
         ids: HashMap::new(),
@@ -89,7 +95,6 @@ pub(super) async fn run(
         next_generation: 0,
         done_tx,
         shared,
-        cancel: cancel.clone(),
         tracker: TaskTracker::new(),
         statuses: HashMap::new(),
         counts: [0; 4],
@@ -147,8 +152,29 @@ pub(super) async fn run(
         }
     }
     s.tracker.close();
+    for node in s.slots.iter().flatten() {
+        if let Some(h) = &node.in_flight {
+            h.abort();
+        }
+    }
     drop(s.slots);
     s.tracker.wait().await;
+}
+
+/// Releases a running probe's place in the global and per-target counts, whether it finished
+/// or was aborted.
+struct InFlight {
+    shared: Arc<Shared>,
+    gate: Option<Arc<AtomicUsize>>,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.shared.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if let Some(g) = &self.gate {
+            g.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 /// Most results or due timers handled per loop turn, so commands and results interleave.
@@ -226,18 +252,20 @@ impl Scheduler {
                 return;
             }
             let old_interval = node.health.next_interval();
-            if node.target.addr != target.addr {
+            let old_addr = node.target.addr;
+            if old_addr != target.addr {
                 // Another endpoint: its health starts over, its connections go.
                 let before = node.health.effective();
                 let was_probed = node.health.probes() > 0;
                 node.health = NodeHealth::new(HealthPolicy::from_spec(&target.spec));
                 node.conn = Some(ConnState::default());
                 if let Some(t) = node.in_flight.take() {
-                    t.cancel();
+                    t.abort();
                 }
                 node.generation = self.next_generation;
                 self.next_generation += 1;
                 let after = node.health.effective();
+                let had_gate = node.gate.take().is_some();
                 if before != after {
                     bump(&mut self.counts, &self.config.metrics, before, -1);
                     bump(&mut self.counts, &self.config.metrics, after, 1);
@@ -246,9 +274,17 @@ impl Scheduler {
                     self.probed -= 1;
                 }
                 self.shared.probed.store(self.probed as u64, Ordering::Relaxed);
+                if had_gate {
+                    self.release_gate(old_addr);
+                }
+                let gate = self.acquire_gate(target.addr);
+                if let Some(node) = self.slots[slot].as_mut() {
+                    node.gate = gate;
+                }
             } else {
                 node.health.set_policy(HealthPolicy::from_spec(&target.spec));
             }
+            let Some(node) = self.slots[slot].as_mut() else { return };
             let new_interval = node.health.next_interval();
             node.target = target;
             node.compiled = compiled;
@@ -266,12 +302,14 @@ impl Scheduler {
         let generation = self.next_generation;
         self.next_generation += 1;
         let state = health.effective();
+        let gate = self.acquire_gate(target.addr);
         let node = Node {
             target,
             compiled,
             health,
             conn: Some(ConnState::default()),
             in_flight: None,
+            gate,
             timer_seq: 0,
             generation,
             operator: OperatorState::Enabled,
@@ -286,6 +324,26 @@ impl Scheduler {
         self.refresh_status(slot);
     }
 
+    /// The in-flight counter of `addr`, shared by every node probing that address; `None`
+    /// when no per-target limit is configured.
+    fn acquire_gate(&mut self, addr: SocketAddr) -> Option<Arc<AtomicUsize>> {
+        self.config.per_target_max_in_flight?;
+        let entry = self.gates.entry(addr).or_insert_with(|| (0, Arc::default()));
+        entry.0 += 1;
+        Some(entry.1.clone())
+    }
+
+    /// Forgets one node's use of `addr`; the entry goes with the last node, so removed
+    /// addresses leave nothing behind.
+    fn release_gate(&mut self, addr: SocketAddr) {
+        if let Some(entry) = self.gates.get_mut(&addr) {
+            entry.0 -= 1;
+            if entry.0 == 0 {
+                self.gates.remove(&addr);
+            }
+        }
+    }
+
     fn set_timer(&mut self, slot: usize, due: Instant) {
         let Some(node) = self.slots[slot].as_mut() else { return };
         let seq = self.next_seq;
@@ -298,7 +356,10 @@ impl Scheduler {
         let Some(slot) = self.ids.remove(id) else { return false };
         let Some(node) = self.slots[slot].take() else { return false };
         if let Some(t) = &node.in_flight {
-            t.cancel();
+            t.abort();
+        }
+        if node.gate.is_some() {
+            self.release_gate(node.target.addr);
         }
         if node.health.probes() > 0 {
             self.probed -= 1;
@@ -376,43 +437,50 @@ impl Scheduler {
             .unwrap_or(LATENESS_BUCKETS_MS.len());
         self.shared.lateness[bucket].fetch_add(1, Ordering::Relaxed);
 
-        let permit = match (&node.conn, self.semaphore.clone().try_acquire_owned()) {
-            (Some(_), Ok(p)) => p,
-            _ => {
-                // Still running, or the fleet-wide limit is reached: skip this round.
+        // Skip this round when the previous probe still runs, the fleet-wide limit is reached
+        // or the target's own limit is: never queue, so a slow target cannot pile probes up.
+        let busy = node.conn.is_none()
+            || self.shared.in_flight.load(Ordering::Relaxed) >= self.config.max_in_flight as u64;
+        let target_full = !busy
+            && match (&node.gate, self.config.per_target_max_in_flight) {
+                (Some(g), Some(limit)) => g.load(Ordering::Relaxed) >= limit,
+                _ => false,
+            };
+        if busy || target_full {
+            if target_full {
+                self.shared.target_limited.fetch_add(1, Ordering::Relaxed);
+                self.config.metrics.target_limited();
+            } else {
                 self.shared.overruns.fetch_add(1, Ordering::Relaxed);
                 self.config.metrics.overrun();
-                let next = deadline
-                    + jittered(node.health.next_interval(), jitter(node), rand::rng().random());
-                self.set_timer(slot, next.max(now));
-                return;
             }
-        };
+            let next = deadline
+                + jittered(node.health.next_interval(), jitter(node), rand::rng().random());
+            self.set_timer(slot, next.max(now));
+            return;
+        }
         let mut conn = node.conn.take().unwrap_or_default();
-        let token = self.cancel.child_token();
-        node.in_flight = Some(token.clone());
+        let gate = node.gate.clone();
+        if let Some(g) = &gate {
+            g.fetch_add(1, Ordering::Relaxed);
+        }
         let compiled = node.compiled.clone();
         let addr = node.target.addr;
         let done = self.done_tx.clone();
-        let metrics = self.config.metrics.clone();
         let shared = self.shared.clone();
         shared.started.fetch_add(1, Ordering::Relaxed);
-        shared.in_flight.fetch_add(1, Ordering::Relaxed);
-        metrics.in_flight(1);
-        self.tracker.spawn(async move {
+        let running = shared.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+        self.config.metrics.set_in_flight(running);
+        let guard = InFlight { shared, gate };
+        let task = self.tracker.spawn(async move {
             let started = Instant::now();
-            let outcome = tokio::select! {
-                biased;
-                _ = token.cancelled() => None,
-                o = compiled.run(addr, &mut conn) => Some(o),
-            };
-            if let Some(outcome) = outcome {
-                let _ = done.send(Done { slot, generation, started, outcome, conn }).await;
-            }
-            shared.in_flight.fetch_sub(1, Ordering::Relaxed);
-            metrics.in_flight(-1);
-            drop(permit);
+            let outcome = compiled.run(addr, &mut conn).await;
+            // Counted out before the result is applied, so the scheduler never sees a finished
+            // probe still holding a slot.
+            drop(guard);
+            let _ = done.send(Done { slot, generation, started, outcome, conn }).await;
         });
+        node.in_flight = Some(task.abort_handle());
     }
 
     fn apply(&mut self, done: Done) {
@@ -424,6 +492,7 @@ impl Scheduler {
         }
         node.conn = Some(done.conn);
         node.in_flight = None;
+        self.config.metrics.set_in_flight(self.shared.in_flight.load(Ordering::Relaxed));
         self.config.metrics.probe(node.compiled.spec().check.kind_str(), &done.outcome);
         let first = node.health.probes() == 0;
         let before = node.health.effective();
