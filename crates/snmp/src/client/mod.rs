@@ -18,7 +18,7 @@ use tokio::sync::Semaphore;
 pub use error::Error;
 pub use ops::Table;
 pub use target::{RequestOptions, Security, Target};
-use transport::{Endpoint, Pending};
+use transport::{Coalesce, Endpoint, Pending};
 
 /// Socket and concurrency settings shared by every target of a client.
 #[derive(Clone, Debug)]
@@ -38,6 +38,15 @@ pub struct ClientConfig {
     /// Local IPv6 bind address (default `[::]:0`); IPv6 is optional and skipped when the host
     /// has none.
     pub bind_v6: SocketAddr,
+    /// Longest a reply may wait in the socket before it is read, while at least
+    /// [`ClientConfig::coalesce_min_in_flight`] requests are outstanding on the socket (default
+    /// 200 µs; zero reads every datagram as it arrives). Like interrupt coalescing on a
+    /// network card, this lets one wake-up and one `recvmmsg` serve many replies; the actual
+    /// delay adapts so that about half of the outstanding requests are answered per wake-up.
+    /// Linux only; elsewhere replies are always read on arrival.
+    pub coalesce_delay_max: Duration,
+    /// Outstanding requests on a socket from which receive coalescing starts (default 8).
+    pub coalesce_min_in_flight: usize,
 }
 
 impl Default for ClientConfig {
@@ -49,6 +58,8 @@ impl Default for ClientConfig {
             bind_v4: (Ipv4Addr::UNSPECIFIED, 0).into(),
             sockets: 1,
             bind_v6: (Ipv6Addr::UNSPECIFIED, 0).into(),
+            coalesce_delay_max: Duration::from_micros(200),
+            coalesce_min_in_flight: 8,
         }
     }
 }
@@ -86,10 +97,13 @@ impl Client {
         if cfg.sockets == 0 || (cfg.sockets > 1 && cfg.bind_v4.port() != 0) {
             return Err(Error::InvalidRequest("sockets must be positive, and several need port 0"));
         }
-        let v4 = (0..cfg.sockets)
-            .map(|_| Endpoint::bind(cfg.bind_v4, cfg.recv_buffer_bytes, pending.clone()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let v6 = Endpoint::bind(cfg.bind_v6, cfg.recv_buffer_bytes, pending.clone()).ok();
+        let coalesce = Coalesce {
+            max_delay: cfg.coalesce_delay_max.min(Duration::from_millis(100)),
+            min_in_flight: cfg.coalesce_min_in_flight,
+        };
+        let bind = |addr| Endpoint::bind(addr, cfg.recv_buffer_bytes, pending.clone(), coalesce);
+        let v4 = (0..cfg.sockets).map(|_| bind(cfg.bind_v4)).collect::<Result<Vec<_>, _>>()?;
+        let v6 = bind(cfg.bind_v6).ok();
         let global = Semaphore::new(cfg.max_in_flight);
         Ok(Self { inner: Arc::new(Inner { pending, v4, v6, global }) })
     }
@@ -115,7 +129,12 @@ impl Client {
         Target::new(self.clone(), addr, security, opts)
     }
 
-    pub(crate) fn socket_for(&self, addr: &SocketAddr) -> Result<&tokio::net::UdpSocket, Error> {
+    #[cfg(test)]
+    pub(crate) fn socket_for(&self, addr: &SocketAddr) -> Result<&transport::Socket, Error> {
+        self.endpoint_for(addr).map(|e| &*e.socket)
+    }
+
+    pub(crate) fn endpoint_for(&self, addr: &SocketAddr) -> Result<&Endpoint, Error> {
         match addr {
             SocketAddr::V4(a) => {
                 let v4 = &self.inner.v4;
@@ -125,13 +144,12 @@ impl Client {
                     let h = u32::from(*a.ip()).wrapping_mul(0x9e37_79b9) ^ u32::from(a.port());
                     h as usize % v4.len()
                 };
-                Ok(&v4[k].socket)
+                Ok(&v4[k])
             }
             SocketAddr::V6(_) => self
                 .inner
                 .v6
                 .as_ref()
-                .map(|e| &*e.socket)
                 .ok_or(Error::InvalidRequest("IPv6 is not available on this host")),
         }
     }

@@ -4,8 +4,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::codec::{
@@ -13,7 +12,7 @@ use crate::codec::{
 };
 use crate::usm::{Incoming, UsmSession, UsmUser};
 
-use super::transport::Expect;
+use super::transport::{Expect, Mailbox};
 use super::{Client, DEFAULT_TIMEOUT, Error};
 
 /// Security settings of a target. Debug output never shows the community.
@@ -231,19 +230,19 @@ impl Target {
             .await
             .map_err(|_| Error::InvalidRequest("client closed"))?;
         let deadline = Instant::now() + t.opts.total();
-        let (tx, mut rx) = mpsc::channel::<Bytes>(8);
+        let mailbox = Arc::new(Mailbox::default());
         let mut reg = Registered { client: &t.client, ids: Vec::with_capacity(4) };
-        let socket = t.client.socket_for(&t.addr)?;
-        let mut out = Vec::with_capacity(128);
+        let endpoint = t.client.endpoint_for(&t.addr)?;
+        let _in_flight = endpoint.outbox.enter();
         let mut scratch = Vec::new();
         let mut resyncs = 0u32;
         let mut timeouts = t.opts.attempt_timeouts();
         let mut discovering = false;
         'attempt: loop {
             let Some(wait) = timeouts.next() else { return Err(Error::Timeout) };
-            let id = t.client.inner.pending.register(&tx, t.addr, &t.expect);
+            let id = t.client.inner.pending.register(&mailbox, t.addr, &t.expect);
             reg.ids.push(id);
-            out.clear();
+            let mut out = endpoint.outbox.buffer();
             match &t.usm {
                 None => {
                     let version = t.security.version();
@@ -275,19 +274,21 @@ impl Target {
                     }
                 }
             }
-            socket.send_to(&out, t.addr).await?;
+            endpoint.outbox.send(out, t.addr, mailbox.clone());
             let attempt_end = (Instant::now() + wait).min(deadline);
+            let timer = tokio::time::sleep_until(attempt_end);
+            tokio::pin!(timer);
             loop {
-                let reply = tokio::select! {
-                    r = rx.recv() => r,
-                    _ = tokio::time::sleep_until(attempt_end) => {
+                let data = tokio::select! {
+                    biased;
+                    r = mailbox.recv() => r?,
+                    _ = &mut timer => {
                         if attempt_end >= deadline {
                             return Err(Error::Timeout);
                         }
                         continue 'attempt;
                     }
                 };
-                let Some(data) = reply else { return Err(Error::Timeout) };
                 match &t.usm {
                     None => {
                         let Ok(m) = CommunityMessage::decode(&data) else { continue };

@@ -2,9 +2,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
-
-use super::transport::{Expect, Pending};
+use super::transport::{Expect, Mailbox, Pending};
 use super::*;
 use crate::codec::{Oid, PduHeader, PduType, Version, encode_community};
 
@@ -24,35 +22,35 @@ fn response(version: Version, community: &[u8], id: i32) -> Vec<u8> {
 #[test]
 fn replies_are_routed_by_id_version_community_and_source() {
     let pending = Pending::new(true);
-    let (tx, mut rx) = mpsc::channel(4);
+    let mailbox = Arc::new(Mailbox::default());
     let agent: SocketAddr = "127.0.0.1:161".parse().unwrap();
     let other: SocketAddr = "127.0.0.2:161".parse().unwrap();
     let expect = Expect::Community { version: Version::V2c, community: Arc::from(&b"public"[..]) };
-    let id = pending.register(&tx, agent, &expect);
+    let id = pending.register(&mailbox, agent, &expect);
     assert!(id > 0);
     assert!(!pending.dispatch(&response(Version::V2c, b"public", id + 1), agent), "unknown id");
     assert!(!pending.dispatch(&response(Version::V1, b"public", id), agent), "wrong version");
     assert!(!pending.dispatch(&response(Version::V2c, b"secret", id), agent), "wrong community");
     assert!(!pending.dispatch(&response(Version::V2c, b"public", id), other), "wrong source");
     assert!(pending.dispatch(&response(Version::V2c, b"public", id), agent));
-    assert!(rx.try_recv().is_ok());
-    assert!(rx.try_recv().is_err());
+    assert_eq!(mailbox.try_recv(), Some(response(Version::V2c, b"public", id).into()));
+    assert_eq!(mailbox.try_recv(), None);
     pending.unregister(id);
     assert!(!pending.dispatch(&response(Version::V2c, b"public", id), agent), "unregistered");
 
     let loose = Pending::new(false);
-    let id = loose.register(&tx, agent, &expect);
+    let id = loose.register(&mailbox, agent, &expect);
     assert!(loose.dispatch(&response(Version::V2c, b"public", id), other), "source not checked");
 }
 
 #[test]
 fn ids_are_unique_and_positive() {
     let pending = Pending::new(true);
-    let (tx, _rx) = mpsc::channel(1);
+    let mailbox = Arc::new(Mailbox::default());
     let agent: SocketAddr = "127.0.0.1:161".parse().unwrap();
     let mut seen = std::collections::HashSet::new();
     for _ in 0..10_000 {
-        let id = pending.register(&tx, agent, &Expect::V3);
+        let id = pending.register(&mailbox, agent, &Expect::V3);
         assert!(id > 0 && seen.insert(id));
     }
 }

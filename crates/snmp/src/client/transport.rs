@@ -1,17 +1,36 @@
-//! The shared UDP transport: sockets, the table of outstanding requests, and the background
-//! receive tasks that route replies by request-id (v1/v2c) or msgID (v3).
+//! The shared UDP transport: sockets, the table of outstanding requests, a send queue per
+//! socket flushed by one task, and the receive tasks that route replies by request-id
+//! (v1/v2c) or msgID (v3).
+//!
+//! Requests issued in the same scheduler tick leave in one `sendmmsg` and replies come in
+//! through `recvmmsg` (Linux). While many requests are in flight, the receive task reads on
+//! a short adaptive timer instead of on every datagram's arrival, so one wake-up serves many
+//! replies, the way a network card coalesces interrupts.
 
-use std::collections::HashMap;
+#[cfg(target_os = "linux")]
+mod mmsg;
+#[cfg(target_os = "linux")]
+mod pacer;
+
+use std::collections::{HashMap, VecDeque};
+use std::future::poll_fn;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
+use std::time::Duration;
 
 use bytes::Bytes;
+#[cfg(not(target_os = "linux"))]
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::codec::{Route, Version, peek_route};
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// What a waiter expects, checked by the receive task before handing the datagram over.
 #[derive(Clone, Debug)]
@@ -20,8 +39,76 @@ pub(crate) enum Expect {
     V3,
 }
 
-pub(crate) struct Slot {
-    tx: mpsc::Sender<Bytes>,
+/// Replies not yet read by their request; more than this are duplicates and dropped.
+const MAILBOX_DEPTH: usize = 8;
+
+/// Where the datagrams answering one request (or the failure to send it) are left for the
+/// requesting task: one allocation per request instead of a channel.
+#[derive(Default)]
+pub(crate) struct Mailbox {
+    state: Mutex<MailboxState>,
+}
+
+#[derive(Default)]
+struct MailboxState {
+    replies: VecDeque<Bytes>,
+    error: Option<std::io::Error>,
+    waker: Option<Waker>,
+}
+
+impl Mailbox {
+    fn deliver(&self, data: &[u8]) {
+        let waker = {
+            let mut s = lock(&self.state);
+            if s.replies.len() >= MAILBOX_DEPTH {
+                return;
+            }
+            s.replies.push_back(Bytes::copy_from_slice(data));
+            s.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    fn fail(&self, e: std::io::Error) {
+        let waker = {
+            let mut s = lock(&self.state);
+            s.error = Some(e);
+            s.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn try_recv(&self) -> Option<Bytes> {
+        lock(&self.state).replies.pop_front()
+    }
+
+    /// The next reply, or the error that kept the request from being sent.
+    pub(crate) async fn recv(&self) -> std::io::Result<Bytes> {
+        poll_fn(|cx| {
+            let mut s = lock(&self.state);
+            if let Some(e) = s.error.take() {
+                return Poll::Ready(Err(e));
+            }
+            if let Some(b) = s.replies.pop_front() {
+                return Poll::Ready(Ok(b));
+            }
+            match &s.waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => s.waker = Some(cx.waker().clone()),
+            }
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+struct Slot {
+    mailbox: Arc<Mailbox>,
     peer: SocketAddr,
     expect: Expect,
 }
@@ -51,7 +138,7 @@ impl Pending {
     /// Registers a fresh positive ID (request-id and msgID share one space).
     pub(crate) fn register(
         &self,
-        tx: &mpsc::Sender<Bytes>,
+        mailbox: &Arc<Mailbox>,
         peer: SocketAddr,
         expect: &Expect,
     ) -> i32 {
@@ -60,16 +147,16 @@ impl Pending {
             if id == 0 {
                 continue;
             }
-            let mut s = self.shard(id).lock().unwrap_or_else(|e| e.into_inner());
+            let mut s = lock(self.shard(id));
             if let std::collections::hash_map::Entry::Vacant(v) = s.entry(id) {
-                v.insert(Slot { tx: tx.clone(), peer, expect: expect.clone() });
+                v.insert(Slot { mailbox: mailbox.clone(), peer, expect: expect.clone() });
                 return id;
             }
         }
     }
 
     pub(crate) fn unregister(&self, id: i32) {
-        self.shard(id).lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+        lock(self.shard(id)).remove(&id);
     }
 
     /// Hands a datagram to its waiter; returns false when it matched nothing.
@@ -79,36 +166,129 @@ impl Pending {
             Route::Community { request_id, .. } => request_id,
             Route::V3 { msg_id } => msg_id,
         };
-        let s = self.shard(id).lock().unwrap_or_else(|e| e.into_inner());
-        let Some(slot) = s.get(&id) else { return false };
-        if self.strict_source && slot.peer != from {
-            return false;
-        }
-        let ok = match (&slot.expect, route) {
-            (
-                Expect::Community { version, community },
-                Route::Community { version: v, community: c, .. },
-            ) => *version == v && community.as_ref() == c,
-            (Expect::V3, Route::V3 { .. }) => true,
-            _ => false,
+        let mailbox = {
+            let s = lock(self.shard(id));
+            let Some(slot) = s.get(&id) else { return false };
+            if self.strict_source && slot.peer != from {
+                return false;
+            }
+            let ok = match (&slot.expect, route) {
+                (
+                    Expect::Community { version, community },
+                    Route::Community { version: v, community: c, .. },
+                ) => *version == v && community.as_ref() == c,
+                (Expect::V3, Route::V3 { .. }) => true,
+                _ => false,
+            };
+            if !ok {
+                return false;
+            }
+            slot.mailbox.clone()
         };
-        if ok {
-            // A full channel means duplicates the waiter has not read yet; dropping is fine.
-            let _ = slot.tx.try_send(Bytes::copy_from_slice(data));
-        }
-        ok
+        mailbox.deliver(data);
+        true
     }
 }
 
-/// One UDP socket and its receive task.
+/// One datagram waiting in a send queue.
+pub(crate) struct Outgoing {
+    pub(crate) data: Vec<u8>,
+    pub(crate) to: SocketAddr,
+    pub(crate) mailbox: Arc<Mailbox>,
+}
+
+/// Encode buffers kept for reuse per socket.
+const POOL_MAX: usize = 1024;
+
+/// A socket's send queue, its pool of encode buffers and its count of requests in flight.
+pub(crate) struct Outbox {
+    queue: Mutex<Vec<Outgoing>>,
+    notify: Notify,
+    pool: Mutex<Vec<Vec<u8>>>,
+    in_flight: AtomicUsize,
+}
+
+impl Outbox {
+    fn new() -> Self {
+        Self {
+            queue: Mutex::new(Vec::new()),
+            notify: Notify::new(),
+            pool: Mutex::new(Vec::new()),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    /// An empty buffer to encode a request into.
+    pub(crate) fn buffer(&self) -> Vec<u8> {
+        lock(&self.pool).pop().unwrap_or_else(|| Vec::with_capacity(512))
+    }
+
+    /// Queues a datagram; the socket's send task flushes everything queued in one go. A send
+    /// error is reported through the mailbox.
+    pub(crate) fn send(&self, data: Vec<u8>, to: SocketAddr, mailbox: Arc<Mailbox>) {
+        let first = {
+            let mut q = lock(&self.queue);
+            q.push(Outgoing { data, to, mailbox });
+            q.len() == 1
+        };
+        if first {
+            self.notify.notify_one();
+        }
+    }
+
+    fn recycle(&self, batch: &mut Vec<Outgoing>) {
+        let mut pool = lock(&self.pool);
+        for o in batch.drain(..) {
+            if pool.len() < POOL_MAX {
+                let mut b = o.data;
+                b.clear();
+                pool.push(b);
+            }
+        }
+    }
+
+    /// Counts a request as in flight until the guard is dropped.
+    pub(crate) fn enter(&self) -> InFlight<'_> {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(&self.in_flight)
+    }
+}
+
+pub(crate) struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Receive-side batching: with at least `min_in_flight` requests outstanding, the receive
+/// task reads after a delay of at most `max_delay` instead of on each arrival.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Coalesce {
+    pub(crate) max_delay: Duration,
+    pub(crate) min_in_flight: usize,
+}
+
+/// On Linux the socket is driven by raw `sendmmsg`/`recvmmsg` and the [`pacer`]'s own epoll
+/// set, so it is not registered with tokio; elsewhere tokio's socket is used.
+#[cfg(target_os = "linux")]
+pub(crate) type Socket = std::net::UdpSocket;
+#[cfg(not(target_os = "linux"))]
+pub(crate) type Socket = UdpSocket;
+
+/// One UDP socket with its send and receive tasks.
 pub(crate) struct Endpoint {
-    pub(crate) socket: Arc<UdpSocket>,
-    task: JoinHandle<()>,
+    pub(crate) socket: Arc<Socket>,
+    pub(crate) outbox: Arc<Outbox>,
+    tasks: [JoinHandle<()>; 2],
 }
 
 impl Drop for Endpoint {
     fn drop(&mut self) {
-        self.task.abort();
+        for t in &self.tasks {
+            t.abort();
+        }
     }
 }
 
@@ -117,6 +297,7 @@ impl Endpoint {
         local: SocketAddr,
         recv_buffer: usize,
         pending: Arc<Pending>,
+        coalesce: Coalesce,
     ) -> std::io::Result<Self> {
         let domain = if local.is_ipv4() { socket2::Domain::IPV4 } else { socket2::Domain::IPV6 };
         let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
@@ -128,14 +309,65 @@ impl Endpoint {
         let _ = s.set_send_buffer_size(recv_buffer / 2);
         s.set_nonblocking(true)?;
         s.bind(&local.into())?;
+        #[cfg(target_os = "linux")]
+        let (socket, pacer) = {
+            use std::os::fd::AsRawFd;
+            let socket: Arc<Socket> = Arc::new(s.into());
+            let pacer = pacer::Pacer::new(socket.as_raw_fd(), coalesce)?;
+            (socket, pacer)
+        };
+        #[cfg(not(target_os = "linux"))]
         let socket = Arc::new(UdpSocket::from_std(s.into())?);
-        let task = tokio::spawn(receive_loop(socket.clone(), pending));
-        Ok(Self { socket, task })
+        let outbox = Arc::new(Outbox::new());
+        let tasks = [
+            #[cfg(target_os = "linux")]
+            tokio::spawn(receive_loop(socket.clone(), pending, outbox.clone(), pacer)),
+            #[cfg(not(target_os = "linux"))]
+            tokio::spawn(receive_loop(socket.clone(), pending, outbox.clone(), coalesce)),
+            tokio::spawn(send_loop(socket.clone(), outbox.clone())),
+        ];
+        Ok(Self { socket, outbox, tasks })
+    }
+}
+
+/// Flushes the send queue whenever it becomes non-empty. Everything queued while this task
+/// waited to run goes out together.
+async fn send_loop(socket: Arc<Socket>, outbox: Arc<Outbox>) {
+    let mut batch = Vec::new();
+    #[cfg(target_os = "linux")]
+    let mut mm = mmsg::SendBatch::new();
+    loop {
+        outbox.notify.notified().await;
+        loop {
+            std::mem::swap(&mut batch, &mut *lock(&outbox.queue));
+            if batch.is_empty() {
+                break;
+            }
+            #[cfg(target_os = "linux")]
+            mm.send_all(&socket, &batch).await;
+            #[cfg(not(target_os = "linux"))]
+            send_each(&socket, &batch).await;
+            outbox.recycle(&mut batch);
+        }
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-async fn receive_loop(socket: Arc<UdpSocket>, pending: Arc<Pending>) {
+async fn send_each(socket: &UdpSocket, batch: &[Outgoing]) {
+    for o in batch {
+        if let Err(e) = socket.send_to(&o.data, o.to).await {
+            o.mailbox.fail(e);
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+async fn receive_loop(
+    socket: Arc<UdpSocket>,
+    pending: Arc<Pending>,
+    _outbox: Arc<Outbox>,
+    _coalesce: Coalesce,
+) {
     let mut buf = vec![0u8; 65536];
     loop {
         if socket.readable().await.is_err() {
@@ -161,35 +393,42 @@ async fn receive_loop(socket: Arc<UdpSocket>, pending: Arc<Pending>) {
     }
 }
 
-/// Linux: `recvmmsg` reads up to [`mmsg::BATCH`] datagrams per system call. A batch that
-/// comes back short means the queue was empty, so readiness is cleared without the extra
-/// `EAGAIN` read a plain `recvfrom` loop needs.
+/// Linux: `recvmmsg` reads up to [`mmsg::BATCH`] datagrams per system call, until a short
+/// batch shows the queue is empty; the [`pacer::Pacer`] decides when to read next.
 #[cfg(target_os = "linux")]
-async fn receive_loop(socket: Arc<UdpSocket>, pending: Arc<Pending>) {
-    let mut batch = mmsg::Batch::new();
+async fn receive_loop(
+    socket: Arc<Socket>,
+    pending: Arc<Pending>,
+    outbox: Arc<Outbox>,
+    mut pacer: pacer::Pacer,
+) {
+    let mut batch = mmsg::RecvBatch::new();
     loop {
-        if socket.readable().await.is_err() {
-            return;
-        }
+        let paced = match pacer.wait(outbox.in_flight.load(Ordering::Relaxed)).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "SNMP receive readiness failed");
+                return;
+            }
+        };
+        let mut got = 0;
         loop {
-            let res = socket.try_io(tokio::io::Interest::READABLE, || {
-                let n = batch.recv(&socket)?;
-                for i in 0..n {
-                    if let Some((data, from)) = batch.get(i)
-                        && !pending.dispatch(data, from)
-                    {
-                        tracing::trace!(%from, len = data.len(), "unmatched SNMP datagram dropped");
+            match batch.recv(&*socket) {
+                Ok(n) => {
+                    got += n;
+                    for i in 0..n {
+                        if let Some((data, from)) = batch.get(i)
+                            && !pending.dispatch(data, from)
+                        {
+                            tracing::trace!(%from, len = data.len(), "unmatched SNMP datagram dropped");
+                        }
+                    }
+                    if n < mmsg::BATCH {
+                        break;
                     }
                 }
-                if n < mmsg::BATCH {
-                    // Drained: let tokio clear readiness (a later arrival raises a new event).
-                    return Err(std::io::ErrorKind::WouldBlock.into());
-                }
-                Ok(())
-            });
-            match res {
-                Ok(()) => continue,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 // ICMP port unreachable surfaces here; it belongs to no waiter.
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
                 Err(e) => {
@@ -198,100 +437,6 @@ async fn receive_loop(socket: Arc<UdpSocket>, pending: Arc<Pending>) {
                 }
             }
         }
-    }
-}
-
-#[cfg(target_os = "linux")]
-mod mmsg {
-    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
-    use std::os::fd::AsRawFd;
-
-    pub const BATCH: usize = 16;
-    const SLOT: usize = 65536;
-
-    /// Receive buffers and headers for one `recvmmsg` call, allocated once per socket.
-    pub struct Batch {
-        bufs: Vec<u8>,
-        names: Vec<libc::sockaddr_storage>,
-        iovs: Vec<libc::iovec>,
-        hdrs: Vec<libc::mmsghdr>,
-    }
-
-    // The raw pointers only ever point into the batch's own vectors.
-    unsafe impl Send for Batch {}
-
-    impl Batch {
-        pub fn new() -> Self {
-            Self {
-                bufs: vec![0u8; BATCH * SLOT],
-                // SAFETY: sockaddr_storage, iovec and mmsghdr are plain C structs for which
-                // all-zero bytes are valid.
-                names: vec![unsafe { std::mem::zeroed() }; BATCH],
-                iovs: vec![unsafe { std::mem::zeroed() }; BATCH],
-                hdrs: vec![unsafe { std::mem::zeroed() }; BATCH],
-            }
-        }
-
-        /// One non-blocking `recvmmsg`; returns how many datagrams arrived.
-        pub fn recv(&mut self, socket: &impl AsRawFd) -> std::io::Result<usize> {
-            for i in 0..BATCH {
-                self.iovs[i] = libc::iovec {
-                    iov_base: self.bufs[i * SLOT..].as_mut_ptr().cast(),
-                    iov_len: SLOT,
-                };
-                let h = &mut self.hdrs[i].msg_hdr;
-                h.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
-                h.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-                h.msg_iov = &mut self.iovs[i];
-                h.msg_iovlen = 1;
-                h.msg_control = std::ptr::null_mut();
-                h.msg_controllen = 0;
-                h.msg_flags = 0;
-                self.hdrs[i].msg_len = 0;
-            }
-            // SAFETY: every header points at live buffers of the stated sizes owned by self.
-            let n = unsafe {
-                libc::recvmmsg(
-                    socket.as_raw_fd(),
-                    self.hdrs.as_mut_ptr(),
-                    BATCH as libc::c_uint,
-                    libc::MSG_DONTWAIT,
-                    std::ptr::null_mut(),
-                )
-            };
-            if n < 0 { Err(std::io::Error::last_os_error()) } else { Ok(n as usize) }
-        }
-
-        /// The i-th datagram of the last call and its sender.
-        pub fn get(&self, i: usize) -> Option<(&[u8], SocketAddr)> {
-            let len = (self.hdrs[i].msg_len as usize).min(SLOT);
-            let from = to_socket_addr(&self.names[i])?;
-            Some((&self.bufs[i * SLOT..i * SLOT + len], from))
-        }
-    }
-
-    fn to_socket_addr(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
-        match s.ss_family as libc::c_int {
-            libc::AF_INET => {
-                // SAFETY: the family says this storage holds a sockaddr_in.
-                let a =
-                    unsafe { &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
-                let ip = Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
-                Some(SocketAddr::from((ip, u16::from_be(a.sin_port))))
-            }
-            libc::AF_INET6 => {
-                // SAFETY: the family says this storage holds a sockaddr_in6.
-                let a =
-                    unsafe { &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
-                let ip = Ipv6Addr::from(a.sin6_addr.s6_addr);
-                Some(SocketAddr::V6(SocketAddrV6::new(
-                    ip,
-                    u16::from_be(a.sin6_port),
-                    a.sin6_flowinfo,
-                    a.sin6_scope_id,
-                )))
-            }
-            _ => None,
-        }
+        pacer.observe(paced, got);
     }
 }

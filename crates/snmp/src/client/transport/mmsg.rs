@@ -1,0 +1,199 @@
+//! Linux batched datagram I/O: `recvmmsg` and `sendmmsg` with buffers and headers allocated
+//! once per socket.
+
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
+use std::os::fd::AsRawFd;
+
+use std::time::Duration;
+
+use super::Outgoing;
+
+/// Datagrams read per `recvmmsg`.
+pub const BATCH: usize = 16;
+const SLOT: usize = 65536;
+/// Datagrams written per `sendmmsg`.
+const SEND_BATCH: usize = 64;
+/// Wait before retrying a send that found the socket buffer full.
+const FULL_RETRY: Duration = Duration::from_millis(1);
+
+/// Receive buffers and headers for one `recvmmsg` call.
+pub struct RecvBatch {
+    bufs: Vec<u8>,
+    names: Vec<libc::sockaddr_storage>,
+    iovs: Vec<libc::iovec>,
+    hdrs: Vec<libc::mmsghdr>,
+}
+
+// The raw pointers only ever point into the batch's own vectors.
+unsafe impl Send for RecvBatch {}
+
+impl RecvBatch {
+    pub fn new() -> Self {
+        Self {
+            bufs: vec![0u8; BATCH * SLOT],
+            // SAFETY: sockaddr_storage, iovec and mmsghdr are plain C structs for which
+            // all-zero bytes are valid.
+            names: vec![unsafe { std::mem::zeroed() }; BATCH],
+            iovs: vec![unsafe { std::mem::zeroed() }; BATCH],
+            hdrs: vec![unsafe { std::mem::zeroed() }; BATCH],
+        }
+    }
+
+    /// One non-blocking `recvmmsg`; returns how many datagrams arrived.
+    pub fn recv(&mut self, socket: &impl AsRawFd) -> std::io::Result<usize> {
+        for i in 0..BATCH {
+            self.iovs[i] =
+                libc::iovec { iov_base: self.bufs[i * SLOT..].as_mut_ptr().cast(), iov_len: SLOT };
+            let h = &mut self.hdrs[i].msg_hdr;
+            h.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            h.msg_iov = &mut self.iovs[i];
+            h.msg_iovlen = 1;
+            h.msg_control = std::ptr::null_mut();
+            h.msg_controllen = 0;
+            h.msg_flags = 0;
+            self.hdrs[i].msg_len = 0;
+        }
+        // SAFETY: every header points at live buffers of the stated sizes owned by self.
+        let n = unsafe {
+            libc::recvmmsg(
+                socket.as_raw_fd(),
+                self.hdrs.as_mut_ptr(),
+                BATCH as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 { Err(std::io::Error::last_os_error()) } else { Ok(n as usize) }
+    }
+
+    /// The i-th datagram of the last call and its sender.
+    pub fn get(&self, i: usize) -> Option<(&[u8], SocketAddr)> {
+        let len = (self.hdrs[i].msg_len as usize).min(SLOT);
+        let from = to_socket_addr(&self.names[i])?;
+        Some((&self.bufs[i * SLOT..i * SLOT + len], from))
+    }
+}
+
+/// Headers for `sendmmsg`; the payloads stay in the queued [`Outgoing`] buffers.
+pub struct SendBatch {
+    names: Vec<libc::sockaddr_storage>,
+    iovs: Vec<libc::iovec>,
+    hdrs: Vec<libc::mmsghdr>,
+}
+
+// The raw pointers are rebuilt before each call and not used after it returns.
+unsafe impl Send for SendBatch {}
+
+impl SendBatch {
+    pub fn new() -> Self {
+        Self {
+            // SAFETY: as for RecvBatch.
+            names: vec![unsafe { std::mem::zeroed() }; SEND_BATCH],
+            iovs: vec![unsafe { std::mem::zeroed() }; SEND_BATCH],
+            hdrs: vec![unsafe { std::mem::zeroed() }; SEND_BATCH],
+        }
+    }
+
+    /// Sends every datagram of `batch`. A datagram the kernel refuses fails its request's
+    /// mailbox; the rest still go out. A full send buffer (rare for UDP: the kernel hands
+    /// datagrams on at once) is retried after [`FULL_RETRY`], as the socket is not
+    /// registered for writability.
+    pub async fn send_all(&mut self, socket: &impl AsRawFd, batch: &[Outgoing]) {
+        let mut start = 0;
+        while start < batch.len() {
+            let end = (start + SEND_BATCH).min(batch.len());
+            match self.send(socket, &batch[start..end]) {
+                Ok(n) => start += n.max(1),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    tokio::time::sleep(FULL_RETRY).await;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // sendmmsg reports an error only for the first datagram it could not send.
+                Err(e) => {
+                    batch[start].mailbox.fail(e);
+                    start += 1;
+                }
+            }
+        }
+    }
+
+    fn send(&mut self, socket: &impl AsRawFd, msgs: &[Outgoing]) -> std::io::Result<usize> {
+        for (i, o) in msgs.iter().enumerate() {
+            let namelen = write_sockaddr(&mut self.names[i], o.to);
+            self.iovs[i] = libc::iovec {
+                iov_base: o.data.as_ptr() as *mut libc::c_void,
+                iov_len: o.data.len(),
+            };
+            let h = &mut self.hdrs[i].msg_hdr;
+            h.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_namelen = namelen;
+            h.msg_iov = &mut self.iovs[i];
+            h.msg_iovlen = 1;
+            h.msg_control = std::ptr::null_mut();
+            h.msg_controllen = 0;
+            h.msg_flags = 0;
+            self.hdrs[i].msg_len = 0;
+        }
+        // SAFETY: the first msgs.len() headers point at live payloads and addresses; the
+        // kernel only reads them.
+        let n = unsafe {
+            libc::sendmmsg(
+                socket.as_raw_fd(),
+                self.hdrs.as_mut_ptr(),
+                msgs.len() as libc::c_uint,
+                libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 { Err(std::io::Error::last_os_error()) } else { Ok(n as usize) }
+    }
+}
+
+fn write_sockaddr(s: &mut libc::sockaddr_storage, addr: SocketAddr) -> libc::socklen_t {
+    match addr {
+        SocketAddr::V4(a) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for any sockaddr.
+            let sin =
+                unsafe { &mut *(s as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr = libc::in_addr { s_addr: u32::from(*a.ip()).to_be() };
+            sin.sin_zero = [0; 8];
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t
+        }
+        SocketAddr::V6(a) => {
+            // SAFETY: as above.
+            let sin6 =
+                unsafe { &mut *(s as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_flowinfo = a.flowinfo();
+            sin6.sin6_addr = libc::in6_addr { s6_addr: a.ip().octets() };
+            sin6.sin6_scope_id = a.scope_id();
+            std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t
+        }
+    }
+}
+
+fn to_socket_addr(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match s.ss_family as libc::c_int {
+        libc::AF_INET => {
+            // SAFETY: the family says this storage holds a sockaddr_in.
+            let a = unsafe { &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let ip = Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr));
+            Some(SocketAddr::from((ip, u16::from_be(a.sin_port))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says this storage holds a sockaddr_in6.
+            let a = unsafe { &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let ip = Ipv6Addr::from(a.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                ip,
+                u16::from_be(a.sin6_port),
+                a.sin6_flowinfo,
+                a.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
