@@ -209,6 +209,32 @@ async fn hundreds_of_agents_through_one_socket() {
 }
 
 #[tokio::test]
+async fn many_concurrent_requests_to_one_agent() {
+    // Equal-sized requests to one agent leave together (one segmented send) and the replies
+    // are read in paced batches; every request must get its own answer.
+    let agent = SimAgent::start(AgentSpec::default()).await.unwrap();
+    let client = Client::new().unwrap();
+    let opts = RequestOptions { max_in_flight: 64, ..quick() };
+    let t = client.target_with(agent.addr(), Security::v2c("public"), opts);
+    let mut set = tokio::task::JoinSet::new();
+    for k in 0..64 {
+        let t = t.clone();
+        set.spawn(async move {
+            for _ in 0..50 {
+                let col = if k % 2 == 0 { "1.3.6.1.2.1.1.5.0" } else { "1.3.6.1.2.1.2.2.1.2.1" };
+                let got = t.get(&[oid(col)]).await.unwrap();
+                let want: &[u8] = if k % 2 == 0 { b"sim" } else { b"eth0" };
+                assert_eq!(got[0].value, Value::OctetString(want.to_vec()));
+            }
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+    assert!(agent.requests() >= 64 * 50);
+}
+
+#[tokio::test]
 async fn simulated_agent_over_ipv6() {
     let agent = SimAgent::start_on("[::1]:0".parse().unwrap(), AgentSpec::default()).await.unwrap();
     let client = Client::new().unwrap();

@@ -7,6 +7,7 @@
 //! [`AgentFarm`] starts thousands of them.
 
 mod mib;
+mod serve;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +20,6 @@ use switchyard_snmp::codec::{
 };
 use switchyard_snmp::usm::UsmUser;
 use switchyard_snmp::usm::agent::{AuthoritativeEngine, Rejection};
-use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 
 use mib::{Cell, Mib};
@@ -163,7 +163,8 @@ impl SimAgent {
 
     /// Starts an agent on a given loopback address.
     pub async fn start_on(bind: SocketAddr, spec: AgentSpec) -> std::io::Result<SimAgent> {
-        let socket = UdpSocket::bind(bind).await?;
+        let socket = std::net::UdpSocket::bind(bind)?;
+        socket.set_nonblocking(true)?;
         let addr = socket.local_addr()?;
         let now = Instant::now();
         let mut engine_id = b"\x80\x00\x1f\x88\x04sim".to_vec();
@@ -192,7 +193,7 @@ impl SimAgent {
             }),
             requests: AtomicU64::new(0),
         });
-        let task = tokio::spawn(serve(Arc::new(socket), shared.clone()));
+        let task = tokio::spawn(serve::serve(socket, shared.clone()));
         Ok(SimAgent { addr, shared, task })
     }
 
@@ -268,45 +269,6 @@ impl AgentFarm {
 
     pub fn addrs(&self) -> Vec<SocketAddr> {
         self.agents.iter().map(|a| a.addr).collect()
-    }
-}
-
-async fn serve(socket: Arc<UdpSocket>, shared: Arc<Shared>) {
-    let mut buf = vec![0u8; 65536];
-    let mut out = Vec::with_capacity(1500);
-    let mut scratch = Vec::new();
-    loop {
-        let Ok((n, from)) = socket.recv_from(&mut buf).await else { continue };
-        shared.requests.fetch_add(1, Ordering::Relaxed);
-        out.clear();
-        let faults = {
-            let mut c = lock(&shared);
-            let faults = c.data.faults.clone();
-            if faults.drop_per_mille > 0 && rand::random_range(0..1000) < faults.drop_per_mille {
-                continue;
-            }
-            if !answer(&mut c, &buf[..n], &mut out, &mut scratch) {
-                continue;
-            }
-            faults
-        };
-        if faults.corrupt_per_mille > 0 && rand::random_range(0..1000) < faults.corrupt_per_mille {
-            corrupt(&mut out);
-        }
-        let copies = if faults.duplicate { 2 } else { 1 };
-        if faults.delay.is_zero() {
-            for _ in 0..copies {
-                let _ = socket.send_to(&out, from).await;
-            }
-        } else {
-            let (s, data, delay) = (socket.clone(), out.clone(), faults.delay);
-            tokio::spawn(async move {
-                tokio::time::sleep(delay).await;
-                for _ in 0..copies {
-                    let _ = s.send_to(&data, from).await;
-                }
-            });
-        }
     }
 }
 

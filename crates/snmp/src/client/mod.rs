@@ -58,7 +58,7 @@ impl Default for ClientConfig {
             bind_v4: (Ipv4Addr::UNSPECIFIED, 0).into(),
             sockets: 1,
             bind_v6: (Ipv6Addr::UNSPECIFIED, 0).into(),
-            coalesce_delay_max: Duration::from_micros(200),
+            coalesce_delay_max: Duration::from_micros(1000),
             coalesce_min_in_flight: 8,
         }
     }

@@ -108,3 +108,26 @@ async fn several_sockets_share_one_routing_table() {
     assert_eq!(client.socket_for(&a).unwrap().local_addr().unwrap(), first, "stable per target");
     assert!(Client::with_config(ClientConfig { sockets: 0, ..Default::default() }).is_err());
 }
+
+#[tokio::test]
+async fn send_errors_reach_the_request() {
+    // Port 0 is not a valid destination: the kernel refuses the datagram (EINVAL). Several
+    // equal requests in one tick form one segmented send; its refusal must still fail every
+    // request with Io, not leave it to time out.
+    let client = Client::new().unwrap();
+    let opts = RequestOptions { timeout: Duration::from_secs(30), ..Default::default() };
+    let t = client.target_with("127.0.0.1:0".parse().unwrap(), Security::v2c("public"), opts);
+    let oid = Oid::from_static(&[1, 3, 6, 1, 2, 1, 1, 3, 0]);
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..4 {
+        let (t, oid) = (t.clone(), oid.clone());
+        set.spawn(async move { t.get(&[oid]).await });
+    }
+    let guard = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(r) = set.join_next().await {
+            let err = r.unwrap().unwrap_err();
+            assert!(matches!(err, Error::Io(_)), "{err:?}");
+        }
+    });
+    guard.await.expect("send failures are reported at once, not as timeouts");
+}

@@ -11,6 +11,8 @@
 mod mmsg;
 #[cfg(target_os = "linux")]
 mod pacer;
+#[cfg(target_os = "linux")]
+mod send;
 
 use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
@@ -335,7 +337,7 @@ impl Endpoint {
 async fn send_loop(socket: Arc<Socket>, outbox: Arc<Outbox>) {
     let mut batch = Vec::new();
     #[cfg(target_os = "linux")]
-    let mut mm = mmsg::SendBatch::new();
+    let mut mm = send::SendBatch::new();
     loop {
         outbox.notify.notified().await;
         loop {

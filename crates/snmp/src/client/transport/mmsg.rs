@@ -1,20 +1,12 @@
-//! Linux batched datagram I/O: `recvmmsg` and `sendmmsg` with buffers and headers allocated
-//! once per socket.
+//! Linux batched receive: `recvmmsg` with buffers and headers allocated once per socket,
+//! and socket address conversion for the raw calls.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 use std::os::fd::AsRawFd;
 
-use std::time::Duration;
-
-use super::Outgoing;
-
 /// Datagrams read per `recvmmsg`.
 pub const BATCH: usize = 16;
 const SLOT: usize = 65536;
-/// Datagrams written per `sendmmsg`.
-const SEND_BATCH: usize = 64;
-/// Wait before retrying a send that found the socket buffer full.
-const FULL_RETRY: Duration = Duration::from_millis(1);
 
 /// Receive buffers and headers for one `recvmmsg` call.
 pub struct RecvBatch {
@@ -75,81 +67,7 @@ impl RecvBatch {
     }
 }
 
-/// Headers for `sendmmsg`; the payloads stay in the queued [`Outgoing`] buffers.
-pub struct SendBatch {
-    names: Vec<libc::sockaddr_storage>,
-    iovs: Vec<libc::iovec>,
-    hdrs: Vec<libc::mmsghdr>,
-}
-
-// The raw pointers are rebuilt before each call and not used after it returns.
-unsafe impl Send for SendBatch {}
-
-impl SendBatch {
-    pub fn new() -> Self {
-        Self {
-            // SAFETY: as for RecvBatch.
-            names: vec![unsafe { std::mem::zeroed() }; SEND_BATCH],
-            iovs: vec![unsafe { std::mem::zeroed() }; SEND_BATCH],
-            hdrs: vec![unsafe { std::mem::zeroed() }; SEND_BATCH],
-        }
-    }
-
-    /// Sends every datagram of `batch`. A datagram the kernel refuses fails its request's
-    /// mailbox; the rest still go out. A full send buffer (rare for UDP: the kernel hands
-    /// datagrams on at once) is retried after [`FULL_RETRY`], as the socket is not
-    /// registered for writability.
-    pub async fn send_all(&mut self, socket: &impl AsRawFd, batch: &[Outgoing]) {
-        let mut start = 0;
-        while start < batch.len() {
-            let end = (start + SEND_BATCH).min(batch.len());
-            match self.send(socket, &batch[start..end]) {
-                Ok(n) => start += n.max(1),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    tokio::time::sleep(FULL_RETRY).await;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                // sendmmsg reports an error only for the first datagram it could not send.
-                Err(e) => {
-                    batch[start].mailbox.fail(e);
-                    start += 1;
-                }
-            }
-        }
-    }
-
-    fn send(&mut self, socket: &impl AsRawFd, msgs: &[Outgoing]) -> std::io::Result<usize> {
-        for (i, o) in msgs.iter().enumerate() {
-            let namelen = write_sockaddr(&mut self.names[i], o.to);
-            self.iovs[i] = libc::iovec {
-                iov_base: o.data.as_ptr() as *mut libc::c_void,
-                iov_len: o.data.len(),
-            };
-            let h = &mut self.hdrs[i].msg_hdr;
-            h.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
-            h.msg_namelen = namelen;
-            h.msg_iov = &mut self.iovs[i];
-            h.msg_iovlen = 1;
-            h.msg_control = std::ptr::null_mut();
-            h.msg_controllen = 0;
-            h.msg_flags = 0;
-            self.hdrs[i].msg_len = 0;
-        }
-        // SAFETY: the first msgs.len() headers point at live payloads and addresses; the
-        // kernel only reads them.
-        let n = unsafe {
-            libc::sendmmsg(
-                socket.as_raw_fd(),
-                self.hdrs.as_mut_ptr(),
-                msgs.len() as libc::c_uint,
-                libc::MSG_DONTWAIT,
-            )
-        };
-        if n < 0 { Err(std::io::Error::last_os_error()) } else { Ok(n as usize) }
-    }
-}
-
-fn write_sockaddr(s: &mut libc::sockaddr_storage, addr: SocketAddr) -> libc::socklen_t {
+pub(super) fn write_sockaddr(s: &mut libc::sockaddr_storage, addr: SocketAddr) -> libc::socklen_t {
     match addr {
         SocketAddr::V4(a) => {
             // SAFETY: sockaddr_storage is large and aligned enough for any sockaddr.

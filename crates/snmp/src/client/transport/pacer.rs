@@ -6,9 +6,9 @@
 //! epoll set that is itself registered with tokio. Switching to paced mode takes the socket
 //! out of that set's interest, so arrivals stop waking the runtime at all; a socket
 //! registered with tokio directly would wake it for every datagram (and for every sent one,
-//! through `EPOLLOUT`), whether or not a task waits. The delay adapts so that about half of
-//! the requests in flight have been answered when the timer fires: agents never run out of
-//! work while this side sleeps through most arrivals. With few requests in flight, or when a
+//! through `EPOLLOUT`), whether or not a task waits. The delay adapts so that about three
+//! quarters of the requests in flight have been answered when the timer fires: agents keep
+//! the rest to work on while this side sleeps through most arrivals. With few requests in flight, or when a
 //! timed wait finds nothing, the task waits for the next arrival, so a lone request sees no
 //! added latency.
 
@@ -27,15 +27,63 @@ const TOKEN_SOCKET: u64 = 1;
 const TOKEN_TIMER: u64 = 2;
 
 pub(super) struct Pacer {
-    cfg: Coalesce,
     epoll: AsyncFd<OwnedFd>,
     socket: RawFd,
     timer: Option<OwnedFd>,
     /// The socket is in the epoll set's interest (it is whenever not in paced mode).
     armed: bool,
+    cadence: Cadence,
+}
+
+/// The pacing decision, apart from the system calls: whether the next wait is timed, and
+/// for how long.
+#[derive(Debug)]
+pub(super) struct Cadence {
+    cfg: Coalesce,
     delay: Duration,
     timed_next: bool,
     armed_with: usize,
+}
+
+impl Cadence {
+    pub(super) fn new(cfg: Coalesce) -> Self {
+        let delay = (cfg.max_delay / 4).max(MIN_DELAY).min(cfg.max_delay);
+        Self { cfg, delay, timed_next: false, armed_with: 0 }
+    }
+
+    /// The delay of the next wait when it should be timed, given the requests in flight.
+    pub(super) fn next_delay(&mut self, in_flight: usize) -> Option<Duration> {
+        if !self.timed_next || self.cfg.max_delay.is_zero() {
+            return None;
+        }
+        if in_flight < self.cfg.min_in_flight.max(1) {
+            return None;
+        }
+        self.armed_with = in_flight;
+        Some(self.delay)
+    }
+
+    /// Feeds back how many datagrams the last wake-up read. The delay grows until about
+    /// three quarters of the requests in flight when the timer was armed are answered per
+    /// wake-up (the rest keep the agents busy meanwhile) and shrinks when more came.
+    pub(super) fn observe(&mut self, paced: bool, got: usize) {
+        if !paced {
+            self.timed_next = got > 0;
+            return;
+        }
+        if got == 0 {
+            // Nothing came: the remaining requests are slow; wait for the next arrival.
+            self.timed_next = false;
+            return;
+        }
+        self.timed_next = true;
+        let target = (self.armed_with * 3 / 4).max(1);
+        if got < target {
+            self.delay = (self.delay * 5 / 4 + Duration::from_micros(1)).min(self.cfg.max_delay);
+        } else if got > target {
+            self.delay = (self.delay * 4 / 5).max(MIN_DELAY).min(self.cfg.max_delay);
+        }
+    }
 }
 
 impl Pacer {
@@ -68,18 +116,17 @@ impl Pacer {
         // SAFETY: the OwnedFd keeps the descriptor open and unchanged for the AsyncFd's life.
         let epoll = unsafe { AsyncFd::register_with_interest(ep, Interest::READABLE) }
             .map_err(std::io::Error::from)?;
-        let delay = (cfg.max_delay / 4).max(MIN_DELAY);
-        Ok(Self { cfg, epoll, socket, timer, armed: true, delay, timed_next: false, armed_with: 0 })
+        Ok(Self { epoll, socket, timer, armed: true, cadence: Cadence::new(cfg) })
     }
 
     /// Waits until the socket may have datagrams: after the pacing delay when enough
     /// requests are in flight, else until one arrives. Returns whether the wait was paced.
     pub(super) async fn wait(&mut self, in_flight: usize) -> std::io::Result<bool> {
-        let paced = self.timed_next
-            && in_flight >= self.cfg.min_in_flight.max(1)
-            && self.timer.as_ref().is_some_and(|t| arm_timer(t, self.delay).is_ok());
+        let paced = match (self.cadence.next_delay(in_flight), &self.timer) {
+            (Some(delay), Some(t)) => arm_timer(t, delay).is_ok(),
+            _ => false,
+        };
         if paced {
-            self.armed_with = in_flight;
             if self.armed {
                 ctl(self.epoll.get_ref(), libc::EPOLL_CTL_MOD, self.socket, 0, TOKEN_SOCKET)?;
                 self.armed = false;
@@ -114,22 +161,7 @@ impl Pacer {
 
     /// Feeds back how many datagrams the last wake-up read.
     pub(super) fn observe(&mut self, paced: bool, got: usize) {
-        if !paced {
-            self.timed_next = got > 0;
-            return;
-        }
-        if got == 0 {
-            // Nothing came: the remaining requests are slow; wait for the next arrival.
-            self.timed_next = false;
-            return;
-        }
-        self.timed_next = true;
-        let target = (self.armed_with / 2).max(1);
-        if got < target {
-            self.delay = (self.delay * 5 / 4 + Duration::from_micros(1)).min(self.cfg.max_delay);
-        } else if got > target {
-            self.delay = (self.delay * 4 / 5).max(MIN_DELAY).min(self.cfg.max_delay);
-        }
+        self.cadence.observe(paced, got);
     }
 }
 
@@ -171,4 +203,52 @@ fn arm_timer(fd: &OwnedFd, after: Duration) -> std::io::Result<()> {
     // SAFETY: spec is a valid itimerspec; the old value is not requested.
     let r = unsafe { libc::timerfd_settime(fd.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
     if r < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> Coalesce {
+        Coalesce { max_delay: Duration::from_micros(1000), min_in_flight: 8 }
+    }
+
+    #[test]
+    fn paced_only_after_arrivals_and_with_enough_in_flight() {
+        let mut c = Cadence::new(cfg());
+        assert_eq!(c.next_delay(100), None, "the first wait is for readability");
+        c.observe(false, 1);
+        assert_eq!(c.next_delay(4), None, "too few in flight");
+        assert!(c.next_delay(16).is_some());
+        c.observe(true, 0);
+        assert_eq!(c.next_delay(16), None, "an empty timed wait falls back to readability");
+        c.observe(false, 0);
+        assert_eq!(c.next_delay(16), None);
+        let mut off = Cadence::new(Coalesce { max_delay: Duration::ZERO, min_in_flight: 1 });
+        off.observe(false, 5);
+        assert_eq!(off.next_delay(100), None, "zero disables pacing");
+    }
+
+    #[test]
+    fn delay_grows_until_most_replies_come_per_wake_and_stays_bounded() {
+        let mut c = Cadence::new(cfg());
+        c.observe(false, 1);
+        let first = c.next_delay(16).unwrap();
+        c.observe(true, 2);
+        let longer = c.next_delay(16).unwrap();
+        assert!(longer > first);
+        for _ in 0..100 {
+            c.next_delay(16);
+            c.observe(true, 1);
+        }
+        assert_eq!(c.next_delay(16), Some(Duration::from_micros(1000)), "capped");
+        for _ in 0..100 {
+            c.next_delay(16);
+            c.observe(true, 16);
+        }
+        assert_eq!(c.next_delay(16), Some(MIN_DELAY), "floored");
+        let at_floor = c.next_delay(16).unwrap();
+        c.observe(true, 12);
+        assert_eq!(c.next_delay(16), Some(at_floor), "on target: unchanged");
+    }
 }

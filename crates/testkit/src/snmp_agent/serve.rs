@@ -1,0 +1,159 @@
+//! The agent's datagram loop: each wake-up answers every queued request (up to a batch)
+//! under one lock of the agent's state, with buffers shared by the agents of a thread.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::{Faults, Shared, answer, corrupt, lock};
+
+/// What to do with one response after it is built.
+struct Plan {
+    copies: usize,
+    delay: std::time::Duration,
+}
+
+/// Decides drop/corrupt/duplicate/delay for one request and builds its response into `out`;
+/// None when nothing is to be sent.
+fn respond_one(
+    shared: &Shared,
+    core: &mut super::Core,
+    msg: &[u8],
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) -> Option<Plan> {
+    shared.requests.fetch_add(1, Ordering::Relaxed);
+    let faults: &Faults = &core.data.faults;
+    if faults.drop_per_mille > 0 && rand::random_range(0..1000) < faults.drop_per_mille {
+        return None;
+    }
+    let (corrupt_per_mille, duplicate, delay) =
+        (faults.corrupt_per_mille, faults.duplicate, faults.delay);
+    out.clear();
+    if !answer(core, msg, out, scratch) {
+        return None;
+    }
+    if corrupt_per_mille > 0 && rand::random_range(0..1000) < corrupt_per_mille {
+        corrupt(out);
+    }
+    Some(Plan { copies: if duplicate { 2 } else { 1 }, delay })
+}
+
+/// Sends a response later, from its own task, as the delay fault asks.
+fn send_later(socket: Arc<std::net::UdpSocket>, data: Vec<u8>, to: SocketAddr, plan: Plan) {
+    tokio::spawn(async move {
+        tokio::time::sleep(plan.delay).await;
+        for _ in 0..plan.copies {
+            let _ = socket.send_to(&data, to);
+        }
+    });
+}
+
+#[cfg(not(unix))]
+pub(super) async fn serve(socket: std::net::UdpSocket, shared: Arc<Shared>) {
+    let socket = Arc::new(socket);
+    let Ok(io) = tokio::net::UdpSocket::from_std(match socket.try_clone() {
+        Ok(s) => s,
+        Err(_) => return,
+    }) else {
+        return;
+    };
+    let mut buf = vec![0u8; 65536];
+    let mut out = Vec::with_capacity(1500);
+    let mut scratch = Vec::new();
+    loop {
+        let Ok((n, from)) = io.recv_from(&mut buf).await else { continue };
+        let plan = respond_one(&shared, &mut lock(&shared), &buf[..n], &mut out, &mut scratch);
+        let Some(plan) = plan else { continue };
+        if plan.delay.is_zero() {
+            for _ in 0..plan.copies {
+                let _ = io.send_to(&out, from).await;
+            }
+        } else {
+            send_later(socket.clone(), out.clone(), from, plan);
+        }
+    }
+}
+
+#[cfg(unix)]
+pub(super) use batched::serve;
+
+#[cfg(unix)]
+mod batched {
+    use std::cell::RefCell;
+    use std::sync::Arc;
+
+    use tokio::io::Interest;
+    use tokio::io::unix::AsyncFd;
+
+    use super::{Shared, lock, respond_one, send_later};
+
+    /// Requests answered per wake-up (and per lock of the agent's state) before yielding.
+    const BATCH: usize = 64;
+
+    /// Receive, response and decode buffers, shared by the agents of a thread: a cycle
+    /// never awaits, so one agent at a time uses them, and thousands of agents cost no
+    /// memory for buffers.
+    struct Bufs {
+        msg: Vec<u8>,
+        out: Vec<u8>,
+        scratch: Vec<u8>,
+    }
+
+    thread_local! {
+        static BUFS: RefCell<Option<Bufs>> = const { RefCell::new(None) };
+    }
+
+    /// Answers up to [`BATCH`] queued requests; `WouldBlock` when the queue ran empty first.
+    fn cycle(socket: &Arc<std::net::UdpSocket>, shared: &Shared) -> std::io::Result<()> {
+        BUFS.with(|b| {
+            let mut b = b.borrow_mut();
+            let b = b.get_or_insert_with(|| Bufs {
+                msg: vec![0u8; 65536],
+                out: Vec::with_capacity(1500),
+                scratch: Vec::new(),
+            });
+            let mut core = lock(shared);
+            for _ in 0..BATCH {
+                // `WouldBlock` once drained: tokio then clears readiness.
+                let (n, from) = socket.recv_from(&mut b.msg)?;
+                let Some(plan) =
+                    respond_one(shared, &mut core, &b.msg[..n], &mut b.out, &mut b.scratch)
+                else {
+                    continue;
+                };
+                if plan.delay.is_zero() {
+                    for _ in 0..plan.copies {
+                        let _ = socket.send_to(&b.out, from);
+                    }
+                } else {
+                    send_later(socket.clone(), b.out.clone(), from, plan);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// The socket is registered for readability only: with writability too, every datagram
+    /// sent would raise an event and wake the runtime for nothing.
+    pub(in super::super) async fn serve(socket: std::net::UdpSocket, shared: Arc<Shared>) {
+        let socket = Arc::new(socket);
+        // SAFETY: the Arc keeps the descriptor open and unchanged for the AsyncFd's life.
+        let Ok(fd) =
+            (unsafe { AsyncFd::register_with_interest(socket.clone(), Interest::READABLE) })
+        else {
+            return;
+        };
+        loop {
+            let Ok(mut ready) = fd.readable().await else { return };
+            match ready.try_io(|s| cycle(s.get_ref(), &shared)) {
+                Ok(Ok(())) => tokio::task::yield_now().await,
+                Ok(Err(e))
+                    if e.kind() == std::io::ErrorKind::Interrupted
+                        || e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+                Ok(Err(e)) => tracing::debug!(error = %e, "simulated agent receive error"),
+                Err(_would_block) => {}
+            }
+        }
+    }
+}
