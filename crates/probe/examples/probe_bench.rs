@@ -51,6 +51,7 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("sim") => rt.block_on(sim(&args)),
         Some("probe") => rt.block_on(probe(&args)),
+        Some("floor") => floor(&args),
         _ => eprintln!("usage: probe_bench sim|probe [options]"),
     }
 }
@@ -126,6 +127,48 @@ async fn probe(args: &[String]) {
         status_kib("VmHWM:") as f64 / 1024.0,
     );
     engine.shutdown().await;
+}
+
+/// The kernel floor of a fresh-connection HTTP probe: one thread, blocking sockets, no runtime,
+/// the fewest syscalls a probe can make (socket, setsockopt SO_LINGER 0, connect, write, read,
+/// close). Its probes per CPU-second bound what any prober can reach against this target.
+fn floor(args: &[String]) {
+    use std::io::{Read, Write};
+    let ip: Ipv4Addr = arg(args, "--first", Ipv4Addr::new(127, 22, 0, 1));
+    let port = arg(args, "--port", 8080u16);
+    let seconds = arg(args, "--seconds", 10u64);
+    let addr = SocketAddr::new(IpAddr::V4(ip), port);
+    let request = format!(
+        "GET /health HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\
+         user-agent: switchyard-probe\r\naccept: */*\r\n\r\n"
+    );
+    let mut buf = [0u8; 4096];
+    let (c0, t0) = (cpu_seconds(), Instant::now());
+    let mut probes = 0u64;
+    let mut failed = 0u64;
+    while t0.elapsed() < Duration::from_secs(seconds) {
+        let ok = (|| -> std::io::Result<bool> {
+            let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+            s.set_linger(Some(Duration::ZERO))?;
+            s.connect(&addr.into())?;
+            let mut s = std::net::TcpStream::from(s);
+            s.write_all(request.as_bytes())?;
+            let n = s.read(&mut buf)?;
+            Ok(buf[..n].starts_with(b"HTTP/1.1 200"))
+        })();
+        match ok {
+            Ok(true) => probes += 1,
+            _ => failed += 1,
+        }
+    }
+    let cpu = cpu_seconds() - c0;
+    let wall = t0.elapsed().as_secs_f64();
+    println!(
+        "floor: probes_per_s={:.0} failed={failed} cpu_cores={:.3} probes_per_cpu_s={:.0}",
+        probes as f64 / wall,
+        cpu / wall,
+        probes as f64 / cpu.max(0.01)
+    );
 }
 
 fn fmt_q(q: Option<u64>) -> String {

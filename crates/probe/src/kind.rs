@@ -45,6 +45,7 @@ enum Kind {
 #[derive(Default)]
 pub struct ConnState {
     http: Option<http::Conn>,
+    http_request: http::RequestCache,
     grpc: Option<grpc::Conn>,
     snmp: Option<snmp::Conn>,
 }
@@ -88,15 +89,16 @@ impl CompiledProbe {
         let mut out = ProbeOutcome::new();
         let mut agent_reply = None;
         let main = self.run_kind(addr, state, &mut out, start);
-        let aux = async {
-            if let Some(a) = &self.agent {
-                agent_reply = a.query(addr, self.spec.connect_timeout()).await.ok();
+        let finished = match &self.agent {
+            Some(a) => {
+                let both = async {
+                    let (_, reply) = tokio::join!(main, a.query(addr, self.spec.connect_timeout()));
+                    agent_reply = reply.ok();
+                };
+                tokio::time::timeout(self.spec.timeout(), Box::pin(both)).await
             }
+            None => tokio::time::timeout(self.spec.timeout(), main).await,
         };
-        let finished = tokio::time::timeout(self.spec.timeout(), async {
-            tokio::join!(main, aux);
-        })
-        .await;
         if finished.is_err() {
             // The connection may be mid-exchange; it cannot be reused.
             state.http = None;
@@ -118,14 +120,21 @@ impl CompiledProbe {
         start: Instant,
     ) {
         let ct = self.spec.connect_timeout();
+        // Kinds whose futures are large (TLS, HTTP/2, DNS and SNMP codecs) are boxed, so the
+        // task spawned per probe stays small for the common plain TCP/HTTP probes: every
+        // spawn copies the whole future into its task.
         match &self.kind {
             Kind::Tcp(c) => c.run(addr, ct, out, start).await,
-            Kind::Tls(c) => c.run(addr, ct, out, start).await,
-            Kind::Http(c) => c.run(addr, ct, &mut state.http, out, start).await,
-            Kind::Dns(c) => c.run(addr, out, start).await,
-            Kind::Grpc(c) => c.run(addr, ct, &mut state.grpc, out, start).await,
-            Kind::Agent(c) => c.run(addr, ct, out, start).await,
-            Kind::Snmp(c) => c.run(addr, self.spec.timeout(), &mut state.snmp, out, start).await,
+            Kind::Tls(c) => Box::pin(c.run(addr, ct, out, start)).await,
+            Kind::Http(c) => {
+                c.run(addr, ct, &mut state.http, &mut state.http_request, out, start).await
+            }
+            Kind::Dns(c) => Box::pin(c.run(addr, out, start)).await,
+            Kind::Grpc(c) => Box::pin(c.run(addr, ct, &mut state.grpc, out, start)).await,
+            Kind::Agent(c) => Box::pin(c.run(addr, ct, out, start)).await,
+            Kind::Snmp(c) => {
+                Box::pin(c.run(addr, self.spec.timeout(), &mut state.snmp, out, start)).await
+            }
         }
     }
 }
@@ -135,16 +144,51 @@ pub(crate) fn close_with_reset(s: &TcpStream) {
     let _ = socket2::SockRef::from(s).set_linger(Some(std::time::Duration::ZERO));
 }
 
-/// TCP connect under the connect timeout, recording phase and tier.
+/// TCP connect under the connect timeout, recording phase and tier; `TCP_NODELAY` on.
 pub(crate) async fn connect(
     addr: SocketAddr,
     timeout: std::time::Duration,
     out: &mut ProbeOutcome,
     start: Instant,
 ) -> Option<TcpStream> {
-    match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+    connect_with(addr, timeout, out, start, SocketSetup { nodelay: true, reset_on_close: false })
+        .await
+}
+
+/// Socket options applied before connecting, so they cost no syscall after the handshake.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SocketSetup {
+    /// `TCP_NODELAY`: needed when a connection writes more than once (TLS, pooled requests);
+    /// a single request write on a fresh connection is never held back by Nagle.
+    pub nodelay: bool,
+    /// SO_LINGER 0 from the start: the socket closes with RST whenever it is dropped.
+    pub reset_on_close: bool,
+}
+
+/// [`connect`] with explicit socket options.
+pub(crate) async fn connect_with(
+    addr: SocketAddr,
+    timeout: std::time::Duration,
+    out: &mut ProbeOutcome,
+    start: Instant,
+    setup: SocketSetup,
+) -> Option<TcpStream> {
+    let attempt = async {
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()
+        } else {
+            tokio::net::TcpSocket::new_v6()
+        }?;
+        if setup.nodelay {
+            socket.set_nodelay(true)?;
+        }
+        if setup.reset_on_close {
+            socket2::SockRef::from(&socket).set_linger(Some(std::time::Duration::ZERO))?;
+        }
+        socket.connect(addr).await
+    };
+    match tokio::time::timeout(timeout, attempt).await {
         Ok(Ok(s)) => {
-            let _ = s.set_nodelay(true);
             out.phases.connect = Some(start.elapsed());
             out.tier = out.tier.max(Tier::L1Tcp);
             Some(s)

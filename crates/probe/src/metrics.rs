@@ -1,6 +1,8 @@
 //! Prometheus metrics of the prober. Label values come from small enums; node ids appear only
 //! in the opt-in per-node gauge, because 100k series per metric would swamp a scrape.
 
+use std::sync::{Arc, OnceLock};
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -9,7 +11,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::health::HealthState;
-use crate::outcome::ProbeOutcome;
+use crate::outcome::{FailureCause, ProbeOutcome, Verdict};
 
 /// `switchyard_probes_total{kind,result}`: probes finished.
 pub const PROBES_TOTAL: &str = "switchyard_probes";
@@ -62,6 +64,20 @@ struct NodeLabel {
 
 type HistFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
+/// Probe kinds in label order; [`crate::spec::Check::kind_str`] returns one of these.
+const KINDS: [&str; 8] = ["tcp", "tls", "http", "https", "dns", "grpc", "agent", "snmp"];
+const PHASES: [&str; 4] = ["connect", "tls", "first_byte", "total"];
+/// Result labels: pass, degraded, fail without a cause, then one per [`FailureCause`].
+const RESULTS: usize = 3 + FailureCause::COUNT;
+
+/// Handles of one kind's series, each looked up in its family once and then kept, so a
+/// finished probe costs atomic updates and no label hashing or family lock.
+#[derive(Debug, Default)]
+struct KindHandles {
+    results: [OnceLock<Counter>; RESULTS],
+    phases: [OnceLock<Histogram>; PHASES.len()],
+}
+
 fn latency_histogram() -> Histogram {
     Histogram::new([0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0])
 }
@@ -78,6 +94,7 @@ pub struct ProbeMetrics {
     in_flight: Gauge,
     lateness: Histogram,
     per_node: Option<Family<NodeLabel, Gauge>>,
+    hot: Arc<[KindHandles; KINDS.len()]>,
 }
 
 impl Default for ProbeMetrics {
@@ -99,6 +116,7 @@ impl ProbeMetrics {
             in_flight: Gauge::default(),
             lateness: latency_histogram(),
             per_node: per_node.then(Family::default),
+            hot: Arc::default(),
         }
     }
 
@@ -134,20 +152,30 @@ impl ProbeMetrics {
     }
 
     pub(crate) fn probe(&self, kind: &'static str, o: &ProbeOutcome) {
-        let result = match o.cause {
-            Some(c) => c.as_str(),
-            None => o.verdict.as_str(),
+        let Some(k) = KINDS.iter().position(|n| *n == kind) else { return };
+        let hot = &self.hot[k];
+        let (index, result) = match (o.verdict, o.cause) {
+            (_, Some(c)) => (3 + c.index(), c.as_str()),
+            (Verdict::Pass, None) => (0, "pass"),
+            (Verdict::Degraded, None) => (1, "degraded"),
+            (Verdict::Fail, None) => (2, "fail"),
         };
-        self.probes.get_or_create(&KindResult { kind, result }).inc();
-        let observe = |phase, d: Option<std::time::Duration>| {
+        hot.results[index]
+            .get_or_init(|| self.probes.get_or_create(&KindResult { kind, result }).clone())
+            .inc();
+        let observe = |i: usize, d: Option<std::time::Duration>| {
             if let Some(d) = d {
-                self.duration.get_or_create(&KindPhase { kind, phase }).observe(d.as_secs_f64());
+                hot.phases[i]
+                    .get_or_init(|| {
+                        self.duration.get_or_create(&KindPhase { kind, phase: PHASES[i] }).clone()
+                    })
+                    .observe(d.as_secs_f64());
             }
         };
-        observe("connect", o.phases.connect.filter(|_| !o.reused_connection));
-        observe("tls", o.phases.tls);
-        observe("first_byte", o.phases.first_byte);
-        observe("total", Some(o.phases.total));
+        observe(0, o.phases.connect.filter(|_| !o.reused_connection));
+        observe(1, o.phases.tls);
+        observe(2, o.phases.first_byte);
+        observe(3, Some(o.phases.total));
     }
 
     pub(crate) fn set_node_counts(&self, counts: &[i64; 4]) {

@@ -86,6 +86,14 @@ pub enum FailureCause {
 }
 
 impl FailureCause {
+    /// Number of causes; [`FailureCause::index`] is below it.
+    pub(crate) const COUNT: usize = FailureCause::Auth as usize + 1;
+
+    /// Dense index of the cause, for per-cause tables.
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
     /// Label value for metrics and logs.
     pub fn as_str(self) -> &'static str {
         match self {

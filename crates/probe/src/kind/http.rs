@@ -4,6 +4,8 @@
 //! lets one process keep 100k nodes warm (RFC 9112 for message framing).
 
 use std::net::SocketAddr;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use regex::bytes::Regex;
@@ -18,10 +20,23 @@ use crate::spec::{HttpCheck, StatusRange};
 
 const MAX_HEAD: usize = 32 * 1024;
 
+/// Identity of a compiled spec, so a node's cached request bytes follow a spec change.
+static NEXT_SPEC_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A node's request bytes, built on its first probe and reused until its spec or address
+/// changes (only needed when the Host header is the node's address).
+#[derive(Default)]
+pub(crate) struct RequestCache {
+    key: Option<(u64, SocketAddr)>,
+    bytes: Vec<u8>,
+}
+
 /// A pooled connection and its read buffer.
 pub(crate) struct Conn {
     io: Io,
     buf: Vec<u8>,
+    /// SO_LINGER 0 was set when the socket was created.
+    reset_armed: bool,
 }
 
 enum Io {
@@ -34,6 +49,9 @@ impl Conn {
     /// exchange leaves no TIME_WAIT socket behind per probe (HAProxy closes its checks the
     /// same way).
     fn abort(self) {
+        if self.reset_armed {
+            return;
+        }
         super::close_with_reset(match &self.io {
             Io::Plain(s) => s,
             Io::Tls(s) => s.get_ref().0,
@@ -43,9 +61,10 @@ impl Conn {
 
 #[derive(Debug)]
 pub(crate) struct CompiledHttp {
-    /// Request bytes after the request line and before the Host header.
+    id: u64,
+    /// The whole request when the Host header does not depend on the node's address.
+    fixed_request: Option<Vec<u8>>,
     request_line: String,
-    host: Option<String>,
     extra_headers: String,
     head_request: bool,
     tls: Option<TlsSetup>,
@@ -85,9 +104,10 @@ impl CompiledHttp {
                 .map(|(k, v)| Ok((k.to_ascii_lowercase(), compile(v)?)))
                 .collect::<Result<Vec<_>, ProbeError>>()
         };
-        Ok(CompiledHttp {
+        let mut compiled = CompiledHttp {
+            id: NEXT_SPEC_ID.fetch_add(1, Ordering::Relaxed),
+            fixed_request: None,
             request_line: format!("{} {} HTTP/1.1\r\n", c.method, c.path),
-            host: c.host.clone(),
             extra_headers: extra,
             head_request: c.method == "HEAD",
             tls,
@@ -101,20 +121,32 @@ impl CompiledHttp {
                 .then(|| c.degraded_header.to_ascii_lowercase()),
             keep_alive: c.keep_alive,
             max_body: c.max_body_bytes,
-        })
+        };
+        if let Some(h) = &c.host {
+            compiled.fixed_request = Some(compiled.build_request(h));
+        }
+        Ok(compiled)
     }
 
-    fn request(&self, addr: SocketAddr) -> Vec<u8> {
+    fn build_request(&self, host: &str) -> Vec<u8> {
         let mut r = String::with_capacity(self.request_line.len() + self.extra_headers.len() + 48);
         r.push_str(&self.request_line);
         r.push_str("host: ");
-        match &self.host {
-            Some(h) => r.push_str(h),
-            None => r.push_str(&addr.to_string()),
-        }
+        r.push_str(host);
         r.push_str("\r\n");
         r.push_str(&self.extra_headers);
         r.into_bytes()
+    }
+
+    fn request<'a>(&'a self, addr: SocketAddr, cache: &'a mut RequestCache) -> &'a [u8] {
+        if let Some(r) = &self.fixed_request {
+            return r;
+        }
+        if cache.key != Some((self.id, addr)) {
+            cache.bytes = self.build_request(&addr.to_string());
+            cache.key = Some((self.id, addr));
+        }
+        &cache.bytes
     }
 
     pub(crate) async fn run(
@@ -122,17 +154,18 @@ impl CompiledHttp {
         addr: SocketAddr,
         connect_timeout: Duration,
         pool: &mut Option<Conn>,
+        cache: &mut RequestCache,
         out: &mut ProbeOutcome,
         start: Instant,
     ) {
-        let request = self.request(addr);
+        let request = self.request(addr, cache);
         if self.keep_alive
             && let Some(mut conn) = pool.take()
         {
             out.reused_connection = true;
             out.phases.connect = Some(Duration::ZERO);
             out.tier = Tier::L2Handshake;
-            match self.exchange(&mut conn, &request, out, start).await {
+            match self.exchange(&mut conn, request, out, start).await {
                 Exchange::Done { reusable } => {
                     if reusable {
                         *pool = Some(conn);
@@ -146,17 +179,26 @@ impl CompiledHttp {
                 }
             }
         }
-        let Some(tcp) = super::connect(addr, connect_timeout, out, start).await else { return };
+        // A connection used once closes with RST anyway: arm it before connecting. Plain
+        // HTTP then writes once, so Nagle cannot delay it and TCP_NODELAY is not needed.
+        let setup = super::SocketSetup {
+            nodelay: self.keep_alive || self.tls.is_some(),
+            reset_on_close: !self.keep_alive,
+        };
+        let Some(tcp) = super::connect_with(addr, connect_timeout, out, start, setup).await else {
+            return;
+        };
         let io = match &self.tls {
             None => Io::Plain(tcp),
-            Some(setup) => match setup.handshake(tcp, out, start).await {
+            Some(setup) => match Box::pin(setup.handshake(tcp, out, start)).await {
                 Some(s) => Io::Tls(Box::new(s)),
                 None => return,
             },
         };
-        let mut conn = Conn { io, buf: Vec::with_capacity(1024) };
+        let mut conn =
+            Conn { io, buf: Vec::with_capacity(1024), reset_armed: setup.reset_on_close };
         if let Exchange::Done { reusable: true } =
-            self.exchange(&mut conn, &request, out, start).await
+            self.exchange(&mut conn, request, out, start).await
             && self.keep_alive
         {
             *pool = Some(conn);
@@ -176,7 +218,9 @@ impl CompiledHttp {
         let reused = out.reused_connection;
         let r = match &mut conn.io {
             Io::Plain(s) => self.exchange_on(s, &mut conn.buf, request, out, start).await,
-            Io::Tls(s) => self.exchange_on(s.as_mut(), &mut conn.buf, request, out, start).await,
+            Io::Tls(s) => {
+                Box::pin(self.exchange_on(s.as_mut(), &mut conn.buf, request, out, start)).await
+            }
         };
         match r {
             Ok(reusable) => Exchange::Done { reusable },
@@ -225,10 +269,11 @@ impl CompiledHttp {
             || head.status == 304
             || (100..200).contains(&head.status);
         let (body, complete) = if no_body {
-            (Vec::new(), buf.len() == head.len)
+            (Body::InBuf(0..0), buf.len() == head.len)
         } else {
             read_body(io, buf, &head, self.max_body).await?
         };
+        let body = body.bytes(buf);
         let reusable = complete && !head.close;
         out.tier = Tier::L3Service;
         if !self.expected.iter().any(|r| r.contains(head.status)) {
@@ -240,8 +285,8 @@ impl CompiledHttp {
             out.fail(FailureCause::HeaderMismatch);
             return Ok(reusable);
         }
-        let body_ok = self.body_must.as_ref().is_none_or(|r| r.is_match(&body))
-            && !self.body_must_not.as_ref().is_some_and(|r| r.is_match(&body));
+        let body_ok = self.body_must.as_ref().is_none_or(|r| r.is_match(body))
+            && !self.body_must_not.as_ref().is_some_and(|r| r.is_match(body));
         if !body_ok {
             out.fail(FailureCause::BodyMismatch);
             return Ok(reusable);
@@ -309,6 +354,21 @@ impl CompiledHttp {
     }
 }
 
+/// Where the body read for judging is: in the read buffer, or reassembled from chunks.
+enum Body {
+    InBuf(Range<usize>),
+    Owned(Vec<u8>),
+}
+
+impl Body {
+    fn bytes<'a>(&'a self, buf: &'a [u8]) -> &'a [u8] {
+        match self {
+            Body::InBuf(r) => &buf[r.clone()],
+            Body::Owned(v) => v,
+        }
+    }
+}
+
 enum Exchange {
     Done { reusable: bool },
     StaleBeforeAnswer,
@@ -342,7 +402,7 @@ async fn read_body<S: AsyncRead + Unpin>(
     buf: &mut Vec<u8>,
     head: &Head,
     max: usize,
-) -> Result<(Vec<u8>, bool), FailureCause> {
+) -> Result<(Body, bool), FailureCause> {
     if head.chunked {
         return read_chunked(io, buf, head.len, max).await;
     }
@@ -354,7 +414,7 @@ async fn read_body<S: AsyncRead + Unpin>(
             }
         }
         let complete = cl <= max && buf.len() == head.len + cl;
-        return Ok((buf[head.len..want].to_vec(), complete));
+        return Ok((Body::InBuf(head.len..want), complete));
     }
     // Delimited by close.
     while buf.len() < head.len + max {
@@ -363,7 +423,7 @@ async fn read_body<S: AsyncRead + Unpin>(
         }
     }
     let end = buf.len().min(head.len + max);
-    Ok((buf[head.len..end].to_vec(), false))
+    Ok((Body::InBuf(head.len..end), false))
 }
 
 async fn read_chunked<S: AsyncRead + Unpin>(
@@ -371,7 +431,7 @@ async fn read_chunked<S: AsyncRead + Unpin>(
     buf: &mut Vec<u8>,
     start: usize,
     max: usize,
-) -> Result<(Vec<u8>, bool), FailureCause> {
+) -> Result<(Body, bool), FailureCause> {
     let mut body = Vec::new();
     let mut pos = start;
     loop {
@@ -393,10 +453,10 @@ async fn read_chunked<S: AsyncRead + Unpin>(
                             return Err(FailureCause::Closed);
                         }
                     };
-                    return Ok((body, end == buf.len()));
+                    return Ok((Body::Owned(body), end == buf.len()));
                 }
                 if body.len() + size > max {
-                    return Ok((body, false));
+                    return Ok((Body::Owned(body), false));
                 }
                 let need = pos + n + size + 2;
                 while buf.len() < need {
