@@ -4,12 +4,15 @@
 # duration, v2c and v3 authPriv (SHA/AES-128). CPU = user+sys of each client process, from
 # /usr/bin/time (getrusage of the child).
 #
-# Usage: bench/snmp/run.sh [DURATION_SECONDS] [CONCURRENCY]
+# Each client runs ROUNDS times per mode (default 3, order alternating); medians are compared.
+#
+# Usage: [ROUNDS=3] bench/snmp/run.sh [DURATION_SECONDS] [CONCURRENCY]
 # Needs Debian packages: snmpd, golang-go, golang-github-gosnmp-gosnmp-dev.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DUR="${1:-5}"
 CONC="${2:-16}"
+ROUNDS="${ROUNDS:-3}"
 WORK="$(mktemp -d)"
 trap 'kill "${SNMPD_PID:-0}" 2>/dev/null || true; wait "${SNMPD_PID:-0}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
@@ -48,25 +51,46 @@ run() {
     echo "$ok $cpu"
 }
 
-printf "\n%-6s %-16s %10s %10s %12s %14s\n" "mode" "client" "GETs" "GET/s" "CPU s" "CPU us/GET"
-declare -A PER
+median() { sort -g | awk '{a[NR]=$1} END{ if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
+
+echo "load: $(uptime | sed 's/.*load average: //')  rounds: $ROUNDS x ${DUR}s, concurrency $CONC"
+printf "\n%-6s %-5s %-12s %10s %10s %10s %12s\n" "mode" "round" "client" "GETs" "GET/s" "CPU s" "CPU us/GET"
+declare -A PER RATE
 for mode in v2c v3; do
     if [ "$mode" = v2c ]; then
         RARGS=(-v 2c -c public); GARGS=(-v 2c -c public)
     else
         RARGS=(-v 3 -u bench -A benchauthpass -X benchprivpass); GARGS=(-v 3 -u bench -A benchauthpass -X benchprivpass)
     fi
-    read -r rok rcpu < <(run "$RUST_BIN" -host 127.0.0.1 -port "$PORT" "${RARGS[@]}" -n "$CONC" -d "${DUR}s")
-    read -r gok gcpu < <(run "$WORK/gosnmp_get" -host 127.0.0.1 -port "$PORT" "${GARGS[@]}" -n "$CONC" -d "${DUR}s")
+    for round in $(seq "$ROUNDS"); do
+        # Alternate which client goes first so drift in machine load hits both alike.
+        if [ $((round % 2)) = 1 ]; then order="switchyard gosnmp"; else order="gosnmp switchyard"; fi
+        for c in $order; do
+            if [ $c = switchyard ]; then
+                read -r ok cpu < <(run "$RUST_BIN" -host 127.0.0.1 -port "$PORT" "${RARGS[@]}" -n "$CONC" -d "${DUR}s")
+            else
+                read -r ok cpu < <(run "$WORK/gosnmp_get" -host 127.0.0.1 -port "$PORT" "${GARGS[@]}" -n "$CONC" -d "${DUR}s")
+            fi
+            per=$(awk -v c="$cpu" -v n="$ok" 'BEGIN{ if (n>0) printf "%.2f", c*1e6/n; else print "inf" }')
+            rate=$(awk -v n="$ok" -v d="$DUR" 'BEGIN{printf "%.0f", n/d}')
+            PER[$mode-$c]="${PER[$mode-$c]:-} $per"
+            RATE[$mode-$c]="${RATE[$mode-$c]:-} $rate"
+            printf "%-6s %-5s %-12s %10s %10s %10s %12s\n" "$mode" "$round" "$c" "$ok" "$rate" "$cpu" "$per"
+        done
+    done
+done
+echo
+printf "%-6s %-12s %14s %14s\n" "mode" "client" "median GET/s" "median us/GET"
+for mode in v2c v3; do
     for c in switchyard gosnmp; do
-        if [ $c = switchyard ]; then ok=$rok; cpu=$rcpu; else ok=$gok; cpu=$gcpu; fi
-        per=$(awk -v c="$cpu" -v n="$ok" 'BEGIN{ if (n>0) printf "%.2f", c*1e6/n; else print "inf" }')
-        PER[$mode-$c]=$per
-        printf "%-6s %-16s %10s %10.0f %12s %14s\n" "$mode" "$c" "$ok" "$(awk -v n="$ok" -v d="$DUR" 'BEGIN{print n/d}')" "$cpu" "$per"
+        printf "%-6s %-12s %14s %14s\n" "$mode" "$c" "$(echo ${RATE[$mode-$c]} | tr ' ' '\n' | median)" "$(echo ${PER[$mode-$c]} | tr ' ' '\n' | median)"
     done
 done
 echo
 for mode in v2c v3; do
-    awk -v a="${PER[$mode-switchyard]}" -v b="${PER[$mode-gosnmp]}" -v m="$mode" \
-        'BEGIN{ printf "%s: switchyard CPU per GET = %.2fx gosnmp (goal <= 0.25)\n", m, a/b }'
+    a=$(echo ${PER[$mode-switchyard]} | tr ' ' '\n' | median)
+    b=$(echo ${PER[$mode-gosnmp]} | tr ' ' '\n' | median)
+    awk -v a="$a" -v b="$b" -v m="$mode" \
+        'BEGIN{ printf "%s: switchyard CPU per GET = %.2fx gosnmp (median of rounds; goal <= 0.25)\n", m, a/b }'
 done
+echo "load: $(uptime | sed 's/.*load average: //')"

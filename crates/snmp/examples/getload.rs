@@ -5,8 +5,8 @@
 //! (v3 is SHA/AES-128 authPriv).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use switchyard_snmp::client::{Client, RequestOptions, Security};
 use switchyard_snmp::codec::Oid;
@@ -46,12 +46,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let target = client.target_with(addr, security, opts);
         let oid: Oid = "1.3.6.1.2.1.1.3.0".parse().expect("oid");
         let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-        let deadline = Instant::now() + Duration::from_secs_f64(secs);
+        // One timer ends the run; the workers only read a flag between requests.
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+            flag.store(true, Ordering::Relaxed);
+        });
         let mut set = tokio::task::JoinSet::new();
         for _ in 0..workers {
             let (t, oid, ok, failed) = (target.clone(), oid.clone(), ok.clone(), failed.clone());
+            let stop = stop.clone();
             set.spawn(async move {
-                while Instant::now() < deadline {
+                while !stop.load(Ordering::Relaxed) {
                     match t.get(std::slice::from_ref(&oid)).await {
                         Ok(v) if v.len() == 1 => ok.fetch_add(1, Ordering::Relaxed),
                         _ => failed.fetch_add(1, Ordering::Relaxed),

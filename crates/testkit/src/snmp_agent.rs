@@ -6,8 +6,12 @@
 //! switched on at run time: drop, delay, duplicate, corrupt, reboot and tooBig for large bulks.
 //! [`AgentFarm`] starts thousands of them.
 
+#[cfg(unix)]
+mod gso;
 mod mib;
 mod serve;
+#[cfg(all(test, unix))]
+mod tests;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -229,7 +229,8 @@ impl Target {
             .acquire()
             .await
             .map_err(|_| Error::InvalidRequest("client closed"))?;
-        let deadline = Instant::now() + t.opts.total();
+        let start = Instant::now();
+        let deadline = start + t.opts.total();
         let mailbox = Arc::new(Mailbox::default());
         let mut reg = Registered { client: &t.client, ids: Vec::with_capacity(4) };
         let endpoint = t.client.endpoint_for(&t.addr)?;
@@ -238,8 +239,10 @@ impl Target {
         let mut resyncs = 0u32;
         let mut timeouts = t.opts.attempt_timeouts();
         let mut discovering = false;
+        let mut first = true;
         'attempt: loop {
             let Some(wait) = timeouts.next() else { return Err(Error::Timeout) };
+            let now = if std::mem::take(&mut first) { start } else { Instant::now() };
             let id = t.client.inner.pending.register(&mailbox, t.addr, &t.expect);
             reg.ids.push(id);
             let mut out = endpoint.outbox.buffer();
@@ -257,7 +260,7 @@ impl Target {
                     };
                     let h = PduHeader { request_id: id, ..header };
                     match s.encode_request(
-                        Instant::now().into_std(),
+                        now.into_std(),
                         id,
                         t.opts.max_message_size,
                         ctx,
@@ -275,7 +278,7 @@ impl Target {
                 }
             }
             endpoint.outbox.send(out, t.addr, mailbox.clone());
-            let attempt_end = (Instant::now() + wait).min(deadline);
+            let attempt_end = (now + wait).min(deadline);
             let timer = tokio::time::sleep_until(attempt_end);
             tokio::pin!(timer);
             loop {

@@ -1,5 +1,6 @@
 //! The agent's datagram loop: each wake-up answers every queued request (up to a batch)
-//! under one lock of the agent's state, with buffers shared by the agents of a thread.
+//! under one lock of the agent's state and sends the answers together (see [`super::gso`]),
+//! with buffers shared by the agents of a thread.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -98,13 +99,15 @@ mod batched {
         msg: Vec<u8>,
         out: Vec<u8>,
         scratch: Vec<u8>,
+        sends: super::super::gso::Outgoing,
     }
 
     thread_local! {
         static BUFS: RefCell<Option<Bufs>> = const { RefCell::new(None) };
     }
 
-    /// Answers up to [`BATCH`] queued requests; `WouldBlock` when the queue ran empty first.
+    /// Answers up to [`BATCH`] queued requests and sends the answers together;
+    /// `WouldBlock` when the queue ran empty first.
     fn cycle(socket: &Arc<std::net::UdpSocket>, shared: &Shared) -> std::io::Result<()> {
         BUFS.with(|b| {
             let mut b = b.borrow_mut();
@@ -112,25 +115,35 @@ mod batched {
                 msg: vec![0u8; 65536],
                 out: Vec::with_capacity(1500),
                 scratch: Vec::new(),
+                sends: Default::default(),
             });
-            let mut core = lock(shared);
-            for _ in 0..BATCH {
-                // `WouldBlock` once drained: tokio then clears readiness.
-                let (n, from) = socket.recv_from(&mut b.msg)?;
-                let Some(plan) =
-                    respond_one(shared, &mut core, &b.msg[..n], &mut b.out, &mut b.scratch)
-                else {
-                    continue;
-                };
-                if plan.delay.is_zero() {
-                    for _ in 0..plan.copies {
-                        let _ = socket.send_to(&b.out, from);
+            b.sends.clear();
+            let mut res = Ok(());
+            {
+                let mut core = lock(shared);
+                for _ in 0..BATCH {
+                    // `WouldBlock` once drained: tokio then clears readiness.
+                    let (n, from) = match socket.recv_from(&mut b.msg) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            res = Err(e);
+                            break;
+                        }
+                    };
+                    let Some(plan) =
+                        respond_one(shared, &mut core, &b.msg[..n], &mut b.out, &mut b.scratch)
+                    else {
+                        continue;
+                    };
+                    if plan.delay.is_zero() {
+                        b.sends.push(from, &b.out, plan.copies);
+                    } else {
+                        send_later(socket.clone(), b.out.clone(), from, plan);
                     }
-                } else {
-                    send_later(socket.clone(), b.out.clone(), from, plan);
                 }
             }
-            Ok(())
+            b.sends.flush(socket);
+            res
         })
     }
 
