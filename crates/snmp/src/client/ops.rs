@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::codec::{ErrorStatus, Oid, PduHeader, PduRef, PduType, ValueRef, VarBind, Version};
+use crate::codec::{
+    ErrorStatus, Oid, OidRef, PduHeader, PduRef, PduType, ValueRef, VarBind, Version,
+};
 
 use super::{Error, Target};
 
@@ -176,28 +178,33 @@ impl Target {
                     }
                     check_status(&p)?;
                     let mut done = p.varbinds.is_empty();
-                    let mut last = None;
+                    let mut prev = None;
+                    let mut taken = 0;
                     for vb in p.varbinds.iter() {
                         if vb.value == ValueRef::EndOfMibView || !vb.oid.starts_with(root) {
                             done = true;
                             break;
                         }
-                        if vb.oid.cmp_oid(last.as_ref().unwrap_or(&cur))
-                            != std::cmp::Ordering::Greater
-                        {
+                        let order = match &prev {
+                            Some(prev) => vb.oid.iter().cmp(OidRef::iter(prev)),
+                            None => vb.oid.cmp_oid(&cur),
+                        };
+                        if order != std::cmp::Ordering::Greater {
                             return Err(Error::NonIncreasing(vb.oid.to_oid()));
                         }
-                        let owned = vb.to_owned();
-                        last = Some(owned.oid.clone());
-                        out.push(owned);
+                        out.push(vb.to_owned());
+                        prev = Some(vb.oid);
+                        taken += 1;
                     }
-                    Ok(Some((last, done)))
+                    Ok(Some((taken, done)))
                 })
                 .await;
             match res {
-                Ok(Some((last, done))) => {
-                    if let Some(l) = last {
-                        cur = l;
+                Ok(Some((taken, done))) => {
+                    if taken > 0
+                        && let Some(last) = out.last()
+                    {
+                        cur = last.oid.clone();
                     }
                     if done {
                         break;
