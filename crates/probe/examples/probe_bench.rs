@@ -85,7 +85,7 @@ async fn probe(args: &[String]) {
         ..HttpCheck::default()
     }));
     spec.interval_ms = interval_ms;
-    spec.timeout_ms = (interval_ms / 2).min(2000);
+    spec.timeout_ms = arg(args, "--timeout-ms", (interval_ms / 2).min(2000));
     spec.connect_timeout_ms = spec.timeout_ms.min(1000);
     let spec = Arc::new(spec);
     let base = u32::from(first);
