@@ -40,10 +40,12 @@ pub struct ClientConfig {
     pub bind_v6: SocketAddr,
     /// Longest a reply may wait in the socket before it is read, while at least
     /// [`ClientConfig::coalesce_min_in_flight`] requests are outstanding on the socket (default
-    /// 200 µs; zero reads every datagram as it arrives). Like interrupt coalescing on a
-    /// network card, this lets one wake-up and one `recvmmsg` serve many replies; the actual
-    /// delay adapts so that about half of the outstanding requests are answered per wake-up.
-    /// Linux only; elsewhere replies are always read on arrival.
+    /// 1 ms, at most 100 ms; zero reads every datagram as it arrives). Like interrupt
+    /// coalescing on a network card, this lets one wake-up and one `recvmmsg` serve many
+    /// replies, which on loopback more than halves the CPU time per request; the actual
+    /// delay adapts so that about three quarters of the outstanding requests are answered
+    /// per wake-up, and a request's measured round trip can grow by up to this much. Linux
+    /// only; elsewhere replies are always read on arrival.
     pub coalesce_delay_max: Duration,
     /// Outstanding requests on a socket from which receive coalescing starts (default 8).
     pub coalesce_min_in_flight: usize,
