@@ -1,6 +1,7 @@
 //! Requests, decisions and routing errors: what callers hand to and get back from a
 //! [`RoutingTable`](crate::RoutingTable).
 
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
@@ -126,21 +127,23 @@ pub enum ZoneSource {
     Default,
 }
 
-/// A chosen node, with everything a front end needs to answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct NodeChoice {
+/// A chosen node, with everything a front end needs to answer. Borrows from the
+/// [`RoutingTable`](crate::RoutingTable) snapshot that made the decision, so producing one
+/// copies a few words and touches no reference count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct NodeChoice<'t> {
     /// Node index in the table.
     pub node: NodeId,
     /// Node id from the spec.
-    pub id: Arc<str>,
+    pub id: &'t str,
     /// Zone the node belongs to.
-    pub zone: Arc<str>,
+    pub zone: &'t str,
     /// IPv4 address, if any.
     pub ipv4: Option<Ipv4Addr>,
     /// IPv6 address, if any.
     pub ipv6: Option<Ipv6Addr>,
     /// Host name for redirect locations, if configured.
-    pub hostname: Option<Arc<str>>,
+    pub hostname: Option<&'t str>,
     /// HTTP port for redirect locations.
     pub port: u16,
 }
@@ -193,42 +196,183 @@ impl SkipReason {
 }
 
 /// One skipped candidate: a node, or a whole zone when `node` is `None`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Skipped {
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Skipped<'t> {
     /// Zone of the candidate.
-    pub zone: Arc<str>,
+    pub zone: &'t str,
     /// Node id, or `None` for a zone-level skip.
-    pub node: Option<Arc<str>>,
+    pub node: Option<&'t str>,
     /// Why.
     #[serde(flatten)]
     pub reason: SkipReason,
 }
 
-/// The answer to a routing request.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Decision {
+/// Most nodes one decision carries: chosen node(s) plus alternates, or DNS answers.
+pub const MAX_NODES: usize = 16;
+
+/// The answer to a routing request. It borrows the [`RoutingTable`](crate::RoutingTable)
+/// snapshot that made it and holds the picked nodes as positions in that snapshot, so a
+/// decision is built without allocating or touching a reference count; [`Decision::nodes`]
+/// and [`Decision::alternates`] materialize [`NodeChoice`]s on demand.
+#[derive(Clone)]
+pub struct Decision<'t> {
+    pub(crate) choices: &'t [ChoiceData],
     /// Service routed.
     pub service: ServiceId,
-    /// Chosen node(s): one for HTTP, up to `dns_answers` distinct ones for DNS, best first.
-    pub nodes: Vec<NodeChoice>,
     /// Zone the nodes were chosen from.
     pub zone: ZoneId,
-    /// Name of that zone.
-    pub zone_name: Arc<str>,
+    pub(crate) zone_name: &'t str,
     /// How that zone relates to the client's location.
     pub zone_source: ZoneSource,
     /// Where the client was localized.
     pub localization: Localization,
     /// TTL for DNS answers and HTTP caching hints, in seconds.
     pub ttl_seconds: u32,
-    /// Next-ranked usable nodes in the same zone (HTTP retry targets), best first.
-    pub alternates: Vec<NodeChoice>,
     /// The service is under its panic threshold and fails open (health ignored).
     pub panic: bool,
     /// The nodes came from the degraded tier because no healthy node was usable.
     pub degraded: bool,
+    /// Slots of the chosen nodes (`..chosen`) then of the alternates (`chosen..len`).
+    pub(crate) slots: [u32; MAX_NODES],
+    pub(crate) chosen: u8,
+    pub(crate) len: u8,
     /// Skipped candidates and why; filled only when `explain` was asked.
-    pub skipped: Vec<Skipped>,
+    pub skipped: Vec<Skipped<'t>>,
+}
+
+/// What the table keeps per slot to answer with, in the order a pick ranks slots.
+#[derive(Debug)]
+pub(crate) struct ChoiceData {
+    pub(crate) node: NodeId,
+    pub(crate) id: Box<str>,
+    pub(crate) zone: Arc<str>,
+    pub(crate) ipv4: Option<Ipv4Addr>,
+    pub(crate) ipv6: Option<Ipv6Addr>,
+    pub(crate) hostname: Option<Box<str>>,
+    pub(crate) port: u16,
+}
+
+impl ChoiceData {
+    #[inline]
+    fn view(&self) -> NodeChoice<'_> {
+        NodeChoice {
+            node: self.node,
+            id: &self.id,
+            zone: &self.zone,
+            ipv4: self.ipv4,
+            ipv6: self.ipv6,
+            hostname: self.hostname.as_deref(),
+            port: self.port,
+        }
+    }
+}
+
+/// The nodes of a [`Decision`], best first.
+#[derive(Clone)]
+pub struct Nodes<'d, 't> {
+    choices: &'t [ChoiceData],
+    slots: std::slice::Iter<'d, u32>,
+}
+
+impl<'t> Iterator for Nodes<'_, 't> {
+    type Item = NodeChoice<'t>;
+
+    #[inline]
+    fn next(&mut self) -> Option<NodeChoice<'t>> {
+        self.slots.next().map(|&s| self.choices[s as usize].view())
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.slots.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Nodes<'_, '_> {}
+
+impl<'t> Decision<'t> {
+    /// The chosen node: the HTTP answer, or the first DNS answer.
+    #[inline]
+    pub fn node(&self) -> NodeChoice<'t> {
+        self.choices[self.slots[0] as usize].view()
+    }
+
+    /// Chosen node(s): one for HTTP, up to `dns_answers` distinct ones for DNS, best first.
+    /// Never empty.
+    pub fn nodes(&self) -> Nodes<'_, 't> {
+        Nodes { choices: self.choices, slots: self.slots[..usize::from(self.chosen)].iter() }
+    }
+
+    /// Next-ranked usable nodes in the same zone (HTTP retry targets), best first.
+    pub fn alternates(&self) -> Nodes<'_, 't> {
+        let range = usize::from(self.chosen)..usize::from(self.len);
+        Nodes { choices: self.choices, slots: self.slots[range].iter() }
+    }
+
+    /// Name of the zone the nodes were chosen from.
+    pub fn zone_name(&self) -> &'t str {
+        self.zone_name
+    }
+}
+
+impl PartialEq for Decision<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.service == other.service
+            && self.zone == other.zone
+            && self.zone_source == other.zone_source
+            && self.localization == other.localization
+            && self.ttl_seconds == other.ttl_seconds
+            && self.panic == other.panic
+            && self.degraded == other.degraded
+            && self.nodes().eq(other.nodes())
+            && self.alternates().eq(other.alternates())
+            && self.skipped == other.skipped
+    }
+}
+
+impl fmt::Debug for Decision<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decision")
+            .field("service", &self.service)
+            .field("nodes", &self.nodes().collect::<Vec<_>>())
+            .field("zone", &self.zone)
+            .field("zone_name", &self.zone_name)
+            .field("zone_source", &self.zone_source)
+            .field("localization", &self.localization)
+            .field("ttl_seconds", &self.ttl_seconds)
+            .field("alternates", &self.alternates().collect::<Vec<_>>())
+            .field("panic", &self.panic)
+            .field("degraded", &self.degraded)
+            .field("skipped", &self.skipped)
+            .finish()
+    }
+}
+
+/// Serializes a node iterator as a JSON array without collecting it.
+struct Seq<'d, 't>(Nodes<'d, 't>);
+
+impl Serialize for Seq<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.clone())
+    }
+}
+
+impl Serialize for Decision<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Decision", 11)?;
+        st.serialize_field("service", &self.service)?;
+        st.serialize_field("nodes", &Seq(self.nodes()))?;
+        st.serialize_field("zone", &self.zone)?;
+        st.serialize_field("zone_name", self.zone_name)?;
+        st.serialize_field("zone_source", &self.zone_source)?;
+        st.serialize_field("localization", &self.localization)?;
+        st.serialize_field("ttl_seconds", &self.ttl_seconds)?;
+        st.serialize_field("alternates", &Seq(self.alternates()))?;
+        st.serialize_field("panic", &self.panic)?;
+        st.serialize_field("degraded", &self.degraded)?;
+        st.serialize_field("skipped", &self.skipped)?;
+        st.end()
+    }
 }
 
 /// Why no decision could be made.

@@ -57,7 +57,7 @@
 //!     seed: 0,
 //! };
 //! let d = table.route_http(&req, false).unwrap();
-//! assert_eq!(&*d.nodes[0].id, "east-1");
+//! assert_eq!(d.node().id, "east-1");
 //! assert_eq!(d.localization.method, LocalizationMethod::CoverageZone);
 //! assert_eq!(d.localization.matched_prefix_len, Some(24)); // the DNS ECS scope
 //!
@@ -73,7 +73,7 @@
 //!         seed: 0,
 //!     })
 //!     .unwrap();
-//! assert_eq!(d.nodes[0].ipv4, Some("192.0.2.2".parse().unwrap()));
+//! assert_eq!(d.node().ipv4, Some("192.0.2.2".parse().unwrap()));
 //! assert_eq!(d.ttl_seconds, 60);
 //! ```
 //!
@@ -108,8 +108,8 @@ pub mod table;
 
 pub use coverage::{CoverageZone, CoverageZones, CzfError, ZoneConflict};
 pub use decision::{
-    Decision, DnsRequest, Family, HttpRequest, Localization, LocalizationMethod, NodeChoice,
-    NodeId, RouteError, ServiceId, SkipReason, Skipped, ZoneId, ZoneSource,
+    Decision, DnsRequest, Family, HttpRequest, Localization, LocalizationMethod, MAX_NODES,
+    NodeChoice, NodeId, Nodes, RouteError, ServiceId, SkipReason, Skipped, ZoneId, ZoneSource,
 };
 pub use geo::{Coordinates, GeoError, GeoIp};
 pub use health::{HealthState, HealthView, NodeHealth};

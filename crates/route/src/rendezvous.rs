@@ -26,7 +26,7 @@ fn fold_mul(a: u64, b: u64) -> u64 {
 }
 
 /// SplitMix64 finalizer: a bijective avalanche on 64 bits.
-#[inline]
+#[inline(always)]
 pub(crate) fn mix64(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(K1);
     x = (x ^ (x >> 27)).wrapping_mul(K2);
@@ -58,12 +58,25 @@ pub(crate) fn hash_name(name: &str) -> u64 {
     let mut h = K0 ^ name.len() as u64;
     for chunk in name.chunks(8) {
         let mut buf = [0u8; 8];
-        for (d, s) in buf.iter_mut().zip(chunk) {
-            *d = s.to_ascii_lowercase();
-        }
-        h = fold_mul(h ^ u64::from_le_bytes(buf), K1);
+        buf[..chunk.len()].copy_from_slice(chunk);
+        h = fold_mul(h ^ ascii_lower8(u64::from_le_bytes(buf)), K1);
     }
     mix64(h)
+}
+
+/// ASCII lower-case of eight bytes at once: adds 0x20 to each byte in `A..=Z`, leaves every
+/// other byte (including non-ASCII) alone.
+#[inline]
+fn ascii_lower8(w: u64) -> u64 {
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let low = w & LOW7;
+    // High bit of each byte set where the low seven bits are >= 'A', and where > 'Z'; no
+    // carry crosses a byte because each sum stays below 0x100.
+    let ge_a = low + 0x3F3F_3F3F_3F3F_3F3F;
+    let gt_z = low + 0x2525_2525_2525_2525;
+    let upper = ge_a & !gt_z & !w & HIGH;
+    w | (upper >> 2)
 }
 
 /// Combines a running key hash with the hash of one more key part.
@@ -80,22 +93,47 @@ pub(crate) fn node_seed(id: &str) -> u64 {
 /// HRW score of a node for `key`, given the reciprocal of its weight. Larger wins.
 ///
 /// This is `-1 / score` of the textbook `w / -ln(u)` form, the same order without a
-/// division: `ln(u) * (1 / w)`, negative, closer to zero for the winner.
+/// division: `ln(u) * (1 / w)`, negative, closer to zero for the winner. Picks use the
+/// integer form, [`rank`]; this is the reference the tests hold it to.
 #[inline]
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn score(key: u64, node_seed: u64, inv_weight: f64) -> f64 {
     ln_fast(unit(mix64(key ^ node_seed))) * inv_weight
 }
 
+/// Bits of a rank that hold the candidate's offset in its zone.
+const OFFSET_BITS: u32 = 20;
+const OFFSET_MASK: u64 = (1 << OFFSET_BITS) - 1;
+/// Most members a zone may have: offsets must fit [`OFFSET_BITS`].
+pub(crate) const MAX_ZONE_MEMBERS: usize = OFFSET_MASK as usize;
+/// Set in the rank of a degraded candidate, so every healthy one ranks ahead of it.
+pub(crate) const DEGRADED_RANK: u64 = 1 << 63;
+/// "No candidate": worse than every real rank.
+pub(crate) const NO_RANK: u64 = u64::MAX;
+
+/// HRW [`score`] as an integer where lower wins, unique per zone member.
+///
+/// `-score` is a non-negative double, and the bit patterns of non-negative doubles order
+/// like their values, so the rank is those bits with the low [`OFFSET_BITS`] (below a
+/// relative 2^-32 of the value) replaced by the member's offset. Ranks then compare as
+/// plain `u64`s, which lets a pick keep its best few with branch-free `min`/`max` instead
+/// of data-dependent branches, and equal scores keep the earlier member ahead. Bit 63 is
+/// free (the sign) and carries [`DEGRADED_RANK`].
+#[inline(always)]
+pub(crate) fn rank(key: u64, node_seed: u64, inv_weight: f32, offset: u32) -> u64 {
+    let cost = -ln_fast(unit(mix64(key ^ node_seed))) * f64::from(inv_weight);
+    (cost.to_bits() & !OFFSET_MASK) | u64::from(offset)
+}
+
 /// 53 random bits of `h` -> u in (0, 1), never 0 or 1.
-#[inline]
+#[inline(always)]
 fn unit(h: u64) -> f64 {
     // Through i64: the same exact value (it fits in 53 bits), one conversion instruction.
     (((h >> 11) as i64) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64)
 }
 
 /// Binary exponent `e` of a positive normal `x`, so that `2^e <= x < 2^(e+1)`.
-#[inline]
+#[inline(always)]
 fn exponent(x: f64) -> i64 {
     ((x.to_bits() >> 52) & 0x7FF) as i64 - 1023
 }
@@ -129,7 +167,7 @@ static LN_TABLE: [(f64, f64); TABLE_LEN] = {
 /// division and no libm call: `x = m * 2^e`, `m = c * (1 + r)` with `c` from a 128-entry
 /// table and `|r| < 1/256`, then five terms of the series of `ln(1 + r)`. A pick computes one
 /// per candidate, so this is the inner loop of every decision.
-#[inline]
+#[inline(always)]
 pub(crate) fn ln_fast(x: f64) -> f64 {
     const LN2: f64 = std::f64::consts::LN_2;
     let bits = x.to_bits();
@@ -143,74 +181,104 @@ pub(crate) fn ln_fast(x: f64) -> f64 {
     e as f64 * LN2 + ln_c + series
 }
 
-/// The `K` best (score, item) pairs seen, best first. A fixed-size insertion list: zones
-/// are small and `K` is a handful, so this beats sorting.
+/// The `limit` lowest ranks offered for one zone, best first, kept sorted by a
+/// compare-exchange pass per offer (no data-dependent branch: every member of a zone is
+/// offered, and which ones win is unpredictable).
 #[derive(Debug, Clone)]
-pub(crate) struct TopK<const K: usize> {
-    items: [(f64, u32); K],
-    len: usize,
+pub(crate) struct Best<const K: usize> {
+    ranks: [u64; K],
     limit: usize,
+    /// Slot of the zone's first member: offsets in ranks are relative to it.
+    base: u32,
 }
 
-impl<const K: usize> TopK<K> {
-    /// Keeps at most `limit` (clamped to `K`, at least 1) items.
+impl<const K: usize> Best<K> {
+    /// Keeps at most `limit` (clamped to 1..=`K`) ranks.
     pub(crate) fn new(limit: usize) -> Self {
-        Self { items: [(0.0, 0); K], len: 0, limit: limit.clamp(1, K) }
+        Self { ranks: [NO_RANK; K], limit: limit.clamp(1, K), base: 0 }
     }
 
-    /// Empties the list, keeping its limit.
+    /// Empties the list for a zone whose members start at slot `base`.
     #[inline]
-    pub(crate) fn clear(&mut self) {
-        self.len = 0;
+    pub(crate) fn clear(&mut self, base: u32) {
+        self.ranks[..self.limit].fill(NO_RANK);
+        self.base = base;
     }
 
-    /// Offers `item` with its HRW [`score`] for `key`; exactly `offer(score(..), item)`.
-    ///
-    /// Once the list is full, most candidates cannot enter it, and the logarithm is the
-    /// costly part of a score. `ln(u) <= u - 1`, tight near 1 where the winners are, so a
-    /// candidate whose bound `(u - 1) / weight` (padded far beyond [`ln_fast`]'s error) does not
-    /// beat the last kept score is passed over without computing it; rounding is monotonic,
-    /// so the skip never drops a candidate `offer` would have kept.
-    #[inline(always)]
-    pub(crate) fn offer_hrw(&mut self, key: u64, node_seed: u64, inv_weight: f32, item: u32) {
-        let u = unit(mix64(key ^ node_seed));
-        let w = f64::from(inv_weight);
-        if self.len == self.limit && (u - 1.0 + 1e-9) * w <= self.items[self.len - 1].0 {
-            return;
-        }
-        self.offer(ln_fast(u) * w, item);
-    }
-
-    /// Offers an item; ties keep the earlier one ahead.
+    /// Offers a batch of ranks; [`NO_RANK`]s change nothing. The common sizes keep the list
+    /// in registers, so the only dependency from one rank to the next is a `min`.
     #[inline]
-    pub(crate) fn offer(&mut self, score: f64, item: u32) {
-        if self.len == self.limit && score <= self.items[self.len - 1].0 {
-            return;
+    pub(crate) fn offer_all(&mut self, ranks: &[u64]) {
+        match self.limit {
+            1 => {
+                let mut a = self.ranks[0];
+                for &r in ranks {
+                    a = a.min(r);
+                }
+                self.ranks[0] = a;
+            }
+            2 => {
+                let [mut a, mut b] = [self.ranks[0], self.ranks[1]];
+                for &r in ranks {
+                    b = b.min(a.max(r));
+                    a = a.min(r);
+                }
+                self.ranks[..2].copy_from_slice(&[a, b]);
+            }
+            3 => {
+                let [mut a, mut b, mut c] = [self.ranks[0], self.ranks[1], self.ranks[2]];
+                for &r in ranks {
+                    c = c.min(b.max(r));
+                    b = b.min(a.max(r));
+                    a = a.min(r);
+                }
+                self.ranks[..3].copy_from_slice(&[a, b, c]);
+            }
+            _ => ranks.iter().for_each(|&r| self.offer(r)),
         }
-        let mut i = if self.len < self.limit {
-            self.len += 1;
-            self.len - 1
-        } else {
-            self.limit - 1
-        };
-        while i > 0 && self.items[i - 1].0 < score {
-            self.items[i] = self.items[i - 1];
-            i -= 1;
-        }
-        self.items[i] = (score, item);
     }
 
-    /// Items, best first.
+    /// Offers one rank; [`NO_RANK`] changes nothing.
+    #[inline]
+    pub(crate) fn offer(&mut self, mut rank: u64) {
+        for kept in &mut self.ranks[..self.limit] {
+            let low = (*kept).min(rank);
+            rank = (*kept).max(rank);
+            *kept = low;
+        }
+    }
+
+    /// Drops degraded candidates when a healthy one leads: the degraded tier is used only
+    /// when the healthy tier is empty.
+    #[inline]
+    pub(crate) fn keep_best_tier(&mut self) {
+        if self.ranks[0] & DEGRADED_RANK == 0 {
+            for kept in &mut self.ranks[..self.limit] {
+                if *kept & DEGRADED_RANK != 0 {
+                    *kept = NO_RANK;
+                }
+            }
+        }
+    }
+
+    /// Whether the leader is from the degraded tier.
+    pub(crate) fn degraded(&self) -> bool {
+        self.ranks[0] != NO_RANK && self.ranks[0] & DEGRADED_RANK != 0
+    }
+
+    /// Slots kept, best first.
     pub(crate) fn items(&self) -> impl ExactSizeIterator<Item = u32> + '_ {
-        self.items[..self.len].iter().map(|&(_, i)| i)
+        self.ranks[..self.len()].iter().map(|&r| self.base + (r & OFFSET_MASK) as u32)
     }
 
+    /// Number of ranks kept.
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.ranks[..self.limit].iter().take_while(|&&r| r != NO_RANK).count()
     }
 
+    /// Slot at position `i`, best first.
     pub(crate) fn get(&self, i: usize) -> Option<u32> {
-        (i < self.len).then(|| self.items[i].1)
+        self.items().nth(i)
     }
 }
 
@@ -233,6 +301,20 @@ mod tests {
     }
 
     #[test]
+    fn ascii_lower8_matches_bytewise() {
+        let mut h = 3u64;
+        for _ in 0..100_000 {
+            h = mix64(h);
+            let want = u64::from_le_bytes(h.to_le_bytes().map(|b| b.to_ascii_lowercase()));
+            assert_eq!(ascii_lower8(h), want, "{h:#x}");
+        }
+        for b in 0..=255u8 {
+            let w = u64::from_le_bytes([b; 8]);
+            assert_eq!(ascii_lower8(w), u64::from_le_bytes([b.to_ascii_lowercase(); 8]));
+        }
+    }
+
+    #[test]
     fn ln_fast_is_accurate() {
         let mut h = 1u64;
         for _ in 0..100_000 {
@@ -248,33 +330,48 @@ mod tests {
     }
 
     #[test]
-    fn top_k_keeps_best_in_order() {
-        let mut t = TopK::<4>::new(3);
-        for (s, i) in [(1.0, 1), (5.0, 5), (3.0, 3), (4.0, 4), (2.0, 2), (4.0, 9)] {
-            t.offer(s, i);
+    fn best_keeps_lowest_ranks_in_order() {
+        let mut t = Best::<4>::new(3);
+        t.clear(100);
+        for r in [5u64, 1, NO_RANK, 4, 2, 3] {
+            t.offer(r);
         }
-        assert_eq!(t.items().collect::<Vec<_>>(), vec![5, 4, 9]);
-        assert_eq!(t.get(1), Some(4));
+        assert_eq!(t.items().collect::<Vec<_>>(), vec![101, 102, 103]);
+        assert_eq!(t.get(1), Some(102));
         assert_eq!(t.get(3), None);
+        t.clear(0);
+        assert_eq!(t.len(), 0);
+        t.offer(7 | DEGRADED_RANK);
+        t.offer(9);
+        assert!(!t.degraded());
+        t.keep_best_tier();
+        assert_eq!(t.items().collect::<Vec<_>>(), vec![9]);
     }
 
     #[test]
-    fn offer_hrw_matches_scored_offer() {
-        // Skewed weights and full lists exercise the bound skip; the kept items and scores
-        // must equal plain offers of the full score.
+    fn ranks_order_like_scores() {
+        // Skewed weights: the kept members and their order must equal a sort by the
+        // floating-point score (ties impossible at these values).
         let weights = [1e-30f32, 0.05, 0.3, 1.0, 1.7, 20.0, 1e6, f32::MAX];
-        for limit in [1, 2, 3, 5] {
+        for limit in [1, 2, 3, 4, 5] {
             for k in 0..2_000u64 {
                 let key = mix64(k);
-                let (mut fast, mut slow) = (TopK::<8>::new(limit), TopK::<8>::new(limit));
+                let mut best = Best::<8>::new(limit);
+                best.clear(0);
+                let mut reference: Vec<(f64, u32)> = Vec::new();
+                let mut ranks = Vec::new();
                 for item in 0..24u32 {
                     let seed = node_seed(&format!("n{item}"));
                     let w = weights[(item as usize + k as usize) % weights.len()];
-                    fast.offer_hrw(key, seed, w, item);
-                    slow.offer(score(key, seed, f64::from(w)), item);
+                    ranks.push(rank(key, seed, w, item));
+                    reference.push((score(key, seed, f64::from(w)), item));
                 }
-                assert_eq!(fast.items().collect::<Vec<_>>(), slow.items().collect::<Vec<_>>());
-                assert_eq!(fast.items[..fast.len], slow.items[..slow.len]);
+                // Two batches, as a zone larger than one chunk is offered.
+                best.offer_all(&ranks[..10]);
+                best.offer_all(&ranks[10..]);
+                reference.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                let want: Vec<u32> = reference.iter().take(limit).map(|&(_, i)| i).collect();
+                assert_eq!(best.items().collect::<Vec<_>>(), want);
             }
         }
     }

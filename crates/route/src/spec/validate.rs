@@ -97,7 +97,20 @@ impl FleetSpec {
 
     fn validate_nodes(&self, zones: &HashSet<&str>, errs: &mut Errors) {
         let mut seen: HashMap<&str, usize> = HashMap::new();
+        let mut per_zone: HashMap<&str, usize> = HashMap::new();
         for (i, n) in self.nodes.iter().enumerate() {
+            let members = per_zone.entry(n.zone.as_str()).or_default();
+            *members += 1;
+            if *members == crate::rendezvous::MAX_ZONE_MEMBERS + 1 {
+                errs.push(
+                    format!("nodes[{i}].zone"),
+                    format!(
+                        "zone {:?} has more than {} nodes; split it",
+                        n.zone,
+                        crate::rendezvous::MAX_ZONE_MEMBERS
+                    ),
+                );
+            }
             let at = format!("nodes[{i}]");
             if n.id.trim().is_empty() {
                 errs.push(format!("{at}.id"), "must not be empty");

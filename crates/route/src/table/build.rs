@@ -7,7 +7,7 @@ use ahash::AHashMap;
 
 use super::{BuildError, Fleet, Member, NodeInfo, RoutingTable, ServiceInfo, ZoneInfo};
 use crate::coverage::CoverageZones;
-use crate::decision::{NodeChoice, NodeId};
+use crate::decision::{ChoiceData, NodeId};
 use crate::geo::{GeoIp, NearestIndex};
 use crate::health::HealthView;
 use crate::rendezvous::node_seed;
@@ -107,17 +107,17 @@ impl RoutingTable {
             })
             .collect();
 
-        let choices: Box<[NodeChoice]> = members
+        let choices: Box<[ChoiceData]> = members
             .iter()
             .map(|m| {
                 let n = &nodes[m.node as usize];
-                NodeChoice {
+                ChoiceData {
                     node: NodeId(m.node),
-                    id: Arc::from(&*n.id),
+                    id: Box::from(&*n.id),
                     zone: Arc::clone(&zones[n.zone as usize].name),
                     ipv4: n.ipv4,
                     ipv6: n.ipv6,
-                    hostname: n.hostname.clone(),
+                    hostname: n.hostname.as_deref().map(Box::from),
                     port: n.port,
                 }
             })

@@ -79,7 +79,7 @@ impl RoutingTable {
             }
         }
         let panic = panic_flags(&fleet, &nodes);
-        let slots = slots(&fleet, &nodes);
+        let slots = Arc::new(Slots::new(&fleet, &nodes));
         RoutingTable { fleet, nodes: nodes.into(), slots, panic, health_version: health.version }
     }
 
@@ -98,34 +98,34 @@ impl RoutingTable {
         version: u64,
     ) -> RoutingTable {
         let mut nodes: Vec<NodeStatus> = self.nodes.to_vec();
-        let mut slots: Vec<Slot> = self.slots.to_vec();
+        let mut slots = Slots::clone(&self.slots);
         if let Some(&i) = self.fleet.node_by_id.get(node_id) {
             let slot = self.fleet.slot_of[i as usize] as usize;
             nodes[slot] = NodeStatus::new(&self.fleet.nodes[i as usize], health);
-            slots[slot] = Slot::new(&self.fleet.members[slot], &nodes[slot]);
+            slots.set(slot, Slot::new(&self.fleet.members[slot], &nodes[slot]));
         }
         let panic = panic_flags(&self.fleet, &nodes);
         RoutingTable {
             fleet: Arc::clone(&self.fleet),
             nodes: nodes.into(),
-            slots: slots.into(),
+            slots: Arc::new(slots),
             panic,
             health_version: version,
         }
     }
 }
 
-/// The per-slot data a pick reads: rendezvous seed, weights, load and flags.
+/// Pick data of one slot: rendezvous seed and flags in one word, weights, load.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Slot {
-    pub(crate) seed: u64,
+    /// The node's rendezvous seed with its low byte replaced by the flags below.
+    seed_flags: u64,
     /// `1 / effective weight`; meaningless when the `ZERO_WEIGHT` flag is set.
     pub(crate) inv_weight: f32,
     /// `1 / panic weight`; meaningless when the `ZERO_PANIC_WEIGHT` flag is set.
     pub(crate) inv_panic_weight: f32,
-    /// NaN when unknown, so every threshold comparison is false.
+    /// Minus infinity when unknown, so it is never over a threshold.
     pub(crate) utilization: f32,
-    pub(crate) flags: u8,
 }
 
 impl Slot {
@@ -165,18 +165,95 @@ impl Slot {
         };
         let inv_weight = inv(st.effective_weight, Self::ZERO_WEIGHT, &mut flags);
         let inv_panic_weight = inv(st.panic_weight, Self::ZERO_PANIC_WEIGHT, &mut flags);
-        Self {
-            seed: m.seed,
+        Self::from_parts(
+            m.seed,
+            flags,
             inv_weight,
             inv_panic_weight,
-            utilization: st.health.utilization.filter(|u| u.is_finite()).unwrap_or(f32::NAN),
-            flags,
+            st.health.utilization.filter(|u| u.is_finite()).unwrap_or(f32::NEG_INFINITY),
+        )
+    }
+
+    /// A slot from its parts; the seed's low byte is dropped (56 bits are plenty to keep
+    /// the members of a zone apart) to make room for the flags.
+    pub(crate) fn from_parts(
+        seed: u64,
+        flags: u8,
+        inv_weight: f32,
+        inv_panic_weight: f32,
+        utilization: f32,
+    ) -> Self {
+        Self {
+            seed_flags: (seed & !0xFF) | u64::from(flags),
+            inv_weight,
+            inv_panic_weight,
+            utilization,
         }
+    }
+
+    /// The flags above.
+    #[inline(always)]
+    pub(crate) fn flags(&self) -> u8 {
+        self.seed_flags as u8
     }
 }
 
-fn slots(fleet: &Fleet, nodes: &[NodeStatus]) -> Arc<[Slot]> {
-    fleet.members.iter().zip(nodes).map(|(m, st)| Slot::new(m, st)).collect()
+/// Extra entries at the end of every [`Slots`] array: a zone's batch may be rounded up to a
+/// whole number of vectors and read into the next zone (or this padding); the extra ranks
+/// are ignored.
+pub(crate) const SLOT_PAD: usize = 16;
+
+/// Pick data of every slot, one array per field (structure of arrays): the rank loop loads
+/// each field of eight members with one plain vector load.
+#[derive(Debug, Clone)]
+pub(crate) struct Slots {
+    pub(crate) seed_flags: Box<[u64]>,
+    pub(crate) inv_weight: Box<[f32]>,
+    pub(crate) inv_panic_weight: Box<[f32]>,
+    pub(crate) utilization: Box<[f32]>,
+}
+
+impl Slots {
+    fn new(fleet: &Fleet, nodes: &[NodeStatus]) -> Self {
+        let all = fleet.members.iter().zip(nodes).map(|(m, st)| Slot::new(m, st));
+        Self::from_slots(all)
+    }
+
+    /// Arrays from slots in order, with [`SLOT_PAD`] ineligible entries appended.
+    pub(crate) fn from_slots(slots: impl ExactSizeIterator<Item = Slot>) -> Self {
+        let n = slots.len() + SLOT_PAD;
+        let mut out = Self {
+            seed_flags: vec![u64::from(Slot::MAINTENANCE); n].into(),
+            inv_weight: vec![0.0; n].into(),
+            inv_panic_weight: vec![0.0; n].into(),
+            utilization: vec![f32::NEG_INFINITY; n].into(),
+        };
+        for (i, s) in slots.enumerate() {
+            out.set(i, s);
+        }
+        out
+    }
+
+    pub(crate) fn set(&mut self, i: usize, s: Slot) {
+        self.seed_flags[i] = s.seed_flags;
+        self.inv_weight[i] = s.inv_weight;
+        self.inv_panic_weight[i] = s.inv_panic_weight;
+        self.utilization[i] = s.utilization;
+    }
+
+    pub(crate) fn get(&self, i: usize) -> Slot {
+        Slot {
+            seed_flags: self.seed_flags[i],
+            inv_weight: self.inv_weight[i],
+            inv_panic_weight: self.inv_panic_weight[i],
+            utilization: self.utilization[i],
+        }
+    }
+
+    /// Heap bytes.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.seed_flags.len() * (8 + 4 + 4 + 4)
+    }
 }
 
 /// Envoy-style panic per service: the share of the service's admin-enabled nodes that are

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use ahash::AHashMap;
 
-use crate::decision::{Localization, LocalizationMethod, NodeChoice, NodeId, ServiceId, ZoneId};
+use crate::decision::{ChoiceData, Localization, LocalizationMethod, NodeId, ServiceId, ZoneId};
 use crate::geo::{Coordinates, GeoIp, NearestIndex};
 use crate::prefix_index::PrefixIndex;
 use crate::spec::{AdminState, ServiceSpec, SpecError};
@@ -32,15 +32,16 @@ pub enum BuildError {
     InvalidSpec(Vec<SpecError>),
 }
 
-/// An immutable routing snapshot. Cheap to clone (three `Arc`s); meant to be published
+/// An immutable routing snapshot. Cheap to clone (a few `Arc`s); meant to be published
 /// through `ArcSwap<RoutingTable>` and read lock-free per request.
 #[derive(Debug, Clone)]
 pub struct RoutingTable {
     fleet: Arc<Fleet>,
     /// Health-derived status per slot (zone order).
     nodes: Arc<[NodeStatus]>,
-    /// What a pick reads per slot, packed (24 bytes) so scoring a zone streams a few lines.
-    slots: Arc<[health_state::Slot]>,
+    /// What a pick reads per slot, one array per field, so a zone's members are a few
+    /// contiguous lines in each.
+    slots: Arc<health_state::Slots>,
     panic: Arc<[bool]>,
     health_version: u64,
 }
@@ -55,7 +56,7 @@ pub(crate) struct Fleet {
     slot_of: Box<[u32]>,
     /// The answer for each slot, ready to clone: a pick reads one contiguous entry instead
     /// of chasing slot -> node -> zone, and the id strings of a zone's nodes sit together.
-    choices: Box<[NodeChoice]>,
+    choices: Box<[ChoiceData]>,
     node_by_id: AHashMap<Box<str>, u32>,
     zones: Vec<ZoneInfo>,
     services: Vec<ServiceInfo>,
@@ -314,7 +315,7 @@ impl RoutingTable {
                     + n.id.len()
                     + size_of::<Member>()
                     + 4
-                    + size_of::<NodeChoice>()
+                    + size_of::<ChoiceData>()
                     + size_of::<[usize; 2]>()
                     + n.id.len()
             })
@@ -335,7 +336,7 @@ impl RoutingTable {
             + services
             + 4 * f.czf_zones.len()
             + size_of_val(&*self.nodes)
-            + size_of_val(&*self.slots)
+            + self.slots.memory_bytes()
             + self.panic.len()
     }
 

@@ -9,25 +9,26 @@
 //! next-ranked node and come back when it recovers (bounded-load without a ring walk: every
 //! member is scored once, so the walk is bounded by the zone size).
 
-use std::cmp::Ordering;
 use std::net::IpAddr;
 
-use super::health_state::Slot;
+use super::health_state::{Slot, Slots};
 use super::{RoutingTable, ServiceInfo};
 use crate::decision::{
-    Decision, DnsRequest, Family, HttpRequest, Localization, NodeChoice, RouteError, ServiceId,
+    Decision, DnsRequest, Family, HttpRequest, Localization, MAX_NODES, RouteError, ServiceId,
     SkipReason, Skipped, ZoneId, ZoneSource,
 };
-use crate::rendezvous::{TopK, combine, hash_bytes, hash_name, mix64};
+use crate::rendezvous::{
+    Best, DEGRADED_RANK, NO_RANK, combine, hash_bytes, hash_name, mix64, rank,
+};
 use crate::spec::{PanicMode, Policy};
 
 /// Upper bound on dispersion + alternates and on DNS answers per decision.
-const MAX_TOP: usize = 16;
+const MAX_TOP: usize = MAX_NODES;
 /// Alternates reported with an HTTP decision.
 const ALTERNATES: usize = 2;
 
 /// A zone's outcome before it becomes a [`Decision`]; the ranked slots stay in the caller's
-/// [`TopK`], filled in place so the pick is never copied.
+/// [`Best`], filled in place so the pick is never copied.
 struct Pick {
     zone: u32,
     source: ZoneSource,
@@ -47,7 +48,7 @@ struct Ctx<'a> {
     family: Option<Family>,
     panic: bool,
     explain: bool,
-    skipped: Vec<Skipped>,
+    skipped: Vec<Skipped<'a>>,
 }
 
 impl RoutingTable {
@@ -55,7 +56,11 @@ impl RoutingTable {
     /// (or weighted random under the `weighted_random` policy), chosen among the top
     /// `dispersion` ranked nodes by `seed`. With `explain`, every passed-over candidate is
     /// listed with its reason.
-    pub fn route_http(&self, req: &HttpRequest<'_>, explain: bool) -> Result<Decision, RouteError> {
+    pub fn route_http(
+        &self,
+        req: &HttpRequest<'_>,
+        explain: bool,
+    ) -> Result<Decision<'_>, RouteError> {
         let svc = self.service(req.service).ok_or(RouteError::UnknownService)?;
         let key = match svc.spec.policy {
             Policy::ConsistentHash => content_key(svc, req.path, req.query),
@@ -71,31 +76,31 @@ impl RoutingTable {
             explain,
             skipped: Vec::new(),
         };
-        let mut top = TopK::new(ctx.want);
+        let mut top = Best::new(ctx.want);
         let (loc, pick) = self.select(&mut ctx, req.client_ip, &mut top)?;
         let spread = dispersion.min(top.len());
         let chosen = if spread > 1 { (mix64(req.seed ^ key) % spread as u64) as usize } else { 0 };
-        let mut nodes = Vec::with_capacity(1);
-        nodes.extend(top.get(chosen).map(|n| self.choice(n)));
-        let rest = top.len().saturating_sub(1).min(ALTERNATES);
-        let mut alternates = Vec::with_capacity(rest);
-        alternates.extend(
-            top.items()
-                .enumerate()
-                .filter(|&(i, _)| i != chosen)
-                .take(rest)
-                .map(|(_, n)| self.choice(n)),
-        );
+        // The chosen node first, then the best-ranked others as alternates.
+        let mut slots = [0u32; MAX_NODES];
+        let mut len = 0;
+        for (i, slot) in top.items().enumerate() {
+            if i == chosen {
+                slots[0] = slot;
+            } else if len < ALTERNATES {
+                len += 1;
+                slots[len] = slot;
+            }
+        }
         if explain {
             self.explain_zone(&mut ctx, &pick, &top, &[chosen]);
         }
-        Ok(self.decision(req.service, ctx, loc, pick, nodes, alternates))
+        Ok(self.decision(req.service, ctx, loc, pick, slots, 1, len + 1))
     }
 
     /// Routes a DNS query: up to `dns_answers` distinct nodes with an address of the wanted
     /// family, from one zone, ranked by weighted rendezvous hashing of the query name
     /// (`consistent_hash`) or drawn by weighted random sampling seeded by `seed`.
-    pub fn route_dns(&self, req: &DnsRequest<'_>) -> Result<Decision, RouteError> {
+    pub fn route_dns(&self, req: &DnsRequest<'_>) -> Result<Decision<'_>, RouteError> {
         self.route_dns_explained(req, false)
     }
 
@@ -104,7 +109,7 @@ impl RoutingTable {
         &self,
         req: &DnsRequest<'_>,
         explain: bool,
-    ) -> Result<Decision, RouteError> {
+    ) -> Result<Decision<'_>, RouteError> {
         let svc = self.service(req.service).ok_or(RouteError::UnknownService)?;
         let key = match svc.spec.policy {
             Policy::ConsistentHash => hash_name(req.qname),
@@ -120,52 +125,54 @@ impl RoutingTable {
             explain,
             skipped: Vec::new(),
         };
-        let mut top = TopK::new(ctx.want);
+        let mut top = Best::new(ctx.want);
         let (loc, pick) = self.select(&mut ctx, req.client_ip, &mut top)?;
-        let mut nodes = Vec::with_capacity(top.len());
-        nodes.extend(top.items().map(|n| self.choice(n)));
+        let mut slots = [0u32; MAX_NODES];
+        for (dst, slot) in slots.iter_mut().zip(top.items()) {
+            *dst = slot;
+        }
         if explain {
             let all: Vec<usize> = (0..top.len()).collect();
             self.explain_zone(&mut ctx, &pick, &top, &all);
         }
-        Ok(self.decision(req.service, ctx, loc, pick, nodes, Vec::new()))
+        let n = top.len();
+        Ok(self.decision(req.service, ctx, loc, pick, slots, n, n))
     }
 
-    fn decision(
-        &self,
+    #[allow(clippy::too_many_arguments)]
+    fn decision<'t>(
+        &'t self,
         service: ServiceId,
-        ctx: Ctx<'_>,
+        ctx: Ctx<'t>,
         localization: Localization,
         pick: Pick,
-        nodes: Vec<NodeChoice>,
-        alternates: Vec<NodeChoice>,
-    ) -> Decision {
+        slots: [u32; MAX_NODES],
+        chosen: usize,
+        len: usize,
+    ) -> Decision<'t> {
         Decision {
+            choices: &self.fleet.choices,
             service,
-            nodes,
             zone: ZoneId(pick.zone),
-            zone_name: self.fleet.zones[pick.zone as usize].name.clone(),
+            zone_name: &self.fleet.zones[pick.zone as usize].name,
             zone_source: pick.source,
             localization,
             ttl_seconds: ctx.svc.spec.ttl_seconds,
-            alternates,
             panic: ctx.panic,
             degraded: pick.degraded,
+            slots,
+            chosen: chosen as u8,
+            len: len as u8,
             skipped: ctx.skipped,
         }
     }
 
-    #[inline]
-    fn choice(&self, slot: u32) -> NodeChoice {
-        self.fleet.choices[slot as usize].clone()
-    }
-
     /// Localizes, then walks the zone chain until a zone yields nodes.
-    fn select(
-        &self,
-        ctx: &mut Ctx<'_>,
+    fn select<'t>(
+        &'t self,
+        ctx: &mut Ctx<'t>,
         ip: IpAddr,
-        top: &mut TopK<MAX_TOP>,
+        top: &mut Best<MAX_TOP>,
     ) -> Result<(Localization, Pick), RouteError> {
         if ctx.panic && ctx.svc.spec.panic_mode == PanicMode::Closed {
             return Err(RouteError::PanicFailClosed);
@@ -215,10 +222,10 @@ impl RoutingTable {
     }
 
     /// Scores a zone's members into `top`; `None` when no member is usable.
-    fn try_zone(
-        &self,
-        ctx: &mut Ctx<'_>,
-        top: &mut TopK<MAX_TOP>,
+    fn try_zone<'t>(
+        &'t self,
+        ctx: &mut Ctx<'t>,
+        top: &mut Best<MAX_TOP>,
         zone: u32,
         source: ZoneSource,
     ) -> Option<Pick> {
@@ -226,129 +233,236 @@ impl RoutingTable {
         if !ctx.svc.allowed[zone as usize] {
             if ctx.explain {
                 ctx.skipped.push(Skipped {
-                    zone: z.name.clone(),
+                    zone: &z.name,
                     node: None,
                     reason: SkipReason::ZoneNotAllowed,
                 });
             }
             return None;
         }
-        top.clear();
-        let first = z.members.start;
-        let slots = &self.slots[z.members.start as usize..z.members.end as usize];
-        let family = family_flags(ctx.family);
-        let mut degraded = false;
-        if ctx.panic {
-            let reject = Slot::DRAIN | Slot::MAINTENANCE | Slot::ZERO_PANIC_WEIGHT;
-            for (slot, st) in (first..).zip(slots) {
-                if st.flags & reject == 0 && st.flags & family != 0 {
-                    top.offer_hrw(ctx.key, st.seed, st.inv_panic_weight, slot);
-                }
-            }
-        } else {
-            // The healthy tier in one pass; the degraded tier is scored only when that pass
-            // found nothing, which is the same answer as ranking both tiers side by side.
-            let reject = Slot::DRAIN | Slot::MAINTENANCE | Slot::DOWN | Slot::ZERO_WEIGHT;
-            let overload = ctx.svc.overload;
-            let usable = |st: &Slot| {
-                st.flags & reject == 0
-                    && st.flags & family != 0
-                    && st.utilization.partial_cmp(&overload) != Some(Ordering::Greater)
-            };
-            for (slot, st) in (first..).zip(slots) {
-                if usable(st) {
-                    if st.flags & Slot::DEGRADED == 0 {
-                        top.offer_hrw(ctx.key, st.seed, st.inv_weight, slot);
-                    } else {
-                        degraded = true;
-                    }
-                }
-            }
-            if top.len() > 0 {
-                degraded = false;
-            } else if degraded {
-                for (slot, st) in (first..).zip(slots) {
-                    if usable(st) {
-                        top.offer_hrw(ctx.key, st.seed, st.inv_weight, slot);
-                    }
-                }
-            }
+        top.clear(z.members.start);
+        let need = family_flags(ctx.family);
+        let key = ctx.key;
+        // Ranks are computed a chunk at a time into a buffer, every member whether eligible
+        // or not (an ineligible one gets NO_RANK): the scoring loop then has no
+        // data-dependent branch and no dependency between members, so they overlap in the
+        // pipeline, and the selection that follows is a short chain of `min`/`max`.
+        // A batch is rounded up to whole vectors of eight; the extra members (the next
+        // zone's, or padding) are ranked and then ignored.
+        let mut buf = [NO_RANK; RANK_CHUNK];
+        let (start, end) = (z.members.start as usize, z.members.end as usize);
+        let mut at = start;
+        while at < end {
+            let len = (end - at).min(RANK_CHUNK);
+            let padded = len.next_multiple_of(8).min(RANK_CHUNK);
+            debug_assert!(at + padded <= self.slots.seed_flags.len());
+            let batch = Batch::new(&self.slots, at, padded, ctx.panic);
+            let out = &mut buf[..padded];
+            rank_members(key, need, ctx.svc.overload, (at - start) as u32, batch, out);
+            top.offer_all(&out[..len]);
+            at += len;
+        }
+        if !ctx.panic {
+            top.keep_best_tier();
         }
         if top.len() == 0 {
             if ctx.explain {
                 self.explain_members(ctx, zone, None, &[]);
                 ctx.skipped.push(Skipped {
-                    zone: z.name.clone(),
+                    zone: &z.name,
                     node: None,
                     reason: SkipReason::ZoneExhausted,
                 });
             }
             return None;
         }
-        Some(Pick { zone, source, degraded })
+        Some(Pick { zone, source, degraded: top.degraded() })
     }
 
     /// Explain report for the zone that answered: everything not chosen.
-    fn explain_zone(&self, ctx: &mut Ctx<'_>, pick: &Pick, top: &TopK<MAX_TOP>, chosen: &[usize]) {
+    fn explain_zone<'t>(
+        &'t self,
+        ctx: &mut Ctx<'t>,
+        pick: &Pick,
+        top: &Best<MAX_TOP>,
+        chosen: &[usize],
+    ) {
         let chosen: Vec<u32> = chosen.iter().filter_map(|&i| top.get(i)).collect();
         let tier = if pick.degraded { Tier::Degraded } else { Tier::Healthy };
         self.explain_members(ctx, pick.zone, Some(tier), &chosen);
     }
 
-    fn explain_members(&self, ctx: &mut Ctx<'_>, zone: u32, used: Option<Tier>, chosen: &[u32]) {
+    fn explain_members<'t>(
+        &'t self,
+        ctx: &mut Ctx<'t>,
+        zone: u32,
+        used: Option<Tier>,
+        chosen: &[u32],
+    ) {
         let z = &self.fleet.zones[zone as usize];
         for slot in z.members.clone() {
             if chosen.contains(&slot) {
                 continue;
             }
             let m = self.fleet.members[slot as usize].node;
-            let reason = match eligibility(ctx, &self.slots[slot as usize]) {
+            let reason = match eligibility(ctx, &self.slots.get(slot as usize)) {
                 Err(r) => r,
-                Ok((t, _)) if Some(t) == used => SkipReason::Outranked,
-                Ok((Tier::Degraded, _)) => SkipReason::Degraded,
+                Ok(t) if Some(t) == used => SkipReason::Outranked,
+                Ok(Tier::Degraded) => SkipReason::Degraded,
                 Ok(_) => SkipReason::Outranked,
             };
             ctx.skipped.push(Skipped {
-                zone: z.name.clone(),
-                node: Some(self.fleet.nodes[m as usize].id.clone()),
+                zone: &z.name,
+                node: Some(&self.fleet.nodes[m as usize].id),
                 reason,
             });
         }
     }
 }
 
-/// Whether the node in a slot may be picked, in which tier and with what reciprocal weight;
-/// else why not.
+/// Members ranked per batch (a stack buffer of this many ranks).
+const RANK_CHUNK: usize = 64;
+
+/// Consecutive slots to rank, as slices of equal length of the fields the rank reads.
+#[derive(Clone, Copy)]
+pub(super) struct Batch<'a> {
+    seed_flags: &'a [u64],
+    /// Effective weights, or panic weights in fail-open panic.
+    inv_weight: &'a [f32],
+    utilization: &'a [f32],
+    panic: bool,
+}
+
+impl<'a> Batch<'a> {
+    pub(super) fn new(slots: &'a Slots, at: usize, len: usize, panic: bool) -> Self {
+        let weights = if panic { &slots.inv_panic_weight } else { &slots.inv_weight };
+        Self {
+            seed_flags: &slots.seed_flags[at..at + len],
+            inv_weight: &weights[at..at + len],
+            utilization: &slots.utilization[at..at + len],
+            panic,
+        }
+    }
+}
+
+/// Ranks a batch of members into `out` with [`rank_batch`], compiled for the widest vector
+/// unit the CPU has.
+///
+/// The loop is plain Rust that the compiler vectorizes. x86-64's baseline (SSE2) has no
+/// vector 64-bit multiply or integer-to-double conversion, which the hash and the score
+/// need, so builds of the same loop for AVX2 and AVX-512 are selected at run time (the
+/// detection result is cached by the standard library). Every build computes the same
+/// IEEE operations in the same order, so all give identical ranks, which a test checks.
 #[inline]
-fn eligibility(ctx: &Ctx<'_>, st: &Slot) -> Result<(Tier, f32), SkipReason> {
-    if st.flags & (Slot::DRAIN | Slot::MAINTENANCE) != 0 {
-        return Err(if st.flags & Slot::DRAIN != 0 {
+fn rank_members(key: u64, need: u8, overload: f32, base: u32, batch: Batch<'_>, out: &mut [u64]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512dq")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+        {
+            // SAFETY: the CPU has AVX-512 F/DQ/VL (DQ and VL imply F), checked just above.
+            return unsafe { wide::rank_avx512(key, need, overload, base, batch, out) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { wide::rank_avx2(key, need, overload, base, batch, out) };
+        }
+    }
+    rank_batch(key, need, overload, base, batch, out);
+}
+
+#[cfg(target_arch = "x86_64")]
+pub(super) mod wide {
+    use super::{Batch, rank_batch};
+
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl")]
+    pub(in crate::table) fn rank_avx512(
+        key: u64,
+        need: u8,
+        overload: f32,
+        base: u32,
+        batch: Batch<'_>,
+        out: &mut [u64],
+    ) {
+        rank_batch(key, need, overload, base, batch, out);
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub(in crate::table) fn rank_avx2(
+        key: u64,
+        need: u8,
+        overload: f32,
+        base: u32,
+        batch: Batch<'_>,
+        out: &mut [u64],
+    ) {
+        rank_batch(key, need, overload, base, batch, out);
+    }
+}
+
+/// Ranks members for a pick. Not in panic: eligible healthy members by effective weight,
+/// eligible degraded ones behind every healthy one, others NO_RANK. In fail-open panic:
+/// health ignored, admin state and family respected, panic weights.
+#[inline(always)]
+pub(super) fn rank_batch(
+    key: u64,
+    need: u8,
+    overload: f32,
+    base: u32,
+    batch: Batch<'_>,
+    out: &mut [u64],
+) {
+    let n = batch.seed_flags.len();
+    let (seeds, weights, utils) =
+        (&batch.seed_flags[..n], &batch.inv_weight[..n], &batch.utilization[..n]);
+    let out = &mut out[..n];
+    let (reject, degraded_flag, overload) = if batch.panic {
+        // Nothing is "degraded" and nothing is over the threshold in panic.
+        (Slot::DRAIN | Slot::MAINTENANCE | Slot::ZERO_PANIC_WEIGHT, 0, f32::INFINITY)
+    } else {
+        (Slot::DRAIN | Slot::MAINTENANCE | Slot::DOWN | Slot::ZERO_WEIGHT, Slot::DEGRADED, overload)
+    };
+    for i in 0..n {
+        let flags = seeds[i] as u8;
+        // Unknown utilization is minus infinity: never over the threshold.
+        let ok = (flags & reject == 0) & (flags & need != 0) & (utils[i] <= overload);
+        let tier = if flags & degraded_flag != 0 { DEGRADED_RANK } else { 0 };
+        let r = rank(key, seeds[i] & !0xFF, weights[i], base + i as u32) | tier;
+        out[i] = if ok { r } else { NO_RANK };
+    }
+}
+
+/// Whether the node in a slot may be picked, and in which tier; else why not. The same
+/// rules as [`rank_normal`] and [`rank_panic`], spelled out for the explain report.
+fn eligibility(ctx: &Ctx<'_>, st: &Slot) -> Result<Tier, SkipReason> {
+    let flags = st.flags();
+    if flags & (Slot::DRAIN | Slot::MAINTENANCE) != 0 {
+        return Err(if flags & Slot::DRAIN != 0 {
             SkipReason::Draining
         } else {
             SkipReason::Maintenance
         });
     }
-    if st.flags & family_flags(ctx.family) == 0 {
+    if flags & family_flags(ctx.family) == 0 {
         return Err(SkipReason::NoAddress);
     }
     if ctx.panic {
-        return if st.flags & Slot::ZERO_PANIC_WEIGHT == 0 {
-            Ok((Tier::Healthy, st.inv_panic_weight))
+        return if flags & Slot::ZERO_PANIC_WEIGHT == 0 {
+            Ok(Tier::Healthy)
         } else {
             Err(SkipReason::ZeroWeight)
         };
     }
-    if st.flags & Slot::DOWN != 0 {
+    if flags & Slot::DOWN != 0 {
         return Err(SkipReason::Down);
     }
     if st.utilization > ctx.svc.overload {
         return Err(SkipReason::Overloaded { utilization: st.utilization });
     }
-    if st.flags & Slot::ZERO_WEIGHT != 0 {
+    if flags & Slot::ZERO_WEIGHT != 0 {
         return Err(SkipReason::ZeroWeight);
     }
-    let tier = if st.flags & Slot::DEGRADED != 0 { Tier::Degraded } else { Tier::Healthy };
-    Ok((tier, st.inv_weight))
+    Ok(if flags & Slot::DEGRADED != 0 { Tier::Degraded } else { Tier::Healthy })
 }
 
 /// Slot flags of which at least one must be set: any address for HTTP, the asked family

@@ -97,7 +97,7 @@ fn http<'a>(t: &RoutingTable, client: &str, path: &'a str) -> HttpRequest<'a> {
 
 fn pick(t: &RoutingTable, client: &str, path: &str) -> String {
     let d = t.route_http(&http(t, client, path), false).unwrap();
-    d.nodes[0].id.to_string()
+    d.node().id.to_string()
 }
 
 fn state(s: HealthState) -> NodeHealth {
@@ -132,7 +132,7 @@ fn localizes_by_coverage_zone_then_default() {
 
     // Unlocalized clients go to the service's default zone.
     let d = t.route_http(&http(&t, "172.16.0.1", "/a"), false).unwrap();
-    assert_eq!(&*d.zone_name, "chi");
+    assert_eq!(d.zone_name(), "chi");
     assert_eq!(d.zone_source, ZoneSource::Default);
 }
 
@@ -226,7 +226,7 @@ fn fallback_chain_order() {
     };
     let route = |t: &RoutingTable| {
         t.route_http(&http(t, "10.1.0.1", "/x"), true)
-            .map(|d| (d.zone_name.to_string(), d.zone_source))
+            .map(|d| (d.zone_name().to_string(), d.zone_source))
     };
     assert_eq!(route(&t), Ok(("nyc".into(), ZoneSource::Localized)));
     // nyc down -> its backup bos.
@@ -241,9 +241,9 @@ fn fallback_chain_order() {
     spec.services[0].zones = vec!["bos".into(), "sfo".into(), "chi".into()];
     let t = table(&spec, &czf, &HealthView::default());
     let d = t.route_http(&http(&t, "10.1.0.1", "/x"), true).unwrap();
-    assert_eq!((&*d.zone_name, d.zone_source), ("bos", ZoneSource::Backup));
+    assert_eq!((d.zone_name(), d.zone_source), ("bos", ZoneSource::Backup));
     assert_eq!(d.skipped[0].reason, SkipReason::ZoneNotAllowed);
-    assert_eq!(&*d.skipped[0].zone, "nyc");
+    assert_eq!(d.skipped[0].zone, "nyc");
     assert_eq!(d.localization.method, LocalizationMethod::CoverageZone);
 
     // Without fallback to nearest, a dead zone with no backups has no answer.
@@ -274,12 +274,12 @@ fn degraded_only_when_healthy_run_out_and_explained() {
     t.nodes.iter().for_each(|s| assert!(s.effective_weight >= 0.0));
     for k in 0..200 {
         let d = t.route_http(&http(&t, "10.1.0.1", &format!("/k{k}")), false).unwrap();
-        assert_eq!(&*d.nodes[0].id, "nyc-3");
+        assert_eq!(d.node().id, "nyc-3");
         assert!(!d.degraded);
     }
     let d = t.route_http(&http(&t, "10.1.0.1", "/k"), true).unwrap();
     let reasons: HashMap<String, SkipReason> =
-        d.skipped.iter().map(|s| (s.node.as_deref().unwrap().to_owned(), s.reason)).collect();
+        d.skipped.iter().map(|s| (s.node.unwrap().to_owned(), s.reason)).collect();
     assert_eq!(reasons["nyc-0"], SkipReason::Down);
     assert_eq!(reasons["nyc-1"], SkipReason::Degraded);
     assert_eq!(reasons["nyc-2"], SkipReason::Overloaded { utilization: 0.95 });
@@ -297,7 +297,7 @@ fn degraded_only_when_healthy_run_out_and_explained() {
     let t = t.with_node_health("nyc-3", state(HealthState::Down), 9);
     assert_eq!(t.health_version(), 9);
     let d = t.route_http(&http(&t, "10.1.0.1", "/k"), false).unwrap();
-    assert_eq!((&*d.nodes[0].id, d.degraded), ("nyc-1", true));
+    assert_eq!((d.node().id, d.degraded), ("nyc-1", true));
 }
 
 #[test]
@@ -340,7 +340,7 @@ fn panic_threshold_fail_open_and_closed() {
     for k in 0..300 {
         let d = two_down.route_http(&http(&two_down, "10.1.0.1", &format!("/{k}")), false).unwrap();
         assert!(d.panic);
-        seen.insert(d.nodes[0].id.to_string());
+        seen.insert(d.node().id.to_string());
     }
     assert_eq!(seen.into_iter().collect::<Vec<_>>(), ["nyc-0", "nyc-1", "nyc-2"]);
 
@@ -476,7 +476,7 @@ fn dispersion_spreads_one_key_over_top_n() {
             let mut req = http(&t, "10.1.0.1", &path);
             req.seed = seed;
             let d = t.route_http(&req, false).unwrap();
-            seen.insert(d.nodes[0].id.to_string());
+            seen.insert(d.node().id.to_string());
             first.get_or_insert(d);
         }
         assert_eq!(seen.len(), 2, "key {k}: {seen:?}");
@@ -484,8 +484,8 @@ fn dispersion_spreads_one_key_over_top_n() {
         spec.services[0].dispersion = 1;
         let plain = table(&spec, &czf, &HealthView::default());
         let d = plain.route_http(&http(&plain, "10.1.0.1", &path), false).unwrap();
-        assert!(seen.contains(&*d.nodes[0].id));
-        assert!(seen.contains(&*d.alternates[0].id));
+        assert!(seen.contains(d.node().id));
+        assert!(seen.contains(d.alternates().next().unwrap().id));
         spec.services[0].dispersion = 2;
     }
 }
@@ -522,18 +522,18 @@ fn dns_answers_distinct_family_and_stable() {
         seed,
     };
     let d = t.route_dns(&req(Family::V4, "video.cdn.example.com", 1)).unwrap();
-    assert_eq!(d.nodes.len(), 3);
-    let mut ids: Vec<_> = d.nodes.iter().map(|n| n.id.clone()).collect();
+    assert_eq!(d.nodes().len(), 3);
+    let mut ids: Vec<_> = d.nodes().map(|n| n.id).collect();
     ids.dedup();
     assert_eq!(ids.len(), 3);
     assert_eq!(d.localization.matched_prefix_len, Some(16));
     assert_eq!(d.ttl_seconds, 30);
     // Same name, any seed, any case: same answers under consistent_hash.
     let again = t.route_dns(&req(Family::V4, "VIDEO.cdn.example.com.", 99)).unwrap();
-    assert_eq!(again.nodes, d.nodes);
+    assert!(again.nodes().eq(d.nodes()));
     // AAAA: only the two nodes with IPv6 qualify; the rest are explained.
     let d6 = t.route_dns_explained(&req(Family::V6, "video.cdn.example.com", 1), true).unwrap();
-    let ids6: std::collections::BTreeSet<_> = d6.nodes.iter().map(|n| n.id.to_string()).collect();
+    let ids6: std::collections::BTreeSet<_> = d6.nodes().map(|n| n.id.to_string()).collect();
     assert_eq!(ids6.into_iter().collect::<Vec<_>>(), ["nyc-0", "nyc-1"]);
     assert!(d6.skipped.iter().all(|s| s.reason == SkipReason::NoAddress));
 
@@ -546,7 +546,7 @@ fn dns_answers_distinct_family_and_stable() {
     let hits = (0..n)
         .filter(|&s| {
             let d = t.route_dns(&req(Family::V4, "video.cdn.example.com", s)).unwrap();
-            &*d.nodes[0].id == "nyc-0"
+            d.node().id == "nyc-0"
         })
         .count();
     let share = hits as f64 / n as f64;
@@ -575,12 +575,12 @@ proptest! {
         for k in &keys {
             match t.route_http(&http(&t, "10.1.0.1", k), false) {
                 Ok(d) => {
-                    let id = &*d.nodes[0].id;
+                    let id = d.node().id;
                     if usable.iter().any(|u| *u) {
                         let i: usize = id.strip_prefix("nyc-").unwrap().parse().unwrap();
                         prop_assert!(usable[i], "picked {} with {:?}", id, v.nodes[id]);
                     } else {
-                        prop_assert_ne!(&*d.zone_name, "nyc");
+                        prop_assert_ne!(d.zone_name(), "nyc");
                     }
                 }
                 Err(e) => prop_assert!(false, "{e}"),
@@ -618,9 +618,66 @@ fn effective_weight_factors() {
     // A zero agent weight makes the node ineligible with a reason.
     let t = t.with_node_health("nyc-0", agent(0), 3);
     let d = t.route_http(&http(&t, "10.1.0.1", "/z"), true).unwrap();
-    let r = d.skipped.iter().find(|s| s.node.as_deref() == Some("nyc-0")).unwrap();
+    let r = d.skipped.iter().find(|s| s.node == Some("nyc-0")).unwrap();
     assert_eq!(r.reason, SkipReason::ZeroWeight);
     // Unknown ids leave the snapshot as it was.
     let same = t.with_node_health("nobody", state(HealthState::Down), 4);
     assert_eq!(same.node_status(NodeId(0)), t.node_status(NodeId(0)));
+}
+
+#[test]
+fn vector_rank_builds_match_the_portable_loop() {
+    use super::health_state::{Slot, Slots};
+    use super::select::{Batch, rank_batch};
+    // Random members: every flag combination, weights over many magnitudes, utilization
+    // unknown or around the threshold; both the normal and the panic weights.
+    let mut h = 0x1234_5678_9ABC_DEF0u64;
+    let mut next = || {
+        h = crate::rendezvous::mix64(h.wrapping_add(0x9E37_79B9_7F4A_7C15));
+        h
+    };
+    let (mut compared, mut eligible) = (0, 0);
+    for round in 0..500 {
+        let n = 1 + (next() % 70) as usize;
+        let members: Vec<Slot> = (0..n)
+            .map(|_| {
+                let util = match next() % 3 {
+                    0 => f32::NEG_INFINITY,
+                    _ => (next() % 1000) as f32 / 1000.0,
+                };
+                let inv = f32::from_bits(0x3000_0000 + (next() % 0x1800_0000) as u32);
+                let inv_panic = (next() % 100) as f32 / 7.0;
+                // Mostly eligible: flags drawn from the bits that do not reject.
+                let flags = if next() % 4 == 0 { next() as u8 } else { next() as u8 & 0x38 };
+                Slot::from_parts(next(), flags, inv, inv_panic, util)
+            })
+            .collect();
+        let slots = Slots::from_slots(members.into_iter());
+        let key = next();
+        let need = [Slot::V4, Slot::V6, Slot::V4 | Slot::V6][round % 3];
+        let batch = Batch::new(&slots, 0, n, round % 4 == 0);
+        let mut want = vec![0u64; n];
+        rank_batch(key, need, 0.5, 7, batch, &mut want);
+        #[cfg(target_arch = "x86_64")]
+        {
+            let mut got = vec![0u64; n];
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 is present, checked above.
+                unsafe { super::select::wide::rank_avx2(key, need, 0.5, 7, batch, &mut got) };
+                assert_eq!(got, want, "avx2, round {round}");
+                compared += 1;
+            }
+            if std::arch::is_x86_feature_detected!("avx512dq")
+                && std::arch::is_x86_feature_detected!("avx512vl")
+            {
+                // SAFETY: AVX-512 F/DQ/VL are present, checked above.
+                unsafe { super::select::wide::rank_avx512(key, need, 0.5, 7, batch, &mut got) };
+                assert_eq!(got, want, "avx512, round {round}");
+                compared += 1;
+            }
+        }
+        eligible += want.iter().filter(|&&r| r != crate::rendezvous::NO_RANK).count();
+    }
+    assert!(eligible > 5_000, "too few eligible members to compare: {eligible}");
+    eprintln!("{compared} vector-build comparisons, {eligible} eligible members");
 }

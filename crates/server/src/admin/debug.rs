@@ -124,24 +124,28 @@ pub async fn pick(State(ctx): State<AdminContext>, q: Params) -> Response {
     }
 }
 
-fn node_json(n: &NodeChoice) -> Value {
+fn node_json(n: NodeChoice<'_>) -> Value {
     json!({
-        "id": &*n.id,
-        "zone": &*n.zone,
+        "id": n.id,
+        "zone": n.zone,
         "ipv4": n.ipv4.map(|a| a.to_string()),
         "ipv6": n.ipv6.map(|a| a.to_string()),
-        "hostname": n.hostname.as_deref(),
+        "hostname": n.hostname,
         "port": n.port,
     })
 }
 
-fn decision_json(table: &RoutingTable, service: Option<String>, ip: IpAddr, d: &Decision) -> Value {
+fn decision_json(
+    table: &RoutingTable,
+    service: Option<String>,
+    ip: IpAddr,
+    d: &Decision<'_>,
+) -> Value {
     let skipped: Vec<Value> = d
         .skipped
         .iter()
         .map(|s| {
-            let mut v =
-                json!({ "zone": &*s.zone, "node": s.node.as_deref(), "reason": s.reason.as_str() });
+            let mut v = json!({ "zone": s.zone, "node": s.node, "reason": s.reason.as_str() });
             if let switchyard_route::SkipReason::Overloaded { utilization } = s.reason {
                 v["utilization"] = json!(utilization);
             }
@@ -151,10 +155,10 @@ fn decision_json(table: &RoutingTable, service: Option<String>, ip: IpAddr, d: &
     json!({
         "service": service,
         "client": localization_json(table, ip),
-        "zone": &*d.zone_name,
+        "zone": d.zone_name(),
         "zone_source": format!("{:?}", d.zone_source).to_lowercase(),
-        "nodes": d.nodes.iter().map(node_json).collect::<Vec<_>>(),
-        "alternates": d.alternates.iter().map(node_json).collect::<Vec<_>>(),
+        "nodes": d.nodes().map(node_json).collect::<Vec<_>>(),
+        "alternates": d.alternates().map(node_json).collect::<Vec<_>>(),
         "ttl_seconds": d.ttl_seconds,
         "panic": d.panic,
         "degraded": d.degraded,

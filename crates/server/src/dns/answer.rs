@@ -322,7 +322,7 @@ fn address_answers(
         }
         let ttl = decision.ttl_seconds;
         let _ = resp.section(Section::Answer, |w| {
-            for node in &decision.nodes {
+            for node in decision.nodes() {
                 match want {
                     Family::V4 => {
                         if let Some(a) = node.ipv4 {

@@ -50,13 +50,12 @@ pub fn families(v: Option<&str>) -> Result<Families, ApiError> {
 }
 
 /// Addresses of one family from a decision, as a JSON array.
-struct Ips<'a>(Option<&'a Decision>, Family);
+struct Ips<'a>(Option<&'a Decision<'a>>, Family);
 
 impl Serialize for Ips<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let nodes = self.0.map_or(&[][..], |d| &d.nodes[..]);
         let mut seq = s.serialize_seq(None)?;
-        for n in nodes {
+        for n in self.0.into_iter().flat_map(|d| d.nodes()) {
             let ip = match self.1 {
                 Family::V4 => n.ipv4.map(IpAddr::V4),
                 Family::V6 => n.ipv6.map(IpAddr::V6),
@@ -84,21 +83,21 @@ struct HostError<'a> {
     error: serde_json::Value,
 }
 
-struct Resolved {
-    v4: Option<Decision>,
-    v6: Option<Decision>,
+struct Resolved<'t> {
+    v4: Option<Decision<'t>>,
+    v6: Option<Decision<'t>>,
     ttl: u32,
 }
 
 /// Routes one host for the wanted families. A family the service has no address of yields
 /// an empty list; the request fails only when every wanted family failed.
-fn resolve(
+fn resolve<'t>(
     shared: &Shared,
-    table: &RoutingTable,
+    table: &'t RoutingTable,
     host: &str,
     client_ip: IpAddr,
     want: Families,
-) -> Result<Resolved, ApiError> {
+) -> Result<Resolved<'t>, ApiError> {
     let Some(service) = table.service_for_host(host) else {
         shared.metrics.decision("", "none", "unknown_host");
         return Err(ApiError::UnknownHost(truncate(host).to_owned()));

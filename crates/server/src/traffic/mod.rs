@@ -106,20 +106,16 @@ impl Shared {
     }
 
     /// Counts the outcome and maps a routing error to its answer.
-    fn decide(
+    fn decide<'t>(
         &self,
         service: &str,
-        result: Result<Decision, RouteError>,
-    ) -> Result<Decision, ApiError> {
+        result: Result<Decision<'t>, RouteError>,
+    ) -> Result<Decision<'t>, ApiError> {
+        // A decision always carries at least one node.
         match result {
-            Ok(d) if !d.nodes.is_empty() => {
+            Ok(d) => {
                 self.metrics.decision(service, d.localization.method.as_str(), "ok");
                 Ok(d)
-            }
-            Ok(d) => {
-                let e = ApiError::NoEligibleNode { retry_after_seconds: self.retry_after };
-                self.metrics.decision(service, d.localization.method.as_str(), e.code());
-                Err(e)
             }
             Err(e) => {
                 let e = ApiError::from_route(&e, self.retry_after);

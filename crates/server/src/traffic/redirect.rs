@@ -49,7 +49,7 @@ struct JsonAnswer<'a> {
     node: NodeView<'a>,
     zone: &'a str,
     zone_source: &'static str,
-    alternates: Nodes<'a>,
+    alternates: Nodes<'a, 'a>,
     ttl_seconds: u32,
 }
 
@@ -82,14 +82,13 @@ fn answer(shared: &Shared, req: &Request<Body>) -> Result<Response<Body>, ApiErr
         HttpRequest { service, client_ip: client.ip, path, query: q, seed: rand::random() };
     let d = shared.decide(name, table.route_http(&request, false))?;
     let no_address = || ApiError::NoEligibleNode { retry_after_seconds: shared.retry_after };
-    let target = location(&d.nodes[0], client.ip, path, q).ok_or_else(no_address)?;
+    let target = location(&d.node(), client.ip, path, q).ok_or_else(no_address)?;
 
     if query::raw(q, "trred").is_some_and(|v| v.eq_ignore_ascii_case("false")) {
         let all: Vec<String> = d
-            .nodes
-            .iter()
-            .chain(&d.alternates)
-            .filter_map(|n| location(n, client.ip, path, q))
+            .nodes()
+            .chain(d.alternates())
+            .filter_map(|n| location(&n, client.ip, path, q))
             .collect();
         return Ok(respond::json(StatusCode::OK, &Locations { locations: &all }));
     }
@@ -98,10 +97,10 @@ fn answer(shared: &Shared, req: &Request<Body>) -> Result<Response<Body>, ApiErr
             location: &target,
             service: name,
             client: ClientView::new(&table, client, &d),
-            node: NodeView::new(&d.nodes[0], client.ip),
-            zone: &d.zone_name,
+            node: NodeView::new(d.node(), client.ip),
+            zone: d.zone_name(),
             zone_source: zone_source(d.zone_source),
-            alternates: Nodes(&d.alternates, client.ip),
+            alternates: Nodes(d.alternates(), client.ip),
             ttl_seconds: d.ttl_seconds,
         };
         return Ok(respond::json(StatusCode::OK, &answer));

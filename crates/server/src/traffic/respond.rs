@@ -58,19 +58,19 @@ pub struct NodeView<'a> {
 
 impl<'a> NodeView<'a> {
     /// View of `n` for a client at `client`.
-    pub fn new(n: &'a NodeChoice, client: IpAddr) -> Self {
+    pub fn new(n: NodeChoice<'a>, client: IpAddr) -> Self {
         Self {
-            id: &n.id,
-            address: address_for(n, client),
-            hostname: n.hostname.as_deref(),
-            zone: &n.zone,
+            id: n.id,
+            address: address_for(&n, client),
+            hostname: n.hostname,
+            zone: n.zone,
             port: n.port,
         }
     }
 }
 
 /// The node's address in the client's own family when it has one, else the other.
-pub fn address_for(n: &NodeChoice, client: IpAddr) -> Option<IpAddr> {
+pub fn address_for(n: &NodeChoice<'_>, client: IpAddr) -> Option<IpAddr> {
     let v4 = n.ipv4.map(IpAddr::V4);
     let v6 = n.ipv6.map(IpAddr::V6);
     if client.is_ipv6() { v6.or(v4) } else { v4.or(v6) }

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{Request, Response, StatusCode};
 use serde::Serialize;
 use serde::ser::SerializeSeq;
-use switchyard_route::{Decision, HttpRequest, NodeChoice, RoutingTable, Skipped, ZoneSource};
+use switchyard_route::{Decision, HttpRequest, RoutingTable, Skipped, ZoneSource};
 
 use super::client_ip::{AddrSource, ClientAddr};
 use super::errors::ApiError;
@@ -24,7 +24,7 @@ struct Answer<'a> {
     node: NodeView<'a>,
     zone: &'a str,
     zone_source: &'static str,
-    alternates: Nodes<'a>,
+    alternates: Nodes<'a, 'a>,
     ttl_seconds: u32,
     panic: bool,
     degraded: bool,
@@ -43,7 +43,7 @@ pub(super) struct ClientView<'a> {
 }
 
 impl<'a> ClientView<'a> {
-    pub fn new(table: &'a RoutingTable, client: ClientAddr, d: &Decision) -> Self {
+    pub fn new(table: &'a RoutingTable, client: ClientAddr, d: &Decision<'_>) -> Self {
         Self {
             ip: client.ip,
             source: client.source.as_str(),
@@ -55,19 +55,19 @@ impl<'a> ClientView<'a> {
 }
 
 /// Nodes serialized as a JSON array without collecting views first.
-pub(super) struct Nodes<'a>(pub &'a [NodeChoice], pub IpAddr);
+pub(super) struct Nodes<'d, 't>(pub switchyard_route::Nodes<'d, 't>, pub IpAddr);
 
-impl Serialize for Nodes<'_> {
+impl Serialize for Nodes<'_, '_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for n in self.0 {
+        for n in self.0.clone() {
             seq.serialize_element(&NodeView::new(n, self.1))?;
         }
         seq.end()
     }
 }
 
-struct SkippedView<'a>(&'a [Skipped]);
+struct SkippedView<'a>(&'a [Skipped<'a>]);
 
 impl Serialize for SkippedView<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -79,7 +79,7 @@ impl Serialize for SkippedView<'_> {
         }
         let mut seq = s.serialize_seq(Some(self.0.len()))?;
         for k in self.0 {
-            let one = One { zone: &k.zone, node: k.node.as_deref(), reason: k.reason.as_str() };
+            let one = One { zone: k.zone, node: k.node, reason: k.reason.as_str() };
             seq.serialize_element(&one)?;
         }
         seq.end()
@@ -162,10 +162,10 @@ fn answer(shared: &Shared, req: &Request<Body>) -> Result<Response<Body>, ApiErr
     let answer = Answer {
         service: name,
         client: ClientView::new(&table, client, &d),
-        node: NodeView::new(&d.nodes[0], client.ip),
-        zone: &d.zone_name,
+        node: NodeView::new(d.node(), client.ip),
+        zone: d.zone_name(),
         zone_source: zone_source(d.zone_source),
-        alternates: Nodes(&d.alternates, client.ip),
+        alternates: Nodes(d.alternates(), client.ip),
         ttl_seconds: d.ttl_seconds,
         panic: d.panic,
         degraded: d.degraded,

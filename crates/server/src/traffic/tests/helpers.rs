@@ -74,14 +74,14 @@ fn locations_follow_rfc_3986() {
     let t = super::table_with(&[]);
     let service = t.service_for_host("video.cdn.example.com").unwrap();
     let req = HttpRequest { service, client_ip: ip("198.51.100.1"), path: "/", query: "", seed: 0 };
-    let mut n: NodeChoice = t.route_http(&req, false).unwrap().nodes.remove(0);
+    let mut n: NodeChoice<'_> = t.route_http(&req, false).unwrap().node();
     assert_eq!((n.port, n.hostname.is_none()), (80, true));
     assert_eq!(location(&n, ip("198.51.100.1"), "/a", "b=1").unwrap(), "http://192.0.2.1/a?b=1");
     assert_eq!(location(&n, ip("2001:db8::9"), "/a", "").unwrap(), "http://[2001:db8::1]/a");
     n.port = 8080;
     n.ipv4 = None;
     assert_eq!(location(&n, ip("198.51.100.1"), "", "").unwrap(), "http://[2001:db8::1]:8080/");
-    n.hostname = Some("edge.example.net".into());
+    n.hostname = Some("edge.example.net");
     assert_eq!(
         location(&n, ip("198.51.100.1"), "/p", "").unwrap(),
         "http://edge.example.net:8080/p"
