@@ -97,7 +97,7 @@ BBE_RATE=$(awk '/Requests\/sec/{print $2}' "$WORK/wrk.out")
 BBE_CPU=$(awk -v a="$T0" -v b="$T1" 'BEGIN{printf "%.2f", (b-a)/100}')
 BBE_PER_CPU=$(awk -v r="$BBE_REQ" -v c="$BBE_CPU" 'BEGIN{printf "%.0f", r/c}')
 echo "blackbox_exporter: probes=$BBE_REQ probes_per_s=$BBE_RATE cpu_s=$BBE_CPU probes_per_cpu_s=$BBE_PER_CPU"
-"${N[@]}" "$B" probe --nodes 500 --addrs 1 --first 127.22.0.1 --port "$SIM_PORT" --fresh \
+"${N[@]}" "$B" probe --nodes 1000 --addrs 1 --first 127.22.0.1 --port "$SIM_PORT" --fresh \
   --interval-ms 100 --warmup-s 2 --seconds "$SECS" | tee "$WORK/fresh"
 OURS_PER_CPU=$(grep -o 'probes_per_cpu_s=[0-9]*' "$WORK/fresh" | cut -d= -f2)
 echo "ratio switchyard/blackbox probes per CPU-second: $(awk -v a="$OURS_PER_CPU" -v b="$BBE_PER_CPU" 'BEGIN{printf "%.1fx", a/b}')"

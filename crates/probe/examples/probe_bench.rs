@@ -2,7 +2,8 @@
 //!
 //! `probe_bench sim --nodes N --first 127.20.0.1` serves N simulated HTTP nodes and prints
 //! `READY <port>`; `probe_bench probe ...` probes N targets spread over M of those addresses
-//! for a while and prints probes/s, start lateness, CPU seconds and RSS of its own process.
+//! for a while and prints probes/s, failed probes, start lateness, CPU seconds and RSS of its
+//! own process; `probe_bench floor` measures the kernel floor of a fresh-connection probe.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -95,14 +96,18 @@ async fn probe(args: &[String]) {
             Target::new(format!("n{i}"), SocketAddr::new(IpAddr::V4(ip), port), spec.clone())
         })
         .collect();
-    let config = EngineConfig { max_in_flight, ..EngineConfig::default() };
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = switchyard_probe::metrics::register_metrics(&mut registry);
+    let config = EngineConfig { max_in_flight, metrics, ..EngineConfig::default() };
     let engine = ProbeEngine::start(config, targets, CancellationToken::new()).expect("engine");
     tokio::time::sleep(warmup).await;
+    let p0 = passed(&registry);
     let s0 = engine.stats();
     let c0 = cpu_seconds();
     let t0 = Instant::now();
     tokio::time::sleep(seconds).await;
     let s1 = engine.stats();
+    let p1 = passed(&registry);
     let cpu = cpu_seconds() - c0;
     let wall = t0.elapsed().as_secs_f64();
     let mut delta = s1;
@@ -114,10 +119,11 @@ async fn probe(args: &[String]) {
     let up = snap.nodes.values().filter(|n| n.state == switchyard_probe::HealthState::Up).count();
     println!(
         "nodes={nodes} addrs={addrs} interval_ms={interval_ms} mode={} probes_per_s={:.0} \
-         overruns={} lateness_p50_ms<={} lateness_p99_ms<={} cpu_cores={:.3} \
+         failed={} overruns={} lateness_p50_ms<={} lateness_p99_ms<={} cpu_cores={:.3} \
          probes_per_cpu_s={:.0} rss_mib={:.1} peak_rss_mib={:.1} up={up}",
         if fresh { "fresh" } else { "keepalive" },
         probes / wall,
+        probes as u64 - (p1 - p0).min(probes as u64),
         s1.overruns - s0.overruns,
         fmt_q(delta.lateness_quantile_ms(0.5)),
         fmt_q(delta.lateness_quantile_ms(0.99)),
@@ -126,6 +132,14 @@ async fn probe(args: &[String]) {
         status_kib("VmRSS:") as f64 / 1024.0,
         status_kib("VmHWM:") as f64 / 1024.0,
     );
+    let failures: Vec<String> = results(&registry)
+        .into_iter()
+        .filter(|(r, _)| r != "pass")
+        .map(|(r, n)| format!("{r}:{n}"))
+        .collect();
+    if !failures.is_empty() {
+        println!("  results other than pass since start: {}", failures.join(" "));
+    }
     engine.shutdown().await;
 }
 
@@ -169,6 +183,24 @@ fn floor(args: &[String]) {
         cpu / wall,
         probes as f64 / cpu.max(0.01)
     );
+}
+
+/// Probes that passed so far, read from the engine's own `switchyard_probes_total` series.
+fn passed(registry: &prometheus_client::registry::Registry) -> u64 {
+    results(registry).iter().filter(|(r, _)| r == "pass").map(|(_, n)| n).sum()
+}
+
+/// `(result, count)` of every `switchyard_probes_total` series.
+fn results(registry: &prometheus_client::registry::Registry) -> Vec<(String, u64)> {
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, registry).expect("encode metrics");
+    text.lines()
+        .filter(|l| l.starts_with("switchyard_probes_total{"))
+        .filter_map(|l| {
+            let result = l.split(r#"result=""#).nth(1)?.split('"').next()?.to_owned();
+            Some((result, l.rsplit(' ').next()?.parse().ok()?))
+        })
+        .collect()
 }
 
 fn fmt_q(q: Option<u64>) -> String {
