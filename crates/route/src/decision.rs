@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::table::Fleet;
+
 /// Index of a service in the table (spec order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
@@ -216,12 +218,11 @@ pub const MAX_NODES: usize = 16;
 /// and [`Decision::alternates`] materialize [`NodeChoice`]s on demand.
 #[derive(Clone)]
 pub struct Decision<'t> {
-    pub(crate) choices: &'t [ChoiceData],
+    pub(crate) fleet: &'t Fleet,
     /// Service routed.
     pub service: ServiceId,
     /// Zone the nodes were chosen from.
     pub zone: ZoneId,
-    pub(crate) zone_name: &'t str,
     /// How that zone relates to the client's location.
     pub zone_source: ZoneSource,
     /// Where the client was localized.
@@ -236,8 +237,9 @@ pub struct Decision<'t> {
     pub(crate) slots: [u32; MAX_NODES],
     pub(crate) chosen: u8,
     pub(crate) len: u8,
-    /// Skipped candidates and why; filled only when `explain` was asked.
-    pub skipped: Vec<Skipped<'t>>,
+    /// Skipped candidates and why; only when `explain` was asked (a boxed slice: two
+    /// words, and no allocation when empty).
+    pub(crate) skipped: Box<[Skipped<'t>]>,
 }
 
 /// What the table keeps per slot to answer with, in the order a pick ranks slots.
@@ -293,24 +295,30 @@ impl<'t> Decision<'t> {
     /// The chosen node: the HTTP answer, or the first DNS answer.
     #[inline]
     pub fn node(&self) -> NodeChoice<'t> {
-        self.choices[self.slots[0] as usize].view()
+        self.fleet.choices()[self.slots[0] as usize].view()
     }
 
     /// Chosen node(s): one for HTTP, up to `dns_answers` distinct ones for DNS, best first.
     /// Never empty.
     pub fn nodes(&self) -> Nodes<'_, 't> {
-        Nodes { choices: self.choices, slots: self.slots[..usize::from(self.chosen)].iter() }
+        let slots = self.slots[..usize::from(self.chosen)].iter();
+        Nodes { choices: self.fleet.choices(), slots }
     }
 
     /// Next-ranked usable nodes in the same zone (HTTP retry targets), best first.
     pub fn alternates(&self) -> Nodes<'_, 't> {
         let range = usize::from(self.chosen)..usize::from(self.len);
-        Nodes { choices: self.choices, slots: self.slots[range].iter() }
+        Nodes { choices: self.fleet.choices(), slots: self.slots[range].iter() }
     }
 
     /// Name of the zone the nodes were chosen from.
     pub fn zone_name(&self) -> &'t str {
-        self.zone_name
+        self.fleet.zone_name(self.zone.0)
+    }
+
+    /// Skipped candidates and why; empty unless `explain` was asked.
+    pub fn skipped(&self) -> &[Skipped<'t>] {
+        &self.skipped
     }
 }
 
@@ -325,7 +333,7 @@ impl PartialEq for Decision<'_> {
             && self.degraded == other.degraded
             && self.nodes().eq(other.nodes())
             && self.alternates().eq(other.alternates())
-            && self.skipped == other.skipped
+            && self.skipped() == other.skipped()
     }
 }
 
@@ -335,14 +343,14 @@ impl fmt::Debug for Decision<'_> {
             .field("service", &self.service)
             .field("nodes", &self.nodes().collect::<Vec<_>>())
             .field("zone", &self.zone)
-            .field("zone_name", &self.zone_name)
+            .field("zone_name", &self.zone_name())
             .field("zone_source", &self.zone_source)
             .field("localization", &self.localization)
             .field("ttl_seconds", &self.ttl_seconds)
             .field("alternates", &self.alternates().collect::<Vec<_>>())
             .field("panic", &self.panic)
             .field("degraded", &self.degraded)
-            .field("skipped", &self.skipped)
+            .field("skipped", &self.skipped())
             .finish()
     }
 }
@@ -363,14 +371,14 @@ impl Serialize for Decision<'_> {
         st.serialize_field("service", &self.service)?;
         st.serialize_field("nodes", &Seq(self.nodes()))?;
         st.serialize_field("zone", &self.zone)?;
-        st.serialize_field("zone_name", self.zone_name)?;
+        st.serialize_field("zone_name", self.zone_name())?;
         st.serialize_field("zone_source", &self.zone_source)?;
         st.serialize_field("localization", &self.localization)?;
         st.serialize_field("ttl_seconds", &self.ttl_seconds)?;
         st.serialize_field("alternates", &Seq(self.alternates()))?;
         st.serialize_field("panic", &self.panic)?;
         st.serialize_field("degraded", &self.degraded)?;
-        st.serialize_field("skipped", &self.skipped)?;
+        st.serialize_field("skipped", self.skipped())?;
         st.end()
     }
 }

@@ -71,6 +71,19 @@ pub(crate) struct Fleet {
     nearest: NearestIndex,
 }
 
+impl Fleet {
+    /// Answer data per slot.
+    #[inline]
+    pub(crate) fn choices(&self) -> &[ChoiceData] {
+        &self.choices
+    }
+
+    /// Name of a zone by index.
+    pub(crate) fn zone_name(&self, zone: u32) -> &str {
+        &self.zones[zone as usize].name
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct NodeInfo {
     id: Arc<str>,

@@ -151,10 +151,9 @@ impl RoutingTable {
         len: usize,
     ) -> Decision<'t> {
         Decision {
-            choices: &self.fleet.choices,
+            fleet: &self.fleet,
             service,
             zone: ZoneId(pick.zone),
-            zone_name: &self.fleet.zones[pick.zone as usize].name,
             zone_source: pick.source,
             localization,
             ttl_seconds: ctx.svc.spec.ttl_seconds,
@@ -163,7 +162,7 @@ impl RoutingTable {
             slots,
             chosen: chosen as u8,
             len: len as u8,
-            skipped: ctx.skipped,
+            skipped: ctx.skipped.into_boxed_slice(),
         }
     }
 
@@ -321,7 +320,7 @@ impl RoutingTable {
 }
 
 /// Members ranked per batch (a stack buffer of this many ranks).
-const RANK_CHUNK: usize = 64;
+const RANK_CHUNK: usize = 32;
 
 /// Consecutive slots to rank, as slices of equal length of the fields the rank reads.
 #[derive(Clone, Copy)]

@@ -242,8 +242,8 @@ fn fallback_chain_order() {
     let t = table(&spec, &czf, &HealthView::default());
     let d = t.route_http(&http(&t, "10.1.0.1", "/x"), true).unwrap();
     assert_eq!((d.zone_name(), d.zone_source), ("bos", ZoneSource::Backup));
-    assert_eq!(d.skipped[0].reason, SkipReason::ZoneNotAllowed);
-    assert_eq!(d.skipped[0].zone, "nyc");
+    assert_eq!(d.skipped()[0].reason, SkipReason::ZoneNotAllowed);
+    assert_eq!(d.skipped()[0].zone, "nyc");
     assert_eq!(d.localization.method, LocalizationMethod::CoverageZone);
 
     // Without fallback to nearest, a dead zone with no backups has no answer.
@@ -279,7 +279,7 @@ fn degraded_only_when_healthy_run_out_and_explained() {
     }
     let d = t.route_http(&http(&t, "10.1.0.1", "/k"), true).unwrap();
     let reasons: HashMap<String, SkipReason> =
-        d.skipped.iter().map(|s| (s.node.unwrap().to_owned(), s.reason)).collect();
+        d.skipped().iter().map(|s| (s.node.unwrap().to_owned(), s.reason)).collect();
     assert_eq!(reasons["nyc-0"], SkipReason::Down);
     assert_eq!(reasons["nyc-1"], SkipReason::Degraded);
     assert_eq!(reasons["nyc-2"], SkipReason::Overloaded { utilization: 0.95 });
@@ -311,7 +311,7 @@ fn admin_states_are_respected() {
         assert_eq!(pick(&t, "10.1.0.1", &format!("/{k}")), "nyc-3");
     }
     let d = t.route_http(&http(&t, "10.1.0.1", "/"), true).unwrap();
-    let reasons: Vec<_> = d.skipped.iter().map(|s| s.reason).collect();
+    let reasons: Vec<_> = d.skipped().iter().map(|s| s.reason).collect();
     assert_eq!(reasons, [SkipReason::Draining, SkipReason::Maintenance, SkipReason::Maintenance]);
 }
 
@@ -535,7 +535,7 @@ fn dns_answers_distinct_family_and_stable() {
     let d6 = t.route_dns_explained(&req(Family::V6, "video.cdn.example.com", 1), true).unwrap();
     let ids6: std::collections::BTreeSet<_> = d6.nodes().map(|n| n.id.to_string()).collect();
     assert_eq!(ids6.into_iter().collect::<Vec<_>>(), ["nyc-0", "nyc-1"]);
-    assert!(d6.skipped.iter().all(|s| s.reason == SkipReason::NoAddress));
+    assert!(d6.skipped().iter().all(|s| s.reason == SkipReason::NoAddress));
 
     // weighted_random: answers vary with the seed and follow weights.
     spec.services[0].policy = Policy::WeightedRandom;
@@ -618,7 +618,7 @@ fn effective_weight_factors() {
     // A zero agent weight makes the node ineligible with a reason.
     let t = t.with_node_health("nyc-0", agent(0), 3);
     let d = t.route_http(&http(&t, "10.1.0.1", "/z"), true).unwrap();
-    let r = d.skipped.iter().find(|s| s.node == Some("nyc-0")).unwrap();
+    let r = d.skipped().iter().find(|s| s.node == Some("nyc-0")).unwrap();
     assert_eq!(r.reason, SkipReason::ZeroWeight);
     // Unknown ids leave the snapshot as it was.
     let same = t.with_node_health("nobody", state(HealthState::Down), 4);

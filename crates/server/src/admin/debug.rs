@@ -142,7 +142,7 @@ fn decision_json(
     d: &Decision<'_>,
 ) -> Value {
     let skipped: Vec<Value> = d
-        .skipped
+        .skipped()
         .iter()
         .map(|s| {
             let mut v = json!({ "zone": s.zone, "node": s.node, "reason": s.reason.as_str() });

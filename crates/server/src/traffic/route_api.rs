@@ -169,7 +169,7 @@ fn answer(shared: &Shared, req: &Request<Body>) -> Result<Response<Body>, ApiErr
         ttl_seconds: d.ttl_seconds,
         panic: d.panic,
         degraded: d.degraded,
-        skipped: explain.then_some(SkippedView(&d.skipped)),
+        skipped: explain.then_some(SkippedView(d.skipped())),
     };
     Ok(respond::json(StatusCode::OK, &answer))
 }
