@@ -112,6 +112,14 @@ impl NodeHandle {
         (config, behavior)
     }
 
+    /// Like [`NodeHandle::next_request`] for protocols that need only the added latency, without
+    /// copying the rest of the settings.
+    pub(crate) fn next_request_timing(&self) -> (Duration, Behavior) {
+        let n = self.inner.requests.fetch_add(1, Ordering::Relaxed);
+        let config = self.inner.config.borrow();
+        (config.latency, resolve(&config.behavior, n))
+    }
+
     /// The behavior a new connection sees, without counting a request.
     pub(crate) fn connection_behavior(&self) -> Behavior {
         self.inner.connections.fetch_add(1, Ordering::Relaxed);
