@@ -12,7 +12,80 @@ pub const MAX_OID_LEN: usize = 128;
 
 /// An owned object identifier.
 #[derive(Clone, PartialEq, Eq, Hash, Default)]
-pub struct Oid(Vec<u32>);
+pub struct Oid(Arcs);
+
+/// Sub-identifiers up to this count are stored inline: table instances (ifTable is 11 arcs)
+/// then cost no allocation when decoded.
+const INLINE_ARCS: usize = 15;
+
+/// The sub-identifiers of an [`Oid`], inline when short.
+#[derive(Clone)]
+enum Arcs {
+    Inline(u8, [u32; INLINE_ARCS]),
+    Heap(Box<[u32]>),
+}
+
+impl Arcs {
+    fn from_slice(a: &[u32]) -> Self {
+        if a.len() <= INLINE_ARCS {
+            let mut arcs = [0; INLINE_ARCS];
+            arcs[..a.len()].copy_from_slice(a);
+            Arcs::Inline(a.len() as u8, arcs)
+        } else {
+            Arcs::Heap(a.into())
+        }
+    }
+
+    fn from_iter_exact(it: impl Iterator<Item = u32>, count: usize) -> Self {
+        if count <= INLINE_ARCS {
+            let mut arcs = [0; INLINE_ARCS];
+            let mut n = 0;
+            for (slot, a) in arcs.iter_mut().zip(it) {
+                *slot = a;
+                n += 1;
+            }
+            Arcs::Inline(n as u8, arcs)
+        } else {
+            let mut v = Vec::with_capacity(count);
+            v.extend(it);
+            Arcs::Heap(v.into_boxed_slice())
+        }
+    }
+
+    fn from_vec(v: Vec<u32>) -> Self {
+        if v.len() <= INLINE_ARCS { Self::from_slice(&v) } else { Arcs::Heap(v.into_boxed_slice()) }
+    }
+}
+
+impl Default for Arcs {
+    fn default() -> Self {
+        Arcs::Inline(0, [0; INLINE_ARCS])
+    }
+}
+
+impl std::ops::Deref for Arcs {
+    type Target = [u32];
+    fn deref(&self) -> &[u32] {
+        match self {
+            Arcs::Inline(n, a) => &a[..*n as usize],
+            Arcs::Heap(b) => b,
+        }
+    }
+}
+
+impl PartialEq for Arcs {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Arcs {}
+
+impl std::hash::Hash for Arcs {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state);
+    }
+}
 
 /// Why a textual or numeric OID was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,7 +119,7 @@ impl Oid {
         {
             return Err(OidError::BadPrefix);
         }
-        Ok(Self(arcs))
+        Ok(Self(Arcs::from_vec(arcs)))
     }
 
     /// Builds an OID from a constant the caller knows is valid (MIB definitions).
@@ -78,14 +151,14 @@ impl Oid {
 
     /// This OID followed by `suffix` (a table column plus an index).
     pub fn join(&self, suffix: &[u32]) -> Oid {
-        let mut v = self.0.clone();
+        let mut v = self.0.to_vec();
         v.extend_from_slice(suffix);
-        Oid(v)
+        Oid(Arcs::from_vec(v))
     }
 
     /// The arcs after `prefix`, if this OID starts with it.
     pub fn suffix_after(&self, prefix: &Oid) -> Option<&[u32]> {
-        self.0.strip_prefix(prefix.0.as_slice())
+        self.0.strip_prefix(&*prefix.0)
     }
 
     pub(crate) fn encode_into(&self, out: &mut Vec<u8>) {
@@ -202,10 +275,9 @@ impl<'a> OidRef<'a> {
     }
 
     pub fn to_oid(&self) -> Oid {
-        // At most one arc per content byte, plus one for the combined first byte.
-        let mut v = Vec::with_capacity(self.0.len() + 1);
-        v.extend(self.iter());
-        Oid(v)
+        // Every arc ends with a byte below 0x80; the first byte holds two arcs.
+        let arcs = self.0.iter().filter(|b| **b & 0x80 == 0).count() + 1;
+        Oid(Arcs::from_iter_exact(self.iter(), arcs))
     }
 
     pub fn starts_with(&self, prefix: &Oid) -> bool {
