@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use prometheus_client::registry::Registry;
+use switchyard_probe::metrics::ProbeMetrics;
 use switchyard_probe::spec::{Check, HttpCheck, ProbeSpec};
 use switchyard_probe::{EngineConfig, EngineHandle, ProbeEngine, Target};
 use switchyard_testkit::fleet::{Behavior, FleetPlan, Protocol, SimFleet};
@@ -46,9 +48,14 @@ async fn until(
 }
 
 async fn start(limit: Option<usize>, targets: Vec<Target>) -> EngineHandle {
+    start_with(limit, targets, ProbeMetrics::default())
+}
+
+fn start_with(limit: Option<usize>, targets: Vec<Target>, metrics: ProbeMetrics) -> EngineHandle {
     let config = EngineConfig {
         per_target_max_in_flight: limit,
         first_probe_spread_ms: Some(0),
+        metrics,
         ..EngineConfig::default()
     };
     ProbeEngine::start(config, targets, CancellationToken::new()).unwrap()
@@ -61,7 +68,9 @@ async fn per_target_limit_caps_probes_to_one_address_and_counts_the_skipped() {
     let spec = slow_spec();
     let mut targets = sharing(fleet.node(0).addr(), "hung", 10, &spec);
     targets.extend(sharing(fleet.node(1).addr(), "ok", 3, &spec));
-    let engine = start(Some(3), targets).await;
+    let mut registry = Registry::default();
+    let engine =
+        start_with(Some(3), targets, switchyard_probe::metrics::register_metrics(&mut registry));
 
     // All thirteen are due at once: three probes reach the hung address, seven are skipped,
     // and the three nodes of the healthy address are not held back by the hung one.
@@ -85,6 +94,10 @@ async fn per_target_limit_caps_probes_to_one_address_and_counts_the_skipped() {
     assert_eq!(stats.target_limited, 7, "{stats:?}");
     assert_eq!(stats.probes_started, 3 + 3, "{stats:?}");
     assert_eq!(stats.overruns, 0, "{stats:?}");
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    assert!(text.contains("switchyard_probe_target_limited_total 7"), "{text}");
+    assert!(text.contains("switchyard_probes_in_flight 3"), "{text}");
     until(&engine, "hung connections accepted", |_| fleet.node(0).connections() == 3).await;
     assert_eq!(fleet.node(0).connections(), 3);
     engine.shutdown().await;
