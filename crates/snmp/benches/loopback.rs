@@ -3,7 +3,7 @@
 //! varbinds/s for bulk walks, and 10,000 agents polled through one socket with every reply
 //! checked. Prints a table; run with `cargo bench -p switchyard-snmp --bench loopback`
 //! (`SNMP_BENCH_SECS` sets each phase's duration, `SNMP_BENCH_PHASES=get,bulk,farm` picks
-//! phases). The client thread is pinned to CPU 0 and the agents' thread to CPU 1.
+//! phases, `SNMP_BENCH_WALKERS` sets the concurrent bulk walks, default 4). The client thread is pinned to CPU 0 and the agents' thread to CPU 1.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +30,9 @@ fn main() {
         return;
     }
     let duration = env_secs("SNMP_BENCH_SECS", 3);
+    // Concurrent bulk walks (over two agents).
+    let walkers: usize =
+        std::env::var("SNMP_BENCH_WALKERS").ok().and_then(|v| v.parse().ok()).unwrap_or(4);
     // SNMP_BENCH_PHASES=get,bulk,farm (default all) picks what to run.
     let phases = std::env::var("SNMP_BENCH_PHASES").unwrap_or_default();
     let phase = |name: &str| phases.is_empty() || phases.split(',').any(|p| p.trim() == name);
@@ -115,7 +118,7 @@ fn main() {
             let cpu0 = thread_cpu();
             let t0 = Instant::now();
             let mut set = tokio::task::JoinSet::new();
-            for k in 0..4 {
+            for k in 0..walkers {
                 let opts = RequestOptions { max_repetitions: 250, ..Default::default() };
                 let t =
                     client.target_with(bulk_agents[k % 2].addr(), Security::v2c("public"), opts);
