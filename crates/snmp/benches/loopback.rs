@@ -3,7 +3,8 @@
 //! varbinds/s for bulk walks, and 10,000 agents polled through one socket with every reply
 //! checked. Prints a table; run with `cargo bench -p switchyard-snmp --bench loopback`
 //! (`SNMP_BENCH_SECS` sets each phase's duration, `SNMP_BENCH_PHASES=get,bulk,farm` picks
-//! phases, `SNMP_BENCH_WALKERS` sets the concurrent bulk walks, default 4). The client thread is pinned to CPU 0 and the agents' thread to CPU 1.
+//! phases, `SNMP_BENCH_GET_TASKS` the GETs in flight, default 256, `SNMP_BENCH_WALKERS` the
+//! concurrent bulk walks, default 4). The client thread is pinned to CPU 0 and the agents' thread to CPU 1.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,6 +31,9 @@ fn main() {
         return;
     }
     let duration = env_secs("SNMP_BENCH_SECS", 3);
+    // GETs in flight (each task one at a time, over four agents).
+    let get_tasks: usize =
+        std::env::var("SNMP_BENCH_GET_TASKS").ok().and_then(|v| v.parse().ok()).unwrap_or(256);
     // Concurrent bulk walks (over two agents).
     let walkers: usize =
         std::env::var("SNMP_BENCH_WALKERS").ok().and_then(|v| v.parse().ok()).unwrap_or(4);
@@ -64,7 +68,7 @@ fn main() {
             let cpu0 = thread_cpu();
             let t0 = Instant::now();
             let mut set = tokio::task::JoinSet::new();
-            for k in 0..256 {
+            for k in 0..get_tasks {
                 let opts = RequestOptions { max_in_flight: 64, ..Default::default() };
                 let t = client.target_with(
                     agents[k % agents.len()].addr(),
