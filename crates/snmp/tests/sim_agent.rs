@@ -208,11 +208,9 @@ async fn hundreds_of_agents_through_one_socket() {
     assert_eq!(n, AGENTS);
 }
 
-#[tokio::test]
-async fn many_concurrent_requests_to_one_agent() {
-    // Equal-sized requests to one agent leave together (one segmented send) and the replies
-    // are read in paced batches; every request must get its own answer.
-    let agent = SimAgent::start(AgentSpec::default()).await.unwrap();
+/// Equal-sized requests to one agent leave together (one segmented send) and the replies are
+/// read in paced batches; every request must get its own answer.
+async fn many_concurrent_requests(agent: &SimAgent) {
     let client = Client::new().unwrap();
     let opts = RequestOptions { max_in_flight: 64, ..quick() };
     let t = client.target_with(agent.addr(), Security::v2c("public"), opts);
@@ -231,6 +229,19 @@ async fn many_concurrent_requests_to_one_agent() {
     while let Some(r) = set.join_next().await {
         r.unwrap();
     }
+}
+
+#[tokio::test]
+async fn many_concurrent_requests_to_one_agent() {
+    let agent = SimAgent::start(AgentSpec::default()).await.unwrap();
+    many_concurrent_requests(&agent).await;
+    assert!(agent.requests() >= 64 * 50);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_requests_on_a_multi_threaded_runtime() {
+    let agent = SimAgent::start(AgentSpec::default()).await.unwrap();
+    many_concurrent_requests(&agent).await;
     assert!(agent.requests() >= 64 * 50);
 }
 
