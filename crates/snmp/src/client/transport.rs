@@ -220,8 +220,10 @@ pub(crate) struct Outgoing {
     pub(crate) mailbox: Arc<Mailbox>,
 }
 
-/// Encode buffers kept for reuse per socket.
+/// Encode buffers kept for reuse per socket, and the largest capacity worth keeping (a rare
+/// large SET must not pin its buffer).
 const POOL_MAX: usize = 1024;
+const POOL_BUFFER_MAX: usize = 4096;
 
 /// A socket's send queue, its pool of encode buffers and its count of requests in flight.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
@@ -263,7 +265,7 @@ impl Outbox {
     fn recycle(&self, batch: &mut Vec<Outgoing>) {
         let mut pool = lock(&self.pool);
         for o in batch.drain(..) {
-            if pool.len() < POOL_MAX {
+            if pool.len() < POOL_MAX && o.data.capacity() <= POOL_BUFFER_MAX {
                 let mut b = o.data;
                 b.clear();
                 pool.push(b);
