@@ -56,14 +56,16 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         let table = Arc::new(ArcSwap::from_pointee(table()));
         let metrics = Metrics::new();
-        let (router, _overload) = traffic::router(TrafficContext::new(table), &config, &metrics);
+        let (front, _overload) = traffic::front_end(TrafficContext::new(table), &config, &metrics);
         let listener = tokio::net::TcpListener::bind(addr).await?;
         println!("listening on {}", listener.local_addr()?);
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+        let stop = tokio_util::sync::CancellationToken::new();
+        let on_signal = stop.clone();
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            on_signal.cancel();
+        });
+        front.serve(listener, stop).await;
         anyhow::Ok(())
     })
 }

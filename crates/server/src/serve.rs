@@ -135,19 +135,19 @@ impl Server {
 
         if let Some(addr) = config.listen.http {
             let ctx = traffic::TrafficContext::new(app.routing.table());
-            let (router, overload) = traffic::router(ctx, &config.http, &app.metrics);
+            let (front, overload) = traffic::front_end(ctx, &config.http, &app.metrics);
             health.register(
                 Endpoints::READYZ,
                 Check::immediate("overloaded", move || overload.check().map_err(CheckError::new)),
             )?;
             let threads = config.http.worker_threads as usize;
             let bound = if threads == 0 {
-                spawn_http(&mut listeners, addr, router, &tokens.stop_accepting).await
+                spawn_traffic(&mut listeners, addr, front, &tokens.stop_accepting).await
             } else {
-                spawn_http_own_runtime(
+                spawn_traffic_own_runtime(
                     &mut listeners,
                     addr,
-                    router,
+                    front,
                     &tokens.stop_accepting,
                     threads,
                 )
@@ -345,13 +345,26 @@ async fn spawn_grpc_health(
     Ok(local)
 }
 
-/// Like [`spawn_http`], but serves on a dedicated runtime of `threads` workers in its own OS
-/// thread, so traffic and the admin/prober runtime do not compete for the same workers (and
-/// a benchmark can pin the traffic threads).
-fn spawn_http_own_runtime(
+/// Binds `addr` and serves the traffic front end on it until `stop` fires, then drains.
+async fn spawn_traffic(
     set: &mut JoinSet<()>,
     addr: SocketAddr,
-    router: Router,
+    front: Arc<traffic::FrontEnd>,
+    stop: &CancellationToken,
+) -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot bind {addr}"))?;
+    let local = listener.local_addr()?;
+    set.spawn(front.serve(listener, stop.clone()));
+    Ok(local)
+}
+
+/// Like [`spawn_traffic`], but serves on a dedicated runtime of `threads` workers in its own
+/// OS thread, so traffic and the admin/prober runtime do not compete for the same workers
+/// (and a benchmark can pin the traffic threads).
+fn spawn_traffic_own_runtime(
+    set: &mut JoinSet<()>,
+    addr: SocketAddr,
+    front: Arc<traffic::FrontEnd>,
     stop: &CancellationToken,
     threads: usize,
 ) -> anyhow::Result<SocketAddr> {
@@ -359,12 +372,18 @@ fn spawn_http_own_runtime(
         std::net::TcpListener::bind(addr).with_context(|| format!("cannot bind {addr}"))?;
     std_listener.set_nonblocking(true)?;
     let local = std_listener.local_addr()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .thread_name("traffic-worker")
-        .enable_all()
-        .build()
-        .context("building the traffic runtime")?;
+    // One worker: a current-thread runtime, so accepting and every connection share that
+    // one thread with no scheduler hand-offs.
+    let runtime = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("traffic-worker")
+            .enable_all()
+            .build()
+    }
+    .context("building the traffic runtime")?;
     let stop = stop.clone();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
     std::thread::Builder::new().name("traffic".into()).spawn(move || {
@@ -373,12 +392,7 @@ fn spawn_http_own_runtime(
                 Ok(l) => l,
                 Err(e) => return tracing::error!(addr = %local, "listener failed: {e}"),
             };
-            let service = router.into_make_service_with_connect_info::<SocketAddr>();
-            let served =
-                axum::serve(listener, service).with_graceful_shutdown(stop.cancelled_owned()).await;
-            if let Err(e) = served {
-                tracing::error!(addr = %local, "listener failed: {e}");
-            }
+            front.serve(listener, stop).await;
         });
         let _ = done_tx.send(());
     })?;

@@ -1,5 +1,6 @@
-//! The traffic router through a real TCP listener on loopback: peer addresses from the
-//! socket, keep-alive, limits enforced on the wire, a bounded concurrent load, and drain.
+//! The traffic front end through a real TCP listener on loopback: peer addresses from the
+//! socket, keep-alive, pipelining, HTTP/1.0, requests handed to the full hyper stack,
+//! limits enforced on the wire, a bounded concurrent load, and drain.
 
 mod traffic_common;
 
@@ -103,5 +104,96 @@ async fn bounded_concurrent_load_is_answered_in_full() {
     assert_eq!(server.overload.in_flight(), 0);
     let text = server.metrics.encode();
     assert!(text.contains(r#"switchyard_http_decisions_total{service="video",method="coverage_zone",result="ok"} 400"#), "{text}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order() {
+    let server = Server::start(TrafficConfig::default()).await;
+    let mut c = Conn::open(server.addr).await;
+    // Three requests in one write, the last split across a second write.
+    c.send_raw(
+        b"GET /v1/route?host=video.cdn.example.com HTTP/1.1\r\nHost: x\r\n\r\n\
+          GET /d?host=video.cdn.example.com HTTP/1.1\r\nHost: x\r\n\r\n\
+          GET /seg.ts HTTP/1.1\r\nHost: video.cdn",
+    )
+    .await;
+    let first = c.read(false).await;
+    assert_eq!((first.status, first.json()["node"]["id"].as_str()), (200, Some("west-1")));
+    let second = c.read(false).await;
+    assert_eq!(second.json()["ips"], serde_json::json!(["192.0.2.2"]));
+    c.send_raw(b".example.com\r\n\r\n").await;
+    let third = c.read(false).await;
+    assert_eq!(third.status, 302);
+    assert_eq!(third.header("location"), Some("http://west-1.cdn.example.net:8080/seg.ts"));
+    assert!(third.header("date").is_some_and(|d| d.ends_with(" GMT")), "{third:?}");
+    drop(c);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn head_http10_and_connection_close() {
+    let server = Server::start(TrafficConfig::default()).await;
+    let mut c = Conn::open(server.addr).await;
+    c.send_raw(b"HEAD /v1/route?host=video.cdn.example.com HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let head = c.read(true).await;
+    assert_eq!(head.status, 200);
+    let length: usize = head.header("content-length").unwrap().parse().unwrap();
+    assert!(length > 100, "HEAD keeps the GET length: {head:?}");
+    // The connection is still usable: no body bytes were sent for HEAD.
+    c.send_raw(b"GET /v1/route?host=video.cdn.example.com HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    let last = c.read(false).await;
+    assert_eq!((last.status, last.body.len()), (200, length));
+    assert_eq!(last.header("connection"), Some("close"));
+    assert!(c.closed().await, "closed after Connection: close");
+
+    // HTTP/1.0 closes unless asked to keep the connection.
+    let mut c = Conn::open(server.addr).await;
+    c.send_raw(b"GET /d?host=video.cdn.example.com HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        .await;
+    let r = c.read(false).await;
+    assert_eq!((r.status, r.header("connection")), (200, Some("keep-alive")));
+    c.send_raw(b"GET /d?host=video.cdn.example.com HTTP/1.0\r\n\r\n").await;
+    let r = c.read(false).await;
+    assert_eq!((r.status, r.header("connection")), (200, Some("close")));
+    assert!(c.closed().await, "HTTP/1.0 without keep-alive is closed");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn other_requests_are_served_by_the_full_stack_on_the_same_connection() {
+    let config =
+        TrafficConfig { max_request_body_bytes: 16, max_headers: 70, ..Default::default() };
+    let server = Server::start(config).await;
+    let mut c = Conn::open(server.addr).await;
+    // A body: handed to hyper, which answers 405 with Allow, and keeps serving after.
+    c.send_raw(b"POST /v1/route?host=video.cdn.example.com HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello").await;
+    let r = c.read(false).await;
+    assert_eq!((r.status, r.header("allow")), (405, Some("GET, HEAD")));
+    assert_eq!(r.json()["error"]["code"], "method_not_allowed");
+    let r = c.get("/v1/route?host=video.cdn.example.com", &[("Host", "x")]).await;
+    assert_eq!(r.status, 200);
+    // A body over the limit is refused before it is read.
+    let r =
+        c.get("/v1/route", &[("Host", "video.cdn.example.com"), ("Content-Length", "17")]).await;
+    assert_eq!(r.status, 413);
+    drop(c);
+
+    // A malformed head gets hyper's 400.
+    let mut c = Conn::open(server.addr).await;
+    c.send_raw(b"GET /v1/route HTTP/1.1\r\nBad Header Line\r\n\r\n").await;
+    assert_eq!(c.read(false).await.status, 400);
+    drop(c);
+
+    // More header lines than the fast path parses (64): the full stack applies max_headers.
+    let mut c = Conn::open(server.addr).await;
+    let many: Vec<(String, String)> = (0..80).map(|i| (format!("X-H{i}"), "v".into())).collect();
+    let mut headers: Vec<(&str, &str)> =
+        many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    headers.push(("Host", "video.cdn.example.com"));
+    let r = c.get("/v1/route", &headers).await;
+    assert_eq!(r.status, 431);
+    assert_eq!(r.json()["error"]["code"], "headers_too_large");
+    drop(c);
     server.shutdown().await;
 }

@@ -113,6 +113,32 @@ impl AdmissionLayer {
     }
 }
 
+/// A request the fast path parsed itself, admitted: its client and its concurrency slot
+/// (released on drop).
+pub(crate) struct Admitted {
+    pub client: ClientAddr,
+    pub _slot: Slot,
+}
+
+impl AdmissionLayer {
+    /// The same decisions as the middleware, in the same order, for a request parsed
+    /// outside hyper: limits, then the concurrency slot, then the client's rate.
+    pub(crate) fn admit<'a>(
+        &self,
+        peer: IpAddr,
+        header_count: usize,
+        header_bytes: usize,
+        forwarded_for: impl DoubleEndedIterator<Item = &'a [u8]>,
+    ) -> Result<Admitted, ApiError> {
+        let state = &self.state;
+        state.check_limits(header_count, header_bytes, None)?;
+        let slot = state.acquire().ok_or(ApiError::Overloaded)?;
+        let client = client_ip::resolve_lines(peer, forwarded_for, &state.trusted);
+        state.rate_limit(client.ip)?;
+        Ok(Admitted { client, _slot: slot })
+    }
+}
+
 impl<S> Layer<S> for AdmissionLayer {
     type Service = Admission<S>;
     fn layer(&self, inner: S) -> Self::Service {
@@ -128,7 +154,7 @@ pub struct Admission<S> {
 }
 
 /// Releases a concurrency slot when the request finishes or is dropped.
-struct Slot(Arc<State>);
+pub(crate) struct Slot(Arc<State>);
 
 impl Drop for Slot {
     fn drop(&mut self) {
@@ -139,15 +165,23 @@ impl Drop for Slot {
 impl State {
     fn limits(&self, req: &Request<Body>) -> Result<(), ApiError> {
         let headers = req.headers();
-        if headers.len() > self.max_headers {
+        let size: usize = headers.iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
+        let length = headers
+            .get(header::CONTENT_LENGTH)
+            .map(|len| len.to_str().ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(u64::MAX));
+        self.check_limits(headers.len(), size, length)
+    }
+
+    /// Header count, header bytes (names and values) and declared body length against the
+    /// limits.
+    fn check_limits(&self, count: usize, size: usize, length: Option<u64>) -> Result<(), ApiError> {
+        if count > self.max_headers {
             self.metrics.headers_too_large.inc();
             return Err(ApiError::HeadersTooLarge(format!(
-                "{} header lines, at most {}",
-                headers.len(),
+                "{count} header lines, at most {}",
                 self.max_headers
             )));
         }
-        let size: usize = headers.iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
         if size > self.max_header_bytes {
             self.metrics.headers_too_large.inc();
             return Err(ApiError::HeadersTooLarge(format!(
@@ -155,12 +189,11 @@ impl State {
                 self.max_header_bytes
             )));
         }
-        if let Some(len) = headers.get(header::CONTENT_LENGTH) {
-            let length = len.to_str().ok().and_then(|v| v.parse::<u64>().ok()).unwrap_or(u64::MAX);
-            if length > self.max_body {
-                self.metrics.payload_too_large.inc();
-                return Err(ApiError::PayloadTooLarge { length, limit: self.max_body });
-            }
+        if let Some(length) = length
+            && length > self.max_body
+        {
+            self.metrics.payload_too_large.inc();
+            return Err(ApiError::PayloadTooLarge { length, limit: self.max_body });
         }
         Ok(())
     }

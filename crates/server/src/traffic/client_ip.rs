@@ -64,14 +64,24 @@ fn parse_hop(s: &str) -> Option<IpAddr> {
 /// The client of a request from `peer`. `X-Forwarded-For` is read only when `peer` is in
 /// `proxies`; several header lines count as one list in order (RFC 9110 §5.3).
 pub fn resolve(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet]) -> ClientAddr {
+    let lines = headers.get_all(&X_FORWARDED_FOR).iter().map(|v| v.as_bytes());
+    resolve_lines(peer, lines, proxies)
+}
+
+/// [`resolve`] over the raw `X-Forwarded-For` header lines, in request order.
+pub fn resolve_lines<'a>(
+    peer: IpAddr,
+    lines: impl DoubleEndedIterator<Item = &'a [u8]>,
+    proxies: &[IpNet],
+) -> ClientAddr {
     let peer = peer.to_canonical();
     let here = ClientAddr { ip: peer, source: AddrSource::Peer };
     if proxies.is_empty() || !trusted(peer, proxies) {
         return here;
     }
     let mut client = here;
-    for line in headers.get_all(&X_FORWARDED_FOR).iter().rev() {
-        let Ok(line) = line.to_str() else { return client };
+    for line in lines.rev() {
+        let Ok(line) = std::str::from_utf8(line) else { return client };
         for hop in line.rsplit(',') {
             // A malformed hop ends the walk: the last address vouched for is the client.
             let Some(ip) = parse_hop(hop) else { return client };

@@ -2,10 +2,10 @@
 //! variant, and the JSON body `{"error": {"code": "...", "message": "..."}}`.
 
 use axum::body::Body;
-use axum::http::{HeaderValue, Response, StatusCode, header};
+use axum::http::{Response, StatusCode};
 use switchyard_route::RouteError;
 
-use super::respond::{json_type, no_store};
+use super::respond::Reply;
 
 /// Why a traffic request got no routing answer. Each variant maps to one HTTP status and
 /// one stable `code` clients may match on.
@@ -136,22 +136,17 @@ impl ApiError {
         serde_json::json!({ "code": self.code(), "message": self.to_string() })
     }
 
-    /// The full error response.
-    pub fn into_response(self) -> Response<Body> {
+    /// The error as a reply: `{"error": {"code", "message"}}`, with `Retry-After` when a
+    /// retry may succeed.
+    pub fn into_reply(self) -> Reply {
         let body =
             serde_json::to_vec(&serde_json::json!({ "error": self.to_json() })).unwrap_or_default();
-        let mut resp = Response::new(Body::from(body));
-        *resp.status_mut() = self.status();
-        let h = resp.headers_mut();
-        h.insert(header::CONTENT_TYPE, json_type());
-        h.insert(header::CACHE_CONTROL, no_store());
-        if let Some(secs) = self.retry_after() {
-            h.insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        if matches!(self, Self::MethodNotAllowed) {
-            h.insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
-        }
-        resp
+        Reply { status: self.status(), body, location: None, retry_after: self.retry_after() }
+    }
+
+    /// The error as an HTTP response for hyper.
+    pub fn into_response(self) -> Response<Body> {
+        self.into_reply().into_response()
     }
 }
 

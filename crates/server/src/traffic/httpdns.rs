@@ -6,19 +6,16 @@
 //! `{"host": ..., "error": {"code", "message"}}` in its place instead of failing the batch.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{Request, Response, StatusCode};
+use axum::http::StatusCode;
 use serde::Serialize;
 use serde::ser::SerializeSeq;
 use switchyard_route::{Decision, DnsRequest, Family, RoutingTable};
 
 use super::errors::ApiError;
-use super::metrics::Endpoint;
+use super::respond::Reply;
 use super::route_api::{client, truncate};
-use super::{Shared, query};
+use super::{Incoming, Shared, query};
 
 /// Address families asked for by `query=`: `4` (default), `6`, or both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,20 +124,13 @@ fn resolve<'t>(
     }
 }
 
-/// The `/d` handler.
-pub(crate) async fn handle(
-    State(shared): State<Arc<Shared>>,
-    req: Request<Body>,
-) -> Response<Body> {
-    shared.timed(Endpoint::Httpdns, &req, answer)
-}
-
-fn answer(shared: &Shared, req: &Request<Body>) -> Result<Response<Body>, ApiError> {
-    if !shared.read_method(req) {
+/// The `/d` answer.
+pub(super) fn answer(shared: &Shared, req: &Incoming<'_>) -> Result<Reply, ApiError> {
+    if !req.readable {
         return Err(ApiError::MethodNotAllowed);
     }
-    let q = req.uri().query().unwrap_or("");
-    let client = client(shared, req, q)?;
+    let q = req.query;
+    let client = client(req, q)?;
     let want = families(query::get(q, "query")?.as_deref())?;
     let table = shared.table.load();
 

@@ -22,6 +22,7 @@ pub mod admission;
 pub mod client_ip;
 pub mod config;
 pub mod errors;
+pub mod fast;
 pub mod httpdns;
 pub mod metrics;
 pub mod query;
@@ -37,8 +38,8 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::http::{Method, Request};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{Method, Request, Response};
 use axum::routing::any;
 use ipnet::IpNet;
 use switchyard_route::{Decision, RouteError, RoutingTable};
@@ -47,7 +48,9 @@ pub use admission::{AdmissionLayer, Overload};
 pub use client_ip::{AddrSource, ClientAddr};
 pub use config::TrafficConfig;
 pub use errors::ApiError;
+pub use fast::FrontEnd;
 pub use metrics::TrafficMetrics;
+pub use respond::Reply;
 
 /// What the traffic front end reads: the current routing snapshot, swapped by the server on
 /// every health change and loaded once per request.
@@ -73,7 +76,43 @@ pub(crate) struct Shared {
     retry_after: u32,
 }
 
+/// What a handler reads of a request, borrowed from hyper's parsed request (the axum
+/// router) or from the fast path's own parse ([`fast`]).
+pub(crate) struct Incoming<'a> {
+    /// `GET` or `HEAD`, the only methods the endpoints answer.
+    pub readable: bool,
+    /// Path, percent-encoded as sent.
+    pub path: &'a str,
+    /// Raw query string without `?` (empty when none).
+    pub query: &'a str,
+    /// Host without port: the URI authority, else the one `Host` header.
+    pub host: Option<&'a str>,
+    /// The client, after trusted `X-Forwarded-For` hops.
+    pub client: ClientAddr,
+}
+
+impl<'a> Incoming<'a> {
+    fn from_request(shared: &Shared, req: &'a Request<Body>) -> Self {
+        Self {
+            readable: matches!(*req.method(), Method::GET | Method::HEAD),
+            path: req.uri().path(),
+            query: req.uri().query().unwrap_or(""),
+            host: respond::request_host(req.uri(), req.headers()),
+            client: shared.client(req),
+        }
+    }
+}
+
 impl Shared {
+    /// Answers one request the way the router would: `/v1/route`, `/d`, else a redirect.
+    pub(crate) fn dispatch(&self, req: &Incoming<'_>) -> Reply {
+        match req.path {
+            "/v1/route" => self.timed(metrics::Endpoint::Route, req, route_api::answer),
+            "/d" => self.timed(metrics::Endpoint::Httpdns, req, httpdns::answer),
+            _ => self.timed(metrics::Endpoint::Redirect, req, redirect::answer),
+        }
+    }
+
     /// The client address the admission layer resolved, or the peer when the router runs
     /// without that layer.
     fn client(&self, req: &Request<Body>) -> ClientAddr {
@@ -92,17 +131,13 @@ impl Shared {
     fn timed(
         &self,
         endpoint: metrics::Endpoint,
-        req: &Request<Body>,
-        answer: fn(&Shared, &Request<Body>) -> Result<axum::http::Response<Body>, ApiError>,
-    ) -> axum::http::Response<Body> {
+        req: &Incoming<'_>,
+        answer: fn(&Shared, &Incoming<'_>) -> Result<Reply, ApiError>,
+    ) -> Reply {
         let start = std::time::Instant::now();
-        let resp = answer(self, req).unwrap_or_else(ApiError::into_response);
+        let resp = answer(self, req).unwrap_or_else(ApiError::into_reply);
         self.metrics.observe(endpoint, start.elapsed().as_secs_f64());
         resp
-    }
-
-    fn read_method(&self, req: &Request<Body>) -> bool {
-        matches!(*req.method(), Method::GET | Method::HEAD)
     }
 
     /// Counts the outcome and maps a routing error to its answer.
@@ -133,6 +168,18 @@ pub fn router(
     config: &TrafficConfig,
     registry: &crate::metrics::Metrics,
 ) -> (Router, Overload) {
+    let (front, overload) = front_end(ctx, config, registry);
+    (front.router.clone(), overload)
+}
+
+/// Builds the traffic front end served by [`FrontEnd::serve`]: the fast path and, for
+/// everything else, the router of [`router`]. Registers the metrics in `registry`; returns
+/// the [`Overload`] readiness check to register as `overloaded`.
+pub fn front_end(
+    ctx: TrafficContext,
+    config: &TrafficConfig,
+    registry: &crate::metrics::Metrics,
+) -> (Arc<FrontEnd>, Overload) {
     let metrics = TrafficMetrics::register(registry);
     let (layer, overload) = AdmissionLayer::new(config, metrics.clone());
     let shared = Arc::new(Shared {
@@ -143,10 +190,28 @@ pub fn router(
         retry_after: config.no_node_retry_after_seconds.max(1),
     });
     let router = Router::new()
-        .route("/v1/route", any(route_api::handle))
-        .route("/d", any(httpdns::handle))
-        .fallback(redirect::handle)
-        .layer(layer)
-        .with_state(shared);
-    (router, overload)
+        .route("/v1/route", any(handle_route))
+        .route("/d", any(handle_httpdns))
+        .fallback(handle_redirect)
+        .layer(layer.clone())
+        .with_state(shared.clone());
+    // Request line and header separators on top of the counted header bytes.
+    let max_head = config.max_header_bytes as usize + 16 * 1024;
+    let front = FrontEnd { shared, admission: layer, router, max_head };
+    (Arc::new(front), overload)
+}
+
+async fn handle_route(State(shared): State<Arc<Shared>>, req: Request<Body>) -> Response<Body> {
+    let incoming = Incoming::from_request(&shared, &req);
+    shared.timed(metrics::Endpoint::Route, &incoming, route_api::answer).into_response()
+}
+
+async fn handle_httpdns(State(shared): State<Arc<Shared>>, req: Request<Body>) -> Response<Body> {
+    let incoming = Incoming::from_request(&shared, &req);
+    shared.timed(metrics::Endpoint::Httpdns, &incoming, httpdns::answer).into_response()
+}
+
+async fn handle_redirect(State(shared): State<Arc<Shared>>, req: Request<Body>) -> Response<Body> {
+    let incoming = Incoming::from_request(&shared, &req);
+    shared.timed(metrics::Endpoint::Redirect, &incoming, redirect::answer).into_response()
 }

@@ -5,19 +5,15 @@
 
 use std::fmt::Write;
 use std::net::IpAddr;
-use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderValue, Request, Response, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode};
 use serde::Serialize;
 use switchyard_route::{HttpRequest, NodeChoice};
 
 use super::errors::ApiError;
-use super::metrics::Endpoint;
-use super::respond::{self, NodeView, no_store};
+use super::respond::{self, NodeView, Reply};
 use super::route_api::{ClientView, Nodes, truncate, zone_source};
-use super::{Shared, query};
+use super::{Incoming, Shared, query};
 
 /// `http://<hostname or address>[:port]<path>[?<query>]`; IPv6 literals in brackets and
 /// port 80 left out (RFC 3986 §3.2.2-3.2.3). `None` when the node has no usable address.
@@ -58,26 +54,17 @@ struct Locations<'a> {
     locations: &'a [String],
 }
 
-/// The fallback handler: every path other than `/v1/route` and `/d`.
-pub(crate) async fn handle(
-    State(shared): State<Arc<Shared>>,
-    req: Request<Body>,
-) -> Response<Body> {
-    shared.timed(Endpoint::Redirect, &req, answer)
-}
-
-fn answer(shared: &Shared, req: &Request<Body>) -> Result<Response<Body>, ApiError> {
-    let host = respond::request_host(req.uri(), req.headers())
-        .ok_or_else(|| ApiError::bad("host", "missing or repeated Host header"))?;
+/// The answer for every path other than `/v1/route` and `/d`.
+pub(super) fn answer(shared: &Shared, req: &Incoming<'_>) -> Result<Reply, ApiError> {
+    let host = req.host.ok_or_else(|| ApiError::bad("host", "missing or repeated Host header"))?;
     let table = shared.table.load();
     let Some(service) = table.service_for_host(host) else {
         shared.metrics.decision("", "none", "unknown_host");
         return Err(ApiError::UnknownHost(truncate(host).to_owned()));
     };
     let name = table.service(service).map_or("", |s| s.name());
-    let client = shared.client(req);
-    let path = req.uri().path();
-    let q = req.uri().query().unwrap_or("");
+    let client = req.client;
+    let (path, q) = (req.path, req.query);
     let request =
         HttpRequest { service, client_ip: client.ip, path, query: q, seed: rand::random() };
     let d = shared.decide(name, table.route_http(&request, false))?;
@@ -107,9 +94,5 @@ fn answer(shared: &Shared, req: &Request<Body>) -> Result<Response<Body>, ApiErr
     }
     let value = HeaderValue::try_from(target)
         .map_err(|_| ApiError::bad("path", "not representable in a Location header"))?;
-    let mut resp = Response::new(Body::empty());
-    *resp.status_mut() = StatusCode::FOUND;
-    resp.headers_mut().insert(header::LOCATION, value);
-    resp.headers_mut().insert(header::CACHE_CONTROL, no_store());
-    Ok(resp)
+    Ok(Reply::found(value))
 }

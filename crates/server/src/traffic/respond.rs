@@ -1,5 +1,6 @@
-//! Response building shared by the endpoints: JSON serialized straight into one pre-sized
-//! buffer, the no-store caching rule, node views and `Host` parsing.
+//! Response building shared by the endpoints: the [`Reply`] every handler returns (rendered
+//! by the axum adapter or written directly by the fast path), JSON serialized straight into
+//! one pre-sized buffer, the no-store caching rule, node views and `Host` parsing.
 
 use std::net::IpAddr;
 
@@ -19,26 +20,71 @@ pub fn no_store() -> HeaderValue {
     HeaderValue::from_static("no-store")
 }
 
+/// `Allow` of a `405`: the traffic endpoints only read.
+pub const ALLOW: &str = "GET, HEAD";
+
 /// Typical size of a decision document; one allocation covers it.
 const JSON_CAPACITY: usize = 512;
 
-/// A `200` (or `status`) JSON response with `Cache-Control: no-store`.
-pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
+/// What a traffic handler answers. Every answer is `Cache-Control: no-store`; a non-empty
+/// body is JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// Status code.
+    pub status: StatusCode,
+    /// JSON body, or empty.
+    pub body: Vec<u8>,
+    /// `Location` of a redirect.
+    pub location: Option<HeaderValue>,
+    /// `Retry-After` in seconds.
+    pub retry_after: Option<u64>,
+}
+
+impl Reply {
+    /// A `302 Found` to `location`.
+    pub fn found(location: HeaderValue) -> Self {
+        Self {
+            status: StatusCode::FOUND,
+            body: Vec::new(),
+            location: Some(location),
+            retry_after: None,
+        }
+    }
+
+    /// The reply as an HTTP response for hyper.
+    pub fn into_response(self) -> Response<Body> {
+        let json = !self.body.is_empty();
+        let mut resp = Response::new(Body::from(self.body));
+        *resp.status_mut() = self.status;
+        let h = resp.headers_mut();
+        if json {
+            h.insert(header::CONTENT_TYPE, json_type());
+        }
+        h.insert(header::CACHE_CONTROL, no_store());
+        if let Some(l) = self.location {
+            h.insert(header::LOCATION, l);
+        }
+        if let Some(s) = self.retry_after {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        if self.status == StatusCode::METHOD_NOT_ALLOWED {
+            h.insert(header::ALLOW, HeaderValue::from_static(ALLOW));
+        }
+        resp
+    }
+}
+
+/// A `200` (or `status`) JSON reply.
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Reply {
     let mut buf = Vec::with_capacity(JSON_CAPACITY);
     // Serializing plain structs of strings and numbers into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut buf, value);
-    let mut resp = raw_json(buf);
-    *resp.status_mut() = status;
-    resp
+    Reply { status, ..raw_json(buf) }
 }
 
-/// A `200` response carrying `body`, already JSON.
-pub fn raw_json(body: Vec<u8>) -> Response<Body> {
-    let mut resp = Response::new(Body::from(body));
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, json_type());
-    h.insert(header::CACHE_CONTROL, no_store());
-    resp
+/// A `200` reply carrying `body`, already JSON.
+pub fn raw_json(body: Vec<u8>) -> Reply {
+    Reply { status: StatusCode::OK, body, location: None, retry_after: None }
 }
 
 /// A chosen node as the JSON answers show it.

@@ -2,20 +2,16 @@
 //! operators that want the answer rather than a redirect.
 
 use std::net::IpAddr;
-use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{Request, Response, StatusCode};
+use axum::http::StatusCode;
 use serde::Serialize;
 use serde::ser::SerializeSeq;
 use switchyard_route::{Decision, HttpRequest, RoutingTable, Skipped, ZoneSource};
 
 use super::client_ip::{AddrSource, ClientAddr};
 use super::errors::ApiError;
-use super::metrics::Endpoint;
-use super::respond::{self, NodeView};
-use super::{Shared, query};
+use super::respond::{self, NodeView, Reply};
+use super::{Incoming, Shared, query};
 
 #[derive(Serialize)]
 struct Answer<'a> {
@@ -97,18 +93,14 @@ pub(super) fn zone_source(z: ZoneSource) -> &'static str {
 }
 
 /// The client for localization: `ip=` when given, else the admission layer's address.
-pub(super) fn client(
-    shared: &Shared,
-    req: &Request<Body>,
-    q: &str,
-) -> Result<ClientAddr, ApiError> {
+pub(super) fn client(req: &Incoming<'_>, q: &str) -> Result<ClientAddr, ApiError> {
     if let Some(ip) = query::get(q, "ip")? {
         let ip = ip.trim().parse::<IpAddr>().map_err(|_| {
             ApiError::bad("ip", format!("{:?} is not an IPv4 or IPv6 address", truncate(&ip)))
         })?;
         return Ok(ClientAddr { ip: ip.to_canonical(), source: AddrSource::Parameter });
     }
-    Ok(shared.client(req))
+    Ok(req.client)
 }
 
 /// Cuts client-supplied text echoed in errors to a sane length.
@@ -120,26 +112,20 @@ pub(super) fn truncate(s: &str) -> &str {
     &s[..end]
 }
 
-/// The `/v1/route` handler.
-pub(crate) async fn handle(
-    State(shared): State<Arc<Shared>>,
-    req: Request<Body>,
-) -> Response<Body> {
-    shared.timed(Endpoint::Route, &req, answer)
-}
-
-fn answer(shared: &Shared, req: &Request<Body>) -> Result<Response<Body>, ApiError> {
-    if !shared.read_method(req) {
+/// The `/v1/route` answer.
+pub(super) fn answer(shared: &Shared, req: &Incoming<'_>) -> Result<Reply, ApiError> {
+    if !req.readable {
         return Err(ApiError::MethodNotAllowed);
     }
-    let q = req.uri().query().unwrap_or("");
+    let q = req.query;
     let host_param = query::get(q, "host")?;
     let host = match &host_param {
         Some(h) => h.as_ref(),
-        None => respond::request_host(req.uri(), req.headers())
+        None => req
+            .host
             .ok_or_else(|| ApiError::bad("host", "missing: give host= or one Host header"))?,
     };
-    let client = client(shared, req, q)?;
+    let client = client(req, q)?;
     let path_param = query::get(q, "path")?;
     let full = path_param.as_deref().unwrap_or("/");
     let (path, content_query) = full.split_once('?').unwrap_or((full, ""));

@@ -65,17 +65,11 @@ impl Server {
     pub async fn start(config: TrafficConfig) -> Self {
         let table = Arc::new(ArcSwap::from_pointee(table()));
         let metrics = Metrics::new();
-        let (router, overload) = traffic::router(TrafficContext::new(table), &config, &metrics);
+        let (front, overload) = traffic::front_end(TrafficContext::new(table), &config, &metrics);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let stop = CancellationToken::new();
-        let s = stop.clone();
-        let task = tokio::spawn(async move {
-            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async move { s.cancelled().await })
-                .await
-                .unwrap();
-        });
+        let task = tokio::spawn(front.serve(listener, stop.clone()));
         Self { addr, overload, metrics, stop, task: Some(task) }
     }
 
@@ -133,7 +127,39 @@ impl Conn {
         tokio::time::timeout(Duration::from_secs(10), fut).await.expect("reply within 10 s")
     }
 
+    /// Writes raw bytes (several requests, a partial one, ...).
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        self.io.get_mut().write_all(bytes).await.unwrap();
+    }
+
+    /// Reads one response; `head` for an answer to `HEAD` (no body whatever its length).
+    pub async fn read(&mut self, head: bool) -> Reply {
+        let fut = async {
+            let mut r = self.read_head().await;
+            if !head {
+                self.read_body(&mut r).await;
+            }
+            r
+        };
+        tokio::time::timeout(Duration::from_secs(10), fut).await.expect("reply within 10 s")
+    }
+
+    /// Whether the server closed the connection (EOF before any byte).
+    pub async fn closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        let n = tokio::time::timeout(Duration::from_secs(10), self.io.read(&mut b))
+            .await
+            .expect("EOF or data within 10 s");
+        matches!(n, Ok(0) | Err(_))
+    }
+
     async fn read_reply(&mut self) -> Reply {
+        let mut r = self.read_head().await;
+        self.read_body(&mut r).await;
+        r
+    }
+
+    async fn read_head(&mut self) -> Reply {
         let mut line = String::new();
         self.io.read_line(&mut line).await.unwrap();
         let status: u16 = line.split(' ').nth(1).expect("status line").parse().unwrap();
@@ -148,12 +174,12 @@ impl Conn {
             let (k, v) = l.split_once(':').unwrap();
             headers.push((k.trim().to_owned(), v.trim().to_owned()));
         }
-        let len: usize = headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-            .map_or(0, |(_, v)| v.parse().unwrap());
-        let mut body = vec![0; len];
-        self.io.read_exact(&mut body).await.unwrap();
-        Reply { status, headers, body }
+        Reply { status, headers, body: Vec::new() }
+    }
+
+    async fn read_body(&mut self, r: &mut Reply) {
+        let len: usize = r.header("content-length").map_or(0, |v| v.parse().unwrap());
+        r.body = vec![0; len];
+        self.io.read_exact(&mut r.body).await.unwrap();
     }
 }
