@@ -8,8 +8,10 @@
 #    200, alternating (never both at once), RUNS runs each (default 3); the median is kept.
 # 2. Half load: wrk's Lua delay() paces every connection to at most 1 request/ms, with as
 #    many connections as half of each server's median rate needs (calibrated by a short
-#    paced run); p50/p99 come from wrk --latency. wrk2 is not available, so this is paced
-#    closed-loop load, not a true open-loop schedule (coordinated omission applies).
+#    paced run, then corrected once by the rate a second short run achieves); p50/p99 come
+#    from wrk --latency. wrk2 is not available, so this is paced closed-loop load, not a
+#    true open-loop schedule (coordinated omission applies).
+# 3. Switchyard with a worker per core and no pinning, same wrk command, RUNS runs.
 set -euo pipefail
 
 DURATION=${1:-10}
@@ -19,6 +21,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=$(mktemp -d)
 SY_PORT=18081
 NGX_PORT=18082
+SY2_PORT=18083
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -111,8 +114,27 @@ paced_conns() {
 }
 SY_C=$(paced_conns "$SY_URL" "$(awk -v r="$SY_MED" 'BEGIN {print r / 2}')")
 NG_C=$(paced_conns "$NGX_URL" "$(awk -v r="$NG_MED" 'BEGIN {print r / 2}')")
+# One correction pass: scale the connection count by target / achieved of a short run.
+correct() {
+  local url=$1 conns=$2 target=$3 got
+  got=$(DURATION=2 run_wrk "$url" "$conns" -s "$WORK/pace.lua" | rps)
+  awk -v c="$conns" -v t="$target" -v g="$got" 'BEGIN { if (g < 1) g = 1;
+    n = int(c * t / g + 0.5); if (n < 1) n = 1; if (n > 4000) n = 4000; print n }'
+}
+SY_C=$(correct "$SY_URL" "$SY_C" "$(awk -v r="$SY_MED" 'BEGIN {print r / 2}')")
+NG_C=$(correct "$NGX_URL" "$NG_C" "$(awk -v r="$NG_MED" 'BEGIN {print r / 2}')")
 SY_HALF=$(run_wrk "$SY_URL" "$SY_C" -s "$WORK/pace.lua")
 NG_HALF=$(run_wrk "$NGX_URL" "$NG_C" -s "$WORK/pace.lua")
+
+# Switchyard with its default threading (a worker per core, not pinned) under the same wrk.
+"$SERVER" "127.0.0.1:$SY2_PORT" "$(nproc)" >"$WORK/sy2.log" 2>&1 &
+PIDS+=($!)
+wait_port "$SY2_PORT"
+declare -a SY2
+for _ in $(seq 1 "$RUNS"); do
+  SY2+=("$(run_wrk "${SY_URL/:$SY_PORT/:$SY2_PORT}" "$CONNS" | rps)")
+done
+SY2_MED=$(printf '%s\n' "${SY2[@]}" | median)
 
 printf '\n%-34s %14s %14s %8s\n' "" "switchyard" "nginx" "ratio"
 printf '%-34s %14s %14s %8s\n' "runs, requests/s (wrk -c$CONNS)" "${SY[*]}" "" ""
@@ -124,3 +146,4 @@ printf '%-34s %14.0f %14.0f\n' "half load: achieved requests/s" \
 printf '%-34s %14s %14s\n' "half load: paced connections" "$SY_C" "$NG_C"
 printf '%-34s %14s %14s\n' "half load: p50 latency (us)" "$(echo "$SY_HALF" | pct 50)" "$(echo "$NG_HALF" | pct 50)"
 printf '%-34s %14s %14s\n' "half load: p99 latency (us)" "$(echo "$SY_HALF" | pct 99)" "$(echo "$NG_HALF" | pct 99)"
+printf '%-34s %14.0f %14s\n' "default threads ($(nproc)), median r/s" "$SY2_MED" "(${SY2[*]})"

@@ -197,9 +197,10 @@ impl App {
             }
         }
         let (a, b) = (&new.probe.engine, &old.probe.engine);
-        if (a.max_in_flight, a.publish_debounce_ms, a.command_capacity)
-            != (b.max_in_flight, b.publish_debounce_ms, b.command_capacity)
-        {
+        let limits = |e: &switchyard_probe::EngineConfig| {
+            (e.max_in_flight, e.per_target_max_in_flight, e.publish_debounce_ms, e.command_capacity)
+        };
+        if limits(a) != limits(b) {
             restart_required.push("probe.engine".to_string());
         }
         if new.maintenance.enabled != old.maintenance.enabled

@@ -23,7 +23,8 @@ use crate::config::Problem;
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProbeConfig {
-    /// Engine-wide limits (`max_in_flight`, `publish_debounce_ms`, `command_capacity`).
+    /// Engine-wide limits (`max_in_flight`, `per_target_max_in_flight` per ip:port,
+    /// `publish_debounce_ms`, `command_capacity`, `first_probe_spread_ms`).
     #[serde(default)]
     pub engine: EngineConfig,
     /// When the `probes-warm` readiness check passes (`fraction` of nodes probed once,
