@@ -6,7 +6,7 @@
 #
 # 1. Saturation: wrk -t1 -c$CONNECTIONS against switchyard's /v1/route and nginx's static
 #    200, alternating (never both at once), RUNS runs each (default 3); the median is kept.
-# 2. Half load: wrk's Lua delay() paces every connection to at most 1 request/ms, with as
+# 2. Half load: wrk's Lua delay() paces every connection (a random 0-2 ms think time), with as
 #    many connections as half of each server's median rate needs (calibrated by a short
 #    paced run, then corrected once by the rate a second short run achieves); p50/p99 come
 #    from wrk --latency. wrk2 is not available, so this is paced closed-loop load, not a
@@ -100,8 +100,10 @@ done
 SY_MED=$(printf '%s\n' "${SY[@]}" | median)
 NG_MED=$(printf '%s\n' "${NG[@]}" | median)
 
+# A think time of 0, 1 or 2 ms (1 ms on average): a fixed 1 ms would make every connection
+# fire on the same timer tick, and the bursts, not the server, would set the tail.
 cat >"$WORK/pace.lua" <<'LUA'
-function delay() return 1 end
+function delay() return math.random(0, 2) end
 LUA
 # Paced connections rarely reach 1000 requests/s each (timer granularity, round trips), so
 # a short calibration run measures what one paced connection achieves and the connection
