@@ -374,29 +374,25 @@ fn rank_members(key: u64, need: u8, overload: f32, base: u32, batch: Batch<'_>, 
 pub(super) mod wide {
     use super::{Batch, rank_batch};
 
-    #[target_feature(enable = "avx512f,avx512dq,avx512vl")]
-    pub(in crate::table) fn rank_avx512(
-        key: u64,
-        need: u8,
-        overload: f32,
-        base: u32,
-        batch: Batch<'_>,
-        out: &mut [u64],
-    ) {
-        rank_batch(key, need, overload, base, batch, out);
+    /// [`rank_batch`] compiled with the given target features.
+    macro_rules! build_for {
+        ($name:ident, $features:literal) => {
+            #[target_feature(enable = $features)]
+            pub(in crate::table) fn $name(
+                key: u64,
+                need: u8,
+                overload: f32,
+                base: u32,
+                batch: Batch<'_>,
+                out: &mut [u64],
+            ) {
+                rank_batch(key, need, overload, base, batch, out);
+            }
+        };
     }
 
-    #[target_feature(enable = "avx2")]
-    pub(in crate::table) fn rank_avx2(
-        key: u64,
-        need: u8,
-        overload: f32,
-        base: u32,
-        batch: Batch<'_>,
-        out: &mut [u64],
-    ) {
-        rank_batch(key, need, overload, base, batch, out);
-    }
+    build_for!(rank_avx512, "avx512f,avx512dq,avx512vl");
+    build_for!(rank_avx2, "avx2");
 }
 
 /// Ranks members for a pick. Not in panic: eligible healthy members by effective weight,
