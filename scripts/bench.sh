@@ -25,7 +25,9 @@ for s in "${sections[@]}"; do
     readyz) run readyz bench/server/readyz.sh 10 32 ;;
     route) run route cargo bench -q -p switchyard-route --bench routing -- --warm-up-time 1 --measurement-time 4 ;;
     health) run health cargo bench -q -p switchyard-health --bench evaluate -- --warm-up-time 1 --measurement-time 3 ;;
-    snmp) run snmp bench/snmp/run.sh ;;
+    snmp)
+      run snmp bench/snmp/run.sh
+      run snmp-loopback cargo bench -q -p switchyard-snmp --bench loopback ;;
     probe) run probe bench/probe/run.sh ;;
     http) run http bench/http/run.sh ;;
     dns) run dns bench/dns/run.sh ;;
