@@ -197,3 +197,22 @@ async fn other_requests_are_served_by_the_full_stack_on_the_same_connection() {
     drop(c);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn at_stop_idle_connections_close_and_a_request_in_flight_is_answered() {
+    let server = Server::start(TrafficConfig::default()).await;
+    let mut idle = Conn::open(server.addr).await;
+    let mut busy = Conn::open(server.addr).await;
+    // Both connections are accepted and served once.
+    assert_eq!(idle.get("/d?host=video.cdn.example.com", &[("Host", "x")]).await.status, 200);
+    assert_eq!(busy.get("/d?host=video.cdn.example.com", &[("Host", "x")]).await.status, 200);
+    // Half a request head is in flight when the stop comes.
+    busy.send_raw(b"GET /v1/route?host=video.cdn.example.com HTTP/1.1\r\nHost:").await;
+    server.stop();
+    assert!(idle.closed().await, "an idle keep-alive connection closes at stop");
+    busy.send_raw(b" x\r\n\r\n").await;
+    let r = busy.read(false).await;
+    assert_eq!((r.status, r.json()["node"]["id"].as_str()), (200, Some("west-1")));
+    assert!(busy.closed().await, "closed once the request in flight is answered");
+    server.shutdown().await;
+}

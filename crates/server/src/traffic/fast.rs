@@ -146,11 +146,15 @@ impl FrontEnd {
             }
             buf.reserve(READ_CHUNK);
             let read = if buf.is_empty() {
-                // Between requests: a stop closes the connection.
+                // Between requests: a stop closes the connection, unless a request has
+                // already arrived, which is then served like any request in flight.
                 tokio::select! {
                     biased;
                     r = stream.read_buf(&mut buf) => r,
-                    _ = &mut stopped => return,
+                    _ = &mut stopped => match read_now(&stream, &mut buf) {
+                        0 => return,
+                        n => Ok(n),
+                    },
                 }
             } else {
                 // Inside a request head: it may finish, within a bound, even while stopping.
@@ -258,6 +262,21 @@ impl FrontEnd {
                 let _ = conn.await;
             }
         }
+    }
+}
+
+/// Reads what the socket already holds without waiting: one non-blocking `recv`, made
+/// directly because tokio's `try_read` trusts the readiness it has cached, which may not yet
+/// include bytes that arrived just now. 0 when nothing is there (or on error).
+fn read_now(stream: &TcpStream, buf: &mut BytesMut) -> usize {
+    buf.reserve(READ_CHUNK);
+    match socket2::SockRef::from(stream).recv(buf.spare_capacity_mut()) {
+        Ok(n) => {
+            // SAFETY: `recv` initialized the first `n` bytes of the spare capacity.
+            unsafe { buf.set_len(buf.len() + n) };
+            n
+        }
+        Err(_) => 0,
     }
 }
 

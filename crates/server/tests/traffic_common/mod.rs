@@ -73,6 +73,11 @@ impl Server {
         Self { addr, overload, metrics, stop, task: Some(task) }
     }
 
+    /// Signals the stop (as SIGTERM's `stop_accepting` does) without waiting.
+    pub fn stop(&self) {
+        self.stop.cancel();
+    }
+
     /// Stops accepting and waits for the server task to finish.
     pub async fn shutdown(mut self) {
         self.stop.cancel();
