@@ -190,6 +190,13 @@ impl App {
         if new.listen.dns != old.listen.dns {
             restart_required.push("listen.dns".to_string());
         }
+        // The front ends are built with their settings at start.
+        if new.http != old.http {
+            restart_required.push("http".to_string());
+        }
+        if new.dns != old.dns {
+            restart_required.push("dns".to_string());
+        }
         if let Some(engine) = self.prober.get() {
             // Diff-based: unchanged targets keep their schedule and state.
             if let Err(e) = engine.replace_all(new.probe.targets(&spec)).await {

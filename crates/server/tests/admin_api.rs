@@ -120,6 +120,15 @@ fn reload_applies_a_good_config_and_keeps_the_old_one_on_a_bad_one() {
     let (_, fleet) = sy.json("/api/v1/fleet");
     assert_eq!(fleet["nodes"].as_array().unwrap().len(), 3);
 
+    // A changed front-end setting is applied at the next start, and the answer says so.
+    let with_http =
+        config(true).replace("[inventory]\n", "[http]\nidle_timeout_ms = 1000\n\n[inventory]\n");
+    sy.write_config(&with_http);
+    let r = request(sy.admin, "POST", "/admin/reload", &[], "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert!(v["restart_required"].as_array().unwrap().iter().any(|x| x == "http"), "{}", r.body);
+
     // Broken: an unknown zone reference. The running inventory must stay.
     sy.write_config(&config(true).replace("zone = \"fra\"\nipv4", "zone = \"mars\"\nipv4"));
     let r = request(sy.admin, "POST", "/admin/reload", &[], "");

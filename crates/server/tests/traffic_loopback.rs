@@ -216,3 +216,14 @@ async fn at_stop_idle_connections_close_and_a_request_in_flight_is_answered() {
     assert!(busy.closed().await, "closed once the request in flight is answered");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn idle_keep_alive_connections_are_closed_after_the_idle_timeout() {
+    let config = TrafficConfig { idle_timeout_ms: 200, ..Default::default() };
+    let server = Server::start(config).await;
+    let mut c = Conn::open(server.addr).await;
+    assert_eq!(c.get("/d?host=video.cdn.example.com", &[("Host", "x")]).await.status, 200);
+    // `closed` waits up to 10 s for the server to close; nothing else is sent.
+    assert!(c.closed().await, "closed after 200 ms idle");
+    server.shutdown().await;
+}

@@ -59,6 +59,11 @@ pub struct TrafficConfig {
     /// benchmark server pins one). 0 means the default: one per core. Default 0.
     #[serde(default)]
     pub worker_threads: u32,
+    /// How long a keep-alive connection may sit idle between requests before it is closed
+    /// (nginx's `keepalive_timeout`), so idle clients cannot hold descriptors forever. 0
+    /// keeps idle connections open. Milliseconds, default 75000.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_ms: u64,
 }
 
 fn default_max_concurrent() -> u32 {
@@ -78,6 +83,9 @@ fn default_header_bytes() -> u32 {
 }
 fn default_headers() -> u32 {
     100
+}
+fn default_idle_timeout() -> u64 {
+    75_000
 }
 fn default_max_hosts() -> u32 {
     5
@@ -100,6 +108,7 @@ impl Default for TrafficConfig {
             httpdns_max_hosts: default_max_hosts(),
             no_node_retry_after_seconds: default_retry_after(),
             worker_threads: 0,
+            idle_timeout_ms: default_idle_timeout(),
         }
     }
 }
@@ -155,6 +164,12 @@ impl TrafficConfig {
         }
         if self.no_node_retry_after_seconds == 0 {
             bad("no_node_retry_after_seconds", "must be >= 1".into());
+        }
+        if self.idle_timeout_ms > 86_400_000 {
+            bad(
+                "idle_timeout_ms",
+                format!("{} is out of range 0..=86400000 (one day)", self.idle_timeout_ms),
+            );
         }
         if self.worker_threads > 1024 {
             bad("worker_threads", format!("{} is out of range 0..=1024", self.worker_threads));

@@ -30,6 +30,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
@@ -44,6 +45,8 @@ pub const MAX_FAST_HEADERS: usize = 64;
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// Read buffer growth step.
 const READ_CHUNK: usize = 8 * 1024;
+/// Timer period standing in for "no idle timeout" (the timer branch is off then anyway).
+const NO_IDLE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 /// The traffic front end: handlers, admission and the router used for hand-over.
 pub struct FrontEnd {
@@ -53,6 +56,8 @@ pub struct FrontEnd {
     /// Largest request head the fast path buffers before handing over (hyper then answers
     /// 431 through the admission layer).
     pub(super) max_head: usize,
+    /// Idle time between requests after which a connection is closed; `None`: never.
+    pub(super) idle_timeout: Option<Duration>,
 }
 
 /// What the fast path did with one parsed request.
@@ -103,6 +108,13 @@ impl FrontEnd {
         let mut out = Vec::with_capacity(READ_CHUNK);
         let stopped = stop.cancelled();
         tokio::pin!(stopped);
+        // One timer per connection, not one per request: each answer only records the time,
+        // and when the timer fires early (the connection was busy) it is moved to the
+        // current deadline.
+        let idle = self.idle_timeout.unwrap_or(NO_IDLE_TIMEOUT);
+        let mut last = Instant::now();
+        let timer = tokio::time::sleep_until(last + idle);
+        tokio::pin!(timer);
         loop {
             let mut step = Step::KeepAlive;
             // Answer every complete request already read.
@@ -132,6 +144,9 @@ impl FrontEnd {
                     return;
                 }
                 out.clear();
+                if self.idle_timeout.is_some() {
+                    last = Instant::now();
+                }
             }
             match step {
                 Step::Close => {
@@ -155,6 +170,14 @@ impl FrontEnd {
                         0 => return,
                         n => Ok(n),
                     },
+                    _ = &mut timer, if self.idle_timeout.is_some() => {
+                        let due = last + idle;
+                        if Instant::now() >= due {
+                            return;
+                        }
+                        timer.as_mut().reset(due);
+                        continue;
+                    }
                 }
             } else {
                 // Inside a request head: it may finish, within a bound, even while stopping.

@@ -197,7 +197,9 @@ pub fn front_end(
         .with_state(shared.clone());
     // Request line and header separators on top of the counted header bytes.
     let max_head = config.max_header_bytes as usize + 16 * 1024;
-    let front = FrontEnd { shared, admission: layer, router, max_head };
+    let idle_timeout = (config.idle_timeout_ms > 0)
+        .then(|| std::time::Duration::from_millis(config.idle_timeout_ms));
+    let front = FrontEnd { shared, admission: layer, router, max_head, idle_timeout };
     (Arc::new(front), overload)
 }
 

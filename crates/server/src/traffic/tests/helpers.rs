@@ -113,6 +113,7 @@ fn config_validation_reports_every_problem_with_its_path() {
         rate_limit_burst: 0,
         max_headers: 0,
         httpdns_max_hosts: 0,
+        idle_timeout_ms: 86_400_001,
         ..Default::default()
     };
     let paths: Vec<String> = c.validate("http").into_iter().map(|p| p.path).collect();
@@ -123,6 +124,7 @@ fn config_validation_reports_every_problem_with_its_path() {
         "http.rate_limit_burst",
         "http.max_headers",
         "http.httpdns_max_hosts",
+        "http.idle_timeout_ms",
     ] {
         assert!(paths.iter().any(|p| p == want), "{want} not in {paths:?}");
     }
