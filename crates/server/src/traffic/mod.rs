@@ -1,22 +1,18 @@
 //! HTTP traffic front end: the route API, HTTPDNS, 302 redirects and admission control.
 //!
-//! Served as an `axum::Router` (see [`router`]): the caller runs it with
-//! `axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())`, so
-//! the TCP peer reaches the handlers as `ConnectInfo<SocketAddr>`. Endpoints:
+//! [`front_end`] builds it and [`FrontEnd::serve`] runs it on a listener: an HTTP/1.1 fast
+//! path ([`fast`]) answers plain `GET`/`HEAD` requests itself and hands every other
+//! connection to hyper serving the axum [`router`] (also usable alone, e.g. in tests).
+//! Endpoints:
 //!
 //! - `GET /v1/route?host=&ip=&path=&explain=1`: the decision as JSON ([`route_api`]).
 //! - `GET /d?host=&ip=&query=4,6` and `/d?hosts=a,b`: HTTPDNS JSON ([`httpdns`]).
 //! - anything else with a service's `Host`: `302` to the chosen node ([`redirect`]).
 //!
+//! Handlers read an `Incoming` view and return a [`Reply`], so both paths share them.
 //! Errors are JSON `{"error": {"code", "message"}}` with stable codes ([`errors`]);
 //! admission control (header/body limits, shedding concurrency limit, per-client rate limit)
-//! runs before routing ([`admission`]).
-//!
-//! Serving stays with `axum::serve` rather than a hand-written hyper accept loop: on the
-//! benchmark (`bench/http/run.sh`) a `/v1/route` answer costs about the same as a bare 404
-//! from the same stack, and an HTTP/1.1-only hyper loop with `TCP_NODELAY` measured the
-//! same requests/s as `axum::serve`, so the time goes to HTTP parsing and syscalls, not to
-//! routing. Header limits are enforced in the admission layer instead of the parser.
+//! runs before routing, with the same decisions on both paths ([`admission`]).
 
 pub mod admission;
 pub mod client_ip;
