@@ -164,6 +164,9 @@ fn floor(args: &[String]) {
         let ok = (|| -> std::io::Result<bool> {
             let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
             s.set_linger(Some(Duration::ZERO))?;
+            // As the engine does for client-speaks-first probes: the handshake's last ACK
+            // rides on the request.
+            s.set_tcp_quickack(false)?;
             s.connect(&addr.into())?;
             let mut s = std::net::TcpStream::from(s);
             s.write_all(request.as_bytes())?;
