@@ -69,7 +69,7 @@ impl CompiledProbe {
             Check::Tls(c) => Kind::Tls(tls::CompiledTls::new(c)?),
             Check::Http(c) => Kind::Http(http::CompiledHttp::new(c)?),
             Check::Dns(c) => Kind::Dns(dns::CompiledDns::new(c)?),
-            Check::Grpc(c) => Kind::Grpc(grpc::CompiledGrpc::new(c)),
+            Check::Grpc(c) => Kind::Grpc(grpc::CompiledGrpc::new(c)?),
             Check::Agent(c) => Kind::Agent(agent::CompiledAgent::new(c)),
             Check::Snmp(c) => Kind::Snmp(snmp::CompiledSnmp::new(c)),
         };

@@ -65,7 +65,7 @@ struct NodeLabel {
 type HistFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// Probe kinds in label order; [`crate::spec::Check::kind_str`] returns one of these.
-const KINDS: [&str; 8] = ["tcp", "tls", "http", "https", "dns", "grpc", "agent", "snmp"];
+const KINDS: [&str; 9] = ["tcp", "tls", "http", "https", "dns", "grpc", "grpcs", "agent", "snmp"];
 const PHASES: [&str; 4] = ["connect", "tls", "first_byte", "total"];
 /// Result labels: pass, degraded, fail without a cause, then one per [`FailureCause`].
 const RESULTS: usize = 3 + FailureCause::COUNT;

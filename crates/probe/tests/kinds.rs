@@ -350,10 +350,60 @@ async fn dns_rcode_and_answers() {
 }
 
 #[tokio::test]
+async fn grpc_health_over_tls_verifies_the_server_and_negotiates_h2() {
+    // The node offers only h2, as gRPC servers do: the probe must ask for it by default.
+    let plan = TlsPlan { alpn: vec!["h2".into()], valid_days: 40, ..TlsPlan::default() };
+    let fleet = SimFleet::start(FleetPlan::new(Protocol::GrpcTls, 1).with_tls(plan)).await.unwrap();
+    let addr = fleet.addrs()[0];
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, fleet.ca_pem().unwrap()).unwrap();
+    let trusted = TlsClient { ca_file: Some(ca.clone()), ..TlsClient::default() };
+    let check = GrpcCheck {
+        service: "edge".into(),
+        authority: Some("sim.switchyard.test:443".into()),
+        tls: Some(trusted.clone()),
+    };
+    let p = probe(spec(Check::Grpc(check.clone())));
+    assert_eq!(p.spec().check.kind_str(), "grpcs");
+    let mut conn = ConnState::default();
+    let o = run(&p, addr, &mut conn).await;
+    assert_eq!((o.verdict, o.tier, o.status), (Verdict::Pass, Tier::L3Service, Some(1)), "{o:?}");
+    assert!(o.phases.tls.is_some(), "{o:?}");
+    assert!(matches!(o.cert_days_left, Some(39..=40)), "{o:?}");
+    let o = run(&p, addr, &mut conn).await;
+    assert!(o.reused_connection, "the TLS session is pooled like the cleartext one");
+    fleet.node(0).set_behavior(Behavior::Status(503));
+    assert_fail(&run(&p, addr, &mut conn).await, FailureCause::NotServing);
+
+    // The SNI name comes from the authority; a name the certificate lacks fails verification.
+    let wrong_name = GrpcCheck { authority: Some("other.example".into()), ..check.clone() };
+    let o = run(&probe(spec(Check::Grpc(wrong_name))), addr, &mut ConnState::default()).await;
+    assert_fail(&o, FailureCause::Tls);
+    assert_eq!(o.tier, Tier::L1Tcp);
+    // Untrusted anchors fail; offering only http/1.1 is refused by an h2-only server.
+    let untrusted = GrpcCheck { tls: Some(TlsClient::default()), ..check.clone() };
+    let o = run(&probe(spec(Check::Grpc(untrusted))), addr, &mut ConnState::default()).await;
+    assert_fail(&o, FailureCause::Tls);
+    let h1 = TlsClient { alpn: vec!["http/1.1".into()], ..trusted.clone() };
+    let o = run(
+        &probe(spec(Check::Grpc(GrpcCheck { tls: Some(h1), ..check.clone() }))),
+        addr,
+        &mut ConnState::default(),
+    )
+    .await;
+    assert_fail(&o, FailureCause::Tls);
+    // TLS towards a cleartext gRPC node is a TLS failure, not a timeout.
+    let plain = SimFleet::start(FleetPlan::new(Protocol::Grpc, 1)).await.unwrap();
+    let o = run(&p, plain.addrs()[0], &mut ConnState::default()).await;
+    assert_fail(&o, FailureCause::Tls);
+}
+
+#[tokio::test]
 async fn grpc_health_serving_and_not_serving() {
     let fleet = SimFleet::start(FleetPlan::new(Protocol::Grpc, 1)).await.unwrap();
     let addr = fleet.addrs()[0];
-    let p = probe(spec(Check::Grpc(GrpcCheck { service: "edge".into(), authority: None })));
+    let p = probe(spec(Check::Grpc(GrpcCheck { service: "edge".into(), ..GrpcCheck::default() })));
     let mut conn = ConnState::default();
     let o = run(&p, addr, &mut conn).await;
     assert_eq!((o.verdict, o.tier, o.status), (Verdict::Pass, Tier::L3Service, Some(1)), "{o:?}");

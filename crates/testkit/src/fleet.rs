@@ -48,6 +48,8 @@ pub enum Protocol {
     Dns,
     /// gRPC over cleartext HTTP/2 serving `grpc.health.v1.Health/Check`.
     Grpc,
+    /// The same gRPC health service over TLS (see [`TlsPlan`]; offer ALPN `h2`).
+    GrpcTls,
 }
 
 /// How node addresses are assigned.
@@ -116,7 +118,8 @@ pub struct FleetPlan {
     pub nodes: usize,
     /// Address assignment.
     pub addressing: Addressing,
-    /// Certificate settings for [`Protocol::Https`] (ignored otherwise).
+    /// Certificate settings for [`Protocol::Https`] and [`Protocol::GrpcTls`] (ignored
+    /// otherwise).
     pub tls: TlsPlan,
     /// Behavior of every node at start.
     pub initial: Behavior,
@@ -164,7 +167,7 @@ impl SimFleet {
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
         let tls = match plan.protocol {
-            Protocol::Https => Some(tls::ServerTls::generate(&plan.tls)?),
+            Protocol::Https | Protocol::GrpcTls => Some(tls::ServerTls::generate(&plan.tls)?),
             _ => None,
         };
         let ca_pem = tls.as_ref().map(|t| t.cert_pem.clone());

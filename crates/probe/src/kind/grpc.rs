@@ -1,4 +1,5 @@
-//! `grpc`: `grpc.health.v1.Health/Check` on a pooled HTTP/2 session. The request and response
+//! `grpc`: `grpc.health.v1.Health/Check` on a pooled HTTP/2 session, cleartext (h2c) or over
+//! TLS with ALPN `h2`. The request and response
 //! messages have one field each, so they are encoded by hand (protobuf wire format: field 1,
 //! length-delimited string / varint enum) instead of pulling in code generation.
 
@@ -10,6 +11,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
+use super::tls::TlsSetup;
+use crate::ProbeError;
 use crate::outcome::{FailureCause, ProbeOutcome, Tier};
 use crate::spec::GrpcCheck;
 
@@ -22,10 +25,11 @@ const SERVING: u64 = 1;
 pub(crate) struct CompiledGrpc {
     message: Bytes,
     authority: Option<String>,
+    tls: Option<TlsSetup>,
 }
 
 impl CompiledGrpc {
-    pub(crate) fn new(c: &GrpcCheck) -> Self {
+    pub(crate) fn new(c: &GrpcCheck) -> Result<Self, ProbeError> {
         let mut msg = Vec::new();
         if !c.service.is_empty() {
             msg.push(0x0a); // field 1, wire type 2
@@ -36,7 +40,19 @@ impl CompiledGrpc {
         let mut framed = vec![0u8];
         framed.extend_from_slice(&(msg.len() as u32).to_be_bytes());
         framed.extend_from_slice(&msg);
-        CompiledGrpc { message: Bytes::from(framed), authority: c.authority.clone() }
+        let tls = match &c.tls {
+            Some(t) => {
+                let mut t = t.clone();
+                if t.alpn.is_empty() {
+                    // gRPC needs HTTP/2; servers that negotiate ALPN refuse anything else.
+                    t.alpn = vec!["h2".to_owned()];
+                }
+                let host = c.authority.as_deref().map(authority_host);
+                Some(TlsSetup::new(&t, host)?)
+            }
+            None => None,
+        };
+        Ok(CompiledGrpc { message: Bytes::from(framed), authority: c.authority.clone(), tls })
     }
 
     pub(crate) async fn run(
@@ -58,25 +74,23 @@ impl CompiledGrpc {
                 let Some(tcp) = super::connect(addr, connect_timeout, out, start).await else {
                     return;
                 };
-                let hs = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-                    .handshake(TokioIo::new(tcp))
-                    .await;
-                let (sender, conn) = match hs {
-                    Ok(v) => v,
-                    Err(_) => return out.fail(FailureCause::Protocol),
+                let sender = match &self.tls {
+                    None => handshake(tcp).await,
+                    Some(setup) => match setup.handshake(tcp, out, start).await {
+                        Some(s) => handshake(s).await,
+                        None => return,
+                    },
                 };
-                // The driver ends when the sender is dropped or the peer goes away.
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
+                let Some(sender) = sender else { return out.fail(FailureCause::Protocol) };
                 out.tier = Tier::L2Handshake;
                 sender
             }
         };
         let authority = self.authority.clone().unwrap_or_else(|| addr.to_string());
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
         let req = hyper::Request::builder()
             .method("POST")
-            .uri(format!("http://{authority}/grpc.health.v1.Health/Check"))
+            .uri(format!("{scheme}://{authority}/grpc.health.v1.Health/Check"))
             .header("content-type", "application/grpc")
             .header("te", "trailers")
             .body(Full::new(self.message.clone()));
@@ -124,6 +138,33 @@ impl CompiledGrpc {
             }
             None => out.fail(FailureCause::Protocol),
         }
+    }
+}
+
+/// The HTTP/2 client handshake on a connected stream; its connection driver runs in its own
+/// task and ends when the sender is dropped or the peer goes away.
+async fn handshake<S>(io: S) -> Option<Conn>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .handshake(TokioIo::new(io))
+        .await
+        .ok()?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Some(sender)
+}
+
+/// The host part of an `:authority` (`host`, `host:port` or `[v6]:port`), for SNI.
+pub(crate) fn authority_host(a: &str) -> &str {
+    if let Some(rest) = a.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match a.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => a,
     }
 }
 

@@ -1,5 +1,5 @@
 use super::agent::{AgentState, parse_reply};
-use super::grpc::parse_status;
+use super::grpc::{authority_host, parse_status};
 
 #[test]
 fn agent_replies_parse_like_haproxy() {
@@ -29,4 +29,13 @@ fn grpc_health_response_decoding() {
     assert_eq!(parse_status(&[0, 0, 0, 0, 5, 0x12, 1, b'x', 0x08, 1]), Some(1));
     assert_eq!(parse_status(&[1, 0, 0, 0, 2, 0x08, 1]), None, "compressed");
     assert_eq!(parse_status(&[0, 0, 0, 0, 9, 0x08]), None, "truncated");
+}
+
+#[test]
+fn grpc_server_name_comes_from_the_authority_host() {
+    assert_eq!(authority_host("edge.example:443"), "edge.example");
+    assert_eq!(authority_host("edge.example"), "edge.example");
+    assert_eq!(authority_host("[2001:db8::1]:8443"), "2001:db8::1");
+    assert_eq!(authority_host("2001:db8::1"), "2001:db8::1", "a bare IPv6 address has no port");
+    assert_eq!(authority_host("10.0.0.1:50051"), "10.0.0.1");
 }

@@ -23,7 +23,7 @@ pub enum Check {
     Http(HttpCheck),
     /// DNS query over UDP.
     Dns(DnsCheck),
-    /// `grpc.health.v1.Health/Check` over cleartext HTTP/2.
+    /// `grpc.health.v1.Health/Check` over HTTP/2, cleartext or TLS.
     Grpc(GrpcCheck),
     /// HAProxy agent-check as the only check.
     Agent(AgentCheck),
@@ -40,6 +40,7 @@ impl Check {
             Check::Http(h) if h.tls.is_some() => "https",
             Check::Http(_) => "http",
             Check::Dns(_) => "dns",
+            Check::Grpc(g) if g.tls.is_some() => "grpcs",
             Check::Grpc(_) => "grpc",
             Check::Agent(_) => "agent",
             Check::Snmp(_) => "snmp",
@@ -377,6 +378,10 @@ pub struct GrpcCheck {
     /// `:authority` sent. Default: the node address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authority: Option<String>,
+    /// Use TLS with these settings. ALPN defaults to `["h2"]`, and the server name to the
+    /// `authority` host, else `localhost`. Default: cleartext HTTP/2 (h2c).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsClient>,
 }
 
 /// HAProxy agent-check (`agent-check`, `agent-port`, `agent-send`).

@@ -1,5 +1,5 @@
-//! gRPC health nodes: `grpc.health.v1.Health/Check` over cleartext HTTP/2, the protobuf encoded
-//! by hand (one enum field) so the simulator needs no code generation.
+//! gRPC health nodes: `grpc.health.v1.Health/Check` over HTTP/2 (cleartext or TLS), the protobuf
+//! encoded by hand (one enum field) so the simulator needs no code generation.
 
 use std::convert::Infallible;
 
@@ -8,7 +8,7 @@ use http_body_util::{BodyExt, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::Behavior;
 use super::node::NodeHandle;
@@ -21,7 +21,10 @@ pub const CHECK_PATH: &str = "/grpc.health.v1.Health/Check";
 
 type Body = BoxBody<Bytes, Infallible>;
 
-pub(crate) async fn serve(stream: TcpStream, node: NodeHandle) {
+pub(crate) async fn serve<S>(stream: S, node: NodeHandle)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let svc = hyper::service::service_fn(move |req| {
         let node = node.clone();
         async move { Ok::<_, Infallible>(handle(req, node).await) }

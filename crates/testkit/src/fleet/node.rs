@@ -312,6 +312,12 @@ async fn serve_connection(
         Protocol::Tcp => super::tcp::serve_line(stream, node).await,
         Protocol::Agent => super::tcp::serve_agent(stream, node).await,
         Protocol::Grpc => super::grpc::serve(stream, node).await,
+        Protocol::GrpcTls => {
+            let Some(acceptor) = tls else { return };
+            if let Ok(s) = acceptor.accept(stream).await {
+                super::grpc::serve(s, node).await;
+            }
+        }
         Protocol::Dns => {}
     }
 }
