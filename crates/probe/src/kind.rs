@@ -71,7 +71,7 @@ impl CompiledProbe {
             Check::Dns(c) => Kind::Dns(dns::CompiledDns::new(c)?),
             Check::Grpc(c) => Kind::Grpc(grpc::CompiledGrpc::new(c)?),
             Check::Agent(c) => Kind::Agent(agent::CompiledAgent::new(c)),
-            Check::Snmp(c) => Kind::Snmp(snmp::CompiledSnmp::new(c)),
+            Check::Snmp(c) => Kind::Snmp(snmp::CompiledSnmp::new(c)?),
         };
         let agent = spec.agent.as_ref().map(agent::CompiledAgent::new);
         Ok(CompiledProbe { spec, kind, agent })

@@ -52,6 +52,9 @@ pub enum ProbeError {
     /// DNS query settings are unusable.
     #[error("dns setup: {0}")]
     Dns(String),
+    /// SNMP security settings are unusable.
+    #[error("snmp setup: {0}")]
+    Snmp(String),
     /// The engine has stopped.
     #[error("probe engine stopped")]
     Stopped,

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use switchyard_probe::spec::{Check, ProbeSpec, SnmpCheck};
 use switchyard_probe::{CompiledProbe, ConnState, FailureCause, ProbeOutcome, Tier, Verdict};
+use switchyard_snmp::usm::{AuthProtocol, PrivProtocol, UsmUser};
 use switchyard_testkit::snmp_agent::{AgentSpec, Faults, SimAgent};
-use switchyard_testkit::snmpd::{Snmpd, SnmpdConfig};
+use switchyard_testkit::snmpd::{Snmpd, SnmpdConfig, SnmpdUser};
 
 fn probe(check: SnmpCheck) -> CompiledProbe {
     let mut s = ProbeSpec::new(Check::Snmp(check));
@@ -125,4 +126,102 @@ async fn real_snmpd_loopback_interface_and_load() {
         Verdict::Degraded => assert!((0.85..0.98).contains(&u)),
         Verdict::Pass => assert!(u < 0.85),
     }
+}
+
+fn v3_check(port: u16, user: &str, auth: &str, privacy: Option<&str>) -> SnmpCheck {
+    SnmpCheck {
+        port,
+        version: "3".into(),
+        community: String::new(),
+        user: Some(user.into()),
+        auth_protocol: "SHA-256".into(),
+        auth_password: Some(auth.into()),
+        priv_protocol: "AES".into(),
+        priv_password: privacy.map(Into::into),
+        ..SnmpCheck::default()
+    }
+}
+
+#[tokio::test]
+async fn v3_auth_priv_against_the_simulated_agent_and_wrong_keys_fail_as_auth() {
+    let user = UsmUser::no_auth("monitor")
+        .unwrap()
+        .with_auth(AuthProtocol::Sha256, b"auth-pass-phrase")
+        .unwrap()
+        .with_privacy(PrivProtocol::Aes128, b"priv-pass-phrase")
+        .unwrap();
+    // No community: the agent answers v3 only.
+    let spec = AgentSpec { community: None, users: vec![user], ..AgentSpec::default() };
+    let agent = SimAgent::start(spec).await.unwrap();
+    let addr = agent.addr();
+    let check = SnmpCheck {
+        interface: Some("eth0".into()),
+        load_degraded: Some(2.0),
+        ..v3_check(addr.port(), "monitor", "auth-pass-phrase", Some("priv-pass-phrase"))
+    };
+    let p = probe(check.clone());
+    let mut conn = ConnState::default();
+    let o = run(&p, addr, &mut conn).await;
+    assert_eq!(o.verdict, Verdict::Pass, "{o:?}");
+    assert_eq!(o.load_average, Some(0.25));
+    counters_advance().await;
+    let o = run(&p, addr, &mut conn).await;
+    let u = o.utilization.expect("rate after two samples");
+    assert!((u - 0.1).abs() < 0.02, "100 Mbit/s on 1 Gbit/s: {u}");
+    agent.set_load([3.0, 1.0, 1.0]);
+    assert_eq!(run(&p, addr, &mut conn).await.verdict, Verdict::Degraded);
+
+    // A wrong authentication key is reported by the agent (usmStatsWrongDigests).
+    let wrong_auth =
+        probe(SnmpCheck { auth_password: Some("not-the-auth-phrase".into()), ..check.clone() });
+    let o = run(&wrong_auth, addr, &mut ConnState::default()).await;
+    assert_eq!(o.cause, Some(FailureCause::Auth), "{o:?}");
+    let unknown = probe(SnmpCheck { user: Some("intruder".into()), ..check.clone() });
+    let o = run(&unknown, addr, &mut ConnState::default()).await;
+    assert_eq!(o.cause, Some(FailureCause::Auth), "{o:?}");
+    // v2c towards a v3-only agent gets no answer.
+    let v2c = probe(SnmpCheck {
+        port: addr.port(),
+        interface: Some("eth0".into()),
+        ..SnmpCheck::default()
+    });
+    let o = run(&v2c, addr, &mut ConnState::default()).await;
+    assert_eq!(o.cause, Some(FailureCause::Timeout), "{o:?}");
+}
+
+#[tokio::test]
+async fn v3_auth_priv_against_real_snmpd() {
+    let cfg = SnmpdConfig {
+        users: vec![
+            SnmpdUser::auth_priv("probe", "SHA-256", "auth-pass-phrase", "AES", "priv-pass-phrase"),
+            SnmpdUser::auth("authonly", "SHA-256", "auth-pass-phrase"),
+        ],
+        ..SnmpdConfig::default()
+    };
+    let snmpd = Snmpd::start(&cfg).expect("net-snmp snmpd must be installed");
+    let addr = snmpd.addr();
+    let check = SnmpCheck {
+        interface: Some("lo".into()),
+        load_down: Some(1000.0),
+        ..v3_check(addr.port(), "probe", "auth-pass-phrase", Some("priv-pass-phrase"))
+    };
+    let p = probe(check.clone());
+    let mut conn = ConnState::default();
+    let o = run(&p, addr, &mut conn).await;
+    assert_eq!(o.verdict, Verdict::Pass, "{o:?}");
+    assert!(o.load_average.is_some(), "{o:?}");
+    counters_advance().await;
+    let o = run(&p, addr, &mut conn).await;
+    assert!(o.utilization.is_some_and(|u| u >= 0.0), "{o:?}");
+
+    let auth_only = SnmpCheck {
+        load_down: Some(1000.0),
+        ..v3_check(addr.port(), "authonly", "auth-pass-phrase", None)
+    };
+    let o = run(&probe(auth_only), addr, &mut ConnState::default()).await;
+    assert_eq!(o.verdict, Verdict::Pass, "{o:?}");
+
+    let wrong = probe(SnmpCheck { auth_password: Some("wrong-pass-phrase".into()), ..check });
+    let o = run(&wrong, addr, &mut ConnState::default()).await;
+    assert_eq!(o.cause, Some(FailureCause::Auth), "{o:?}");
 }

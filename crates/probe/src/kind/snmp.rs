@@ -1,6 +1,6 @@
 //! `snmp`: interface utilization (IF-MIB octet counters over two probes, through the
 //! `switchyard-snmp` interface-counter helper) and the 1-minute load average (UCD-SNMP-MIB
-//! laLoad), judged against degraded/down thresholds. The first probe of a node only takes the
+//! laLoad), judged against degraded/down thresholds, over v1, v2c or v3 (USM). The first probe of a node only takes the
 //! counter baseline; utilization is known from the second probe on.
 
 use std::net::SocketAddr;
@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use switchyard_snmp::ifmib::{InterfacePoller, InterfaceSelector, RateCalculator, RateObservation};
 use switchyard_snmp::{Client, RequestOptions, Security};
 
+use crate::ProbeError;
 use crate::outcome::{FailureCause, ProbeOutcome, Tier};
 use crate::spec::SnmpCheck;
 
@@ -22,6 +23,8 @@ pub(crate) struct Conn {
 
 pub(crate) struct CompiledSnmp {
     check: SnmpCheck,
+    /// Community or USM user; v3 pass phrases are hashed into keys once, here.
+    security: Security,
     /// One client (one UDP socket, one receive task) per spec, created on first use inside the
     /// runtime and shared by every node using the spec.
     client: OnceLock<Result<Client, FailureCause>>,
@@ -49,8 +52,9 @@ fn cause(e: &switchyard_snmp::Error) -> FailureCause {
 }
 
 impl CompiledSnmp {
-    pub(crate) fn new(check: &SnmpCheck) -> Self {
-        CompiledSnmp { check: check.clone(), client: OnceLock::new() }
+    pub(crate) fn new(check: &SnmpCheck) -> Result<Self, ProbeError> {
+        let security = check.security().map_err(ProbeError::Snmp)?;
+        Ok(CompiledSnmp { check: check.clone(), security, client: OnceLock::new() })
     }
 
     fn conn(&self, addr: SocketAddr, timeout: Duration) -> Result<Conn, FailureCause> {
@@ -65,7 +69,7 @@ impl CompiledSnmp {
         };
         let target = client.target_with(
             SocketAddr::new(addr.ip(), self.check.port),
-            Security::v2c(self.check.community.as_bytes()),
+            self.security.clone(),
             opts,
         );
         let selector = match (&self.check.interface, self.check.if_index) {

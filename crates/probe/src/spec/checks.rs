@@ -412,9 +412,31 @@ pub struct SnmpCheck {
     /// SNMP port on the node. Default 161.
     #[serde(default = "d_snmp_port")]
     pub port: u16,
-    /// v2c community. Default `public`. Never printed.
+    /// SNMP version: `"2c"`, `"3"` (USM) or `"1"`. Default `"2c"`.
+    #[serde(default = "d_snmp_version")]
+    pub version: String,
+    /// v1/v2c community. Default `public`. Never printed.
     #[serde(default = "d_community")]
     pub community: String,
+    /// v3 security name (USM user), required with version 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// v3 authentication protocol, net-snmp names: `MD5`, `SHA`, `SHA-224`, `SHA-256`,
+    /// `SHA-384`, `SHA-512`. Default `SHA`.
+    #[serde(default = "d_auth_protocol")]
+    pub auth_protocol: String,
+    /// v3 authentication pass phrase (at least 8 characters); without it the user is
+    /// noAuthNoPriv. Never printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_password: Option<String>,
+    /// v3 privacy protocol, net-snmp names: `DES`, `AES` (128), `AES192`, `AES256`, `AES192C`,
+    /// `AES256C`. Default `AES`.
+    #[serde(default = "d_priv_protocol")]
+    pub priv_protocol: String,
+    /// v3 privacy pass phrase (at least 8 characters); with `auth_password` the user is
+    /// authPriv. Never printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priv_password: Option<String>,
     /// Interface to measure, by ifName (e.g. `eth0`). Default none (load only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface: Option<String>,
@@ -442,7 +464,13 @@ impl std::fmt::Debug for SnmpCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SnmpCheck")
             .field("port", &self.port)
+            .field("version", &self.version)
             .field("community", &"<redacted>")
+            .field("user", &self.user)
+            .field("auth_protocol", &self.auth_protocol)
+            .field("auth_password", &self.auth_password.as_ref().map(|_| "<redacted>"))
+            .field("priv_protocol", &self.priv_protocol)
+            .field("priv_password", &self.priv_password.as_ref().map(|_| "<redacted>"))
             .field("interface", &self.interface)
             .field("if_index", &self.if_index)
             .field("utilization_degraded", &self.utilization_degraded)
@@ -458,7 +486,13 @@ impl Default for SnmpCheck {
     fn default() -> Self {
         SnmpCheck {
             port: d_snmp_port(),
+            version: d_snmp_version(),
             community: d_community(),
+            user: None,
+            auth_protocol: d_auth_protocol(),
+            auth_password: None,
+            priv_protocol: d_priv_protocol(),
+            priv_password: None,
             interface: None,
             if_index: None,
             utilization_degraded: d_util_degraded(),
@@ -475,6 +509,15 @@ fn d_snmp_port() -> u16 {
 }
 fn d_community() -> String {
     "public".to_owned()
+}
+fn d_snmp_version() -> String {
+    "2c".to_owned()
+}
+fn d_auth_protocol() -> String {
+    "SHA".to_owned()
+}
+fn d_priv_protocol() -> String {
+    "AES".to_owned()
 }
 fn d_util_degraded() -> f64 {
     0.85
@@ -517,5 +560,75 @@ impl SnmpCheck {
         if self.retries > 5 {
             p.push("retries", "must be at most 5");
         }
+        self.security_problems(p);
+    }
+
+    fn security_problems(&self, p: &mut Problems<'_>) {
+        use switchyard_snmp::usm::{AuthProtocol, PrivProtocol};
+        let v3 = match self.version.as_str() {
+            "3" => true,
+            "1" | "2c" => false,
+            _ => {
+                p.push("version", "must be \"1\", \"2c\" or \"3\"");
+                return;
+            }
+        };
+        if !v3 {
+            for (field, set) in [
+                ("user", self.user.is_some()),
+                ("auth_password", self.auth_password.is_some()),
+                ("priv_password", self.priv_password.is_some()),
+            ] {
+                if set {
+                    p.push(field, "is a version 3 setting; set version = \"3\"");
+                }
+            }
+            return;
+        }
+        match self.user.as_deref() {
+            None => p.push("user", "is required with version 3"),
+            Some(u) if u.is_empty() || u.len() > 32 => p.push("user", "must be 1 to 32 bytes"),
+            Some(_) => {}
+        }
+        if AuthProtocol::from_name(&self.auth_protocol).is_none() {
+            p.push("auth_protocol", "must be MD5, SHA, SHA-224, SHA-256, SHA-384 or SHA-512");
+        }
+        if PrivProtocol::from_name(&self.priv_protocol).is_none() {
+            p.push("priv_protocol", "must be DES, AES, AES192, AES256, AES192C or AES256C");
+        }
+        for (field, pass) in
+            [("auth_password", &self.auth_password), ("priv_password", &self.priv_password)]
+        {
+            if pass.as_ref().is_some_and(|x| x.len() < 8) {
+                p.push(field, "must be at least 8 characters (RFC 3414 section 11.2)");
+            }
+        }
+        if self.priv_password.is_some() && self.auth_password.is_none() {
+            p.push("priv_password", "privacy needs authentication: set auth_password too");
+        }
+    }
+
+    /// The security the checks use; call on a validated check (errors name the field anyway).
+    pub(crate) fn security(&self) -> Result<switchyard_snmp::Security, String> {
+        use switchyard_snmp::Security;
+        use switchyard_snmp::usm::{AuthProtocol, PrivProtocol, UsmUser};
+        match self.version.as_str() {
+            "1" => return Ok(Security::v1(self.community.as_bytes())),
+            "2c" => return Ok(Security::v2c(self.community.as_bytes())),
+            _ => {}
+        }
+        let name = self.user.as_deref().ok_or("user: is required with version 3")?;
+        let mut user = UsmUser::no_auth(name).map_err(|e| format!("user: {e}"))?;
+        if let Some(pass) = &self.auth_password {
+            let proto = AuthProtocol::from_name(&self.auth_protocol)
+                .ok_or_else(|| format!("auth_protocol: unknown `{}`", self.auth_protocol))?;
+            user = user.with_auth(proto, pass.as_bytes()).map_err(|e| format!("auth: {e}"))?;
+        }
+        if let Some(pass) = &self.priv_password {
+            let proto = PrivProtocol::from_name(&self.priv_protocol)
+                .ok_or_else(|| format!("priv_protocol: unknown `{}`", self.priv_protocol))?;
+            user = user.with_privacy(proto, pass.as_bytes()).map_err(|e| format!("priv: {e}"))?;
+        }
+        Ok(Security::v3(user))
     }
 }

@@ -94,3 +94,64 @@ fn snmp_needs_something_to_measure_and_hides_its_community() {
     assert_eq!(paths, ["check.utilization_down", "check.interface"]);
     assert!(!format!("{spec:?}").contains("s3cret"));
 }
+
+#[test]
+fn snmp_v3_settings_are_checked_and_pass_phrases_hidden() {
+    let spec: ProbeSpec = toml::from_str(
+        r#"
+        [check]
+        kind = "snmp"
+        version = "3"
+        user = "monitor"
+        auth_protocol = "SHA-256"
+        auth_password = "auth-pass-phrase"
+        priv_protocol = "AES256"
+        priv_password = "priv-pass-phrase"
+        interface = "eth0"
+        "#,
+    )
+    .unwrap();
+    spec.validate().unwrap();
+    let shown = format!("{spec:?}");
+    assert!(!shown.contains("auth-pass-phrase") && !shown.contains("priv-pass-phrase"), "{shown}");
+    let Check::Snmp(c) = &spec.check else { panic!("snmp") };
+    let user = match c.security().unwrap() {
+        switchyard_snmp::Security::V3 { user, .. } => user,
+        _ => panic!("v3 security"),
+    };
+    assert_eq!(user.level(), switchyard_snmp::usm::SecurityLevel::AuthPriv);
+
+    let problems = |c: SnmpCheck| -> Vec<String> {
+        let spec = ProbeSpec::new(Check::Snmp(SnmpCheck { interface: Some("eth0".into()), ..c }));
+        spec.problems("").into_iter().map(|p| format!("{}: {}", p.path, p.message)).collect()
+    };
+    let v3 = |c: SnmpCheck| SnmpCheck { version: "3".into(), ..c };
+    assert_eq!(problems(v3(SnmpCheck::default())), ["check.user: is required with version 3"]);
+    let bad = problems(v3(SnmpCheck {
+        user: Some("monitor".into()),
+        auth_protocol: "SHA-3".into(),
+        priv_protocol: "ROT13".into(),
+        auth_password: None,
+        priv_password: Some("short".into()),
+        ..SnmpCheck::default()
+    }));
+    let paths: Vec<&str> = bad.iter().map(|p| p.split(':').next().unwrap()).collect();
+    assert_eq!(
+        paths,
+        [
+            "check.auth_protocol",
+            "check.priv_protocol",
+            "check.priv_password",
+            "check.priv_password"
+        ],
+        "{bad:?}"
+    );
+    assert!(bad[3].contains("set auth_password too"), "{bad:?}");
+    // v3 settings under v2c are a mistake, not silently ignored.
+    let mixed = problems(SnmpCheck { user: Some("monitor".into()), ..SnmpCheck::default() });
+    assert_eq!(mixed, ["check.user: is a version 3 setting; set version = \"3\""]);
+    assert_eq!(
+        problems(SnmpCheck { version: "2".into(), ..SnmpCheck::default() }),
+        ["check.version: must be \"1\", \"2c\" or \"3\""]
+    );
+}
