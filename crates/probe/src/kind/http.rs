@@ -184,7 +184,7 @@ impl CompiledHttp {
         let setup = super::SocketSetup {
             nodelay: self.keep_alive || self.tls.is_some(),
             reset_on_close: !self.keep_alive,
-            writes_first: true,
+            writes_first: !self.keep_alive && self.tls.is_none(),
         };
         let Some(tcp) = super::connect_with(addr, connect_timeout, out, start, setup).await else {
             return;
