@@ -420,3 +420,45 @@ async fn grpc_health_serving_and_not_serving() {
     let o = run(&p, closed_port().await, &mut ConnState::default()).await;
     assert_fail(&o, FailureCause::Refused);
 }
+
+/// A keep-alive server that writes the header and the body of each reply apart with Nagle on
+/// (as Python's http.server does): the body leaves only once the header is acknowledged.
+fn split_reply_server() -> SocketAddr {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = listener.accept() else { return };
+        let mut buf = [0u8; 4096];
+        while matches!(s.read(&mut buf), Ok(n) if n > 0) {
+            let head = b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\n";
+            if s.write_all(head).is_err() || s.write_all(b"ok\n").is_err() {
+                return;
+            }
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn pooled_probes_do_not_wait_for_delayed_acks_on_split_replies() {
+    let addr = split_reply_server();
+    let p = probe(spec(Check::Http(HttpCheck::default())));
+    let mut conn = ConnState::default();
+    const PROBES: usize = 40;
+    // The kernel's shortest delayed-ACK timeout (TCP_ATO_MIN): a reply held for that ACK
+    // takes at least this long, whatever the machine's load.
+    const DELAYED_ACK: Duration = Duration::from_millis(40);
+    let mut stalled = 0;
+    for i in 0..PROBES {
+        // Back to back: each request follows the previous reply within the delayed-ACK
+        // timeout, which is what puts a connection in Linux's delayed-ACK ("ping-pong") mode.
+        let o = run(&p, addr, &mut conn).await;
+        assert_eq!(o.verdict, Verdict::Pass, "{o:?}");
+        assert_eq!(o.reused_connection, i > 0);
+        stalled += usize::from(o.phases.total >= DELAYED_ACK);
+    }
+    // Left in ping-pong mode nearly every pooled probe stalls; a loaded machine may slow a
+    // few probes past 40 ms, not a quarter of them.
+    assert!(stalled <= PROBES / 4, "{stalled} of {PROBES} probes waited for a delayed ACK");
+}

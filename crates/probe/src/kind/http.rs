@@ -59,6 +59,23 @@ impl Conn {
     }
 }
 
+/// The TCP socket under a probe's stream, for socket options between reads and writes.
+trait OverTcp {
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl OverTcp for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl OverTcp for TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct CompiledHttp {
     id: u64,
@@ -240,7 +257,7 @@ impl CompiledHttp {
 
     /// Writes the request, reads and judges the response. Returns whether the connection may be
     /// reused; protocol-level failures are `Err`, judged failures are recorded in `out`.
-    async fn exchange_on<S: AsyncRead + AsyncWrite + Unpin>(
+    async fn exchange_on<S: AsyncRead + AsyncWrite + Unpin + OverTcp>(
         &self,
         io: &mut S,
         buf: &mut Vec<u8>,
@@ -250,6 +267,14 @@ impl CompiledHttp {
     ) -> Result<bool, FailureCause> {
         io.write_all(request).await.map_err(|e| FailureCause::from_io(&e))?;
         io.flush().await.map_err(|e| FailureCause::from_io(&e))?;
+        if out.reused_connection {
+            // A request written soon after the previous reply (within the delayed-ACK
+            // timeout) puts Linux in "ping-pong" mode, where the reply is acknowledged late.
+            // A server that writes header and body apart without TCP_NODELAY then holds the
+            // body until that ACK: 40 ms or more per probe. Asking for quick ACKs now, after
+            // the write, leaves that mode for this reply.
+            let _ = socket2::SockRef::from(io.tcp()).set_tcp_quickack(true);
+        }
         let head = loop {
             if read_more(io, buf).await? == 0 {
                 return Err(FailureCause::Closed);
