@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use switchyard_snmp::usm::{AuthProtocol, PrivProtocol, UsmUser};
 use switchyard_testkit::fleet::{Addressing, Behavior, FleetPlan, Protocol, SimFleet};
 use switchyard_testkit::snmp_agent::{AgentSpec, InterfaceSpec, SimAgent};
 
@@ -43,6 +44,12 @@ const FIRST_NODE: Ipv4Addr = Ipv4Addr::new(127, 0, 100, 1);
 /// The first node of every zone is probed over SNMP (tag `snmp`): its simulated agent
 /// listens on the node's address at this port.
 const SNMP_PORT: u16 = 16161;
+
+/// The SNMPv3 user (authPriv) the simulated agents accept and the demo's SNMP probe uses;
+/// the agents answer v3 only.
+const SNMP_USER: &str = "switchyard-demo";
+const SNMP_AUTH_PASS: &str = "demo-auth-pass";
+const SNMP_PRIV_PASS: &str = "demo-priv-pass";
 
 /// Interface speed of the simulated agents; the chaos task drives one of them past the
 /// overload threshold.
@@ -122,7 +129,7 @@ timeout_ms = 400
 connect_timeout_ms = 200
 
 [probe.by_tag.snmp]
-check = { kind = "snmp", port = 16161, community = "public", interface = "eth0" }
+check = { kind = "snmp", port = 16161, version = "3", user = "{snmp_user}", auth_protocol = "SHA-256", auth_password = "{snmp_auth}", priv_protocol = "AES", priv_password = "{snmp_priv}", interface = "eth0" }
 interval_ms = 1000
 timeout_ms = 400
 connect_timeout_ms = 200
@@ -149,7 +156,10 @@ dns_answers = 1
 ttl_seconds = 60
 default_zone = "fra"
 "#,
-    );
+    )
+    .replace("{snmp_user}", SNMP_USER)
+    .replace("{snmp_auth}", SNMP_AUTH_PASS)
+    .replace("{snmp_priv}", SNMP_PRIV_PASS);
     for (z, (name, lat, lon, _)) in ZONES.iter().enumerate() {
         let backups: Vec<String> =
             ZONES.iter().filter(|(n, ..)| n != name).map(|(n, ..)| format!("\"{n}\"")).collect();
@@ -209,7 +219,13 @@ async fn start_agents(addrs: &[SocketAddr], per_zone: usize) -> anyhow::Result<V
     for z in 0..ZONES.len() {
         let ip = addrs[z * per_zone].ip();
         let bps = SNMP_SPEED_MBPS * 1_000_000 / 10 * (2 + z as u64);
+        let user = UsmUser::no_auth(SNMP_USER)
+            .and_then(|u| u.with_auth(AuthProtocol::Sha256, SNMP_AUTH_PASS.as_bytes()))
+            .and_then(|u| u.with_privacy(PrivProtocol::Aes128, SNMP_PRIV_PASS.as_bytes()))
+            .context("demo SNMPv3 user")?;
         let spec = AgentSpec {
+            community: None,
+            users: vec![user],
             sys_name: format!("{}-1", ZONES[z].0),
             interfaces: vec![InterfaceSpec::new("eth0", SNMP_SPEED_MBPS, bps / 2, bps)],
             ..AgentSpec::default()

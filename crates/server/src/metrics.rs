@@ -44,6 +44,15 @@ impl Metrics {
         f(root.sub_registry_with_prefix("switchyard"))
     }
 
+    /// Runs `f` with the root registry, for components whose metric names already carry the
+    /// `switchyard_` prefix (the probe engine, the health registry): they are used on their own
+    /// too, and registering them under [`Metrics::register`] would name them
+    /// `switchyard_switchyard_*`.
+    pub fn register_prefixed<R>(&self, f: impl FnOnce(&mut Registry) -> R) -> R {
+        let mut root = self.root.write().unwrap_or_else(|e| e.into_inner());
+        f(&mut root)
+    }
+
     /// Encodes every metric in the OpenMetrics text format.
     pub fn encode(&self) -> String {
         let mut out = String::with_capacity(16 * 1024);

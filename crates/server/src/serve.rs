@@ -114,7 +114,7 @@ impl Server {
             }),
         )?;
         let shutdown = health.shutdown_check()?;
-        app.metrics.register(|r| health.register_metrics(r));
+        app.metrics.register_prefixed(|r| health.register_metrics(r));
 
         let overrides = Arc::new(overrides);
         let ctx = AdminContext {
@@ -249,7 +249,7 @@ impl Server {
     ) -> anyhow::Result<()> {
         let probe = &config.probe;
         let engine_config = probe.engine.clone();
-        self.app.metrics.register(|r| engine_config.metrics.register(r));
+        self.app.metrics.register_prefixed(|r| engine_config.metrics.register(r));
         let targets = probe.targets(fleet);
         let count = targets.len();
         let engine = ProbeEngine::start(engine_config, targets, self.tokens.background.clone())

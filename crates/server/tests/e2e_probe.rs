@@ -126,7 +126,12 @@ fn routing_follows_probe_verdicts_down_backup_and_back() {
     assert!(history.iter().any(|h| h["cause"] == "bad_status" && h["status"] == 500), "{detail}");
     assert!(detail["transitions"].as_u64().unwrap() >= 2, "{detail}");
     let metrics = common::get(sy.admin, "/metrics", &[]).body;
-    assert!(metrics.contains("switchyard_probes_total"), "{metrics}");
+    assert!(
+        metrics.contains("\nswitchyard_probes_total{kind=\"http\",result=\"pass\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("\nswitchyard_health_check_status{"), "{metrics}");
+    assert!(!metrics.contains("switchyard_switchyard_"), "one prefix only: {metrics}");
     drop(fleet);
 }
 
