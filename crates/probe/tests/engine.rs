@@ -46,6 +46,16 @@ async fn wait_for(engine: &EngineHandle, what: &str, f: impl Fn(&HealthSnapshot)
     assert!(r.is_ok(), "timed out waiting for: {what}; last snapshot {:?}", engine.snapshot());
 }
 
+/// Waits until `n` probes have finished in all.
+async fn wait_finished(engine: &EngineHandle, n: u64) {
+    let r = tokio::time::timeout(GUARD, async {
+        while engine.stats().probes_finished < n {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    assert!(r.await.is_ok(), "timed out waiting for {n} probes: {:?}", engine.stats());
+}
+
 fn state(s: &HealthSnapshot, node: &str) -> Option<HealthState> {
     s.nodes.get(node).map(|n| n.state)
 }
@@ -217,6 +227,13 @@ async fn metrics_have_bounded_labels_unless_per_node_is_asked_for() {
         assert!(text.contains("switchyard_probe_overruns_total 0"));
         assert!(text.contains("switchyard_probes_in_flight"));
         assert_eq!(text.contains(r#"switchyard_node_up{node="m0"} 1"#), per_node, "{text}");
+        // Every node has its series from the start, not from its first transition.
+        let fresh = engine.upsert(Target::new("fresh", fleet.addrs()[0], spec.clone()));
+        fresh.await.unwrap();
+        engine.sync().await.unwrap();
+        let mut text = String::new();
+        encode(&mut text, &registry).unwrap();
+        assert_eq!(text.contains(r#"switchyard_node_up{node="fresh"} 0"#), per_node, "{text}");
         assert_eq!(text.contains("m1"), per_node);
         engine.shutdown().await;
     }
@@ -242,5 +259,58 @@ async fn first_probe_spread_bounds_the_warm_up_of_a_fresh_fleet() {
     // Without the spread setting the first round would take up to the 60 s interval.
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     assert_eq!(engine.warm_fraction(), 1.0, "every node probed within the 500 ms spread");
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_spec_on_the_same_address_drops_pooled_connections() {
+    let fleet = SimFleet::start(FleetPlan::new(Protocol::Http, 1)).await.unwrap();
+    let spec = fast_spec();
+    let engine = ProbeEngine::start(
+        EngineConfig::default(),
+        targets(&fleet, &spec, "n"),
+        Default::default(),
+    )
+    .unwrap();
+    wait_for(&engine, "up", |s| state(s, "n0") == Some(HealthState::Up)).await;
+    wait_finished(&engine, 3).await;
+    assert_eq!(fleet.node(0).connections(), 1, "one pooled connection");
+
+    // Another path (and so another spec) at the same address: the old connection, made for
+    // the old spec, must not carry the new one's probes.
+    let mut other = (*spec).clone();
+    let Check::Http(h) = &mut other.check else { unreachable!() };
+    h.path = "/other".into();
+    let finished = engine.stats().probes_finished;
+    engine.upsert(Target::new("n0", fleet.addrs()[0], Arc::new(other))).await.unwrap();
+    engine.sync().await.unwrap();
+    wait_finished(&engine, finished + 2).await;
+    assert_eq!(fleet.node(0).connections(), 2, "a new connection for the new spec");
+    assert_eq!(state(&engine.snapshot(), "n0"), Some(HealthState::Up), "health carried over");
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spec_changes_while_a_probe_runs_are_not_overruns() {
+    let fleet = SimFleet::start(FleetPlan::new(Protocol::Http, 1)).await.unwrap();
+    fleet.node(0).set_behavior(Behavior::Hang);
+    let spec = fast_spec();
+    let engine = ProbeEngine::start(
+        EngineConfig::default(),
+        targets(&fleet, &spec, "n"),
+        Default::default(),
+    )
+    .unwrap();
+    wait_for(&engine, "down", |s| state(s, "n0") == Some(HealthState::Down)).await;
+    // Every change lands while a probe hangs on the node (timeout 100 ms of a 150 ms
+    // interval): a timer armed then would find the probe still running.
+    for i in 0..20u32 {
+        let mut changed = (*spec).clone();
+        changed.timeout_ms = 100 + u64::from(i % 2);
+        engine.upsert(Target::new("n0", fleet.addrs()[0], Arc::new(changed))).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    engine.sync().await.unwrap();
+    assert_eq!(engine.stats().overruns, 0, "{:?}", engine.stats());
     engine.shutdown().await;
 }

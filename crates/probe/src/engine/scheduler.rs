@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use futures::FutureExt;
 use rand::Rng;
 use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
@@ -25,7 +26,7 @@ use super::{
 };
 use crate::health::{HealthPolicy, HealthState, NodeHealth, jittered};
 use crate::kind::{CompiledProbe, ConnState};
-use crate::outcome::ProbeOutcome;
+use crate::outcome::{FailureCause, ProbeOutcome};
 
 struct Node {
     target: Target,
@@ -270,6 +271,7 @@ impl Scheduler {
                     bump(&mut self.counts, &self.config.metrics, before, -1);
                     bump(&mut self.counts, &self.config.metrics, after, 1);
                 }
+                self.config.metrics.node_state(&target.id, Some(after));
                 if was_probed {
                     self.probed -= 1;
                 }
@@ -282,12 +284,25 @@ impl Scheduler {
                     node.gate = gate;
                 }
             } else {
+                // Same endpoint, another spec: health carries on under the new policy, but
+                // nothing made for the old spec may be used again (a pooled connection with
+                // old TLS settings, an SNMP session with old credentials or port). A probe
+                // still running under the old spec is dropped; its result would judge the
+                // node by rules that no longer apply.
                 node.health.set_policy(HealthPolicy::from_spec(&target.spec));
+                if let Some(t) = node.in_flight.take() {
+                    t.abort();
+                }
+                node.conn = Some(ConnState::default());
+                node.generation = self.next_generation;
+                self.next_generation += 1;
             }
             let Some(node) = self.slots[slot].as_mut() else { return };
             let new_interval = node.health.next_interval();
             node.target = target;
             node.compiled = compiled;
+            // `timer_seq == 0` means no timer is armed: the probe was running (and has just
+            // been dropped above) or the node was new.
             let stale_timer = node.timer_seq == 0 || old_interval != new_interval;
             if stale_timer {
                 let due = Instant::now() + self.start_spread(new_interval);
@@ -317,6 +332,7 @@ impl Scheduler {
         };
         let id = node.target.id.clone();
         let slot = self.alloc(node);
+        self.config.metrics.node_state(&id, Some(state));
         self.ids.insert(id, slot);
         self.shared.nodes.store(self.ids.len() as u64, Ordering::Relaxed);
         self.count(state, 1);
@@ -474,7 +490,19 @@ impl Scheduler {
         let guard = InFlight { shared, gate };
         let task = self.tracker.spawn(async move {
             let started = Instant::now();
-            let outcome = compiled.run(addr, &mut conn).await;
+            // A probe that panics (a defect, never a target's doing) still reports: otherwise
+            // the node would never be scheduled again and its last state would stand forever.
+            let run = std::panic::AssertUnwindSafe(compiled.run(addr, &mut conn)).catch_unwind();
+            let outcome = match run.await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    tracing::error!(%addr, "probe task panicked; counted as a protocol failure");
+                    conn = ConnState::default();
+                    let mut o = ProbeOutcome::new();
+                    o.fail(FailureCause::Protocol);
+                    o
+                }
+            };
             // Counted out before the result is applied, so the scheduler never sees a finished
             // probe still holding a slot.
             drop(guard);
