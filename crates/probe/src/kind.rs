@@ -83,23 +83,32 @@ impl CompiledProbe {
     }
 
     /// Runs one probe against `addr`. Never takes longer than `timeout_ms` (plus scheduling
-    /// noise): the whole probe, agent check included, runs under one deadline.
+    /// noise): the whole probe, agent check included, runs under one deadline. The agent is
+    /// queried beside the main check; an agent that does not answer by the deadline is
+    /// treated like an unreachable one (it changes nothing), and the main check's own result
+    /// and latency stand.
     pub async fn run(&self, addr: SocketAddr, state: &mut ConnState) -> ProbeOutcome {
         let start = Instant::now();
+        let deadline = tokio::time::Instant::now() + self.spec.timeout();
         let mut out = ProbeOutcome::new();
         let mut agent_reply = None;
-        let main = self.run_kind(addr, state, &mut out, start);
-        let finished = match &self.agent {
-            Some(a) => {
-                let both = async {
-                    let (_, reply) = tokio::join!(main, a.query(addr, self.spec.connect_timeout()));
-                    agent_reply = reply.ok();
-                };
-                tokio::time::timeout(self.spec.timeout(), Box::pin(both)).await
-            }
-            None => tokio::time::timeout(self.spec.timeout(), main).await,
+        let main = async {
+            self.run_kind(addr, state, &mut out, start).await;
+            start.elapsed()
         };
-        if finished.is_err() {
+        let main_elapsed = match &self.agent {
+            Some(a) => {
+                let agent = a.query(addr, self.spec.connect_timeout());
+                let (main, reply) = tokio::join!(
+                    tokio::time::timeout_at(deadline, main),
+                    tokio::time::timeout_at(deadline, agent)
+                );
+                agent_reply = reply.ok().and_then(Result::ok);
+                main
+            }
+            None => tokio::time::timeout_at(deadline, Box::pin(main)).await,
+        };
+        if main_elapsed.is_err() {
             // The connection may be mid-exchange; it cannot be reused.
             state.http = None;
             state.grpc = None;
@@ -108,7 +117,7 @@ impl CompiledProbe {
         if out.agent.is_none() {
             out.agent = agent_reply;
         }
-        out.phases.total = start.elapsed();
+        out.phases.total = main_elapsed.unwrap_or_else(|_| start.elapsed());
         out
     }
 

@@ -296,6 +296,12 @@ async fn agent_kind_and_auxiliary_agent() {
     assert_fail(&run(&p, addr, &mut ConnState::default()).await, FailureCause::AgentDown);
     agents.node(0).set_agent_reply("gibberish");
     assert_fail(&run(&p, addr, &mut ConnState::default()).await, FailureCause::Protocol);
+    // `maint` is no failure: the probe passes and carries the word, which holds the node down
+    // through health precedence without counting towards `fall`.
+    agents.node(0).set_agent_reply("maint#kernel upgrade");
+    let o = run(&p, addr, &mut ConnState::default()).await;
+    assert_eq!(o.verdict, Verdict::Pass, "{o:?}");
+    assert_eq!(o.agent.unwrap().state, Some(switchyard_probe::kind::agent::AgentState::Maint));
 
     // Agent alongside an HTTP check on another port of the same address: the agent's word
     // rides on the outcome; an unreachable agent is not a failure of the node.
@@ -309,6 +315,14 @@ async fn agent_kind_and_auxiliary_agent() {
     let o = run(&both, web_addr, &mut ConnState::default()).await;
     assert_eq!(o.verdict, Verdict::Pass);
     assert_eq!(o.agent.unwrap().state, Some(switchyard_probe::kind::agent::AgentState::Drain));
+    let t = Instant::now();
+    // An agent that accepts and never answers is no more than an unreachable one: the main
+    // check's result and its own latency stand.
+    agents.node(0).set_behavior(Behavior::Hang);
+    let o = run(&both, web_addr, &mut ConnState::default()).await;
+    assert_eq!((o.verdict, o.cause, o.agent.as_ref()), (Verdict::Pass, None, None), "{o:?}");
+    assert!(o.phases.total < both.spec().timeout(), "main check latency, not the wait: {o:?}");
+    assert!(t.elapsed() >= both.spec().timeout(), "the agent was waited for until the deadline");
     agents.node(0).set_behavior(Behavior::Refuse);
     let o = run(&both, web_addr, &mut ConnState::default()).await;
     assert_eq!(o.verdict, Verdict::Pass);

@@ -146,8 +146,11 @@ impl CompiledAgent {
             Err(AgentError::Unparsable) => out.fail(FailureCause::Protocol),
             Ok(reply) => {
                 out.tier = Tier::L3Service;
-                let down = matches!(reply.state, Some(AgentState::Down | AgentState::Maint));
+                let down = reply.state == Some(AgentState::Down);
                 out.agent = Some(reply);
+                // `maint` is not a failure: the probe passes and the agent's word holds the
+                // node down (health precedence), so `up` later clears it at once, without
+                // `rise` successes, exactly as beside a main check.
                 if down { out.fail(FailureCause::AgentDown) } else { out.pass(false) }
             }
         }
