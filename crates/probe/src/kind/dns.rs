@@ -42,6 +42,25 @@ pub(crate) fn parse_rcode(s: &str) -> Option<ResponseCode> {
     Some(<ResponseCode as From<u16>>::from(code))
 }
 
+/// The form answers and expectations are compared in: addresses parsed (so `2001:DB8::1`
+/// equals `2001:db8::1`), and for record types whose data ends in a domain name, lower case
+/// without the final dot (so `ns1.example.com` equals the record's `ns1.example.com.`). Other
+/// data (TXT, ...) is compared as written.
+pub(crate) fn canonical(qtype: RecordType, text: &str) -> String {
+    if let Ok(ip) = text.trim().parse::<IpAddr>() {
+        return ip.to_string();
+    }
+    match qtype {
+        RecordType::CNAME
+        | RecordType::NS
+        | RecordType::PTR
+        | RecordType::MX
+        | RecordType::SRV
+        | RecordType::ANAME => text.trim().trim_end_matches('.').to_ascii_lowercase(),
+        _ => text.to_owned(),
+    }
+}
+
 impl CompiledDns {
     pub(crate) fn new(c: &DnsCheck) -> Result<Self, ProbeError> {
         let name = Name::from_ascii(&c.qname).map_err(|e| ProbeError::Dns(e.to_string()))?;
@@ -55,7 +74,7 @@ impl CompiledDns {
             qtype,
             rcode,
             min_answers: c.min_answers.unwrap_or(default_min),
-            expect: c.expect_answers.clone(),
+            expect: c.expect_answers.iter().map(|e| canonical(qtype, e)).collect(),
         })
     }
 
@@ -109,7 +128,7 @@ impl CompiledDns {
             .answers
             .iter()
             .filter(|r| r.record_type() == self.qtype)
-            .map(|r| r.data.to_string())
+            .map(|r| canonical(self.qtype, &r.data.to_string()))
             .collect();
         if answers.len() < self.min_answers || !self.expect.iter().all(|e| answers.contains(e)) {
             return out.fail(FailureCause::DnsAnswer);

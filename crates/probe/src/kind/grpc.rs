@@ -81,8 +81,9 @@ impl CompiledGrpc {
                         None => return,
                     },
                 };
+                // The client preface is written without waiting for the server's SETTINGS:
+                // the HTTP/2 session is proven (tier L2) only by the server's response.
                 let Some(sender) = sender else { return out.fail(FailureCause::Protocol) };
-                out.tier = Tier::L2Handshake;
                 sender
             }
         };
@@ -103,6 +104,7 @@ impl CompiledGrpc {
             Err(e) => return out.fail(hyper_cause(&e)),
         };
         out.phases.first_byte = Some(start.elapsed());
+        out.tier = out.tier.max(Tier::L2Handshake);
         *pool = Some(sender);
         let (parts, body) = resp.into_parts();
         out.status = Some(parts.status.as_u16());

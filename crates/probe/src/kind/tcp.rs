@@ -47,6 +47,11 @@ impl CompiledTcp {
         let mut len = 0;
         loop {
             match s.read(&mut buf[len..]).await {
+                // The peer said something and hung up: what it said is what is judged.
+                Ok(0) if len > 0 => {
+                    out.tier = Tier::L3Service;
+                    return out.fail(FailureCause::ExpectMismatch);
+                }
                 Ok(0) => return out.fail(FailureCause::Closed),
                 Ok(n) => {
                     if len == 0 {

@@ -39,3 +39,20 @@ fn grpc_server_name_comes_from_the_authority_host() {
     assert_eq!(authority_host("2001:db8::1"), "2001:db8::1", "a bare IPv6 address has no port");
     assert_eq!(authority_host("10.0.0.1:50051"), "10.0.0.1");
 }
+
+#[test]
+fn dns_answers_compare_in_canonical_form() {
+    use super::dns::canonical;
+    use hickory_proto::rr::RecordType;
+    assert_eq!(
+        canonical(RecordType::NS, "NS1.Example.com."),
+        canonical(RecordType::NS, "ns1.example.com")
+    );
+    assert_eq!(canonical(RecordType::MX, "10 mail.example.com."), "10 mail.example.com");
+    assert_eq!(
+        canonical(RecordType::AAAA, "2001:DB8::1"),
+        canonical(RecordType::AAAA, "2001:db8:0::1")
+    );
+    // TXT data is compared as written, case and dots included.
+    assert_ne!(canonical(RecordType::TXT, "v=OK."), canonical(RecordType::TXT, "v=ok"));
+}
