@@ -69,11 +69,24 @@ impl ProbeConfig {
             out.extend(problems.into_iter().map(|p| Problem::at(p.path, p.message)));
         };
         add(self.engine.problems("probe.engine"));
-        if let Some(spec) = &self.default {
-            add(spec.problems("probe.default"));
-        }
-        for (tag, spec) in &self.by_tag {
-            add(spec.problems(&format!("probe.by_tag.{tag}")));
+        let specs = self
+            .default
+            .iter()
+            .map(|s| ("probe.default".to_string(), s))
+            .chain(self.by_tag.iter().map(|(tag, s)| (format!("probe.by_tag.{tag}"), s)));
+        for (at, spec) in specs {
+            let mut problems = spec.problems(&at);
+            if problems.is_empty() {
+                // What only building the probe finds (a CA file that is not PEM, say) is a
+                // problem of the file too, so a reload with it is refused as a whole.
+                if let Err(e) = switchyard_probe::CompiledProbe::new(Arc::new(spec.clone())) {
+                    problems.push(switchyard_probe::ConfigProblem {
+                        path: format!("{at}.check"),
+                        message: e.to_string(),
+                    });
+                }
+            }
+            add(problems);
         }
         if !(0.0..=1.0).contains(&self.warm.fraction) {
             out.push(Problem::at("probe.warm.fraction", "must be between 0 and 1"));

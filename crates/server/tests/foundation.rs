@@ -187,6 +187,26 @@ fn check_config_reports_three_mistakes_with_lines() {
 }
 
 #[test]
+fn check_config_refuses_a_probe_whose_ca_file_is_not_pem() {
+    let dir = tempfile::tempdir().unwrap();
+    // Exists and is readable; only reading it as PEM finds the fault.
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "-----BEGIN CERTIFICATE-----\nnot base64 !!\n-----END CERTIFICATE-----\n")
+        .unwrap();
+    let path = dir.path().join("c.toml");
+    let text = format!(
+        "[probe.by_tag.tls]\ncheck = {{ kind = \"tls\", ca_file = \"{}\" }}\n",
+        ca.display()
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = Command::new(BIN).arg("check-config").arg(&path).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("probe.by_tag.tls.check"), "{err}");
+    assert!(err.contains("ca.pem"), "names the file: {err}");
+}
+
+#[test]
 fn serve_refuses_a_bad_config_and_an_exposed_tokenless_admin() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.toml");
