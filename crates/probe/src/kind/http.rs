@@ -20,6 +20,14 @@ use crate::spec::{HttpCheck, StatusRange};
 
 const MAX_HEAD: usize = 32 * 1024;
 
+/// Interim (1xx) responses skipped before the final one. Servers send one or two (100
+/// Continue, 103 Early Hints); more means a peer that would keep the probe reading forever.
+const MAX_INTERIM: usize = 8;
+
+/// Longest chunk-size line, extensions and CRLF included. Without a bound a peer could grow
+/// the read buffer with one endless line until the probe times out.
+const MAX_CHUNK_LINE: usize = 4096;
+
 /// Identity of a compiled spec, so a node's cached request bytes follow a spec change.
 static NEXT_SPEC_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -275,25 +283,45 @@ impl CompiledHttp {
             // the write, leaves that mode for this reply.
             let _ = socket2::SockRef::from(io.tcp()).set_tcp_quickack(true);
         }
+        let mut interim = 0;
         let head = loop {
-            if read_more(io, buf).await? == 0 {
-                return Err(FailureCause::Closed);
-            }
-            if out.phases.first_byte.is_none() {
-                out.phases.first_byte = Some(start.elapsed());
-            }
             match self.parse_head(buf)? {
+                // An interim response is not the answer (RFC 9110 section 15.2): judging it
+                // would misreport the node, and pooling the connection after it would leave
+                // the real answer to be read as the next probe's. The bytes after it are the
+                // next head. 101 ends HTTP/1.1 on the connection, so it is final.
+                Some(h) if (100..200).contains(&h.status) && h.status != 101 => {
+                    interim += 1;
+                    if interim > MAX_INTERIM {
+                        return Err(FailureCause::Protocol);
+                    }
+                    buf.drain(..h.len);
+                    continue;
+                }
                 Some(h) => break h,
                 None if buf.len() > MAX_HEAD => return Err(FailureCause::Protocol),
                 None => {}
             }
+            if read_more(io, buf).await? == 0 {
+                return Err(FailureCause::Closed);
+            }
+            // Time to first byte is the server's first reaction, interim response or not.
+            if out.phases.first_byte.is_none() {
+                out.phases.first_byte = Some(start.elapsed());
+            }
         };
         out.tier = Tier::L2Handshake;
         out.status = Some(head.status);
-        let no_body = self.head_request
-            || head.status == 204
-            || head.status == 304
-            || (100..200).contains(&head.status);
+        if head.status == 101 {
+            // The server switched protocols: a health endpoint that does so is not answering
+            // the probe, whatever the accepted statuses, and the connection no longer
+            // speaks HTTP/1.1, so it is not pooled.
+            out.tier = Tier::L3Service;
+            out.immediate_down = self.immediate_down.contains(&head.status);
+            out.fail(FailureCause::BadStatus);
+            return Ok(false);
+        }
+        let no_body = self.head_request || head.status == 204 || head.status == 304;
         let (body, complete) = if no_body {
             (Body::InBuf(0..0), buf.len() == head.len)
         } else {
@@ -333,20 +361,28 @@ impl CompiledHttp {
         let mut head = Head {
             len,
             status,
-            content_length: None,
-            chunked: false,
+            framing: Framing::Close,
             close: resp.version == Some(0),
             degraded: false,
             headers_ok: true,
         };
+        let mut content_length = None;
+        let mut transfer_coding = None;
         let mut seen_must = vec![false; self.header_must.len()];
         for h in resp.headers.iter() {
             let name = h.name;
             if name.eq_ignore_ascii_case("content-length") {
-                let v = std::str::from_utf8(h.value).map_err(|_| FailureCause::Protocol)?;
-                head.content_length = Some(v.trim().parse().map_err(|_| FailureCause::Protocol)?);
+                let n = parse_content_length(h.value)?;
+                // Two different lengths leave the message end unknown: guessing one could
+                // desynchronise the pooled connection (RFC 9112 section 6.3).
+                if content_length.is_some_and(|c| c != n) {
+                    return Err(FailureCause::Protocol);
+                }
+                content_length = Some(n);
             } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                head.chunked = h.value.to_ascii_lowercase().ends_with(b"chunked");
+                // The last coding is the one that frames the message.
+                let last = h.value.rsplit(|&b| b == b',').next().unwrap_or_default();
+                transfer_coding = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
             } else if name.eq_ignore_ascii_case("connection") {
                 let v = h.value.to_ascii_lowercase();
                 if v.windows(5).any(|w| w == b"close") {
@@ -376,6 +412,13 @@ impl CompiledHttp {
         if seen_must.contains(&false) {
             head.headers_ok = false;
         }
+        // Transfer-Encoding overrides Content-Length; a response whose last coding is not
+        // chunked ends when the connection closes (RFC 9112 section 6.3).
+        head.framing = match (transfer_coding, content_length) {
+            (Some(true), _) => Framing::Chunked,
+            (Some(false), _) | (None, None) => Framing::Close,
+            (None, Some(n)) => Framing::Length(n),
+        };
         Ok(Some(head))
     }
 }
@@ -400,11 +443,20 @@ enum Exchange {
     StaleBeforeAnswer,
 }
 
+/// How the end of a response body is found.
+#[derive(Clone, Copy)]
+enum Framing {
+    Chunked,
+    /// The Content-Length value, as sent by the peer (it may be far beyond `max_body`).
+    Length(usize),
+    /// Read until the peer closes.
+    Close,
+}
+
 struct Head {
     len: usize,
     status: u16,
-    content_length: Option<usize>,
-    chunked: bool,
+    framing: Framing,
     close: bool,
     degraded: bool,
     headers_ok: bool,
@@ -421,37 +473,84 @@ async fn read_more<S: AsyncRead + Unpin>(
     Ok(n)
 }
 
+/// A Content-Length value: digits only (RFC 9110 section 8.6). A value too large for `usize`
+/// cannot frame anything the probe could read, so it is a protocol failure too.
+fn parse_content_length(v: &[u8]) -> Result<usize, FailureCause> {
+    let v = v.trim_ascii();
+    if v.is_empty() || !v.iter().all(u8::is_ascii_digit) {
+        return Err(FailureCause::Protocol);
+    }
+    std::str::from_utf8(v).ok().and_then(|s| s.parse().ok()).ok_or(FailureCause::Protocol)
+}
+
+/// Reads until `buf` holds at least `len` bytes; the peer closing first is a failure.
+async fn fill<S: AsyncRead + Unpin>(
+    io: &mut S,
+    buf: &mut Vec<u8>,
+    len: usize,
+) -> Result<(), FailureCause> {
+    while buf.len() < len {
+        if read_more(io, buf).await? == 0 {
+            return Err(FailureCause::Closed);
+        }
+    }
+    Ok(())
+}
+
 /// Reads the body per RFC 9112 section 6.3. Returns the body (at most `max` bytes) and whether
 /// the message ended exactly at the end of what was read (so the connection can be reused).
+/// Lengths come from the peer: every offset built from one is checked or clamped to `max`.
 async fn read_body<S: AsyncRead + Unpin>(
     io: &mut S,
     buf: &mut Vec<u8>,
     head: &Head,
     max: usize,
 ) -> Result<(Body, bool), FailureCause> {
-    if head.chunked {
-        return read_chunked(io, buf, head.len, max).await;
-    }
-    if let Some(cl) = head.content_length {
-        let want = head.len + cl.min(max);
-        while buf.len() < want {
-            if read_more(io, buf).await? == 0 {
-                return Err(FailureCause::Closed);
+    match head.framing {
+        Framing::Chunked => read_chunked(io, buf, head.len, max).await,
+        Framing::Length(cl) => {
+            // Only the part that is judged is waited for.
+            let want = head.len.saturating_add(cl.min(max));
+            fill(io, buf, want).await?;
+            // Reusable when the whole message, and nothing after it, was read, even if only
+            // its first `max` bytes are judged.
+            let complete = head.len.checked_add(cl) == Some(buf.len());
+            Ok((Body::InBuf(head.len..want), complete))
+        }
+        Framing::Close => {
+            let limit = head.len.saturating_add(max);
+            while buf.len() < limit {
+                if read_more(io, buf).await? == 0 {
+                    break;
+                }
             }
-        }
-        let complete = cl <= max && buf.len() == head.len + cl;
-        return Ok((Body::InBuf(head.len..want), complete));
-    }
-    // Delimited by close.
-    while buf.len() < head.len + max {
-        if read_more(io, buf).await? == 0 {
-            break;
+            let end = buf.len().min(limit);
+            Ok((Body::InBuf(head.len..end), false))
         }
     }
-    let end = buf.len().min(head.len + max);
-    Ok((Body::InBuf(head.len..end), false))
 }
 
+/// Drops the bytes before `pos` (already parsed, their chunk data copied out), then reads.
+/// Keeping the buffer to the unparsed bytes bounds it however many chunks the body has.
+async fn read_after<S: AsyncRead + Unpin>(
+    io: &mut S,
+    buf: &mut Vec<u8>,
+    pos: &mut usize,
+) -> Result<(), FailureCause> {
+    if *pos > 0 {
+        buf.drain(..*pos);
+        *pos = 0;
+    }
+    if read_more(io, buf).await? == 0 {
+        return Err(FailureCause::Closed);
+    }
+    Ok(())
+}
+
+/// Reads a chunked body (RFC 9112 section 7.1) from `buf[start..]`, keeping its first `max`
+/// bytes. Once those are kept, the rest of the message is parsed only from bytes already read:
+/// the connection stays reusable if all of it came in, and no read is spent on bytes that are
+/// not judged.
 async fn read_chunked<S: AsyncRead + Unpin>(
     io: &mut S,
     buf: &mut Vec<u8>,
@@ -460,46 +559,75 @@ async fn read_chunked<S: AsyncRead + Unpin>(
 ) -> Result<(Body, bool), FailureCause> {
     let mut body = Vec::new();
     let mut pos = start;
+    let mut truncated = false;
     loop {
-        match httparse::parse_chunk_size(&buf[pos..]) {
-            Ok(httparse::Status::Complete((n, size))) => {
-                let size = usize::try_from(size).map_err(|_| FailureCause::Protocol)?;
-                if size == 0 {
-                    // Last chunk; trailers (if any) end with an empty line.
-                    let end = loop {
-                        if let Some(i) = find(&buf[pos + n..], b"\r\n") {
-                            if i == 0 {
-                                break pos + n + 2;
-                            }
-                            if let Some(j) = find(&buf[pos + n..], b"\r\n\r\n") {
-                                break pos + n + j + 4;
-                            }
-                        }
-                        if read_more(io, buf).await? == 0 {
-                            return Err(FailureCause::Closed);
-                        }
-                    };
-                    return Ok((Body::Owned(body), end == buf.len()));
+        let (line, size) = match httparse::parse_chunk_size(&buf[pos..]) {
+            Ok(httparse::Status::Complete(c)) => c,
+            Ok(httparse::Status::Partial) => {
+                if buf.len() - pos > MAX_CHUNK_LINE {
+                    return Err(FailureCause::Protocol);
                 }
-                if body.len() + size > max {
+                if truncated {
                     return Ok((Body::Owned(body), false));
                 }
-                let need = pos + n + size + 2;
-                while buf.len() < need {
-                    if read_more(io, buf).await? == 0 {
-                        return Err(FailureCause::Closed);
-                    }
-                }
-                body.extend_from_slice(&buf[pos + n..pos + n + size]);
-                pos = need;
-            }
-            Ok(httparse::Status::Partial) => {
-                if read_more(io, buf).await? == 0 {
-                    return Err(FailureCause::Closed);
-                }
+                read_after(io, buf, &mut pos).await?;
+                continue;
             }
             Err(_) => return Err(FailureCause::Protocol),
+        };
+        // httparse reads an empty size as 0; a chunk size has at least one digit.
+        if line > MAX_CHUNK_LINE || !buf[pos].is_ascii_hexdigit() {
+            return Err(FailureCause::Protocol);
         }
+        // No chunk can be larger than memory: such a size is a broken or hostile peer, and
+        // it must not wrap an offset.
+        let size = usize::try_from(size)
+            .ok()
+            .filter(|&s| s <= isize::MAX as usize)
+            .ok_or(FailureCause::Protocol)?;
+        if size == 0 {
+            // Last chunk; trailers (if any) end with an empty line.
+            let end = loop {
+                let rest = &buf[pos + line..];
+                if rest.starts_with(b"\r\n") {
+                    break line + 2;
+                }
+                if let Some(j) = find(rest, b"\r\n\r\n") {
+                    break line + j + 4;
+                }
+                if rest.len() > MAX_HEAD {
+                    return Err(FailureCause::Protocol);
+                }
+                if truncated {
+                    return Ok((Body::Owned(body), false));
+                }
+                read_after(io, buf, &mut pos).await?;
+            };
+            return Ok((Body::Owned(body), pos + end == buf.len()));
+        }
+        // Offsets from here on are relative to `pos`: the chunk line, data, CRLF.
+        let end =
+            line.checked_add(size).and_then(|e| e.checked_add(2)).ok_or(FailureCause::Protocol)?;
+        // The part of this chunk that is kept (none once the body is full).
+        let take = size.min(max - body.len());
+        while buf.len() - pos < line + take {
+            read_after(io, buf, &mut pos).await?;
+        }
+        body.extend_from_slice(&buf[pos + line..pos + line + take]);
+        truncated |= take < size;
+        if buf.len() - pos < end {
+            if truncated {
+                return Ok((Body::Owned(body), false));
+            }
+            while buf.len() - pos < end {
+                read_after(io, buf, &mut pos).await?;
+            }
+        }
+        // The data must end where its size says; anything else means the framing is lost.
+        if &buf[pos + end - 2..pos + end] != b"\r\n" {
+            return Err(FailureCause::Protocol);
+        }
+        pos += end;
     }
 }
 
