@@ -35,7 +35,8 @@ pub struct ProbeSpec {
     /// The check: `kind` plus its settings.
     pub check: Check,
     /// Optional HAProxy-style agent check run with every round; its reply can mark the node
-    /// down, drain or maint and set a weight (see `health` for the precedence). Default none.
+    /// down, drain or maint and set a weight (see `health` for the precedence). Its `port` is
+    /// required, as the node's port belongs to the main check. Default none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<AgentCheck>,
     /// Interval between probe starts while the node is stably up or degraded, ms. Default 2000.
@@ -196,7 +197,20 @@ impl ProbeSpec {
         self.check.problems(&mut Problems { at: &check_at, list: p.list });
         if let Some(agent) = &self.agent {
             let agent_at = join(at, "agent");
-            agent.problems(&mut Problems { at: &agent_at, list: p.list });
+            let mut ap = Problems { at: &agent_at, list: p.list };
+            agent.problems(&mut ap);
+            // Only the agent-only kind may share the node's port with its agent; beside any
+            // other check that port answers the main check, not the agent.
+            if agent.port.is_none() && !matches!(self.check, Check::Agent(_)) {
+                ap.push(
+                    "port",
+                    format!(
+                        "is required beside a {} check: the agent listens on its own port, like \
+                         HAProxy's agent-port, and the node's port serves the main check",
+                        self.check.kind_str()
+                    ),
+                );
+            }
         }
         list
     }

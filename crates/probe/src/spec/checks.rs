@@ -57,7 +57,7 @@ impl Check {
             Check::Tls(c) => c.problems(p),
             Check::Http(c) => c.problems(p),
             Check::Dns(c) => c.problems(p),
-            Check::Grpc(_) => {}
+            Check::Grpc(c) => c.problems(p),
             Check::Agent(c) => c.problems(p),
             Check::Snmp(c) => c.problems(p),
         }
@@ -137,10 +137,105 @@ impl Default for TlsCheck {
     }
 }
 
+impl TlsClient {
+    /// Problems the TLS setup would otherwise only meet when the probe is compiled, where they
+    /// carry no field path. `default_name` is the field and value the server name is taken from
+    /// when `sni` is not set (the `host` of an HTTP check, the `authority` host of a gRPC one).
+    pub(crate) fn problems(&self, p: &mut Problems<'_>, default_name: Option<(&str, &str)>) {
+        match (&self.sni, default_name) {
+            (Some(name), _) if !is_server_name(name) => p.push(
+                "sni",
+                format!(
+                    "`{name}` is not a valid server name: use a DNS name such as \
+                     `api.example.com` or an IP address, without port, scheme or spaces"
+                ),
+            ),
+            (None, Some((field, name))) if !is_server_name(name) => p.push(
+                "sni",
+                format!(
+                    "is not set, so the server name is taken from `{field}` (`{name}`), which is \
+                     not a valid server name: set `sni` to a DNS name or IP address"
+                ),
+            ),
+            _ => {}
+        }
+        for (i, proto) in self.alpn.iter().enumerate() {
+            if proto.is_empty() || proto.len() > 255 {
+                p.push(
+                    &format!("alpn[{i}]"),
+                    format!(
+                        "is {} bytes long; an ALPN protocol name is 1 to 255 bytes, e.g. `h2` or \
+                         `http/1.1`",
+                        proto.len()
+                    ),
+                );
+            }
+        }
+        if let Some(path) = &self.ca_file
+            && let Err(why) = ca_file_problem(path)
+        {
+            p.push("ca_file", format!("`{}` {why}", path.display()));
+        }
+    }
+}
+
+/// Whether rustls accepts `name` for SNI and certificate verification: a DNS name or an IP
+/// address, as the compile step in `kind::tls` demands.
+fn is_server_name(name: &str) -> bool {
+    rustls::pki_types::ServerName::try_from(name).is_ok()
+}
+
+/// Why `path` cannot serve as trust anchors. Read here so a typo is reported with its field
+/// when the config is checked, not when the probe is built.
+fn ca_file_problem(path: &std::path::Path) -> Result<(), String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot be read: {e}"))?;
+    if !meta.is_file() {
+        return Err("is not a regular file: name a PEM file of CA certificates".to_owned());
+    }
+    let mut certs = 0;
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| format!("cannot be read: {e}"))? {
+        cert.map_err(|e| format!("is not a valid PEM file: {e}"))?;
+        certs += 1;
+    }
+    if certs == 0 {
+        return Err("holds no PEM certificate (`-----BEGIN CERTIFICATE-----`), so no server \
+                    could be verified"
+            .to_owned());
+    }
+    Ok(())
+}
+
+/// Runs `client.problems` with paths under `field` of `p` (e.g. `check.tls.sni`).
+fn tls_client_problems(
+    p: &mut Problems<'_>,
+    field: &str,
+    client: &TlsClient,
+    default_name: Option<(&str, &str)>,
+) {
+    let at = super::join(p.at, field);
+    client.problems(&mut Problems { at: &at, list: p.list }, default_name);
+}
+
 impl TlsCheck {
     fn problems(&self, p: &mut Problems<'_>) {
         if self.expiry_down_days > self.expiry_degraded_days {
             p.push("expiry_down_days", "must not exceed expiry_degraded_days");
+        }
+        // The client is flattened into the check, so its fields sit beside the check's own.
+        self.client.problems(p, None);
+        if let Some(want) = &self.expect_alpn
+            && !self.client.alpn.contains(want)
+        {
+            p.push(
+                "expect_alpn",
+                format!(
+                    "`{want}` is not offered in `alpn` ({:?}); a server can only select a \
+                     protocol the probe offers, so add it to `alpn`",
+                    self.client.alpn
+                ),
+            );
         }
     }
 }
@@ -293,11 +388,72 @@ impl HttpCheck {
             p.push("expected_status", "must list at least one status range");
         }
         for (name, value) in &self.headers {
-            if name.is_empty() || name.bytes().any(|b| b <= b' ' || b == b':') {
-                p.push(&format!("headers.{name}"), "is not a valid header name");
+            let field = format!("headers.{name}");
+            if !is_token(name) {
+                p.push(
+                    &field,
+                    "is not a valid header name: use letters, digits and !#$%&'*+-.^_`|~ only",
+                );
+            } else if let Some(why) = probe_written_header(name) {
+                p.push(&field, why);
             }
             if value.bytes().any(|b| b == b'\r' || b == b'\n') {
-                p.push(&format!("headers.{name}"), "value must not contain CR or LF");
+                p.push(&field, "value must not contain CR or LF");
+            } else if value.bytes().any(|b| (b < b' ' && b != b'\t') || b == 0x7f) {
+                p.push(&field, "value must not contain control bytes (tab is allowed)");
+            }
+        }
+        for (field, map) in [
+            ("header_must_match", &self.header_must_match),
+            ("header_must_not_match", &self.header_must_not_match),
+        ] {
+            for name in map.keys().filter(|n| !is_token(n)) {
+                p.push(
+                    &format!("{field}.{name}"),
+                    "is not a valid header name, so no response header can have it: use \
+                     letters, digits and !#$%&'*+-.^_`|~ only",
+                );
+            }
+        }
+        if self.method == "HEAD" {
+            for (field, set) in [
+                ("body_must_match", self.body_must_match.is_some()),
+                ("body_must_not_match", self.body_must_not_match.is_some()),
+            ] {
+                if set {
+                    p.push(
+                        field,
+                        "cannot be checked with method = \"HEAD\": a HEAD reply has no body; \
+                         use GET or drop this rule",
+                    );
+                }
+            }
+        }
+        for (i, &status) in self.immediate_down_status.iter().enumerate() {
+            let field = format!("immediate_down_status[{i}]");
+            if !(100..=599).contains(&status) {
+                p.push(&field, format!("{status} is not an HTTP status: must be 100 to 599"));
+            } else if let Some(r) = self.expected_status.iter().find(|r| r.contains(status)) {
+                p.push(
+                    &field,
+                    format!(
+                        "{status} is also accepted by expected_status (`{}`), so it can never \
+                         take effect: only a status outside expected_status marks the node down",
+                        String::from(*r)
+                    ),
+                );
+            }
+        }
+        if let Some(t) = &self.tls {
+            tls_client_problems(p, "tls", t, self.host.as_deref().map(|h| ("host", h)));
+            for (i, proto) in t.alpn.iter().enumerate() {
+                if proto == "h2" {
+                    p.push(
+                        &format!("tls.alpn[{i}]"),
+                        "the HTTP check speaks HTTP/1.1 only, and a server that selects h2 \
+                         would not understand its request: offer `http/1.1` or no ALPN",
+                    );
+                }
             }
         }
         if let Some(h) = &self.host
@@ -325,6 +481,28 @@ impl HttpCheck {
             p.push("max_body_bytes", "must be at most 16 MiB");
         }
     }
+}
+
+/// RFC 9110 `token`, the syntax of header names.
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Why `name` may not be set in `headers`: the probe writes it itself, or it announces a
+/// request body the probe never sends.
+fn probe_written_header(name: &str) -> Option<&'static str> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "host" => "is written by the probe: set the `host` field instead",
+        "connection" => {
+            "is written by the probe from `keep_alive` (keep-alive or close): set `keep_alive` \
+             instead"
+        }
+        "content-length" | "transfer-encoding" => {
+            "must not be set: the probe sends no request body, and this header would make the \
+             server wait for one or misread the next request on the connection"
+        }
+        _ => return None,
+    })
 }
 
 /// `kind = "dns"`.
@@ -384,11 +562,77 @@ pub struct GrpcCheck {
     pub tls: Option<TlsClient>,
 }
 
+impl GrpcCheck {
+    fn problems(&self, p: &mut Problems<'_>) {
+        let host = match self.authority.as_deref().map(authority_host) {
+            Some(Err(why)) => {
+                let a = self.authority.as_deref().unwrap_or_default();
+                p.push("authority", format!("`{a}` {why}; use host, host:port or [v6]:port"));
+                None
+            }
+            Some(Ok(host)) => Some(host),
+            None => None,
+        };
+        if let Some(t) = &self.tls {
+            tls_client_problems(p, "tls", t, host.map(|h| ("authority", h)));
+            if !t.alpn.is_empty() && !t.alpn.iter().any(|a| a == "h2") {
+                p.push(
+                    "tls.alpn",
+                    format!(
+                        "{:?} lacks `h2`: gRPC runs over HTTP/2, and a TLS server only speaks it \
+                         when h2 is negotiated; add \"h2\" or leave `alpn` empty (offers h2)",
+                        t.alpn
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// The host of a URI authority (`host`, `host:port`, `[v6]` or `[v6]:port`), without brackets:
+/// the name TLS presents when `sni` is not set. Errors say what is wrong with `a`.
+fn authority_host(a: &str) -> Result<&str, String> {
+    if let Err(e) = a.parse::<hyper::http::uri::Authority>() {
+        if !a.starts_with('[') && a.parse::<std::net::Ipv6Addr>().is_ok() {
+            return Err(format!("is an IPv6 address without brackets: write `[{a}]`"));
+        }
+        return Err(format!("is not a valid URI authority ({e})"));
+    }
+    if a.contains('@') {
+        return Err("carries user info (`user@`), which an :authority must not".to_owned());
+    }
+    let (host, port) = match a.strip_prefix('[') {
+        Some(rest) => {
+            let (v6, after) = rest.split_once(']').unwrap_or((rest, ""));
+            if v6.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(format!("has `[{v6}]`, which is not an IPv6 address"));
+            }
+            (v6, after.strip_prefix(':'))
+        }
+        None => match a.split_once(':') {
+            Some((h, port)) => (h, Some(port)),
+            None => (a, None),
+        },
+    };
+    if host.is_empty() {
+        return Err("has no host".to_owned());
+    }
+    if let Some(port) = port
+        && !port.parse::<u16>().is_ok_and(|n| n > 0)
+    {
+        return Err(format!("has port `{port}`, which is not a number from 1 to 65535"));
+    }
+    Ok(host)
+}
+
 /// HAProxy agent-check (`agent-check`, `agent-port`, `agent-send`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct AgentCheck {
-    /// Agent port. Default: the node's port.
+    /// Agent port. Required when the agent runs beside another check (`ProbeSpec::agent`):
+    /// the agent listens on a port of its own, like HAProxy's `agent-port`, and the node's port
+    /// serves the main check, where the agent's read would only time out. Default, for
+    /// `kind = "agent"` alone: the node's port.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
     /// String sent after connecting (HAProxy `agent-send`). Default none.
