@@ -254,6 +254,18 @@ async fn tcp_connect_send_expect() {
     assert_fail(&run(&banner, addr, &mut ConnState::default()).await, FailureCause::Timeout);
     fleet.node(0).set_behavior(Behavior::Reset);
     assert_fail(&run(&banner, addr, &mut ConnState::default()).await, FailureCause::Reset);
+    // A wrong answer followed by a hang-up is judged on what was said, not on the close.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let blunt = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        while let Ok((mut s, _)) = listener.accept().await {
+            let _ = s.write_all(b"-ERR go away").await;
+        }
+    });
+    let o = run(&banner, blunt, &mut ConnState::default()).await;
+    assert_fail(&o, FailureCause::ExpectMismatch);
+    assert_eq!(o.tier, Tier::L3Service);
 }
 
 #[tokio::test]
@@ -395,18 +407,13 @@ async fn grpc_health_over_tls_verifies_the_server_and_negotiates_h2() {
     let o = run(&probe(spec(Check::Grpc(wrong_name))), addr, &mut ConnState::default()).await;
     assert_fail(&o, FailureCause::Tls);
     assert_eq!(o.tier, Tier::L1Tcp);
-    // Untrusted anchors fail; offering only http/1.1 is refused by an h2-only server.
+    // Untrusted anchors fail; an ALPN list without h2 is refused before any probe runs.
     let untrusted = GrpcCheck { tls: Some(TlsClient::default()), ..check.clone() };
     let o = run(&probe(spec(Check::Grpc(untrusted))), addr, &mut ConnState::default()).await;
     assert_fail(&o, FailureCause::Tls);
     let h1 = TlsClient { alpn: vec!["http/1.1".into()], ..trusted.clone() };
-    let o = run(
-        &probe(spec(Check::Grpc(GrpcCheck { tls: Some(h1), ..check.clone() }))),
-        addr,
-        &mut ConnState::default(),
-    )
-    .await;
-    assert_fail(&o, FailureCause::Tls);
+    let h1 = spec(Check::Grpc(GrpcCheck { tls: Some(h1), ..check.clone() }));
+    assert!(CompiledProbe::new(Arc::new(h1)).is_err());
     // TLS towards a cleartext gRPC node is a TLS failure, not a timeout.
     let plain = SimFleet::start(FleetPlan::new(Protocol::Grpc, 1)).await.unwrap();
     let o = run(&p, plain.addrs()[0], &mut ConnState::default()).await;
@@ -433,6 +440,23 @@ async fn grpc_health_serving_and_not_serving() {
     assert_fail(&run(&p, addr, &mut conn).await, FailureCause::Timeout);
     let o = run(&p, closed_port().await, &mut ConnState::default()).await;
     assert_fail(&o, FailureCause::Refused);
+    // No HTTP/2 session without the server's answer: a silent listener and an HTTP/1.1
+    // server both stay at L1.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent = listener.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            open.push(s);
+        }
+    });
+    let o = run(&p, silent, &mut ConnState::default()).await;
+    assert_eq!((o.cause, o.tier), (Some(FailureCause::Timeout), Tier::L1Tcp), "{o:?}");
+    held.abort();
+    let h1 = SimFleet::start(FleetPlan::new(Protocol::Http, 1)).await.unwrap();
+    let o = run(&p, h1.addrs()[0], &mut ConnState::default()).await;
+    assert_eq!(o.tier, Tier::L1Tcp, "{o:?}");
+    assert_eq!(o.verdict, Verdict::Fail);
 }
 
 /// A keep-alive server that writes the header and the body of each reply apart with Nagle on
