@@ -205,7 +205,18 @@ impl Server {
             _ = tokio::time::sleep(startup_delay) => {}
             _ = self.tokens.begun.cancelled() => {}
         }
-        self.startup(&config).await?;
+        if let Err(e) = self.startup(&config).await {
+            // Nothing may keep answering from a process that failed to start: stop every
+            // listener (the DNS threads leave within their stop poll) and exit with the error.
+            sequence.abort();
+            self.tokens.begun.cancel();
+            self.tokens.stop_accepting.cancel();
+            lifecycle::drain(self.listeners, Duration::ZERO).await;
+            self.tokens.background.cancel();
+            self.background.abort_all();
+            while self.background.join_next().await.is_some() {}
+            return Err(e);
+        }
 
         let _ = sequence.await;
         let drain_timeout = secs(self.app.config.load().lifecycle.drain_timeout_seconds);

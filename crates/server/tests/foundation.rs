@@ -186,6 +186,39 @@ fn check_config_reports_three_mistakes_with_lines() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// `dig` one name over UDP; returns its output.
+fn dig(server: std::net::SocketAddr, name: &str) -> String {
+    let out = Command::new("dig")
+        .args([format!("@{}", server.ip()), "-p".into(), server.port().to_string()])
+        .args([name, "A", "+tries=1", "+time=2"])
+        .output()
+        .expect("dig (bind9-dnsutils) must be installed");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+const DNS_ZONE: &str = "[listen]\ndns = \"127.0.0.1:0\"\n[dns]\nzones = [\"cdn.test\"]\n";
+
+#[test]
+fn dns_answers_servfail_not_nxdomain_before_the_inventory_is_loaded() {
+    let config = format!("{QUICK_SHUTDOWN}{DNS_ZONE}");
+    let sy = Switchyard::start(&config, &["--startup-delay-ms", "5000"], &[]);
+    let dns = sy.listener("dns");
+    let out = dig(dns, "video.cdn.test");
+    assert!(out.contains("status: SERVFAIL"), "a name may exist: not NXDOMAIN yet\n{out}");
+}
+
+#[test]
+fn a_failed_start_up_stops_every_listener_and_exits_1() {
+    let config =
+        format!("{QUICK_SHUTDOWN}{DNS_ZONE}[inventory]\ncoverage_zones_file = \"cz.json\"\n");
+    // Valid TOML, but the coverage zones cannot be read: start-up fails after bind.
+    let files = [("cz.json", "{\"coverageZones\": {\"a\": {\"network\": [\"300.1.0.0/16\"]}}}")];
+    let mut sy = Switchyard::start_with_files(&config, &files, &[], &[]);
+    let status = sy.wait_exit(Duration::from_secs(20));
+    assert_eq!(status.code(), Some(1), "{}", sy.log.all());
+    assert!(sy.log.all().contains("300.1.0.0/16"), "{}", sy.log.all());
+}
+
 #[test]
 fn check_config_refuses_a_probe_whose_ca_file_is_not_pem() {
     let dir = tempfile::tempdir().unwrap();

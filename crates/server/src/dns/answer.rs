@@ -249,6 +249,12 @@ fn fill(
     if !matches!(q.question.qclass, class::IN | class::ANY) {
         return Rcode::Refused;
     }
+    if table.counts() == (0, 0, 0) {
+        // The placeholder published before the inventory is loaded (or after it failed to
+        // load): it knows no name, and an authoritative NXDOMAIN now would be cached by
+        // resolvers for names that exist. SERVFAIL makes them try another server.
+        return Rcode::ServFail;
+    }
     let qt = q.question.qtype;
     let service = table.service_for_host(name);
     if let Some(svc) = service
