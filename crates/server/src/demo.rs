@@ -246,8 +246,16 @@ async fn chaos(fleet: SimFleet, agents: Vec<SimAgent>, per_zone: usize, period: 
     let calm = SNMP_SPEED_MBPS * 1_000_000 * 3 / 10;
     for round in 0usize.. {
         tokio::time::sleep(period / 2).await;
-        let failing = (round * per_zone + round) % total;
-        let degraded = (failing + per_zone + 1) % total;
+        // HTTP faults go to nodes probed over HTTP: the first node of each zone is probed
+        // over SNMP instead (a tagged probe replaces the default one) and would not notice.
+        let http_probed = |from: usize| {
+            (from..from + total)
+                .map(|i| i % total)
+                .find(|i| per_zone == 1 || i % per_zone != 0)
+                .unwrap_or(from % total)
+        };
+        let failing = http_probed(round * per_zone + round);
+        let degraded = http_probed(failing + per_zone + 1);
         let agent = &agents[round % agents.len()];
         agent.set_rates(0, calm / 2, busy);
         fleet.node(failing).set_behavior(Behavior::Status(503));

@@ -26,14 +26,20 @@ fn demo_serves_routes_over_http_and_dns_and_injects_faults() {
     assert_eq!(answers.lines().count(), 2, "two answers expected: {answers}");
     assert!(answers.lines().all(|l| l.starts_with("127.0.100.")), "{answers}");
 
-    // The chaos task takes a node down within a period; the prober notices.
+    // The chaos task makes a node fail within a period; the prober takes that node down.
+    let line = sy.log.wait_for("demo: injecting faults", Duration::from_secs(30));
+    let failing = common::json_field(&line, "failing");
+    let failing_ip = failing.split(':').next().unwrap().to_string();
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {
         let (_, fleet) = sy.json("/api/v1/fleet");
-        if fleet["nodes"].as_array().unwrap().iter().any(|n| n["health"] == "down") {
+        let nodes = fleet["nodes"].as_array().unwrap();
+        let node = nodes.iter().find(|n| n["ipv4"] == failing_ip.as_str());
+        let node = node.unwrap_or_else(|| panic!("no node at {failing}: {fleet}"));
+        if node["health"] == "down" {
             break;
         }
-        assert!(Instant::now() < deadline, "no node went down: {fleet}");
+        assert!(Instant::now() < deadline, "the failing node {failing} never went down: {fleet}");
         std::thread::sleep(Duration::from_millis(100));
     }
     sy.signal("TERM");
