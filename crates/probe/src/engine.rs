@@ -159,6 +159,8 @@ pub struct NodeStatus {
     pub latency_ewma_ms: Option<f64>,
     /// Cause of the last failure, if the last probe failed.
     pub last_cause: Option<FailureCause>,
+    /// Why the last probe judged the node degraded, if it did.
+    pub degraded_by: Option<crate::outcome::DegradedCause>,
     /// Interface utilization from the last SNMP probe (0..1).
     pub utilization: Option<f64>,
     /// 1-minute load average from the last SNMP probe.

@@ -32,7 +32,7 @@ pub use engine::{
 };
 pub use health::{HealthState, NodeHealth, Transition};
 pub use kind::{CompiledProbe, ConnState};
-pub use outcome::{FailureCause, Phases, ProbeOutcome, Tier, Verdict};
+pub use outcome::{DegradedCause, FailureCause, Phases, ProbeOutcome, Tier, Verdict};
 pub use spec::{ConfigProblem, ProbeSpec};
 pub use warm::{WarmCheck, WarmConfig};
 

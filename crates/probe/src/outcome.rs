@@ -175,6 +175,34 @@ pub struct ProbeOutcome {
     pub utilization: Option<f64>,
     /// 1-minute load average (SNMP laLoad).
     pub load_average: Option<f64>,
+    /// Why the verdict is degraded (`None` unless it is [`Verdict::Degraded`]).
+    pub degraded_by: Option<DegradedCause>,
+}
+
+/// Why a probe that passed judged its node degraded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DegradedCause {
+    /// The HTTP degraded header (`x-switchyard-degraded` by default) was set.
+    Header,
+    /// The certificate expires within the degraded threshold.
+    CertExpiring,
+    /// Interface utilization at or above `utilization_degraded`.
+    Utilization,
+    /// Load average at or above `load_degraded`.
+    Load,
+}
+
+impl DegradedCause {
+    /// Label value for logs and the admin API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DegradedCause::Header => "degraded_header",
+            DegradedCause::CertExpiring => "cert_expiring",
+            DegradedCause::Utilization => "utilization",
+            DegradedCause::Load => "load",
+        }
+    }
 }
 
 impl ProbeOutcome {
@@ -191,6 +219,7 @@ impl ProbeOutcome {
             reused_connection: false,
             utilization: None,
             load_average: None,
+            degraded_by: None,
         }
     }
 
@@ -200,10 +229,11 @@ impl ProbeOutcome {
         self.cause = Some(cause);
     }
 
-    /// Marks the outcome passed (or degraded) at L3.
-    pub(crate) fn pass(&mut self, degraded: bool) {
+    /// Marks the outcome passed at L3, degraded when `degraded_by` says why.
+    pub(crate) fn pass(&mut self, degraded_by: Option<DegradedCause>) {
         self.tier = Tier::L3Service;
-        self.verdict = if degraded { Verdict::Degraded } else { Verdict::Pass };
+        self.verdict = if degraded_by.is_some() { Verdict::Degraded } else { Verdict::Pass };
+        self.degraded_by = degraded_by;
         self.cause = None;
     }
 

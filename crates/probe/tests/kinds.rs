@@ -8,7 +8,9 @@ use switchyard_probe::spec::{
     AgentCheck, Check, DnsCheck, GrpcCheck, HttpCheck, ProbeSpec, StatusRange, TcpCheck, TlsCheck,
     TlsClient,
 };
-use switchyard_probe::{CompiledProbe, ConnState, FailureCause, ProbeOutcome, Tier, Verdict};
+use switchyard_probe::{
+    CompiledProbe, ConnState, DegradedCause, FailureCause, ProbeOutcome, Tier, Verdict,
+};
 use switchyard_testkit::fleet::{Behavior, FleetPlan, Protocol, SimFleet, TlsPlan};
 
 fn spec(check: Check) -> ProbeSpec {
@@ -77,7 +79,8 @@ async fn http_faults_are_classified() {
     assert_fail(&run(&p, addr, &mut conn).await, FailureCause::BodyMismatch);
 
     node.set_behavior(Behavior::Degraded);
-    assert_eq!(run(&p, addr, &mut conn).await.verdict, Verdict::Degraded);
+    let o = run(&p, addr, &mut conn).await;
+    assert_eq!((o.verdict, o.degraded_by), (Verdict::Degraded, Some(DegradedCause::Header)));
 
     node.set_behavior(Behavior::Hang);
     assert_fail(&run(&p, addr, &mut conn).await, FailureCause::Timeout);
@@ -195,6 +198,7 @@ async fn https_certificates_verified_and_expiry_reported() {
     })));
     let o = run(&tls, addr, &mut ConnState::default()).await;
     assert_eq!((o.verdict, o.tier), (Verdict::Degraded, Tier::L3Service), "{o:?}");
+    assert_eq!(o.degraded_by, Some(DegradedCause::CertExpiring));
     let tls_down = probe(spec(Check::Tls(TlsCheck {
         client: client.clone(),
         expiry_down_days: 12,

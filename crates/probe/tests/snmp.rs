@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchyard_probe::spec::{Check, ProbeSpec, SnmpCheck};
-use switchyard_probe::{CompiledProbe, ConnState, FailureCause, ProbeOutcome, Tier, Verdict};
+use switchyard_probe::{
+    CompiledProbe, ConnState, DegradedCause, FailureCause, ProbeOutcome, Tier, Verdict,
+};
 use switchyard_snmp::usm::{AuthProtocol, PrivProtocol, UsmUser};
 use switchyard_testkit::snmp_agent::{AgentSpec, Faults, SimAgent};
 use switchyard_testkit::snmpd::{Snmpd, SnmpdConfig, SnmpdUser};
@@ -54,6 +56,7 @@ async fn utilization_and_load_against_the_simulated_agent() {
     counters_advance().await;
     let o = run(&p, addr, &mut conn).await;
     assert_eq!(o.verdict, Verdict::Degraded, "{o:?}");
+    assert_eq!(o.degraded_by, Some(DegradedCause::Utilization));
 
     // Above line rate (a mis-set speed or a burst): clearly past the 0.98 down threshold.
     agent.set_rates(0, 1_200_000_000, 10_000_000);
@@ -64,7 +67,8 @@ async fn utilization_and_load_against_the_simulated_agent() {
     agent.set_rates(0, 1_000_000, 1_000_000);
     agent.set_load([3.0, 1.0, 1.0]);
     counters_advance().await;
-    assert_eq!(run(&p, addr, &mut conn).await.verdict, Verdict::Degraded);
+    let o = run(&p, addr, &mut conn).await;
+    assert_eq!((o.verdict, o.degraded_by), (Verdict::Degraded, Some(DegradedCause::Load)));
     agent.set_load([9.5, 1.0, 1.0]);
     let o = run(&p, addr, &mut conn).await;
     assert_eq!((o.cause, o.load_average), (Some(FailureCause::Threshold), Some(9.5)));

@@ -226,6 +226,7 @@ impl Scheduler {
             agent: h.agent(),
             latency_ewma_ms: h.latency_ewma_ms(),
             last_cause: node.last.as_ref().and_then(|o| o.cause),
+            degraded_by: node.last.as_ref().and_then(|o| o.degraded_by),
             utilization: node.last.as_ref().and_then(|o| o.utilization),
             load_average: node.last.as_ref().and_then(|o| o.load_average),
             probed: h.probes() > 0,
@@ -598,7 +599,7 @@ fn jitter(node: &Node) -> u8 {
 }
 
 fn log_transition(id: &NodeId, from: HealthState, to: HealthState, o: &ProbeOutcome) {
-    let cause = o.cause.map(|c| c.as_str()).unwrap_or("none");
+    let cause = o.cause.map(|c| c.as_str()).or(o.degraded_by.map(|d| d.as_str())).unwrap_or("none");
     match to {
         HealthState::Up => {
             tracing::info!(node.id = %id, from = from.as_str(), to = to.as_str(), "node health changed")

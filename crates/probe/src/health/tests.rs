@@ -16,14 +16,14 @@ fn policy() -> HealthPolicy {
 
 fn ok() -> ProbeOutcome {
     let mut o = ProbeOutcome::new();
-    o.pass(false);
+    o.pass(None);
     o.phases.total = Duration::from_millis(10);
     o
 }
 
 fn degraded() -> ProbeOutcome {
     let mut o = ok();
-    o.pass(true);
+    o.pass(Some(crate::outcome::DegradedCause::Header));
     o
 }
 

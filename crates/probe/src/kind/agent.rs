@@ -151,7 +151,7 @@ impl CompiledAgent {
                 // `maint` is not a failure: the probe passes and the agent's word holds the
                 // node down (health precedence), so `up` later clears it at once, without
                 // `rise` successes, exactly as beside a main check.
-                if down { out.fail(FailureCause::AgentDown) } else { out.pass(false) }
+                if down { out.fail(FailureCause::AgentDown) } else { out.pass(None) }
             }
         }
     }

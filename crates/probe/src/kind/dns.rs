@@ -133,6 +133,6 @@ impl CompiledDns {
         if answers.len() < self.min_answers || !self.expect.iter().all(|e| answers.contains(e)) {
             return out.fail(FailureCause::DnsAnswer);
         }
-        out.pass(false);
+        out.pass(None);
     }
 }

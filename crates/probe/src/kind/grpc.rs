@@ -132,7 +132,7 @@ impl CompiledGrpc {
         match parse_status(&data) {
             Some(SERVING) => {
                 out.status = Some(SERVING as u16);
-                out.pass(false)
+                out.pass(None)
             }
             Some(s) => {
                 out.status = Some(s.min(u16::MAX as u64) as u16);

@@ -15,7 +15,7 @@ use tokio_rustls::client::TlsStream;
 
 use super::tls::TlsSetup;
 use crate::ProbeError;
-use crate::outcome::{FailureCause, ProbeOutcome, Tier};
+use crate::outcome::{DegradedCause, FailureCause, ProbeOutcome, Tier};
 use crate::spec::{HttpCheck, StatusRange};
 
 const MAX_HEAD: usize = 32 * 1024;
@@ -345,7 +345,7 @@ impl CompiledHttp {
             out.fail(FailureCause::BodyMismatch);
             return Ok(reusable);
         }
-        out.pass(head.degraded);
+        out.pass(head.degraded.then_some(DegradedCause::Header));
         Ok(reusable)
     }
 

@@ -1,7 +1,7 @@
 //! `snmp`: interface utilization (IF-MIB octet counters over two probes, through the
 //! `switchyard-snmp` interface-counter helper) and the 1-minute load average (UCD-SNMP-MIB
-//! laLoad), judged against degraded/down thresholds, over v1, v2c or v3 (USM). The first probe of a node only takes the
-//! counter baseline; utilization is known from the second probe on.
+//! laLoad), judged against degraded/down thresholds, over v1, v2c or v3 (USM). The first probe
+//! of a node only takes the counter baseline; utilization is known from the second probe on.
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;
@@ -11,7 +11,7 @@ use switchyard_snmp::ifmib::{InterfacePoller, InterfaceSelector, RateCalculator,
 use switchyard_snmp::{Client, RequestOptions, Security};
 
 use crate::ProbeError;
-use crate::outcome::{FailureCause, ProbeOutcome, Tier};
+use crate::outcome::{DegradedCause, FailureCause, ProbeOutcome, Tier};
 use crate::spec::SnmpCheck;
 
 /// Per-node SNMP state kept between probes: the target (cached ifIndex) and the last sample.
@@ -96,7 +96,7 @@ impl CompiledSnmp {
             }
         }
         let Some(conn) = state.as_mut() else { return };
-        let mut degraded = false;
+        let mut degraded = None;
         if let Some(poller) = conn.poller.as_mut() {
             let sample = match poller.poll().await {
                 Ok(s) => s,
@@ -118,7 +118,9 @@ impl CompiledSnmp {
                     out.tier = Tier::L3Service;
                     return out.fail(FailureCause::Threshold);
                 }
-                degraded |= u >= self.check.utilization_degraded;
+                if u >= self.check.utilization_degraded {
+                    degraded = Some(DegradedCause::Utilization);
+                }
             }
         }
         if self.check.load_degraded.is_some() || self.check.load_down.is_some() {
@@ -138,7 +140,9 @@ impl CompiledSnmp {
                 out.tier = Tier::L3Service;
                 return out.fail(FailureCause::Threshold);
             }
-            degraded |= self.check.load_degraded.is_some_and(|d| la.one >= d);
+            if self.check.load_degraded.is_some_and(|d| la.one >= d) {
+                degraded.get_or_insert(DegradedCause::Load);
+            }
         }
         out.pass(degraded);
     }

@@ -60,7 +60,7 @@ impl CompiledTcp {
                     }
                     len += n;
                     if expect.is_match(&buf[..len]) {
-                        return out.pass(false);
+                        return out.pass(None);
                     }
                     if len == buf.len() || buf[..len].contains(&b'\n') {
                         out.tier = Tier::L3Service;

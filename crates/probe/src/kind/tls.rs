@@ -16,7 +16,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use crate::ProbeError;
-use crate::outcome::{FailureCause, ProbeOutcome, Tier};
+use crate::outcome::{DegradedCause, FailureCause, ProbeOutcome, Tier};
 use crate::spec::{TlsCheck, TlsClient};
 
 /// Debian's bundle of system trust anchors.
@@ -203,7 +203,7 @@ impl CompiledTls {
 pub(crate) fn judge_expiry(out: &mut ProbeOutcome, degraded_days: i64, down_days: i64) {
     match out.cert_days_left {
         Some(d) if d < down_days => out.fail(FailureCause::CertExpiring),
-        Some(d) if d < degraded_days => out.pass(true),
-        _ => out.pass(false),
+        Some(d) if d < degraded_days => out.pass(Some(DegradedCause::CertExpiring)),
+        _ => out.pass(None),
     }
 }

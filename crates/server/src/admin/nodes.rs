@@ -27,6 +27,7 @@ fn probe_json(st: &switchyard_probe::NodeStatus) -> Value {
         "state": st.state.as_str(),
         "observed": st.observed.as_str(),
         "last_cause": st.last_cause.map(|c| c.as_str()),
+        "degraded_by": st.degraded_by.map(|d| d.as_str()),
         "weight_percent": st.weight_percent,
         "utilization": st.utilization,
         "load_average": st.load_average,
