@@ -27,6 +27,8 @@ pub struct CompiledProbe {
     spec: Arc<ProbeSpec>,
     kind: Kind,
     agent: Option<agent::CompiledAgent>,
+    /// The SNMP reading beside the main check.
+    snmp: Option<snmp::CompiledSnmp>,
 }
 
 #[derive(Debug)]
@@ -48,6 +50,8 @@ pub struct ConnState {
     http_request: http::RequestCache,
     grpc: Option<grpc::Conn>,
     snmp: Option<snmp::Conn>,
+    /// Session of the SNMP reading beside the main check.
+    side_snmp: Option<snmp::Conn>,
 }
 
 impl std::fmt::Debug for ConnState {
@@ -56,6 +60,7 @@ impl std::fmt::Debug for ConnState {
             .field("http", &self.http.is_some())
             .field("grpc", &self.grpc.is_some())
             .field("snmp", &self.snmp.is_some())
+            .field("side_snmp", &self.side_snmp.is_some())
             .finish()
     }
 }
@@ -74,7 +79,8 @@ impl CompiledProbe {
             Check::Snmp(c) => Kind::Snmp(snmp::CompiledSnmp::new(c)?),
         };
         let agent = spec.agent.as_ref().map(agent::CompiledAgent::new);
-        Ok(CompiledProbe { spec, kind, agent })
+        let snmp = spec.snmp.as_ref().map(snmp::CompiledSnmp::new).transpose()?;
+        Ok(CompiledProbe { spec, kind, agent, snmp })
     }
 
     /// The spec this was compiled from.
@@ -92,21 +98,40 @@ impl CompiledProbe {
         let deadline = tokio::time::Instant::now() + self.spec.timeout();
         let mut out = ProbeOutcome::new();
         let mut agent_reply = None;
+        // The side reading keeps its own session; it is put back after the round.
+        let mut state_side = state.side_snmp.take();
         let main = async {
             self.run_kind(addr, state, &mut out, start).await;
             start.elapsed()
         };
-        let main_elapsed = match &self.agent {
-            Some(a) => {
-                let agent = a.query(addr, self.spec.connect_timeout());
-                let (main, reply) = tokio::join!(
+        let mut reading = None;
+        let main_elapsed = if self.agent.is_none() && self.snmp.is_none() {
+            tokio::time::timeout_at(deadline, Box::pin(main)).await
+        } else {
+            // Boxed, like the rarer kinds: the common probe's task stays small.
+            Box::pin(async {
+                let agent = async {
+                    match &self.agent {
+                        Some(a) => a.query(addr, self.spec.connect_timeout()).await.ok(),
+                        None => None,
+                    }
+                };
+                let side = async {
+                    let s = self.snmp.as_ref()?;
+                    let mut r = ProbeOutcome::new();
+                    s.run(addr, self.spec.timeout(), &mut state_side, &mut r, start).await;
+                    Some(r)
+                };
+                let (main, reply, side) = tokio::join!(
                     tokio::time::timeout_at(deadline, main),
-                    tokio::time::timeout_at(deadline, agent)
+                    tokio::time::timeout_at(deadline, agent),
+                    tokio::time::timeout_at(deadline, side),
                 );
-                agent_reply = reply.ok().and_then(Result::ok);
+                agent_reply = reply.ok().flatten();
+                reading = side.ok().flatten();
                 main
-            }
-            None => tokio::time::timeout_at(deadline, Box::pin(main)).await,
+            })
+            .await
         };
         if main_elapsed.is_err() {
             // The connection may be mid-exchange; it cannot be reused.
@@ -116,6 +141,10 @@ impl CompiledProbe {
         }
         if out.agent.is_none() {
             out.agent = agent_reply;
+        }
+        state.side_snmp = state_side;
+        if let Some(r) = &reading {
+            apply_reading(&mut out, r);
         }
         out.phases.total = main_elapsed.unwrap_or_else(|_| start.elapsed());
         out
@@ -145,6 +174,27 @@ impl CompiledProbe {
                 Box::pin(c.run(addr, self.spec.timeout(), &mut state.snmp, out, start)).await
             }
         }
+    }
+}
+
+/// Folds the SNMP reading taken beside the main check into its outcome. The reading's
+/// utilization and load are kept whatever the main check found; a threshold at `down` fails
+/// a passing node (overloaded), one at `degraded` degrades it; a reading that failed for any
+/// other reason (no answer, wrong credentials) changes nothing, like an unreachable agent.
+fn apply_reading(out: &mut ProbeOutcome, reading: &ProbeOutcome) {
+    out.utilization = reading.utilization;
+    out.load_average = reading.load_average;
+    if !out.is_success() {
+        return;
+    }
+    match (reading.verdict, reading.cause) {
+        (crate::outcome::Verdict::Fail, Some(FailureCause::Threshold)) => {
+            out.fail(FailureCause::Threshold);
+        }
+        (crate::outcome::Verdict::Degraded, _) if out.degraded_by.is_none() => {
+            out.pass(reading.degraded_by);
+        }
+        _ => {}
     }
 }
 

@@ -39,6 +39,13 @@ pub struct ProbeSpec {
     /// required, as the node's port belongs to the main check. Default none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<AgentCheck>,
+    /// An SNMP reading beside the main check (same fields as the `snmp` kind): interface
+    /// utilization and load average feed load-aware routing, and their thresholds make the
+    /// node degraded or down, while the main check decides whether the node answers. An agent
+    /// that gives no reading by the deadline changes nothing, as an unreachable agent-check
+    /// does. Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snmp: Option<SnmpCheck>,
     /// Interval between probe starts while the node is stably up or degraded, ms. Default 2000.
     #[serde(default = "d_interval")]
     pub interval_ms: u64,
@@ -139,6 +146,7 @@ impl ProbeSpec {
         ProbeSpec {
             check,
             agent: None,
+            snmp: None,
             interval_ms: d_interval(),
             down_interval_ms: None,
             transition_interval_ms: None,
@@ -211,6 +219,13 @@ impl ProbeSpec {
                     ),
                 );
             }
+        }
+        if let Some(snmp) = &self.snmp {
+            if matches!(self.check, Check::Snmp(_)) {
+                p.push("snmp", "the main check already reads SNMP: drop one of the two");
+            }
+            let snmp_at = join(at, "snmp");
+            snmp.problems(&mut Problems { at: &snmp_at, list: p.list });
         }
         list
     }

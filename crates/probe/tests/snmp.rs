@@ -229,3 +229,54 @@ async fn v3_auth_priv_against_real_snmpd() {
     let o = run(&wrong, addr, &mut ConnState::default()).await;
     assert_eq!(o.cause, Some(FailureCause::Auth), "{o:?}");
 }
+
+#[tokio::test]
+async fn an_snmp_reading_beside_an_http_check_degrades_and_downs_on_load_only() {
+    use switchyard_probe::spec::{Check, HttpCheck};
+    use switchyard_testkit::fleet::{Addressing, Behavior, FleetPlan, Protocol, SimFleet};
+    let ip = std::net::IpAddr::from([127, 0, 0, 1]);
+    let web = SimFleet::start(
+        FleetPlan::new(Protocol::Http, 1).with_addressing(Addressing::Ports { ip }),
+    )
+    .await
+    .unwrap();
+    let agent = SimAgent::start(AgentSpec::default()).await.unwrap();
+    let addr = web.addrs()[0];
+    let mut s = ProbeSpec::new(Check::Http(HttpCheck::default()));
+    s.timeout_ms = 500;
+    s.connect_timeout_ms = 500;
+    s.snmp = Some(SnmpCheck {
+        port: agent.addr().port(),
+        interface: Some("eth0".into()),
+        ..SnmpCheck::default()
+    });
+    let p = CompiledProbe::new(Arc::new(s)).unwrap();
+    let mut conn = ConnState::default();
+    let o = p.run(addr, &mut conn).await;
+    assert_eq!((o.verdict, o.utilization), (Verdict::Pass, None), "baseline first: {o:?}");
+    counters_advance().await;
+    let o = p.run(addr, &mut conn).await;
+    assert_eq!(o.verdict, Verdict::Pass, "{o:?}");
+    assert!(o.utilization.is_some_and(|u| (u - 0.1).abs() < 0.02), "{o:?}");
+
+    agent.set_rates(0, 915_000_000, 10_000_000);
+    counters_advance().await;
+    let o = p.run(addr, &mut conn).await;
+    assert_eq!((o.verdict, o.degraded_by), (Verdict::Degraded, Some(DegradedCause::Utilization)));
+    agent.set_rates(0, 1_200_000_000, 10_000_000);
+    counters_advance().await;
+    let o = p.run(addr, &mut conn).await;
+    assert_eq!((o.verdict, o.cause), (Verdict::Fail, Some(FailureCause::Threshold)), "{o:?}");
+
+    // The main check still decides reachability, and its failure keeps its own cause.
+    web.node(0).set_behavior(Behavior::Status(503));
+    counters_advance().await;
+    let o = p.run(addr, &mut conn).await;
+    assert_eq!(o.cause, Some(FailureCause::BadStatus), "{o:?}");
+    assert!(o.utilization.is_some(), "the reading is kept: {o:?}");
+    // An agent that stops answering takes nothing away from a healthy node.
+    web.node(0).set_behavior(Behavior::Healthy);
+    agent.set_faults(Faults { drop_per_mille: 1000, ..Faults::default() });
+    let o = p.run(addr, &mut conn).await;
+    assert_eq!((o.verdict, o.utilization), (Verdict::Pass, None), "{o:?}");
+}

@@ -774,7 +774,7 @@ fn d_snmp_retries() -> u32 {
 }
 
 impl SnmpCheck {
-    fn problems(&self, p: &mut Problems<'_>) {
+    pub(crate) fn problems(&self, p: &mut Problems<'_>) {
         if !(0.0..=1.0).contains(&self.utilization_degraded) {
             p.push("utilization_degraded", "must be in [0, 1]");
         }

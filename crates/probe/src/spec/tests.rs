@@ -468,3 +468,18 @@ fn an_auxiliary_agent_needs_its_own_port() {
         toml::from_str("[check]\nkind = \"http\"\n[agent]\nsend = \"status\\n\"").unwrap();
     assert_eq!(problem_paths(&spec), ["agent.port"]);
 }
+
+#[test]
+fn an_snmp_reading_beside_the_main_check_is_validated_under_its_own_path() {
+    let mut spec = ProbeSpec::new(Check::Http(HttpCheck::default()));
+    spec.snmp = Some(SnmpCheck { version: "3".into(), ..SnmpCheck::default() });
+    let paths: Vec<String> = spec.problems("p").into_iter().map(|p| p.path).collect();
+    assert_eq!(paths, ["p.snmp.interface", "p.snmp.user"], "{paths:?}");
+    let mut twice = ProbeSpec::new(Check::Snmp(SnmpCheck {
+        interface: Some("eth0".into()),
+        ..SnmpCheck::default()
+    }));
+    twice.snmp = Some(SnmpCheck { interface: Some("eth0".into()), ..SnmpCheck::default() });
+    let paths: Vec<String> = twice.problems("").into_iter().map(|p| p.path).collect();
+    assert_eq!(paths, ["snmp"]);
+}
