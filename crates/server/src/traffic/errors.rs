@@ -5,7 +5,7 @@ use axum::body::Body;
 use axum::http::{Response, StatusCode};
 use switchyard_route::RouteError;
 
-use super::respond::Reply;
+use super::respond::{ALLOW, Reply};
 
 /// Why a traffic request got no routing answer. Each variant maps to one HTTP status and
 /// one stable `code` clients may match on.
@@ -64,6 +64,11 @@ pub enum ApiError {
     /// The endpoint answers GET and HEAD only (405 `method_not_allowed`).
     #[error("method not allowed; use GET or HEAD")]
     MethodNotAllowed,
+    /// The request target names no resource this server answers for: asterisk-form with a
+    /// method other than OPTIONS, authority-form, an absolute URI of another scheme
+    /// (400 `bad_request_target`).
+    #[error("request target not served: {0}")]
+    BadTarget(&'static str),
 }
 
 impl ApiError {
@@ -96,13 +101,14 @@ impl ApiError {
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::HeadersTooLarge(_) => "headers_too_large",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::BadTarget(_) => "bad_request_target",
         }
     }
 
     /// HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::BadParameter { .. } => StatusCode::BAD_REQUEST,
+            Self::BadParameter { .. } | Self::BadTarget(_) => StatusCode::BAD_REQUEST,
             Self::UnknownHost(_) => StatusCode::NOT_FOUND,
             Self::NotLocalized { .. }
             | Self::NoEligibleNode { .. }
@@ -141,7 +147,14 @@ impl ApiError {
     pub fn into_reply(self) -> Reply {
         let body =
             serde_json::to_vec(&serde_json::json!({ "error": self.to_json() })).unwrap_or_default();
-        Reply { status: self.status(), body, location: None, retry_after: self.retry_after() }
+        let allow = matches!(self, Self::MethodNotAllowed).then_some(ALLOW);
+        Reply {
+            status: self.status(),
+            body,
+            location: None,
+            retry_after: self.retry_after(),
+            allow,
+        }
     }
 
     /// The error as an HTTP response for hyper.

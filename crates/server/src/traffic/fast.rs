@@ -36,8 +36,8 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use super::admission::AdmissionLayer;
-use super::respond::{self, ALLOW, Reply};
-use super::{Incoming, Shared};
+use super::respond::{self, Reply};
+use super::{Incoming, Shared, Target};
 
 /// Header lines parsed on the fast path; a request with more goes to hyper.
 pub const MAX_FAST_HEADERS: usize = 64;
@@ -204,7 +204,8 @@ impl FrontEnd {
             return Step::HandOver;
         };
         if !target.starts_with('/') {
-            // Absolute-form or `*`: hyper reads the authority from the target.
+            // Absolute-, authority- or asterisk-form: hyper parses the target (authority,
+            // scheme) and `Shared::timed` decides from its form, so both paths agree.
             return Step::HandOver;
         }
         // HTTP/1.1 keeps the connection unless told otherwise; HTTP/1.0 only when asked.
@@ -249,8 +250,15 @@ impl FrontEnd {
                     .flatten()
                     .and_then(|v| std::str::from_utf8(v).ok())
                     .and_then(respond::strip_port);
-                let incoming =
-                    Incoming { readable: true, path, query, host, client: admitted.client };
+                let incoming = Incoming {
+                    readable: true,
+                    options: false,
+                    target: Target::Resource,
+                    path,
+                    query,
+                    host,
+                    client: admitted.client,
+                };
                 self.shared.dispatch(&incoming)
             }
             Err(e) => e.into_reply(),
@@ -326,14 +334,18 @@ fn write_reply(out: &mut Vec<u8>, reply: &Reply, head: bool, keep_alive: bool, h
         out.extend_from_slice(num.format(secs).as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    if reply.status == StatusCode::METHOD_NOT_ALLOWED {
+    if let Some(allow) = reply.allow {
         out.extend_from_slice(b"allow: ");
-        out.extend_from_slice(ALLOW.as_bytes());
+        out.extend_from_slice(allow.as_bytes());
         out.extend_from_slice(b"\r\n");
     }
-    out.extend_from_slice(b"content-length: ");
-    out.extend_from_slice(num.format(reply.body.len()).as_bytes());
-    out.extend_from_slice(b"\r\ndate: ");
+    // RFC 9110 §8.6: a 204 carries no Content-Length.
+    if reply.status != StatusCode::NO_CONTENT {
+        out.extend_from_slice(b"content-length: ");
+        out.extend_from_slice(num.format(reply.body.len()).as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"date: ");
     date::with(|d| out.extend_from_slice(d));
     out.extend_from_slice(b"\r\n");
     if !keep_alive {

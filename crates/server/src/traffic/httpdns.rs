@@ -160,7 +160,9 @@ pub(super) fn answer(shared: &Shared, req: &Incoming<'_>) -> Result<Reply, ApiEr
         return Ok(super::respond::raw_json(buf));
     }
 
+    // An empty `host=` is as missing as an absent one, as on `/v1/route`.
     let host = query::get(q, "host")?
+        .filter(|h| !h.is_empty())
         .ok_or_else(|| ApiError::bad("host", "missing: give host= or hosts="))?;
     let r = resolve(shared, &table, &host, client.ip, want)?;
     Ok(super::respond::json(StatusCode::OK, &host_answer(&host, &r, client.ip)))

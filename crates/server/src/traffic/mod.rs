@@ -8,6 +8,12 @@
 //! - `GET /v1/route?host=&ip=&path=&explain=1`: the decision as JSON ([`route_api`]).
 //! - `GET /d?host=&ip=&query=4,6` and `/d?hosts=a,b`: HTTPDNS JSON ([`httpdns`]).
 //! - anything else with a service's `Host`: `302` to the chosen node ([`redirect`]).
+//! - `OPTIONS *`: `204` with `Allow: GET, HEAD, OPTIONS`, whatever the `Host`.
+//!
+//! Only a request target naming a resource (origin-form, or absolute-form `http(s)://`,
+//! which RFC 9112 §3.2.2 obliges servers to accept) reaches an endpoint; the asterisk-form
+//! of any other method, the authority-form and other schemes are a `400
+//! bad_request_target`, never a redirect with the target glued onto the node's URL.
 //!
 //! Handlers read an `Incoming` view and return a [`Reply`], so both paths share them.
 //! Errors are JSON `{"error": {"code", "message"}}` with stable codes ([`errors`]);
@@ -35,7 +41,7 @@ use arc_swap::ArcSwap;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{Method, Request, Response};
+use axum::http::{Method, Request, Response, Uri};
 use axum::routing::any;
 use ipnet::IpNet;
 use switchyard_route::{Decision, RouteError, RoutingTable};
@@ -72,11 +78,41 @@ pub(crate) struct Shared {
     retry_after: u32,
 }
 
+/// How a request target names what it asks about (RFC 9112 §3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// A resource: origin-form `/path?query`, or absolute-form `http(s)://authority/path`
+    /// whose path and query are used the same way.
+    Resource,
+    /// Asterisk-form `*`: the server itself, meaningful for `OPTIONS` only (§3.2.4).
+    Server,
+    /// Authority-form (a proxy's `CONNECT` target), or absolute-form with a scheme other than
+    /// `http`/`https`: nothing this origin server can answer or redirect.
+    Unusable,
+}
+
+impl Target {
+    /// The form of a target hyper parsed. Authority-form has no path; absolute-form keeps
+    /// its scheme, also on HTTP/2 where every request carries `:scheme`.
+    fn of(uri: &Uri) -> Self {
+        let web = |s: &str| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https");
+        match uri.path() {
+            "*" => Self::Server,
+            p if p.starts_with('/') && uri.scheme_str().is_none_or(web) => Self::Resource,
+            _ => Self::Unusable,
+        }
+    }
+}
+
 /// What a handler reads of a request, borrowed from hyper's parsed request (the axum
 /// router) or from the fast path's own parse ([`fast`]).
 pub(crate) struct Incoming<'a> {
     /// `GET` or `HEAD`, the only methods the endpoints answer.
     pub readable: bool,
+    /// `OPTIONS`, answered for the asterisk-form target.
+    pub options: bool,
+    /// The form of the request target; only [`Target::Resource`] reaches an endpoint.
+    pub target: Target,
     /// Path, percent-encoded as sent.
     pub path: &'a str,
     /// Raw query string without `?` (empty when none).
@@ -91,6 +127,8 @@ impl<'a> Incoming<'a> {
     fn from_request(shared: &Shared, req: &'a Request<Body>) -> Self {
         Self {
             readable: matches!(*req.method(), Method::GET | Method::HEAD),
+            options: req.method() == Method::OPTIONS,
+            target: Target::of(req.uri()),
             path: req.uri().path(),
             query: req.uri().query().unwrap_or(""),
             host: respond::request_host(req.uri(), req.headers()),
@@ -123,7 +161,8 @@ impl Shared {
     }
 
     /// Runs one endpoint's answer, turning its error into the JSON error response, and
-    /// records how long it took.
+    /// records how long it took. A target that names no resource never reaches the
+    /// endpoint: its path (`*`, empty) would otherwise be routed like a content path.
     fn timed(
         &self,
         endpoint: metrics::Endpoint,
@@ -131,7 +170,15 @@ impl Shared {
         answer: fn(&Shared, &Incoming<'_>) -> Result<Reply, ApiError>,
     ) -> Reply {
         let start = std::time::Instant::now();
-        let resp = answer(self, req).unwrap_or_else(ApiError::into_reply);
+        let resp = match req.target {
+            Target::Resource => answer(self, req),
+            Target::Server if req.options => Ok(Reply::server_options()),
+            Target::Server => Err(ApiError::BadTarget("the asterisk-form `*` is for OPTIONS only")),
+            Target::Unusable => Err(ApiError::BadTarget(
+                "give an origin-form path or an http(s) absolute URI; this is not a proxy",
+            )),
+        }
+        .unwrap_or_else(ApiError::into_reply);
         self.metrics.observe(endpoint, start.elapsed().as_secs_f64());
         resp
     }

@@ -13,6 +13,19 @@ pub fn raw<'a>(query: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
+/// `query` without the pairs `drop(key, raw value)` selects, the others kept as sent and in
+/// their order; borrows when none is dropped.
+pub fn without<'a>(query: &'a str, drop: impl Fn(&str, &str) -> bool) -> Cow<'a, str> {
+    let dropped = |pair: &str| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        drop(k, v)
+    };
+    if !query.split('&').any(dropped) {
+        return Cow::Borrowed(query);
+    }
+    Cow::Owned(query.split('&').filter(|p| !dropped(p)).collect::<Vec<_>>().join("&"))
+}
+
 /// Decoded value of `name`, or `None` when absent. Malformed escapes and non-UTF-8 bytes are
 /// a 400 naming the parameter.
 pub fn get<'a>(query: &'a str, name: &'static str) -> Result<Option<Cow<'a, str>>, ApiError> {

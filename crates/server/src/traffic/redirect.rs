@@ -1,8 +1,14 @@
 //! Any other request whose `Host` is a service: `302 Found` to the chosen node, keeping path
-//! and query, as Traffic Router's HTTP routing does. `?format=json` answers
-//! `{"location": ...}` with 200 instead, and `?trred=false` answers
-//! `{"locations": [...]}` (the node and its alternates), both as Traffic Router does.
+//! and query, as Traffic Router's HTTP routing does. `?format=json` answers the decision as
+//! `/v1/route` does plus its `location`, and `?trred=false` answers `{"locations": [...]}`
+//! (the node and its alternates), both as Traffic Router does.
+//!
+//! `format=json` and `trred=false` are instructions to this router, not part of the content
+//! address: they are taken out of the query before routing and out of every location, the
+//! other parameters kept as sent and in order, so the locations are those the plain request
+//! would be redirected to.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 use std::net::IpAddr;
 
@@ -11,8 +17,8 @@ use serde::Serialize;
 use switchyard_route::{HttpRequest, NodeChoice};
 
 use super::errors::ApiError;
-use super::respond::{self, NodeView, Reply};
-use super::route_api::{ClientView, Nodes, truncate, zone_source};
+use super::respond::{self, Reply};
+use super::route_api::{Answer, truncate};
 use super::{Incoming, Shared, query};
 
 /// `http://<hostname or address>[:port]<path>[?<query>]`; IPv6 literals in brackets and
@@ -38,20 +44,18 @@ pub fn location(n: &NodeChoice, client: IpAddr, path: &str, query: &str) -> Opti
 }
 
 #[derive(Serialize)]
-struct JsonAnswer<'a> {
-    location: &'a str,
-    service: &'a str,
-    client: ClientView<'a>,
-    node: NodeView<'a>,
-    zone: &'a str,
-    zone_source: &'static str,
-    alternates: Nodes<'a, 'a>,
-    ttl_seconds: u32,
-}
-
-#[derive(Serialize)]
 struct Locations<'a> {
     locations: &'a [String],
+}
+
+/// The `format=json` pair: answer the decision instead of redirecting.
+fn is_json(key: &str, value: &str) -> bool {
+    key == "format" && value == "json"
+}
+
+/// The `trred=false` pair: answer every location instead of redirecting.
+fn is_list(key: &str, value: &str) -> bool {
+    key == "trred" && value.eq_ignore_ascii_case("false")
 }
 
 /// The answer for every path other than `/v1/route` and `/d`.
@@ -64,32 +68,31 @@ pub(super) fn answer(shared: &Shared, req: &Incoming<'_>) -> Result<Reply, ApiEr
     };
     let name = table.service(service).map_or("", |s| s.name());
     let client = req.client;
-    let (path, q) = (req.path, req.query);
+    let path = req.path;
+    // The first occurrence decides, as for every other parameter.
+    let json = query::raw(req.query, "format").is_some_and(|v| is_json("format", v));
+    let list = query::raw(req.query, "trred").is_some_and(|v| is_list("trred", v));
+    let q: Cow<'_, str> = if json || list {
+        query::without(req.query, |k, v| is_json(k, v) || is_list(k, v))
+    } else {
+        Cow::Borrowed(req.query)
+    };
     let request =
-        HttpRequest { service, client_ip: client.ip, path, query: q, seed: rand::random() };
+        HttpRequest { service, client_ip: client.ip, path, query: &q, seed: rand::random() };
     let d = shared.decide(name, table.route_http(&request, false))?;
     let no_address = || ApiError::NoEligibleNode { retry_after_seconds: shared.retry_after };
-    let target = location(&d.node(), client.ip, path, q).ok_or_else(no_address)?;
+    let target = location(&d.node(), client.ip, path, &q).ok_or_else(no_address)?;
 
-    if query::raw(q, "trred").is_some_and(|v| v.eq_ignore_ascii_case("false")) {
+    if list {
         let all: Vec<String> = d
             .nodes()
             .chain(d.alternates())
-            .filter_map(|n| location(&n, client.ip, path, q))
+            .filter_map(|n| location(&n, client.ip, path, &q))
             .collect();
         return Ok(respond::json(StatusCode::OK, &Locations { locations: &all }));
     }
-    if query::raw(q, "format") == Some("json") {
-        let answer = JsonAnswer {
-            location: &target,
-            service: name,
-            client: ClientView::new(&table, client, &d),
-            node: NodeView::new(d.node(), client.ip),
-            zone: d.zone_name(),
-            zone_source: zone_source(d.zone_source),
-            alternates: Nodes(d.alternates(), client.ip),
-            ttl_seconds: d.ttl_seconds,
-        };
+    if json {
+        let answer = Answer::new(&table, name, client, &d, false).with_location(&target);
         return Ok(respond::json(StatusCode::OK, &answer));
     }
     let value = HeaderValue::try_from(target)

@@ -23,6 +23,10 @@ pub fn no_store() -> HeaderValue {
 /// `Allow` of a `405`: the traffic endpoints only read.
 pub const ALLOW: &str = "GET, HEAD";
 
+/// `Allow` of the answer to `OPTIONS *`: what the server as a whole accepts, including the
+/// `OPTIONS` that asked.
+pub const ALLOW_SERVER: &str = "GET, HEAD, OPTIONS";
+
 /// Typical size of a decision document; one allocation covers it.
 const JSON_CAPACITY: usize = 512;
 
@@ -38,6 +42,8 @@ pub struct Reply {
     pub location: Option<HeaderValue>,
     /// `Retry-After` in seconds.
     pub retry_after: Option<u64>,
+    /// `Allow`: the methods accepted, on a `405` and on the answer to `OPTIONS *`.
+    pub allow: Option<&'static str>,
 }
 
 impl Reply {
@@ -48,6 +54,19 @@ impl Reply {
             body: Vec::new(),
             location: Some(location),
             retry_after: None,
+            allow: None,
+        }
+    }
+
+    /// `204 No Content` with `Allow`: the answer to `OPTIONS *` (RFC 9110 §9.3.7), which
+    /// asks about the server rather than a resource, so it needs no service `Host`.
+    pub fn server_options() -> Self {
+        Self {
+            status: StatusCode::NO_CONTENT,
+            body: Vec::new(),
+            location: None,
+            retry_after: None,
+            allow: Some(ALLOW_SERVER),
         }
     }
 
@@ -67,8 +86,8 @@ impl Reply {
         if let Some(s) = self.retry_after {
             h.insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
-        if self.status == StatusCode::METHOD_NOT_ALLOWED {
-            h.insert(header::ALLOW, HeaderValue::from_static(ALLOW));
+        if let Some(allow) = self.allow {
+            h.insert(header::ALLOW, HeaderValue::from_static(allow));
         }
         resp
     }
@@ -84,7 +103,7 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Reply {
 
 /// A `200` reply carrying `body`, already JSON.
 pub fn raw_json(body: Vec<u8>) -> Reply {
-    Reply { status: StatusCode::OK, body, location: None, retry_after: None }
+    Reply { status: StatusCode::OK, body, location: None, retry_after: None, allow: None }
 }
 
 /// A chosen node as the JSON answers show it.

@@ -13,8 +13,13 @@ use super::errors::ApiError;
 use super::respond::{self, NodeView, Reply};
 use super::{Incoming, Shared, query};
 
+/// A routing decision as JSON: the `/v1/route` answer, and with `location` the
+/// `?format=json` answer of the redirect path, so both carry the same decision fields.
 #[derive(Serialize)]
-struct Answer<'a> {
+pub(super) struct Answer<'a> {
+    /// Where the redirect for this request would point.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    location: Option<&'a str>,
     service: &'a str,
     client: ClientView<'a>,
     node: NodeView<'a>,
@@ -26,6 +31,37 @@ struct Answer<'a> {
     degraded: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     skipped: Option<SkippedView<'a>>,
+}
+
+impl<'a> Answer<'a> {
+    /// The decision `d` of service `name` for `client`; `explain` adds the skipped
+    /// candidates (the decision must have been made with explanation on).
+    pub fn new(
+        table: &'a RoutingTable,
+        name: &'a str,
+        client: ClientAddr,
+        d: &'a Decision<'a>,
+        explain: bool,
+    ) -> Self {
+        Self {
+            location: None,
+            service: name,
+            client: ClientView::new(table, client, d),
+            node: NodeView::new(d.node(), client.ip),
+            zone: d.zone_name(),
+            zone_source: zone_source(d.zone_source),
+            alternates: Nodes(d.alternates(), client.ip),
+            ttl_seconds: d.ttl_seconds,
+            panic: d.panic,
+            degraded: d.degraded,
+            skipped: explain.then_some(SkippedView(d.skipped())),
+        }
+    }
+
+    /// The same decision with the redirect's `Location`, for `?format=json`.
+    pub fn with_location(self, location: &'a str) -> Self {
+        Self { location: Some(location), ..self }
+    }
 }
 
 /// Where the client was placed.
@@ -113,18 +149,18 @@ pub(super) fn truncate(s: &str) -> &str {
 }
 
 /// The `/v1/route` answer.
+///
+/// The host is `host=`; without it (or with it empty), the request's own `Host` when that
+/// names a service, so a client that reached the router under a service's name may leave it
+/// out. Otherwise the request is a 400 `bad_parameter` for `host`, as on `/d`: a `Host` that
+/// names the router itself is not a host the caller asked about, and a 404 for it would
+/// blame a name the caller never gave.
 pub(super) fn answer(shared: &Shared, req: &Incoming<'_>) -> Result<Reply, ApiError> {
     if !req.readable {
         return Err(ApiError::MethodNotAllowed);
     }
     let q = req.query;
-    let host_param = query::get(q, "host")?;
-    let host = match &host_param {
-        Some(h) => h.as_ref(),
-        None => req
-            .host
-            .ok_or_else(|| ApiError::bad("host", "missing: give host= or one Host header"))?,
-    };
+    let host_param = query::get(q, "host")?.filter(|h| !h.is_empty());
     let client = client(req, q)?;
     let path_param = query::get(q, "path")?;
     let full = path_param.as_deref().unwrap_or("/");
@@ -132,6 +168,11 @@ pub(super) fn answer(shared: &Shared, req: &Incoming<'_>) -> Result<Reply, ApiEr
     let explain = query::flag(q, "explain");
 
     let table = shared.table.load();
+    let host = match (&host_param, req.host) {
+        (Some(h), _) => h.as_ref(),
+        (None, Some(h)) if table.service_for_host(h).is_some() => h,
+        (None, header) => return Err(missing_host(header)),
+    };
     let Some(service) = table.service_for_host(host) else {
         shared.metrics.decision("", "none", "unknown_host");
         return Err(ApiError::UnknownHost(truncate(host).to_owned()));
@@ -145,17 +186,16 @@ pub(super) fn answer(shared: &Shared, req: &Incoming<'_>) -> Result<Reply, ApiEr
         seed: rand::random(),
     };
     let d = shared.decide(name, table.route_http(&request, explain))?;
-    let answer = Answer {
-        service: name,
-        client: ClientView::new(&table, client, &d),
-        node: NodeView::new(d.node(), client.ip),
-        zone: d.zone_name(),
-        zone_source: zone_source(d.zone_source),
-        alternates: Nodes(d.alternates(), client.ip),
-        ttl_seconds: d.ttl_seconds,
-        panic: d.panic,
-        degraded: d.degraded,
-        skipped: explain.then_some(SkippedView(d.skipped())),
+    Ok(respond::json(StatusCode::OK, &Answer::new(&table, name, client, &d, explain)))
+}
+
+/// The 400 for a `/v1/route` without a usable host, saying what the `Host` header held.
+fn missing_host(header: Option<&str>) -> ApiError {
+    let reason = match header {
+        Some(h) => {
+            format!("missing: give host= (the Host header {:?} names no service)", truncate(h))
+        }
+        None => "missing: give host= or a Host header naming a service".to_owned(),
     };
-    Ok(respond::json(StatusCode::OK, &answer))
+    ApiError::bad("host", reason)
 }
