@@ -20,7 +20,8 @@
 //! # Ok::<(), switchyard_fleet::InventoryError>(())
 //! ```
 
-use std::path::PathBuf;
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -50,11 +51,15 @@ pub struct InventoryFiles {
 }
 
 /// Why an inventory could not be loaded. Each variant names the file.
-#[derive(Debug, thiserror::Error)]
+///
+/// Displayed as `file: line L, column C: what is wrong` (or `file: what is wrong` when there
+/// is no position). The display already says everything the
+/// inner error does, so [`std::error::Error::source`] is `None`: an error chain printer that
+/// follows sources would otherwise print the same message again after it.
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum InventoryError {
     /// A file could not be read.
-    #[error("{path}: {source}")]
     Read {
         /// The file.
         path: PathBuf,
@@ -62,7 +67,6 @@ pub enum InventoryError {
         source: std::io::Error,
     },
     /// The coverage zone file is malformed (the error carries line and column).
-    #[error("{path}: {source}")]
     CoverageZones {
         /// The file.
         path: PathBuf,
@@ -70,7 +74,6 @@ pub enum InventoryError {
         source: CzfError,
     },
     /// The GeoIP database could not be opened.
-    #[error("{path}: {source}")]
     GeoIp {
         /// The file.
         path: PathBuf,
@@ -78,6 +81,53 @@ pub enum InventoryError {
         source: GeoError,
     },
 }
+
+impl InventoryError {
+    /// The file the error is in.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::Read { path, .. }
+            | Self::CoverageZones { path, .. }
+            | Self::GeoIp { path, .. } => path,
+        }
+    }
+
+    /// 1-based line and column in [`Self::path`], when the error has a position.
+    pub fn location(&self) -> Option<(usize, usize)> {
+        match self {
+            Self::CoverageZones {
+                source: CzfError::Json { line, column, .. } | CzfError::Csv { line, column, .. },
+                ..
+            } => Some((*line, *column)),
+            _ => None,
+        }
+    }
+
+    /// What is wrong, without the file and position.
+    pub fn detail(&self) -> String {
+        match self {
+            Self::Read { source, .. } => format!("cannot read the file: {source}"),
+            Self::CoverageZones {
+                source: CzfError::Json { message, .. } | CzfError::Csv { message, .. },
+                ..
+            } => message.clone(),
+            Self::CoverageZones { source, .. } => source.to_string(),
+            Self::GeoIp { source, .. } => source.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for InventoryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.path().display())?;
+        if let Some((line, column)) = self.location() {
+            write!(f, "line {line}, column {column}: ")?;
+        }
+        write!(f, "{}", self.detail())
+    }
+}
+
+impl std::error::Error for InventoryError {}
 
 /// Loads the coverage zones and GeoIP database named in `files` around `spec`.
 ///

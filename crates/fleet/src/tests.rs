@@ -42,8 +42,13 @@ fn errors_name_the_file_and_the_line() {
     )
     .unwrap_err();
     let text = err.to_string();
-    assert!(text.starts_with(&format!("{}: line 2", csv.display())), "{text}");
+    assert_eq!(
+        text,
+        format!("{}: line 2, column 1: \"not-a-cidr\" is not an IP network", csv.display())
+    );
     assert!(matches!(err, InventoryError::CoverageZones { .. }));
+    assert_eq!((err.path(), err.location()), (csv.as_path(), Some((2, 1))));
+    assert!(std::error::Error::source(&err).is_none(), "the display already says it all");
 
     let missing = PathBuf::from("/nonexistent/czf.json");
     let err = load_files(
@@ -52,14 +57,17 @@ fn errors_name_the_file_and_the_line() {
     )
     .unwrap_err();
     assert!(matches!(err, InventoryError::Read { .. }), "{err}");
+    assert!(err.to_string().starts_with("/nonexistent/czf.json: cannot read the file: "), "{err}");
 
     let (_d, bad_geo) = file("geo.mmdb", "not a database");
     let err = load_files(
         FleetSpec::default(),
-        &InventoryFiles { coverage_zones: None, geoip: Some(bad_geo) },
+        &InventoryFiles { coverage_zones: None, geoip: Some(bad_geo.clone()) },
     )
     .unwrap_err();
     assert!(matches!(err, InventoryError::GeoIp { .. }), "{err}");
+    assert_eq!(err.location(), None);
+    assert!(err.to_string().starts_with(&format!("{}: ", bad_geo.display())), "{err}");
 }
 
 #[test]

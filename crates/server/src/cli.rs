@@ -89,26 +89,22 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// `check-config`: the file, then the fleet file it names, every problem located.
+/// `check-config`: the file and everything it names that `serve` reads before binding (the
+/// admin token and exposure rule, the fleet, coverage zone and GeoIP files), every problem
+/// located. Binds nothing.
 fn check_config(file: &std::path::Path) -> ExitCode {
-    let config = match crate::config::load_file(file) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{e}");
-            eprintln!("{} problem(s) found", e.problems.len());
-            return ExitCode::FAILURE;
+    let env_token = std::env::var(crate::admin::auth::TOKEN_ENV).ok();
+    match crate::config::check_file(file, env_token) {
+        Ok(_) => {
+            println!("{}: ok", file.display());
+            ExitCode::SUCCESS
         }
-    };
-    if let Some(fleet) = &config.inventory.fleet_file {
-        let path = file.parent().unwrap_or(std::path::Path::new(".")).join(fleet);
-        if let Err(e) = crate::config::load_fleet_file(&path) {
-            eprintln!("{e}");
-            eprintln!("{} problem(s) found", e.problems.len());
-            return ExitCode::FAILURE;
+        Err(report) => {
+            eprintln!("{report}");
+            eprintln!("{} problem(s) found", report.problem_count());
+            ExitCode::FAILURE
         }
     }
-    println!("{}: ok", file.display());
-    ExitCode::SUCCESS
 }
 
 /// Runs a future on a multi-threaded runtime, printing an error chain on failure.
@@ -123,9 +119,26 @@ fn run_async(fut: impl Future<Output = anyhow::Result<ExitCode>>) -> ExitCode {
     match runtime.block_on(fut) {
         Ok(code) => code,
         Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("switchyard: {e:#}");
+            eprintln!("switchyard: {}", error_chain(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes joined by `: `, each said once. Many errors already end with
+/// their source's message (`#[error("...: {0}")]`, or a wrapper displaying its inner error
+/// as it is), so a cause whose message the text so far already ends with is skipped rather
+/// than printed again, as anyhow's `{:#}` would.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.is_empty() {
+            text = part;
+        } else if !text.ends_with(part.as_str()) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+    }
+    text
 }

@@ -265,7 +265,10 @@ async fn resolve_agent(spec: &str) -> anyhow::Result<SocketAddr> {
             None => (rest.to_string(), None),
         }
     };
-    let port: u16 = port.as_deref().unwrap_or("161").parse().context("bad agent port")?;
+    let port = port.as_deref().unwrap_or("161");
+    let port: u16 = port
+        .parse()
+        .with_context(|| format!("{spec}: bad agent port {port:?}, expected 0..=65535"))?;
     let mut addrs = tokio::net::lookup_host((host.as_str(), port))
         .await
         .with_context(|| format!("{spec}: unknown host"))?;

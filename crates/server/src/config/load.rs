@@ -71,17 +71,54 @@ impl std::error::Error for ConfigError {}
 /// Reads, parses and validates a configuration file. Relative paths inside it are resolved
 /// against the file's folder.
 pub fn load_file(path: &Path) -> Result<Config, ConfigError> {
+    let loaded = load_file_with(path, |_, _, _| Vec::new())?;
+    loaded.into_result()
+}
+
+/// Parses and validates configuration text. `origin` names it in messages.
+pub fn load_str(source: &str, origin: &str, base_dir: &Path) -> Result<Config, ConfigError> {
+    load_str_with(source, origin, base_dir, |_, _, _| Vec::new())?.into_result()
+}
+
+/// A configuration read as far as it could be, with every problem found in it, located.
+/// Sections that failed to deserialize keep their defaults.
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    /// The configuration, defaults standing in for what could not be read.
+    pub config: Config,
+    /// Every problem, located and in file order; empty when the file is good.
+    pub error: ConfigError,
+}
+
+impl Loaded {
+    fn into_result(self) -> Result<Config, ConfigError> {
+        if self.error.problems.is_empty() { Ok(self.config) } else { Err(self.error) }
+    }
+}
+
+/// [`load_file`] that keeps what it could read and runs `extra` checks whose problems are
+/// located in this file like the others. `extra` is given the configuration, the folder
+/// relative paths resolve against, and the problems found so far (so a key already reported
+/// is not reported again). Fails only when the file cannot be read or is not TOML.
+pub(crate) fn load_file_with(
+    path: &Path,
+    extra: impl FnOnce(&Config, &Path, &[Problem]) -> Vec<Problem>,
+) -> Result<Loaded, ConfigError> {
     let origin = path.display().to_string();
     let source = std::fs::read_to_string(path).map_err(|e| ConfigError {
         origin: origin.clone(),
         problems: vec![Problem::at("", format!("cannot read the file: {e}"))],
     })?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-    load_str(&source, &origin, &base)
+    load_str_with(&source, &origin, &base, extra)
 }
 
-/// Parses and validates configuration text. `origin` names it in messages.
-pub fn load_str(source: &str, origin: &str, base_dir: &Path) -> Result<Config, ConfigError> {
+fn load_str_with(
+    source: &str,
+    origin: &str,
+    base_dir: &Path,
+    extra: impl FnOnce(&Config, &Path, &[Problem]) -> Vec<Problem>,
+) -> Result<Loaded, ConfigError> {
     let fail = |problems: Vec<Problem>| ConfigError { origin: origin.to_string(), problems };
     let (spans, table) = parse_twice(source).map_err(|p| fail(vec![p]))?;
     let mut problems = Vec::new();
@@ -89,8 +126,10 @@ pub fn load_str(source: &str, origin: &str, base_dir: &Path) -> Result<Config, C
     // still validated and every problem is reported in one pass.
     let config = assemble(table, &mut problems);
     problems.extend(config.validate(base_dir));
+    let more = extra(&config, base_dir, &problems);
+    problems.extend(more);
     locate_all(&mut problems, &spans, source);
-    if problems.is_empty() { Ok(config) } else { Err(fail(problems)) }
+    Ok(Loaded { config, error: fail(problems) })
 }
 
 const SECTIONS: &[&str] =
@@ -237,23 +276,89 @@ fn set<T>(slot: &mut T, value: Option<T>) {
 
 /// Deserializes one value, recording a located problem on failure. Arrays of tables inside
 /// the value are not split here; callers that want per-element errors use [`elements`].
+///
+/// serde stops at the first error, so after one the offending key is removed and the value
+/// is deserialized again, until it succeeds or the next error cannot be trusted: one at a
+/// table that contains a removed key (a "missing field" the removal itself caused, or a
+/// check across fields that no longer sees them all). The value is returned when the only
+/// keys removed were unknown ones, so the section's own semantic checks still run; a value
+/// with a key of the wrong type removed would be checked against a default that is not in
+/// the file, so the section then keeps its defaults.
 pub(crate) fn section<T: DeserializeOwned>(
     value: toml::Value,
     base: &str,
     problems: &mut Vec<Problem>,
 ) -> Option<T> {
-    match serde_path_to_error::deserialize::<_, T>(value) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            let inner = e.path().to_string();
-            let path = if inner == "." || inner.is_empty() {
-                base.to_string()
-            } else {
-                join(base, &inner)
-            };
-            problems.push(Problem::at(path, e.into_inner().message().trim().to_string()));
-            None
+    /// Enough for any hand-written section; bounds the work on a pathological one.
+    const MAX_ERRORS: usize = 64;
+    let mut value = value;
+    let mut removed_bad_values: Vec<Vec<Step>> = Vec::new();
+    let mut reported = 0;
+    loop {
+        let e = match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+            Ok(v) => return removed_bad_values.is_empty().then_some(v),
+            Err(e) => e,
+        };
+        let steps = steps(e.path());
+        let inner = e.path().to_string();
+        let message = e.into_inner().message().trim().to_string();
+        if !removed_bad_values.is_empty() {
+            let Some(steps) = &steps else { return None };
+            if removed_bad_values.iter().any(|r| r.len() > steps.len() && r.starts_with(steps)) {
+                return None;
+            }
         }
+        let path =
+            if inner == "." || inner.is_empty() { base.to_string() } else { join(base, &inner) };
+        let unknown_key = message.starts_with("unknown field `");
+        problems.push(Problem::at(path, message));
+        reported += 1;
+        let steps = steps?;
+        if reported >= MAX_ERRORS || !remove(&mut value, &steps) {
+            return None;
+        }
+        if !unknown_key {
+            removed_bad_values.push(steps);
+        }
+    }
+}
+
+/// One step of a path into a TOML value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// The steps of a serde error path, or `None` when it passes through something that is not
+/// a plain table key or array index (an enum variant, or a position serde could not name).
+fn steps(path: &serde_path_to_error::Path) -> Option<Vec<Step>> {
+    path.iter()
+        .map(|seg| match seg {
+            serde_path_to_error::Segment::Map { key } => Some(Step::Key(key.clone())),
+            serde_path_to_error::Segment::Seq { index } => Some(Step::Index(*index)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Removes the key `steps` leads to. Only a table key can go: removing an array element
+/// would shift the indices of the elements after it. Returns whether a key was removed.
+fn remove(value: &mut toml::Value, steps: &[Step]) -> bool {
+    let Some((Step::Key(last), parents)) = steps.split_last() else { return false };
+    let mut at = value;
+    for step in parents {
+        let next = match (step, at) {
+            (Step::Key(k), toml::Value::Table(t)) => t.get_mut(k),
+            (Step::Index(i), toml::Value::Array(a)) => a.get_mut(*i),
+            _ => None,
+        };
+        let Some(next) = next else { return false };
+        at = next;
+    }
+    match at {
+        toml::Value::Table(t) => t.remove(last).is_some(),
+        _ => false,
     }
 }
 
@@ -276,8 +381,9 @@ fn join(base: &str, inner: &str) -> String {
     if inner.starts_with('[') { format!("{base}{inner}") } else { format!("{base}.{inner}") }
 }
 
-/// Finds the source span of a dotted path such as `inventory.nodes[2].zone`. When the last
-/// key is missing (a "missing field" problem) the span of its parent is returned.
+/// Finds the source span of a dotted path such as `inventory.nodes[2].zone`. When a key on
+/// the path is absent (a "missing field" problem, or a check on a setting left at its
+/// default) the span of the nearest enclosing key or element that is present is returned.
 pub(crate) fn locate(root: &DeTable<'_>, path: &str) -> Option<Range<usize>> {
     enum Seg<'a> {
         Key(&'a str),
@@ -304,12 +410,12 @@ pub(crate) fn locate(root: &DeTable<'_>, path: &str) -> Option<Range<usize>> {
     for seg in segs {
         let value = match seg {
             Seg::Key(k) => {
-                let (key, value) = table?.get_key_value(k)?;
+                let Some((key, value)) = table.and_then(|t| t.get_key_value(k)) else { break };
                 best = Some(key.span());
                 value
             }
             Seg::Index(i) => {
-                let value = array?.get(i)?;
+                let Some(value) = array.and_then(|a| a.get(i)) else { break };
                 best = Some(value.span());
                 value
             }

@@ -3,6 +3,7 @@
 //! Every section rejects unknown keys; every duration or size names its unit in the key. Loading
 //! (with file:line:col locations for every problem) lives in [`load`].
 
+mod check;
 mod load;
 #[cfg(test)]
 mod tests;
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use switchyard_route::FleetSpec;
 
+pub use check::{CheckReport, check_file};
 pub use load::{ConfigError, Problem, load_file, load_fleet_file, load_str};
 
 /// The whole configuration file.

@@ -225,3 +225,58 @@ fn fleet_file_and_inline_fleet_are_exclusive() {
     assert_eq!(e.problems[0].path, "inventory.fleet_file", "{e}");
     assert_eq!(e.problems[0].location.map(|l| l.0), Some(2), "{e}");
 }
+
+#[test]
+fn a_wrong_type_and_unknown_keys_in_one_section_are_all_reported() {
+    let src = "\
+[health]
+check_timeout_ms = \"x\"
+foo = 1
+heartbeat_interval_ms = \"y\"
+bar = 2
+";
+    let e = load(src).unwrap_err();
+    let located: Vec<_> =
+        e.problems.iter().map(|p| (p.path.as_str(), p.location.unwrap().0)).collect();
+    assert_eq!(
+        located,
+        vec![
+            ("health.check_timeout_ms", 2),
+            ("health.foo", 3),
+            ("health.heartbeat_interval_ms", 4),
+            ("health.bar", 5)
+        ],
+        "{e}"
+    );
+}
+
+#[test]
+fn unknown_keys_do_not_hide_the_sections_semantic_problems() {
+    // Only unknown keys were removed, so the rest of [health] is still checked.
+    let e = load("[health]\ncheck_timeout_ms = 5000\nfoo = 1\n").unwrap_err();
+    let paths: Vec<_> = e.problems.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["health.check_timeout_ms", "health.foo"], "{e}");
+    assert!(e.problems[0].message.contains("out of range"), "{e}");
+}
+
+#[test]
+fn a_removed_bad_value_does_not_turn_into_a_missing_field() {
+    // `id` is required: once its bad value is reported, "missing field `id`" would be noise.
+    let src = "[[inventory.nodes]]\nid = 5\nzone = \"ams\"\nipv4 = \"127.0.0.1\"\ncolour = 1\n";
+    let e = load(src).unwrap_err();
+    let paths: Vec<_> = e.problems.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(paths, ["inventory.nodes[0].id", "inventory.nodes[0].colour"], "{e}");
+    assert!(!e.to_string().contains("missing field"), "{e}");
+}
+
+#[test]
+fn a_missing_key_is_located_at_the_nearest_present_table() {
+    let src = "[probe.by_tag.snmp]\ncheck = { kind = \"snmp\", version = \"3\" }\n";
+    let spans = toml::de::DeTable::parse(src).unwrap().into_inner();
+    let at = |path: &str| load::locate(&spans, path).map(|s| load::line_col(src, s.start));
+    assert_eq!(at("probe.by_tag.snmp.check.user"), Some((2, 1)));
+    assert_eq!(at("probe.by_tag.snmp.check.version"), Some((2, 26)));
+    assert_eq!(at("probe.by_tag.snmp.interval_ms"), Some((1, 15)));
+    assert_eq!(at("probe.by_tag.http.check"), Some((1, 8)), "at `by_tag`");
+    assert_eq!(at("dns.zones"), None, "nothing of the path is in the file");
+}
