@@ -128,9 +128,13 @@ transition_interval_ms = 500
 timeout_ms = 400
 connect_timeout_ms = 200
 
+# Nodes tagged `snmp`: the same HTTP check, plus their uplink load read over SNMPv3.
 [probe.by_tag.snmp]
-check = { kind = "snmp", port = 16161, version = "3", user = "{snmp_user}", auth_protocol = "SHA-256", auth_password = "{snmp_auth}", priv_protocol = "AES", priv_password = "{snmp_priv}", interface = "eth0" }
+check = { kind = "http", path = "/health" }
+snmp = { port = 16161, version = "3", user = "{snmp_user}", auth_protocol = "SHA-256", auth_password = "{snmp_auth}", priv_protocol = "AES", priv_password = "{snmp_priv}", interface = "eth0" }
 interval_ms = 1000
+down_interval_ms = 2000
+transition_interval_ms = 500
 timeout_ms = 400
 connect_timeout_ms = 200
 
@@ -246,16 +250,8 @@ async fn chaos(fleet: SimFleet, agents: Vec<SimAgent>, per_zone: usize, period: 
     let calm = SNMP_SPEED_MBPS * 1_000_000 * 3 / 10;
     for round in 0usize.. {
         tokio::time::sleep(period / 2).await;
-        // HTTP faults go to nodes probed over HTTP: the first node of each zone is probed
-        // over SNMP instead (a tagged probe replaces the default one) and would not notice.
-        let http_probed = |from: usize| {
-            (from..from + total)
-                .map(|i| i % total)
-                .find(|i| per_zone == 1 || i % per_zone != 0)
-                .unwrap_or(from % total)
-        };
-        let failing = http_probed(round * per_zone + round);
-        let degraded = http_probed(failing + per_zone + 1);
+        let failing = (round * per_zone + round) % total;
+        let degraded = (failing + per_zone + 1) % total;
         let agent = &agents[round % agents.len()];
         agent.set_rates(0, calm / 2, busy);
         fleet.node(failing).set_behavior(Behavior::Status(503));
