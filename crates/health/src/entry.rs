@@ -71,11 +71,12 @@ impl Entry {
         }
     }
 
-    /// Runs the check, or answers from its cache.
-    pub(crate) async fn run(self: &Arc<Self>) -> Outcome {
+    /// Runs the check for a request to `endpoint`, or answers from its cache. A failed run is
+    /// counted under the endpoint that started it.
+    pub(crate) async fn run(self: &Arc<Self>, endpoint: Endpoint) -> Outcome {
         match &self.cache {
-            None => self.run_fresh().await,
-            Some(cache) => self.run_cached(cache).await,
+            None => self.run_fresh(endpoint).await,
+            Some(cache) => self.run_cached(cache, endpoint).await,
         }
     }
 
@@ -86,7 +87,7 @@ impl Entry {
         }
     }
 
-    async fn run_cached(self: &Arc<Self>, cache: &Cache) -> Outcome {
+    async fn run_cached(self: &Arc<Self>, cache: &Cache, endpoint: Endpoint) -> Outcome {
         let run = {
             let mut state = lock(&cache.state);
             if let Some((started, outcome)) = &state.last
@@ -103,7 +104,7 @@ impl Entry {
                     let entry = Arc::clone(self);
                     let task = tokio::spawn(async move {
                         let started = Instant::now();
-                        let outcome = entry.run_fresh().await;
+                        let outcome = entry.run_fresh(endpoint).await;
                         if let Some(cache) = &entry.cache {
                             let mut state = lock(&cache.state);
                             state.last = Some((started, outcome.clone()));
@@ -131,7 +132,7 @@ impl Entry {
         run.await
     }
 
-    async fn run_fresh(&self) -> Outcome {
+    async fn run_fresh(&self, endpoint: Endpoint) -> Outcome {
         let started = Instant::now();
         let result = match &self.kind {
             CheckKind::Immediate(check) => std::panic::catch_unwind(AssertUnwindSafe(|| check()))
@@ -160,7 +161,9 @@ impl Entry {
         match &result {
             Ok(()) => self.log.passed(&self.name),
             Err(err) => {
-                self.metrics.failures.inc();
+                if let Some(failures) = &self.metrics.failures[endpoint.index()] {
+                    failures.inc();
+                }
                 self.log.failed(&self.name, err);
             }
         }

@@ -1,4 +1,5 @@
-//! Prometheus metrics of the checks: last status per endpoint, failed runs, run duration.
+//! Prometheus metrics of the checks: last status per endpoint, failed runs per endpoint, run
+//! duration.
 //!
 //! Mirrors the apiserver's `kubernetes_healthcheck{name,type}` gauge, with the label names of
 //! this crate and a unit suffix on the duration.
@@ -18,7 +19,9 @@ use crate::check::Endpoint;
 pub const DEFAULT_PREFIX: &str = "switchyard";
 /// Gauge, 1 when the check passed at the last evaluation of the endpoint, 0 when it failed.
 pub const STATUS: &str = "health_check_status";
-/// Counter of real runs that failed (a cached result served again is not counted).
+/// Counter of real runs that failed, labelled like [`STATUS`] with the endpoint whose request
+/// started the run, so a check shared by `/livez`, `/readyz` and `/healthz` keeps one series
+/// per endpoint. A cached result served again is not counted.
 pub const FAILURES: &str = "health_check_failures";
 /// Histogram of the duration of real runs, in seconds.
 pub const DURATION: &str = "health_check_duration";
@@ -46,7 +49,7 @@ fn duration_histogram() -> Histogram {
 pub(crate) struct Metrics {
     prefix: Option<String>,
     status: Family<EndpointLabels, Gauge>,
-    failures: Family<CheckLabels, Counter>,
+    failures: Family<EndpointLabels, Counter>,
     duration: DurationFamily,
 }
 
@@ -54,7 +57,8 @@ pub(crate) struct Metrics {
 #[derive(Debug, Clone)]
 pub(crate) struct CheckMetrics {
     pub(crate) status: [Option<Gauge>; 3],
-    pub(crate) failures: Counter,
+    /// Indexed like `status`; `None` for an endpoint the check is not registered for.
+    pub(crate) failures: [Option<Counter>; 3],
     pub(crate) duration: Histogram,
 }
 
@@ -78,7 +82,11 @@ impl Metrics {
             "Health check status at the last evaluation of the endpoint (1 passed, 0 failed)",
             self.status.clone(),
         );
-        registry.register(FAILURES, "Health check runs that failed", self.failures.clone());
+        registry.register(
+            FAILURES,
+            "Health check runs that failed, by the endpoint whose request started the run",
+            self.failures.clone(),
+        );
         registry.register_with_unit(
             DURATION,
             "Duration of health check runs",
@@ -92,19 +100,17 @@ impl Metrics {
         name: &Arc<str>,
         serves: impl Fn(Endpoint) -> bool,
     ) -> CheckMetrics {
-        let status = Endpoint::ALL.map(|endpoint| {
-            serves(endpoint).then(|| {
-                self.status.get_or_create_owned(&EndpointLabels {
-                    endpoint: endpoint.as_str(),
-                    check: name.clone(),
-                })
-            })
-        });
+        // Every series of the check exists from registration, so a rate over it starts from
+        // zero; the endpoints are the three fixed ones, which bounds the label set.
+        let per_endpoint = |endpoint: Endpoint| {
+            serves(endpoint)
+                .then(|| EndpointLabels { endpoint: endpoint.as_str(), check: name.clone() })
+        };
+        let status = Endpoint::ALL
+            .map(|endpoint| per_endpoint(endpoint).map(|l| self.status.get_or_create_owned(&l)));
+        let failures = Endpoint::ALL
+            .map(|endpoint| per_endpoint(endpoint).map(|l| self.failures.get_or_create_owned(&l)));
         let labels = CheckLabels { check: name.clone() };
-        CheckMetrics {
-            status,
-            failures: self.failures.get_or_create_owned(&labels),
-            duration: self.duration.get_or_create_owned(&labels),
-        }
+        CheckMetrics { status, failures, duration: self.duration.get_or_create_owned(&labels) }
     }
 }

@@ -349,7 +349,7 @@ impl HealthRegistry {
                 duration: Duration::ZERO,
             };
         }
-        let outcome = entry.run().await;
+        let outcome = entry.run(endpoint).await;
         entry.report_status(endpoint, outcome.result.is_ok());
         CheckReport {
             name: entry.name.clone(),

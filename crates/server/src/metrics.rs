@@ -11,7 +11,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Registry, Unit};
 
 /// Content type of the OpenMetrics text exposition.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
@@ -113,51 +113,99 @@ impl Collector for ProcessCollector {
             // utime and stime are fields 14 and 15 (indexes 11 and 12 here).
             let cpu = (num(11) + num(12)) / self.ticks_per_second;
             let counter = ConstCounter::new(cpu);
+            // The encoder appends the unit and, for a counter, `_total` to the sample name:
+            // this family is exposed as `process_cpu_seconds_total`.
             let m = encoder.encode_descriptor(
-                "process_cpu_seconds_total",
+                "process_cpu",
                 "Total user and system CPU time spent in seconds.",
-                None,
+                Some(&Unit::Seconds),
                 counter.metric_type(),
             )?;
             counter.encode(m)?;
             gauge(
                 &mut encoder,
-                "process_virtual_memory_bytes",
+                "process_virtual_memory",
                 "Virtual memory size in bytes.",
+                Some(Unit::Bytes),
                 num(20),
             )?;
             gauge(
                 &mut encoder,
-                "process_resident_memory_bytes",
+                "process_resident_memory",
                 "Resident memory size in bytes.",
+                Some(Unit::Bytes),
                 num(21) * self.page_size,
             )?;
-            gauge(&mut encoder, "process_threads", "Number of OS threads.", num(17))?;
+            gauge(&mut encoder, "process_threads", "Number of OS threads.", None, num(17))?;
         }
         if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
             gauge(
                 &mut encoder,
                 "process_open_fds",
                 "Number of open file descriptors.",
+                None,
                 dir.count() as f64,
             )?;
         }
         gauge(
             &mut encoder,
-            "process_start_time_seconds",
+            "process_start_time",
             "Start time of the process since unix epoch in seconds.",
+            Some(Unit::Seconds),
             self.start_time_seconds,
         )
     }
 }
 
+/// Encodes one gauge family. `name` excludes the unit, which the encoder appends
+/// (`process_start_time` with seconds is exposed as `process_start_time_seconds`).
 fn gauge(
     encoder: &mut DescriptorEncoder,
     name: &str,
     help: &str,
+    unit: Option<Unit>,
     value: f64,
 ) -> Result<(), std::fmt::Error> {
     let g = ConstGauge::new(value);
-    let m = encoder.encode_descriptor(name, help, None, g.metric_type())?;
+    let m = encoder.encode_descriptor(name, help, unit.as_ref(), g.metric_type())?;
     g.encode(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Metrics;
+
+    /// Sample lines (name and labels, without the value) of a family, and its TYPE line.
+    fn family<'t>(text: &'t str, family: &str) -> (Vec<&'t str>, Option<&'t str>) {
+        let samples = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.rsplit_once(' ').map(|(name, _)| name))
+            .filter(|name| name.starts_with(family))
+            .collect();
+        let type_line = text.lines().find(|l| l.starts_with(&format!("# TYPE {family} ")));
+        (samples, type_line)
+    }
+
+    #[test]
+    fn process_metrics_keep_the_standard_names() {
+        let text = Metrics::new().encode();
+        assert_eq!(
+            family(&text, "process_cpu_seconds"),
+            (vec!["process_cpu_seconds_total"], Some("# TYPE process_cpu_seconds counter")),
+            "{text}"
+        );
+        assert!(!text.contains("_total_total"), "{text}");
+        for name in [
+            "process_virtual_memory_bytes",
+            "process_resident_memory_bytes",
+            "process_threads",
+            "process_open_fds",
+            "process_start_time_seconds",
+        ] {
+            let (samples, type_line) = family(&text, name);
+            assert_eq!(samples, vec![name], "{text}");
+            assert_eq!(type_line, Some(format!("# TYPE {name} gauge").as_str()), "{text}");
+        }
+    }
 }

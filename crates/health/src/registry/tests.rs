@@ -465,13 +465,73 @@ async fn metrics_record_status_failures_and_duration() {
         "# TYPE switchyard_health_check_status gauge",
         "switchyard_health_check_status{endpoint=\"readyz\",check=\"a\"} 1",
         "switchyard_health_check_status{endpoint=\"readyz\",check=\"b\"} 0",
-        "switchyard_health_check_failures_total{check=\"b\"} 2",
+        "switchyard_health_check_failures_total{endpoint=\"readyz\",check=\"b\"} 2",
         // Created at registration, so a rate over it starts from zero.
-        "switchyard_health_check_failures_total{check=\"a\"} 0",
+        "switchyard_health_check_failures_total{endpoint=\"readyz\",check=\"a\"} 0",
         "switchyard_health_check_duration_seconds_count{check=\"a\"} 1",
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
     }
+    // Only the endpoints a check is registered for have series.
+    assert!(!text.contains("failures_total{endpoint=\"livez\""), "{text}");
+}
+
+/// Encodes the registry's metrics, as `/metrics` would.
+fn metrics_text(health: &HealthRegistry) -> String {
+    let mut registry = prometheus_client::registry::Registry::default();
+    health.register_metrics(&mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    text
+}
+
+#[tokio::test]
+async fn failures_of_a_shared_check_are_counted_per_endpoint() {
+    let health = HealthRegistry::default();
+    health.register(Endpoints::ALL, failing("disk", "disk full")).unwrap();
+    health.respond("/livez", None).await;
+    health.respond("/readyz", None).await;
+    health.respond("/readyz/disk", None).await;
+    let text = metrics_text(&health);
+    for line in [
+        "switchyard_health_check_failures_total{endpoint=\"livez\",check=\"disk\"} 1",
+        "switchyard_health_check_failures_total{endpoint=\"readyz\",check=\"disk\"} 2",
+        "switchyard_health_check_failures_total{endpoint=\"healthz\",check=\"disk\"} 0",
+        "switchyard_health_check_failures_total{endpoint=\"livez\",check=\"ping\"} 0",
+        "switchyard_health_check_status{endpoint=\"readyz\",check=\"disk\"} 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+    }
+    assert!(!text.contains("failures_total{check="), "a series without endpoint:\n{text}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_cached_failure_counts_once_under_the_endpoint_that_ran_it() {
+    let health = HealthRegistry::builder().ping(false).build();
+    health
+        .register(
+            Endpoints::LIVEZ | Endpoints::READYZ,
+            failing("db", "down").cached(Duration::from_secs(10)),
+        )
+        .unwrap();
+    assert_eq!(health.respond("/readyz", None).await.status, 500);
+    // Served from the cache: the same failure, not a new run.
+    assert_eq!(health.respond("/livez", None).await.status, 500);
+    assert_eq!(health.respond("/healthz", None).await.status, 500);
+    let text = metrics_text(&health);
+    for line in [
+        "switchyard_health_check_failures_total{endpoint=\"readyz\",check=\"db\"} 1",
+        "switchyard_health_check_failures_total{endpoint=\"livez\",check=\"db\"} 0",
+        "switchyard_health_check_failures_total{endpoint=\"healthz\",check=\"db\"} 0",
+        "switchyard_health_check_status{endpoint=\"livez\",check=\"db\"} 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+    }
+    tokio::time::advance(Duration::from_secs(11)).await;
+    assert_eq!(health.respond("/livez", None).await.status, 500);
+    let text = metrics_text(&health);
+    let line = "switchyard_health_check_failures_total{endpoint=\"livez\",check=\"db\"} 1";
+    assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
 }
 
 #[tokio::test]

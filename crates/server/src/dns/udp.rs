@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Shared;
 use super::answer::{Outcome, Transport, answer};
-use super::metrics::{DropReason, SAMPLE_EVERY};
+use super::metrics::{DropReason, DurationSampler};
 
 /// Largest query read; anything longer is cut by the kernel and then fails to parse.
 const RECV_BUF: usize = 4096;
@@ -40,7 +40,7 @@ pub fn serve(sock: std::net::UdpSocket, shared: Arc<Shared>, index: u64, stop: C
     let mut rx = vec![0u8; RECV_BUF];
     let mut tx = vec![0u8; usize::from(shared.auth.config.max_udp_payload_bytes.max(512))];
     let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ index.wrapping_mul(0xd1b5_4a32_d192_ed03);
-    let mut seen: u64 = 0;
+    let mut sampler = DurationSampler::new(Instant::now());
     while !stop.is_cancelled() {
         let (len, src) = match sock.recv_from(&mut rx) {
             Ok(x) => x,
@@ -48,10 +48,11 @@ pub fn serve(sock: std::net::UdpSocket, shared: Arc<Shared>, index: u64, stop: C
             // (ECONNREFUSED...), which concern earlier sends.
             Err(_) => continue,
         };
-        seen = seen.wrapping_add(1);
-        let started = seen.is_multiple_of(SAMPLE_EVERY).then(Instant::now);
+        // One clock read per query (a vDSO call, far below the two system calls), shared by
+        // the rate limiter and the duration sampler.
+        let received = Instant::now();
         if let Some(rl) = &shared.limiter
-            && !rl.check(src.ip(), started.unwrap_or_else(Instant::now))
+            && !rl.check(src.ip(), received)
         {
             shared.metrics.dropped(DropReason::RateLimited);
             continue;
@@ -68,9 +69,9 @@ pub fn serve(sock: std::net::UdpSocket, shared: Arc<Shared>, index: u64, stop: C
             Outcome::Reply { len, rcode, qtype, truncated } => {
                 if sock.send_to(&tx[..len], src).is_ok() {
                     shared.metrics.answered(Transport::Udp, qtype, rcode, truncated);
-                }
-                if let Some(t0) = started {
-                    shared.metrics.observe_duration(t0.elapsed().as_secs_f64());
+                    if sampler.take(received) {
+                        shared.metrics.observe_duration(received.elapsed().as_secs_f64());
+                    }
                 }
             }
         }

@@ -1,0 +1,192 @@
+//! `/metrics` as an operator reads it: the standard `process_*` names, DNS query labels by
+//! the transport the query really used, a response-time histogram that fills at low traffic,
+//! and health-check failures split by endpoint. Driven through the real binary (`switchyard
+//! demo`, scraped over HTTP, queried with `dig`) and through the in-process DNS listener.
+
+mod common;
+mod dns_common;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use common::{Switchyard, get};
+use dns_common::{Server, metric_value, status};
+use switchyard::dns::DnsConfig;
+
+/// A query for `name` (type `qtype`, class IN, no EDNS) with message id `id`.
+fn query_bytes(id: u16, name: &str, qtype: u16) -> Vec<u8> {
+    let mut q = id.to_be_bytes().to_vec();
+    q.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.push(0);
+    q.extend_from_slice(&qtype.to_be_bytes());
+    q.extend_from_slice(&[0, 1]);
+    q
+}
+
+/// Sends `n` A queries for `name` over UDP one after the other, each after the previous
+/// answer arrived; returns how many were answered.
+fn udp_queries(server: SocketAddr, name: &str, n: u16) -> u16 {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.connect(server).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 1500];
+    let mut answered = 0;
+    for id in 0..n {
+        sock.send(&query_bytes(id, name, 1)).unwrap();
+        if let Ok(len) = sock.recv(&mut buf) {
+            assert!(len >= 12 && buf[..2] == id.to_be_bytes(), "reply to query {id}");
+            answered += 1;
+        }
+    }
+    answered
+}
+
+/// Runs `dig @127.0.0.1 -p port <args>`.
+fn dig(port: u16, args: &[&str]) -> String {
+    let port = port.to_string();
+    let out = std::process::Command::new("dig")
+        .args(["@127.0.0.1", "-p", &port, "+norec", "+time=5", "+tries=1"])
+        .args(args)
+        .output()
+        .expect("dig (bind9-dnsutils) must be installed: run scripts/setup.sh");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The transport dig reports having used (`;; SERVER: 127.0.0.1#53(127.0.0.1) (UDP)`).
+fn dig_transport(out: &str) -> &str {
+    let server = out.lines().find(|l| l.starts_with(";; SERVER:")).unwrap_or("");
+    if server.ends_with("(UDP)") {
+        "udp"
+    } else if server.ends_with("(TCP)") {
+        "tcp"
+    } else {
+        panic!("no transport in dig output:\n{out}")
+    }
+}
+
+/// Scrapes `/metrics` until `metric{labels}` reaches `at_least` (the server counts an answer
+/// just after sending it, so a scrape can precede the count); bounded at ten seconds.
+fn scrape_until(sy: &Switchyard, metric: &str, labels: &[&str], at_least: f64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = get(sy.admin, "/metrics", &[]).body;
+        let v = metric_value(&text, metric, labels);
+        if v >= at_least {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "{metric}{labels:?} stuck at {v} < {at_least}:\n{text}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sample lines (name and labels, value cut) whose name starts with `prefix`.
+fn samples<'t>(text: &'t str, prefix: &str) -> Vec<&'t str> {
+    text.lines()
+        .filter(|l| !l.starts_with('#') && l.starts_with(prefix))
+        .filter_map(|l| l.rsplit_once(' ').map(|(name, _)| name))
+        .collect()
+}
+
+#[test]
+fn metrics_endpoint_names_and_labels_as_operators_expect() {
+    let sy = Switchyard::demo(&["--nodes-per-zone", "2"]);
+    let dns = sy.listener("dns");
+    sy.wait_status("/readyz", 200, Duration::from_secs(30));
+
+    // dig asks ANY over TCP unless told otherwise (+ignore only stops a TC retry); +notcp
+    // sends it over UDP. Each must be counted under the transport dig reports.
+    let over_udp = dig(dns.port(), &["+notcp", "+ignore", "video.demo.example", "ANY"]);
+    assert_eq!(dig_transport(&over_udp), "udp", "{over_udp}");
+    let default_any = dig(dns.port(), &["+ignore", "video.demo.example", "ANY"]);
+    assert_eq!(dig_transport(&default_any), "tcp", "{default_any}");
+
+    let answered = udp_queries(dns, "video.demo.example", 50);
+    assert_eq!(answered, 50);
+    let udp_answers = 1.0 + f64::from(answered);
+    let text =
+        scrape_until(&sy, "switchyard_dns_response_duration_seconds_count", &[], udp_answers);
+
+    // 1. The CPU counter carries `_total` once, like every Prometheus client library's.
+    assert_eq!(samples(&text, "process_cpu"), vec!["process_cpu_seconds_total"], "{text}");
+    assert!(text.lines().any(|l| l == "# TYPE process_cpu_seconds counter"), "{text}");
+    assert!(!text.contains("_total_total"), "{text}");
+    for gauge in ["process_resident_memory_bytes", "process_start_time_seconds"] {
+        assert_eq!(samples(&text, gauge), vec![gauge], "{text}");
+    }
+
+    // 2. One ANY per transport, each under its own label.
+    let any = |transport: &str| {
+        let t = format!("transport=\"{transport}\"");
+        metric_value(&text, "switchyard_dns_queries_total", &["qtype=\"ANY\"", &t])
+    };
+    assert_eq!((any("udp"), any("tcp")), (1.0, 1.0), "{text}");
+
+    // 3. At this rate every UDP answer is in the histogram.
+    let udp_total = metric_value(&text, "switchyard_dns_queries_total", &["transport=\"udp\""]);
+    assert_eq!(udp_total, udp_answers, "{text}");
+    assert_eq!(
+        metric_value(&text, "switchyard_dns_response_duration_seconds_count", &[]),
+        udp_answers,
+        "{text}"
+    );
+    assert!(
+        text.lines().any(|l| l.starts_with("# HELP switchyard_dns_response_duration_seconds ")
+            && l.contains("every answer")),
+        "{text}"
+    );
+
+    // 4. The failure counter has the status gauge's endpoint label.
+    for endpoint in ["livez", "readyz", "healthz"] {
+        let line = format!(
+            "switchyard_health_check_failures_total{{endpoint=\"{endpoint}\",check=\"ping\"}}"
+        );
+        assert!(
+            samples(&text, "switchyard_health_check_failures").contains(&line.as_str()),
+            "{text}"
+        );
+    }
+    assert!(!text.contains("switchyard_health_check_failures_total{check="), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_any_is_labelled_udp_and_every_low_rate_answer_is_timed() {
+    let s = Server::start(DnsConfig { udp_sockets: 2, ..DnsConfig::default() }).await;
+    // A failed assertion must still stop the UDP threads, or the runtime waits on them.
+    let _stop_on_panic = s.stop.clone().drop_guard();
+
+    let udp = s.dig(&["+notcp", "+ignore", "video.cdn.example.com", "ANY"]).await;
+    assert_eq!(dig_transport(&udp), "udp", "{udp}");
+    assert_ne!(status(&udp), "<none>", "{udp}");
+    s.wait_metric("switchyard_dns_queries_total", &["qtype=\"ANY\"", "transport=\"udp\""], 1.0)
+        .await;
+    assert_eq!(
+        s.metric("switchyard_dns_queries_total", &["qtype=\"ANY\"", "transport=\"tcp\""]),
+        0.0
+    );
+
+    let tcp = s.dig(&["+tcp", "video.cdn.example.com", "ANY"]).await;
+    assert_eq!(dig_transport(&tcp), "tcp", "{tcp}");
+    s.wait_metric("switchyard_dns_queries_total", &["qtype=\"ANY\"", "transport=\"tcp\""], 1.0)
+        .await;
+    assert_eq!(
+        s.metric("switchyard_dns_queries_total", &["qtype=\"ANY\"", "transport=\"udp\""]),
+        1.0
+    );
+
+    let addr = s.addr;
+    let answered =
+        tokio::task::spawn_blocking(move || udp_queries(addr, "static.cdn.example.com", 50))
+            .await
+            .unwrap();
+    assert_eq!(answered, 50);
+    let udp_answers = 51.0;
+    s.wait_metric("switchyard_dns_response_duration_seconds_count", &[], udp_answers).await;
+    assert_eq!(s.metric("switchyard_dns_queries_total", &["transport=\"udp\""]), udp_answers);
+    // TCP answers are not in the histogram.
+    assert_eq!(s.metric("switchyard_dns_response_duration_seconds_count", &[]), udp_answers);
+    s.shutdown().await;
+}
