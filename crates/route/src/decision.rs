@@ -109,10 +109,17 @@ pub struct Localization {
     pub zone: Option<ZoneId>,
     /// How it was found.
     pub method: LocalizationMethod,
-    /// Length of the matched coverage-zone or GeoIP network: the ECS scope prefix length
-    /// (RFC 7871 §7.2.1). `None` when nothing matched; a DNS front end should then answer
-    /// with the source prefix length as scope.
+    /// Length of the matched coverage-zone or GeoIP network; `None` when nothing matched.
+    /// Not an ECS scope by itself: a more specific network inside it, or next to an
+    /// unmatched address, may place clients elsewhere. See `scope_prefix_len`.
     pub matched_prefix_len: Option<u8>,
+    /// Length of the shortest prefix of the client address whose every address is placed
+    /// the same way: the widest network a DNS answer may claim as its EDNS Client Subnet
+    /// scope (RFC 7871 §7.2.1). It may be shorter or longer than `matched_prefix_len`.
+    /// Filled in by DNS routing only, so HTTP routing does not pay for it; `None` elsewhere
+    /// (see [`RoutingTable::scope_prefix_len`](crate::RoutingTable::scope_prefix_len)).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope_prefix_len: Option<u8>,
 }
 
 /// How the serving zone relates to the client's location.

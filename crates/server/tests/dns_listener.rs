@@ -5,10 +5,16 @@
 mod dns_common;
 
 use std::net::UdpSocket;
+use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use dns_common::{MANY, Server, flags, section, status};
 use switchyard::dns::DnsConfig;
+use switchyard::metrics::Metrics;
+use switchyard_route::{CoverageZones, FleetSpec, HealthView, RoutingTable};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 fn query_bytes(id: u16, name: &str, qtype: u16) -> Vec<u8> {
     let mut q = id.to_be_bytes().to_vec();
@@ -67,6 +73,73 @@ async fn answers_localized_by_client_subnet_with_scope() {
     );
     assert!(s.metric("switchyard_dns_queries_total", &["transport=\"tcp\""]) >= 1.0);
     assert!(s.metric("switchyard_dns_response_duration_seconds_count", &[]) >= 0.0);
+    s.shutdown().await;
+}
+
+/// Zones a, b, c on 10.1.0.0/16, 10.2.0.0/16 (and 10.1.5.0/24, inside a's network) and
+/// 10.3.0.0/16, default zone d; node N of zone N answers 192.0.2.N.
+fn nested_coverage_table() -> RoutingTable {
+    let mut fleet = String::new();
+    for (i, zone) in ["a", "b", "c", "d"].iter().enumerate() {
+        fleet.push_str(&format!(
+            "[[zones]]\nname = \"{zone}\"\n[[nodes]]\nid = \"{zone}1\"\nzone = \"{zone}\"\nipv4 = \"192.0.2.{}\"\n",
+            i + 1
+        ));
+    }
+    fleet.push_str(
+        "[[services]]\nname = \"svc\"\nhostnames = [\"svc.cdn.example.com\"]\n\
+         zones = [\"a\", \"b\", \"c\", \"d\"]\ndns_answers = 1\ndefault_zone = \"d\"\n",
+    );
+    let spec: FleetSpec = toml::from_str(&fleet).unwrap();
+    let czf = CoverageZones::from_czf_json(
+        r#"{"coverageZones": {
+            "a": {"network": ["10.1.0.0/16"]},
+            "b": {"network": ["10.2.0.0/16", "10.1.5.0/24"]},
+            "c": {"network": ["10.3.0.0/16"]}
+        }}"#,
+    )
+    .unwrap();
+    RoutingTable::build(&spec, &czf, None, &HealthView::new(1)).unwrap()
+}
+
+/// The reported defect through `dig`: a /8 client subnet outside every coverage network
+/// got zone d's answer with scope /8, which resolvers then reused for the /16s of a, b and
+/// c. The scope must leave out every more specific network that places clients elsewhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_subnet_scope_leaves_out_nested_coverage_networks() {
+    let metrics = Metrics::new();
+    let stop = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    let table = Arc::new(ArcSwap::from_pointee(nested_coverage_table()));
+    let addr = switchyard::dns::spawn(
+        &mut tasks,
+        "127.0.0.1:0".parse().unwrap(),
+        &DnsConfig::default(),
+        table,
+        &metrics,
+        stop.clone(),
+    )
+    .await
+    .expect("dns listener binds");
+    let s = Server { addr, metrics, stop, tasks };
+
+    // (client subnet, expected answer, expected "address/source/scope" from dig)
+    let cases = [
+        ("10.0.0.0/8", "192.0.2.4", "10.0.0.0/8/16"),
+        ("10.1.0.0/16", "192.0.2.1", "10.1.0.0/16/22"),
+        ("10.1.5.0/24", "192.0.2.2", "10.1.5.0/24/24"),
+        ("10.1.200.0/24", "192.0.2.1", "10.1.200.0/24/17"),
+        ("10.2.0.0/16", "192.0.2.2", "10.2.0.0/16/16"),
+        ("10.3.7.0/24", "192.0.2.3", "10.3.7.0/24/16"),
+        ("10.128.0.0/9", "192.0.2.4", "10.128.0.0/9/9"),
+    ];
+    for (subnet, answer, ecs) in cases {
+        let out = s.dig(&["svc.cdn.example.com", "A", &format!("+subnet={subnet}")]).await;
+        assert_eq!(status(&out), "NOERROR", "{subnet}:\n{out}");
+        let ips: Vec<&str> = section(&out, "ANSWER").iter().map(|r| r.3).collect();
+        assert_eq!(ips, [answer], "{subnet}:\n{out}");
+        assert!(out.contains(&format!("CLIENT-SUBNET: {ecs}\n")), "{subnet}: want {ecs}:\n{out}");
+    }
     s.shutdown().await;
 }
 

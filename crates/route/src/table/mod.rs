@@ -299,6 +299,7 @@ impl RoutingTable {
                 zone: Some(ZoneId(*zone)),
                 method: LocalizationMethod::CoverageZone,
                 matched_prefix_len: Some(hit.prefix_len),
+                scope_prefix_len: None,
             };
         }
         if let Some(geo) = &f.geo
@@ -309,9 +310,52 @@ impl RoutingTable {
                 zone: Some(ZoneId(zone)),
                 method: LocalizationMethod::GeoIp,
                 matched_prefix_len: Some(hit.prefix_len),
+                scope_prefix_len: None,
             };
         }
-        Localization { zone: None, method: LocalizationMethod::Default, matched_prefix_len: None }
+        Localization {
+            zone: None,
+            method: LocalizationMethod::Default,
+            matched_prefix_len: None,
+            scope_prefix_len: None,
+        }
+    }
+
+    /// [`RoutingTable::localize`] with [`Localization::scope_prefix_len`] filled in.
+    pub fn localize_with_scope(&self, ip: IpAddr) -> Localization {
+        let mut loc = self.localize(ip);
+        loc.scope_prefix_len = Some(self.scope_prefix_len(ip, &loc));
+        loc
+    }
+
+    /// Length of the shortest prefix of `ip` whose every address [`RoutingTable::localize`]
+    /// places as it placed `ip` (`loc`, its result): what a DNS answer for `ip` may announce
+    /// as its ECS scope. In `ip`'s family, so 96 or more for an IPv4-mapped IPv6 address.
+    ///
+    /// - Coverage zone: the index's decision depth. Every address within it has the same
+    ///   coverage hit, hence the same zone.
+    /// - GeoIP: the GeoIP network length, raised to the coverage index's decision depth
+    ///   when that is longer. Within the larger of the two, every address misses the
+    ///   coverage zones the same way (no hit, or the same hit on a coverage zone the fleet
+    ///   cannot place) and falls in the same GeoIP network, whose one record gives the same
+    ///   coordinates and so the same nearest zone. A coverage network inside the GeoIP
+    ///   network thus narrows the scope so that it leaves the coverage network out.
+    /// - Default, without GeoIP, or with a GeoIP hit that places no zone: as for GeoIP.
+    /// - Default after a GeoIP miss: the full address width, since the lookup does not
+    ///   report how far the database's gap around `ip` extends.
+    pub fn scope_prefix_len(&self, ip: IpAddr, loc: &Localization) -> u8 {
+        let f = &*self.fleet;
+        let coverage = f.czf.decision_depth(ip);
+        let geo_len = match loc.method {
+            LocalizationMethod::CoverageZone => return coverage,
+            LocalizationMethod::GeoIp => loc.matched_prefix_len,
+            LocalizationMethod::Default => match &f.geo {
+                None => Some(0),
+                Some(geo) => geo.locate(ip).map(|hit| hit.prefix_len),
+            },
+        };
+        let width = if ip.is_ipv4() { 32 } else { 128 };
+        geo_len.map_or(width, |g| coverage.max(g).min(width))
     }
 
     /// Approximate heap bytes of the snapshot, including the shared parts.
@@ -356,5 +400,111 @@ impl RoutingTable {
     /// Bytes of the coverage-zone prefix index alone.
     pub fn index_memory_bytes(&self) -> usize {
         self.fleet.czf.memory_bytes()
+    }
+}
+
+#[cfg(test)]
+mod scope_tests {
+    use super::*;
+    use crate::decision::{DnsRequest, Family, HttpRequest};
+    use crate::geo::test_mmdb;
+    use crate::{CoverageZones, FleetSpec, HealthView};
+
+    const FLEET: &str = r#"
+[[zones]]
+name = "east"
+latitude = 40.7
+longitude = -74.0
+[[zones]]
+name = "lon"
+latitude = 51.5
+longitude = -0.1
+[[nodes]]
+id = "e1"
+zone = "east"
+ipv4 = "192.0.2.1"
+[[nodes]]
+id = "l1"
+zone = "lon"
+ipv4 = "192.0.2.2"
+[[services]]
+name = "svc"
+hostnames = ["svc.example.com"]
+default_zone = "east"
+"#;
+
+    /// Coverage: east on 172.16.4.0/24 (inside the GeoIP network 172.16.0.0/12), and
+    /// 10.5.0.0/16 for a zone with neither a fleet zone nor coordinates, so it places no
+    /// one and GeoIP decides there. GeoIP: 172.16.0.0/12 and 10.0.0.0/8 in London, and
+    /// 198.51.100.0/24 without a location.
+    fn tables() -> (RoutingTable, RoutingTable) {
+        let spec: FleetSpec = toml::from_str(FLEET).unwrap();
+        let czf = CoverageZones::from_czf_json(
+            r#"{"coverageZones": {
+                "east": {"network": ["172.16.4.0/24"]},
+                "nowhere": {"network": ["10.5.0.0/16"]}
+            }}"#,
+        )
+        .unwrap();
+        let db = test_mmdb::build(&[
+            test_mmdb::entry("172.16.0.0/12", Some((51.0, 0.0))),
+            test_mmdb::entry("10.0.0.0/8", Some((51.0, 0.0))),
+            test_mmdb::entry("198.51.100.0/24", None),
+        ]);
+        let geo = crate::GeoIp::from_bytes(db).unwrap();
+        let health = HealthView::default();
+        let with_geo = RoutingTable::build(&spec, &czf, Some(&geo), &health).unwrap();
+        let without = RoutingTable::build(&spec, &czf, None, &health).unwrap();
+        (with_geo, without)
+    }
+
+    fn scope(t: &RoutingTable, ip: &str) -> (LocalizationMethod, Option<u8>, u8) {
+        let loc = t.localize_with_scope(ip.parse().unwrap());
+        (loc.method, loc.matched_prefix_len, loc.scope_prefix_len.unwrap())
+    }
+
+    #[test]
+    fn geoip_scope_keeps_its_network_but_leaves_out_coverage_networks() {
+        use LocalizationMethod::{CoverageZone, Default, GeoIp};
+        let (t, _) = tables();
+        // In the GeoIP /12 but next to the coverage /24: only 172.16.0.0/22 is placed by
+        // GeoIP alone.
+        assert_eq!(scope(&t, "172.16.0.0"), (GeoIp, Some(12), 22));
+        assert_eq!(scope(&t, "172.20.0.0"), (GeoIp, Some(12), 14));
+        assert_eq!(scope(&t, "172.31.0.0"), (GeoIp, Some(12), 13));
+        assert_eq!(scope(&t, "172.16.4.1"), (CoverageZone, Some(24), 24));
+        // A coverage hit that places no zone falls through to GeoIP: the /8 network,
+        // narrowed to the coverage /16 it must stay inside.
+        assert_eq!(scope(&t, "10.5.1.1"), (GeoIp, Some(8), 16));
+        assert_eq!(scope(&t, "10.9.0.0"), (GeoIp, Some(8), 13));
+        // GeoIP misses do not say how wide the gap is: the whole address.
+        assert_eq!(scope(&t, "198.51.100.1"), (Default, None, 32));
+        assert_eq!(scope(&t, "192.0.2.1"), (Default, None, 32));
+    }
+
+    #[test]
+    fn without_geoip_the_default_scope_is_the_coverage_depth() {
+        use LocalizationMethod::Default;
+        let (_, t) = tables();
+        assert_eq!(scope(&t, "192.0.2.1"), (Default, None, 2));
+        assert_eq!(scope(&t, "10.5.1.1"), (Default, None, 16));
+        assert_eq!(scope(&t, "10.0.0.0"), (Default, None, 14));
+    }
+
+    #[test]
+    fn dns_routing_fills_the_scope_and_http_routing_does_not() {
+        let (t, _) = tables();
+        let service = t.service_by_name("svc").unwrap();
+        let client_ip: IpAddr = "172.16.0.0".parse().unwrap();
+        let req =
+            DnsRequest { service, client_ip, qname: "svc.example.com", want: Family::V4, seed: 0 };
+        let d = t.route_dns(&req).unwrap();
+        assert_eq!(d.localization.scope_prefix_len, Some(22));
+        let req = HttpRequest { service, client_ip, path: "/", query: "", seed: 0 };
+        let d = t.route_http(&req, false).unwrap();
+        assert_eq!(d.localization.scope_prefix_len, None);
+        assert!(
+            serde_json::to_value(&d).unwrap()["localization"].get("scope_prefix_len").is_none()
+        );
     }
 }

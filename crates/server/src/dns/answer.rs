@@ -324,7 +324,7 @@ fn address_answers(
         let req = DnsRequest { service: svc, client_ip, qname: name, want, seed };
         let decision = table.route_dns(&req).map_err(|_| Rcode::ServFail)?;
         if let Some(ecs) = ecs.filter(|e| e.source_prefix > 0) {
-            resp.set_ecs_scope(ecs.scope_for(decision.localization.matched_prefix_len));
+            resp.set_ecs_scope(ecs.scope_for(decision.localization.scope_prefix_len));
         }
         let ttl = decision.ttl_seconds;
         let _ = resp.section(Section::Answer, |w| {

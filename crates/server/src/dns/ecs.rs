@@ -105,13 +105,24 @@ impl ClientSubnet {
         })
     }
 
-    /// SCOPE PREFIX-LENGTH for a tailored answer (RFC 7871 §7.2.1): the length of the
-    /// coverage network that placed the client, which tells resolvers for which clients the
-    /// answer may be reused. With no matching network the answer depends on nothing finer
-    /// than what was sent, so the source prefix is returned (capped at the address width).
-    pub fn scope_for(&self, matched_prefix_len: Option<u8>) -> u8 {
-        let width = if self.family == 1 { 32 } else { 128 };
-        matched_prefix_len.unwrap_or(self.source_prefix).min(width)
+    /// SCOPE PREFIX-LENGTH for a tailored answer (RFC 7871 §7.2.1) localized at
+    /// [`ClientSubnet::client_ip`]. `decision_depth` is the routing table's
+    /// [`scope_prefix_len`](switchyard_route::Localization::scope_prefix_len) for that
+    /// address: every address sharing that many bits with it is placed the same way.
+    ///
+    /// Resolvers reuse the answer for every client in ADDRESS/scope, so the scope must not
+    /// be the matched network's length when more specific networks inside it (or next to
+    /// an unmatched address) place clients elsewhere, nor the source prefix when that is
+    /// wider than the decision depth. It may be shorter than the source (the answer holds
+    /// for a wider network) or longer (the source was not specific enough, §7.2.1).
+    ///
+    /// The depth is capped at [`MAX_V4_PREFIX`] / [`MAX_V6_PREFIX`]: addresses are cut to
+    /// that length before localization, so any client sharing that many bits with the
+    /// localized address gets this same answer. Without a depth (`None`) that cap is the
+    /// answer: it is always safe, if narrow.
+    pub fn scope_for(&self, decision_depth: Option<u8>) -> u8 {
+        let cap = if self.family == 1 { MAX_V4_PREFIX } else { MAX_V6_PREFIX };
+        decision_depth.map_or(cap, |d| d.min(cap))
     }
 
     /// Bytes the echoed option takes in an OPT record.

@@ -168,7 +168,7 @@ fn in_zone(ips: &[IpAddr], prefix: &str) -> bool {
 }
 
 #[test]
-fn ecs_places_the_client_and_scope_is_the_matched_prefix() {
+fn ecs_places_the_client_and_scope_is_the_decision_depth() {
     let east = ask("video.cdn.example.com", RecordType::A, Some(ecs("10.1.2.0", 24)));
     assert_eq!(east.metadata.response_code, ResponseCode::NoError);
     assert!(east.metadata.authoritative);
@@ -183,10 +183,158 @@ fn ecs_places_the_client_and_scope_is_the_matched_prefix() {
     assert_ne!(addrs(&west), addrs(&east), "answers differ per subnet");
     assert_eq!(scope(&west), Some((24, 24)));
 
-    // Unmatched subnet: the default zone, scope = source prefix.
+    // Unmatched subnet: the default zone. No coverage network lies in 64.0.0.0/2, so the
+    // answer holds for all of it, a wider network than the /20 sent.
     let other = ask("video.cdn.example.com", RecordType::A, Some(ecs("100.64.0.0", 20)));
     assert_eq!(addrs(&other), addrs(&west));
-    assert_eq!(scope(&other), Some((20, 20)));
+    assert_eq!(scope(&other), Some((20, 2)));
+}
+
+const SCOPE_FLEET: &str = r#"
+[[zones]]
+name = "a"
+[[zones]]
+name = "b"
+[[zones]]
+name = "c"
+[[zones]]
+name = "d"
+[[nodes]]
+id = "a1"
+zone = "a"
+ipv4 = "192.0.2.1"
+ipv6 = "2001:db8::1"
+[[nodes]]
+id = "b1"
+zone = "b"
+ipv4 = "192.0.2.2"
+ipv6 = "2001:db8::2"
+[[nodes]]
+id = "c1"
+zone = "c"
+ipv4 = "192.0.2.3"
+ipv6 = "2001:db8::3"
+[[nodes]]
+id = "d1"
+zone = "d"
+ipv4 = "192.0.2.4"
+ipv6 = "2001:db8::4"
+[[services]]
+name = "svc"
+hostnames = ["svc.cdn.example.com"]
+zones = ["a", "b", "c", "d"]
+dns_answers = 1
+default_zone = "d"
+"#;
+
+/// Zones a, b, c on 10.1.0.0/16, 10.2.0.0/16 (plus 10.1.5.0/24 inside a's network) and
+/// 10.3.0.0/16 (plus 2001:db8:c::/48), default zone d; one node each, whose addresses end
+/// in the zone's number, so an answer names its zone.
+fn scope_table() -> RoutingTable {
+    let spec: FleetSpec = toml::from_str(SCOPE_FLEET).unwrap();
+    let czf = CoverageZones::from_czf_json(
+        r#"{"coverageZones": {
+            "a": {"network": ["10.1.0.0/16"]},
+            "b": {"network": ["10.2.0.0/16", "10.1.5.0/24"]},
+            "c": {"network": ["10.3.0.0/16"], "network6": ["2001:db8:c::/48"]}
+        }}"#,
+    )
+    .unwrap();
+    RoutingTable::build(&spec, &czf, None, &HealthView::new(1)).unwrap()
+}
+
+/// Zone letter and ECS (source, scope) of the answer for `svc` from client subnet `net`.
+fn zone_and_scope(t: &RoutingTable, net: &str) -> (char, u8, u8) {
+    let (addr, len) = net.split_once('/').unwrap();
+    let qtype = if addr.contains(':') { RecordType::AAAA } else { RecordType::A };
+    let q = query("svc.cdn.example.com", qtype, Some(ecs(addr, len.parse().unwrap())));
+    let m = run_with(&config(), t, &q, Transport::Udp).1.unwrap();
+    let last = match addrs(&m).as_slice() {
+        [IpAddr::V4(a)] => a.octets()[3],
+        [IpAddr::V6(a)] => a.octets()[15],
+        other => panic!("{net}: one answer expected, got {other:?}"),
+    };
+    let zone = (b'a' + last - 1) as char;
+    let (source, scope) = scope(&m).unwrap();
+    (zone, source, scope)
+}
+
+#[test]
+fn ecs_scope_leaves_out_more_specific_networks() {
+    let t = scope_table();
+    // The reported defect: a /8 outside every coverage network got scope /8 and zone d's
+    // answer, which a resolver then served to 10.1/16, 10.2/16 and 10.3/16 as well. Only
+    // 10.0.0.0/16 shares the answer of 10.0.0.0: scope /16, longer than the source.
+    assert_eq!(zone_and_scope(&t, "10.0.0.0/8"), ('d', 8, 16));
+    // Inside a matched /16, the /24 that maps elsewhere is left out of the scope.
+    assert_eq!(zone_and_scope(&t, "10.1.0.0/16"), ('a', 16, 22));
+    assert_eq!(zone_and_scope(&t, "10.1.128.0/17"), ('a', 17, 17));
+    assert_eq!(zone_and_scope(&t, "10.1.200.0/24"), ('a', 24, 17));
+    assert_eq!(zone_and_scope(&t, "10.1.5.0/24"), ('b', 24, 24));
+    assert_eq!(zone_and_scope(&t, "10.1.6.0/24"), ('a', 24, 23));
+    assert_eq!(zone_and_scope(&t, "10.2.0.0/16"), ('b', 16, 16));
+    // Unmatched networks with no coverage network inside get a scope as wide as that.
+    assert_eq!(zone_and_scope(&t, "10.128.0.0/9"), ('d', 9, 9));
+    assert_eq!(zone_and_scope(&t, "10.4.0.0/24"), ('d', 24, 14));
+    // IPv6: inside the /48, and a /32 around it: 2001:db8:c::/48 starts where
+    // 2001:db8::/45 ends.
+    assert_eq!(zone_and_scope(&t, "2001:db8:c:100::/56"), ('c', 56, 48));
+    assert_eq!(zone_and_scope(&t, "2001:db8::/32"), ('d', 32, 45));
+    // A source longer than what localization uses: the scope stops at /24.
+    let (_, _, scope) = zone_and_scope(&t, "10.1.5.7/32");
+    assert_eq!(scope, 24);
+}
+
+/// What a resolver does with a scope: reuse the answer for every client subnet inside
+/// ADDRESS/scope. For each query, every /24 inside that network must get the same zone when
+/// asked for directly, and one bit less of scope would have taken in a /24 that does not.
+#[test]
+fn ecs_answers_reused_within_their_scope_stay_right() {
+    let t = scope_table();
+    let zone_of = |a: u32| zone_and_scope(&t, &format!("{}/24", Ipv4Addr::from(a))).0;
+    let subnets = [
+        "10.0.0.0/8",
+        "10.0.0.0/12",
+        "10.1.0.0/16",
+        "10.1.4.0/22",
+        "10.1.128.0/17",
+        "10.1.5.0/24",
+        "10.2.3.0/24",
+        "10.3.0.0/20",
+        "10.4.0.0/14",
+        "10.128.0.0/9",
+        "10.255.0.0/16",
+    ];
+    for net in subnets {
+        let (zone, _, scope) = zone_and_scope(&t, net);
+        let base = u32::from(net.split_once('/').unwrap().0.parse::<Ipv4Addr>().unwrap());
+        assert!((8..=24).contains(&scope), "{net}: scope {scope}");
+        // Every /24 of the scope network, stepping so that at most 2048 are asked.
+        let block = |len: u8| {
+            let host = u32::MAX >> len;
+            let first = base & !host;
+            let step = (1u32 << 8).max((host + 1) / 2048);
+            (0..=host / step).map(move |i| first + i * step)
+        };
+        for a in block(scope) {
+            assert_eq!(zone_of(a), zone, "{net} scope /{scope} covers {}", Ipv4Addr::from(a));
+        }
+        // One bit wider takes in another zone's client, or the unmatched run's edge. The
+        // wider network's /24s are all asked when it is small; for the widest ones the
+        // coverage networks are checked directly.
+        let wider: Vec<u32> = block(scope - 1)
+            .chain(
+                ["10.1.0.0", "10.1.5.0", "10.2.0.0", "10.3.0.0", "10.4.0.0"]
+                    .map(|s| u32::from(s.parse::<Ipv4Addr>().unwrap())),
+            )
+            .filter(|&a| (a ^ base) >> (32 - u32::from(scope) + 1) == 0)
+            .collect();
+        assert!(
+            wider.iter().any(|&a| zone_of(a) != zone),
+            "{net}: /{} would have been right too",
+            scope - 1
+        );
+    }
 }
 
 #[test]
@@ -448,8 +596,12 @@ fn ecs_parse_rules() {
     assert_eq!(v6.client_ip(), Some("2001:db8:e::".parse().unwrap()), "cut to /56");
     let v4 = ClientSubnet::parse(&[0, 1, 30, 0, 10, 1, 2, 4]).unwrap();
     assert_eq!(v4.client_ip(), Some("10.1.2.0".parse().unwrap()), "cut to /24");
-    assert_eq!(v4.scope_for(None), 30);
     assert_eq!(v4.scope_for(Some(16)), 16);
+    assert_eq!(v4.scope_for(Some(30)), 24, "no finer than the localized /24");
+    assert_eq!(v4.scope_for(Some(2)), 2, "wider than the source");
+    assert_eq!(v4.scope_for(None), 24, "without a depth, the localized /24");
+    assert_eq!(v6.scope_for(Some(112)), 56);
+    assert_eq!(v6.scope_for(None), 56);
 }
 
 #[test]
