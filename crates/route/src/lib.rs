@@ -59,7 +59,7 @@
 //! let d = table.route_http(&req, false).unwrap();
 //! assert_eq!(d.node().id, "east-1");
 //! assert_eq!(d.localization.method, LocalizationMethod::CoverageZone);
-//! assert_eq!(d.localization.matched_prefix_len, Some(24)); // the DNS ECS scope
+//! assert_eq!(d.localization.matched_prefix_len, Some(24)); // the matched network
 //!
 //! // east-1 goes down: only health is re-applied, and its clients go to the backup zone.
 //! let down = HealthView::new(2).with("east-1", NodeHealth::state(HealthState::Down));

@@ -320,9 +320,19 @@ fn address_answers(
     let ecs = q.edns.and_then(|e| e.ecs);
     let client_ip = ecs.and_then(|e| e.client_ip()).unwrap_or_else(|| src.to_canonical());
     let mut any = false;
+    let mut unroutable = false;
     for &want in families.iter().filter(|&&f| info.has_family(f)) {
         let req = DnsRequest { service: svc, client_ip, qname: name, want, seed };
-        let decision = table.route_dns(&req).map_err(|_| Rcode::ServFail)?;
+        let decision = match table.route_dns(&req) {
+            Ok(d) => d,
+            // ANY asks for both families: one that finds no node must not throw away the
+            // other's answer. SERVFAIL only when nothing could be answered.
+            Err(_) if families.len() > 1 => {
+                unroutable = true;
+                continue;
+            }
+            Err(_) => return Err(Rcode::ServFail),
+        };
         if let Some(ecs) = ecs.filter(|e| e.source_prefix > 0) {
             resp.set_ecs_scope(ecs.scope_for(decision.localization.scope_prefix_len));
         }
@@ -345,6 +355,9 @@ fn address_answers(
             Ok(true)
         });
         any = true;
+    }
+    if unroutable && !any {
+        return Err(Rcode::ServFail);
     }
     Ok(any)
 }

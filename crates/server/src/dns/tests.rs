@@ -489,6 +489,15 @@ fn any_returns_both_families() {
 }
 
 #[test]
+fn any_keeps_the_family_that_routes_when_the_other_finds_no_node() {
+    // West has no IPv6 node: the AAAA half finds nothing, the A half still answers.
+    let m = ask("video.cdn.example.com", RecordType::ANY, Some(ecs("10.2.2.0", 24)));
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{m:?}");
+    let types: Vec<_> = m.answers.iter().map(|r| r.record_type()).collect();
+    assert!(types.contains(&RecordType::A), "{types:?}");
+}
+
+#[test]
 fn truncation_without_edns_and_full_answer_over_tcp() {
     let cfg = config();
     let t = table();
