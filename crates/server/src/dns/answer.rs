@@ -250,7 +250,7 @@ fn fill(
         return Rcode::Refused;
     }
     if table.counts() == (0, 0, 0) {
-        // The placeholder published before the inventory is loaded (or after it failed to
+        // The empty table published before the inventory is loaded (or after it failed to
         // load): it knows no name, and an authoritative NXDOMAIN now would be cached by
         // resolvers for names that exist. SERVFAIL makes them try another server.
         return Rcode::ServFail;
