@@ -116,8 +116,9 @@ pub struct Localization {
     /// Length of the shortest prefix of the client address whose every address is placed
     /// the same way: the widest network a DNS answer may claim as its EDNS Client Subnet
     /// scope (RFC 7871 §7.2.1). It may be shorter or longer than `matched_prefix_len`.
-    /// Filled in by DNS routing only, so HTTP routing does not pay for it; `None` elsewhere
-    /// (see [`RoutingTable::scope_prefix_len`](crate::RoutingTable::scope_prefix_len)).
+    /// Routing leaves it `None`, so decisions do not pay for it: a DNS front end asks
+    /// [`RoutingTable::scope_prefix_len`](crate::RoutingTable::scope_prefix_len) only for
+    /// queries that carry a client subnet; `localize_with_scope` fills it in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope_prefix_len: Option<u8>,
 }

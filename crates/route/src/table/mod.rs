@@ -492,14 +492,15 @@ default_zone = "east"
     }
 
     #[test]
-    fn dns_routing_fills_the_scope_and_http_routing_does_not() {
+    fn routing_leaves_the_scope_to_the_caller_who_needs_it() {
         let (t, _) = tables();
         let service = t.service_by_name("svc").unwrap();
         let client_ip: IpAddr = "172.16.0.0".parse().unwrap();
         let req =
             DnsRequest { service, client_ip, qname: "svc.example.com", want: Family::V4, seed: 0 };
         let d = t.route_dns(&req).unwrap();
-        assert_eq!(d.localization.scope_prefix_len, Some(22));
+        assert_eq!(d.localization.scope_prefix_len, None);
+        assert_eq!(t.scope_prefix_len(client_ip, &d.localization), 22);
         let req = HttpRequest { service, client_ip, path: "/", query: "", seed: 0 };
         let d = t.route_http(&req, false).unwrap();
         assert_eq!(d.localization.scope_prefix_len, None);

@@ -126,9 +126,7 @@ impl RoutingTable {
             skipped: Vec::new(),
         };
         let mut top = Best::new(ctx.want);
-        let (mut loc, pick) = self.select(&mut ctx, req.client_ip, &mut top)?;
-        // Only DNS answers announce a scope, so only DNS routing pays for working it out.
-        loc.scope_prefix_len = Some(self.scope_prefix_len(req.client_ip, &loc));
+        let (loc, pick) = self.select(&mut ctx, req.client_ip, &mut top)?;
         let mut slots = [0u32; MAX_NODES];
         for (dst, slot) in slots.iter_mut().zip(top.items()) {
             *dst = slot;

@@ -334,7 +334,9 @@ fn address_answers(
             Err(_) => return Err(Rcode::ServFail),
         };
         if let Some(ecs) = ecs.filter(|e| e.source_prefix > 0) {
-            resp.set_ecs_scope(ecs.scope_for(decision.localization.scope_prefix_len));
+            // Worked out only for queries with a client subnet: others announce no scope.
+            let depth = table.scope_prefix_len(client_ip, &decision.localization);
+            resp.set_ecs_scope(ecs.scope_for(Some(depth)));
         }
         let ttl = decision.ttl_seconds;
         let _ = resp.section(Section::Answer, |w| {
