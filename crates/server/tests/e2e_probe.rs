@@ -115,9 +115,17 @@ fn routing_follows_probe_verdicts_down_backup_and_back() {
     fleet.node(1 - idx).set_behavior(Behavior::Healthy);
     wait_pick(&sy, "the original node again", |v| v["nodes"][0]["id"] == chosen.as_str());
 
-    let (_, fleet_json) = sy.json("/api/v1/fleet");
+    // The other node recovers on its own schedule (rise successes): wait for both.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let fleet_json = loop {
+        let (_, f) = sy.json("/api/v1/fleet");
+        if f["nodes"].as_array().unwrap().iter().all(|n| n["health"] == "up") {
+            break f;
+        }
+        assert!(Instant::now() < deadline, "not every node came back up: {f}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
     let nodes = fleet_json["nodes"].as_array().unwrap();
-    assert!(nodes.iter().all(|n| n["health"] == "up"), "{fleet_json}");
     let failed = nodes.iter().find(|n| n["id"] == chosen.as_str()).unwrap();
     assert_eq!(failed["probe"]["probed"], true, "{failed}");
     let (status, detail) = sy.json(&format!("/admin/nodes/{chosen}"));
