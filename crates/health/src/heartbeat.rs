@@ -62,7 +62,7 @@ struct State {
     stall_lag_ns: AtomicU64,
     ticks: AtomicU64,
     ticked: Notify,
-    lag_gauge: Gauge<f64, std::sync::atomic::AtomicU64>,
+    lag_gauge: Gauge<f64, AtomicU64>,
     late_ticks: Counter,
 }
 

@@ -41,7 +41,7 @@ async fn a_blocked_runtime_fails_the_check_before_and_after_the_next_tick() {
 
     heartbeat.tick().await;
     assert!(heartbeat.last_lag() >= Duration::from_millis(1_500), "{:?}", heartbeat.last_lag());
-    let mut registry = prometheus_client::registry::Registry::default();
+    let mut registry = Registry::default();
     heartbeat.register_metrics(&mut registry, Some("switchyard"));
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();

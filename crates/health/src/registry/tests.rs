@@ -260,8 +260,7 @@ async fn concurrent_requests_share_one_cached_run() {
         .unwrap();
     let start = Instant::now();
     let query = Query::default();
-    let reports =
-        futures::future::join_all((0..8).map(|_| health.evaluate(Endpoint::Readyz, &query))).await;
+    let reports = join_all((0..8).map(|_| health.evaluate(Endpoint::Readyz, &query))).await;
     assert_eq!(start.elapsed(), Duration::from_secs(1));
     assert!(reports.iter().all(Report::passed));
     assert_eq!(runs.load(Ordering::SeqCst), 1);
@@ -455,7 +454,7 @@ async fn metrics_record_status_failures_and_duration() {
     use prometheus_client::encoding::text::encode;
 
     let health = mixed();
-    let mut registry = prometheus_client::registry::Registry::default();
+    let mut registry = Registry::default();
     health.register_metrics(&mut registry);
     health.respond("/readyz", None).await;
     health.respond("/readyz/b", None).await;
@@ -478,7 +477,7 @@ async fn metrics_record_status_failures_and_duration() {
 
 /// Encodes the registry's metrics, as `/metrics` would.
 fn metrics_text(health: &HealthRegistry) -> String {
-    let mut registry = prometheus_client::registry::Registry::default();
+    let mut registry = Registry::default();
     health.register_metrics(&mut registry);
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
@@ -539,7 +538,7 @@ async fn metrics_prefix_is_configurable() {
     use prometheus_client::encoding::text::encode;
 
     let health = HealthRegistry::builder().metrics_prefix(None).build();
-    let mut registry = prometheus_client::registry::Registry::default();
+    let mut registry = Registry::default();
     health.register_metrics(registry.sub_registry_with_prefix("edge"));
     health.respond("/livez", None).await;
     let mut text = String::new();

@@ -451,7 +451,7 @@ default_zone = "east"
             test_mmdb::entry("10.0.0.0/8", Some((51.0, 0.0))),
             test_mmdb::entry("198.51.100.0/24", None),
         ]);
-        let geo = crate::GeoIp::from_bytes(db).unwrap();
+        let geo = GeoIp::from_bytes(db).unwrap();
         let health = HealthView::default();
         let with_geo = RoutingTable::build(&spec, &czf, Some(&geo), &health).unwrap();
         let without = RoutingTable::build(&spec, &czf, None, &health).unwrap();

@@ -143,7 +143,7 @@ fn geoip_fallback_picks_nearest_zone() {
         test_mmdb::entry("172.16.0.0/12", Some((51.0, 0.0))),
         test_mmdb::entry("2001:db8:9::/48", Some((37.0, -121.0))),
     ]);
-    let geo = crate::GeoIp::from_bytes(db).unwrap();
+    let geo = GeoIp::from_bytes(db).unwrap();
     let t = RoutingTable::build(&spec, &czf, Some(&geo), &HealthView::default()).unwrap();
     let l = t.localize(ip("172.16.5.5"));
     assert_eq!(l.method, LocalizationMethod::GeoIp);
@@ -663,7 +663,7 @@ fn vector_rank_builds_match_the_portable_loop() {
             let mut got = vec![0u64; n];
             if std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: AVX2 is present, checked above.
-                unsafe { super::select::wide::rank_avx2(key, need, 0.5, 7, batch, &mut got) };
+                unsafe { select::wide::rank_avx2(key, need, 0.5, 7, batch, &mut got) };
                 assert_eq!(got, want, "avx2, round {round}");
                 compared += 1;
             }
@@ -671,7 +671,7 @@ fn vector_rank_builds_match_the_portable_loop() {
                 && std::arch::is_x86_feature_detected!("avx512vl")
             {
                 // SAFETY: AVX-512 F/DQ/VL are present, checked above.
-                unsafe { super::select::wide::rank_avx512(key, need, 0.5, 7, batch, &mut got) };
+                unsafe { select::wide::rank_avx512(key, need, 0.5, 7, batch, &mut got) };
                 assert_eq!(got, want, "avx512, round {round}");
                 compared += 1;
             }

@@ -28,7 +28,7 @@ fn rfc3414_a3_sha1_key_localization() {
 fn cached_key_equals_uncached() {
     let a = password_to_key(AuthProtocol::Sha256, b"maplesyrup");
     let b = password_to_key(AuthProtocol::Sha256, b"maplesyrup");
-    assert!(std::sync::Arc::ptr_eq(&a, &b));
+    assert!(Arc::ptr_eq(&a, &b));
     assert_eq!(*a, password_to_key_uncached(AuthProtocol::Sha256, b"maplesyrup"));
 }
 

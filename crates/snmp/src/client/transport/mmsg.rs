@@ -38,7 +38,7 @@ impl RecvBatch {
                 libc::iovec { iov_base: self.bufs[i * SLOT..].as_mut_ptr().cast(), iov_len: SLOT };
             let h = &mut self.hdrs[i].msg_hdr;
             h.msg_name = (&mut self.names[i] as *mut libc::sockaddr_storage).cast();
-            h.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            h.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             h.msg_iov = &mut self.iovs[i];
             h.msg_iovlen = 1;
             h.msg_control = std::ptr::null_mut();
@@ -77,7 +77,7 @@ pub(super) fn write_sockaddr(s: &mut libc::sockaddr_storage, addr: SocketAddr) -
             sin.sin_port = a.port().to_be();
             sin.sin_addr = libc::in_addr { s_addr: u32::from(*a.ip()).to_be() };
             sin.sin_zero = [0; 8];
-            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t
+            size_of::<libc::sockaddr_in>() as libc::socklen_t
         }
         SocketAddr::V6(a) => {
             // SAFETY: as above.
@@ -88,7 +88,7 @@ pub(super) fn write_sockaddr(s: &mut libc::sockaddr_storage, addr: SocketAddr) -
             sin6.sin6_flowinfo = a.flowinfo();
             sin6.sin6_addr = libc::in6_addr { s6_addr: a.ip().octets() };
             sin6.sin6_scope_id = a.scope_id();
-            std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t
+            size_of::<libc::sockaddr_in6>() as libc::socklen_t
         }
     }
 }

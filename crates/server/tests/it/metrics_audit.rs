@@ -3,14 +3,11 @@
 //! and health-check failures split by endpoint. Driven through the real binary (`switchyard
 //! demo`, scraped over HTTP, queried with `dig`) and through the in-process DNS listener.
 
-mod common;
-mod dns_common;
-
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use common::{Switchyard, get};
-use dns_common::{Server, metric_value, status};
+use crate::common::{Switchyard, get};
+use crate::dns_common::{Server, metric_value, status};
 use switchyard::dns::DnsConfig;
 
 /// A query for `name` (type `qtype`, class IN, no EDNS) with message id `id`.

@@ -1,8 +1,6 @@
 //! Runs the real `switchyard` binary for integration tests: temp config, port 0 listeners
 //! (addresses read back from the JSON log), a tiny HTTP/1.1 client, and cleanup on drop.
 
-#![allow(dead_code)]
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;

@@ -2,12 +2,10 @@
 //! inventory files, an exposed admin listener with no token), locates every problem, and says
 //! each one once; CLI failures are printed once and name the bad value.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::BIN;
+use crate::common::BIN;
 
 /// A folder holding a configuration file and the files it names.
 struct Files {

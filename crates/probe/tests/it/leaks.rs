@@ -1,6 +1,6 @@
 //! Adding and removing 1,000 nodes while they are probed (a third of them hanging) returns the
-//! task count and the open descriptor count to their baseline. Alone in its binary so no other
-//! test's sockets disturb the count.
+//! task count and the open descriptor count to their baseline. The count is of the whole
+//! process, which nextest gives each test to itself, so no other test's sockets disturb it.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,10 +2,8 @@
 //! socket, keep-alive, pipelining, HTTP/1.0, requests handed to the full hyper stack,
 //! limits enforced on the wire, a bounded concurrent load, and drain.
 
-mod traffic_common;
-
+use crate::traffic_common::{Conn, Server};
 use switchyard::traffic::TrafficConfig;
-use traffic_common::{Conn, Server};
 
 #[tokio::test]
 async fn route_api_localizes_the_socket_peer() {

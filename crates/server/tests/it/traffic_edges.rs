@@ -5,10 +5,8 @@
 //! fast path takes it and padded past its header limit so hyper serves it, and the two
 //! answers must agree.
 
-mod traffic_common;
-
+use crate::traffic_common::{Conn, Reply, Server};
 use switchyard::traffic::TrafficConfig;
-use traffic_common::{Conn, Reply, Server};
 
 const VIDEO: &str = "video.cdn.example.com";
 /// Where a loopback client (zone `west`) is sent.

@@ -1,8 +1,6 @@
 //! Shared by the traffic tests: a small fleet, and the traffic router served on a loopback
 //! listener exactly as `switchyard serve` serves it.
 
-#![allow(dead_code)]
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

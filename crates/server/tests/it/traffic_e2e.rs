@@ -2,15 +2,12 @@
 //! simulated fleet on loopback; the traffic listener answers route, redirect and HTTPDNS
 //! requests, `/readyz` carries the `overloaded` check and `/metrics` the traffic metrics.
 
-mod common;
-mod traffic_common;
-
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use common::Switchyard;
+use crate::common::Switchyard;
+use crate::traffic_common::Conn;
 use switchyard_testkit::fleet::{Addressing, FleetPlan, Protocol, SimFleet};
-use traffic_common::Conn;
 
 const CZF: &str = r#"{"coverageZones": {
   "ams": {"network": ["127.0.0.0/8"]},
@@ -82,7 +79,7 @@ fn traffic_listener_serves_routes_redirects_and_httpdns() {
     );
     let http = sy.listener("http");
     sy.wait_status("/readyz", 200, Duration::from_secs(20));
-    let verbose = common::get(sy.admin, "/readyz?verbose", &[]).body;
+    let verbose = crate::common::get(sy.admin, "/readyz?verbose", &[]).body;
     assert!(verbose.contains("[+]overloaded ok"), "{verbose}");
 
     let mut c = rt.block_on(Conn::open(http));
@@ -120,7 +117,7 @@ fn traffic_listener_serves_routes_redirects_and_httpdns() {
     assert_eq!(r.status, 429, "{:?}", r);
     assert!(r.header("retry-after").is_some());
 
-    let metrics = common::get(sy.admin, "/metrics", &[]).body;
+    let metrics = crate::common::get(sy.admin, "/metrics", &[]).body;
     for needle in [
         r#"switchyard_http_decisions_total{service="video",method="coverage_zone",result="ok"}"#,
         r#"switchyard_http_admission_rejections_total{reason="rate_limited"} 1"#,

@@ -1,10 +1,8 @@
 //! `switchyard demo` runs the whole product on its simulated fleet.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{Switchyard, get};
+use crate::common::{Switchyard, get};
 
 #[test]
 fn demo_serves_routes_over_http_and_dns_and_injects_faults() {
@@ -28,7 +26,7 @@ fn demo_serves_routes_over_http_and_dns_and_injects_faults() {
 
     // The chaos task makes a node fail within a period; the prober takes that node down.
     let line = sy.log.wait_for("demo: injecting faults", Duration::from_secs(30));
-    let failing = common::json_field(&line, "failing");
+    let failing = crate::common::json_field(&line, "failing");
     let failing_ip = failing.split(':').next().unwrap().to_string();
     let deadline = Instant::now() + Duration::from_secs(40);
     loop {

@@ -2,8 +2,6 @@
 //! loopback ephemeral port, `dig` (required: the suite fails when it is missing), and
 //! metric reads.
 
-#![allow(dead_code)]
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

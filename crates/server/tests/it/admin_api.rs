@@ -1,10 +1,8 @@
 //! The admin listener's fleet, debug, node-state and reload endpoints through the real binary.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{Switchyard, request};
+use crate::common::{Switchyard, request};
 
 const CZF: &str = r#"{"coverageZones": {
   "ams": {"network": ["10.1.0.0/16"], "network6": ["2001:db8:1::/48"], "coordinates": {"latitude": 52.37, "longitude": 4.90}},
@@ -141,8 +139,8 @@ fn reload_applies_a_good_config_and_keeps_the_old_one_on_a_bad_one() {
     );
     let (_, fleet) = sy.json("/api/v1/fleet");
     assert_eq!(fleet["nodes"].as_array().unwrap().len(), 3);
-    assert_eq!(common::get(sy.admin, "/readyz", &[]).status, 200);
-    let m = common::get(sy.admin, "/metrics", &[]).body;
+    assert_eq!(crate::common::get(sy.admin, "/readyz", &[]).status, 200);
+    let m = crate::common::get(sy.admin, "/metrics", &[]).body;
     assert!(m.contains("switchyard_config_reloads_total{result=\"error\"} 1"), "{m}");
     assert!(m.contains("switchyard_config_last_reload_successful 0"), "{m}");
 

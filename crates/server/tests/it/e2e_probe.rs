@@ -1,12 +1,10 @@
 //! End to end through the real binary: a simulated fleet on loopback, the prober marking
 //! nodes down and up, and the routing table following (observed through `/debug/pick`).
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::Switchyard;
+use crate::common::Switchyard;
 use switchyard_testkit::fleet::{Addressing, Behavior, FleetPlan, Protocol, SimFleet};
 
 const CZF: &str = r#"{"coverageZones": {
@@ -85,7 +83,7 @@ fn routing_follows_probe_verdicts_down_backup_and_back() {
     let fleet = rt.block_on(SimFleet::start(plan)).unwrap();
     let sy = Switchyard::start_with_files(&config(&fleet.addrs()), &[("czf.json", CZF)], &[], &[]);
     sy.wait_status("/readyz", 200, Duration::from_secs(20));
-    let verbose = common::get(sy.admin, "/readyz?verbose", &[]).body;
+    let verbose = crate::common::get(sy.admin, "/readyz?verbose", &[]).body;
     assert!(verbose.contains("[+]probes-warm ok"), "{verbose}");
 
     let first = wait_pick(&sy, "an ams node", |v| v["zone"] == "ams");
@@ -133,7 +131,7 @@ fn routing_follows_probe_verdicts_down_backup_and_back() {
     let history = detail["history"].as_array().unwrap();
     assert!(history.iter().any(|h| h["cause"] == "bad_status" && h["status"] == 500), "{detail}");
     assert!(detail["transitions"].as_u64().unwrap() >= 2, "{detail}");
-    let metrics = common::get(sy.admin, "/metrics", &[]).body;
+    let metrics = crate::common::get(sy.admin, "/metrics", &[]).body;
     assert!(
         metrics.contains("\nswitchyard_probes_total{kind=\"http\",result=\"pass\"}"),
         "{metrics}"
@@ -161,15 +159,15 @@ fn http_and_dns_front_ends_answer_from_the_live_table() {
     let http = sy.listener("http");
     let dns = sy.listener("dns");
     sy.wait_status("/readyz", 200, Duration::from_secs(20));
-    let verbose = common::get(sy.admin, "/readyz?verbose", &[]).body;
+    let verbose = crate::common::get(sy.admin, "/readyz?verbose", &[]).body;
     assert!(verbose.contains("[+]overloaded ok"), "{verbose}");
 
-    let r = common::get(http, "/v1/route?host=video.example&ip=10.2.0.7&path=/a.ts", &[]);
+    let r = crate::common::get(http, "/v1/route?host=video.example&ip=10.2.0.7&path=/a.ts", &[]);
     assert_eq!(r.status, 200, "{}", r.body);
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(v["node"]["zone"], "fra", "{v}");
 
-    let r = common::get(http, "/movies/a.ts?token=1", &[("X-Forwarded-For", "10.1.2.3")]);
+    let r = crate::common::get(http, "/movies/a.ts?token=1", &[("X-Forwarded-For", "10.1.2.3")]);
     assert_eq!(r.status, 404, "an unknown Host is a 404: {}", r.body);
     let mut s = std::net::TcpStream::connect(http).unwrap();
     use std::io::Write;
@@ -178,7 +176,7 @@ fn http_and_dns_front_ends_answer_from_the_live_table() {
         "GET /movies/a.ts?token=1 HTTP/1.1\r\nHost: video.example\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
-    let r = common::read_response(&mut s);
+    let r = crate::common::read_response(&mut s);
     assert_eq!(r.status, 302, "{}", r.body);
     let location = r.header("location").unwrap();
     assert!(location.ends_with("/movies/a.ts?token=1"), "{location}");

@@ -2,14 +2,12 @@
 //! UDP/TCP clients: answer kinds, ECS, truncation with TCP fallback, case, malformed
 //! packets, rate limiting, metrics and shutdown.
 
-mod dns_common;
-
 use std::net::UdpSocket;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::dns_common::{MANY, Server, flags, section, status};
 use arc_swap::ArcSwap;
-use dns_common::{MANY, Server, flags, section, status};
 use switchyard::dns::DnsConfig;
 use switchyard::metrics::Metrics;
 use switchyard_route::{CoverageZones, FleetSpec, HealthView, RoutingTable};

@@ -1,14 +1,12 @@
 //! The foundation through the real binary: readiness gating at start-up, maintenance via the
 //! admin API, SIGTERM drain, `check-config` and start-up refusals.
 
-mod common;
-
 use std::io::Write;
 use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{BIN, Switchyard, get, read_response, request};
+use crate::common::{BIN, Switchyard, get, read_response, request};
 
 const QUICK_SHUTDOWN: &str = "[lifecycle]\nshutdown_delay_seconds = 0\ndrain_timeout_seconds = 5\n";
 

@@ -1,0 +1,20 @@
+//! The server's integration tests, linked as one binary: the real `switchyard` binary, the
+//! front ends on loopback sockets, and the shared helpers they use.
+
+#![allow(dead_code)]
+
+mod common;
+mod dns_common;
+mod traffic_common;
+
+mod admin_api;
+mod check_config;
+mod demo;
+mod dns_listener;
+mod e2e_probe;
+mod foundation;
+mod metrics_audit;
+mod snmp_cli;
+mod traffic_e2e;
+mod traffic_edges;
+mod traffic_loopback;

@@ -1,0 +1,5 @@
+//! The SNMP crate's integration tests, linked as one binary.
+
+mod golden;
+mod sim_agent;
+mod snmpd_interop;

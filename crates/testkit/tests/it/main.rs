@@ -1,0 +1,3 @@
+//! The test kit's own integration tests.
+
+mod fleet;
