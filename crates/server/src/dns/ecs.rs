@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::wire::{Full, Writer};
+use super::writer::{Full, Writer};
 
 /// EDNS option code of Client Subnet (RFC 7871 §6).
 pub const OPTION_CODE: u16 = 8;

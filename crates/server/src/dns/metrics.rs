@@ -8,7 +8,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Unit;
 
-use super::answer::{QType, Rcode, Transport};
+use super::codes::{QType, Rcode, Transport};
 
 /// `switchyard_dns_queries_total{qtype,rcode,transport}`: answered queries.
 pub const QUERIES: &str = "dns_queries";

@@ -4,10 +4,13 @@
 //! (loaded once per query through `ArcSwap`), localized by the EDNS Client Subnet address
 //! when present (RFC 7871), else by the resolver's address. SOA and NS are answered at the
 //! apexes, NODATA and NXDOMAIN carry the SOA for negative caching (RFC 2308), other names
-//! are REFUSED. Layers: [`wire`] and [`ecs`] (codec), [`records`] and [`answer`] (the pure
-//! answer function), [`udp`] and [`tcp`] (transports), [`ratelimit`] and [`metrics`].
+//! are REFUSED. Layers, each importing only those before it: [`codes`] and [`writer`] (vocabulary),
+//! [`ecs`] and [`wire`] (codec), [`authority`], [`records`] and [`answer`] (the pure answer
+//! function), [`udp`] and [`tcp`] (transports), [`ratelimit`] and [`metrics`].
 
 pub mod answer;
+pub mod authority;
+pub mod codes;
 pub mod config;
 pub mod ecs;
 pub mod metrics;
@@ -18,6 +21,7 @@ pub mod tcp;
 mod tests;
 pub mod udp;
 pub mod wire;
+pub mod writer;
 
 use std::io;
 use std::net::SocketAddr;
@@ -30,7 +34,9 @@ use switchyard_route::RoutingTable;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-pub use answer::{Authority, Outcome, QType, Rcode, Transport, answer};
+pub use answer::answer;
+pub use authority::Authority;
+pub use codes::{Outcome, QType, Rcode, Transport};
 pub use config::{DnsConfig, NameServer};
 pub use metrics::DnsMetrics;
 

@@ -1,10 +1,11 @@
 //! Response assembly: header and echoed question, counted record sections with truncation,
 //! the trailing OPT record, and the A/AAAA/SOA/NS record writers (RFC 1035 §3.3, §4.1).
 
-use super::answer::Authority;
-use super::answer::{Outcome, QType, Rcode};
+use super::authority::Authority;
+use super::codes::{Outcome, QType, Rcode, class, flag, rtype};
 use super::ecs::ClientSubnet;
-use super::wire::{self, Full, HEADER_LEN, ParseError, Query, Writer, flag, rtype};
+use super::wire::{HEADER_LEN, ParseError, Query};
+use super::writer::{Full, Writer};
 
 /// Size of an OPT record without options (RFC 6891 §6.1.2).
 const OPT_LEN: usize = 11;
@@ -169,7 +170,7 @@ fn write_opt(
 fn rr_head(s: &mut Sink<'_, '_>, owner: usize, rtype: u16, ttl: u32) -> Result<usize, Full> {
     s.w.pointer(owner)?;
     s.w.u16(rtype)?;
-    s.w.u16(wire::class::IN)?;
+    s.w.u16(class::IN)?;
     s.w.u32(ttl)?;
     let at = s.w.len();
     s.w.u16(0)?;
@@ -187,7 +188,7 @@ pub fn address(s: &mut Sink<'_, '_>, owner: usize, ttl: u32, octets: &[u8]) -> R
     let t = if octets.len() == 4 { rtype::A } else { rtype::AAAA };
     s.w.pointer(owner)?;
     s.w.u16(t)?;
-    s.w.u16(wire::class::IN)?;
+    s.w.u16(class::IN)?;
     s.w.u32(ttl)?;
     s.w.u16(octets.len() as u16)?;
     s.w.bytes(octets)?;

@@ -13,7 +13,8 @@ use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
-use super::answer::{Outcome, Transport, answer};
+use super::answer::answer;
+use super::codes::{Outcome, Transport};
 use super::metrics::DropReason;
 
 /// Accepts connections until `stop`; then stops accepting and waits for the open

@@ -10,7 +10,9 @@ use switchyard_route::{
     CoverageZones, FleetSpec, HealthState, HealthView, NodeHealth, RoutingTable,
 };
 
-use super::answer::{Authority, Outcome, Rcode, Transport, answer};
+use super::answer::answer;
+use super::authority::Authority;
+use super::codes::{Outcome, Rcode, Transport};
 use super::config::{DnsConfig, NameServer};
 use super::ecs::{ClientSubnet, EcsError};
 use super::ratelimit::{RateLimiter, slot_of};

@@ -13,7 +13,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
-use super::answer::{Outcome, Transport, answer};
+use super::answer::answer;
+use super::codes::{Outcome, Transport};
 use super::metrics::{DropReason, DurationSampler};
 
 /// Largest query read; anything longer is cut by the kernel and then fails to parse.
