@@ -76,3 +76,43 @@ fn no_files_give_an_empty_coverage_map() {
     assert!(inv.coverage.zones().is_empty());
     assert!(inv.geo.is_none());
 }
+
+#[test]
+fn fleet_file_loads_fast_and_locates_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("fleet.toml");
+    std::fs::write(
+        &good,
+        "[[zones]]\nname = \"ams\"\n\n[[nodes]]\nid = \"a\"\nzone = \"ams\"\nipv4 = \"127.0.0.1\"\n\n\
+         [[services]]\nname = \"v\"\nhostnames = [\"v.example\"]\n",
+    )
+    .unwrap();
+    let fleet = load_fleet_file(&good).unwrap();
+    assert_eq!((fleet.nodes.len(), fleet.zones.len(), fleet.services.len()), (1, 1, 1));
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "extra = 1\n[[zones]]\nname = \"ams\"\n\n[[nodes]]\nid = \"a\"\nzone = \"mars\"\nipv4 = \"127.0.0.1\"\n\n\
+         [[nodes]]\nid = \"b\"\nzone = \"ams\"\nport = \"eighty\"\n",
+    )
+    .unwrap();
+    let e = load_fleet_file(&bad).unwrap_err();
+    let text = e.to_string();
+    let located: Vec<_> =
+        e.problems.iter().map(|p| (p.path.as_str(), p.location.map(|l| l.0))).collect();
+    assert_eq!(
+        located,
+        vec![("extra", Some(1)), ("nodes[1].port", Some(13))],
+        "type errors stop cross-reference checks of that array: {text}"
+    );
+    assert!(text.starts_with(&bad.display().to_string()), "{text}");
+
+    std::fs::write(&bad, "[[zones]]\nname = \"ams\"\n\n[[nodes]]\nid = \"a\"\nzone = \"mars\"\nipv4 = \"127.0.0.1\"\n").unwrap();
+    let e = load_fleet_file(&bad).unwrap_err();
+    assert_eq!(e.problems.len(), 1, "{e}");
+    assert_eq!(
+        (e.problems[0].path.as_str(), e.problems[0].location.map(|l| l.0)),
+        ("nodes[0].zone", Some(6))
+    );
+}

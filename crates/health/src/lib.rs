@@ -64,6 +64,7 @@
 #[cfg(feature = "axum")]
 pub mod axum;
 mod check;
+mod config;
 mod entry;
 mod error;
 mod gate;
@@ -75,6 +76,7 @@ mod registry;
 mod report;
 
 pub use check::{Check, Endpoint, Endpoints};
+pub use config::HealthConfig;
 pub use error::{CheckError, RegisterError};
 pub use gate::{ReadinessGate, ShutdownSignal};
 pub use heartbeat::{Heartbeat, HeartbeatConfig};

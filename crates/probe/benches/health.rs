@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use switchyard_probe::health::{HealthPolicy, NodeHealth};
+use switchyard_probe::health::{HealthPolicy, HealthTracker};
 use switchyard_probe::kind::agent::parse_reply;
 use switchyard_probe::spec::{Check, ProbeSpec, TcpCheck};
 use switchyard_probe::{CompiledProbe, ProbeOutcome};
@@ -29,7 +29,7 @@ fn bench(c: &mut Criterion) {
     let policy = HealthPolicy::from_spec(&ProbeSpec::new(Check::Tcp(TcpCheck::default())));
     let outcomes = outcomes();
     c.bench_function("health_observe", |b| {
-        let mut h = NodeHealth::new(policy);
+        let mut h = HealthTracker::new(policy);
         let now = Instant::now();
         let mut i = 0;
         b.iter(|| {

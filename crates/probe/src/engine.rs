@@ -21,9 +21,12 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
 
+use switchyard_route::AdminState;
+
+use crate::HealthState;
 use crate::ProbeError;
-use crate::health::{AgentStatus, HealthState, ProbeRecord};
-use crate::kind::CompiledProbe;
+use crate::compiled::CompiledProbe;
+use crate::health::{AgentStatus, ProbeRecord};
 use crate::metrics::ProbeMetrics;
 use crate::outcome::FailureCause;
 use crate::spec::ProbeSpec;
@@ -47,19 +50,6 @@ impl Target {
     pub fn new(id: impl Into<NodeId>, addr: SocketAddr, spec: Arc<ProbeSpec>) -> Self {
         Target { id: id.into(), addr, spec }
     }
-}
-
-/// State an operator sets, kept apart from observed health.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OperatorState {
-    /// Serving as health allows.
-    #[default]
-    Enabled,
-    /// No new clients; still probed.
-    Drain,
-    /// Out of service; still probed so its health is known when it returns.
-    Maintenance,
 }
 
 /// Engine-wide settings.
@@ -118,9 +108,8 @@ impl Default for EngineConfig {
 
 impl EngineConfig {
     /// Every problem, paths prefixed with `at`.
-    pub fn problems(&self, at: &str) -> Vec<crate::ConfigProblem> {
-        let mut list = Vec::new();
-        let mut p = crate::spec::Problems { at, list: &mut list };
+    pub fn problems(&self, at: &str) -> Vec<switchyard_config::Problem> {
+        let mut p = switchyard_config::Problems::new(at);
         if self.max_in_flight == 0 || self.max_in_flight > 1 << 20 {
             p.push("max_in_flight", "must be between 1 and 1048576");
         }
@@ -136,13 +125,13 @@ impl EngineConfig {
         if self.per_target_max_in_flight.is_some_and(|n| n == 0 || n > 1 << 20) {
             p.push("per_target_max_in_flight", "must be between 1 and 1048576");
         }
-        list
+        p.into_vec()
     }
 }
 
 /// What the rest of the system needs to know about one node.
 #[derive(Debug, Clone, PartialEq)]
-pub struct NodeStatus {
+pub struct ProbeStatus {
     /// Address probed.
     pub addr: SocketAddr,
     /// Health after the agent's word.
@@ -150,7 +139,7 @@ pub struct NodeStatus {
     /// Health from the main check alone.
     pub observed: HealthState,
     /// Operator-set state.
-    pub operator: OperatorState,
+    pub operator: AdminState,
     /// Weight factor, percent (agent `N%`; 0 when draining).
     pub weight_percent: u16,
     /// What the agent last said.
@@ -175,7 +164,7 @@ pub struct HealthSnapshot {
     /// Increases with every publication.
     pub version: u64,
     /// Per-node status.
-    pub nodes: HashMap<NodeId, NodeStatus>,
+    pub nodes: HashMap<NodeId, ProbeStatus>,
     /// Nodes that finished at least one probe.
     pub probed_nodes: usize,
 }
@@ -193,7 +182,7 @@ pub struct NodeDetail {
     /// The target.
     pub target: Target,
     /// Current status.
-    pub status: NodeStatus,
+    pub status: ProbeStatus,
     /// Recent results, oldest first.
     pub history: Vec<ProbeRecord>,
     /// Probes finished.
@@ -267,7 +256,7 @@ pub(crate) enum Command {
     Remove(NodeId, oneshot::Sender<bool>),
     Retain(Vec<NodeId>),
     Detail(NodeId, oneshot::Sender<Option<NodeDetail>>),
-    Operator(NodeId, OperatorState, oneshot::Sender<bool>),
+    Operator(NodeId, AdminState, oneshot::Sender<bool>),
     Barrier(oneshot::Sender<()>),
 }
 
@@ -397,7 +386,7 @@ impl EngineHandle {
     pub async fn set_operator_state(
         &self,
         id: &NodeId,
-        state: OperatorState,
+        state: AdminState,
     ) -> Result<bool, ProbeError> {
         let (tx, rx) = oneshot::channel();
         self.send(Command::Operator(id.clone(), state, tx)).await?;

@@ -17,38 +17,10 @@ mod tests;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use crate::kind::agent::{AgentReply, AgentState};
-use crate::outcome::{FailureCause, ProbeOutcome, Tier, Verdict};
+use switchyard_route::HealthState;
+
+use crate::outcome::{AgentReply, AgentState, FailureCause, ProbeOutcome, Tier, Verdict};
 use crate::spec::{InitialState, ProbeSpec};
-
-/// Observed health of a node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum HealthState {
-    /// Not probed yet.
-    Unknown,
-    /// Healthy.
-    Up,
-    /// Answering but flagged degraded: used only when healthy capacity runs out.
-    Degraded,
-    /// Failing.
-    Down,
-}
-
-impl HealthState {
-    /// Label value for metrics and logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HealthState::Unknown => "unknown",
-            HealthState::Up => "up",
-            HealthState::Degraded => "degraded",
-            HealthState::Down => "down",
-        }
-    }
-
-    /// Every state, for metric families.
-    pub const ALL: [HealthState; 4] =
-        [HealthState::Unknown, HealthState::Up, HealthState::Degraded, HealthState::Down];
-}
 
 /// A state change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,7 +107,7 @@ impl HealthPolicy {
 
 /// Health of one node.
 #[derive(Debug, Clone)]
-pub struct NodeHealth {
+pub struct HealthTracker {
     policy: HealthPolicy,
     observed: HealthState,
     successes: u32,
@@ -148,7 +120,7 @@ pub struct NodeHealth {
     history: VecDeque<ProbeRecord>,
 }
 
-impl NodeHealth {
+impl HealthTracker {
     /// A node that has not been probed yet.
     pub fn new(policy: HealthPolicy) -> Self {
         let observed = match policy.initial {
@@ -156,7 +128,7 @@ impl NodeHealth {
             InitialState::Up => HealthState::Up,
             InitialState::Down => HealthState::Down,
         };
-        NodeHealth {
+        HealthTracker {
             policy,
             observed,
             successes: 0,

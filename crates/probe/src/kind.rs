@@ -1,202 +1,22 @@
-//! The probe kinds and the per-node connection state they keep between rounds.
+//! The probe kinds, each with its settings beside its code, and the socket helpers they
+//! share. Nothing here knows the spec around a check: [`crate::compiled`] puts them together.
 
 pub mod agent;
 pub(crate) mod dns;
-mod grpc;
-mod http;
-mod snmp;
-mod tcp;
+pub(crate) mod grpc;
+pub(crate) mod http;
+pub(crate) mod snmp;
+pub(crate) mod tcp;
 #[cfg(test)]
 mod tests;
 pub(crate) mod tls;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::net::TcpStream;
 
-use crate::ProbeError;
 use crate::outcome::{FailureCause, ProbeOutcome, Tier};
-use crate::spec::{Check, ProbeSpec};
-
-/// A spec with its regexes compiled and TLS configuration built, shared by every node that
-/// uses the same spec.
-#[derive(Debug)]
-pub struct CompiledProbe {
-    spec: Arc<ProbeSpec>,
-    kind: Kind,
-    agent: Option<agent::CompiledAgent>,
-    /// The SNMP reading beside the main check.
-    snmp: Option<snmp::CompiledSnmp>,
-}
-
-#[derive(Debug)]
-enum Kind {
-    Tcp(tcp::CompiledTcp),
-    Tls(tls::CompiledTls),
-    Http(http::CompiledHttp),
-    Dns(dns::CompiledDns),
-    Grpc(grpc::CompiledGrpc),
-    Agent(agent::CompiledAgent),
-    Snmp(snmp::CompiledSnmp),
-}
-
-/// Connections a node keeps between probes (keep-alive HTTP, an HTTP/2 session for gRPC).
-/// Dropping it closes them.
-#[derive(Default)]
-pub struct ConnState {
-    http: Option<http::Conn>,
-    http_request: http::RequestCache,
-    grpc: Option<grpc::Conn>,
-    snmp: Option<snmp::Conn>,
-    /// Session of the SNMP reading beside the main check.
-    side_snmp: Option<snmp::Conn>,
-}
-
-impl std::fmt::Debug for ConnState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConnState")
-            .field("http", &self.http.is_some())
-            .field("grpc", &self.grpc.is_some())
-            .field("snmp", &self.snmp.is_some())
-            .field("side_snmp", &self.side_snmp.is_some())
-            .finish()
-    }
-}
-
-impl CompiledProbe {
-    /// Validates and compiles a spec.
-    pub fn new(spec: Arc<ProbeSpec>) -> Result<Self, ProbeError> {
-        spec.validate()?;
-        let kind = match &spec.check {
-            Check::Tcp(c) => Kind::Tcp(tcp::CompiledTcp::new(c)?),
-            Check::Tls(c) => Kind::Tls(tls::CompiledTls::new(c)?),
-            Check::Http(c) => Kind::Http(http::CompiledHttp::new(c)?),
-            Check::Dns(c) => Kind::Dns(dns::CompiledDns::new(c)?),
-            Check::Grpc(c) => Kind::Grpc(grpc::CompiledGrpc::new(c)?),
-            Check::Agent(c) => Kind::Agent(agent::CompiledAgent::new(c)),
-            Check::Snmp(c) => Kind::Snmp(snmp::CompiledSnmp::new(c)?),
-        };
-        let agent = spec.agent.as_ref().map(agent::CompiledAgent::new);
-        let snmp = spec.snmp.as_ref().map(snmp::CompiledSnmp::new).transpose()?;
-        Ok(CompiledProbe { spec, kind, agent, snmp })
-    }
-
-    /// The spec this was compiled from.
-    pub fn spec(&self) -> &Arc<ProbeSpec> {
-        &self.spec
-    }
-
-    /// Runs one probe against `addr`. Never takes longer than `timeout_ms` (plus scheduling
-    /// noise): the whole probe, agent check included, runs under one deadline. The agent is
-    /// queried beside the main check; an agent that does not answer by the deadline is
-    /// treated like an unreachable one (it changes nothing), and the main check's own result
-    /// and latency stand.
-    pub async fn run(&self, addr: SocketAddr, state: &mut ConnState) -> ProbeOutcome {
-        let start = Instant::now();
-        let deadline = tokio::time::Instant::now() + self.spec.timeout();
-        let mut out = ProbeOutcome::new();
-        let mut agent_reply = None;
-        // The side reading keeps its own session; it is put back after the round.
-        let mut state_side = state.side_snmp.take();
-        let main = async {
-            self.run_kind(addr, state, &mut out, start).await;
-            start.elapsed()
-        };
-        let mut reading = None;
-        let main_elapsed = if self.agent.is_none() && self.snmp.is_none() {
-            tokio::time::timeout_at(deadline, Box::pin(main)).await
-        } else {
-            // Boxed, like the rarer kinds: the common probe's task stays small.
-            Box::pin(async {
-                let agent = async {
-                    match &self.agent {
-                        Some(a) => a.query(addr, self.spec.connect_timeout()).await.ok(),
-                        None => None,
-                    }
-                };
-                let side = async {
-                    let s = self.snmp.as_ref()?;
-                    let mut r = ProbeOutcome::new();
-                    s.run(addr, self.spec.timeout(), &mut state_side, &mut r, start).await;
-                    Some(r)
-                };
-                let (main, reply, side) = tokio::join!(
-                    tokio::time::timeout_at(deadline, main),
-                    tokio::time::timeout_at(deadline, agent),
-                    tokio::time::timeout_at(deadline, side),
-                );
-                agent_reply = reply.ok().flatten();
-                reading = side.ok().flatten();
-                main
-            })
-            .await
-        };
-        if main_elapsed.is_err() {
-            // The connection may be mid-exchange; it cannot be reused.
-            state.http = None;
-            state.grpc = None;
-            out.fail(FailureCause::Timeout);
-        }
-        if out.agent.is_none() {
-            out.agent = agent_reply;
-        }
-        state.side_snmp = state_side;
-        if let Some(r) = &reading {
-            apply_reading(&mut out, r);
-        }
-        out.phases.total = main_elapsed.unwrap_or_else(|_| start.elapsed());
-        out
-    }
-
-    async fn run_kind(
-        &self,
-        addr: SocketAddr,
-        state: &mut ConnState,
-        out: &mut ProbeOutcome,
-        start: Instant,
-    ) {
-        let ct = self.spec.connect_timeout();
-        // Kinds whose futures are large (TLS, HTTP/2, DNS and SNMP codecs) are boxed, so the
-        // task spawned per probe stays small for the common plain TCP/HTTP probes: every
-        // spawn copies the whole future into its task.
-        match &self.kind {
-            Kind::Tcp(c) => c.run(addr, ct, out, start).await,
-            Kind::Tls(c) => Box::pin(c.run(addr, ct, out, start)).await,
-            Kind::Http(c) => {
-                c.run(addr, ct, &mut state.http, &mut state.http_request, out, start).await
-            }
-            Kind::Dns(c) => Box::pin(c.run(addr, out, start)).await,
-            Kind::Grpc(c) => Box::pin(c.run(addr, ct, &mut state.grpc, out, start)).await,
-            Kind::Agent(c) => Box::pin(c.run(addr, ct, out, start)).await,
-            Kind::Snmp(c) => {
-                Box::pin(c.run(addr, self.spec.timeout(), &mut state.snmp, out, start)).await
-            }
-        }
-    }
-}
-
-/// Folds the SNMP reading taken beside the main check into its outcome. The reading's
-/// utilization and load are kept whatever the main check found; a threshold at `down` fails
-/// a passing node (overloaded), one at `degraded` degrades it; a reading that failed for any
-/// other reason (no answer, wrong credentials) changes nothing, like an unreachable agent.
-fn apply_reading(out: &mut ProbeOutcome, reading: &ProbeOutcome) {
-    out.utilization = reading.utilization;
-    out.load_average = reading.load_average;
-    if !out.is_success() {
-        return;
-    }
-    match (reading.verdict, reading.cause) {
-        (crate::outcome::Verdict::Fail, Some(FailureCause::Threshold)) => {
-            out.fail(FailureCause::Threshold);
-        }
-        (crate::outcome::Verdict::Degraded, _) if out.degraded_by.is_none() => {
-            out.pass(reading.degraded_by);
-        }
-        _ => {}
-    }
-}
 
 /// Arms SO_LINGER 0 so dropping the socket sends RST instead of starting the FIN handshake.
 pub(crate) fn close_with_reset(s: &TcpStream) {
@@ -274,5 +94,12 @@ pub(crate) async fn connect_with(
             out.fail(FailureCause::ConnectTimeout);
             None
         }
+    }
+}
+
+/// Records a problem at `field` when `re` is not a valid regex.
+pub(crate) fn regex_problem(p: &mut switchyard_config::Problems, field: &str, re: &str) {
+    if let Err(e) = regex::Regex::new(re) {
+        p.push(field, format!("invalid regex: {e}"));
     }
 }

@@ -18,6 +18,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod compiled;
+mod config;
 pub mod engine;
 pub mod health;
 pub mod kind;
@@ -26,14 +28,18 @@ pub mod outcome;
 pub mod spec;
 pub mod warm;
 
+pub use compiled::{CompiledProbe, ConnState};
+pub use config::ProbeConfig;
 pub use engine::{
-    EngineConfig, EngineHandle, HealthSnapshot, NodeDetail, NodeId, NodeStatus, OperatorState,
-    ProbeEngine, Target,
+    EngineConfig, EngineHandle, HealthSnapshot, NodeDetail, NodeId, ProbeEngine, ProbeStatus,
+    Target,
 };
-pub use health::{HealthState, NodeHealth, Transition};
-pub use kind::{CompiledProbe, ConnState};
-pub use outcome::{DegradedCause, FailureCause, Phases, ProbeOutcome, Tier, Verdict};
-pub use spec::{ConfigProblem, ProbeSpec};
+pub use health::{HealthTracker, Transition};
+pub use outcome::{
+    AgentReply, AgentState, DegradedCause, FailureCause, Phases, ProbeOutcome, Tier, Verdict,
+};
+pub use spec::ProbeSpec;
+pub use switchyard_route::{AdminState, HealthState};
 pub use warm::{WarmCheck, WarmConfig};
 
 /// Errors of the probe layer.
@@ -42,7 +48,7 @@ pub use warm::{WarmCheck, WarmConfig};
 pub enum ProbeError {
     /// The configuration has problems; every one is listed.
     #[error("invalid probe configuration: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
-    Invalid(Vec<ConfigProblem>),
+    Invalid(Vec<switchyard_config::Problem>),
     /// A regex did not compile.
     #[error("invalid regex: {0}")]
     Regex(String),

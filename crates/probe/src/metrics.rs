@@ -10,7 +10,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::health::HealthState;
+use crate::HealthState;
 use crate::outcome::{FailureCause, ProbeOutcome, Verdict};
 
 /// `switchyard_probes_total{kind,result}`: probes finished.

@@ -2,8 +2,6 @@
 
 use std::time::Duration;
 
-use crate::kind::agent::AgentReply;
-
 /// The verdict of one probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Verdict {
@@ -241,4 +239,31 @@ impl ProbeOutcome {
     pub fn is_success(&self) -> bool {
         self.verdict != Verdict::Fail
     }
+}
+
+/// Administrative or operational state an agent can report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum AgentState {
+    /// `up` / `ready`: clears a previous agent down, drain or maint.
+    Up,
+    /// `down` / `fail` / `stopped`: the node is down whatever the main check says.
+    Down,
+    /// `drain`: keep serving existing clients, send no new ones (weight 0).
+    Drain,
+    /// `maint`: the node is in maintenance (down, and not counted as failed).
+    Maint,
+}
+
+/// A parsed agent reply. Absent fields were not in the reply and leave the previous value.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AgentReply {
+    /// State word, if any.
+    pub state: Option<AgentState>,
+    /// `N%` or `weight:N%`: weight relative to the configured one, percent.
+    pub weight_percent: Option<u16>,
+    /// `maxconn:N`.
+    pub maxconn: Option<u32>,
+    /// Text after `#`, trimmed, at most 64 bytes.
+    pub reason: Option<String>,
 }

@@ -2,18 +2,22 @@
 //! TOML config, so every struct denies unknown fields and [`ProbeSpec::validate`] reports every
 //! problem at once with its path.
 
-mod checks;
 #[cfg(test)]
 mod tests;
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use switchyard_config::{Problem, Problems};
 
-pub use checks::{
-    AgentCheck, Check, DnsCheck, GrpcCheck, HttpCheck, SnmpCheck, StatusRange, TcpCheck, TlsCheck,
-    TlsClient,
-};
+pub use crate::kind::agent::AgentCheck;
+pub use crate::kind::dns::DnsCheck;
+pub use crate::kind::grpc::GrpcCheck;
+pub use crate::kind::http::{HttpCheck, StatusRange};
+use crate::kind::regex_problem;
+pub use crate::kind::snmp::SnmpCheck;
+pub use crate::kind::tcp::TcpCheck;
+pub use crate::kind::tls::{TlsCheck, TlsClient};
 
 /// Starting state of a node before its first probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -111,35 +115,6 @@ fn d_history() -> usize {
     10
 }
 
-/// One configuration problem and where it is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigProblem {
-    /// Dotted path of the offending field, e.g. `probe.check.expected_status[1]`.
-    pub path: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl std::fmt::Display for ConfigProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.path, self.message)
-    }
-}
-
-/// Collects problems under a path prefix.
-pub(crate) struct Problems<'a> {
-    pub at: &'a str,
-    pub list: &'a mut Vec<ConfigProblem>,
-}
-
-impl Problems<'_> {
-    pub(crate) fn push(&mut self, field: &str, message: impl Into<String>) {
-        let path =
-            if self.at.is_empty() { field.to_owned() } else { format!("{}.{field}", self.at) };
-        self.list.push(ConfigProblem { path, message: message.into() });
-    }
-}
-
 impl ProbeSpec {
     /// A spec with every default around `check`.
     pub fn new(check: Check) -> Self {
@@ -163,9 +138,8 @@ impl ProbeSpec {
     }
 
     /// Every problem in this spec, paths prefixed with `at` (e.g. `"services.web.probe"`).
-    pub fn problems(&self, at: &str) -> Vec<ConfigProblem> {
-        let mut list = Vec::new();
-        let mut p = Problems { at, list: &mut list };
+    pub fn problems(&self, at: &str) -> Vec<Problem> {
+        let mut p = Problems::new(at);
         for (name, v) in [
             ("interval_ms", Some(self.interval_ms)),
             ("down_interval_ms", self.down_interval_ms),
@@ -201,11 +175,11 @@ impl ProbeSpec {
         if self.history_len > 1000 {
             p.push("history_len", "must be at most 1000");
         }
-        let check_at = join(at, "check");
-        self.check.problems(&mut Problems { at: &check_at, list: p.list });
+        let mut cp = p.section("check");
+        self.check.problems(&mut cp);
+        p.merge(cp);
         if let Some(agent) = &self.agent {
-            let agent_at = join(at, "agent");
-            let mut ap = Problems { at: &agent_at, list: p.list };
+            let mut ap = p.section("agent");
             agent.problems(&mut ap);
             // Only the agent-only kind may share the node's port with its agent; beside any
             // other check that port answers the main check, not the agent.
@@ -219,15 +193,17 @@ impl ProbeSpec {
                     ),
                 );
             }
+            p.merge(ap);
         }
         if let Some(snmp) = &self.snmp {
             if matches!(self.check, Check::Snmp(_)) {
                 p.push("snmp", "the main check already reads SNMP: drop one of the two");
             }
-            let snmp_at = join(at, "snmp");
-            snmp.problems(&mut Problems { at: &snmp_at, list: p.list });
+            let mut sp = p.section("snmp");
+            snmp.problems(&mut sp);
+            p.merge(sp);
         }
-        list
+        p.into_vec()
     }
 
     /// Checks the spec; every problem is reported, not only the first.
@@ -267,6 +243,59 @@ impl ProbeSpec {
     }
 }
 
-pub(crate) fn join(at: &str, field: &str) -> String {
-    if at.is_empty() { field.to_owned() } else { format!("{at}.{field}") }
+/// What to check, selected by `kind`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+// Built once per configured service and shared behind `Arc<ProbeSpec>`: size does not matter,
+// plain variants keep TOML-to-struct construction simple.
+#[allow(clippy::large_enum_variant)]
+pub enum Check {
+    /// TCP connect, optionally send a line and match the reply.
+    Tcp(TcpCheck),
+    /// TLS handshake with SNI/ALPN and certificate expiry thresholds.
+    Tls(TlsCheck),
+    /// HTTP/1.1 request, plain or over TLS.
+    Http(HttpCheck),
+    /// DNS query over UDP.
+    Dns(DnsCheck),
+    /// `grpc.health.v1.Health/Check` over HTTP/2, cleartext or TLS.
+    Grpc(GrpcCheck),
+    /// HAProxy agent-check as the only check.
+    Agent(AgentCheck),
+    /// SNMP interface utilization and load average.
+    Snmp(SnmpCheck),
+}
+
+impl Check {
+    /// Label value for metrics.
+    pub fn kind_str(&self) -> &'static str {
+        match self {
+            Check::Tcp(_) => "tcp",
+            Check::Tls(_) => "tls",
+            Check::Http(h) if h.tls.is_some() => "https",
+            Check::Http(_) => "http",
+            Check::Dns(_) => "dns",
+            Check::Grpc(g) if g.tls.is_some() => "grpcs",
+            Check::Grpc(_) => "grpc",
+            Check::Agent(_) => "agent",
+            Check::Snmp(_) => "snmp",
+        }
+    }
+
+    pub(crate) fn problems(&self, p: &mut Problems) {
+        match self {
+            Check::Tcp(c) => {
+                if let Some(e) = &c.expect {
+                    regex_problem(p, "expect", e);
+                }
+            }
+            Check::Tls(c) => c.problems(p),
+            Check::Http(c) => c.problems(p),
+            Check::Dns(c) => c.problems(p),
+            Check::Grpc(c) => c.problems(p),
+            Check::Agent(c) => c.problems(p),
+            Check::Snmp(c) => c.problems(p),
+        }
+    }
 }

@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use switchyard_route::{
     CoverageZones, DnsRequest, Family, FleetSpec, HealthState, HealthView, HttpRequest, NodeHealth,
-    RoutingTable, ServiceId,
+    RoutingTable, ServiceIndex,
 };
 
 const ZONES: u32 = 500;
@@ -79,7 +79,7 @@ fn client(i: u32) -> IpAddr {
 }
 
 #[inline(never)]
-fn run_http(table: &RoutingTable, svc: ServiceId, paths: &[String], n: u32) -> usize {
+fn run_http(table: &RoutingTable, svc: ServiceIndex, paths: &[String], n: u32) -> usize {
     let mut sum = 0;
     for i in 0..n {
         let req = HttpRequest {
@@ -95,7 +95,7 @@ fn run_http(table: &RoutingTable, svc: ServiceId, paths: &[String], n: u32) -> u
 }
 
 #[inline(never)]
-fn run_dns(table: &RoutingTable, svc: ServiceId, n: u32) -> usize {
+fn run_dns(table: &RoutingTable, svc: ServiceIndex, n: u32) -> usize {
     let mut sum = 0;
     for i in 0..n {
         let req = DnsRequest {

@@ -12,17 +12,17 @@ use crate::table::Fleet;
 /// Index of a service in the table (spec order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
-pub struct ServiceId(pub(crate) u32);
+pub struct ServiceIndex(pub(crate) u32);
 
 /// Index of a zone in the table (spec order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
-pub struct ZoneId(pub(crate) u32);
+pub struct ZoneIndex(pub(crate) u32);
 
 /// Index of a node in the table (spec order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]
-pub struct NodeId(pub(crate) u32);
+pub struct NodeIndex(pub(crate) u32);
 
 macro_rules! index_accessor {
     ($t:ty) => {
@@ -34,16 +34,16 @@ macro_rules! index_accessor {
         }
     };
 }
-index_accessor!(ServiceId);
-index_accessor!(ZoneId);
-index_accessor!(NodeId);
+index_accessor!(ServiceIndex);
+index_accessor!(ZoneIndex);
+index_accessor!(NodeIndex);
 
 /// An HTTP routing request. The content key comes from `path` and `query` under the
 /// service's hash key rule.
 #[derive(Debug, Clone, Copy)]
 pub struct HttpRequest<'a> {
     /// Service, from [`RoutingTable::service_for_host`](crate::RoutingTable::service_for_host).
-    pub service: ServiceId,
+    pub service: ServiceIndex,
     /// Client address used for localization (peer, trusted `X-Forwarded-For`, or `ip=`).
     pub client_ip: IpAddr,
     /// Request path, e.g. `/videos/a/seg1.ts`.
@@ -68,7 +68,7 @@ pub enum Family {
 #[derive(Debug, Clone, Copy)]
 pub struct DnsRequest<'a> {
     /// Service the query name belongs to.
-    pub service: ServiceId,
+    pub service: ServiceIndex,
     /// ECS client subnet address when present (RFC 7871), else the resolver's address.
     pub client_ip: IpAddr,
     /// Query name; hashed by the `consistent_hash` policy (case-insensitive).
@@ -106,7 +106,7 @@ impl LocalizationMethod {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct Localization {
     /// Zone found; `None` with [`LocalizationMethod::Default`] (the service decides).
-    pub zone: Option<ZoneId>,
+    pub zone: Option<ZoneIndex>,
     /// How it was found.
     pub method: LocalizationMethod,
     /// Length of the matched coverage-zone or GeoIP network; `None` when nothing matched.
@@ -143,7 +143,7 @@ pub enum ZoneSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct NodeChoice<'t> {
     /// Node index in the table.
-    pub node: NodeId,
+    pub node: NodeIndex,
     /// Node id from the spec.
     pub id: &'t str,
     /// Zone the node belongs to.
@@ -228,9 +228,9 @@ pub const MAX_NODES: usize = 16;
 pub struct Decision<'t> {
     pub(crate) fleet: &'t Fleet,
     /// Service routed.
-    pub service: ServiceId,
+    pub service: ServiceIndex,
     /// Zone the nodes were chosen from.
-    pub zone: ZoneId,
+    pub zone: ZoneIndex,
     /// How that zone relates to the client's location.
     pub zone_source: ZoneSource,
     /// Where the client was localized.
@@ -253,7 +253,7 @@ pub struct Decision<'t> {
 /// What the table keeps per slot to answer with, in the order a pick ranks slots.
 #[derive(Debug)]
 pub(crate) struct ChoiceData {
-    pub(crate) node: NodeId,
+    pub(crate) node: NodeIndex,
     pub(crate) id: Box<str>,
     pub(crate) zone: Arc<str>,
     pub(crate) ipv4: Option<Ipv4Addr>,

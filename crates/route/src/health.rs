@@ -1,4 +1,6 @@
 //! Health/load view: the plain data the router consumes from the prober (it never probes).
+//! [`HealthState`] is the one name for a node's observed state across the workspace: the
+//! prober's state machine produces it and the router consumes it.
 
 use std::collections::HashMap;
 
@@ -18,6 +20,21 @@ pub enum HealthState {
     /// probe round completes (Envoy and Traffic Router both start optimistic).
     #[default]
     Unknown,
+}
+
+impl HealthState {
+    /// Every state, for metric families.
+    pub const ALL: [HealthState; 4] = [Self::Unknown, Self::Up, Self::Degraded, Self::Down];
+
+    /// The name used in the APIs, logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unknown => "unknown",
+            Self::Up => "up",
+            Self::Degraded => "degraded",
+            Self::Down => "down",
+        }
+    }
 }
 
 /// Health and load of one node, as reported by the prober.

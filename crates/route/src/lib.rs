@@ -109,12 +109,12 @@ pub mod table;
 pub use coverage::{CoverageZone, CoverageZones, CzfError, ZoneConflict};
 pub use decision::{
     Decision, DnsRequest, Family, HttpRequest, Localization, LocalizationMethod, MAX_NODES,
-    NodeChoice, NodeId, Nodes, RouteError, ServiceId, SkipReason, Skipped, ZoneId, ZoneSource,
+    NodeChoice, NodeIndex, Nodes, RouteError, ServiceIndex, SkipReason, Skipped, ZoneIndex,
+    ZoneSource,
 };
 pub use geo::{Coordinates, GeoError, GeoIp};
 pub use health::{HealthState, HealthView, NodeHealth};
 pub use spec::{
-    AdminState, FleetSpec, HashKeySpec, NodeSpec, PanicMode, Policy, ServiceSpec, SpecError,
-    ZoneSpec,
+    AdminState, FleetSpec, HashKeySpec, NodeSpec, PanicMode, Policy, ServiceSpec, ZoneSpec,
 };
 pub use table::{BuildError, NameClass, NodeStatus, RoutingTable, ServiceInfo};

@@ -2,10 +2,11 @@
 //!
 //! A reload validates the whole new configuration and loads its inventory files before
 //! anything is swapped; on any problem the running configuration stays in force and the
-//! problems are reported (log, admin response, metric).
+//! problems are reported (log, admin response, metric). The new inventory then goes the way
+//! every inventory goes: published by its source, installed by the one installer.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -13,9 +14,10 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use serde::Serialize;
-use switchyard_fleet::{Inventory, InventoryFiles};
+use switchyard_fleet::{FileSource, InventoryFeed};
 
-use crate::config::{self, Config};
+use crate::config::{self, Config, ConfigError, ListenOverrides};
+use crate::install::Installer;
 use crate::maintenance::{Maintenance, Source};
 use crate::metrics::Metrics;
 use crate::routing::Routing;
@@ -31,15 +33,22 @@ pub struct App {
     pub config_path: PathBuf,
     /// The configuration in force.
     pub config: ArcSwap<Config>,
+    /// Command-line listener flags, which keep winning over the file on reload.
+    pub overrides: ListenOverrides,
     /// The published routing table and its inputs.
-    pub routing: Routing,
+    pub routing: Arc<Routing>,
     /// The maintenance switch.
     pub maintenance: Maintenance,
     /// The metrics registry.
     pub metrics: Metrics,
+    /// Where the inventory comes from.
+    pub inventory: FileSource,
     /// The probe engine, once started.
-    pub prober: std::sync::OnceLock<switchyard_probe::EngineHandle>,
-    reload_lock: tokio::sync::Mutex<()>,
+    pub prober: OnceLock<switchyard_probe::EngineHandle>,
+    /// The installer, once started.
+    pub installer: OnceLock<Installer>,
+    /// Held by a reload, and by the start-up while it publishes the first inventory.
+    pub(crate) reload_lock: tokio::sync::Mutex<()>,
     reloads: Family<ResultLabels, Counter>,
     last_reload_ok: Gauge,
 }
@@ -62,24 +71,32 @@ pub struct ReloadReport {
 pub enum ReloadError {
     /// The file does not parse or validate; every problem is listed.
     #[error("{0}")]
-    Config(#[from] config::ConfigError),
+    Config(#[from] ConfigError),
     /// An inventory file could not be loaded.
     #[error("{0}")]
     Inventory(#[from] switchyard_fleet::InventoryError),
     /// The routing table could not be built.
     #[error("{0}")]
-    Build(#[from] switchyard_route::BuildError),
+    Build(String),
 }
 
 impl App {
-    /// Wraps a loaded configuration.
-    pub fn new(config_path: PathBuf, config: Config, metrics: Metrics) -> Self {
+    /// Wraps a loaded configuration; `overrides` are already applied to it. Returns the
+    /// inventory feed the installer follows.
+    pub fn new(
+        config_path: PathBuf,
+        config: Config,
+        overrides: ListenOverrides,
+        metrics: Metrics,
+    ) -> (Self, InventoryFeed) {
         let maintenance = Maintenance::new(
             config.maintenance.enabled,
             config.maintenance.reason.clone(),
             Source::Config,
         );
-        let routing = Routing::new(&metrics);
+        let routing = Arc::new(Routing::new(&metrics));
+        let base_dir = config_path.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+        let (inventory, feed) = FileSource::new(base_dir);
         let reloads = Family::<ResultLabels, Counter>::default();
         let last_reload_ok = Gauge::default();
         last_reload_ok.set(1);
@@ -95,17 +112,21 @@ impl App {
                 last_reload_ok.clone(),
             );
         });
-        Self {
+        let app = Self {
             config_path,
             config: ArcSwap::from_pointee(config),
+            overrides,
             routing,
             maintenance,
             metrics,
-            prober: std::sync::OnceLock::new(),
+            inventory,
+            prober: OnceLock::new(),
+            installer: OnceLock::new(),
             reload_lock: tokio::sync::Mutex::new(()),
             reloads,
             last_reload_ok,
-        }
+        };
+        (app, feed)
     }
 
     /// Folder relative paths in the configuration are resolved against.
@@ -113,42 +134,10 @@ impl App {
         self.config_path.parent().map(|p| p.to_path_buf()).unwrap_or_default()
     }
 
-    /// Loads the inventory the configuration names: the fleet (inline, or the fleet file)
-    /// and the coverage zone and GeoIP files. Files are read off the async threads, the fleet
-    /// file and the coverage zones in parallel (either may be large).
-    pub async fn load_inventory(&self, config: &Config) -> Result<Inventory, ReloadError> {
-        let base = self.base_dir();
-        let files = InventoryFiles {
-            coverage_zones: config.inventory.coverage_zones_file.as_ref().map(|f| base.join(f)),
-            geoip: config.inventory.geoip_file.as_ref().map(|f| base.join(f)),
-        };
-        let fleet = match &config.inventory.fleet_file {
-            None => {
-                let inline = config.inventory.fleet.clone();
-                tokio::task::spawn_blocking(move || Ok(inline))
-            }
-            Some(f) => {
-                let path = base.join(f);
-                tokio::task::spawn_blocking(move || config::load_fleet_file(&path))
-            }
-        };
-        let zones = tokio::task::spawn_blocking(move || {
-            switchyard_fleet::load_files(switchyard_route::FleetSpec::default(), &files)
-        });
-        let (fleet, zones) = tokio::join!(fleet, zones);
-        let zones = zones.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
-        let fleet = fleet.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
-        Ok(Inventory { spec: Arc::new(fleet), ..zones })
-    }
-
     /// Re-reads the configuration file and swaps in what it describes, or changes nothing.
-    /// `overrides` are the command-line listener flags, which keep winning over the file.
-    pub async fn reload(
-        &self,
-        overrides: &crate::cli::ListenOverrides,
-    ) -> Result<ReloadReport, ReloadError> {
+    pub async fn reload(&self) -> Result<ReloadReport, ReloadError> {
         let _one_at_a_time = self.reload_lock.lock().await;
-        let result = self.try_reload(overrides).await;
+        let result = self.try_reload().await;
         let label = ResultLabels { result: if result.is_ok() { "ok" } else { "error" } };
         self.reloads.get_or_create(&label).inc();
         self.last_reload_ok.set(i64::from(result.is_ok()));
@@ -166,67 +155,56 @@ impl App {
         result
     }
 
-    async fn try_reload(
-        &self,
-        overrides: &crate::cli::ListenOverrides,
-    ) -> Result<ReloadReport, ReloadError> {
+    async fn try_reload(&self) -> Result<ReloadReport, ReloadError> {
         let path = self.config_path.clone();
         let mut new = tokio::task::spawn_blocking(move || config::load_file(&path))
             .await
             .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
-        crate::serve::apply_overrides(&mut new, overrides);
-        let inventory = self.load_inventory(&new).await?;
+        self.overrides.apply(&mut new);
+        let inventory = self.inventory.load(&new.inventory).await?;
         let old = self.config.load_full();
-        let spec = inventory.spec.clone();
-        self.routing.install(inventory)?;
-
-        let mut restart_required = Vec::new();
-        if new.listen.admin != old.listen.admin {
-            restart_required.push("listen.admin".to_string());
-        }
-        if new.listen.http != old.listen.http {
-            restart_required.push("listen.http".to_string());
-        }
-        if new.listen.dns != old.listen.dns {
-            restart_required.push("listen.dns".to_string());
-        }
-        // The front ends are built with their settings at start.
-        if new.http != old.http {
-            restart_required.push("http".to_string());
-        }
-        if new.dns != old.dns {
-            restart_required.push("dns".to_string());
-        }
-        if let Some(engine) = self.prober.get() {
-            // Diff-based: unchanged targets keep their schedule and state.
-            if let Err(e) = engine.replace_all(new.probe.targets(&spec)).await {
-                tracing::error!("probe targets not updated: {e}");
-            }
-        }
-        let (a, b) = (&new.probe.engine, &old.probe.engine);
-        let limits = |e: &switchyard_probe::EngineConfig| {
-            (e.max_in_flight, e.per_target_max_in_flight, e.publish_debounce_ms, e.command_capacity)
+        let restart_required = restart_required(&old, &new);
+        let report = ReloadReport {
+            nodes: inventory.spec.nodes.len(),
+            zones: inventory.spec.zones.len(),
+            services: inventory.spec.services.len(),
+            restart_required,
         };
-        if limits(a) != limits(b) {
-            restart_required.push("probe.engine".to_string());
-        }
-        if new.maintenance.enabled != old.maintenance.enabled
-            || new.maintenance.reason != old.maintenance.reason
-        {
+        if new.maintenance != old.maintenance {
             self.maintenance.set(
                 new.maintenance.enabled,
                 new.maintenance.reason.clone(),
                 Source::Config,
             );
         }
-        let fleet = &spec;
-        let report = ReloadReport {
-            nodes: fleet.nodes.len(),
-            zones: fleet.zones.len(),
-            services: fleet.services.len(),
-            restart_required,
-        };
+        let probe = Arc::new(new.probe.clone());
         self.config.store(Arc::new(new));
+        let version = self.inventory.publish(inventory);
+        if let Some(installer) = self.installer.get() {
+            installer.set_probe_config(probe);
+            installer.installed(version).await.map_err(ReloadError::Build)?;
+        }
         Ok(report)
     }
+}
+
+/// Settings that changed but are only read at start.
+fn restart_required(old: &Config, new: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut check = |changed: bool, key: &str| {
+        if changed {
+            out.push(key.to_string());
+        }
+    };
+    check(new.listen.admin != old.listen.admin, "listen.admin");
+    check(new.listen.http != old.listen.http, "listen.http");
+    check(new.listen.dns != old.listen.dns, "listen.dns");
+    // The front ends are built with their settings at start.
+    check(new.http != old.http, "http");
+    check(new.dns != old.dns, "dns");
+    let limits = |e: &switchyard_probe::EngineConfig| {
+        (e.max_in_flight, e.per_target_max_in_flight, e.publish_debounce_ms, e.command_capacity)
+    };
+    check(limits(&new.probe.engine) != limits(&old.probe.engine), "probe.engine");
+    out
 }

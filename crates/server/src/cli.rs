@@ -1,11 +1,10 @@
 //! Command-line interface: `serve`, `check-config`, `version` (and the tools built on the
 //! library crates).
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 use crate::logging::{self, LogFormat};
 
@@ -27,7 +26,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the scheduler with a configuration file.
-    Serve(ServeArgs),
+    Serve(crate::serve::ServeArgs),
     /// Parse and validate a configuration file, print every problem, exit 1 if any.
     CheckConfig {
         /// The configuration file.
@@ -40,34 +39,6 @@ pub enum Command {
     Snmp(crate::snmp_cmd::SnmpArgs),
     /// Print the version.
     Version,
-}
-
-/// Listener overrides shared by `serve` and `demo`.
-#[derive(Debug, Clone, Default, Args)]
-pub struct ListenOverrides {
-    /// Admin listener address (overrides `listen.admin`).
-    #[arg(long, value_name = "ADDR")]
-    pub admin_listen: Option<SocketAddr>,
-    /// HTTP traffic listener address (overrides `listen.http`).
-    #[arg(long, value_name = "ADDR")]
-    pub http_listen: Option<SocketAddr>,
-    /// DNS listener address, UDP and TCP (overrides `listen.dns`).
-    #[arg(long, value_name = "ADDR")]
-    pub dns_listen: Option<SocketAddr>,
-}
-
-/// Arguments of `serve`.
-#[derive(Debug, Clone, Args)]
-pub struct ServeArgs {
-    /// The configuration file.
-    #[arg(long, short = 'c', value_name = "FILE")]
-    pub config: PathBuf,
-    #[command(flatten)]
-    pub listen: ListenOverrides,
-    /// Delay the start-up work (inventory load) by this many milliseconds after the listeners
-    /// are bound; for exercising readiness gating.
-    #[arg(long, hide = true, default_value_t = 0)]
-    pub startup_delay_ms: u64,
 }
 
 /// Parses the command line and runs the chosen command.
@@ -93,7 +64,7 @@ pub fn main() -> ExitCode {
 /// admin token and exposure rule, the fleet, coverage zone and GeoIP files), every problem
 /// located. Binds nothing.
 fn check_config(file: &std::path::Path) -> ExitCode {
-    let env_token = std::env::var(crate::admin::auth::TOKEN_ENV).ok();
+    let env_token = std::env::var(crate::config::token::TOKEN_ENV).ok();
     match crate::config::check_file(file, env_token) {
         Ok(_) => {
             println!("{}: ok", file.display());

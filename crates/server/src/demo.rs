@@ -15,7 +15,8 @@ use switchyard_snmp::usm::{AuthProtocol, PrivProtocol, UsmUser};
 use switchyard_testkit::fleet::{Addressing, Behavior, FleetPlan, Protocol, SimFleet};
 use switchyard_testkit::snmp_agent::{AgentSpec, InterfaceSpec, SimAgent};
 
-use crate::cli::{ListenOverrides, ServeArgs};
+use crate::config::ListenOverrides;
+use crate::serve::ServeArgs;
 
 /// Arguments of `demo`.
 #[derive(Debug, Clone, Args)]

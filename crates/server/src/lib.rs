@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod dns;
+pub mod install;
 pub mod lifecycle;
 pub mod logging;
 pub mod maintenance;

@@ -14,7 +14,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use switchyard_fleet::Inventory;
 use switchyard_route::{
-    AdminState, BuildError, CoverageZones, FleetSpec, HealthView, RoutingTable,
+    AdminState, BuildError, CoverageZones, FleetSpec, HealthView, NodeSpec, RoutingTable,
 };
 
 use crate::metrics::Metrics;
@@ -65,8 +65,9 @@ impl RoutingMetrics {
 
 /// What the current table was built from.
 struct Inputs {
-    inventory: Option<Inventory>,
-    /// Operator states set through the admin API, by node id; they win over the inventory.
+    inventory: Option<Arc<Inventory>>,
+    /// Operator states set through this instance's admin API, by node id; they win over the
+    /// inventory's (its spec's, then its source's).
     admin_overrides: HashMap<String, AdminState>,
     health: HealthView,
 }
@@ -123,7 +124,7 @@ impl Routing {
     }
 
     /// The installed inventory.
-    pub fn inventory(&self) -> Option<Inventory> {
+    pub fn inventory(&self) -> Option<Arc<Inventory>> {
         self.lock().inventory.clone()
     }
 
@@ -137,10 +138,21 @@ impl Routing {
         self.lock().admin_overrides.clone()
     }
 
+    /// The operator state in force for a node, and whether this instance's admin API set it:
+    /// the local override, else the source's state, else the spec's.
+    pub fn admin_state(&self, node: &NodeSpec) -> (AdminState, bool) {
+        let inputs = self.lock();
+        if let Some(&state) = inputs.admin_overrides.get(&node.id) {
+            return (state, true);
+        }
+        let source = inputs.inventory.as_ref().and_then(|i| i.operator.get(&node.id).copied());
+        (source.unwrap_or(node.admin), false)
+    }
+
     /// Builds a table from a new inventory with the current health and operator overrides,
     /// and publishes it. On error nothing changes. Overrides for nodes that no longer exist
     /// are dropped.
-    pub fn install(&self, inventory: Inventory) -> Result<(), BuildError> {
+    pub fn install(&self, inventory: Arc<Inventory>) -> Result<(), BuildError> {
         let mut inputs = self.lock();
         let spec = &inventory.spec;
         inputs.admin_overrides.retain(|id, _| spec.nodes.iter().any(|n| &n.id == id));
@@ -173,7 +185,8 @@ impl Routing {
         let Some(node) = inventory.spec.nodes.iter().find(|n| n.id == node_id) else {
             return Err(UnknownNode(node_id.to_string()));
         };
-        if node.admin == state {
+        let from_inventory = inventory.operator.get(node_id).copied().unwrap_or(node.admin);
+        if from_inventory == state {
             inputs.admin_overrides.remove(node_id);
         } else {
             inputs.admin_overrides.insert(node_id.to_string(), state);
@@ -211,12 +224,13 @@ fn build(
     metrics: &RoutingMetrics,
 ) -> Result<RoutingTable, BuildError> {
     let started = Instant::now();
-    let table = if overrides.is_empty() {
+    let table = if overrides.is_empty() && inventory.operator.is_empty() {
         RoutingTable::build(&inventory.spec, &inventory.coverage, inventory.geo.as_ref(), health)?
     } else {
         let mut spec = (*inventory.spec).clone();
         for node in &mut spec.nodes {
-            if let Some(state) = overrides.get(&node.id) {
+            let state = overrides.get(&node.id).or_else(|| inventory.operator.get(&node.id));
+            if let Some(state) = state {
                 node.admin = *state;
             }
         }

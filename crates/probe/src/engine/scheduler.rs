@@ -21,17 +21,18 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{
-    Command, EngineConfig, HealthSnapshot, LATENESS_BUCKETS_MS, NodeDetail, NodeId, NodeStatus,
-    OperatorState, Shared, Target,
+    Command, EngineConfig, HealthSnapshot, LATENESS_BUCKETS_MS, NodeDetail, NodeId, ProbeStatus,
+    Shared, Target,
 };
-use crate::health::{HealthPolicy, HealthState, NodeHealth, jittered};
-use crate::kind::{CompiledProbe, ConnState};
+use crate::compiled::{CompiledProbe, ConnState};
+use crate::health::{HealthPolicy, HealthTracker, jittered};
 use crate::outcome::{FailureCause, ProbeOutcome};
+use crate::{AdminState, HealthState};
 
 struct Node {
     target: Target,
     compiled: Arc<CompiledProbe>,
-    health: NodeHealth,
+    health: HealthTracker,
     /// Pooled connections; `None` while a probe holds them.
     conn: Option<ConnState>,
     /// The running probe, aborted when the node is removed or readdressed.
@@ -41,7 +42,7 @@ struct Node {
     /// Sequence number of the live timer entry; 0 = none.
     timer_seq: u64,
     generation: u64,
-    operator: OperatorState,
+    operator: AdminState,
     last: Option<ProbeOutcome>,
 }
 
@@ -67,7 +68,7 @@ struct Scheduler {
     done_tx: mpsc::Sender<Done>,
     shared: Arc<Shared>,
     tracker: TaskTracker,
-    statuses: HashMap<NodeId, NodeStatus>,
+    statuses: HashMap<NodeId, ProbeStatus>,
     counts: [i64; 4],
     probed: usize,
     dirty: bool,
@@ -215,9 +216,9 @@ impl Scheduler {
         }
     }
 
-    fn status_of(node: &Node) -> NodeStatus {
+    fn status_of(node: &Node) -> ProbeStatus {
         let h = &node.health;
-        NodeStatus {
+        ProbeStatus {
             addr: node.target.addr,
             state: h.effective(),
             observed: h.observed(),
@@ -259,7 +260,7 @@ impl Scheduler {
                 // Another endpoint: its health starts over, its connections go.
                 let before = node.health.effective();
                 let was_probed = node.health.probes() > 0;
-                node.health = NodeHealth::new(HealthPolicy::from_spec(&target.spec));
+                node.health = HealthTracker::new(HealthPolicy::from_spec(&target.spec));
                 node.conn = Some(ConnState::default());
                 if let Some(t) = node.in_flight.take() {
                     t.abort();
@@ -313,7 +314,7 @@ impl Scheduler {
             return;
         }
         let policy = HealthPolicy::from_spec(&target.spec);
-        let health = NodeHealth::new(policy);
+        let health = HealthTracker::new(policy);
         let first = self.start_spread(target.spec.interval());
         let generation = self.next_generation;
         self.next_generation += 1;
@@ -328,7 +329,7 @@ impl Scheduler {
             gate,
             timer_seq: 0,
             generation,
-            operator: OperatorState::Enabled,
+            operator: AdminState::Enabled,
             last: None,
         };
         let id = node.target.id.clone();
@@ -557,7 +558,8 @@ impl Scheduler {
         let changed = match self.statuses.get_mut(id) {
             Some(old) => {
                 let differs =
-                    NodeStatus { latency_ewma_ms: status.latency_ewma_ms, ..old.clone() } != status;
+                    ProbeStatus { latency_ewma_ms: status.latency_ewma_ms, ..old.clone() }
+                        != status;
                 *old = status;
                 differs
             }

@@ -41,7 +41,7 @@ fn with_agent(mut o: ProbeOutcome, reply: &str) -> ProbeOutcome {
 #[test]
 fn unknown_takes_the_first_result_then_rise_and_fall_apply() {
     let t0 = Instant::now();
-    let mut h = NodeHealth::new(policy());
+    let mut h = HealthTracker::new(policy());
     assert_eq!(h.effective(), HealthState::Unknown);
     let tr = h.observe(t0, &ok()).unwrap();
     assert_eq!((tr.from, tr.to), (HealthState::Unknown, HealthState::Up));
@@ -62,7 +62,7 @@ fn unknown_takes_the_first_result_then_rise_and_fall_apply() {
 #[test]
 fn a_success_between_failures_resets_fall() {
     let t0 = Instant::now();
-    let mut h = NodeHealth::new(policy());
+    let mut h = HealthTracker::new(policy());
     h.observe(t0, &ok());
     for _ in 0..10 {
         h.observe(t0, &fail());
@@ -75,7 +75,7 @@ fn a_success_between_failures_resets_fall() {
 #[test]
 fn immediate_down_status_bypasses_fall() {
     let t0 = Instant::now();
-    let mut h = NodeHealth::new(policy());
+    let mut h = HealthTracker::new(policy());
     h.observe(t0, &ok());
     let mut o = fail();
     o.cause = Some(FailureCause::BadStatus);
@@ -89,19 +89,19 @@ fn initial_states_are_configurable() {
     let t0 = Instant::now();
     let mut p = policy();
     p.initial = InitialState::Down;
-    let mut h = NodeHealth::new(p);
+    let mut h = HealthTracker::new(p);
     assert_eq!(h.effective(), HealthState::Down);
     assert_eq!(h.observe(t0, &ok()), None, "rise applies from an initial down");
     assert_eq!(h.observe(t0, &ok()).map(|t| t.to), Some(HealthState::Up));
     p.initial = InitialState::Up;
-    let mut h = NodeHealth::new(p);
+    let mut h = HealthTracker::new(p);
     assert_eq!(h.observe(t0, &fail()), None, "fall applies from an initial up");
 }
 
 #[test]
 fn degraded_answers_count_as_success_and_show_as_degraded() {
     let t0 = Instant::now();
-    let mut h = NodeHealth::new(policy());
+    let mut h = HealthTracker::new(policy());
     assert_eq!(h.observe(t0, &degraded()).map(|t| t.to), Some(HealthState::Degraded));
     assert_eq!(h.observe(t0, &ok()).map(|t| t.to), Some(HealthState::Up));
     h.observe(t0, &fail());
@@ -114,7 +114,7 @@ fn degraded_answers_count_as_success_and_show_as_degraded() {
 #[test]
 fn intervals_follow_the_state() {
     let t0 = Instant::now();
-    let mut h = NodeHealth::new(policy());
+    let mut h = HealthTracker::new(policy());
     assert_eq!(h.next_interval(), Duration::from_millis(500), "unknown is transitioning");
     h.observe(t0, &ok());
     assert_eq!(h.next_interval(), Duration::from_millis(2000));
@@ -148,7 +148,7 @@ fn jitter_stays_within_bounds_and_spreads() {
 #[test]
 fn agent_down_and_maint_override_a_passing_check() {
     let t0 = Instant::now();
-    let mut h = NodeHealth::new(policy());
+    let mut h = HealthTracker::new(policy());
     h.observe(t0, &ok());
     let tr = h.observe(t0, &with_agent(ok(), "down#disk full")).unwrap();
     assert_eq!((tr.from, tr.to), (HealthState::Up, HealthState::Down));
@@ -164,7 +164,7 @@ fn agent_down_and_maint_override_a_passing_check() {
 #[test]
 fn agent_up_cannot_revive_a_failing_check() {
     let t0 = Instant::now();
-    let mut h = NodeHealth::new(policy());
+    let mut h = HealthTracker::new(policy());
     h.observe(t0, &fail());
     assert_eq!(h.effective(), HealthState::Down);
     assert_eq!(h.observe(t0, &with_agent(fail(), "up 100%")), None);
@@ -174,7 +174,7 @@ fn agent_up_cannot_revive_a_failing_check() {
 #[test]
 fn agent_drain_and_weight_shape_the_weight_not_the_state() {
     let t0 = Instant::now();
-    let mut h = NodeHealth::new(policy());
+    let mut h = HealthTracker::new(policy());
     h.observe(t0, &with_agent(ok(), "75% maxconn:30"));
     assert_eq!(h.effective(), HealthState::Up);
     assert_eq!(h.weight_percent(), 75);
@@ -189,7 +189,7 @@ fn agent_drain_and_weight_shape_the_weight_not_the_state() {
 #[test]
 fn latency_ewma_charges_failures_and_history_is_bounded() {
     let t0 = Instant::now();
-    let mut h = NodeHealth::new(policy());
+    let mut h = HealthTracker::new(policy());
     h.observe(t0, &ok());
     assert_eq!(h.latency_ewma_ms(), Some(10.0));
     h.observe(t0, &fail());

@@ -8,34 +8,31 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::outcome::{FailureCause, ProbeOutcome, Tier};
-use crate::spec::AgentCheck;
+use crate::outcome::{AgentReply, AgentState, FailureCause, ProbeOutcome, Tier};
+use serde::{Deserialize, Serialize};
+use switchyard_config::Problems;
 
-/// Administrative or operational state an agent can report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum AgentState {
-    /// `up` / `ready`: clears a previous agent down, drain or maint.
-    Up,
-    /// `down` / `fail` / `stopped`: the node is down whatever the main check says.
-    Down,
-    /// `drain`: keep serving existing clients, send no new ones (weight 0).
-    Drain,
-    /// `maint`: the node is in maintenance (down, and not counted as failed).
-    Maint,
+/// HAProxy agent-check (`agent-check`, `agent-port`, `agent-send`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AgentCheck {
+    /// Agent port. Required when the agent runs beside another check (`ProbeSpec::agent`):
+    /// the agent listens on a port of its own, like HAProxy's `agent-port`, and the node's port
+    /// serves the main check, where the agent's read would only time out. Default, for
+    /// `kind = "agent"` alone: the node's port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// String sent after connecting (HAProxy `agent-send`). Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send: Option<String>,
 }
 
-/// A parsed agent reply. Absent fields were not in the reply and leave the previous value.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct AgentReply {
-    /// State word, if any.
-    pub state: Option<AgentState>,
-    /// `N%` or `weight:N%`: weight relative to the configured one, percent.
-    pub weight_percent: Option<u16>,
-    /// `maxconn:N`.
-    pub maxconn: Option<u32>,
-    /// Text after `#`, trimmed, at most 64 bytes.
-    pub reason: Option<String>,
+impl AgentCheck {
+    pub(crate) fn problems(&self, p: &mut Problems) {
+        if self.port == Some(0) {
+            p.push("port", "must not be 0");
+        }
+    }
 }
 
 /// Parses one reply line; `None` when no word is understood (the reply is then ignored, as

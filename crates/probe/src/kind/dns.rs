@@ -9,7 +9,49 @@ use tokio::net::UdpSocket;
 
 use crate::ProbeError;
 use crate::outcome::{FailureCause, ProbeOutcome, Tier};
-use crate::spec::DnsCheck;
+use serde::{Deserialize, Serialize};
+use switchyard_config::Problems;
+
+/// `kind = "dns"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsCheck {
+    /// Name to query.
+    pub qname: String,
+    /// Record type, e.g. `A`, `AAAA`, `SOA`. Default `A`.
+    #[serde(default = "d_qtype")]
+    pub qtype: String,
+    /// Expected response code, e.g. `NOERROR`, `NXDOMAIN`. Default `NOERROR`.
+    #[serde(default = "d_rcode")]
+    pub expected_rcode: String,
+    /// Minimum number of answer records of `qtype`. Default 1 when the RCODE is NOERROR, else 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_answers: Option<usize>,
+    /// Values (in presentation form, e.g. `192.0.2.1`) that must all be in the answer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expect_answers: Vec<String>,
+}
+
+fn d_qtype() -> String {
+    "A".to_owned()
+}
+fn d_rcode() -> String {
+    "NOERROR".to_owned()
+}
+
+impl DnsCheck {
+    pub(crate) fn problems(&self, p: &mut Problems) {
+        if Name::from_ascii(&self.qname).is_err() {
+            p.push("qname", "is not a valid domain name");
+        }
+        if self.qtype.parse::<RecordType>().is_err() {
+            p.push("qtype", "is not a known record type");
+        }
+        if parse_rcode(&self.expected_rcode).is_none() {
+            p.push("expected_rcode", "is not a known RCODE name or number");
+        }
+    }
+}
 
 #[derive(Debug)]
 pub(crate) struct CompiledDns {

@@ -12,9 +12,90 @@ use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::tls::TlsSetup;
+use super::tls::{TlsClient, tls_client_problems};
 use crate::ProbeError;
 use crate::outcome::{FailureCause, ProbeOutcome, Tier};
-use crate::spec::GrpcCheck;
+use serde::{Deserialize, Serialize};
+use switchyard_config::Problems;
+
+/// `kind = "grpc"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcCheck {
+    /// Service name in `HealthCheckRequest.service`; empty asks about the whole server.
+    #[serde(default)]
+    pub service: String,
+    /// `:authority` sent. Default: the node address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<String>,
+    /// Use TLS with these settings. ALPN defaults to `["h2"]`, and the server name to the
+    /// `authority` host, else `localhost`. Default: cleartext HTTP/2 (h2c).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsClient>,
+}
+
+impl GrpcCheck {
+    pub(crate) fn problems(&self, p: &mut Problems) {
+        let host = match self.authority.as_deref().map(checked_authority_host) {
+            Some(Err(why)) => {
+                let a = self.authority.as_deref().unwrap_or_default();
+                p.push("authority", format!("`{a}` {why}; use host, host:port or [v6]:port"));
+                None
+            }
+            Some(Ok(host)) => Some(host),
+            None => None,
+        };
+        if let Some(t) = &self.tls {
+            tls_client_problems(p, "tls", t, host.map(|h| ("authority", h)));
+            if !t.alpn.is_empty() && !t.alpn.iter().any(|a| a == "h2") {
+                p.push(
+                    "tls.alpn",
+                    format!(
+                        "{:?} lacks `h2`: gRPC runs over HTTP/2, and a TLS server only speaks it \
+                         when h2 is negotiated; add \"h2\" or leave `alpn` empty (offers h2)",
+                        t.alpn
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// The host of a URI authority (`host`, `host:port`, `[v6]` or `[v6]:port`), without brackets:
+/// the name TLS presents when `sni` is not set. Errors say what is wrong with `a`.
+fn checked_authority_host(a: &str) -> Result<&str, String> {
+    if let Err(e) = a.parse::<hyper::http::uri::Authority>() {
+        if !a.starts_with('[') && a.parse::<std::net::Ipv6Addr>().is_ok() {
+            return Err(format!("is an IPv6 address without brackets: write `[{a}]`"));
+        }
+        return Err(format!("is not a valid URI authority ({e})"));
+    }
+    if a.contains('@') {
+        return Err("carries user info (`user@`), which an :authority must not".to_owned());
+    }
+    let (host, port) = match a.strip_prefix('[') {
+        Some(rest) => {
+            let (v6, after) = rest.split_once(']').unwrap_or((rest, ""));
+            if v6.parse::<std::net::Ipv6Addr>().is_err() {
+                return Err(format!("has `[{v6}]`, which is not an IPv6 address"));
+            }
+            (v6, after.strip_prefix(':'))
+        }
+        None => match a.split_once(':') {
+            Some((h, port)) => (h, Some(port)),
+            None => (a, None),
+        },
+    };
+    if host.is_empty() {
+        return Err("has no host".to_owned());
+    }
+    if let Some(port) = port
+        && !port.parse::<u16>().is_ok_and(|n| n > 0)
+    {
+        return Err(format!("has port `{port}`, which is not a number from 1 to 65535"));
+    }
+    Ok(host)
+}
 
 pub(crate) type Conn = SendRequest<Full<Bytes>>;
 

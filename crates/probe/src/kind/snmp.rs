@@ -12,7 +12,237 @@ use switchyard_snmp::{Client, RequestOptions, Security};
 
 use crate::ProbeError;
 use crate::outcome::{DegradedCause, FailureCause, ProbeOutcome, Tier};
-use crate::spec::SnmpCheck;
+use serde::{Deserialize, Serialize};
+use switchyard_config::Problems;
+
+/// `kind = "snmp"`: interface utilization and load average through SNMP v2c (IF-MIB octet
+/// counters, UCD-SNMP-MIB laLoad).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnmpCheck {
+    /// SNMP port on the node. Default 161.
+    #[serde(default = "d_snmp_port")]
+    pub port: u16,
+    /// SNMP version: `"2c"`, `"3"` (USM) or `"1"`. Default `"2c"`.
+    #[serde(default = "d_snmp_version")]
+    pub version: String,
+    /// v1/v2c community. Default `public`. Never printed.
+    #[serde(default = "d_community")]
+    pub community: String,
+    /// v3 security name (USM user), required with version 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// v3 authentication protocol, net-snmp names: `MD5`, `SHA`, `SHA-224`, `SHA-256`,
+    /// `SHA-384`, `SHA-512`. Default `SHA`.
+    #[serde(default = "d_auth_protocol")]
+    pub auth_protocol: String,
+    /// v3 authentication pass phrase (at least 8 characters); without it the user is
+    /// noAuthNoPriv. Never printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_password: Option<String>,
+    /// v3 privacy protocol, net-snmp names: `DES`, `AES` (128), `AES192`, `AES256`, `AES192C`,
+    /// `AES256C`. Default `AES`.
+    #[serde(default = "d_priv_protocol")]
+    pub priv_protocol: String,
+    /// v3 privacy pass phrase (at least 8 characters); with `auth_password` the user is
+    /// authPriv. Never printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priv_password: Option<String>,
+    /// Interface to measure, by ifName (e.g. `eth0`). Default none (load only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+    /// Interface to measure, by ifIndex; used when `interface` is not set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub if_index: Option<u32>,
+    /// Utilization (max(in, out) / speed, 0..1) at which the node is degraded. Default 0.85.
+    #[serde(default = "d_util_degraded")]
+    pub utilization_degraded: f64,
+    /// Utilization at which the node is down. Default 0.98.
+    #[serde(default = "d_util_down")]
+    pub utilization_down: f64,
+    /// 1-minute load average at which the node is degraded. Default none (not read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_degraded: Option<f64>,
+    /// 1-minute load average at which the node is down. Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_down: Option<f64>,
+    /// Retransmissions within the probe timeout. Default 1.
+    #[serde(default = "d_snmp_retries")]
+    pub retries: u32,
+}
+
+impl std::fmt::Debug for SnmpCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnmpCheck")
+            .field("port", &self.port)
+            .field("version", &self.version)
+            .field("community", &"<redacted>")
+            .field("user", &self.user)
+            .field("auth_protocol", &self.auth_protocol)
+            .field("auth_password", &self.auth_password.as_ref().map(|_| "<redacted>"))
+            .field("priv_protocol", &self.priv_protocol)
+            .field("priv_password", &self.priv_password.as_ref().map(|_| "<redacted>"))
+            .field("interface", &self.interface)
+            .field("if_index", &self.if_index)
+            .field("utilization_degraded", &self.utilization_degraded)
+            .field("utilization_down", &self.utilization_down)
+            .field("load_degraded", &self.load_degraded)
+            .field("load_down", &self.load_down)
+            .field("retries", &self.retries)
+            .finish()
+    }
+}
+
+impl Default for SnmpCheck {
+    fn default() -> Self {
+        SnmpCheck {
+            port: d_snmp_port(),
+            version: d_snmp_version(),
+            community: d_community(),
+            user: None,
+            auth_protocol: d_auth_protocol(),
+            auth_password: None,
+            priv_protocol: d_priv_protocol(),
+            priv_password: None,
+            interface: None,
+            if_index: None,
+            utilization_degraded: d_util_degraded(),
+            utilization_down: d_util_down(),
+            load_degraded: None,
+            load_down: None,
+            retries: d_snmp_retries(),
+        }
+    }
+}
+
+fn d_snmp_port() -> u16 {
+    161
+}
+fn d_community() -> String {
+    "public".to_owned()
+}
+fn d_snmp_version() -> String {
+    "2c".to_owned()
+}
+fn d_auth_protocol() -> String {
+    "SHA".to_owned()
+}
+fn d_priv_protocol() -> String {
+    "AES".to_owned()
+}
+fn d_util_degraded() -> f64 {
+    0.85
+}
+fn d_util_down() -> f64 {
+    0.98
+}
+fn d_snmp_retries() -> u32 {
+    1
+}
+
+impl SnmpCheck {
+    pub(crate) fn problems(&self, p: &mut Problems) {
+        if !(0.0..=1.0).contains(&self.utilization_degraded) {
+            p.push("utilization_degraded", "must be in [0, 1]");
+        }
+        if !(0.0..=1.0).contains(&self.utilization_down)
+            || self.utilization_down < self.utilization_degraded
+        {
+            p.push("utilization_down", "must be in [utilization_degraded, 1]");
+        }
+        if let (Some(d), Some(x)) = (self.load_degraded, self.load_down)
+            && x < d
+        {
+            p.push("load_down", "must not be below load_degraded");
+        }
+        if self.port == 0 {
+            p.push("port", "must not be 0");
+        }
+        if self.interface.is_none()
+            && self.if_index.is_none()
+            && self.load_down.is_none()
+            && self.load_degraded.is_none()
+        {
+            p.push(
+                "interface",
+                "set `interface`, `if_index` or a load threshold: nothing to measure",
+            );
+        }
+        if self.retries > 5 {
+            p.push("retries", "must be at most 5");
+        }
+        self.security_problems(p);
+    }
+
+    fn security_problems(&self, p: &mut Problems) {
+        use switchyard_snmp::usm::{AuthProtocol, PrivProtocol};
+        let v3 = match self.version.as_str() {
+            "3" => true,
+            "1" | "2c" => false,
+            _ => {
+                p.push("version", "must be \"1\", \"2c\" or \"3\"");
+                return;
+            }
+        };
+        if !v3 {
+            for (field, set) in [
+                ("user", self.user.is_some()),
+                ("auth_password", self.auth_password.is_some()),
+                ("priv_password", self.priv_password.is_some()),
+            ] {
+                if set {
+                    p.push(field, "is a version 3 setting; set version = \"3\"");
+                }
+            }
+            return;
+        }
+        match self.user.as_deref() {
+            None => p.push("user", "is required with version 3"),
+            Some(u) if u.is_empty() || u.len() > 32 => p.push("user", "must be 1 to 32 bytes"),
+            Some(_) => {}
+        }
+        if AuthProtocol::from_name(&self.auth_protocol).is_none() {
+            p.push("auth_protocol", "must be MD5, SHA, SHA-224, SHA-256, SHA-384 or SHA-512");
+        }
+        if PrivProtocol::from_name(&self.priv_protocol).is_none() {
+            p.push("priv_protocol", "must be DES, AES, AES192, AES256, AES192C or AES256C");
+        }
+        for (field, pass) in
+            [("auth_password", &self.auth_password), ("priv_password", &self.priv_password)]
+        {
+            if pass.as_ref().is_some_and(|x| x.len() < 8) {
+                p.push(field, "must be at least 8 characters (RFC 3414 section 11.2)");
+            }
+        }
+        if self.priv_password.is_some() && self.auth_password.is_none() {
+            p.push("priv_password", "privacy needs authentication: set auth_password too");
+        }
+    }
+
+    /// The security the checks use; call on a validated check (errors name the field anyway).
+    pub(crate) fn security(&self) -> Result<Security, String> {
+        use switchyard_snmp::Security;
+        use switchyard_snmp::usm::{AuthProtocol, PrivProtocol, UsmUser};
+        match self.version.as_str() {
+            "1" => return Ok(Security::v1(self.community.as_bytes())),
+            "2c" => return Ok(Security::v2c(self.community.as_bytes())),
+            _ => {}
+        }
+        let name = self.user.as_deref().ok_or("user: is required with version 3")?;
+        let mut user = UsmUser::no_auth(name).map_err(|e| format!("user: {e}"))?;
+        if let Some(pass) = &self.auth_password {
+            let proto = AuthProtocol::from_name(&self.auth_protocol)
+                .ok_or_else(|| format!("auth_protocol: unknown `{}`", self.auth_protocol))?;
+            user = user.with_auth(proto, pass.as_bytes()).map_err(|e| format!("auth: {e}"))?;
+        }
+        if let Some(pass) = &self.priv_password {
+            let proto = PrivProtocol::from_name(&self.priv_protocol)
+                .ok_or_else(|| format!("priv_protocol: unknown `{}`", self.priv_protocol))?;
+            user = user.with_privacy(proto, pass.as_bytes()).map_err(|e| format!("priv: {e}"))?;
+        }
+        Ok(Security::v3(user))
+    }
+}
 
 /// Per-node SNMP state kept between probes: the target (cached ifIndex) and the last sample.
 pub(crate) struct Conn {

@@ -8,7 +8,19 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::ProbeError;
 use crate::outcome::{FailureCause, ProbeOutcome, Tier};
-use crate::spec::TcpCheck;
+use serde::{Deserialize, Serialize};
+
+/// `kind = "tcp"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TcpCheck {
+    /// Bytes to send after connecting (escape sequences are not interpreted). Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send: Option<String>,
+    /// Regex the first data received must match; without it a connect is enough. Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<String>,
+}
 
 #[derive(Debug)]
 pub(crate) struct CompiledTcp {

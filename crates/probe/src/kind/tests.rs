@@ -1,5 +1,6 @@
-use super::agent::{AgentState, parse_reply};
+use super::agent::parse_reply;
 use super::grpc::{authority_host, parse_status};
+use crate::outcome::AgentState;
 
 #[test]
 fn agent_replies_parse_like_haproxy() {

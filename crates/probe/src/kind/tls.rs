@@ -2,7 +2,7 @@
 //! TLS layer under `https`.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -17,7 +17,167 @@ use tokio_rustls::client::TlsStream;
 
 use crate::ProbeError;
 use crate::outcome::{DegradedCause, FailureCause, ProbeOutcome, Tier};
-use crate::spec::{TlsCheck, TlsClient};
+use serde::{Deserialize, Serialize};
+use switchyard_config::Problems;
+
+/// TLS client settings shared by `tls` and `https` checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TlsClient {
+    /// Server name sent in SNI and verified against the certificate. Default: the `host` of an
+    /// HTTP check, else `localhost`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+    /// ALPN protocols to offer, e.g. `["h2", "http/1.1"]`. Default none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alpn: Vec<String>,
+    /// PEM file of trust anchors. Default: `/etc/ssl/certs/ca-certificates.crt`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// Skip chain and name verification (expiry is still measured and judged). Default false.
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+}
+
+/// `kind = "tls"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsCheck {
+    /// Client settings.
+    #[serde(flatten)]
+    pub client: TlsClient,
+    /// ALPN protocol the server must select, if set. Default none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_alpn: Option<String>,
+    /// Degraded when the certificate expires in fewer days than this. Default 14.
+    #[serde(default = "d_degraded_days")]
+    pub expiry_degraded_days: i64,
+    /// Down when the certificate expires in fewer days than this. Default 2.
+    #[serde(default = "d_down_days")]
+    pub expiry_down_days: i64,
+}
+
+fn d_degraded_days() -> i64 {
+    14
+}
+fn d_down_days() -> i64 {
+    2
+}
+
+impl Default for TlsCheck {
+    fn default() -> Self {
+        TlsCheck {
+            client: TlsClient::default(),
+            expect_alpn: None,
+            expiry_degraded_days: d_degraded_days(),
+            expiry_down_days: d_down_days(),
+        }
+    }
+}
+
+impl TlsClient {
+    /// Problems the TLS setup would otherwise only meet when the probe is compiled, where they
+    /// carry no field path. `default_name` is the field and value the server name is taken from
+    /// when `sni` is not set (the `host` of an HTTP check, the `authority` host of a gRPC one).
+    pub(crate) fn problems(&self, p: &mut Problems, default_name: Option<(&str, &str)>) {
+        match (&self.sni, default_name) {
+            (Some(name), _) if !is_server_name(name) => p.push(
+                "sni",
+                format!(
+                    "`{name}` is not a valid server name: use a DNS name such as \
+                     `api.example.com` or an IP address, without port, scheme or spaces"
+                ),
+            ),
+            (None, Some((field, name))) if !is_server_name(name) => p.push(
+                "sni",
+                format!(
+                    "is not set, so the server name is taken from `{field}` (`{name}`), which is \
+                     not a valid server name: set `sni` to a DNS name or IP address"
+                ),
+            ),
+            _ => {}
+        }
+        for (i, proto) in self.alpn.iter().enumerate() {
+            if proto.is_empty() || proto.len() > 255 {
+                p.push(
+                    &format!("alpn[{i}]"),
+                    format!(
+                        "is {} bytes long; an ALPN protocol name is 1 to 255 bytes, e.g. `h2` or \
+                         `http/1.1`",
+                        proto.len()
+                    ),
+                );
+            }
+        }
+        if let Some(path) = &self.ca_file
+            && let Err(why) = ca_file_problem(path)
+        {
+            p.push("ca_file", format!("`{}` {why}", path.display()));
+        }
+    }
+}
+
+/// Whether rustls accepts `name` for SNI and certificate verification: a DNS name or an IP
+/// address, as the compile step in `kind::tls` demands.
+fn is_server_name(name: &str) -> bool {
+    ServerName::try_from(name).is_ok()
+}
+
+/// Why `path` cannot serve as trust anchors. Read here so a typo is reported with its field
+/// when the config is checked, not when the probe is built.
+fn ca_file_problem(path: &Path) -> Result<(), String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot be read: {e}"))?;
+    if !meta.is_file() {
+        return Err("is not a regular file: name a PEM file of CA certificates".to_owned());
+    }
+    let mut certs = 0;
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| format!("cannot be read: {e}"))? {
+        cert.map_err(|e| format!("is not a valid PEM file: {e}"))?;
+        certs += 1;
+    }
+    if certs == 0 {
+        return Err("holds no PEM certificate (`-----BEGIN CERTIFICATE-----`), so no server \
+                    could be verified"
+            .to_owned());
+    }
+    Ok(())
+}
+
+/// Runs `client.problems` with paths under `field` of `p` (e.g. `check.tls.sni`).
+pub(crate) fn tls_client_problems(
+    p: &mut Problems,
+    field: &str,
+    client: &TlsClient,
+    default_name: Option<(&str, &str)>,
+) {
+    let mut section = p.section(field);
+    client.problems(&mut section, default_name);
+    p.merge(section);
+}
+
+impl TlsCheck {
+    pub(crate) fn problems(&self, p: &mut Problems) {
+        if self.expiry_down_days > self.expiry_degraded_days {
+            p.push("expiry_down_days", "must not exceed expiry_degraded_days");
+        }
+        // The client is flattened into the check, so its fields sit beside the check's own.
+        self.client.problems(p, None);
+        if let Some(want) = &self.expect_alpn
+            && !self.client.alpn.contains(want)
+        {
+            p.push(
+                "expect_alpn",
+                format!(
+                    "`{want}` is not offered in `alpn` ({:?}); a server can only select a \
+                     protocol the probe offers, so add it to `alpn`",
+                    self.client.alpn
+                ),
+            );
+        }
+    }
+}
 
 /// Debian's bundle of system trust anchors.
 const SYSTEM_CA_FILE: &str = "/etc/ssl/certs/ca-certificates.crt";

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use switchyard_probe::spec::{Check, HttpCheck, ProbeSpec};
 use switchyard_probe::{
-    EngineConfig, EngineHandle, HealthSnapshot, HealthState, NodeId, OperatorState, ProbeEngine,
+    AdminState, EngineConfig, EngineHandle, HealthSnapshot, HealthState, NodeId, ProbeEngine,
     Target, WarmCheck, WarmConfig,
 };
 use switchyard_testkit::fleet::{Behavior, FleetPlan, Protocol, SimFleet};
@@ -109,12 +109,12 @@ async fn verdicts_reach_the_snapshot_and_hung_nodes_do_not_stall_others() {
     wait_for(&engine, "recovered", |s| s.nodes.values().all(|n| n.state == HealthState::Up)).await;
 
     // Operator state is kept apart from health.
-    assert!(engine.set_operator_state(&id("n2"), OperatorState::Drain).await.unwrap());
+    assert!(engine.set_operator_state(&id("n2"), AdminState::Drain).await.unwrap());
     wait_for(&engine, "operator drain", |s| {
-        s.nodes["n2"].operator == OperatorState::Drain && s.nodes["n2"].state == HealthState::Up
+        s.nodes["n2"].operator == AdminState::Drain && s.nodes["n2"].state == HealthState::Up
     })
     .await;
-    assert!(!engine.set_operator_state(&id("nope"), OperatorState::Drain).await.unwrap());
+    assert!(!engine.set_operator_state(&id("nope"), AdminState::Drain).await.unwrap());
     let stats = engine.stats();
     assert!(stats.probes_finished > 0 && stats.heartbeat > 0);
     engine.shutdown().await;

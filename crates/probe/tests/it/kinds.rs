@@ -317,7 +317,7 @@ async fn agent_kind_and_auxiliary_agent() {
     agents.node(0).set_agent_reply("maint#kernel upgrade");
     let o = run(&p, addr, &mut ConnState::default()).await;
     assert_eq!(o.verdict, Verdict::Pass, "{o:?}");
-    assert_eq!(o.agent.unwrap().state, Some(switchyard_probe::kind::agent::AgentState::Maint));
+    assert_eq!(o.agent.unwrap().state, Some(switchyard_probe::AgentState::Maint));
 
     // Agent alongside an HTTP check on another port of the same address: the agent's word
     // rides on the outcome; an unreachable agent is not a failure of the node.
@@ -330,7 +330,7 @@ async fn agent_kind_and_auxiliary_agent() {
     agents.node(0).set_agent_reply("drain");
     let o = run(&both, web_addr, &mut ConnState::default()).await;
     assert_eq!(o.verdict, Verdict::Pass);
-    assert_eq!(o.agent.unwrap().state, Some(switchyard_probe::kind::agent::AgentState::Drain));
+    assert_eq!(o.agent.unwrap().state, Some(switchyard_probe::AgentState::Drain));
     let t = Instant::now();
     // An agent that accepts and never answers is no more than an unreachable one: the main
     // check's result and its own latency stand.

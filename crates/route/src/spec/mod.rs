@@ -9,8 +9,6 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
-pub use validate::SpecError;
-
 /// The whole fleet: every node, zone and service the router knows about.
 ///
 /// Zones play the part of Traffic Control "cache groups", services the part of "delivery
@@ -91,6 +89,20 @@ pub enum AdminState {
     Drain,
     /// Out of service for maintenance; never chosen, even in panic mode.
     Maintenance,
+}
+
+impl AdminState {
+    /// Every state.
+    pub const ALL: [AdminState; 3] = [Self::Enabled, Self::Drain, Self::Maintenance];
+
+    /// The name used in configuration, the APIs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enabled => "enabled",
+            Self::Drain => "drain",
+            Self::Maintenance => "maintenance",
+        }
+    }
 }
 
 /// A zone: a location that groups nodes, with coordinates and an ordered backup list.

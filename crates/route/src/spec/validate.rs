@@ -2,30 +2,23 @@
 
 use std::collections::{HashMap, HashSet};
 
+use switchyard_config::Problem;
+
 use super::{FleetSpec, ServiceSpec};
 
-/// One problem found in a fleet spec. `path` locates it the way a reader of the config file
-/// would (`services[2].zones[0]`), so a caller can map it back to a file line.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{path}: {message}")]
-pub struct SpecError {
-    /// Location in the spec, e.g. `nodes[3].zone`.
-    pub path: String,
-    /// What is wrong there.
-    pub message: String,
-}
-
-struct Errors(Vec<SpecError>);
+/// Problems found so far. Paths locate each one the way a reader of the config file would
+/// (`services[2].zones[0]`), so a caller can map it back to a file line.
+struct Errors(Vec<Problem>);
 
 impl Errors {
     fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(SpecError { path: path.into(), message: message.into() });
+        self.0.push(Problem::at(path, message));
     }
 }
 
 impl FleetSpec {
     /// Checks the whole spec and returns every problem found, not only the first.
-    pub fn validate(&self) -> Result<(), Vec<SpecError>> {
+    pub fn validate(&self) -> Result<(), Vec<Problem>> {
         let mut errs = Errors(Vec::new());
         let zones = self.validate_zones(&mut errs);
         self.validate_nodes(&zones, &mut errs);

@@ -7,7 +7,7 @@ use ahash::AHashMap;
 
 use super::{BuildError, Fleet, Member, NodeInfo, RoutingTable, ServiceInfo, ZoneInfo};
 use crate::coverage::CoverageZones;
-use crate::decision::{ChoiceData, NodeId};
+use crate::decision::{ChoiceData, NodeIndex};
 use crate::geo::{GeoIp, NearestIndex};
 use crate::health::HealthView;
 use crate::rendezvous::node_seed;
@@ -112,7 +112,7 @@ impl RoutingTable {
             .map(|m| {
                 let n = &nodes[m.node as usize];
                 ChoiceData {
-                    node: NodeId(m.node),
+                    node: NodeIndex(m.node),
                     id: Box::from(&*n.id),
                     zone: Arc::clone(&zones[n.zone as usize].name),
                     ipv4: n.ipv4,

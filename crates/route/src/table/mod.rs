@@ -16,10 +16,14 @@ use std::sync::Arc;
 
 use ahash::AHashMap;
 
-use crate::decision::{ChoiceData, Localization, LocalizationMethod, NodeId, ServiceId, ZoneId};
+use crate::decision::{
+    ChoiceData, Localization, LocalizationMethod, NodeIndex, ServiceIndex, ZoneIndex,
+};
 use crate::geo::{Coordinates, GeoIp, NearestIndex};
 use crate::prefix_index::PrefixIndex;
-use crate::spec::{AdminState, ServiceSpec, SpecError};
+use switchyard_config::Problem;
+
+use crate::spec::{AdminState, ServiceSpec};
 
 pub use health_state::NodeStatus;
 
@@ -29,7 +33,7 @@ pub use health_state::NodeStatus;
 pub enum BuildError {
     /// The fleet spec failed validation; every problem is listed.
     #[error("invalid fleet spec: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
-    InvalidSpec(Vec<SpecError>),
+    InvalidSpec(Vec<Problem>),
 }
 
 /// An immutable routing snapshot. Cheap to clone (a few `Arc`s); meant to be published
@@ -166,7 +170,7 @@ impl ServiceInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NameClass {
     /// A service host name: answer it.
-    Service(ServiceId),
+    Service(ServiceIndex),
     /// Exactly an apex the router is authoritative for (SOA/NS live here; NODATA for A).
     Apex,
     /// Under an apex but no such name: NXDOMAIN.
@@ -183,7 +187,7 @@ impl RoutingTable {
 
     /// Service serving `host` (an HTTP `Host` without port, or a DNS name): exact names
     /// first, then the longest matching `*.` wildcard. Case-insensitive, trailing dot ignored.
-    pub fn service_for_host(&self, host: &str) -> Option<ServiceId> {
+    pub fn service_for_host(&self, host: &str) -> Option<ServiceIndex> {
         let host = host.strip_suffix('.').unwrap_or(host);
         if host.len() > 253 {
             return None;
@@ -195,12 +199,12 @@ impl RoutingTable {
         let lower = std::str::from_utf8(lower).ok()?;
         let f = &self.fleet;
         if let Some(&s) = f.exact_hosts.get(lower) {
-            return Some(ServiceId(s));
+            return Some(ServiceIndex(s));
         }
         let mut rest = lower;
         while let Some((_, parent)) = rest.split_once('.') {
             if let Some(&s) = f.wildcard_hosts.get(parent) {
-                return Some(ServiceId(s));
+                return Some(ServiceIndex(s));
             }
             rest = parent;
         }
@@ -236,27 +240,27 @@ impl RoutingTable {
     }
 
     /// Services in spec order.
-    pub fn services(&self) -> impl ExactSizeIterator<Item = (ServiceId, &ServiceInfo)> {
-        self.fleet.services.iter().enumerate().map(|(i, s)| (ServiceId(i as u32), s))
+    pub fn services(&self) -> impl ExactSizeIterator<Item = (ServiceIndex, &ServiceInfo)> {
+        self.fleet.services.iter().enumerate().map(|(i, s)| (ServiceIndex(i as u32), s))
     }
 
     /// One service.
-    pub fn service(&self, id: ServiceId) -> Option<&ServiceInfo> {
+    pub fn service(&self, id: ServiceIndex) -> Option<&ServiceInfo> {
         self.fleet.services.get(id.index())
     }
 
     /// Service by name.
-    pub fn service_by_name(&self, name: &str) -> Option<ServiceId> {
+    pub fn service_by_name(&self, name: &str) -> Option<ServiceIndex> {
         self.services().find(|(_, s)| s.name() == name).map(|(id, _)| id)
     }
 
     /// Zone name.
-    pub fn zone_name(&self, id: ZoneId) -> Option<&str> {
+    pub fn zone_name(&self, id: ZoneIndex) -> Option<&str> {
         self.fleet.zones.get(id.index()).map(|z| &*z.name)
     }
 
     /// Coordinates of a zone (from the spec, else from the coverage zone file).
-    pub fn zone_coordinates(&self, id: ZoneId) -> Option<Coordinates> {
+    pub fn zone_coordinates(&self, id: ZoneIndex) -> Option<Coordinates> {
         self.fleet.zones.get(id.index()).and_then(|z| z.coordinates)
     }
 
@@ -267,23 +271,23 @@ impl RoutingTable {
     }
 
     /// Zone by name.
-    pub fn zone_by_name(&self, name: &str) -> Option<ZoneId> {
-        self.fleet.zones.iter().position(|z| &*z.name == name).map(|i| ZoneId(i as u32))
+    pub fn zone_by_name(&self, name: &str) -> Option<ZoneIndex> {
+        self.fleet.zones.iter().position(|z| &*z.name == name).map(|i| ZoneIndex(i as u32))
     }
 
     /// Node by spec id.
-    pub fn node_by_id(&self, id: &str) -> Option<NodeId> {
-        self.fleet.node_by_id.get(id).map(|&i| NodeId(i))
+    pub fn node_by_id(&self, id: &str) -> Option<NodeIndex> {
+        self.fleet.node_by_id.get(id).map(|&i| NodeIndex(i))
     }
 
     /// Health-derived status of a node in this snapshot.
-    pub fn node_status(&self, id: NodeId) -> Option<&NodeStatus> {
+    pub fn node_status(&self, id: NodeIndex) -> Option<&NodeStatus> {
         let slot = *self.fleet.slot_of.get(id.index())?;
         self.nodes.get(slot as usize)
     }
 
     /// Whether the service is in panic in this snapshot.
-    pub fn in_panic(&self, id: ServiceId) -> bool {
+    pub fn in_panic(&self, id: ServiceIndex) -> bool {
         self.panic.get(id.index()).copied().unwrap_or(false)
     }
 
@@ -296,7 +300,7 @@ impl RoutingTable {
             && let Some(Some(zone)) = f.czf_zones.get(hit.value as usize)
         {
             return Localization {
-                zone: Some(ZoneId(*zone)),
+                zone: Some(ZoneIndex(*zone)),
                 method: LocalizationMethod::CoverageZone,
                 matched_prefix_len: Some(hit.prefix_len),
                 scope_prefix_len: None,
@@ -307,7 +311,7 @@ impl RoutingTable {
             && let Some(zone) = f.nearest.nearest(&hit.coordinates)
         {
             return Localization {
-                zone: Some(ZoneId(zone)),
+                zone: Some(ZoneIndex(zone)),
                 method: LocalizationMethod::GeoIp,
                 matched_prefix_len: Some(hit.prefix_len),
                 scope_prefix_len: None,

@@ -14,8 +14,8 @@ use std::net::IpAddr;
 use super::health_state::{Slot, Slots};
 use super::{RoutingTable, ServiceInfo};
 use crate::decision::{
-    Decision, DnsRequest, Family, HttpRequest, Localization, MAX_NODES, RouteError, ServiceId,
-    SkipReason, Skipped, ZoneId, ZoneSource,
+    Decision, DnsRequest, Family, HttpRequest, Localization, MAX_NODES, RouteError, ServiceIndex,
+    SkipReason, Skipped, ZoneIndex, ZoneSource,
 };
 use crate::rendezvous::{
     Best, DEGRADED_RANK, NO_RANK, combine, hash_bytes, hash_name, mix64, rank,
@@ -142,7 +142,7 @@ impl RoutingTable {
     #[allow(clippy::too_many_arguments)]
     fn decision<'t>(
         &'t self,
-        service: ServiceId,
+        service: ServiceIndex,
         ctx: Ctx<'t>,
         localization: Localization,
         pick: Pick,
@@ -153,7 +153,7 @@ impl RoutingTable {
         Decision {
             fleet: &self.fleet,
             service,
-            zone: ZoneId(pick.zone),
+            zone: ZoneIndex(pick.zone),
             zone_source: pick.source,
             localization,
             ttl_seconds: ctx.svc.spec.ttl_seconds,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 
 use super::*;
-use crate::decision::NodeId;
+use crate::decision::NodeIndex;
 use crate::decision::{DnsRequest, Family, HttpRequest, RouteError, SkipReason, ZoneSource};
 use crate::geo::test_mmdb;
 use crate::health::{HealthState, HealthView, NodeHealth};
@@ -199,7 +199,7 @@ fn errors_distinguish_unknown_service_and_no_node() {
     let t = table(&spec, &czf, &HealthView::default());
     let mut req = http(&t, "172.16.0.1", "/");
     assert_eq!(t.route_http(&req, false).unwrap_err(), RouteError::NotLocalized);
-    req.service = ServiceId(9);
+    req.service = ServiceIndex(9);
     assert_eq!(t.route_http(&req, false).unwrap_err(), RouteError::UnknownService);
     let bos_down: Vec<(String, NodeHealth)> =
         (0..4).map(|i| (format!("bos-{i}"), state(HealthState::Down))).collect();
@@ -325,7 +325,7 @@ fn panic_threshold_fail_open_and_closed() {
     let t = table(&spec, &czf, &HealthView::default());
     // One of three enabled nodes down: 2/3 usable, above 0.5, no panic; nyc-0 never chosen.
     let one_down = t.with_health(&view(&[("nyc-0", state(HealthState::Down))]));
-    assert!(!one_down.in_panic(ServiceId(0)));
+    assert!(!one_down.in_panic(ServiceIndex(0)));
     for k in 0..100 {
         assert_ne!(pick(&one_down, "10.1.0.1", &format!("/{k}")), "nyc-0");
     }
@@ -335,7 +335,7 @@ fn panic_threshold_fail_open_and_closed() {
         ("nyc-0", state(HealthState::Down)),
         ("nyc-1", state(HealthState::Down)),
     ]));
-    assert!(two_down.in_panic(ServiceId(0)));
+    assert!(two_down.in_panic(ServiceIndex(0)));
     let mut seen = std::collections::BTreeSet::new();
     for k in 0..300 {
         let d = two_down.route_http(&http(&two_down, "10.1.0.1", &format!("/{k}")), false).unwrap();
@@ -355,7 +355,7 @@ fn panic_threshold_fail_open_and_closed() {
     );
     // Recovery leaves panic.
     let healed = closed.with_health(&HealthView::new(3));
-    assert!(!healed.in_panic(ServiceId(0)));
+    assert!(!healed.in_panic(ServiceIndex(0)));
     assert!(healed.route_http(&http(&healed, "10.1.0.1", "/"), false).is_ok());
 }
 
@@ -515,7 +515,7 @@ fn dns_answers_distinct_family_and_stable() {
     spec.nodes[1].ipv6 = Some("2001:db8::11".parse().unwrap());
     let t = table(&spec, &czf, &HealthView::default());
     let req = |want, qname, seed| DnsRequest {
-        service: ServiceId(0),
+        service: ServiceIndex(0),
         client_ip: ip("10.1.2.3"),
         qname,
         want,
@@ -622,7 +622,7 @@ fn effective_weight_factors() {
     assert_eq!(r.reason, SkipReason::ZeroWeight);
     // Unknown ids leave the snapshot as it was.
     let same = t.with_node_health("nobody", state(HealthState::Down), 4);
-    assert_eq!(same.node_status(NodeId(0)), t.node_status(NodeId(0)));
+    assert_eq!(same.node_status(NodeIndex(0)), t.node_status(NodeIndex(0)));
 }
 
 #[test]

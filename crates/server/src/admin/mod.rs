@@ -3,10 +3,13 @@
 
 pub mod auth;
 mod debug;
+pub mod grpc;
 mod nodes;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
+use anyhow::Context;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -15,8 +18,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
 use crate::app::App;
-use crate::cli::ListenOverrides;
 use crate::maintenance::Source;
 use crate::metrics::OPENMETRICS_CONTENT_TYPE;
 use auth::AuthPolicy;
@@ -28,8 +34,30 @@ pub struct AdminContext {
     pub app: Arc<App>,
     /// Token and mutation policy for `/admin/*`.
     pub auth: Arc<AuthPolicy>,
-    /// Command-line listener flags, kept across reloads.
-    pub overrides: Arc<ListenOverrides>,
+}
+
+/// Binds `addr` and serves the admin router (with `health`'s endpoints) until `stop` fires,
+/// then drains gracefully. Returns the bound address (useful with port 0).
+pub async fn spawn(
+    set: &mut JoinSet<()>,
+    addr: SocketAddr,
+    ctx: AdminContext,
+    health: Router,
+    stop: &CancellationToken,
+) -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot bind {addr}"))?;
+    let local = listener.local_addr()?;
+    let router = router(ctx, health);
+    let stop = stop.clone();
+    set.spawn(async move {
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let served =
+            axum::serve(listener, service).with_graceful_shutdown(stop.cancelled_owned()).await;
+        if let Err(e) = served {
+            tracing::error!(addr = %local, "listener failed: {e}");
+        }
+    });
+    Ok(local)
 }
 
 /// Builds the admin router. `health` serves `/livez`, `/readyz`, `/healthz` and their
@@ -98,7 +126,7 @@ async fn post_maintenance(State(ctx): State<AdminContext>, body: Bytes) -> Respo
 }
 
 async fn reload(State(ctx): State<AdminContext>) -> Response {
-    match ctx.app.reload(&ctx.overrides).await {
+    match ctx.app.reload().await {
         Ok(report) => axum::Json(report).into_response(),
         Err(e) => {
             error_response(StatusCode::UNPROCESSABLE_ENTITY, "reload_refused", &e.to_string())

@@ -11,17 +11,9 @@ use switchyard_route::{AdminState, NodeSpec, RoutingTable};
 
 use super::{AdminContext, error_response, parse_json};
 
-fn admin_str(s: AdminState) -> &'static str {
-    match s {
-        AdminState::Enabled => "enabled",
-        AdminState::Drain => "drain",
-        AdminState::Maintenance => "maintenance",
-    }
-}
-
 /// What the prober knows about a node beyond the routing view: observed state, the last
 /// failure cause, utilization and load average.
-fn probe_json(st: &switchyard_probe::NodeStatus) -> Value {
+fn probe_json(st: &switchyard_probe::ProbeStatus) -> Value {
     json!({
         "probed": st.probed,
         "state": st.state.as_str(),
@@ -35,8 +27,7 @@ fn probe_json(st: &switchyard_probe::NodeStatus) -> Value {
 }
 
 fn node_json(ctx: &AdminContext, table: &RoutingTable, n: &NodeSpec) -> Value {
-    let overrides = ctx.app.routing.admin_overrides();
-    let admin = overrides.get(&n.id).copied().unwrap_or(n.admin);
+    let (admin, overridden) = ctx.app.routing.admin_state(n);
     let status = table.node_by_id(&n.id).and_then(|id| table.node_status(id));
     let mut v = json!({
         "id": n.id,
@@ -45,13 +36,13 @@ fn node_json(ctx: &AdminContext, table: &RoutingTable, n: &NodeSpec) -> Value {
         "ipv6": n.ipv6.map(|a| a.to_string()),
         "port": n.port,
         "tags": n.tags,
-        "admin": admin_str(admin),
-        "admin_overridden": overrides.contains_key(&n.id),
+        "admin": admin.as_str(),
+        "admin_overridden": overridden,
         "configured_weight": n.configured_weight(),
     });
     if let Some(st) = status {
         let h = st.health;
-        v["health"] = json!(format!("{:?}", h.state).to_lowercase());
+        v["health"] = json!(h.state.as_str());
         v["utilization"] = json!(h.utilization);
         v["latency_ewma_ms"] = json!(h.latency_ewma_ms);
         v["agent_weight_percent"] = json!(h.agent_weight_percent);
@@ -159,7 +150,7 @@ pub async fn set_node(
     };
     match ctx.app.routing.set_admin_state(&id, req.admin) {
         Ok(()) => {
-            tracing::info!(node.id = %id, admin = admin_str(req.admin), "node operator state changed (admin API)");
+            tracing::info!(node.id = %id, admin = req.admin.as_str(), "node operator state changed (admin API)");
             get_node(State(ctx), Path(id)).await
         }
         Err(e) => error_response(StatusCode::NOT_FOUND, "unknown_node", &e.to_string()),

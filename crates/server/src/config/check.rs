@@ -9,12 +9,13 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use switchyard_fleet::{InventoryError, InventoryFiles};
+use switchyard_config::{ConfigError, Problem};
+use switchyard_fleet::{InventoryFiles, load_fleet_file};
 use switchyard_route::FleetSpec;
 
 use super::Config;
-use super::load::{ConfigError, Problem, load_file_with, load_fleet_file};
-use crate::admin::auth;
+use super::load::load_file_with;
+use super::token;
 
 /// Every problem [`check_file`] found, grouped by the file each one is in.
 #[derive(Debug, Clone, Default)]
@@ -87,7 +88,7 @@ fn admin_problems(
     }
     let from_env = env.is_some();
     let token_file = config.admin.token_file.as_ref().map(|f| base.join(f));
-    let token = match auth::load_token(env, token_file.as_deref()) {
+    let token = match token::load_token(env, token_file.as_deref()) {
         Ok(token) => token,
         Err(e) if from_env => return vec![Problem::at("", e.to_string())],
         Err(e) => {
@@ -98,7 +99,7 @@ fn admin_problems(
             return vec![Problem::at(TOKEN_FILE, message)];
         }
     };
-    match auth::check_exposure(config.listen.admin, config.admin.mutations_enabled, token.as_ref())
+    match token::check_exposure(config.listen.admin, config.admin.mutations_enabled, token.as_ref())
     {
         Ok(()) => Vec::new(),
         Err(e) => vec![Problem::at("listen.admin", e.to_string())],
@@ -133,20 +134,8 @@ fn inventory_problems(config: &Config, base: &Path, found: &[Problem]) -> Vec<Co
             continue;
         }
         if let Err(e) = switchyard_fleet::load_files(FleetSpec::default(), &files) {
-            out.push(inventory_error(&e));
+            out.push(e.to_config_error());
         }
     }
     out
-}
-
-/// An inventory error as a problem of the inventory file, at its line and column.
-fn inventory_error(e: &InventoryError) -> ConfigError {
-    ConfigError {
-        origin: e.path().display().to_string(),
-        problems: vec![Problem {
-            path: String::new(),
-            message: e.detail(),
-            location: e.location(),
-        }],
-    }
 }

@@ -7,15 +7,24 @@ mod check;
 mod load;
 #[cfg(test)]
 mod tests;
+pub mod token;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use clap::Args;
 use serde::{Deserialize, Serialize};
-use switchyard_route::FleetSpec;
+use switchyard_config::{Problem, Problems};
+use switchyard_fleet::InventoryConfig;
+use switchyard_health::HealthConfig;
+use switchyard_probe::ProbeConfig;
+
+use crate::dns::DnsConfig;
+use crate::traffic::TrafficConfig;
 
 pub use check::{CheckReport, check_file};
-pub use load::{ConfigError, Problem, load_file, load_fleet_file, load_str};
+pub use load::{load_file, load_str};
+pub use switchyard_config::ConfigError;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -41,13 +50,43 @@ pub struct Config {
     pub inventory: InventoryConfig,
     /// How nodes are probed.
     #[serde(default)]
-    pub probe: crate::prober::ProbeConfig,
+    pub probe: ProbeConfig,
     /// The HTTP traffic front end (route API, HTTPDNS, redirects, admission control).
     #[serde(default)]
-    pub http: crate::traffic::TrafficConfig,
+    pub http: TrafficConfig,
     /// The authoritative DNS front end.
     #[serde(default)]
-    pub dns: crate::dns::DnsConfig,
+    pub dns: DnsConfig,
+}
+
+/// Listener overrides given on the command line (`serve`, `demo`); they win over the file's
+/// values at start and on every reload.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ListenOverrides {
+    /// Admin listener address (overrides `listen.admin`).
+    #[arg(long, value_name = "ADDR")]
+    pub admin_listen: Option<SocketAddr>,
+    /// HTTP traffic listener address (overrides `listen.http`).
+    #[arg(long, value_name = "ADDR")]
+    pub http_listen: Option<SocketAddr>,
+    /// DNS listener address, UDP and TCP (overrides `listen.dns`).
+    #[arg(long, value_name = "ADDR")]
+    pub dns_listen: Option<SocketAddr>,
+}
+
+impl ListenOverrides {
+    /// Applies the overrides over the file's values.
+    pub fn apply(&self, config: &mut Config) {
+        if let Some(a) = self.admin_listen {
+            config.listen.admin = a;
+        }
+        if let Some(a) = self.http_listen {
+            config.listen.http = Some(a);
+        }
+        if let Some(a) = self.dns_listen {
+            config.listen.dns = Some(a);
+        }
+    }
 }
 
 /// Listener addresses. The traffic listeners are optional; the admin listener always runs.
@@ -133,50 +172,8 @@ impl Default for LifecycleConfig {
     }
 }
 
-/// Self-health check settings.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct HealthConfig {
-    /// Time limit for each health check run. Milliseconds, default 2000, 1..=2000 (a probe of
-    /// `/readyz` by a kubelet times out at 1-2 s, so a check may never take longer).
-    #[serde(default = "default_check_timeout")]
-    pub check_timeout_ms: u64,
-    /// Liveness checks report ok for this long after start even when failing (the k8s
-    /// `--livez-grace-period`). Seconds, default 0.
-    #[serde(default)]
-    pub livez_grace_period_seconds: f64,
-    /// The event-loop heartbeat fails `/livez` when the runtime has not run it for this long.
-    /// Milliseconds, default 5000, must exceed `heartbeat_interval_ms`.
-    #[serde(default = "default_stall_threshold")]
-    pub event_loop_stall_threshold_ms: u64,
-    /// How often the heartbeat task ticks. Milliseconds, default 100.
-    #[serde(default = "default_heartbeat_interval")]
-    pub heartbeat_interval_ms: u64,
-}
-
-fn default_check_timeout() -> u64 {
-    2000
-}
-fn default_stall_threshold() -> u64 {
-    5000
-}
-fn default_heartbeat_interval() -> u64 {
-    100
-}
-
-impl Default for HealthConfig {
-    fn default() -> Self {
-        Self {
-            check_timeout_ms: default_check_timeout(),
-            livez_grace_period_seconds: 0.0,
-            event_loop_stall_threshold_ms: default_stall_threshold(),
-            heartbeat_interval_ms: default_heartbeat_interval(),
-        }
-    }
-}
-
 /// Maintenance mode as configured. The admin API can change it at run time.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MaintenanceConfig {
     /// Start in maintenance: `/readyz` fails with the reason. Default `false`.
@@ -187,70 +184,19 @@ pub struct MaintenanceConfig {
     pub reason: String,
 }
 
-/// Where the fleet inventory comes from. For now the nodes, zones and services live in this
-/// file as arrays of tables (`[[inventory.nodes]]`, `[[inventory.zones]]`,
-/// `[[inventory.services]]`, each element as documented on `switchyard_route::NodeSpec`,
-/// `ZoneSpec` and `ServiceSpec`); the coverage zones live in a Traffic Router coverage-zone
-/// JSON or a `cidr,zone` CSV.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct InventoryConfig {
-    /// Coverage zone file (Traffic Router CZF JSON, or CSV `cidr,zone` when the name ends in
-    /// `.csv`). Relative paths are resolved against the config file's folder. Default: none.
-    #[serde(default)]
-    pub coverage_zones_file: Option<PathBuf>,
-    /// A separate fleet file with `[[nodes]]`, `[[zones]]` and `[[services]]` at its top
-    /// level, for fleets too large to keep in this file: it is read after the listeners are
-    /// bound, so `/livez` answers at once however large it is. Relative to this file's
-    /// folder. Use it or the inline arrays, not both. Default: none.
-    #[serde(default)]
-    pub fleet_file: Option<PathBuf>,
-    /// MaxMind GeoIP2/GeoLite2 City database used when the coverage zones do not match a
-    /// client. Relative to the config file's folder. Default: none.
-    #[serde(default)]
-    pub geoip_file: Option<PathBuf>,
-    /// Nodes, zones and services, read from the arrays of tables named above.
-    #[serde(skip)]
-    pub fleet: FleetSpec,
-}
-
 impl Config {
     /// Checks everything serde cannot: ranges, cross-references, files that must exist. Every
     /// problem is reported, each with the dotted path of the key it concerns.
     pub fn validate(&self, base_dir: &std::path::Path) -> Vec<Problem> {
-        let mut problems = Vec::new();
-        let mut bad = |path: &str, message: String| problems.push(Problem::at(path, message));
-
+        let mut p = Problems::new("");
         let lc = &self.lifecycle;
         if !lc.shutdown_delay_seconds.is_finite() || lc.shutdown_delay_seconds < 0.0 {
-            bad("lifecycle.shutdown_delay_seconds", "must be a number of seconds >= 0".into());
+            p.push("lifecycle.shutdown_delay_seconds", "must be a number of seconds >= 0");
         }
         if !lc.drain_timeout_seconds.is_finite() || lc.drain_timeout_seconds <= 0.0 {
-            bad("lifecycle.drain_timeout_seconds", "must be a number of seconds > 0".into());
+            p.push("lifecycle.drain_timeout_seconds", "must be a number of seconds > 0");
         }
-
-        let h = &self.health;
-        if h.check_timeout_ms == 0 || h.check_timeout_ms > 2000 {
-            bad(
-                "health.check_timeout_ms",
-                format!("{} is out of range 1..=2000", h.check_timeout_ms),
-            );
-        }
-        if !h.livez_grace_period_seconds.is_finite() || h.livez_grace_period_seconds < 0.0 {
-            bad("health.livez_grace_period_seconds", "must be a number of seconds >= 0".into());
-        }
-        if h.heartbeat_interval_ms == 0 {
-            bad("health.heartbeat_interval_ms", "must be > 0".into());
-        }
-        if h.event_loop_stall_threshold_ms <= h.heartbeat_interval_ms {
-            bad(
-                "health.event_loop_stall_threshold_ms",
-                format!(
-                    "{} must be greater than health.heartbeat_interval_ms ({})",
-                    h.event_loop_stall_threshold_ms, h.heartbeat_interval_ms
-                ),
-            );
-        }
+        p.extend(self.health.validate("health"));
 
         let l = &self.listen;
         let listeners = [
@@ -263,49 +209,36 @@ impl Config {
             let Some(addr) = addr else { continue };
             let clash = listeners[..i].iter().find(|(_, other)| *other == Some(*addr));
             if let (Some((other, _)), true) = (clash, addr.port() != 0) {
-                bad(name, format!("{addr} is already used by {other}"));
+                p.push(name, format!("{addr} is already used by {other}"));
             }
         }
 
         if let Some(file) = &self.admin.token_file {
             let path = base_dir.join(file);
             if !path.is_file() {
-                bad(
+                p.push(
                     "admin.token_file",
                     format!("{} does not exist or is not a file", path.display()),
                 );
             }
         }
-        let inv = &self.inventory;
-        let inline = !(inv.fleet.nodes.is_empty()
-            && inv.fleet.zones.is_empty()
-            && inv.fleet.services.is_empty());
-        if inv.fleet_file.is_some() && inline {
-            bad(
-                "inventory.fleet_file",
-                "set, but [[inventory.nodes]], zones or services are also given: use one".into(),
-            );
-        }
-        for (key, file) in [
-            ("inventory.fleet_file", &self.inventory.fleet_file),
-            ("inventory.coverage_zones_file", &self.inventory.coverage_zones_file),
-            ("inventory.geoip_file", &self.inventory.geoip_file),
-        ] {
-            if let Some(file) = file {
-                let path = base_dir.join(file);
-                if !path.is_file() {
-                    bad(key, format!("{} does not exist or is not a file", path.display()));
-                }
-            }
-        }
-        problems.extend(self.probe.validate());
+        let mut problems = p.into_vec();
+        let inventory = self.inventory.validate("inventory", base_dir);
+        // The inline fleet's cross-references come last, as they always have.
+        let (files, fleet): (Vec<_>, Vec<_>) =
+            inventory.into_iter().partition(|p| !is_fleet_path(&p.path));
+        problems.extend(files);
+        problems.extend(self.probe.validate("probe"));
         problems.extend(self.http.validate("http"));
         problems.extend(self.dns.validate("dns"));
-        if let Err(errors) = self.inventory.fleet.validate() {
-            for e in errors {
-                problems.push(Problem::at(format!("inventory.{}", e.path), e.message));
-            }
-        }
+        problems.extend(fleet);
         problems
     }
+}
+
+/// Whether `path` is inside the inline fleet arrays.
+fn is_fleet_path(path: &str) -> bool {
+    ["inventory.nodes", "inventory.zones", "inventory.services"]
+        .iter()
+        .any(|a| path.strip_prefix(a).is_some_and(|r| r.is_empty() || r.starts_with(['.', '['])))
 }

@@ -108,14 +108,6 @@ fn missing_config_file_is_a_clear_error() {
 }
 
 #[test]
-fn line_col_counts_characters() {
-    assert_eq!(load::line_col("ab\ncdé\nf", 0), (1, 1));
-    assert_eq!(load::line_col("ab\ncdé\nf", 3), (2, 1));
-    assert_eq!(load::line_col("ab\ncdé\nf", 8), (3, 1));
-    assert_eq!(load::line_col("ab\ncdé\nf", 7), (2, 4));
-}
-
-#[test]
 fn inventory_problems_are_all_reported_with_lines() {
     let src = "\
 [[inventory.zones]]
@@ -177,46 +169,6 @@ zones = [\"ams\", \"mars\"]
 }
 
 #[test]
-fn fleet_file_loads_fast_and_locates_every_problem() {
-    let dir = tempfile::tempdir().unwrap();
-    let good = dir.path().join("fleet.toml");
-    std::fs::write(
-        &good,
-        "[[zones]]\nname = \"ams\"\n\n[[nodes]]\nid = \"a\"\nzone = \"ams\"\nipv4 = \"127.0.0.1\"\n\n\
-         [[services]]\nname = \"v\"\nhostnames = [\"v.example\"]\n",
-    )
-    .unwrap();
-    let fleet = load_fleet_file(&good).unwrap();
-    assert_eq!((fleet.nodes.len(), fleet.zones.len(), fleet.services.len()), (1, 1, 1));
-
-    let bad = dir.path().join("bad.toml");
-    std::fs::write(
-        &bad,
-        "extra = 1\n[[zones]]\nname = \"ams\"\n\n[[nodes]]\nid = \"a\"\nzone = \"mars\"\nipv4 = \"127.0.0.1\"\n\n\
-         [[nodes]]\nid = \"b\"\nzone = \"ams\"\nport = \"eighty\"\n",
-    )
-    .unwrap();
-    let e = load_fleet_file(&bad).unwrap_err();
-    let text = e.to_string();
-    let located: Vec<_> =
-        e.problems.iter().map(|p| (p.path.as_str(), p.location.map(|l| l.0))).collect();
-    assert_eq!(
-        located,
-        vec![("extra", Some(1)), ("nodes[1].port", Some(13))],
-        "type errors stop cross-reference checks of that array: {text}"
-    );
-    assert!(text.starts_with(&bad.display().to_string()), "{text}");
-
-    std::fs::write(&bad, "[[zones]]\nname = \"ams\"\n\n[[nodes]]\nid = \"a\"\nzone = \"mars\"\nipv4 = \"127.0.0.1\"\n").unwrap();
-    let e = load_fleet_file(&bad).unwrap_err();
-    assert_eq!(e.problems.len(), 1, "{e}");
-    assert_eq!(
-        (e.problems[0].path.as_str(), e.problems[0].location.map(|l| l.0)),
-        ("nodes[0].zone", Some(6))
-    );
-}
-
-#[test]
 fn fleet_file_and_inline_fleet_are_exclusive() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("fleet.toml"), "").unwrap();
@@ -267,16 +219,4 @@ fn a_removed_bad_value_does_not_turn_into_a_missing_field() {
     let paths: Vec<_> = e.problems.iter().map(|p| p.path.as_str()).collect();
     assert_eq!(paths, ["inventory.nodes[0].id", "inventory.nodes[0].colour"], "{e}");
     assert!(!e.to_string().contains("missing field"), "{e}");
-}
-
-#[test]
-fn a_missing_key_is_located_at_the_nearest_present_table() {
-    let src = "[probe.by_tag.snmp]\ncheck = { kind = \"snmp\", version = \"3\" }\n";
-    let spans = toml::de::DeTable::parse(src).unwrap().into_inner();
-    let at = |path: &str| load::locate(&spans, path).map(|s| load::line_col(src, s.start));
-    assert_eq!(at("probe.by_tag.snmp.check.user"), Some((2, 1)));
-    assert_eq!(at("probe.by_tag.snmp.check.version"), Some((2, 26)));
-    assert_eq!(at("probe.by_tag.snmp.interval_ms"), Some((1, 15)));
-    assert_eq!(at("probe.by_tag.http.check"), Some((1, 8)), "at `by_tag`");
-    assert_eq!(at("dns.zones"), None, "nothing of the path is in the file");
 }

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use switchyard_route::{DnsRequest, Family, RoutingTable, ServiceId};
+use switchyard_route::{DnsRequest, Family, RoutingTable, ServiceIndex};
 
 use super::authority::Authority;
 use super::codes::{Outcome, QType, Rcode, Transport};
@@ -129,7 +129,7 @@ fn fill(
 /// address of the asked family (NODATA follows); `Err` when routing found no node.
 fn address_answers(
     table: &RoutingTable,
-    svc: ServiceId,
+    svc: ServiceIndex,
     q: &Query<'_>,
     name: &str,
     src: IpAddr,

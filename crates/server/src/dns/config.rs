@@ -5,7 +5,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Problem;
+use switchyard_config::Problem;
 
 /// Settings of the authoritative DNS listener. Every field has a default, so an empty
 /// `[dns]` section (or none) is valid.

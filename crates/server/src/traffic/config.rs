@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Problem;
+use switchyard_config::Problem;
 
 /// Settings of the HTTP traffic front end (`/v1/route`, `/d`, 302 redirects).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

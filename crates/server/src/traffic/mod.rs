@@ -26,6 +26,7 @@ pub mod config;
 pub mod errors;
 pub mod fast;
 pub mod httpdns;
+pub mod listener;
 pub mod metrics;
 pub mod query;
 pub mod redirect;

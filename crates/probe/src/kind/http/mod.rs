@@ -3,6 +3,8 @@
 //! response, and an idle pooled connection then costs a socket and nothing else, which is what
 //! lets one process keep 100k nodes warm (RFC 9112 for message framing).
 
+mod check;
+
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,7 +18,7 @@ use tokio_rustls::client::TlsStream;
 use super::tls::TlsSetup;
 use crate::ProbeError;
 use crate::outcome::{DegradedCause, FailureCause, ProbeOutcome, Tier};
-use crate::spec::{HttpCheck, StatusRange};
+pub use check::{HttpCheck, StatusRange};
 
 const MAX_HEAD: usize = 32 * 1024;
 

@@ -1,0 +1,213 @@
+//! Reading inventory files: the coverage zones (Traffic Router CZF JSON or `cidr,zone` CSV),
+//! the GeoIP database and the fleet file, each error naming its file and, where it has one,
+//! its line and column.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use switchyard_config::{ConfigError, Problem, document::Document};
+use switchyard_route::{CoverageZones, CzfError, FleetSpec, GeoError, GeoIp};
+
+use crate::config::take_fleet;
+use crate::{Inventory, Origin};
+
+/// The files an inventory is read from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InventoryFiles {
+    /// Coverage zone file: Traffic Router CZF JSON, or CSV `cidr,zone` when the name ends in
+    /// `.csv` (case-insensitive).
+    pub coverage_zones: Option<PathBuf>,
+    /// MaxMind DB with coordinates.
+    pub geoip: Option<PathBuf>,
+}
+
+/// Why an inventory could not be loaded. Each variant names the file.
+///
+/// Displayed as `file: line L, column C: what is wrong` (or `file: what is wrong` when there
+/// is no position). The display already says everything the
+/// inner error does, so [`std::error::Error::source`] is `None`: an error chain printer that
+/// follows sources would otherwise print the same message again after it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum InventoryError {
+    /// A file could not be read.
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The coverage zone file is malformed (the error carries line and column).
+    CoverageZones {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and where.
+        source: CzfError,
+    },
+    /// The GeoIP database could not be opened.
+    GeoIp {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: GeoError,
+    },
+    /// The fleet file does not parse or validate; every problem is listed, each located.
+    FleetFile(ConfigError),
+}
+
+impl InventoryError {
+    /// The file the error is in.
+    pub fn path(&self) -> &Path {
+        match self {
+            Self::Read { path, .. }
+            | Self::CoverageZones { path, .. }
+            | Self::GeoIp { path, .. } => path,
+            Self::FleetFile(e) => Path::new(&e.origin),
+        }
+    }
+
+    /// Every problem, as a configuration error of the file it is in.
+    pub fn to_config_error(&self) -> ConfigError {
+        match self {
+            Self::FleetFile(e) => e.clone(),
+            _ => ConfigError {
+                origin: self.path().display().to_string(),
+                problems: vec![Problem {
+                    path: String::new(),
+                    message: self.detail(),
+                    location: self.location(),
+                }],
+            },
+        }
+    }
+
+    /// 1-based line and column in [`Self::path`], when the error has a position.
+    pub fn location(&self) -> Option<(usize, usize)> {
+        match self {
+            Self::CoverageZones {
+                source: CzfError::Json { line, column, .. } | CzfError::Csv { line, column, .. },
+                ..
+            } => Some((*line, *column)),
+            _ => None,
+        }
+    }
+
+    /// What is wrong, without the file and position.
+    pub fn detail(&self) -> String {
+        match self {
+            Self::Read { source, .. } => format!("cannot read the file: {source}"),
+            Self::CoverageZones {
+                source: CzfError::Json { message, .. } | CzfError::Csv { message, .. },
+                ..
+            } => message.clone(),
+            Self::CoverageZones { source, .. } => source.to_string(),
+            Self::GeoIp { source, .. } => source.to_string(),
+            Self::FleetFile(e) => e.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for InventoryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Self::FleetFile(e) = self {
+            // Already `file:line:col: ...` for every problem.
+            return write!(f, "{e}");
+        }
+        write!(f, "{}: ", self.path().display())?;
+        if let Some((line, column)) = self.location() {
+            write!(f, "line {line}, column {column}: ")?;
+        }
+        write!(f, "{}", self.detail())
+    }
+}
+
+impl std::error::Error for InventoryError {}
+
+/// Loads the coverage zones and GeoIP database named in `files` around `spec`.
+///
+/// Conflicting duplicate prefixes in the coverage file are logged as warnings (the longest,
+/// then first, entry wins) rather than refused, as Traffic Router does.
+pub fn load_files(spec: FleetSpec, files: &InventoryFiles) -> Result<Inventory, InventoryError> {
+    let started = Instant::now();
+    let coverage = match &files.coverage_zones {
+        None => CoverageZones::default(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| InventoryError::Read { path: path.clone(), source })?;
+            let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+            let parsed = if is_csv {
+                CoverageZones::from_csv(&text)
+            } else {
+                CoverageZones::from_czf_json(&text)
+            };
+            let czf = parsed
+                .map_err(|source| InventoryError::CoverageZones { path: path.clone(), source })?;
+            for c in czf.conflicts().iter().take(20) {
+                tracing::warn!(
+                    file = %path.display(),
+                    prefix = %c.prefix,
+                    kept = %c.kept,
+                    dropped = %c.dropped,
+                    "coverage zone conflict: prefix listed for two zones, the first is kept"
+                );
+            }
+            czf
+        }
+    };
+    let geo = match &files.geoip {
+        None => None,
+        Some(path) => Some(
+            GeoIp::open(path)
+                .map_err(|source| InventoryError::GeoIp { path: path.clone(), source })?,
+        ),
+    };
+    Ok(Inventory {
+        spec: Arc::new(spec),
+        coverage: Arc::new(coverage),
+        geo,
+        origin: Origin::Files {
+            fleet: None,
+            coverage_zones: files.coverage_zones.clone(),
+            geoip: files.geoip.clone(),
+        },
+        load_duration: started.elapsed(),
+        ..Inventory::default()
+    })
+}
+
+/// Reads a fleet file: `[[nodes]]`, `[[zones]]` and `[[services]]` at the top level, as in
+/// `[inventory]`. Large fleets (tens of thousands of nodes) live in such a file so the main
+/// configuration stays small and the listeners bind before the fleet is parsed.
+///
+/// The common case, a valid file, takes one serde pass; only a file with problems is parsed
+/// again the slow way that locates every problem.
+pub fn load_fleet_file(path: &Path) -> Result<FleetSpec, ConfigError> {
+    let origin = path.display().to_string();
+    let source = std::fs::read_to_string(path)
+        .map_err(|e| ConfigError::file(&origin, format!("cannot read the fleet file: {e}")))?;
+    if let Ok(fleet) = toml::from_str::<FleetSpec>(&source)
+        && fleet.validate().is_ok()
+    {
+        return Ok(fleet);
+    }
+    let fail = |problems: Vec<Problem>| ConfigError { origin: origin.clone(), problems };
+    let (doc, mut table) = Document::parse(&source).map_err(|p| fail(vec![p]))?;
+    let mut problems = Vec::new();
+    let fleet = take_fleet(&mut table, "", &mut problems);
+    for key in table.keys() {
+        problems.push(Problem::at(
+            key.clone(),
+            format!("unknown key `{key}`, expected one of: nodes, zones, services"),
+        ));
+    }
+    if let Some(Err(errors)) = fleet.as_ref().map(FleetSpec::validate) {
+        problems.extend(errors);
+    }
+    doc.locate_all(&mut problems);
+    match fleet {
+        Some(f) if problems.is_empty() => Ok(f),
+        _ => Err(fail(problems)),
+    }
+}
