@@ -11,7 +11,7 @@ use switchyard_config::{ConfigError, Problem, document::Document};
 use switchyard_route::{CoverageZones, CzfError, FleetSpec, GeoError, GeoIp};
 
 use crate::config::take_fleet;
-use crate::{Inventory, Origin};
+use crate::inventory::{Inventory, Origin};
 
 /// The files an inventory is read from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

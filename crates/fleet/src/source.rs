@@ -8,8 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use switchyard_route::FleetSpec;
 use tokio::sync::watch;
 
+use crate::config::InventoryConfig;
+use crate::files::InventoryError;
 use crate::files::{InventoryFiles, load_files, load_fleet_file};
-use crate::{Inventory, InventoryConfig, InventoryError, Origin};
+use crate::inventory::{Inventory, Origin};
 
 /// The receiving end of a source: `None` until the first inventory is published, then the
 /// latest one. Receivers see every change they care about; intermediate versions published

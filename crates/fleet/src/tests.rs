@@ -1,5 +1,9 @@
 use std::io::Write;
 
+use std::path::PathBuf;
+
+use switchyard_route::FleetSpec;
+
 use super::*;
 
 fn file(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::ProbeError;
+use crate::error::ProbeError;
 use crate::kind::{agent, dns, grpc, http, snmp, tcp, tls};
 use crate::outcome::{FailureCause, ProbeOutcome, Verdict};
 use crate::spec::{Check, ProbeSpec};

@@ -24,8 +24,8 @@ use tokio_util::sync::CancellationToken;
 use switchyard_route::AdminState;
 
 use crate::HealthState;
-use crate::ProbeError;
 use crate::compiled::CompiledProbe;
+use crate::error::ProbeError;
 use crate::health::{AgentStatus, ProbeRecord};
 use crate::metrics::ProbeMetrics;
 use crate::outcome::FailureCause;

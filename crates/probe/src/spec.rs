@@ -207,9 +207,9 @@ impl ProbeSpec {
     }
 
     /// Checks the spec; every problem is reported, not only the first.
-    pub fn validate(&self) -> Result<(), crate::ProbeError> {
+    pub fn validate(&self) -> Result<(), crate::error::ProbeError> {
         let problems = self.problems("");
-        if problems.is_empty() { Ok(()) } else { Err(crate::ProbeError::Invalid(problems)) }
+        if problems.is_empty() { Ok(()) } else { Err(crate::error::ProbeError::Invalid(problems)) }
     }
 
     /// Interval while stably up or degraded.

@@ -7,7 +7,7 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 use tokio::net::UdpSocket;
 
-use crate::ProbeError;
+use crate::error::ProbeError;
 use crate::outcome::{FailureCause, ProbeOutcome, Tier};
 use serde::{Deserialize, Serialize};
 use switchyard_config::Problems;

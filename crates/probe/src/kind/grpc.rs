@@ -13,7 +13,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use super::tls::TlsSetup;
 use super::tls::{TlsClient, tls_client_problems};
-use crate::ProbeError;
+use crate::error::ProbeError;
 use crate::outcome::{FailureCause, ProbeOutcome, Tier};
 use serde::{Deserialize, Serialize};
 use switchyard_config::Problems;

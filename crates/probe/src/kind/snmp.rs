@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use switchyard_snmp::ifmib::{InterfacePoller, InterfaceSelector, RateCalculator, RateObservation};
 use switchyard_snmp::{Client, RequestOptions, Security};
 
-use crate::ProbeError;
+use crate::error::ProbeError;
 use crate::outcome::{DegradedCause, FailureCause, ProbeOutcome, Tier};
 use serde::{Deserialize, Serialize};
 use switchyard_config::Problems;

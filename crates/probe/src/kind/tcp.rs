@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use regex::bytes::Regex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::ProbeError;
+use crate::error::ProbeError;
 use crate::outcome::{FailureCause, ProbeOutcome, Tier};
 use serde::{Deserialize, Serialize};
 

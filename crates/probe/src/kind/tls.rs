@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use crate::ProbeError;
+use crate::error::ProbeError;
 use crate::outcome::{DegradedCause, FailureCause, ProbeOutcome, Tier};
 use serde::{Deserialize, Serialize};
 use switchyard_config::Problems;

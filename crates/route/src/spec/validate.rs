@@ -19,122 +19,126 @@ impl Errors {
 impl FleetSpec {
     /// Checks the whole spec and returns every problem found, not only the first.
     pub fn validate(&self) -> Result<(), Vec<Problem>> {
-        let mut errs = Errors(Vec::new());
-        let zones = self.validate_zones(&mut errs);
-        self.validate_nodes(&zones, &mut errs);
-        let mut hosts: HashMap<String, usize> = HashMap::new();
-        let mut names: HashMap<&str, usize> = HashMap::new();
-        for (i, svc) in self.services.iter().enumerate() {
-            let at = format!("services[{i}]");
-            if svc.name.trim().is_empty() {
-                errs.push(format!("{at}.name"), "must not be empty");
-            } else if let Some(first) = names.insert(svc.name.as_str(), i) {
-                errs.push(
-                    format!("{at}.name"),
-                    format!("duplicate service name {:?} (first at services[{first}])", svc.name),
-                );
-            }
-            validate_service(svc, &at, &zones, &mut hosts, i, &mut errs);
-        }
-        if errs.0.is_empty() { Ok(()) } else { Err(errs.0) }
+        check(self)
     }
+}
 
-    fn validate_zones(&self, errs: &mut Errors) -> HashSet<&str> {
-        let mut seen: HashMap<&str, usize> = HashMap::new();
-        for (i, z) in self.zones.iter().enumerate() {
-            let at = format!("zones[{i}]");
-            if z.name.trim().is_empty() {
-                errs.push(format!("{at}.name"), "must not be empty");
-            } else if let Some(first) = seen.insert(z.name.as_str(), i) {
-                errs.push(
-                    format!("{at}.name"),
-                    format!("duplicate zone name {:?} (first at zones[{first}])", z.name),
-                );
-            }
-            match (z.latitude, z.longitude) {
-                (Some(_), None) => {
-                    errs.push(format!("{at}.longitude"), "latitude set without longitude")
-                }
-                (None, Some(_)) => {
-                    errs.push(format!("{at}.latitude"), "longitude set without latitude")
-                }
-                _ => {}
-            }
-            if let Some(lat) = z.latitude
-                && !(-90.0..=90.0).contains(&lat)
-            {
-                errs.push(format!("{at}.latitude"), format!("{lat} is outside -90..=90"));
-            }
-            if let Some(lon) = z.longitude
-                && !(-180.0..=180.0).contains(&lon)
-            {
-                errs.push(format!("{at}.longitude"), format!("{lon} is outside -180..=180"));
-            }
+fn check(spec: &FleetSpec) -> Result<(), Vec<Problem>> {
+    let mut errs = Errors(Vec::new());
+    let zones = validate_zones(spec, &mut errs);
+    validate_nodes(spec, &zones, &mut errs);
+    let mut hosts: HashMap<String, usize> = HashMap::new();
+    let mut names: HashMap<&str, usize> = HashMap::new();
+    for (i, svc) in spec.services.iter().enumerate() {
+        let at = format!("services[{i}]");
+        if svc.name.trim().is_empty() {
+            errs.push(format!("{at}.name"), "must not be empty");
+        } else if let Some(first) = names.insert(svc.name.as_str(), i) {
+            errs.push(
+                format!("{at}.name"),
+                format!("duplicate service name {:?} (first at services[{first}])", svc.name),
+            );
         }
-        let names: HashSet<&str> = seen.keys().copied().collect();
-        for (i, z) in self.zones.iter().enumerate() {
-            let mut dup = HashSet::new();
-            for (j, b) in z.backups.iter().enumerate() {
-                let at = format!("zones[{i}].backups[{j}]");
-                if !names.contains(b.as_str()) {
-                    errs.push(at, format!("unknown zone {b:?}"));
-                } else if *b == z.name {
-                    errs.push(at, "a zone cannot be its own backup");
-                } else if !dup.insert(b.as_str()) {
-                    errs.push(at, format!("zone {b:?} listed twice"));
-                }
-            }
-        }
-        names
+        validate_service(svc, &at, &zones, &mut hosts, i, &mut errs);
     }
+    if errs.0.is_empty() { Ok(()) } else { Err(errs.0) }
+}
 
-    fn validate_nodes(&self, zones: &HashSet<&str>, errs: &mut Errors) {
-        let mut seen: HashMap<&str, usize> = HashMap::new();
-        let mut per_zone: HashMap<&str, usize> = HashMap::new();
-        for (i, n) in self.nodes.iter().enumerate() {
-            let members = per_zone.entry(n.zone.as_str()).or_default();
-            *members += 1;
-            if *members == crate::rendezvous::MAX_ZONE_MEMBERS + 1 {
-                errs.push(
-                    format!("nodes[{i}].zone"),
-                    format!(
-                        "zone {:?} has more than {} nodes; split it",
-                        n.zone,
-                        crate::rendezvous::MAX_ZONE_MEMBERS
-                    ),
-                );
+fn validate_zones<'s>(spec: &'s FleetSpec, errs: &mut Errors) -> HashSet<&'s str> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, z) in spec.zones.iter().enumerate() {
+        let at = format!("zones[{i}]");
+        if z.name.trim().is_empty() {
+            errs.push(format!("{at}.name"), "must not be empty");
+        } else if let Some(first) = seen.insert(z.name.as_str(), i) {
+            errs.push(
+                format!("{at}.name"),
+                format!("duplicate zone name {:?} (first at zones[{first}])", z.name),
+            );
+        }
+        match (z.latitude, z.longitude) {
+            (Some(_), None) => {
+                errs.push(format!("{at}.longitude"), "latitude set without longitude")
             }
-            let at = format!("nodes[{i}]");
-            if n.id.trim().is_empty() {
-                errs.push(format!("{at}.id"), "must not be empty");
-            } else if let Some(first) = seen.insert(n.id.as_str(), i) {
-                errs.push(
-                    format!("{at}.id"),
-                    format!("duplicate node id {:?} (first at nodes[{first}])", n.id),
-                );
+            (None, Some(_)) => {
+                errs.push(format!("{at}.latitude"), "longitude set without latitude")
             }
-            if !zones.contains(n.zone.as_str()) {
-                errs.push(format!("{at}.zone"), format!("unknown zone {:?}", n.zone));
+            _ => {}
+        }
+        if let Some(lat) = z.latitude
+            && !(-90.0..=90.0).contains(&lat)
+        {
+            errs.push(format!("{at}.latitude"), format!("{lat} is outside -90..=90"));
+        }
+        if let Some(lon) = z.longitude
+            && !(-180.0..=180.0).contains(&lon)
+        {
+            errs.push(format!("{at}.longitude"), format!("{lon} is outside -180..=180"));
+        }
+    }
+    let names: HashSet<&str> = seen.keys().copied().collect();
+    for (i, z) in spec.zones.iter().enumerate() {
+        let mut dup = HashSet::new();
+        for (j, b) in z.backups.iter().enumerate() {
+            let at = format!("zones[{i}].backups[{j}]");
+            if !names.contains(b.as_str()) {
+                errs.push(at, format!("unknown zone {b:?}"));
+            } else if *b == z.name {
+                errs.push(at, "a zone cannot be its own backup");
+            } else if !dup.insert(b.as_str()) {
+                errs.push(at, format!("zone {b:?} listed twice"));
             }
-            if n.ipv4.is_none() && n.ipv6.is_none() {
-                errs.push(at.clone(), "needs at least one of ipv4 / ipv6");
-            }
-            if n.port == 0 {
-                errs.push(format!("{at}.port"), "must not be 0");
-            }
-            if let Some(w) = n.weight
-                && !(w.is_finite() && w > 0.0)
-            {
-                errs.push(format!("{at}.weight"), format!("{w} must be a finite number > 0"));
-            }
-            if n.capacity_mbps == Some(0) {
-                errs.push(format!("{at}.capacity_mbps"), "must be > 0 when set");
-            }
-            if let Some(h) = &n.hostname
-                && !valid_dns_name(h)
-            {
-                errs.push(format!("{at}.hostname"), format!("{h:?} is not a valid host name"));
-            }
+        }
+    }
+    names
+}
+
+fn validate_nodes(spec: &FleetSpec, zones: &HashSet<&str>, errs: &mut Errors) {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut per_zone: HashMap<&str, usize> = HashMap::new();
+    for (i, n) in spec.nodes.iter().enumerate() {
+        let members = per_zone.entry(n.zone.as_str()).or_default();
+        *members += 1;
+        if *members == crate::rendezvous::MAX_ZONE_MEMBERS + 1 {
+            errs.push(
+                format!("nodes[{i}].zone"),
+                format!(
+                    "zone {:?} has more than {} nodes; split it",
+                    n.zone,
+                    crate::rendezvous::MAX_ZONE_MEMBERS
+                ),
+            );
+        }
+        let at = format!("nodes[{i}]");
+        if n.id.trim().is_empty() {
+            errs.push(format!("{at}.id"), "must not be empty");
+        } else if let Some(first) = seen.insert(n.id.as_str(), i) {
+            errs.push(
+                format!("{at}.id"),
+                format!("duplicate node id {:?} (first at nodes[{first}])", n.id),
+            );
+        }
+        if !zones.contains(n.zone.as_str()) {
+            errs.push(format!("{at}.zone"), format!("unknown zone {:?}", n.zone));
+        }
+        if n.ipv4.is_none() && n.ipv6.is_none() {
+            errs.push(at.clone(), "needs at least one of ipv4 / ipv6");
+        }
+        if n.port == 0 {
+            errs.push(format!("{at}.port"), "must not be 0");
+        }
+        if let Some(w) = n.weight
+            && !(w.is_finite() && w > 0.0)
+        {
+            errs.push(format!("{at}.weight"), format!("{w} must be a finite number > 0"));
+        }
+        if n.capacity_mbps == Some(0) {
+            errs.push(format!("{at}.capacity_mbps"), "must be > 0 when set");
+        }
+        if let Some(h) = &n.hostname
+            && !valid_dns_name(h)
+        {
+            errs.push(format!("{at}.hostname"), format!("{h:?} is not a valid host name"));
         }
     }
 }

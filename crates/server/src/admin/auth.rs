@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::error_response;
+use super::respond::error_response;
 use crate::config::token::AdminToken;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};

@@ -10,7 +10,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use switchyard_route::{Decision, DnsRequest, Family, HttpRequest, NodeChoice, RoutingTable};
 
-use super::{AdminContext, error_response};
+use super::context::AdminContext;
+use super::respond::error_response;
 
 type Params = Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>;
 

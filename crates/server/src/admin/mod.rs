@@ -2,12 +2,13 @@
 //! API. It is separate from the traffic listeners so it keeps answering under load.
 
 pub mod auth;
+mod context;
 mod debug;
 pub mod grpc;
 mod nodes;
+mod respond;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Router;
@@ -22,19 +23,10 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::App;
 use crate::maintenance::Source;
 use crate::metrics::OPENMETRICS_CONTENT_TYPE;
-use auth::AuthPolicy;
-
-/// What the admin handlers share.
-#[derive(Clone)]
-pub struct AdminContext {
-    /// The application state.
-    pub app: Arc<App>,
-    /// Token and mutation policy for `/admin/*`.
-    pub auth: Arc<AuthPolicy>,
-}
+pub use context::AdminContext;
+pub use respond::{error_response, parse_json};
 
 /// Binds `addr` and serves the admin router (with `health`'s endpoints) until `stop` fires,
 /// then drains gracefully. Returns the bound address (useful with port 0).
@@ -76,22 +68,6 @@ pub fn router(ctx: AdminContext, health: Router) -> Router {
         .merge(admin)
         .with_state(ctx)
         .merge(health)
-}
-
-/// A JSON error body with a stable machine-readable code: `{"error":{"code":..,"message":..}}`.
-pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = serde_json::json!({ "error": { "code": code, "message": message } });
-    (status, axum::Json(body)).into_response()
-}
-
-/// Parses a JSON request body strictly, answering 400 with serde's message (which names the
-/// offending field and position) on any problem. The error is the finished response, handed
-/// straight back by the handler, so its size does not matter.
-#[allow(clippy::result_large_err)]
-pub fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, Response> {
-    serde_json::from_slice(body).map_err(|e| {
-        error_response(StatusCode::BAD_REQUEST, "bad_request", &format!("invalid JSON body: {e}"))
-    })
 }
 
 async fn metrics(State(ctx): State<AdminContext>) -> Response {

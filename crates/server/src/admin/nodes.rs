@@ -9,7 +9,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use switchyard_route::{AdminState, NodeSpec, RoutingTable};
 
-use super::{AdminContext, error_response, parse_json};
+use super::context::AdminContext;
+use super::respond::{error_response, parse_json};
 
 /// What the prober knows about a node beyond the routing view: observed state, the last
 /// failure cause, utilization and load average.

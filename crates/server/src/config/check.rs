@@ -13,8 +13,8 @@ use switchyard_config::{ConfigError, Problem};
 use switchyard_fleet::{InventoryFiles, load_fleet_file};
 use switchyard_route::FleetSpec;
 
-use super::Config;
 use super::load::load_file_with;
+use super::sections::Config;
 use super::token;
 
 /// Every problem [`check_file`] found, grouped by the file each one is in.

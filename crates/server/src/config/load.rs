@@ -11,7 +11,7 @@ use switchyard_config::document::{Document, section};
 use switchyard_config::{ConfigError, Problem};
 use switchyard_fleet::InventoryConfig;
 
-use super::{AdminConfig, Config, LifecycleConfig, ListenConfig, MaintenanceConfig};
+use super::sections::{AdminConfig, Config, LifecycleConfig, ListenConfig, MaintenanceConfig};
 
 /// Reads, parses and validates a configuration file. Relative paths inside it are resolved
 /// against the file's folder.

@@ -36,8 +36,9 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use super::admission::AdmissionLayer;
+use super::dispatch::dispatch;
+use super::request::{Incoming, Shared, Target};
 use super::respond::{self, Reply};
-use super::{Incoming, Shared, Target};
 
 /// Header lines parsed on the fast path; a request with more goes to hyper.
 pub const MAX_FAST_HEADERS: usize = 64;
@@ -259,7 +260,7 @@ impl FrontEnd {
                     host,
                     client: admitted.client,
                 };
-                self.shared.dispatch(&incoming)
+                dispatch(&self.shared, &incoming)
             }
             Err(e) => e.into_reply(),
         };

@@ -13,9 +13,10 @@ use serde::ser::SerializeSeq;
 use switchyard_route::{Decision, DnsRequest, Family, RoutingTable};
 
 use super::errors::ApiError;
+use super::query;
+use super::request::{Incoming, Shared};
 use super::respond::Reply;
 use super::route_api::{client, truncate};
-use super::{Incoming, Shared, query};
 
 /// Address families asked for by `query=`: `4` (default), `6`, or both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,9 +17,10 @@ use serde::Serialize;
 use switchyard_route::{HttpRequest, NodeChoice};
 
 use super::errors::ApiError;
+use super::query;
+use super::request::{Incoming, Shared};
 use super::respond::{self, Reply};
 use super::route_api::{Answer, truncate};
-use super::{Incoming, Shared, query};
 
 /// `http://<hostname or address>[:port]<path>[?<query>]`; IPv6 literals in brackets and
 /// port 80 left out (RFC 3986 §3.2.2-3.2.3). `None` when the node has no usable address.

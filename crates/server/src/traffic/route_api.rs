@@ -10,8 +10,9 @@ use switchyard_route::{Decision, HttpRequest, RoutingTable, Skipped, ZoneSource}
 
 use super::client_ip::{AddrSource, ClientAddr};
 use super::errors::ApiError;
+use super::query;
+use super::request::{Incoming, Shared};
 use super::respond::{self, NodeView, Reply};
-use super::{Incoming, Shared, query};
 
 /// A routing decision as JSON: the `/v1/route` answer, and with `location` the
 /// `?format=json` answer of the redirect path, so both carry the same decision fields.

@@ -9,8 +9,8 @@ use hickory_proto::rr::{RData, Record, RecordType};
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
-use super::Behavior;
 use super::node::NodeHandle;
+use super::plan::Behavior;
 
 /// Serves queries until cancelled. [`Behavior::Refuse`] closes the socket, so queries draw an
 /// ICMP port unreachable, and rebinds on the next change.

@@ -10,8 +10,8 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::Behavior;
 use super::node::NodeHandle;
+use super::plan::Behavior;
 
 /// `HealthCheckResponse.ServingStatus` values (grpc/health/v1/health.proto).
 const SERVING: u8 = 1;

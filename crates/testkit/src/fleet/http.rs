@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::Behavior;
 use super::node::{NodeHandle, TcpBacked, hang, reset};
+use super::plan::Behavior;
 
 const MAX_HEAD: usize = 16 * 1024;
 const GARBAGE: &[u8] = b"\x00\x17\xfe\xffSIMULATED-GARBAGE\r\n\r\n\x01\x02";

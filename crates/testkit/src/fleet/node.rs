@@ -11,7 +11,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{Addressing, Behavior, FleetPlan, Protocol};
+use super::plan::{Addressing, Behavior, FleetPlan, Protocol};
 
 /// Run-time settings of one node.
 #[derive(Debug, Clone)]

@@ -3,8 +3,8 @@
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use super::Behavior;
 use super::node::{NodeHandle, hang, reset};
+use super::plan::Behavior;
 
 /// Banner written on connect by a healthy TCP node.
 pub const TCP_BANNER: &str = "220 switchyard-sim ready\r\n";

@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use super::tls::TlsSetup;
-use crate::ProbeError;
+use crate::error::ProbeError;
 use crate::outcome::{DegradedCause, FailureCause, ProbeOutcome, Tier};
 pub use check::{HttpCheck, StatusRange};
 

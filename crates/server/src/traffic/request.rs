@@ -1,0 +1,120 @@
+//! What every traffic handler works with: the state they share, the borrowed view of a
+//! request (`Incoming`, from hyper's parse or the fast path's) and the form of its target.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Method, Request, Uri};
+use ipnet::IpNet;
+use switchyard_route::{Decision, RouteError, RoutingTable};
+
+use super::client_ip::{self, ClientAddr};
+use super::errors::ApiError;
+use super::metrics::TrafficMetrics;
+use super::respond;
+
+/// State shared by the handlers.
+pub(crate) struct Shared {
+    pub(crate) table: Arc<ArcSwap<RoutingTable>>,
+    pub(crate) metrics: TrafficMetrics,
+    pub(crate) trusted: Arc<[IpNet]>,
+    pub(crate) max_hosts: usize,
+    pub(crate) retry_after: u32,
+}
+
+/// How a request target names what it asks about (RFC 9112 §3.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// A resource: origin-form `/path?query`, or absolute-form `http(s)://authority/path`
+    /// whose path and query are used the same way.
+    Resource,
+    /// Asterisk-form `*`: the server itself, meaningful for `OPTIONS` only (§3.2.4).
+    Server,
+    /// Authority-form (a proxy's `CONNECT` target), or absolute-form with a scheme other than
+    /// `http`/`https`: nothing this origin server can answer or redirect.
+    Unusable,
+}
+
+impl Target {
+    /// The form of a target hyper parsed. Authority-form has no path; absolute-form keeps
+    /// its scheme, also on HTTP/2 where every request carries `:scheme`.
+    pub(crate) fn of(uri: &Uri) -> Self {
+        let web = |s: &str| s.eq_ignore_ascii_case("http") || s.eq_ignore_ascii_case("https");
+        match uri.path() {
+            "*" => Self::Server,
+            p if p.starts_with('/') && uri.scheme_str().is_none_or(web) => Self::Resource,
+            _ => Self::Unusable,
+        }
+    }
+}
+
+/// What a handler reads of a request, borrowed from hyper's parsed request (the axum
+/// router) or from the fast path's own parse ([`fast`]).
+pub(crate) struct Incoming<'a> {
+    /// `GET` or `HEAD`, the only methods the endpoints answer.
+    pub readable: bool,
+    /// `OPTIONS`, answered for the asterisk-form target.
+    pub options: bool,
+    /// The form of the request target; only [`Target::Resource`] reaches an endpoint.
+    pub target: Target,
+    /// Path, percent-encoded as sent.
+    pub path: &'a str,
+    /// Raw query string without `?` (empty when none).
+    pub query: &'a str,
+    /// Host without port: the URI authority, else the one `Host` header.
+    pub host: Option<&'a str>,
+    /// The client, after trusted `X-Forwarded-For` hops.
+    pub client: ClientAddr,
+}
+
+impl<'a> Incoming<'a> {
+    pub(crate) fn from_request(shared: &Shared, req: &'a Request<Body>) -> Self {
+        Self {
+            readable: matches!(*req.method(), Method::GET | Method::HEAD),
+            options: req.method() == Method::OPTIONS,
+            target: Target::of(req.uri()),
+            path: req.uri().path(),
+            query: req.uri().query().unwrap_or(""),
+            host: respond::request_host(req.uri(), req.headers()),
+            client: shared.client(req),
+        }
+    }
+}
+
+impl Shared {
+    /// The client address the admission layer resolved, or the peer when the router runs
+    /// without that layer.
+    pub(crate) fn client(&self, req: &Request<Body>) -> ClientAddr {
+        if let Some(c) = req.extensions().get::<ClientAddr>() {
+            return *c;
+        }
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        client_ip::resolve(peer, req.headers(), &self.trusted)
+    }
+
+    /// Counts the outcome and maps a routing error to its answer.
+    pub(crate) fn decide<'t>(
+        &self,
+        service: &str,
+        result: Result<Decision<'t>, RouteError>,
+    ) -> Result<Decision<'t>, ApiError> {
+        // A decision always carries at least one node.
+        match result {
+            Ok(d) => {
+                self.metrics.decision(service, d.localization.method.as_str(), "ok");
+                Ok(d)
+            }
+            Err(e) => {
+                let e = ApiError::from_route(&e, self.retry_after);
+                self.metrics.decision(service, "none", e.code());
+                Err(e)
+            }
+        }
+    }
+}
