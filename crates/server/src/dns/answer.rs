@@ -96,22 +96,50 @@ fn fill(
     }
     let zone = auth.zone_of(table, name);
     let apex = zone.filter(|z| *z == name);
+    if matches!(qt, rtype::AXFR | rtype::IXFR) {
+        return transfer_refused(apex.is_some());
+    }
     resp.set_flags(flag::AA);
     if let Some(apex) = apex {
         let written = match qt {
             rtype::SOA => {
                 resp.section(Section::Answer, |w| records::soa(w, auth, apex, name, false))
             }
-            rtype::NS => records::ns_with_glue(resp, auth, apex),
+            rtype::NS => records::ns_with_glue(resp, auth),
+            // RFC 8482 §4.3 lets ANY be answered with any non-empty subset of the records
+            // at the name: all of them here, as there are only these two sets.
+            rtype::ANY => resp
+                .section(Section::Answer, |w| records::soa(w, auth, apex, name, false))
+                .and_then(|_| records::ns_with_glue(resp, auth)),
             _ => Ok(false),
         };
         if written.unwrap_or(false) {
             return Rcode::NoError;
         }
     }
+    let ns_host = zone.and_then(|z| auth.name_server_host(z, name));
+    if let Some(host) = ns_host {
+        let (v4, v6) = match qt {
+            rtype::A => (host.v4, &[][..]),
+            rtype::AAAA => (&[][..], host.v6),
+            rtype::ANY => (host.v4, host.v6),
+            _ => (&[][..], &[][..]),
+        };
+        let ttl = auth.config.soa_ttl_seconds;
+        if resp
+            .section(Section::Answer, |w| records::host_addresses(w, ttl, v4, v6))
+            .unwrap_or(false)
+        {
+            return Rcode::NoError;
+        }
+    }
     match zone {
         Some(z) => {
-            let exists = service.is_some() || apex.is_some() || has_descendant(table, name);
+            let exists = service.is_some()
+                || apex.is_some()
+                || ns_host.is_some()
+                || has_descendant(table, name)
+                || auth.has_host_below(name);
             let _ = resp.section(Section::Authority, |w| records::soa(w, auth, z, name, true));
             if exists { Rcode::NoError } else { Rcode::NxDomain }
         }
@@ -123,6 +151,14 @@ fn fill(
             Rcode::Refused
         }
     }
+}
+
+/// AXFR and IXFR: the zones' content is computed per query, so there is nothing to
+/// transfer. Like BIND: REFUSED for one of our apexes (transfer not permitted, RFC 5936
+/// §2.2.1) and NOTAUTH for any other name (not a zone we are authoritative for), on UDP
+/// and TCP alike; never a NOERROR that a secondary would take for an empty zone.
+fn transfer_refused(is_apex: bool) -> Rcode {
+    if is_apex { Rcode::Refused } else { Rcode::NotAuth }
 }
 
 /// Writes the A/AAAA records for a service name. `Ok(false)` when the service has no

@@ -14,6 +14,10 @@ pub mod rtype {
     pub const AAAA: u16 = 28;
     /// EDNS pseudo-record.
     pub const OPT: u16 = 41;
+    /// Incremental zone transfer (QTYPE only, RFC 1995).
+    pub const IXFR: u16 = 251;
+    /// Full zone transfer (QTYPE only, RFC 5936).
+    pub const AXFR: u16 = 252;
     /// Any type (QTYPE only).
     pub const ANY: u16 = 255;
 }
@@ -70,21 +74,24 @@ pub enum Rcode {
     NxDomain,
     /// Opcode other than QUERY.
     NotImp,
-    /// Not our zone, or not class IN.
+    /// Not our zone, or not class IN; a zone transfer of one of our apexes.
     Refused,
+    /// A zone transfer of a name that is no apex of ours (RFC 5936 §2.2.1).
+    NotAuth,
     /// EDNS version above 0.
     BadVers,
 }
 
 impl Rcode {
     /// All values, in metric-handle order.
-    pub const ALL: [Rcode; 7] = [
+    pub const ALL: [Rcode; 8] = [
         Self::NoError,
         Self::FormErr,
         Self::ServFail,
         Self::NxDomain,
         Self::NotImp,
         Self::Refused,
+        Self::NotAuth,
         Self::BadVers,
     ];
     /// Mnemonic, as dig prints it.
@@ -96,6 +103,7 @@ impl Rcode {
             Self::NxDomain => "NXDOMAIN",
             Self::NotImp => "NOTIMP",
             Self::Refused => "REFUSED",
+            Self::NotAuth => "NOTAUTH",
             Self::BadVers => "BADVERS",
         }
     }
@@ -108,6 +116,7 @@ impl Rcode {
             Self::NxDomain => 3,
             Self::NotImp => 4,
             Self::Refused => 5,
+            Self::NotAuth => 9,
             Self::BadVers => 16,
         }
     }

@@ -39,7 +39,11 @@ pub struct DnsConfig {
     /// the authority section of NXDOMAIN and NODATA answers (RFC 2308 §3, §5). Default: 60.
     pub negative_ttl_seconds: u32,
     /// Name servers answered for `NS` at every apex, with optional glue addresses put in the
-    /// additional section. Default: empty, meaning one name server `ns1.<apex>` without glue.
+    /// additional section. A name server whose name lies inside a served zone also answers
+    /// A/AAAA queries for that name with the same addresses (NODATA for a family without
+    /// any), so resolvers keep reaching it after the parent's glue expires. Default: empty,
+    /// meaning one name server `ns1.<apex>` without glue, which exists in the zone and so
+    /// answers NODATA rather than NXDOMAIN.
     pub name_servers: Vec<NameServer>,
     /// Number of UDP sockets bound to the address with `SO_REUSEPORT`, each served by its own
     /// task, so the kernel spreads queries across cores. 0 means one per available core.

@@ -1,6 +1,8 @@
 //! Response assembly: header and echoed question, counted record sections with truncation,
 //! the trailing OPT record, and the A/AAAA/SOA/NS record writers (RFC 1035 §3.3, §4.1).
 
+use std::net::{Ipv4Addr, Ipv6Addr};
+
 use super::authority::Authority;
 use super::codes::{Outcome, QType, Rcode, class, flag, rtype};
 use super::ecs::ClientSubnet;
@@ -250,7 +252,8 @@ pub fn soa(
 }
 
 /// NS records at the apex (the question name) and glue addresses in the additional section.
-pub fn ns_with_glue(resp: &mut Response<'_>, auth: &Authority, _apex: &str) -> Result<bool, Full> {
+/// Appends to what the answer section already holds (the SOA of an ANY answer).
+pub fn ns_with_glue(resp: &mut Response<'_>, auth: &Authority) -> Result<bool, Full> {
     let c = &auth.config;
     let mut name_at = Vec::with_capacity(c.name_servers.len());
     resp.section(Section::Answer, |s| {
@@ -278,6 +281,24 @@ pub fn ns_with_glue(resp: &mut Response<'_>, auth: &Authority, _apex: &str) -> R
         }
         Ok(true)
     })
+}
+
+/// The addresses of one of the zone's name server hosts, owned by the question name: the
+/// same records, with the same TTL, that an NS answer puts in its additional section.
+/// `Ok(false)` when there were none to write.
+pub fn host_addresses(
+    s: &mut Sink<'_, '_>,
+    ttl: u32,
+    v4: &[Ipv4Addr],
+    v6: &[Ipv6Addr],
+) -> Result<bool, Full> {
+    for a in v4 {
+        address(s, HEADER_LEN, ttl, &a.octets())?;
+    }
+    for a in v6 {
+        address(s, HEADER_LEN, ttl, &a.octets())?;
+    }
+    Ok(!v4.is_empty() || !v6.is_empty())
 }
 
 /// NOTIMP or FORMERR for a query that could not be parsed: header, the question when it

@@ -17,6 +17,8 @@ use super::config::{DnsConfig, NameServer};
 use super::ecs::{ClientSubnet, EcsError};
 use super::ratelimit::{RateLimiter, slot_of};
 
+mod conformance;
+
 const FLEET: &str = r#"
 [[zones]]
 name = "east"

@@ -1,0 +1,129 @@
+//! The DNS listener against what outside conformance suites check, through real loopback
+//! sockets with `dig` (BIND) and `kdig` (Knot): the zone's own name servers, zone
+//! transfers and ANY at the apex.
+
+use std::net::UdpSocket;
+use std::time::Duration;
+
+use crate::dns_common::{Server, flags, section, status};
+use switchyard::dns::{DnsConfig, NameServer};
+
+/// `[dns]` with one name server inside the zone, with glue of both families.
+fn with_name_server() -> DnsConfig {
+    DnsConfig {
+        name_servers: vec![NameServer {
+            name: "ns1.cdn.example.com".into(),
+            ipv4: vec!["192.0.2.53".parse().unwrap()],
+            ipv6: vec!["2001:db8::53".parse().unwrap()],
+        }],
+        ..DnsConfig::default()
+    }
+}
+
+/// A query for `name` (type `qtype`, class IN, no EDNS) with message id `id`.
+fn query_bytes(id: u16, name: &str, qtype: u16) -> Vec<u8> {
+    let mut q = id.to_be_bytes().to_vec();
+    q.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.split('.') {
+        q.push(label.len() as u8);
+        q.extend_from_slice(label.as_bytes());
+    }
+    q.push(0);
+    q.extend_from_slice(&qtype.to_be_bytes());
+    q.extend_from_slice(&[0, 1]);
+    q
+}
+
+/// A UDP client on loopback address `from` (any of 127.0.0.0/8 works on Linux).
+fn udp_client(server: &Server, from: &str) -> UdpSocket {
+    let sock = UdpSocket::bind((from, 0)).unwrap();
+    sock.connect(server.addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    sock
+}
+
+fn rcode(reply: &[u8]) -> u8 {
+    reply[3] & 0xf
+}
+
+fn ancount(reply: &[u8]) -> u16 {
+    u16::from_be_bytes([reply[6], reply[7]])
+}
+
+fn answers(out: &str) -> Vec<(&str, &str)> {
+    section(out, "ANSWER").into_iter().map(|r| (r.2, r.3)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_zones_own_name_servers_resolve() {
+    let s = Server::start(with_name_server()).await;
+    let _guard = s.stop_on_panic();
+    let a = s.dig(&["ns1.cdn.example.com", "A"]).await;
+    assert_eq!(status(&a), "NOERROR", "{a}");
+    assert!(flags(&a).contains(&"aa"), "{a}");
+    assert_eq!(answers(&a), [("A", "192.0.2.53")], "{a}");
+    let aaaa = s.kdig(&["ns1.cdn.example.com", "AAAA"]).await;
+    assert!(aaaa.contains("status: NOERROR"), "{aaaa}");
+    assert!(aaaa.contains("AAAA\t2001:db8::53"), "{aaaa}");
+    // The address a resolver is told in the NS answer's glue is the one it finds here.
+    let ns = s.dig(&["cdn.example.com", "NS"]).await;
+    assert!(section(&ns, "ADDITIONAL").iter().any(|r| r.3 == "192.0.2.53"), "{ns}");
+    s.shutdown().await;
+
+    // The default name server, ns1.<apex>, has no addresses but exists: NODATA.
+    let s = Server::start(DnsConfig::default()).await;
+    let _guard = s.stop_on_panic();
+    let a = s.dig(&["ns1.cdn.example.com", "A"]).await;
+    assert_eq!(status(&a), "NOERROR", "{a}");
+    assert!(flags(&a).contains(&"aa"), "{a}");
+    assert!(section(&a, "ANSWER").is_empty(), "{a}");
+    assert_eq!(section(&a, "AUTHORITY")[0].2, "SOA", "{a}");
+    assert_eq!(status(&s.dig(&["ns2.cdn.example.com", "A"]).await), "NXDOMAIN");
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zone_transfers_are_refused_over_udp_and_tcp() {
+    let s = Server::start(DnsConfig::default()).await;
+    let _guard = s.stop_on_panic();
+    // Over TCP, as secondaries ask (dig and kdig use TCP for transfers).
+    let axfr = s.kdig(&["cdn.example.com", "AXFR"]).await;
+    assert!(axfr.contains("server replied with error 'REFUSED'"), "{axfr}");
+    for qtype in ["AXFR", "IXFR=1"] {
+        let out = s.dig(&["cdn.example.com", qtype]).await;
+        assert!(out.contains("; Transfer failed."), "{qtype}:\n{out}");
+        assert!(section(&out, "ANSWER").is_empty(), "{qtype}:\n{out}");
+    }
+    // A name that is no apex of ours: NOTAUTH.
+    let other = s.kdig(&["video.cdn.example.com", "AXFR"]).await;
+    assert!(other.contains("server replied with error 'NOTAUTH'"), "{other}");
+
+    // Over UDP, from a raw client (dig prints no header for a UDP IXFR).
+    let sock = udp_client(&s, "127.0.0.1");
+    let mut buf = [0u8; 512];
+    for (id, name, qtype, want) in [
+        (1, "cdn.example.com", 252, 5),
+        (2, "cdn.example.com", 251, 5),
+        (3, "example.org", 252, 9),
+        (4, "video.cdn.example.com", 251, 9),
+    ] {
+        sock.send(&query_bytes(id, name, qtype)).unwrap();
+        let n = sock.recv(&mut buf).expect("a reply");
+        assert_eq!(buf[..2], id.to_be_bytes());
+        assert_eq!((rcode(&buf[..n]), ancount(&buf[..n])), (want, 0), "{name} {qtype}");
+    }
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_at_the_apex_returns_soa_and_ns() {
+    let s = Server::start(with_name_server()).await;
+    let _guard = s.stop_on_panic();
+    for transport in ["+notcp", "+tcp"] {
+        let out = s.dig(&[transport, "cdn.example.com", "ANY"]).await;
+        assert_eq!(status(&out), "NOERROR", "{out}");
+        let types: Vec<&str> = answers(&out).iter().map(|r| r.0).collect();
+        assert_eq!(types, ["SOA", "NS"], "{transport}:\n{out}");
+    }
+    s.shutdown().await;
+}
