@@ -49,7 +49,12 @@ pub fn answer(
         }
     };
     let qtype = QType::from_u16(q.question.qtype);
-    let mut resp = records::Response::start(out, limit, &q, auth.config.max_udp_payload_bytes);
+    let nsid = match q.edns {
+        Some(e) if e.nsid => auth.config.server_id.as_deref().map(str::as_bytes),
+        _ => None,
+    };
+    let max_udp = auth.config.max_udp_payload_bytes;
+    let mut resp = records::Response::start(out, limit, &q, max_udp, nsid);
     let rcode = fill(auth, table, &q, name.as_str(), src, seed, &mut resp);
     let (len, truncated) = resp.finish(rcode);
     if len == 0 {
@@ -72,7 +77,7 @@ fn fill(
         return Rcode::BadVers;
     }
     if !matches!(q.question.qclass, class::IN | class::ANY) {
-        return Rcode::Refused;
+        return chaos(auth, q, name, resp);
     }
     if table.counts() == (0, 0, 0) {
         // The empty table published before the inventory is loaded (or after it failed to
@@ -159,6 +164,23 @@ fn fill(
 /// and TCP alike; never a NOERROR that a secondary would take for an empty zone.
 fn transfer_refused(is_apex: bool) -> Rcode {
     if is_apex { Rcode::Refused } else { Rcode::NotAuth }
+}
+
+/// Class CHAOS (and any class but IN and ANY): the TXT records `id.server` (RFC 4892) and
+/// `hostname.bind` carry the configured server identity. Everything else, and these too
+/// when no identity is configured, is REFUSED, as Knot answers.
+fn chaos(auth: &Authority, q: &Query<'_>, name: &str, resp: &mut records::Response<'_>) -> Rcode {
+    let asks_identity = q.question.qclass == class::CH
+        && q.question.qtype == rtype::TXT
+        && matches!(name, "id.server" | "hostname.bind");
+    match auth.config.server_id.as_deref() {
+        Some(id) if asks_identity => {
+            resp.set_flags(flag::AA);
+            let _ = resp.section(Section::Answer, |w| records::chaos_txt(w, id.as_bytes()));
+            Rcode::NoError
+        }
+        _ => Rcode::Refused,
+    }
 }
 
 /// Writes the A/AAAA records for a service name. `Ok(false)` when the service has no

@@ -10,6 +10,8 @@ pub mod rtype {
     pub const NS: u16 = 2;
     /// Start of authority.
     pub const SOA: u16 = 6;
+    /// Text (answered only in class CH, for the server's identity).
+    pub const TXT: u16 = 16;
     /// IPv6 address.
     pub const AAAA: u16 = 28;
     /// EDNS pseudo-record.
@@ -26,6 +28,8 @@ pub mod rtype {
 pub mod class {
     /// Internet.
     pub const IN: u16 = 1;
+    /// CHAOS, where `id.server` and `hostname.bind` name the answering server.
+    pub const CH: u16 = 3;
     /// Any class (QCLASS only).
     pub const ANY: u16 = 255;
 }
@@ -38,8 +42,18 @@ pub mod flag {
     pub const AA: u16 = 0x0400;
     /// Truncated.
     pub const TC: u16 = 0x0200;
-    /// Recursion desired (copied into the response).
+    /// Recursion desired (copied into the response to a standard query).
     pub const RD: u16 = 0x0100;
+    /// The OPCODE field.
+    pub const OPCODE: u16 = 0x7800;
+}
+
+/// EDNS option codes and OPT flags (RFC 6891 §6.1.2, §6.1.4).
+pub mod edns {
+    /// Name server identifier (RFC 5001).
+    pub const NSID: u16 = 3;
+    /// DNSSEC OK, the top bit of the OPT flags (RFC 3225 §3).
+    pub const DO: u16 = 0x8000;
 }
 
 /// Transport a query arrived on; decides the response size limit.

@@ -1,5 +1,5 @@
-//! The `[dns]` configuration section: zone apexes, SOA and NS data, sockets, EDNS payload,
-//! per-source rate limit and TCP limits.
+//! The `[dns]` configuration section: zone apexes, SOA and NS data, the server identity,
+//! sockets, EDNS payload, per-source rate limit and TCP limits.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -45,6 +45,12 @@ pub struct DnsConfig {
     /// meaning one name server `ns1.<apex>` without glue, which exists in the zone and so
     /// answers NODATA rather than NXDOMAIN.
     pub name_servers: Vec<NameServer>,
+    /// Identifier of this server instance, sent in answer to NSID requests (RFC 5001) and to
+    /// CHAOS-class TXT queries for `id.server` and `hostname.bind`, so an operator can tell
+    /// which instance behind a shared address answered. 1 to 255 printable ASCII
+    /// characters. Default: none: no NSID is sent and those CHAOS queries are REFUSED, as
+    /// Knot and PowerDNS do without a configured identity.
+    pub server_id: Option<String>,
     /// Number of UDP sockets bound to the address with `SO_REUSEPORT`, each served by its own
     /// task, so the kernel spreads queries across cores. 0 means one per available core.
     /// Default: 0.
@@ -94,6 +100,7 @@ impl Default for DnsConfig {
             soa_ttl_seconds: 3600,
             negative_ttl_seconds: 60,
             name_servers: Vec::new(),
+            server_id: None,
             udp_sockets: 0,
             max_udp_payload_bytes: 1232,
             rate_limit_per_source_qps: 0,
@@ -106,6 +113,8 @@ impl Default for DnsConfig {
 
 /// Upper bound on `udp_sockets`: more sockets than this only add memory.
 pub const MAX_UDP_SOCKETS: usize = 256;
+/// Longest `server_id`: one TXT character-string (RFC 1035 §3.3).
+pub const MAX_SERVER_ID_BYTES: usize = 255;
 
 impl DnsConfig {
     /// Every problem in the section at once; `path` is where the section sits (`dns`).
@@ -127,6 +136,11 @@ impl DnsConfig {
             if let Err(m) = check_name(&ns.name) {
                 out.push(Problem::at(format!("{path}.name_servers[{i}].name"), m));
             }
+        }
+        if let Some(id) = &self.server_id
+            && let Err(m) = check_server_id(id)
+        {
+            out.push(Problem::at(format!("{path}.server_id"), m));
         }
         if self.max_udp_payload_bytes < 512 {
             out.push(Problem::at(
@@ -162,6 +176,23 @@ impl DnsConfig {
             n => n.min(MAX_UDP_SOCKETS),
         }
     }
+}
+
+/// Checks a server identifier: it must fit one TXT character-string and print as it is.
+fn check_server_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("must not be empty; leave it out to send no identity".into());
+    }
+    if id.len() > MAX_SERVER_ID_BYTES {
+        return Err(format!(
+            "is {} bytes long; at most {MAX_SERVER_ID_BYTES} fit in a TXT record",
+            id.len()
+        ));
+    }
+    if !id.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        return Err("may hold only printable ASCII characters (space to '~')".into());
+    }
+    Ok(())
 }
 
 /// Checks a domain name in presentation form: labels of 1..=63 letters, digits, `-` or `_`,

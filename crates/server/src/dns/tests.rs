@@ -684,6 +684,7 @@ fn config_defaults_and_validation() {
         tcp_idle_timeout_ms = 0
         tcp_max_connections = 0
         rate_limit_burst = 5
+        server_id = ""
         [[name_servers]]
         name = ""
         "#,
@@ -696,11 +697,12 @@ fn config_defaults_and_validation() {
             "dns.zones[1]",
             "dns.soa_rname",
             "dns.name_servers[0].name",
+            "dns.server_id",
             "dns.max_udp_payload_bytes",
             "dns.udp_sockets",
             "dns.tcp_idle_timeout_ms",
             "dns.tcp_max_connections",
-            "dns.rate_limit_burst"
+            "dns.rate_limit_burst",
         ]
     );
     let round = toml::to_string(&config()).unwrap();

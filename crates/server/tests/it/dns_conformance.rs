@@ -1,6 +1,6 @@
 //! The DNS listener against what outside conformance suites check, through real loopback
 //! sockets with `dig` (BIND) and `kdig` (Knot): the zone's own name servers, zone
-//! transfers and ANY at the apex.
+//! transfers, ANY at the apex, the DO bit, unknown opcodes, NSID and the CHAOS identity.
 
 use std::net::UdpSocket;
 use std::time::Duration;
@@ -125,5 +125,74 @@ async fn any_at_the_apex_returns_soa_and_ns() {
         let types: Vec<&str> = answers(&out).iter().map(|r| r.0).collect();
         assert_eq!(types, ["SOA", "NS"], "{transport}:\n{out}");
     }
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_do_bit_is_copied_into_the_opt_record() {
+    let s = Server::start(DnsConfig::default()).await;
+    let _guard = s.stop_on_panic();
+    let with = s.dig(&["+dnssec", "video.cdn.example.com", "A"]).await;
+    assert!(with.contains("; EDNS: version: 0, flags: do;"), "{with}");
+    let kwith = s.kdig(&["+dnssec", "nope.cdn.example.com", "A"]).await;
+    assert!(kwith.contains("flags: do;"), "{kwith}");
+    let without = s.dig(&["video.cdn.example.com", "A"]).await;
+    assert!(without.contains("; EDNS: version: 0, flags:;"), "{without}");
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_opcodes_get_notimp_as_the_compliance_tests_expect() {
+    let s = Server::start(DnsConfig::default()).await;
+    let _guard = s.stop_on_panic();
+    // ISC's `opcode` and `opcodeflg` tests and RFC 8906 §8.1.4, with RD set.
+    let plain = s.dig(&["+noedns", "+rec", "+header-only", "+opcode=15"]).await;
+    assert_eq!(status(&plain), "NOTIMP", "{plain}");
+    assert!(plain.contains("opcode: RESERVED15"), "{plain}");
+    assert_eq!(flags(&plain), ["qr"], "nothing echoed but QR:\n{plain}");
+    assert!(!plain.contains("OPT PSEUDOSECTION"), "{plain}");
+    let flagged = s
+        .dig(&["+noedns", "+header-only", "+opcode=15", "+tcflag", "+rec", "+raflag", "+cd"])
+        .await;
+    assert_eq!(flags(&flagged), ["qr"], "{flagged}");
+    // With EDNS, the reply carries OPT (RFC 6891 §6.1.1) with the DO bit.
+    let edns = s.dig(&["+dnssec", "+rec", "+header-only", "+opcode=15"]).await;
+    assert_eq!(status(&edns), "NOTIMP", "{edns}");
+    assert_eq!(flags(&edns), ["qr"], "{edns}");
+    assert!(edns.contains("; EDNS: version: 0, flags: do;"), "{edns}");
+    // With a question, it is echoed.
+    let asked = s.dig(&["+rec", "+opcode=9", "video.cdn.example.com", "A"]).await;
+    assert_eq!(status(&asked), "NOTIMP", "{asked}");
+    assert_eq!(flags(&asked), ["qr"], "{asked}");
+    assert!(asked.contains(";; QUESTION SECTION:\n;video.cdn.example.com."), "{asked}");
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_identity_over_nsid_and_chaos_when_configured() {
+    let config = DnsConfig { server_id: Some("edge-7.ams".into()), ..DnsConfig::default() };
+    let s = Server::start(config).await;
+    let _guard = s.stop_on_panic();
+    let nsid = s.dig(&["+nsid", "video.cdn.example.com", "A"]).await;
+    assert!(nsid.contains("(\"edge-7.ams\")"), "{nsid}");
+    let knsid = s.kdig(&["+nsid", "video.cdn.example.com", "A"]).await;
+    assert!(knsid.contains("\"edge-7.ams\""), "{knsid}");
+    let plain = s.dig(&["video.cdn.example.com", "A"]).await;
+    assert!(!plain.contains("NSID"), "only when asked:\n{plain}");
+    for name in ["id.server", "hostname.bind"] {
+        let out = s.dig(&["CH", "TXT", name]).await;
+        assert_eq!(status(&out), "NOERROR", "{out}");
+        assert_eq!(answers(&out), [("TXT", "\"edge-7.ams\"")], "{out}");
+    }
+    let kout = s.kdig(&["CH", "TXT", "id.server"]).await;
+    assert!(kout.contains("CH\tTXT\t\"edge-7.ams\""), "{kout}");
+    s.shutdown().await;
+
+    let s = Server::start(DnsConfig::default()).await;
+    let _guard = s.stop_on_panic();
+    let nsid = s.dig(&["+nsid", "video.cdn.example.com", "A"]).await;
+    assert_eq!(status(&nsid), "NOERROR", "{nsid}");
+    assert!(!nsid.contains("NSID"), "{nsid}");
+    assert_eq!(status(&s.dig(&["CH", "TXT", "id.server"]).await), "REFUSED");
     s.shutdown().await;
 }

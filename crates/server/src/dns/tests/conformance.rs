@@ -1,12 +1,16 @@
 //! Conformance of [`answer`] with the behaviour outside test suites check: the zone's own
-//! name servers, zone transfers and ANY at the apex.
+//! name servers, zone transfers, ANY at the apex, the DO bit, unknown opcodes, NSID and the
+//! CHAOS identity.
 
 use std::net::{IpAddr, Ipv4Addr};
 
 use hickory_proto::op::{Edns, Message, ResponseCode};
-use hickory_proto::rr::{RData, RecordType};
+use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
+use hickory_proto::rr::{DNSClass, RData, RecordType};
 
-use super::{addrs, ask, config, negative_soa, query, run_with, table};
+use super::{RESOLVER, addrs, ask, config, negative_soa, query, run_with, table};
+use crate::dns::answer::answer;
+use crate::dns::authority::Authority;
 use crate::dns::codes::{Outcome, Rcode, Transport};
 use crate::dns::config::{DnsConfig, NameServer};
 
@@ -127,4 +131,165 @@ fn any_at_the_apex_returns_its_soa_and_ns() {
     assert_eq!(types(&m.answers), [RecordType::SOA, RecordType::NS]);
     assert_eq!(types(&m.additionals), [RecordType::A, RecordType::AAAA], "glue");
     assert!(m.authorities.is_empty());
+}
+
+fn dnssec_ok(m: &Message) -> bool {
+    m.edns.as_ref().expect("OPT in the reply").flags().dnssec_ok
+}
+
+#[test]
+fn the_do_bit_is_copied_into_the_reply() {
+    let mut with_do = Edns::new();
+    with_do.set_max_payload(1232).set_dnssec_ok(true);
+    for (name, t) in [
+        ("video.cdn.example.com", RecordType::A),
+        ("nope.cdn.example.com", RecordType::A),
+        ("cdn.example.com", RecordType::SOA),
+        ("www.example.org", RecordType::A),
+    ] {
+        assert!(dnssec_ok(&ask(name, t, Some(with_do.clone()))), "{name} {t}");
+        assert!(!dnssec_ok(&ask(name, t, Some(Edns::new()))), "{name} {t}");
+    }
+    let mut badvers = with_do.clone();
+    badvers.set_version(1);
+    assert!(dnssec_ok(&ask("video.cdn.example.com", RecordType::A, Some(badvers))));
+    // A FORMERR for a malformed Client Subnet keeps it too.
+    let bad = super::ecs_option(3, 24, &[10, 1, 2]);
+    let mut q = super::raw_query_with_opt(&bad);
+    let flags_at = q.len() - bad.len() - 4; // the OPT flags precede RDLENGTH
+    q[flags_at] = 0x80;
+    let m = run_with(&config(), &table(), &q, Transport::Udp).1.unwrap();
+    assert_eq!(m.metadata.response_code, ResponseCode::FormErr);
+    assert!(dnssec_ok(&m));
+}
+
+/// A header-only query with opcode 15 and every flag a query can set (QDCOUNT 0), as ISC's
+/// EDNS compliance test `opcodeflg` sends it, plus an OPT record with DO when `edns`.
+fn opcode_15(edns: bool) -> Vec<u8> {
+    // QR clear, OPCODE 15, AA TC RD; RA Z AD CD.
+    let mut q = vec![0x12, 0x34, 0x7f, 0xf0, 0, 0, 0, 0, 0, 0, 0, u8::from(edns)];
+    if edns {
+        q.extend_from_slice(&[0, 0, 41, 0x04, 0xd0, 0, 0, 0x80, 0, 0, 0]);
+    }
+    q
+}
+
+#[test]
+fn unknown_opcodes_are_notimp_with_opt_and_no_echoed_flags() {
+    let cfg = config();
+    let t = table();
+    let mut out = vec![0u8; 512];
+    let auth = Authority::new(&cfg);
+    for edns in [false, true] {
+        let q = opcode_15(edns);
+        let o = answer(&auth, &t, &q, RESOLVER, Transport::Udp, 1, &mut out);
+        let Outcome::Reply { len, rcode: Rcode::NotImp, .. } = o else { panic!("{o:?}") };
+        let r = &out[..len];
+        assert_eq!(&r[..2], &[0x12, 0x34]);
+        let flags = u16::from_be_bytes([r[2], r[3]]);
+        assert_eq!(flags, 0x8000 | 15 << 11 | 4, "QR, OPCODE 15, NOTIMP, nothing else");
+        assert_eq!(&r[4..10], &[0, 0, 0, 0, 0, 0], "no question, answer or authority");
+        let m = Message::from_vec(r).unwrap();
+        assert_eq!(m.edns.is_some(), edns, "OPT in the reply iff in the query");
+        if edns {
+            assert!(dnssec_ok(&m));
+        }
+    }
+    // With a question it is echoed; RD stays out.
+    let mut q = query("video.cdn.example.com", RecordType::A, None);
+    q[2] = (q[2] & 0x87) | (9 << 3);
+    let (o, m) = run_with(&cfg, &t, &q, Transport::Udp);
+    assert!(matches!(o, Outcome::Reply { rcode: Rcode::NotImp, .. }), "{o:?}");
+    let m = m.unwrap();
+    assert_eq!(m.queries.len(), 1);
+    assert!(!m.metadata.recursion_desired);
+    assert!(m.edns.is_none());
+    // A body that does not read as a query: a bare header.
+    let mut junk = opcode_15(false);
+    junk[5] = 1;
+    junk.extend_from_slice(&[0xff; 5]);
+    let o = answer(&auth, &t, &junk, RESOLVER, Transport::Udp, 1, &mut out);
+    assert!(matches!(o, Outcome::Reply { len: 12, rcode: Rcode::NotImp, .. }), "{o:?}");
+}
+
+fn nsid_query(name: &str, t: RecordType) -> Vec<u8> {
+    let mut e = Edns::new();
+    e.set_max_payload(1232);
+    e.options_mut().insert(EdnsOption::Unknown(3, Vec::new()));
+    query(name, t, Some(e))
+}
+
+fn nsid(m: &Message) -> Option<Vec<u8>> {
+    match m.edns.as_ref()?.option(EdnsCode::NSID)? {
+        EdnsOption::NSID(p) => Some(p.as_ref().to_vec()),
+        EdnsOption::Unknown(_, d) => Some(d.clone()),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn chaos_query(name: &str, t: RecordType) -> Vec<u8> {
+    let mut q = query(name, t, None);
+    let n = q.len();
+    q[n - 1] = 3; // class CH
+    q
+}
+
+#[test]
+fn nsid_and_chaos_identity_when_configured() {
+    let cfg = DnsConfig { server_id: Some("edge-7.ams".into()), ..config() };
+    let t = table();
+    for name in ["video.cdn.example.com", "nope.cdn.example.com", "www.example.org"] {
+        let m = run_with(&cfg, &t, &nsid_query(name, RecordType::A), Transport::Udp).1.unwrap();
+        assert_eq!(nsid(&m).as_deref(), Some(&b"edge-7.ams"[..]), "{name}");
+    }
+    // Not asked for: not sent.
+    let m = ask_with(&cfg, "video.cdn.example.com", RecordType::A, Some(Edns::new()));
+    assert_eq!(nsid(&m), None);
+
+    for name in ["id.server", "HOSTNAME.bind"] {
+        let m = run_with(&cfg, &t, &chaos_query(name, RecordType::TXT), Transport::Udp).1.unwrap();
+        assert_eq!(m.metadata.response_code, ResponseCode::NoError, "{name}");
+        assert!(m.metadata.authoritative);
+        let rec = &m.answers[0];
+        assert_eq!(rec.dns_class, DNSClass::CH);
+        let RData::TXT(txt) = &rec.data else { panic!("{rec:?}") };
+        assert_eq!(&*txt.txt_data[0], b"edge-7.ams");
+    }
+    for (name, qt) in [("version.bind", RecordType::TXT), ("id.server", RecordType::A)] {
+        let m = run_with(&cfg, &t, &chaos_query(name, qt), Transport::Udp).1.unwrap();
+        assert_eq!(m.metadata.response_code, ResponseCode::Refused, "{name} {qt}");
+    }
+}
+
+#[test]
+fn no_identity_unless_configured() {
+    let cfg = config();
+    let t = table();
+    let m = run_with(&cfg, &t, &nsid_query("video.cdn.example.com", RecordType::A), Transport::Udp)
+        .1
+        .unwrap();
+    assert_eq!(m.metadata.response_code, ResponseCode::NoError);
+    assert_eq!(nsid(&m), None);
+    let m =
+        run_with(&cfg, &t, &chaos_query("id.server", RecordType::TXT), Transport::Udp).1.unwrap();
+    assert_eq!(m.metadata.response_code, ResponseCode::Refused);
+    assert!(m.answers.is_empty());
+}
+
+#[test]
+fn server_id_validation_names_the_key() {
+    for (id, says) in [
+        ("", "must not be empty"),
+        (&"x".repeat(256)[..], "at most 255"),
+        ("tab\there", "printable ASCII"),
+        ("é", "printable ASCII"),
+    ] {
+        let cfg = DnsConfig { server_id: Some(id.to_string()), ..DnsConfig::default() };
+        let problems = cfg.validate("dns");
+        assert_eq!(problems.len(), 1, "{id:?}");
+        assert_eq!(problems[0].path, "dns.server_id");
+        assert!(problems[0].message.contains(says), "{id:?}: {}", problems[0].message);
+    }
+    let ok = DnsConfig { server_id: Some("x".repeat(255)), ..DnsConfig::default() };
+    assert!(ok.validate("dns").is_empty());
 }
