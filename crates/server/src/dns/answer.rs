@@ -63,6 +63,26 @@ pub fn answer(
     Outcome::Reply { len, rcode, qtype, truncated }
 }
 
+/// The reply a rate-limited query gets when it slips through (BIND's RRL `slip`): header
+/// and question with TC set and nothing else but the OPT record, so a resolver asks again
+/// over TCP, where a spoofed source cannot follow. Costs no routing decision; a packet
+/// that does not parse as a query is dropped as usual.
+pub fn slip(auth: &Authority, query: &[u8], out: &mut [u8]) -> Outcome {
+    let mut name = NameBuf::default();
+    let Ok(q) = wire::parse(query, &mut name) else { return Outcome::Drop };
+    let mut resp = records::Response::start(out, 512, &q, auth.config.max_udp_payload_bytes, None);
+    resp.truncate_all();
+    match resp.finish(Rcode::NoError) {
+        (0, _) => Outcome::Drop,
+        (len, truncated) => Outcome::Reply {
+            len,
+            rcode: Rcode::NoError,
+            qtype: QType::from_u16(q.question.qtype),
+            truncated,
+        },
+    }
+}
+
 /// Decides the response and writes its sections; returns the RCODE.
 fn fill(
     auth: &Authority,

@@ -60,12 +60,25 @@ pub struct DnsConfig {
     /// (RFC 1035 §4.2.1). 512..=65535. Default: 1232 (the DNS flag day 2020 value, which
     /// avoids IP fragmentation).
     pub max_udp_payload_bytes: u16,
-    /// Queries per second allowed from one source address over UDP; excess queries are
-    /// dropped and counted. 0 turns rate limiting off. Default: 0.
+    /// Queries per second allowed from one source network over UDP (see the prefix lengths
+    /// below); excess queries are dropped, except those `rate_limit_slip` lets through as
+    /// truncated replies, and counted. TCP is not limited. 0 turns rate limiting off.
+    /// Default: 0.
     pub rate_limit_per_source_qps: u32,
     /// Burst allowed above the steady per-source rate, in queries. 0 means equal to
     /// `rate_limit_per_source_qps`. Default: 0.
     pub rate_limit_burst: u32,
+    /// Of the queries over the limit, every this-many-th gets an empty truncated reply (TC
+    /// set) instead of nothing, so a real resolver whose address a flood is spoofing retries
+    /// over TCP and is answered there (BIND's RRL `slip`). 1 answers every one that way, 0
+    /// drops them all. 0..=10. Default: 2.
+    pub rate_limit_slip: u32,
+    /// IPv4 sources share one budget per network of this prefix length, so a flood spread
+    /// over neighbouring addresses is limited as one source (RRL's `ipv4-prefix-length`).
+    /// 8..=32. Default: 24.
+    pub rate_limit_ipv4_prefix_len: u8,
+    /// The same for IPv6 sources (RRL's `ipv6-prefix-length`). 16..=128. Default: 56.
+    pub rate_limit_ipv6_prefix_len: u8,
     /// A TCP connection with no complete query for this long is closed, in milliseconds
     /// (RFC 7766 §6.2.3). Default: 10000.
     pub tcp_idle_timeout_ms: u64,
@@ -105,6 +118,9 @@ impl Default for DnsConfig {
             max_udp_payload_bytes: 1232,
             rate_limit_per_source_qps: 0,
             rate_limit_burst: 0,
+            rate_limit_slip: 2,
+            rate_limit_ipv4_prefix_len: 24,
+            rate_limit_ipv6_prefix_len: 56,
             tcp_idle_timeout_ms: 10_000,
             tcp_max_connections: 1024,
         }
@@ -115,6 +131,12 @@ impl Default for DnsConfig {
 pub const MAX_UDP_SOCKETS: usize = 256;
 /// Longest `server_id`: one TXT character-string (RFC 1035 §3.3).
 pub const MAX_SERVER_ID_BYTES: usize = 255;
+/// Largest `rate_limit_slip`, as in BIND.
+pub const MAX_RATE_LIMIT_SLIP: u32 = 10;
+/// Allowed `rate_limit_ipv4_prefix_len` values, as in BIND.
+pub const RATE_LIMIT_IPV4_PREFIX: std::ops::RangeInclusive<u8> = 8..=32;
+/// Allowed `rate_limit_ipv6_prefix_len` values.
+pub const RATE_LIMIT_IPV6_PREFIX: std::ops::RangeInclusive<u8> = 16..=128;
 
 impl DnsConfig {
     /// Every problem in the section at once; `path` is where the section sits (`dns`).
@@ -165,6 +187,26 @@ impl DnsConfig {
                 format!("{path}.rate_limit_burst"),
                 "has no effect while rate_limit_per_source_qps is 0",
             ));
+        }
+        if self.rate_limit_slip > MAX_RATE_LIMIT_SLIP {
+            out.push(Problem::at(
+                format!("{path}.rate_limit_slip"),
+                format!(
+                    "must be 0 to {MAX_RATE_LIMIT_SLIP} (0 drops every limited query, N sends \
+                     every Nth a truncated reply)"
+                ),
+            ));
+        }
+        for (key, len, range) in [
+            ("rate_limit_ipv4_prefix_len", self.rate_limit_ipv4_prefix_len, RATE_LIMIT_IPV4_PREFIX),
+            ("rate_limit_ipv6_prefix_len", self.rate_limit_ipv6_prefix_len, RATE_LIMIT_IPV6_PREFIX),
+        ] {
+            if !range.contains(&len) {
+                out.push(Problem::at(
+                    format!("{path}.{key}"),
+                    format!("must be {} to {}, not {len}", range.start(), range.end()),
+                ));
+            }
         }
         out
     }

@@ -36,7 +36,7 @@ use switchyard_route::RoutingTable;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-pub use answer::answer;
+pub use answer::{answer, slip};
 pub use authority::Authority;
 pub use codes::{Outcome, QType, Rcode, Transport};
 pub use config::{DnsConfig, NameServer};
@@ -79,8 +79,13 @@ pub async fn spawn(
         table,
         metrics: DnsMetrics::register(registry),
         limiter: ratelimit::RateLimiter::new(
-            config.rate_limit_per_source_qps,
-            config.rate_limit_burst,
+            ratelimit::Policy {
+                qps: config.rate_limit_per_source_qps,
+                burst: config.rate_limit_burst,
+                slip: config.rate_limit_slip,
+                ipv4_prefix_len: config.rate_limit_ipv4_prefix_len,
+                ipv6_prefix_len: config.rate_limit_ipv6_prefix_len,
+            },
             Instant::now(),
         ),
     });

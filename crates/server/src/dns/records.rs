@@ -118,6 +118,14 @@ impl<'a> Response<'a> {
         }
     }
 
+    /// Sends header and question only, with TC set: the rate limiter's slipped reply, which
+    /// makes a real resolver ask again over TCP (BIND's RRL `slip`).
+    pub fn truncate_all(&mut self) {
+        self.truncated = true;
+        self.counts = [0; 3];
+        self.w.truncate(self.question_end);
+    }
+
     /// Appends records to `section` through `f`. Returns what `f` returned, or `Err(Full)`
     /// when the response is (now) truncated.
     pub fn section(

@@ -1,9 +1,10 @@
 //! The DNS listener against what outside conformance suites check, through real loopback
 //! sockets with `dig` (BIND) and `kdig` (Knot): the zone's own name servers, zone
-//! transfers, ANY at the apex, the DO bit, unknown opcodes, NSID and the CHAOS identity.
+//! transfers, ANY at the apex, the DO bit, unknown opcodes, NSID and the CHAOS identity,
+//! and rate limiting that lets real resolvers through over TCP.
 
 use std::net::UdpSocket;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::dns_common::{Server, flags, section, status};
 use switchyard::dns::{DnsConfig, NameServer};
@@ -194,5 +195,98 @@ async fn server_identity_over_nsid_and_chaos_when_configured() {
     assert_eq!(status(&nsid), "NOERROR", "{nsid}");
     assert!(!nsid.contains("NSID"), "{nsid}");
     assert_eq!(status(&s.dig(&["CH", "TXT", "id.server"]).await), "REFUSED");
+    s.shutdown().await;
+}
+
+/// Waits until the listener has handled `n` UDP packets from rate-limited or answered
+/// sources, so the replies sent are all in the client's socket buffer.
+async fn handled(s: &Server, n: f64) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let total = s.metric("switchyard_dns_queries_total", &["transport=\"udp\""])
+            + s.metric("switchyard_dns_dropped_total", &["reason=\"rate_limited\""])
+            + s.metric("switchyard_dns_rate_limit_slipped_total", &[]);
+        if total >= n {
+            return;
+        }
+        assert!(Instant::now() < deadline, "only {total} of {n} handled");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Replies waiting in `sock`: (id, TC set, ANCOUNT).
+fn replies(sock: &UdpSocket) -> Vec<(u16, bool, u16)> {
+    sock.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 1232];
+    let mut got = Vec::new();
+    while let Ok(n) = sock.recv(&mut buf) {
+        got.push((u16::from_be_bytes([buf[0], buf[1]]), buf[2] & 0x02 != 0, ancount(&buf[..n])));
+    }
+    got
+}
+
+/// Over the limit, every second query gets an empty TC reply and the others nothing; the
+/// budget is shared by a /24, and the next /24 has its own. One token accrues per second,
+/// so everything limited happens well inside a second of the burst.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_drops_and_slips_per_source_prefix() {
+    let config = DnsConfig {
+        udp_sockets: 1,
+        rate_limit_per_source_qps: 1,
+        rate_limit_burst: 2,
+        ..DnsConfig::default()
+    };
+    let s = Server::start(config).await;
+    let _guard = s.stop_on_panic();
+    let first = udp_client(&s, "127.0.0.2");
+    for id in 0..10 {
+        first.send(&query_bytes(id, "video.cdn.example.com", 1)).unwrap();
+    }
+    handled(&s, 10.0).await;
+    let got = replies(&first);
+    assert_eq!(got[..2], [(0, false, 2), (1, false, 2)], "the burst is answered: {got:?}");
+    assert_eq!(got[2..], [(3, true, 0), (5, true, 0), (7, true, 0), (9, true, 0)], "{got:?}");
+    assert_eq!(s.metric("switchyard_dns_dropped_total", &["reason=\"rate_limited\""]), 4.0);
+    assert_eq!(s.metric("switchyard_dns_rate_limit_slipped_total", &[]), 4.0);
+    assert_eq!(s.metric("switchyard_dns_truncated_total", &[]), 0.0, "slips are not answers");
+
+    // Same /24: the same budget, already spent.
+    let neighbour = udp_client(&s, "127.0.0.3");
+    for id in 10..12 {
+        neighbour.send(&query_bytes(id, "video.cdn.example.com", 1)).unwrap();
+    }
+    handled(&s, 12.0).await;
+    assert_eq!(replies(&neighbour), [(11, true, 0)]);
+    // Another /24: its own budget.
+    let other = udp_client(&s, "127.0.1.3");
+    other.send(&query_bytes(12, "video.cdn.example.com", 1)).unwrap();
+    handled(&s, 13.0).await;
+    assert_eq!(replies(&other), [(12, false, 2)]);
+    s.shutdown().await;
+}
+
+/// A resolver whose address is being flooded still gets its answer: the slipped reply
+/// sends it to TCP, which is not limited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_resolver_retries_over_tcp_and_is_answered() {
+    let config = DnsConfig {
+        udp_sockets: 1,
+        rate_limit_per_source_qps: 1,
+        rate_limit_burst: 1,
+        rate_limit_slip: 1,
+        ..DnsConfig::default()
+    };
+    let s = Server::start(config).await;
+    let _guard = s.stop_on_panic();
+    let flood = udp_client(&s, "127.0.0.1");
+    for id in 0..5 {
+        flood.send(&query_bytes(id, "video.cdn.example.com", 1)).unwrap();
+    }
+    handled(&s, 5.0).await;
+    let out = s.dig(&["video.cdn.example.com", "A"]).await;
+    assert!(out.contains("Truncated, retrying in TCP mode"), "{out}");
+    assert_eq!(status(&out), "NOERROR", "{out}");
+    assert_eq!(section(&out, "ANSWER").len(), 2, "{out}");
+    assert!(s.metric("switchyard_dns_rate_limit_slipped_total", &[]) >= 5.0);
     s.shutdown().await;
 }

@@ -1,18 +1,20 @@
 //! Conformance of [`answer`] with the behaviour outside test suites check: the zone's own
 //! name servers, zone transfers, ANY at the apex, the DO bit, unknown opcodes, NSID and the
-//! CHAOS identity.
+//! CHAOS identity, and the rate limiter's slip and source prefixes.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Instant;
 
 use hickory_proto::op::{Edns, Message, ResponseCode};
 use hickory_proto::rr::rdata::opt::{EdnsCode, EdnsOption};
 use hickory_proto::rr::{DNSClass, RData, RecordType};
 
-use super::{RESOLVER, addrs, ask, config, negative_soa, query, run_with, table};
-use crate::dns::answer::answer;
+use super::{RESOLVER, addrs, allowed, ask, config, negative_soa, query, run_with, table};
+use crate::dns::answer::{answer, slip};
 use crate::dns::authority::Authority;
 use crate::dns::codes::{Outcome, Rcode, Transport};
 use crate::dns::config::{DnsConfig, NameServer};
+use crate::dns::ratelimit::{Policy, RateLimiter, Verdict};
 
 fn ask_with(cfg: &DnsConfig, name: &str, t: RecordType, edns: Option<Edns>) -> Message {
     run_with(cfg, &table(), &query(name, t, edns), Transport::Udp).1.expect("a reply")
@@ -274,6 +276,63 @@ fn no_identity_unless_configured() {
         run_with(&cfg, &t, &chaos_query("id.server", RecordType::TXT), Transport::Udp).1.unwrap();
     assert_eq!(m.metadata.response_code, ResponseCode::Refused);
     assert!(m.answers.is_empty());
+}
+
+#[test]
+fn slipped_reply_is_the_question_with_tc() {
+    let auth = Authority::new(&config());
+    let mut out = vec![0u8; 1232];
+    let mut e = Edns::new();
+    e.set_max_payload(1232).set_dnssec_ok(true);
+    let q = query("video.cdn.example.com", RecordType::A, Some(e));
+    let Outcome::Reply { len, truncated: true, .. } = slip(&auth, &q, &mut out) else {
+        panic!("no slipped reply")
+    };
+    let m = Message::from_vec(&out[..len]).unwrap();
+    assert!(m.metadata.truncation);
+    assert_eq!(m.metadata.id, 0x4242);
+    assert_eq!(m.queries.len(), 1);
+    assert!(m.answers.is_empty() && m.authorities.is_empty() && m.additionals.is_empty());
+    assert!(dnssec_ok(&m), "OPT kept");
+    assert_eq!(slip(&auth, &[0u8; 5], &mut out), Outcome::Drop);
+}
+
+#[test]
+fn rate_limit_slips_every_nth_query_over_the_limit() {
+    let t0 = Instant::now();
+    let src = ip("192.0.2.1");
+    for (slip, want) in [(0, "DDDDDD"), (1, "SSSSSS"), (2, "DSDSDS"), (3, "DDSDDS")] {
+        let rl = super::limiter(1, 2, slip, t0);
+        assert_eq!(allowed(&rl, src, t0, 2), 2, "the burst");
+        let got: String = (0..6)
+            .map(|_| match rl.check(src, t0) {
+                Verdict::Allow => 'A',
+                Verdict::Drop => 'D',
+                Verdict::Slip => 'S',
+            })
+            .collect();
+        assert_eq!(got, want, "slip {slip}");
+    }
+}
+
+#[test]
+fn rate_limit_counts_sources_per_prefix() {
+    let t0 = Instant::now();
+    let rl = RateLimiter::new(Policy { qps: 1, burst: 3, ..Policy::default() }, t0).unwrap();
+    assert_eq!(allowed(&rl, ip("192.0.2.1"), t0, 10), 3);
+    assert_eq!(allowed(&rl, ip("192.0.2.200"), t0, 10), 0, "same /24");
+    assert_eq!(allowed(&rl, ip("::ffff:192.0.2.9"), t0, 10), 0, "v4-mapped, same /24");
+    assert_eq!(allowed(&rl, ip("192.0.3.1"), t0, 10), 3, "next /24");
+    assert_eq!(allowed(&rl, ip("2001:db8:0:1234::1"), t0, 10), 3);
+    assert_eq!(allowed(&rl, ip("2001:db8:0:12ff:8::9"), t0, 10), 0, "same /56");
+    assert_eq!(allowed(&rl, ip("2001:db8:0:1334::1"), t0, 10), 3, "next /56");
+
+    let narrow = Policy { qps: 1, burst: 1, ipv4_prefix_len: 32, ..Policy::default() };
+    let rl = RateLimiter::new(narrow, t0).unwrap();
+    assert_eq!(allowed(&rl, ip("192.0.2.1"), t0, 5), 1);
+    assert_eq!(allowed(&rl, ip("192.0.2.2"), t0, 5), 1, "/32: every address its own");
+    let v6: Ipv6Addr = "2001:db8::1".parse().unwrap();
+    assert_eq!(allowed(&rl, IpAddr::V6(v6), t0, 5), 1);
 }
 
 #[test]
