@@ -82,7 +82,9 @@ pub struct DnsConfig {
     /// A TCP connection with no complete query for this long is closed, in milliseconds
     /// (RFC 7766 §6.2.3). Default: 10000.
     pub tcp_idle_timeout_ms: u64,
-    /// Concurrent TCP connections; further clients wait in the accept queue. Default: 1024.
+    /// Concurrent TCP connections. A client connecting while this many are open makes the
+    /// connection idle the longest close to make room, so it is answered at once instead of
+    /// waiting for an idle timeout. Default: 1024.
     pub tcp_max_connections: usize,
 }
 

@@ -1,13 +1,15 @@
 //! The DNS listener against what outside conformance suites check, through real loopback
 //! sockets with `dig` (BIND) and `kdig` (Knot): the zone's own name servers, zone
 //! transfers, ANY at the apex, the DO bit, unknown opcodes, NSID and the CHAOS identity,
-//! and rate limiting that lets real resolvers through over TCP.
+//! rate limiting that lets real resolvers through over TCP, and TCP at its connection limit.
 
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use crate::dns_common::{Server, flags, section, status};
 use switchyard::dns::{DnsConfig, NameServer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 /// `[dns]` with one name server inside the zone, with glue of both families.
 fn with_name_server() -> DnsConfig {
@@ -288,5 +290,54 @@ async fn a_rate_limited_resolver_retries_over_tcp_and_is_answered() {
     assert_eq!(status(&out), "NOERROR", "{out}");
     assert_eq!(section(&out, "ANSWER").len(), 2, "{out}");
     assert!(s.metric("switchyard_dns_rate_limit_slipped_total", &[]) >= 5.0);
+    s.shutdown().await;
+}
+
+/// Sends one framed query on `conn` and returns the reply's id, or `None` when the server
+/// closed the connection.
+async fn tcp_ask(conn: &mut TcpStream, id: u16) -> Option<u16> {
+    let q = query_bytes(id, "video.cdn.example.com", 1);
+    let mut frame = (q.len() as u16).to_be_bytes().to_vec();
+    frame.extend_from_slice(&q);
+    conn.write_all(&frame).await.ok()?;
+    let len = conn.read_u16().await.ok()?;
+    let mut msg = vec![0u8; usize::from(len)];
+    conn.read_exact(&mut msg).await.ok()?;
+    Some(u16::from_be_bytes([msg[0], msg[1]]))
+}
+
+async fn closed(conn: &mut TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(
+        tokio::time::timeout(Duration::from_secs(5), conn.read(&mut byte)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_at_its_limit_closes_the_idlest_connection() {
+    let config =
+        DnsConfig { tcp_max_connections: 3, tcp_idle_timeout_ms: 60_000, ..DnsConfig::default() };
+    let s = Server::start(config).await;
+    let _guard = s.stop_on_panic();
+    let addr: SocketAddr = s.addr;
+    let mut conns = Vec::new();
+    for id in 1..=3u16 {
+        let mut c = TcpStream::connect(addr).await.unwrap();
+        assert_eq!(tcp_ask(&mut c, id).await, Some(id));
+        conns.push(c);
+    }
+    // The first asks again: the second is now the one idle the longest.
+    assert_eq!(tcp_ask(&mut conns[0], 4).await, Some(4));
+
+    let started = Instant::now();
+    let out = s.dig(&["+tcp", "+time=2", "video.cdn.example.com", "A"]).await;
+    assert_eq!(status(&out), "NOERROR", "{out}");
+    assert!(started.elapsed() < Duration::from_secs(2), "answered promptly: {out}");
+    assert_eq!(s.metric("switchyard_dns_tcp_evicted_total", &[]), 1.0);
+
+    assert!(closed(&mut conns[1]).await, "the idlest connection was closed");
+    assert_eq!(tcp_ask(&mut conns[0], 5).await, Some(5), "the others stay open");
+    assert_eq!(tcp_ask(&mut conns[2], 6).await, Some(6));
     s.shutdown().await;
 }
