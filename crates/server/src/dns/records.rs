@@ -66,6 +66,7 @@ impl<'a> Response<'a> {
     /// Writes the header and the question as received (keeping its case). `nsid` is the
     /// server identifier to put in the OPT record (RFC 5001), when the query asked for it and
     /// one is configured.
+    #[inline]
     pub fn start(
         out: &'a mut [u8],
         limit: usize,
@@ -220,7 +221,9 @@ fn patch_rdlen(s: &mut Sink<'_, '_>, at: usize) {
     s.w.patch_u16(at, len as u16);
 }
 
-/// An A (4 octets) or AAAA (16 octets) record owned by the name at `owner`.
+/// An A (4 octets) or AAAA (16 octets) record owned by the name at `owner`. Forced inline:
+/// it writes every record of the hot answer path (see `wire::read_question`).
+#[inline(always)]
 pub fn address(s: &mut Sink<'_, '_>, owner: usize, ttl: u32, octets: &[u8]) -> Result<(), Full> {
     let t = if octets.len() == 4 { rtype::A } else { rtype::AAAA };
     s.w.pointer(owner)?;
