@@ -49,13 +49,38 @@ pub fn answer(
         }
     };
     let qtype = QType::from_u16(q.question.qtype);
-    let mut resp = records::Response::start(out, limit, &q, auth.config.max_udp_payload_bytes);
+    let nsid = match q.edns {
+        Some(e) if e.nsid => auth.config.server_id.as_deref().map(str::as_bytes),
+        _ => None,
+    };
+    let max_udp = auth.config.max_udp_payload_bytes;
+    let mut resp = records::Response::start(out, limit, &q, max_udp, nsid);
     let rcode = fill(auth, table, &q, name.as_str(), src, seed, &mut resp);
     let (len, truncated) = resp.finish(rcode);
     if len == 0 {
         return Outcome::Drop;
     }
     Outcome::Reply { len, rcode, qtype, truncated }
+}
+
+/// The reply a rate-limited query gets when it slips through (BIND's RRL `slip`): header
+/// and question with TC set and nothing else but the OPT record, so a resolver asks again
+/// over TCP, where a spoofed source cannot follow. Costs no routing decision; a packet
+/// that does not parse as a query is dropped as usual.
+pub fn slip(auth: &Authority, query: &[u8], out: &mut [u8]) -> Outcome {
+    let mut name = NameBuf::default();
+    let Ok(q) = wire::parse(query, &mut name) else { return Outcome::Drop };
+    let mut resp = records::Response::start(out, 512, &q, auth.config.max_udp_payload_bytes, None);
+    resp.truncate_all();
+    match resp.finish(Rcode::NoError) {
+        (0, _) => Outcome::Drop,
+        (len, truncated) => Outcome::Reply {
+            len,
+            rcode: Rcode::NoError,
+            qtype: QType::from_u16(q.question.qtype),
+            truncated,
+        },
+    }
 }
 
 /// Decides the response and writes its sections; returns the RCODE.
@@ -72,7 +97,7 @@ fn fill(
         return Rcode::BadVers;
     }
     if !matches!(q.question.qclass, class::IN | class::ANY) {
-        return Rcode::Refused;
+        return chaos(auth, q, name, resp);
     }
     if table.counts() == (0, 0, 0) {
         // The empty table published before the inventory is loaded (or after it failed to
@@ -96,22 +121,50 @@ fn fill(
     }
     let zone = auth.zone_of(table, name);
     let apex = zone.filter(|z| *z == name);
+    if matches!(qt, rtype::AXFR | rtype::IXFR) {
+        return transfer_refused(apex.is_some());
+    }
     resp.set_flags(flag::AA);
     if let Some(apex) = apex {
         let written = match qt {
             rtype::SOA => {
                 resp.section(Section::Answer, |w| records::soa(w, auth, apex, name, false))
             }
-            rtype::NS => records::ns_with_glue(resp, auth, apex),
+            rtype::NS => records::ns_with_glue(resp, auth),
+            // RFC 8482 §4.3 lets ANY be answered with any non-empty subset of the records
+            // at the name: all of them here, as there are only these two sets.
+            rtype::ANY => resp
+                .section(Section::Answer, |w| records::soa(w, auth, apex, name, false))
+                .and_then(|_| records::ns_with_glue(resp, auth)),
             _ => Ok(false),
         };
         if written.unwrap_or(false) {
             return Rcode::NoError;
         }
     }
+    let ns_host = zone.and_then(|z| auth.name_server_host(z, name));
+    if let Some(host) = ns_host {
+        let (v4, v6) = match qt {
+            rtype::A => (host.v4, &[][..]),
+            rtype::AAAA => (&[][..], host.v6),
+            rtype::ANY => (host.v4, host.v6),
+            _ => (&[][..], &[][..]),
+        };
+        let ttl = auth.config.soa_ttl_seconds;
+        if resp
+            .section(Section::Answer, |w| records::host_addresses(w, ttl, v4, v6))
+            .unwrap_or(false)
+        {
+            return Rcode::NoError;
+        }
+    }
     match zone {
         Some(z) => {
-            let exists = service.is_some() || apex.is_some() || has_descendant(table, name);
+            let exists = service.is_some()
+                || apex.is_some()
+                || ns_host.is_some()
+                || has_descendant(table, name)
+                || auth.has_host_below(name);
             let _ = resp.section(Section::Authority, |w| records::soa(w, auth, z, name, true));
             if exists { Rcode::NoError } else { Rcode::NxDomain }
         }
@@ -122,6 +175,31 @@ fn fill(
             resp.clear_flags(flag::AA);
             Rcode::Refused
         }
+    }
+}
+
+/// AXFR and IXFR: the zones' content is computed per query, so there is nothing to
+/// transfer. Like BIND: REFUSED for one of our apexes (transfer not permitted, RFC 5936
+/// §2.2.1) and NOTAUTH for any other name (not a zone we are authoritative for), on UDP
+/// and TCP alike; never a NOERROR that a secondary would take for an empty zone.
+fn transfer_refused(is_apex: bool) -> Rcode {
+    if is_apex { Rcode::Refused } else { Rcode::NotAuth }
+}
+
+/// Class CHAOS (and any class but IN and ANY): the TXT records `id.server` (RFC 4892) and
+/// `hostname.bind` carry the configured server identity. Everything else, and these too
+/// when no identity is configured, is REFUSED, as Knot answers.
+fn chaos(auth: &Authority, q: &Query<'_>, name: &str, resp: &mut records::Response<'_>) -> Rcode {
+    let asks_identity = q.question.qclass == class::CH
+        && q.question.qtype == rtype::TXT
+        && matches!(name, "id.server" | "hostname.bind");
+    match auth.config.server_id.as_deref() {
+        Some(id) if asks_identity => {
+            resp.set_flags(flag::AA);
+            let _ = resp.section(Section::Answer, |w| records::chaos_txt(w, id.as_bytes()));
+            Rcode::NoError
+        }
+        _ => Rcode::Refused,
     }
 }
 

@@ -10,10 +10,16 @@ pub mod rtype {
     pub const NS: u16 = 2;
     /// Start of authority.
     pub const SOA: u16 = 6;
+    /// Text (answered only in class CH, for the server's identity).
+    pub const TXT: u16 = 16;
     /// IPv6 address.
     pub const AAAA: u16 = 28;
     /// EDNS pseudo-record.
     pub const OPT: u16 = 41;
+    /// Incremental zone transfer (QTYPE only, RFC 1995).
+    pub const IXFR: u16 = 251;
+    /// Full zone transfer (QTYPE only, RFC 5936).
+    pub const AXFR: u16 = 252;
     /// Any type (QTYPE only).
     pub const ANY: u16 = 255;
 }
@@ -22,6 +28,8 @@ pub mod rtype {
 pub mod class {
     /// Internet.
     pub const IN: u16 = 1;
+    /// CHAOS, where `id.server` and `hostname.bind` name the answering server.
+    pub const CH: u16 = 3;
     /// Any class (QCLASS only).
     pub const ANY: u16 = 255;
 }
@@ -34,8 +42,18 @@ pub mod flag {
     pub const AA: u16 = 0x0400;
     /// Truncated.
     pub const TC: u16 = 0x0200;
-    /// Recursion desired (copied into the response).
+    /// Recursion desired (copied into the response to a standard query).
     pub const RD: u16 = 0x0100;
+    /// The OPCODE field.
+    pub const OPCODE: u16 = 0x7800;
+}
+
+/// EDNS option codes and OPT flags (RFC 6891 §6.1.2, §6.1.4).
+pub mod edns {
+    /// Name server identifier (RFC 5001).
+    pub const NSID: u16 = 3;
+    /// DNSSEC OK, the top bit of the OPT flags (RFC 3225 §3).
+    pub const DO: u16 = 0x8000;
 }
 
 /// Transport a query arrived on; decides the response size limit.
@@ -70,21 +88,24 @@ pub enum Rcode {
     NxDomain,
     /// Opcode other than QUERY.
     NotImp,
-    /// Not our zone, or not class IN.
+    /// Not our zone, or not class IN; a zone transfer of one of our apexes.
     Refused,
+    /// A zone transfer of a name that is no apex of ours (RFC 5936 §2.2.1).
+    NotAuth,
     /// EDNS version above 0.
     BadVers,
 }
 
 impl Rcode {
     /// All values, in metric-handle order.
-    pub const ALL: [Rcode; 7] = [
+    pub const ALL: [Rcode; 8] = [
         Self::NoError,
         Self::FormErr,
         Self::ServFail,
         Self::NxDomain,
         Self::NotImp,
         Self::Refused,
+        Self::NotAuth,
         Self::BadVers,
     ];
     /// Mnemonic, as dig prints it.
@@ -96,6 +117,7 @@ impl Rcode {
             Self::NxDomain => "NXDOMAIN",
             Self::NotImp => "NOTIMP",
             Self::Refused => "REFUSED",
+            Self::NotAuth => "NOTAUTH",
             Self::BadVers => "BADVERS",
         }
     }
@@ -108,6 +130,7 @@ impl Rcode {
             Self::NxDomain => 3,
             Self::NotImp => 4,
             Self::Refused => 5,
+            Self::NotAuth => 9,
             Self::BadVers => 16,
         }
     }

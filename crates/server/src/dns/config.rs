@@ -1,5 +1,5 @@
-//! The `[dns]` configuration section: zone apexes, SOA and NS data, sockets, EDNS payload,
-//! per-source rate limit and TCP limits.
+//! The `[dns]` configuration section: zone apexes, SOA and NS data, the server identity,
+//! sockets, EDNS payload, per-source rate limit and TCP limits.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -39,8 +39,18 @@ pub struct DnsConfig {
     /// the authority section of NXDOMAIN and NODATA answers (RFC 2308 §3, §5). Default: 60.
     pub negative_ttl_seconds: u32,
     /// Name servers answered for `NS` at every apex, with optional glue addresses put in the
-    /// additional section. Default: empty, meaning one name server `ns1.<apex>` without glue.
+    /// additional section. A name server whose name lies inside a served zone also answers
+    /// A/AAAA queries for that name with the same addresses (NODATA for a family without
+    /// any), so resolvers keep reaching it after the parent's glue expires. Default: empty,
+    /// meaning one name server `ns1.<apex>` without glue, which exists in the zone and so
+    /// answers NODATA rather than NXDOMAIN.
     pub name_servers: Vec<NameServer>,
+    /// Identifier of this server instance, sent in answer to NSID requests (RFC 5001) and to
+    /// CHAOS-class TXT queries for `id.server` and `hostname.bind`, so an operator can tell
+    /// which instance behind a shared address answered. 1 to 255 printable ASCII
+    /// characters. Default: none: no NSID is sent and those CHAOS queries are REFUSED, as
+    /// Knot and PowerDNS do without a configured identity.
+    pub server_id: Option<String>,
     /// Number of UDP sockets bound to the address with `SO_REUSEPORT`, each served by its own
     /// task, so the kernel spreads queries across cores. 0 means one per available core.
     /// Default: 0.
@@ -50,16 +60,31 @@ pub struct DnsConfig {
     /// (RFC 1035 §4.2.1). 512..=65535. Default: 1232 (the DNS flag day 2020 value, which
     /// avoids IP fragmentation).
     pub max_udp_payload_bytes: u16,
-    /// Queries per second allowed from one source address over UDP; excess queries are
-    /// dropped and counted. 0 turns rate limiting off. Default: 0.
+    /// Queries per second allowed from one source network over UDP (see the prefix lengths
+    /// below); excess queries are dropped, except those `rate_limit_slip` lets through as
+    /// truncated replies, and counted. TCP is not limited. 0 turns rate limiting off.
+    /// Default: 0.
     pub rate_limit_per_source_qps: u32,
     /// Burst allowed above the steady per-source rate, in queries. 0 means equal to
     /// `rate_limit_per_source_qps`. Default: 0.
     pub rate_limit_burst: u32,
+    /// Of the queries over the limit, every this-many-th gets an empty truncated reply (TC
+    /// set) instead of nothing, so a real resolver whose address a flood is spoofing retries
+    /// over TCP and is answered there (BIND's RRL `slip`). 1 answers every one that way, 0
+    /// drops them all. 0..=10. Default: 2.
+    pub rate_limit_slip: u32,
+    /// IPv4 sources share one budget per network of this prefix length, so a flood spread
+    /// over neighbouring addresses is limited as one source (RRL's `ipv4-prefix-length`).
+    /// 8..=32. Default: 24.
+    pub rate_limit_ipv4_prefix_len: u8,
+    /// The same for IPv6 sources (RRL's `ipv6-prefix-length`). 16..=128. Default: 56.
+    pub rate_limit_ipv6_prefix_len: u8,
     /// A TCP connection with no complete query for this long is closed, in milliseconds
     /// (RFC 7766 §6.2.3). Default: 10000.
     pub tcp_idle_timeout_ms: u64,
-    /// Concurrent TCP connections; further clients wait in the accept queue. Default: 1024.
+    /// Concurrent TCP connections. A client connecting while this many are open makes the
+    /// connection idle the longest close to make room, so it is answered at once instead of
+    /// waiting for an idle timeout. Default: 1024.
     pub tcp_max_connections: usize,
 }
 
@@ -90,10 +115,14 @@ impl Default for DnsConfig {
             soa_ttl_seconds: 3600,
             negative_ttl_seconds: 60,
             name_servers: Vec::new(),
+            server_id: None,
             udp_sockets: 0,
             max_udp_payload_bytes: 1232,
             rate_limit_per_source_qps: 0,
             rate_limit_burst: 0,
+            rate_limit_slip: 2,
+            rate_limit_ipv4_prefix_len: 24,
+            rate_limit_ipv6_prefix_len: 56,
             tcp_idle_timeout_ms: 10_000,
             tcp_max_connections: 1024,
         }
@@ -102,6 +131,14 @@ impl Default for DnsConfig {
 
 /// Upper bound on `udp_sockets`: more sockets than this only add memory.
 pub const MAX_UDP_SOCKETS: usize = 256;
+/// Longest `server_id`: one TXT character-string (RFC 1035 §3.3).
+pub const MAX_SERVER_ID_BYTES: usize = 255;
+/// Largest `rate_limit_slip`, as in BIND.
+pub const MAX_RATE_LIMIT_SLIP: u32 = 10;
+/// Allowed `rate_limit_ipv4_prefix_len` values, as in BIND.
+pub const RATE_LIMIT_IPV4_PREFIX: std::ops::RangeInclusive<u8> = 8..=32;
+/// Allowed `rate_limit_ipv6_prefix_len` values.
+pub const RATE_LIMIT_IPV6_PREFIX: std::ops::RangeInclusive<u8> = 16..=128;
 
 impl DnsConfig {
     /// Every problem in the section at once; `path` is where the section sits (`dns`).
@@ -123,6 +160,11 @@ impl DnsConfig {
             if let Err(m) = check_name(&ns.name) {
                 out.push(Problem::at(format!("{path}.name_servers[{i}].name"), m));
             }
+        }
+        if let Some(id) = &self.server_id
+            && let Err(m) = check_server_id(id)
+        {
+            out.push(Problem::at(format!("{path}.server_id"), m));
         }
         if self.max_udp_payload_bytes < 512 {
             out.push(Problem::at(
@@ -148,6 +190,26 @@ impl DnsConfig {
                 "has no effect while rate_limit_per_source_qps is 0",
             ));
         }
+        if self.rate_limit_slip > MAX_RATE_LIMIT_SLIP {
+            out.push(Problem::at(
+                format!("{path}.rate_limit_slip"),
+                format!(
+                    "must be 0 to {MAX_RATE_LIMIT_SLIP} (0 drops every limited query, N sends \
+                     every Nth a truncated reply)"
+                ),
+            ));
+        }
+        for (key, len, range) in [
+            ("rate_limit_ipv4_prefix_len", self.rate_limit_ipv4_prefix_len, RATE_LIMIT_IPV4_PREFIX),
+            ("rate_limit_ipv6_prefix_len", self.rate_limit_ipv6_prefix_len, RATE_LIMIT_IPV6_PREFIX),
+        ] {
+            if !range.contains(&len) {
+                out.push(Problem::at(
+                    format!("{path}.{key}"),
+                    format!("must be {} to {}, not {len}", range.start(), range.end()),
+                ));
+            }
+        }
         out
     }
 
@@ -158,6 +220,23 @@ impl DnsConfig {
             n => n.min(MAX_UDP_SOCKETS),
         }
     }
+}
+
+/// Checks a server identifier: it must fit one TXT character-string and print as it is.
+fn check_server_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("must not be empty; leave it out to send no identity".into());
+    }
+    if id.len() > MAX_SERVER_ID_BYTES {
+        return Err(format!(
+            "is {} bytes long; at most {MAX_SERVER_ID_BYTES} fit in a TXT record",
+            id.len()
+        ));
+    }
+    if !id.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        return Err("may hold only printable ASCII characters (space to '~')".into());
+    }
+    Ok(())
 }
 
 /// Checks a domain name in presentation form: labels of 1..=63 letters, digits, `-` or `_`,

@@ -16,6 +16,13 @@ pub const QUERIES: &str = "dns_queries";
 pub const DROPPED: &str = "dns_dropped";
 /// `switchyard_dns_truncated_total`: UDP answers sent with TC set.
 pub const TRUNCATED: &str = "dns_truncated";
+/// `switchyard_dns_rate_limit_slipped_total`: UDP queries over the rate limit answered with
+/// an empty truncated reply instead of being dropped (those dropped count under
+/// `switchyard_dns_dropped_total{reason="rate_limited"}`). Not in the other counters.
+pub const SLIPPED: &str = "dns_rate_limit_slipped";
+/// `switchyard_dns_tcp_evicted_total`: idle TCP connections closed to make room for a new
+/// one at `tcp_max_connections`.
+pub const TCP_EVICTED: &str = "dns_tcp_evicted";
 /// `switchyard_dns_response_duration_seconds`: UDP receive-to-send time of answered queries,
 /// chosen per socket by [`DurationSampler`].
 pub const DURATION: &str = "dns_response_duration";
@@ -52,7 +59,9 @@ pub struct DnsMetrics {
     queries: Box<[Counter]>,
     malformed: Counter,
     rate_limited: Counter,
+    slipped: Counter,
     truncated: Counter,
+    tcp_evicted: Counter,
     duration: Histogram,
 }
 
@@ -62,6 +71,8 @@ impl DnsMetrics {
         let queries = Family::<Labels3, Counter>::default();
         let dropped = Family::<Labels1, Counter>::default();
         let truncated = Counter::default();
+        let slipped = Counter::default();
+        let tcp_evicted = Counter::default();
         let duration = Histogram::new(exponential_buckets(2e-6, 2.0, 16));
         let mut handles =
             Vec::with_capacity(TRANSPORTS.len() * QType::ALL.len() * Rcode::ALL.len());
@@ -84,9 +95,29 @@ impl DnsMetrics {
             );
             r.register(DROPPED, "DNS packets dropped without an answer, by reason", dropped);
             r.register(TRUNCATED, "DNS UDP responses sent truncated (TC set)", truncated.clone());
+            r.register(
+                SLIPPED,
+                "DNS UDP queries over the per-source rate limit answered with an empty \
+                 truncated reply (TC set) instead of being dropped",
+                slipped.clone(),
+            );
+            r.register(
+                TCP_EVICTED,
+                "DNS TCP connections idle the longest closed to make room for a new one at \
+                 the connection limit",
+                tcp_evicted.clone(),
+            );
             r.register_with_unit(DURATION, DURATION_HELP, Unit::Seconds, duration.clone());
         });
-        Self { queries: handles.into(), malformed, rate_limited, truncated, duration }
+        Self {
+            queries: handles.into(),
+            malformed,
+            rate_limited,
+            slipped,
+            truncated,
+            tcp_evicted,
+            duration,
+        }
     }
 
     /// Counts an answered query.
@@ -111,6 +142,16 @@ impl DnsMetrics {
             DropReason::Malformed => self.malformed.inc(),
             DropReason::RateLimited => self.rate_limited.inc(),
         };
+    }
+
+    /// Counts a query over the rate limit answered with a truncated reply.
+    pub fn slipped(&self) {
+        self.slipped.inc();
+    }
+
+    /// Counts a TCP connection closed to make room for a new one.
+    pub fn tcp_evicted(&self) {
+        self.tcp_evicted.inc();
     }
 
     /// Records one sampled response duration.

@@ -3,10 +3,12 @@
 //! Every A/AAAA answer is computed per query from the current [`RoutingTable`] snapshot
 //! (loaded once per query through `ArcSwap`), localized by the EDNS Client Subnet address
 //! when present (RFC 7871), else by the resolver's address. SOA and NS are answered at the
-//! apexes, NODATA and NXDOMAIN carry the SOA for negative caching (RFC 2308), other names
-//! are REFUSED. Layers, each importing only those before it: [`codes`] and [`writer`] (vocabulary),
-//! [`ecs`] and [`wire`] (codec), [`authority`], [`records`] and [`answer`] (the pure answer
-//! function), [`udp`] and [`tcp`] (transports), [`ratelimit`] and [`metrics`].
+//! apexes, the zone's own name servers with their glue, NODATA and NXDOMAIN carry the SOA
+//! for negative caching (RFC 2308), zone transfers are refused and names outside the zones
+//! are REFUSED. Layers, each importing only those before it: [`codes`] and [`writer`]
+//! (vocabulary), [`ecs`] and [`wire`] (codec), [`authority`], [`records`] and [`answer`]
+//! (the pure answer function), [`udp`] and [`tcp`] (transports), [`ratelimit`] and
+//! [`metrics`].
 
 pub mod answer;
 pub mod authority;
@@ -34,7 +36,7 @@ use switchyard_route::RoutingTable;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-pub use answer::answer;
+pub use answer::{answer, slip};
 pub use authority::Authority;
 pub use codes::{Outcome, QType, Rcode, Transport};
 pub use config::{DnsConfig, NameServer};
@@ -77,8 +79,13 @@ pub async fn spawn(
         table,
         metrics: DnsMetrics::register(registry),
         limiter: ratelimit::RateLimiter::new(
-            config.rate_limit_per_source_qps,
-            config.rate_limit_burst,
+            ratelimit::Policy {
+                qps: config.rate_limit_per_source_qps,
+                burst: config.rate_limit_burst,
+                slip: config.rate_limit_slip,
+                ipv4_prefix_len: config.rate_limit_ipv4_prefix_len,
+                ipv6_prefix_len: config.rate_limit_ipv6_prefix_len,
+            },
             Instant::now(),
         ),
     });

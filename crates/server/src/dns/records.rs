@@ -1,14 +1,18 @@
 //! Response assembly: header and echoed question, counted record sections with truncation,
-//! the trailing OPT record, and the A/AAAA/SOA/NS record writers (RFC 1035 §3.3, §4.1).
+//! the trailing OPT record, and the A/AAAA/SOA/NS/TXT record writers (RFC 1035 §3.3, §4.1).
+
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::authority::Authority;
-use super::codes::{Outcome, QType, Rcode, class, flag, rtype};
+use super::codes::{Outcome, QType, Rcode, class, edns, flag, rtype};
 use super::ecs::ClientSubnet;
-use super::wire::{HEADER_LEN, ParseError, Query};
+use super::wire::{HEADER_LEN, OptEcho, ParseError, Query};
 use super::writer::{Full, Writer};
 
 /// Size of an OPT record without options (RFC 6891 §6.1.2).
 const OPT_LEN: usize = 11;
+/// Size of an option's code and length (RFC 6891 §6.1.2).
+const OPTION_HEAD: usize = 4;
 
 /// Record sections after the question.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,20 +42,45 @@ pub struct Response<'a> {
     counts: [u16; 3],
     question_end: usize,
     truncated: bool,
-    edns: bool,
-    ecs: Option<(ClientSubnet, u8)>,
+    opt: Option<Opt<'a>>,
+}
+
+/// What the response's OPT record carries besides our payload size and the extended RCODE.
+#[derive(Debug, Clone, Copy)]
+struct Opt<'a> {
     max_udp: u16,
+    dnssec_ok: bool,
+    ecs: Option<(ClientSubnet, u8)>,
+    nsid: Option<&'a [u8]>,
+}
+
+impl Opt<'_> {
+    fn wire_len(&self) -> usize {
+        OPT_LEN
+            + self.ecs.map_or(0, |(e, _)| e.wire_len())
+            + self.nsid.map_or(0, |id| OPTION_HEAD + id.len())
+    }
 }
 
 impl<'a> Response<'a> {
-    /// Writes the header and the question as received (keeping its case).
-    pub fn start(out: &'a mut [u8], limit: usize, q: &Query<'_>, max_udp: u16) -> Self {
-        let ecs = q.edns.and_then(|e| e.ecs).map(|e| (e, 0));
-        let opt_len = match (q.edns, ecs) {
-            (None, _) => 0,
-            (Some(_), None) => OPT_LEN,
-            (Some(_), Some((e, _))) => OPT_LEN + e.wire_len(),
-        };
+    /// Writes the header and the question as received (keeping its case). `nsid` is the
+    /// server identifier to put in the OPT record (RFC 5001), when the query asked for it and
+    /// one is configured.
+    #[inline]
+    pub fn start(
+        out: &'a mut [u8],
+        limit: usize,
+        q: &Query<'_>,
+        max_udp: u16,
+        nsid: Option<&'a [u8]>,
+    ) -> Self {
+        let opt = q.edns.map(|e| Opt {
+            max_udp,
+            dnssec_ok: e.dnssec_ok,
+            ecs: e.ecs.map(|e| (e, 0)),
+            nsid,
+        });
+        let opt_len = opt.map_or(0, |o| o.wire_len());
         let mut w = Writer::new(out, limit.saturating_sub(opt_len));
         let header_ok = w.u16(q.header.id).is_ok()
             && w.u16(0).is_ok()
@@ -68,9 +97,7 @@ impl<'a> Response<'a> {
             flags: q.header.flags & flag::RD,
             counts: [0; 3],
             truncated: false,
-            edns: q.edns.is_some(),
-            ecs,
-            max_udp,
+            opt,
         }
     }
 
@@ -87,9 +114,17 @@ impl<'a> Response<'a> {
     /// Sets the SCOPE PREFIX-LENGTH of the echoed Client Subnet option; 0 (the default)
     /// means the answer does not depend on the client's address (RFC 7871 §7.2.1).
     pub fn set_ecs_scope(&mut self, scope: u8) {
-        if let Some((_, s)) = &mut self.ecs {
+        if let Some((_, s)) = self.opt.as_mut().and_then(|o| o.ecs.as_mut()) {
             *s = scope;
         }
+    }
+
+    /// Sends header and question only, with TC set: the rate limiter's slipped reply, which
+    /// makes a real resolver ask again over TCP (BIND's RRL `slip`).
+    pub fn truncate_all(&mut self) {
+        self.truncated = true;
+        self.counts = [0; 3];
+        self.w.truncate(self.question_end);
     }
 
     /// Appends records to `section` through `f`. Returns what `f` returned, or `Err(Full)`
@@ -131,9 +166,11 @@ impl<'a> Response<'a> {
         }
         self.w.set_limit(self.limit);
         let mut ar = self.counts[2];
-        if self.edns {
-            let ecs = if rcode == Rcode::FormErr { None } else { self.ecs };
-            if write_opt(&mut self.w, self.max_udp, (code >> 4) as u8, ecs).is_ok() {
+        if let Some(mut opt) = self.opt {
+            if rcode == Rcode::FormErr {
+                opt.ecs = None;
+            }
+            if write_opt(&mut self.w, opt, (code >> 4) as u8).is_ok() {
                 ar += 1;
             }
         }
@@ -145,24 +182,25 @@ impl<'a> Response<'a> {
     }
 }
 
-/// OPT pseudo-record: our payload size, extended RCODE, version 0, no DO (RFC 6891 §6.1.3).
-fn write_opt(
-    w: &mut Writer<'_>,
-    max_udp: u16,
-    ext_rcode: u8,
-    ecs: Option<(ClientSubnet, u8)>,
-) -> Result<(), Full> {
+/// OPT pseudo-record: our payload size, extended RCODE, version 0, the query's DO bit (RFC
+/// 6891 §6.1.3, RFC 3225 §3), then the Client Subnet and NSID options.
+fn write_opt(w: &mut Writer<'_>, opt: Opt<'_>, ext_rcode: u8) -> Result<(), Full> {
     w.bytes(&[0])?;
     w.u16(rtype::OPT)?;
-    w.u16(max_udp)?;
-    w.bytes(&[ext_rcode, 0, 0, 0])?;
-    match ecs {
-        None => w.u16(0),
-        Some((e, scope)) => {
-            w.u16(e.wire_len() as u16)?;
-            e.write(w, scope)
-        }
+    w.u16(opt.max_udp)?;
+    w.bytes(&[ext_rcode, 0])?;
+    w.u16(if opt.dnssec_ok { edns::DO } else { 0 })?;
+    let rdlen = opt.wire_len() - OPT_LEN;
+    w.u16(rdlen as u16)?;
+    if let Some((e, scope)) = opt.ecs {
+        e.write(w, scope)?;
     }
+    if let Some(id) = opt.nsid {
+        w.u16(edns::NSID)?;
+        w.u16(id.len() as u16)?;
+        w.bytes(id)?;
+    }
+    Ok(())
 }
 
 /// Owner, type, class IN and TTL of a record whose owner is a pointer to `owner`; returns
@@ -183,7 +221,9 @@ fn patch_rdlen(s: &mut Sink<'_, '_>, at: usize) {
     s.w.patch_u16(at, len as u16);
 }
 
-/// An A (4 octets) or AAAA (16 octets) record owned by the name at `owner`.
+/// An A (4 octets) or AAAA (16 octets) record owned by the name at `owner`. Forced inline:
+/// it writes every record of the hot answer path (see `wire::read_question`).
+#[inline(always)]
 pub fn address(s: &mut Sink<'_, '_>, owner: usize, ttl: u32, octets: &[u8]) -> Result<(), Full> {
     let t = if octets.len() == 4 { rtype::A } else { rtype::AAAA };
     s.w.pointer(owner)?;
@@ -250,7 +290,8 @@ pub fn soa(
 }
 
 /// NS records at the apex (the question name) and glue addresses in the additional section.
-pub fn ns_with_glue(resp: &mut Response<'_>, auth: &Authority, _apex: &str) -> Result<bool, Full> {
+/// Appends to what the answer section already holds (the SOA of an ANY answer).
+pub fn ns_with_glue(resp: &mut Response<'_>, auth: &Authority) -> Result<bool, Full> {
     let c = &auth.config;
     let mut name_at = Vec::with_capacity(c.name_servers.len());
     resp.section(Section::Answer, |s| {
@@ -280,25 +321,68 @@ pub fn ns_with_glue(resp: &mut Response<'_>, auth: &Authority, _apex: &str) -> R
     })
 }
 
+/// The addresses of one of the zone's name server hosts, owned by the question name: the
+/// same records, with the same TTL, that an NS answer puts in its additional section.
+/// `Ok(false)` when there were none to write.
+pub fn host_addresses(
+    s: &mut Sink<'_, '_>,
+    ttl: u32,
+    v4: &[Ipv4Addr],
+    v6: &[Ipv6Addr],
+) -> Result<bool, Full> {
+    for a in v4 {
+        address(s, HEADER_LEN, ttl, &a.octets())?;
+    }
+    for a in v6 {
+        address(s, HEADER_LEN, ttl, &a.octets())?;
+    }
+    Ok(!v4.is_empty() || !v6.is_empty())
+}
+
+/// A CHAOS-class TXT record owned by the question name (`id.server`, `hostname.bind`)
+/// holding `text` as one character-string, with TTL 0 as BIND and Knot send it.
+pub fn chaos_txt(s: &mut Sink<'_, '_>, text: &[u8]) -> Result<bool, Full> {
+    let text = &text[..text.len().min(255)];
+    s.w.pointer(HEADER_LEN)?;
+    s.w.u16(rtype::TXT)?;
+    s.w.u16(class::CH)?;
+    s.w.u32(0)?;
+    s.w.u16(1 + text.len() as u16)?;
+    s.w.bytes(&[text.len() as u8])?;
+    s.w.bytes(text)?;
+    s.count += 1;
+    Ok(true)
+}
+
 /// NOTIMP or FORMERR for a query that could not be parsed: header, the question when it
-/// was readable, and an OPT record when the query had one.
+/// was readable, and an OPT record (with the query's DO bit) when the query had one.
+///
+/// FORMERR answers a malformed standard query, so RD is copied as for any query (RFC 1035
+/// §4.1.1). NOTIMP answers an opcode whose flags mean nothing to us: only QR and the
+/// OPCODE are set, which is what ISC's EDNS compliance tests (`opcode`, `opcodeflg`) and
+/// RFC 8906 §8.1.4 expect; RD, AA, AD, CD and Z are not echoed.
 pub fn error_reply(query: &[u8], e: ParseError, max_udp: u16, out: &mut [u8]) -> Outcome {
-    let (header, echo, edns, rcode) = match e {
+    let (header, echo, edns, rcode, copied) = match e {
         ParseError::Drop => return Outcome::Drop,
-        ParseError::NotImp(h) => (h, None, false, Rcode::NotImp),
-        ParseError::FormErr { header, echo, edns, .. } => (header, echo, edns, Rcode::FormErr),
+        ParseError::NotImp { header, echo, edns } => {
+            (header, echo, edns, Rcode::NotImp, flag::OPCODE)
+        }
+        ParseError::FormErr { header, echo, edns, .. } => {
+            (header, echo, edns, Rcode::FormErr, flag::RD | flag::OPCODE)
+        }
     };
     let mut w = Writer::new(out, 512);
     let question = echo.and_then(|(len, _)| query.get(HEADER_LEN..HEADER_LEN + len));
-    let flags = flag::QR | (header.flags & (flag::RD | 0x7800)) | rcode.code();
+    let flags = flag::QR | (header.flags & copied) | rcode.code();
+    let opt = edns.map(|OptEcho { dnssec_ok }| Opt { max_udp, dnssec_ok, ecs: None, nsid: None });
     let ok = w.u16(header.id).is_ok()
         && w.u16(flags).is_ok()
         && w.u16(u16::from(question.is_some())).is_ok()
         && w.u16(0).is_ok()
         && w.u16(0).is_ok()
-        && w.u16(u16::from(edns)).is_ok()
+        && w.u16(u16::from(opt.is_some())).is_ok()
         && question.is_none_or(|qb| w.bytes(qb).is_ok())
-        && (!edns || write_opt(&mut w, max_udp, 0, None).is_ok());
+        && opt.is_none_or(|o| write_opt(&mut w, o, 0).is_ok());
     if !ok {
         return Outcome::Drop;
     }

@@ -1,13 +1,15 @@
 //! DNS over TCP (RFC 7766): two-byte length framing, several queries per connection
-//! answered in order, an idle timeout, and a bound on concurrent connections.
+//! answered in order, an idle timeout, and a bound on concurrent connections at which the
+//! connection idle the longest is closed to make room for a new client.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 use tokio::task::JoinSet;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
@@ -18,23 +20,27 @@ use super::codes::{Outcome, Transport};
 use super::metrics::DropReason;
 
 /// Accepts connections until `stop`; then stops accepting and waits for the open
-/// connections, which finish the query in hand and close.
+/// connections, which finish the answer in hand and close.
+///
+/// At `tcp_max_connections`, a new client makes the connection idle the longest close
+/// (counted in `switchyard_dns_tcp_evicted_total`) and is served as soon as that one has
+/// gone, rather than waiting in the accept queue until some connection's idle timeout. RFC
+/// 7766 §6.2.2 and §6.2.3 leave it to the server to manage its connections as resources
+/// require, and clients must cope with an idle connection being closed; the idlest one is
+/// the one whose loss costs its client least, and a client that stalls in the middle of a
+/// query cannot hold a slot against newcomers.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: CancellationToken) {
-    let limit = Arc::new(Semaphore::new(shared.auth.config.tcp_max_connections.max(1)));
+    let max = shared.auth.config.tcp_max_connections.max(1);
+    let limit = Arc::new(Semaphore::new(max));
+    let registry = Arc::new(Registry::default());
     let mut conns = JoinSet::new();
     loop {
-        let permit = tokio::select! {
-            _ = stop.cancelled() => break,
-            p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-        };
         let accepted = tokio::select! {
             _ = stop.cancelled() => break,
             r = listener.accept() => r,
         };
-        match accepted {
-            Ok((stream, peer)) => {
-                conns.spawn(connection(stream, peer, shared.clone(), stop.clone(), permit));
-            }
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
             Err(e) => {
                 // Out of descriptors and the like: back off briefly instead of spinning.
                 tracing::warn!(error = %e, "dns tcp accept failed");
@@ -42,8 +48,24 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: Cancellatio
                     _ = stop.cancelled() => break,
                     _ = tokio::time::sleep(Duration::from_millis(50)) => {}
                 }
+                continue;
             }
-        }
+        };
+        let permit = match limit.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(TryAcquireError::Closed) => break,
+            Err(TryAcquireError::NoPermits) => {
+                if registry.evict_idlest() {
+                    shared.metrics.tcp_evicted();
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    p = limit.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+                }
+            }
+        };
+        let member = registry.insert();
+        conns.spawn(connection(stream, peer, shared.clone(), stop.clone(), member, permit));
         while conns.try_join_next().is_some() {}
     }
     drop(listener);
@@ -55,9 +77,11 @@ async fn connection(
     peer: SocketAddr,
     shared: Arc<Shared>,
     stop: CancellationToken,
+    member: Member,
     _permit: OwnedSemaphorePermit,
 ) {
     let _ = stream.set_nodelay(true);
+    let evict = member.conn.evict.clone();
     let idle = Duration::from_millis(shared.auth.config.tcp_idle_timeout_ms.max(1));
     let mut query = Vec::with_capacity(512);
     let mut out = vec![0u8; 2 + usize::from(u16::MAX)];
@@ -65,19 +89,23 @@ async fn connection(
     loop {
         let len = tokio::select! {
             _ = stop.cancelled() => return,
+            _ = evict.cancelled() => return,
             r = timeout(idle, stream.read_u16()) => match r {
                 Ok(Ok(len)) => usize::from(len),
                 _ => return,
             },
         };
         query.resize(len, 0);
-        match timeout(idle, stream.read_exact(&mut query)).await {
-            Ok(Ok(_)) => {}
-            _ => {
-                shared.metrics.dropped(DropReason::Malformed);
-                return;
-            }
+        let read = tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = evict.cancelled() => return,
+            r = timeout(idle, stream.read_exact(&mut query)) => r,
+        };
+        if !matches!(read, Ok(Ok(_))) {
+            shared.metrics.dropped(DropReason::Malformed);
+            return;
         }
+        member.touch();
         seed = seed.wrapping_mul(0x5851_f42d_4c95_7f2d).wrapping_add(0x1405_7b7e_f767_814f);
         let outcome = {
             let table = shared.table.load();
@@ -88,9 +116,114 @@ async fn connection(
             return;
         };
         out[..2].copy_from_slice(&(len as u16).to_be_bytes());
-        match timeout(idle, stream.write_all(&out[..2 + len])).await {
-            Ok(Ok(())) => shared.metrics.answered(Transport::Tcp, qtype, rcode, truncated),
+        // Shutdown lets the answer in hand go out; eviction does not wait for a client
+        // that does not read.
+        let wrote = tokio::select! {
+            _ = evict.cancelled() => return,
+            r = timeout(idle, stream.write_all(&out[..2 + len])) => r,
+        };
+        match wrote {
+            Ok(Ok(())) => {
+                shared.metrics.answered(Transport::Tcp, qtype, rcode, truncated);
+                member.touch();
+            }
             _ => return,
         }
+    }
+}
+
+/// One open connection as the eviction choice sees it.
+#[derive(Debug)]
+struct Conn {
+    /// [`Registry::clock`] at its last activity: accepted, a query read, an answer sent.
+    last_active: AtomicU64,
+    /// Cancelled to make the connection close.
+    evict: CancellationToken,
+}
+
+/// The open connections, so that the one idle the longest can be found at the limit.
+/// Activity is ordered by a counter rather than a clock, so two connections never tie. A
+/// std mutex suffices: it is held to add or remove an entry and, at the limit, for one scan
+/// of at most `tcp_max_connections` entries; never across an await.
+#[derive(Debug, Default)]
+struct Registry {
+    slots: Mutex<Slots>,
+    clock: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Slots {
+    entries: Vec<Option<Arc<Conn>>>,
+    free: Vec<usize>,
+}
+
+impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Slots> {
+        self.slots.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn tick(&self) -> u64 {
+        self.clock.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Registers a connection accepted now.
+    fn insert(self: &Arc<Self>) -> Member {
+        let conn = Arc::new(Conn {
+            last_active: AtomicU64::new(self.tick()),
+            evict: CancellationToken::new(),
+        });
+        let mut slots = self.lock();
+        let index = match slots.free.pop() {
+            Some(i) => {
+                slots.entries[i] = Some(conn.clone());
+                i
+            }
+            None => {
+                slots.entries.push(Some(conn.clone()));
+                slots.entries.len() - 1
+            }
+        };
+        Member { registry: self.clone(), index, conn }
+    }
+
+    /// Tells the connection idle the longest to close; `false` when none is left to tell
+    /// (every one is closing already).
+    fn evict_idlest(&self) -> bool {
+        let slots = self.lock();
+        let idlest = slots
+            .entries
+            .iter()
+            .flatten()
+            .filter(|c| !c.evict.is_cancelled())
+            .min_by_key(|c| c.last_active.load(Ordering::Relaxed));
+        match idlest {
+            Some(c) => {
+                c.evict.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// A connection's entry in the [`Registry`], removed when the connection ends.
+struct Member {
+    registry: Arc<Registry>,
+    index: usize,
+    conn: Arc<Conn>,
+}
+
+impl Member {
+    /// Records activity now.
+    fn touch(&self) {
+        self.conn.last_active.store(self.registry.tick(), Ordering::Relaxed);
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        let mut slots = self.registry.lock();
+        slots.entries[self.index] = None;
+        slots.free.push(self.index);
     }
 }

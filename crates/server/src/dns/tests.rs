@@ -15,7 +15,9 @@ use super::authority::Authority;
 use super::codes::{Outcome, Rcode, Transport};
 use super::config::{DnsConfig, NameServer};
 use super::ecs::{ClientSubnet, EcsError};
-use super::ratelimit::{RateLimiter, slot_of};
+use super::ratelimit::{Policy, RateLimiter, Verdict, slot_of};
+
+mod conformance;
 
 const FLEET: &str = r#"
 [[zones]]
@@ -682,6 +684,10 @@ fn config_defaults_and_validation() {
         tcp_idle_timeout_ms = 0
         tcp_max_connections = 0
         rate_limit_burst = 5
+        server_id = ""
+        rate_limit_slip = 11
+        rate_limit_ipv4_prefix_len = 7
+        rate_limit_ipv6_prefix_len = 129
         [[name_servers]]
         name = ""
         "#,
@@ -694,32 +700,47 @@ fn config_defaults_and_validation() {
             "dns.zones[1]",
             "dns.soa_rname",
             "dns.name_servers[0].name",
+            "dns.server_id",
             "dns.max_udp_payload_bytes",
             "dns.udp_sockets",
             "dns.tcp_idle_timeout_ms",
             "dns.tcp_max_connections",
-            "dns.rate_limit_burst"
+            "dns.rate_limit_burst",
+            "dns.rate_limit_slip",
+            "dns.rate_limit_ipv4_prefix_len",
+            "dns.rate_limit_ipv6_prefix_len",
         ]
     );
     let round = toml::to_string(&config()).unwrap();
     assert_eq!(toml::from_str::<DnsConfig>(&round).unwrap(), config());
 }
 
+/// A limiter of `qps` with `burst`, slipping every `slip`-th query over the limit, that
+/// limits each address on its own.
+pub(super) fn limiter(qps: u32, burst: u32, slip: u32, t0: Instant) -> RateLimiter {
+    let policy = Policy { qps, burst, slip, ipv4_prefix_len: 32, ipv6_prefix_len: 128 };
+    RateLimiter::new(policy, t0).unwrap()
+}
+
+pub(super) fn allowed(rl: &RateLimiter, ip: IpAddr, at: Instant, n: usize) -> usize {
+    (0..n).filter(|_| rl.check(ip, at) == Verdict::Allow).count()
+}
+
 #[test]
 fn rate_limit_burst_then_steady_rate() {
     let t0 = Instant::now();
-    let rl = RateLimiter::new(10, 5, t0).unwrap();
+    let rl = limiter(10, 5, 0, t0);
     let ip: IpAddr = "192.0.2.1".parse().unwrap();
-    assert_eq!((0..20).filter(|_| rl.check(ip, t0)).count(), 5, "burst of 5 at one instant");
+    assert_eq!(allowed(&rl, ip, t0, 20), 5, "burst of 5 at one instant");
     let t1 = t0 + Duration::from_millis(100);
-    assert!(rl.check(ip, t1), "one unit accrues in 100 ms");
-    assert!(!rl.check(ip, t1));
-    assert!(rl.check("192.0.2.2".parse().unwrap(), t1), "another source is untouched");
+    assert_eq!(rl.check(ip, t1), Verdict::Allow, "one unit accrues in 100 ms");
+    assert_eq!(rl.check(ip, t1), Verdict::Drop);
+    assert_eq!(rl.check("192.0.2.2".parse().unwrap(), t1), Verdict::Allow, "another source");
 
-    assert!(RateLimiter::new(0, 0, t0).is_none(), "0 qps = off");
-    let rl = RateLimiter::new(3, 0, t0).unwrap();
+    assert!(RateLimiter::new(Policy::default(), t0).is_none(), "0 qps = off");
+    let rl = limiter(3, 0, 0, t0);
     let v6: IpAddr = "2001:db8::1".parse().unwrap();
-    assert_eq!((0..10).filter(|_| rl.check(v6, t0)).count(), 3, "burst defaults to the rate");
+    assert_eq!(allowed(&rl, v6, t0, 10), 3, "burst defaults to the rate");
 }
 
 #[test]

@@ -13,9 +13,10 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
-use super::answer::answer;
+use super::answer::{answer, slip};
 use super::codes::{Outcome, Transport};
 use super::metrics::{DropReason, DurationSampler};
+use super::ratelimit::Verdict;
 
 /// Largest query read; anything longer is cut by the kernel and then fails to parse.
 const RECV_BUF: usize = 4096;
@@ -52,11 +53,22 @@ pub fn serve(sock: std::net::UdpSocket, shared: Arc<Shared>, index: u64, stop: C
         // One clock read per query (a vDSO call, far below the two system calls), shared by
         // the rate limiter and the duration sampler.
         let received = Instant::now();
-        if let Some(rl) = &shared.limiter
-            && !rl.check(src.ip(), received)
-        {
-            shared.metrics.dropped(DropReason::RateLimited);
-            continue;
+        match shared.limiter.as_ref().map_or(Verdict::Allow, |rl| rl.check(src.ip(), received)) {
+            Verdict::Allow => {}
+            Verdict::Drop => {
+                shared.metrics.dropped(DropReason::RateLimited);
+                continue;
+            }
+            Verdict::Slip => {
+                if let Outcome::Reply { len, .. } = slip(&shared.auth, &rx[..len], &mut tx)
+                    && sock.send_to(&tx[..len], src).is_ok()
+                {
+                    shared.metrics.slipped();
+                } else {
+                    shared.metrics.dropped(DropReason::RateLimited);
+                }
+                continue;
+            }
         }
         seed ^= seed << 13;
         seed ^= seed >> 7;

@@ -250,10 +250,13 @@ async fn malformed_packets_are_dropped_and_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_source_rate_limit_drops_excess() {
+    // Slip 0: everything over the limit is dropped (slipped replies are covered in
+    // dns_conformance).
     let config = DnsConfig {
         udp_sockets: 1,
         rate_limit_per_source_qps: 5,
         rate_limit_burst: 5,
+        rate_limit_slip: 0,
         ..DnsConfig::default()
     };
     let s = Server::start(config).await;

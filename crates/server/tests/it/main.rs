@@ -10,6 +10,7 @@ mod traffic_common;
 mod admin_api;
 mod check_config;
 mod demo;
+mod dns_conformance;
 mod dns_listener;
 mod e2e_probe;
 mod foundation;

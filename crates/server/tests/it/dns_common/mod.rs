@@ -1,6 +1,6 @@
 //! Shared setup for the DNS listener tests: a routing table, an in-process listener on a
-//! loopback ephemeral port, `dig` (required: the suite fails when it is missing), and
-//! metric reads.
+//! loopback ephemeral port, `dig` and `kdig` (required: the suite fails when they are
+//! missing), and metric reads.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -119,6 +119,21 @@ impl Server {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Runs `kdig @addr -p port <args>` (Knot's client, a second opinion on the wire format)
+    /// and returns its output, errors included (kdig reports a failed transfer on stderr).
+    pub async fn kdig(&self, args: &[&str]) -> String {
+        let port = self.addr.port().to_string();
+        let mut cmd = tokio::process::Command::new("kdig");
+        cmd.args(["@127.0.0.1", "-p", &port, "+norec", "+time=5", "+retry=0"]).args(args);
+        let out = match cmd.output().await {
+            Ok(o) => o,
+            Err(e) => panic!("`kdig` could not run ({e}): install Debian package knot-dnsutils"),
+        };
+        let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&out.stderr));
+        text
+    }
+
     /// Sum of every sample of `metric` whose line contains all of `labels`.
     pub fn metric(&self, metric: &str, labels: &[&str]) -> f64 {
         metric_value(&self.metrics.encode(), metric, labels)
@@ -138,6 +153,12 @@ impl Server {
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+
+    /// Stops the listener when dropped, so a failing assertion does not leave the UDP
+    /// threads running and the test waiting on them.
+    pub fn stop_on_panic(&self) -> tokio_util::sync::DropGuard {
+        self.stop.clone().drop_guard()
     }
 
     /// Cancels and waits for every task to end.
