@@ -1,13 +1,10 @@
 //! Response building shared by the endpoints: the [`Reply`] every handler returns (rendered
 //! by the axum adapter or written directly by the fast path), JSON serialized straight into
-//! one pre-sized buffer, the no-store caching rule, node views and `Host` parsing.
-
-use std::net::IpAddr;
+//! one pre-sized buffer, the no-store caching rule and `Host` parsing.
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, Uri, header};
 use serde::Serialize;
-use switchyard_route::NodeChoice;
 
 /// `Content-Type` of every JSON answer.
 pub fn json_type() -> HeaderValue {
@@ -104,41 +101,6 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Reply {
 /// A `200` reply carrying `body`, already JSON.
 pub fn raw_json(body: Vec<u8>) -> Reply {
     Reply { status: StatusCode::OK, body, location: None, retry_after: None, allow: None }
-}
-
-/// A chosen node as the JSON answers show it.
-#[derive(Serialize)]
-pub struct NodeView<'a> {
-    /// Node id.
-    pub id: &'a str,
-    /// The address a client of this family should use.
-    pub address: Option<IpAddr>,
-    /// Host name for redirects, when configured.
-    pub hostname: Option<&'a str>,
-    /// Zone of the node.
-    pub zone: &'a str,
-    /// HTTP port.
-    pub port: u16,
-}
-
-impl<'a> NodeView<'a> {
-    /// View of `n` for a client at `client`.
-    pub fn new(n: NodeChoice<'a>, client: IpAddr) -> Self {
-        Self {
-            id: n.id,
-            address: address_for(&n, client),
-            hostname: n.hostname,
-            zone: n.zone,
-            port: n.port,
-        }
-    }
-}
-
-/// The node's address in the client's own family when it has one, else the other.
-pub fn address_for(n: &NodeChoice<'_>, client: IpAddr) -> Option<IpAddr> {
-    let v4 = n.ipv4.map(IpAddr::V4);
-    let v6 = n.ipv6.map(IpAddr::V6);
-    if client.is_ipv6() { v6.or(v4) } else { v4.or(v6) }
 }
 
 /// Host name of the request without port: the URI authority (HTTP/2, absolute-form), else
