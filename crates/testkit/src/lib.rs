@@ -1,7 +1,8 @@
 //! Test fixtures for Switchyard: a programmable fleet simulator (HTTP, TCP, TLS, DNS and agent
 //! nodes on loopback), a simulated SNMP agent population, and launchers for the real services
-//! the tests talk to (net-snmp `snmpd`).
+//! the tests talk to (net-snmp `snmpd`), and a runner for the `switchyard` binary itself.
 
 pub mod fleet;
+pub mod process;
 pub mod snmp_agent;
 pub mod snmpd;
