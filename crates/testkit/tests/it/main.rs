@@ -1,3 +1,4 @@
 //! The test kit's own integration tests.
 
+mod etcd;
 mod fleet;
