@@ -5,5 +5,6 @@
 pub mod etcd;
 pub mod fleet;
 pub mod process;
+pub mod proxy;
 pub mod snmp_agent;
 pub mod snmpd;
