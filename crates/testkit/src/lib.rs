@@ -2,7 +2,9 @@
 //! nodes on loopback), a simulated SNMP agent population, and launchers for the real services
 //! the tests talk to (net-snmp `snmpd`), and a runner for the `switchyard` binary itself.
 
+pub mod etcd;
 pub mod fleet;
 pub mod process;
+pub mod proxy;
 pub mod snmp_agent;
 pub mod snmpd;
