@@ -247,7 +247,7 @@ impl UsmSession {
         {
             let keys = fresh.as_ref().or(self.keys.as_ref()).ok_or(UsmError::UnknownEngine)?;
             let auth = keys.auth.as_ref().ok_or(UsmError::AuthFailure)?;
-            if !auth.verify(msg, m.usm.auth_offset, m.usm.auth_params) {
+            if !auth.verify(&msg[..m.len], m.usm.auth_offset, m.usm.auth_params) {
                 return Err(UsmError::AuthFailure);
             }
         }
