@@ -11,7 +11,15 @@ fn oid_text_round_trip_and_order() {
     let o = oid(".1.3.6.1.2.1.1.1.0");
     assert_eq!(o.to_string(), "1.3.6.1.2.1.1.1.0");
     assert!(oid("1.3.6.1.2.1.2") < oid("1.3.6.1.2.1.10"));
-    assert_eq!("1".parse::<Oid>(), Err(OidError::TooShort));
+    assert_eq!("".parse::<Oid>(), Err(OidError::Syntax));
+    assert_eq!(Oid::new(Vec::new()), Err(OidError::TooShort));
+    // A one-arc root, as `snmpwalk .1` takes it, goes on the wire as 1.0.
+    let one = oid(".1");
+    assert_eq!(one.arcs(), [1]);
+    let mut out = Vec::new();
+    one.encode_into(&mut out);
+    assert_eq!(out, [0x28]);
+    assert!(one < oid("1.0") && oid("1.3.6") > one && oid("1.3.6").starts_with(&one));
     assert_eq!("3.1".parse::<Oid>(), Err(OidError::BadPrefix));
     assert_eq!("1.x".parse::<Oid>(), Err(OidError::Syntax));
 }
