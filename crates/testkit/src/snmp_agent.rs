@@ -283,6 +283,11 @@ impl SimAgent {
         }
     }
 
+    /// The agent's snmpEngineID, when it serves v3 users.
+    pub fn engine_id(&self) -> Option<Vec<u8>> {
+        lock(&self.shared).engine.as_ref().map(|e| e.engine_id().to_vec())
+    }
+
     /// Requests received so far (including dropped ones).
     pub fn requests(&self) -> u64 {
         self.shared.requests.load(Ordering::Relaxed)

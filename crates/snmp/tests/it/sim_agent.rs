@@ -376,3 +376,37 @@ async fn walks_report_how_they_ended() {
     let end = t.walk_with(&oid("1.3.6.1.2.1.1"), |_| sys += 1).await.unwrap();
     assert_eq!((end, sys), (WalkEnd::LeftSubtree, 6));
 }
+
+/// A known engine ID skips discovery (net-snmp's -e): a noAuthNoPriv GET is one request.
+/// contextEngineID and contextName go out as set.
+#[tokio::test]
+async fn known_engine_id_skips_discovery() {
+    let user = UsmUser::no_auth("plain").unwrap();
+    let spec = AgentSpec {
+        users: vec![user.clone()],
+        context_names: vec!["vrf-blue".into()],
+        ..Default::default()
+    };
+    let agent = SimAgent::start(spec).await.unwrap();
+    let engine_id = agent.engine_id().unwrap();
+    let client = Client::new().unwrap();
+    let known = Security::V3 {
+        user: user.clone(),
+        context_name: b"vrf-blue".to_vec(),
+        context_engine_id: Some(b"\x80\x00\x00\x00\x01other".to_vec()),
+        engine_id: Some(engine_id.clone()),
+    };
+    let t = client.target_with(agent.addr(), known, quick());
+    t.get(&[oid("1.3.6.1.2.1.1.5.0")]).await.unwrap();
+    assert_eq!(agent.requests(), 1, "no discovery round trip");
+    let discovering = client.target_with(
+        agent.addr(),
+        Security::v3_in_context(user.clone(), "vrf-blue"),
+        quick(),
+    );
+    discovering.get(&[oid("1.3.6.1.2.1.1.5.0")]).await.unwrap();
+    assert_eq!(agent.requests(), 3, "discovery, then the request");
+    let default_context = client.target_with(agent.addr(), Security::v3(user), quick());
+    let err = default_context.get(&[oid("1.3.6.1.2.1.1.5.0")]).await.unwrap_err();
+    assert!(matches!(err, Error::UnknownContext), "{err:?}");
+}
