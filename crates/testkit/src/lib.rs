@@ -5,3 +5,4 @@
 pub mod fleet;
 pub mod snmp_agent;
 pub mod snmpd;
+pub mod snmpsim;
