@@ -62,7 +62,11 @@ impl<'a> Reader<'a> {
         if tag & 0x1f == 0x1f {
             return Err(DecodeError::UnsupportedTag(tag));
         }
-        let (len, n) = read_length(&self.buf[self.pos + 1..])?;
+        // Short lengths, nearly every TLV of SNMP, without the long-form path.
+        let (len, n) = match self.buf.get(self.pos + 1) {
+            Some(&l) if l < 0x80 => (l as usize, 1),
+            _ => read_length(&self.buf[self.pos + 1..])?,
+        };
         let p = self.pos + 1 + n;
         let end = p.checked_add(len).ok_or(DecodeError::BadLength)?;
         if end > self.buf.len() {

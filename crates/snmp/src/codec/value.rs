@@ -78,26 +78,29 @@ impl<'a> ValueRef<'a> {
     /// Interprets the tag and content of one value. Lenient where net-snmp is (integers of up
     /// to eight octets, content after NULL and the exception tags ignored); whatever still
     /// cannot be read is [`ValueRef::Other`].
+    #[inline]
     pub fn from_tlv(t: u8, c: &'a [u8]) -> Self {
-        let other = ValueRef::Other { tag: t, content: c };
-        match t {
-            tag::INTEGER => decode_i32(c).map_or(other, ValueRef::Integer),
-            tag::OCTET_STRING => ValueRef::OctetString(c),
-            tag::NULL => ValueRef::Null,
-            tag::OBJECT_IDENTIFIER => OidRef::parse(c).map_or(other, ValueRef::ObjectId),
-            tag::IP_ADDRESS => c.try_into().map_or(other, ValueRef::IpAddress),
-            tag::COUNTER32 => decode_u32(c).map_or(other, ValueRef::Counter32),
-            tag::GAUGE32 => decode_u32(c).map_or(other, ValueRef::Gauge32),
-            tag::TIMETICKS => decode_u32(c).map_or(other, ValueRef::TimeTicks),
-            tag::OPAQUE => ValueRef::Opaque(c),
-            tag::NSAP_ADDRESS => ValueRef::NsapAddress(c),
-            tag::COUNTER64 => decode_u64(c).map_or(other, ValueRef::Counter64),
-            tag::UINTEGER32 => decode_u32(c).map_or(other, ValueRef::UInteger32),
-            tag::NO_SUCH_OBJECT => ValueRef::NoSuchObject,
-            tag::NO_SUCH_INSTANCE => ValueRef::NoSuchInstance,
-            tag::END_OF_MIB_VIEW => ValueRef::EndOfMibView,
-            _ => other,
-        }
+        let parsed = match t {
+            tag::INTEGER => decode_i32(c).map(ValueRef::Integer),
+            tag::OCTET_STRING => return ValueRef::OctetString(c),
+            tag::NULL => return ValueRef::Null,
+            tag::OBJECT_IDENTIFIER => OidRef::parse(c).map(ValueRef::ObjectId),
+            tag::IP_ADDRESS => {
+                c.try_into().map(ValueRef::IpAddress).map_err(|_| DecodeError::BadLength)
+            }
+            tag::COUNTER32 => decode_u32(c).map(ValueRef::Counter32),
+            tag::GAUGE32 => decode_u32(c).map(ValueRef::Gauge32),
+            tag::TIMETICKS => decode_u32(c).map(ValueRef::TimeTicks),
+            tag::OPAQUE => return ValueRef::Opaque(c),
+            tag::NSAP_ADDRESS => return ValueRef::NsapAddress(c),
+            tag::COUNTER64 => decode_u64(c).map(ValueRef::Counter64),
+            tag::UINTEGER32 => decode_u32(c).map(ValueRef::UInteger32),
+            tag::NO_SUCH_OBJECT => return ValueRef::NoSuchObject,
+            tag::NO_SUCH_INSTANCE => return ValueRef::NoSuchInstance,
+            tag::END_OF_MIB_VIEW => return ValueRef::EndOfMibView,
+            _ => Err(DecodeError::UnsupportedTag(t)),
+        };
+        parsed.unwrap_or(ValueRef::Other { tag: t, content: c })
     }
 
     pub(crate) fn encode(&self, w: &mut Writer<'_>) {
