@@ -8,3 +8,4 @@ pub mod process;
 pub mod proxy;
 pub mod snmp_agent;
 pub mod snmpd;
+pub mod snmpsim;
