@@ -3,7 +3,8 @@
 # only what is missing. Usage: scripts/setup.sh [test|bench]
 set -euo pipefail
 
-want=(protobuf-compiler libprotobuf-dev snmpd snmp bind9-dnsutils knot-dnsutils etcd-server)
+want=(protobuf-compiler libprotobuf-dev snmpd snmp bind9-dnsutils knot-dnsutils etcd-server prometheus
+      python3-prometheus-client)
 if [ "${1:-test}" = bench ]; then
   want+=(wrk dnsperf nginx-light hyperfine golang-go golang-github-gosnmp-gosnmp-dev
          prometheus-blackbox-exporter pdns-server pdns-backend-bind)
