@@ -8,6 +8,8 @@ use switchyard_config::document::{elements, section};
 use switchyard_config::{Problem, Problems};
 use switchyard_route::FleetSpec;
 
+use crate::etcd::EtcdConfig;
+
 /// Where the fleet inventory comes from. For now the nodes, zones and services live in this
 /// file as arrays of tables (`[[inventory.nodes]]`, `[[inventory.zones]]`,
 /// `[[inventory.services]]`, each element as documented on `switchyard_route::NodeSpec`,
@@ -30,6 +32,12 @@ pub struct InventoryConfig {
     /// client. Relative to the config file's folder. Default: none.
     #[serde(default)]
     pub geoip_file: Option<PathBuf>,
+    /// Take nodes, zones, services, operator states and coverage zones from etcd, shared by
+    /// every instance (`[inventory.etcd]`). Excludes `fleet_file` and the inline arrays;
+    /// `coverage_zones_file` then serves while etcd has no `coverage` key, and `geoip_file`
+    /// stays local. Default: none (the inventory comes from files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etcd: Option<EtcdConfig>,
     /// Nodes, zones and services, read from the arrays of tables named above.
     #[serde(skip)]
     pub fleet: FleetSpec,
@@ -50,6 +58,13 @@ impl InventoryConfig {
                 "set, but [[inventory.nodes]], zones or services are also given: use one",
             );
         }
+        if self.etcd.is_some() && (self.fleet_file.is_some() || inline) {
+            p.push(
+                "etcd",
+                "set, but the fleet is also given in files (fleet_file or [[inventory.nodes]], \
+                 zones, services): in etcd mode the fleet lives in etcd only",
+            );
+        }
         for (key, file) in [
             ("fleet_file", &self.fleet_file),
             ("coverage_zones_file", &self.coverage_zones_file),
@@ -63,6 +78,9 @@ impl InventoryConfig {
             }
         }
         let mut problems = p.into_vec();
+        if let Some(etcd) = &self.etcd {
+            problems.extend(etcd.validate(&format!("{at}.etcd"), base_dir));
+        }
         if let Err(errors) = self.fleet.validate() {
             problems.extend(errors.into_iter().map(|e| e.under(at)));
         }

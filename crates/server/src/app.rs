@@ -16,7 +16,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use serde::Serialize;
 use switchyard_fleet::{FileSource, InventoryFeed};
 
-use crate::config::{self, Config, ConfigError, ListenOverrides};
+use crate::cluster::Cluster;
+use crate::config::{self, Config, ConfigError, EtcdOverrides, ListenOverrides};
 use crate::install::Installer;
 use crate::maintenance::{Maintenance, Source};
 use crate::metrics::Metrics;
@@ -35,14 +36,19 @@ pub struct App {
     pub config: ArcSwap<Config>,
     /// Command-line listener flags, which keep winning over the file on reload.
     pub overrides: ListenOverrides,
+    /// Command-line etcd flags, likewise.
+    pub etcd_overrides: EtcdOverrides,
     /// The published routing table and its inputs.
     pub routing: Arc<Routing>,
     /// The maintenance switch.
     pub maintenance: Maintenance,
     /// The metrics registry.
     pub metrics: Metrics,
-    /// Where the inventory comes from.
+    /// Where the inventory comes from in file mode (in etcd mode it loads the local
+    /// coverage zones and GeoIP database only).
     pub inventory: FileSource,
+    /// Distributed mode, once started (etcd mode only).
+    pub cluster: OnceLock<Cluster>,
     /// The probe engine, once started.
     pub prober: OnceLock<switchyard_probe::EngineHandle>,
     /// The installer, once started.
@@ -87,6 +93,7 @@ impl App {
         config_path: PathBuf,
         config: Config,
         overrides: ListenOverrides,
+        etcd_overrides: EtcdOverrides,
         metrics: Metrics,
     ) -> (Self, InventoryFeed) {
         let maintenance = Maintenance::new(
@@ -116,10 +123,12 @@ impl App {
             config_path,
             config: ArcSwap::from_pointee(config),
             overrides,
+            etcd_overrides,
             routing,
             maintenance,
             metrics,
             inventory,
+            cluster: OnceLock::new(),
             prober: OnceLock::new(),
             installer: OnceLock::new(),
             reload_lock: tokio::sync::Mutex::new(()),
@@ -161,13 +170,27 @@ impl App {
             .await
             .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
         self.overrides.apply(&mut new);
-        let inventory = self.inventory.load(&new.inventory).await?;
+        self.etcd_overrides.apply(&mut new);
         let old = self.config.load_full();
-        let restart_required = restart_required(&old, &new);
+        // In etcd mode the inventory follows etcd, not the reload; its settings are read at
+        // start.
+        let etcd_mode = self.cluster.get().is_some();
+        let inventory = match etcd_mode {
+            false => Some(self.inventory.load(&new.inventory).await?),
+            true => None,
+        };
+        let mut restart_required = restart_required(&old, &new);
+        if etcd_mode && inventory_settings_changed(&old, &new) {
+            restart_required.push("inventory".to_string());
+        }
+        let spec = match &inventory {
+            Some(inv) => inv.spec.clone(),
+            None => self.routing.inventory().map(|i| i.spec.clone()).unwrap_or_default(),
+        };
         let report = ReloadReport {
-            nodes: inventory.spec.nodes.len(),
-            zones: inventory.spec.zones.len(),
-            services: inventory.spec.services.len(),
+            nodes: spec.nodes.len(),
+            zones: spec.zones.len(),
+            services: spec.services.len(),
             restart_required,
         };
         if new.maintenance != old.maintenance {
@@ -179,13 +202,22 @@ impl App {
         }
         let probe = Arc::new(new.probe.clone());
         self.config.store(Arc::new(new));
-        let version = self.inventory.publish(inventory);
-        if let Some(installer) = self.installer.get() {
-            installer.set_probe_config(probe);
+        let Some(installer) = self.installer.get() else { return Ok(report) };
+        installer.set_probe_config(probe);
+        if let Some(inventory) = inventory {
+            let version = self.inventory.publish(inventory);
             installer.installed(version).await.map_err(ReloadError::Build)?;
         }
         Ok(report)
     }
+}
+
+/// Whether the inventory's settings changed (read at start in etcd mode).
+fn inventory_settings_changed(old: &Config, new: &Config) -> bool {
+    let (o, n) = (&old.inventory, &new.inventory);
+    o.etcd != n.etcd
+        || o.coverage_zones_file != n.coverage_zones_file
+        || o.geoip_file != n.geoip_file
 }
 
 /// Settings that changed but are only read at start.

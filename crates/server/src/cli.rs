@@ -37,6 +37,9 @@ pub enum Command {
     Demo(crate::demo::DemoArgs),
     /// SNMP tools with net-snmp's flags and output: get, walk, bulkwalk, set.
     Snmp(crate::snmp_cmd::SnmpArgs),
+    /// Shared inventory in etcd: import a configuration's inventory, export it back, show
+    /// the members and their shares.
+    Etcd(crate::etcd_cmd::EtcdArgs),
     /// Print the version.
     Version,
 }
@@ -63,6 +66,7 @@ pub fn main() -> ExitCode {
             run_async(crate::demo::run(args))
         }
         Command::Snmp(args) => run_async(crate::snmp_cmd::run(args)),
+        Command::Etcd(args) => run_async(crate::etcd_cmd::run(args)),
     }
 }
 

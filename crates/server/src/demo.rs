@@ -89,6 +89,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let result = crate::serve::run(ServeArgs {
         config: config_path,
         listen: args.listen,
+        etcd: Default::default(),
         startup_delay_ms: 0,
     })
     .await;

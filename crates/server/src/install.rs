@@ -3,9 +3,12 @@
 //! installed so a caller (a reload, the start-up) can wait for it.
 //!
 //! Inventories arrive on the source's feed; the probe configuration arrives on its own
-//! channel (a reload changes it without changing the inventory). Bursts are coalesced: the
-//! task always installs the newest of each, never a queue of stale ones.
+//! channel (a reload changes it without changing the inventory), and so does this instance's
+//! share of the probing in distributed mode (the nodes it probes; all of them otherwise).
+//! Bursts are coalesced: the task always installs the newest of each, never a queue of stale
+//! ones.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use switchyard_fleet::{Inventory, InventoryFeed};
@@ -24,10 +27,14 @@ pub struct Installed {
     pub error: Option<String>,
 }
 
+/// The nodes this instance probes: `None` for every node of the inventory.
+pub type Share = Option<Arc<BTreeSet<String>>>;
+
 /// Handle to the installer task.
 #[derive(Debug, Clone)]
 pub struct Installer {
     probe: Arc<watch::Sender<Arc<ProbeConfig>>>,
+    share: Arc<watch::Sender<Share>>,
     installed: watch::Receiver<Installed>,
 }
 
@@ -42,6 +49,7 @@ impl Installer {
         stop: CancellationToken,
     ) -> Self {
         let (probe_tx, mut probe_rx) = watch::channel(probe);
+        let (share_tx, mut share_rx) = watch::channel::<Share>(None);
         let (installed_tx, installed) = watch::channel(Installed::default());
         feed.mark_changed();
         tokio::spawn(async move {
@@ -51,9 +59,11 @@ impl Installer {
                     _ = stop.cancelled() => return,
                     changed = feed.changed() => if changed.is_err() { return },
                     changed = probe_rx.changed() => if changed.is_err() { return },
+                    changed = share_rx.changed() => if changed.is_err() { return },
                 }
                 let latest = feed.borrow_and_update().clone();
                 let probe = probe_rx.borrow_and_update().clone();
+                let share = share_rx.borrow_and_update().clone();
                 let Some(inventory) = latest else { continue };
                 let is_new = current.as_ref().is_none_or(|c| c.version != inventory.version);
                 let mut error = None;
@@ -69,8 +79,15 @@ impl Installer {
                         }
                     }
                 }
-                if let Some(installed) = &current
-                    && let Err(e) = engine.replace_all(probe.targets(&installed.spec)).await
+                let targets = current.as_ref().map(|installed| {
+                    let mut targets = probe.targets(&installed.spec);
+                    if let Some(share) = &share {
+                        targets.retain(|t| share.contains(&*t.id));
+                    }
+                    targets
+                });
+                if let Some(targets) = targets
+                    && let Err(e) = engine.replace_all(targets).await
                 {
                     // Only when the engine has stopped, which happens at shutdown.
                     tracing::warn!("probe targets not updated: {e}");
@@ -78,7 +95,17 @@ impl Installer {
                 installed_tx.send_replace(Installed { version: inventory.version, error });
             }
         });
-        Self { probe: Arc::new(probe_tx), installed }
+        Self { probe: Arc::new(probe_tx), share: Arc::new(share_tx), installed }
+    }
+
+    /// Probes only the nodes of `share` (`None`: every node); unchanged nodes keep their
+    /// schedule and health.
+    pub fn set_share(&self, share: Share) {
+        self.share.send_if_modified(|old| {
+            let changed = *old != share;
+            *old = share;
+            changed
+        });
     }
 
     /// Replaces the probe configuration; the targets are derived again from the installed

@@ -8,9 +8,11 @@
 pub mod admin;
 pub mod app;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod dns;
+pub mod etcd_cmd;
 pub mod install;
 pub mod lifecycle;
 pub mod logging;

@@ -1,10 +1,11 @@
 //! Maintenance mode: an operator switch that fails `/readyz` at once with a reason, while
-//! traffic keeps being served to whoever still sends it.
+//! traffic keeps being served to whoever still sends it. In distributed mode the `maintenance`
+//! keys in etcd are a second switch, held beside this instance's own.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use serde::Serialize;
 
 /// Who set the current maintenance state.
@@ -15,6 +16,8 @@ pub enum Source {
     Config,
     /// `POST /admin/maintenance`.
     Admin,
+    /// The `maintenance` keys in etcd.
+    Etcd,
 }
 
 /// One maintenance state, replaced as a whole on every change.
@@ -32,32 +35,51 @@ pub struct MaintenanceState {
 
 /// The live maintenance switch, read lock-free by the readiness check.
 #[derive(Debug, Clone)]
-pub struct Maintenance(Arc<ArcSwap<MaintenanceState>>);
+pub struct Maintenance {
+    local: Arc<ArcSwap<MaintenanceState>>,
+    cluster: Arc<ArcSwapOption<MaintenanceState>>,
+}
 
 impl Maintenance {
     /// Starts in the given state.
     pub fn new(enabled: bool, reason: String, source: Source) -> Self {
-        Self(Arc::new(ArcSwap::from_pointee(state(enabled, reason, source))))
+        Self {
+            local: Arc::new(ArcSwap::from_pointee(state(enabled, reason, source))),
+            cluster: Arc::new(ArcSwapOption::empty()),
+        }
     }
 
-    /// Replaces the state.
+    /// Replaces this instance's own state.
     pub fn set(&self, enabled: bool, reason: String, source: Source) {
-        self.0.store(Arc::new(state(enabled, reason, source)));
+        self.local.store(Arc::new(state(enabled, reason, source)));
     }
 
-    /// The current state.
+    /// Sets or clears the cluster-wide switch (`Some(reason)` while etcd says maintenance).
+    pub fn set_cluster(&self, reason: Option<&str>) {
+        let current = self.cluster.load();
+        if current.as_ref().map(|s| s.reason.as_str()) != reason {
+            self.cluster.store(reason.map(|r| Arc::new(state(true, r.to_owned(), Source::Etcd))));
+        }
+    }
+
+    /// The state in force: this instance's when it is on, else the cluster's when that is.
     pub fn get(&self) -> Arc<MaintenanceState> {
-        self.0.load_full()
+        let local = self.local.load_full();
+        match self.cluster.load_full() {
+            Some(cluster) if !local.enabled => cluster,
+            _ => local,
+        }
     }
 
     /// The readiness verdict: `Err(reason)` while in maintenance.
     pub fn check(&self) -> Result<(), String> {
-        let s = self.0.load();
+        let s = self.get();
         if s.enabled {
             let reason = if s.reason.is_empty() { "no reason given" } else { s.reason.as_str() };
             let by = match s.source {
                 Source::Config => "config",
                 Source::Admin => "admin",
+                Source::Etcd => "etcd",
             };
             Err(format!("in maintenance (set by {by}): {reason}"))
         } else {

@@ -149,6 +149,12 @@ impl Routing {
         (source.unwrap_or(node.admin), false)
     }
 
+    /// The operator state in force for the node with `id`, if it exists.
+    pub fn admin_state_of(&self, id: &str) -> Option<AdminState> {
+        let node = self.inventory()?.spec.nodes.iter().find(|n| n.id == id)?.clone();
+        Some(self.admin_state(&node).0)
+    }
+
     /// Builds a table from a new inventory with the current health and operator overrides,
     /// and publishes it. On error nothing changes. Overrides for nodes that no longer exist
     /// are dropped.

@@ -19,8 +19,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, AdminContext, auth::AuthPolicy};
 use crate::app::App;
+use crate::cluster::{self, Cluster};
 use crate::config::token::{self, AdminToken};
-use crate::config::{self, Config, ListenOverrides};
+use crate::config::{self, Config, EtcdOverrides, ListenOverrides};
 use crate::install::Installer;
 use crate::lifecycle::{self, ShutdownTokens};
 use crate::metrics::Metrics;
@@ -34,6 +35,8 @@ pub struct ServeArgs {
     pub config: PathBuf,
     #[command(flatten)]
     pub listen: ListenOverrides,
+    #[command(flatten)]
+    pub etcd: EtcdOverrides,
     /// Delay the start-up work (inventory load) by this many milliseconds after the listeners
     /// are bound; for exercising readiness gating.
     #[arg(long, hide = true, default_value_t = 0)]
@@ -51,13 +54,36 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     args.listen.apply(&mut config);
     let base_dir = args.config.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+    if args.etcd.is_set() {
+        args.etcd.apply(&mut config);
+        let problems = config.inventory.validate("inventory", &base_dir);
+        if !problems.is_empty() || config.inventory.etcd.is_none() {
+            eprintln!(
+                "{}: the etcd flags do not make a valid configuration:",
+                args.config.display()
+            );
+            if config.inventory.etcd.is_none() {
+                eprintln!("  --etcd-prefix and --instance-id need --etcd or [inventory.etcd]");
+            }
+            for p in problems {
+                eprintln!("  {p}");
+            }
+            return Ok(ExitCode::FAILURE);
+        }
+    }
     let token = token::load_token(
         std::env::var(token::TOKEN_ENV).ok(),
         config.admin.token_file.as_ref().map(|f| base_dir.join(f)).as_deref(),
     )?;
     token::check_exposure(config.listen.admin, config.admin.mutations_enabled, token.as_ref())?;
 
-    let (app, feed) = App::new(args.config.clone(), config, args.listen.clone(), Metrics::new());
+    let (app, feed) = App::new(
+        args.config.clone(),
+        config,
+        args.listen.clone(),
+        args.etcd.clone(),
+        Metrics::new(),
+    );
     let server = Server::bind(Arc::new(app), feed, token).await?;
     server.run(Duration::from_millis(args.startup_delay_ms)).await
 }
@@ -72,6 +98,7 @@ struct Server {
     background: JoinSet<()>,
     gates: Gates,
     shutdown: ShutdownSignal,
+    admin_addr: std::net::SocketAddr,
 }
 
 /// One-way readiness gates opened by the start-up work.
@@ -162,6 +189,7 @@ impl Server {
             background: JoinSet::new(),
             gates,
             shutdown,
+            admin_addr,
         })
     }
 
@@ -205,35 +233,55 @@ impl Server {
         while self.background.join_next().await.is_some() {}
     }
 
-    /// Loads the first inventory, starts the probe engine and the installer, and waits until
-    /// the first routing table is published. Holds the reload lock meanwhile, so a reload
-    /// that arrives during start-up follows it rather than racing it.
+    /// Starts the probe engine, the installer and the inventory source (files, or etcd with
+    /// its cluster task), and waits until the first routing table is published. Holds the
+    /// reload lock meanwhile, so a reload that arrives during start-up follows it rather than
+    /// racing it.
     async fn startup(&mut self) -> anyhow::Result<()> {
         let app = self.app.clone();
         let _no_reload = app.reload_lock.lock().await;
         let config = app.config.load_full();
-        let inventory =
-            app.inventory.load(&config.inventory).await.context("loading the inventory")?;
-        tracing::info!(
-            nodes = inventory.spec.nodes.len(),
-            zones = inventory.spec.zones.len(),
-            services = inventory.spec.services.len(),
-            coverage_zones = inventory.coverage.zones().len(),
-            load_ms = inventory.load_duration.as_millis() as u64,
-            "inventory loaded"
-        );
-        self.gates.inventory.open();
-
-        let engine = self.start_prober(&config).await?;
+        let etcd = config.inventory.etcd.clone();
+        let engine = self.start_prober(&config, etcd.is_none()).await?;
+        let (feed, source) = match &etcd {
+            None => (self.feed.clone(), None),
+            Some(etcd) => {
+                let (source, feed) = self.start_etcd(&config, etcd.clone()).await?;
+                (feed, Some(source))
+            }
+        };
         let installer = Installer::spawn(
-            self.feed.clone(),
+            feed.clone(),
             app.routing.clone(),
             engine.clone(),
             Arc::new(config.probe.clone()),
             self.tokens.background.clone(),
         );
         let _ = app.installer.set(installer.clone());
-        let version = app.inventory.publish(inventory);
+        let version = match source {
+            None => {
+                let inventory =
+                    app.inventory.load(&config.inventory).await.context("loading the inventory")?;
+                log_inventory(&inventory);
+                app.inventory.publish(inventory)
+            }
+            Some(source) => {
+                let cluster =
+                    self.start_cluster(source, feed.clone(), installer.clone(), &engine)?;
+                let _ = app.cluster.set(cluster);
+                let mut first = feed.clone();
+                tracing::info!("waiting for the first inventory from etcd (or its cache file)");
+                let ready = tokio::select! {
+                    got = first.wait_for(Option::is_some) => got.ok().and_then(|i| i.clone()),
+                    _ = self.tokens.begun.cancelled() => None,
+                };
+                // Shutdown before etcd ever answered: nothing to serve, let the sequence run.
+                let Some(inventory) = ready else { return Ok(()) };
+                log_inventory(&inventory);
+                inventory.version
+            }
+        };
+        self.gates.inventory.open();
         installer
             .installed(version)
             .await
@@ -253,24 +301,110 @@ impl Server {
         Ok(())
     }
 
+    /// Starts the etcd source: local coverage zones and GeoIP first, then the source's tasks.
+    async fn start_etcd(
+        &mut self,
+        config: &Config,
+        etcd: switchyard_fleet::etcd::EtcdConfig,
+    ) -> anyhow::Result<(switchyard_fleet::etcd::EtcdSource, InventoryFeed)> {
+        use switchyard_fleet::etcd::{EtcdMetrics, EtcdSource, LocalFiles, PASSWORD_ENV, Password};
+        let base_dir = self.app.base_dir();
+        let local =
+            self.app.inventory.load(&config.inventory).await.context("loading the inventory")?;
+        let local = LocalFiles { geo: local.geo, coverage: local.coverage };
+        let password = Password::load(&etcd, &base_dir, std::env::var(PASSWORD_ENV).ok())
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let metrics = EtcdMetrics::default();
+        self.app.metrics.register_prefixed(|r| metrics.register(r));
+        tracing::info!(
+            endpoints = ?etcd.endpoints,
+            prefix = %etcd.prefix,
+            instance = %etcd.instance(),
+            "inventory from etcd"
+        );
+        let stop = self.tokens.background.clone();
+        let (source, feed) = EtcdSource::start(etcd, base_dir, password, local, metrics, stop);
+        source.set_admin_address(self.admin_addr.to_string());
+        Ok((source, feed))
+    }
+
+    /// Starts the task that shares the probing with the other members and routes from the
+    /// merged verdicts; registers the staleness readiness check.
+    fn start_cluster(
+        &mut self,
+        source: switchyard_fleet::etcd::EtcdSource,
+        feed: InventoryFeed,
+        installer: Installer,
+        engine: &switchyard_probe::EngineHandle,
+    ) -> anyhow::Result<Cluster> {
+        let stale_gauge = prometheus_client::metrics::gauge::Gauge::default();
+        self.app.metrics.register(|r| {
+            r.register(
+                "inventory_stale",
+                "1 while the inventory is stale: no contact with etcd for stale_after_seconds",
+                stale_gauge.clone(),
+            );
+        });
+        let fail_when_stale = source.config().fail_readiness_when_stale;
+        let inputs = cluster::Inputs {
+            source,
+            feed,
+            snapshots: engine.subscribe(),
+            installer,
+            routing: self.app.routing.clone(),
+            maintenance: self.app.maintenance.clone(),
+            stale_gauge,
+        };
+        let cluster = cluster::spawn(inputs, self.tokens.background.clone());
+        let check = cluster.clone();
+        self.health.register(
+            Endpoints::READYZ,
+            Check::immediate("etcd-inventory", move || match check.stale_for() {
+                Some(silence) if fail_when_stale => Err(CheckError::new(format!(
+                    "inventory stale: no contact with etcd for {}s",
+                    silence.as_secs()
+                ))),
+                _ => Ok(()),
+            }),
+        )?;
+        Ok(cluster)
+    }
+
     /// Starts the probe engine with no targets (the installer gives it the inventory's) and
     /// feeds its snapshots to the routing table.
+    /// In etcd mode (`follow` false) the cluster task feeds the routing table instead, with
+    /// the merged verdicts.
     async fn start_prober(
         &mut self,
         config: &Config,
+        follow: bool,
     ) -> anyhow::Result<switchyard_probe::EngineHandle> {
         let engine_config = config.probe.engine.clone();
         self.app.metrics.register_prefixed(|r| engine_config.metrics.register(r));
         let engine = ProbeEngine::start(engine_config, Vec::new(), self.tokens.background.clone())
             .context("starting the probe engine")?;
-        self.background.spawn(prober::follow_health(
-            engine.subscribe(),
-            self.app.routing.clone(),
-            self.tokens.background.clone(),
-        ));
+        if follow {
+            self.background.spawn(prober::follow_health(
+                engine.subscribe(),
+                self.app.routing.clone(),
+                self.tokens.background.clone(),
+            ));
+        }
         let _ = self.app.prober.set(engine.clone());
         Ok(engine)
     }
+}
+
+fn log_inventory(inventory: &switchyard_fleet::Inventory) {
+    tracing::info!(
+        nodes = inventory.spec.nodes.len(),
+        zones = inventory.spec.zones.len(),
+        services = inventory.spec.services.len(),
+        coverage_zones = inventory.coverage.zones().len(),
+        origin = ?inventory.origin,
+        load_ms = inventory.load_duration.as_millis() as u64,
+        "inventory loaded"
+    );
 }
 
 /// Reloads the configuration on every SIGHUP until shutdown begins.

@@ -378,6 +378,16 @@ impl Etcd {
         self.gateway("/v3/kv/put", &body);
     }
 
+    /// Deletes `key` through the v3 HTTP gateway (`POST /v3/kv/deleterange`).
+    ///
+    /// # Panics
+    /// When etcd does not accept the delete.
+    #[track_caller]
+    pub fn delete(&self, key: impl AsRef<[u8]>) {
+        let body = serde_json::json!({ "key": BASE64.encode(key.as_ref()) });
+        self.gateway("/v3/kv/deleterange", &body);
+    }
+
     /// Reads `key` through the v3 HTTP gateway (`POST /v3/kv/range`).
     ///
     /// # Panics

@@ -10,6 +10,7 @@ pub mod keys;
 mod metrics;
 mod source;
 pub mod state;
+pub mod tools;
 
 pub use config::{EtcdConfig, PASSWORD_ENV, Password, check_instance_id, hostname};
 pub use metrics::EtcdMetrics;

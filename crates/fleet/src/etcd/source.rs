@@ -198,6 +198,11 @@ impl EtcdSource {
         self.inner.status.subscribe()
     }
 
+    /// The source's metrics.
+    pub fn metrics(&self) -> &EtcdMetrics {
+        &self.inner.metrics
+    }
+
     /// When the source started (staleness counts from here until etcd first answers).
     pub fn started(&self) -> Instant {
         self.inner.started

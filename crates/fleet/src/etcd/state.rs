@@ -512,7 +512,8 @@ fn parse_named<T: serde::de::DeserializeOwned>(
             ));
         }
     }
-    serde_json::from_value(v).map_err(|e| format!("invalid value: {e}"))
+    // The path names the field at fault (`zone: invalid type: ...`).
+    serde_path_to_error::deserialize(v).map_err(|e| format!("{}: {}", e.path(), e.inner()))
 }
 
 fn parse_coverage(b: &[u8]) -> Result<Arc<CoverageZones>, String> {

@@ -65,6 +65,7 @@ pub fn router(ctx: AdminContext, health: Router) -> Router {
         .route("/debug/localize", get(debug::localize))
         .route("/debug/pick", get(debug::pick))
         .route("/api/v1/fleet", get(nodes::fleet))
+        .route("/api/v1/cluster", get(nodes::cluster))
         .merge(admin)
         .with_state(ctx)
         .merge(health)

@@ -2,9 +2,10 @@
 //! operator state: enabled, drain, maintenance).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -13,7 +14,8 @@ use switchyard_route::{AdminState, NodeSpec, RoutingTable};
 
 use super::context::AdminContext;
 use super::respond::{error_response, parse_json};
-use crate::views::{FleetView, NodeDetailView, NodeStatusView};
+use crate::cluster::Cluster;
+use crate::views::{ClusterApiView, FleetView, NodeDetailView, NodeStatusView};
 
 /// The prober's latest snapshot, when the prober runs.
 fn snapshot(ctx: &AdminContext) -> Option<Arc<HealthSnapshot>> {
@@ -44,7 +46,10 @@ pub async fn fleet(State(ctx): State<AdminContext>) -> Response {
     let spec = &inv.spec;
     let nodes =
         spec.nodes.iter().map(|n| node_view(&ctx, &table, snapshot.as_deref(), n)).collect();
-    let view = FleetView::new(&table, spec, ctx.app.routing.version(), nodes);
+    let mut view = FleetView::new(&table, spec, ctx.app.routing.version(), nodes);
+    if let Some(cluster) = ctx.app.cluster.get() {
+        view.errors = (*cluster.source.problems()).clone();
+    }
     axum::Json(view).into_response()
 }
 
@@ -81,6 +86,9 @@ pub async fn set_node(
         Ok(r) => r,
         Err(resp) => return resp,
     };
+    if let Some(cluster) = ctx.app.cluster.get() {
+        return set_node_in_etcd(ctx.clone(), cluster, id, req.admin).await;
+    }
     match ctx.app.routing.set_admin_state(&id, req.admin) {
         Ok(()) => {
             tracing::info!(node.id = %id, admin = req.admin.as_str(), "node operator state changed (admin API)");
@@ -88,4 +96,84 @@ pub async fn set_node(
         }
         Err(e) => error_response(StatusCode::NOT_FOUND, "unknown_node", &e.to_string()),
     }
+}
+
+/// How long an operator write waits to be applied here before answering.
+const APPLY_WAIT: Duration = Duration::from_secs(3);
+
+/// In etcd mode the operator state goes to `admin/nodes/<id>`, so every instance applies it;
+/// the answer waits until this instance has (read-your-writes).
+async fn set_node_in_etcd(
+    ctx: AdminContext,
+    cluster: &Cluster,
+    id: String,
+    admin: AdminState,
+) -> Response {
+    let known =
+        ctx.app.routing.inventory().is_some_and(|i| i.spec.nodes.iter().any(|n| n.id == id));
+    if !known {
+        return error_response(StatusCode::NOT_FOUND, "unknown_node", &format!("no node {id:?}"));
+    }
+    let revision = match cluster.source.set_operator_state(&id, admin).await {
+        Ok(r) => r,
+        Err(e) => {
+            return error_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "etcd_unavailable",
+                &e.to_string(),
+            );
+        }
+    };
+    tracing::info!(node.id = %id, admin = admin.as_str(), revision, "node operator state written to etcd (admin API)");
+    if !cluster.source.wait_applied(revision, APPLY_WAIT).await {
+        return error_response(
+            StatusCode::GATEWAY_TIMEOUT,
+            "not_applied",
+            &format!(
+                "written to etcd at revision {revision}, not applied here within {APPLY_WAIT:?}"
+            ),
+        );
+    }
+    // The applier may still be debouncing the rebuild: wait for the installed inventory.
+    let deadline = tokio::time::Instant::now() + APPLY_WAIT;
+    while ctx.app.routing.admin_state_of(&id) != Some(admin)
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    get_node(State(ctx), Path(id)).await
+}
+
+/// `GET /api/v1/cluster[?node=ID]`: members, shares, verdicts per prober and merged.
+pub async fn cluster(State(ctx): State<AdminContext>, Query(q): Query<ClusterQuery>) -> Response {
+    let Some(cluster) = ctx.app.cluster.get() else {
+        return error_response(
+            StatusCode::NOT_FOUND,
+            "not_distributed",
+            "this instance does not run in etcd mode ([inventory.etcd] or serve --etcd)",
+        );
+    };
+    let state = cluster.state();
+    let ids: Vec<String> = ctx
+        .app
+        .routing
+        .inventory()
+        .map(|i| i.spec.nodes.iter().map(|n| n.id.clone()).collect())
+        .unwrap_or_default();
+    let config = cluster.source.config();
+    let view = ClusterApiView::new(
+        cluster.source.instance(),
+        &state,
+        &ids,
+        config.replicas,
+        config.merge.as_str(),
+        q.node.as_deref(),
+    );
+    axum::Json(view).into_response()
+}
+
+/// Query of `/api/v1/cluster`.
+#[derive(Debug, Deserialize)]
+pub struct ClusterQuery {
+    node: Option<String>,
 }

@@ -13,6 +13,7 @@ pub mod token;
 pub use check::{CheckReport, check_file};
 pub use load::{load_file, load_str};
 pub use sections::{
-    AdminConfig, Config, LifecycleConfig, ListenConfig, ListenOverrides, MaintenanceConfig,
+    AdminConfig, Config, EtcdOverrides, LifecycleConfig, ListenConfig, ListenOverrides,
+    MaintenanceConfig,
 };
 pub use switchyard_config::ConfigError;

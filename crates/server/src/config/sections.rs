@@ -9,6 +9,7 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use switchyard_config::{Problem, Problems};
 use switchyard_fleet::InventoryConfig;
+use switchyard_fleet::etcd::EtcdConfig;
 use switchyard_health::HealthConfig;
 use switchyard_probe::ProbeConfig;
 
@@ -74,6 +75,48 @@ impl ListenOverrides {
         }
         if let Some(a) = self.dns_listen {
             config.listen.dns = Some(a);
+        }
+    }
+}
+
+/// Distributed-mode flags of `serve`: take the inventory from etcd without editing the
+/// file. They win over `[inventory.etcd]` at start and on every reload.
+#[derive(Debug, Clone, Default, Args)]
+pub struct EtcdOverrides {
+    /// etcd client URLs, comma-separated: the inventory, operator states and health verdicts
+    /// are shared through this etcd cluster (sets `inventory.etcd.endpoints`).
+    #[arg(long, value_name = "URL[,URL]", value_delimiter = ',')]
+    pub etcd: Option<Vec<String>>,
+    /// Key prefix in etcd (sets `inventory.etcd.prefix`; default `/switchyard/`).
+    #[arg(long, value_name = "PREFIX", requires = "etcd")]
+    pub etcd_prefix: Option<String>,
+    /// This instance's id among the members (sets `inventory.etcd.instance_id`; default the
+    /// host name).
+    #[arg(long, value_name = "ID")]
+    pub instance_id: Option<String>,
+}
+
+impl EtcdOverrides {
+    /// Whether any flag is given.
+    pub fn is_set(&self) -> bool {
+        self.etcd.is_some() || self.etcd_prefix.is_some() || self.instance_id.is_some()
+    }
+
+    /// Applies the flags over the file's `[inventory.etcd]` (creating it for `--etcd`).
+    pub fn apply(&self, config: &mut Config) {
+        if let Some(urls) = &self.etcd {
+            match &mut config.inventory.etcd {
+                Some(etcd) => etcd.endpoints = urls.clone(),
+                None => config.inventory.etcd = Some(EtcdConfig::new(urls.clone())),
+            }
+        }
+        if let Some(etcd) = &mut config.inventory.etcd {
+            if let Some(prefix) = &self.etcd_prefix {
+                etcd.prefix = prefix.clone();
+            }
+            if let Some(id) = &self.instance_id {
+                etcd.instance_id = Some(id.clone());
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use serde::Serialize;
+use switchyard_fleet::etcd::KeyProblem;
 use switchyard_probe::{NodeDetail, ProbeStatus};
 use switchyard_route::{AdminState, FleetSpec, NodeSpec, RoutingTable};
 
@@ -20,6 +21,9 @@ pub struct FleetView<'a> {
     pub nodes: Vec<NodeStatusView<'a>>,
     /// Services.
     pub services: Vec<ServiceView<'a>>,
+    /// Inventory entries not in force, with the key (etcd) and the problem; the last good
+    /// value of each stays in force. Empty in file mode, where a bad file is refused whole.
+    pub errors: Vec<KeyProblem>,
 }
 
 /// A zone and its members.
@@ -194,7 +198,14 @@ impl<'a> FleetView<'a> {
                 in_panic: table.in_panic(id),
             })
             .collect();
-        Self { table_version, health_version: table.health_version(), zones, nodes, services }
+        Self {
+            table_version,
+            health_version: table.health_version(),
+            zones,
+            nodes,
+            services,
+            errors: Vec::new(),
+        }
     }
 }
 

@@ -13,6 +13,7 @@ mod demo;
 mod dns_conformance;
 mod dns_listener;
 mod e2e_probe;
+mod etcd_mode;
 mod foundation;
 mod http_conformance;
 mod metrics_audit;
