@@ -33,6 +33,12 @@ pub struct InventoryConfig {
     /// Nodes, zones and services, read from the arrays of tables named above.
     #[serde(skip)]
     pub fleet: FleetSpec,
+    /// Traffic Router deep coverage zone file (`deepCoverageZones` JSON, each zone listing
+    /// the ids of its `caches`). HTTP decisions of services with deep caching send the
+    /// clients it covers to those caches first. Relative to the config file's folder.
+    /// Default: none.
+    #[serde(default)]
+    pub deep_coverage_zones_file: Option<PathBuf>,
 }
 
 impl InventoryConfig {
