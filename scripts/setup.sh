@@ -3,7 +3,8 @@
 # only what is missing. Usage: scripts/setup.sh [test|bench]
 set -euo pipefail
 
-want=(protobuf-compiler snmpd snmp bind9-dnsutils knot-dnsutils etcd-server)
+want=(protobuf-compiler libprotobuf-dev snmpd snmp bind9-dnsutils knot-dnsutils etcd-server prometheus
+      python3-prometheus-client)
 if [ "${1:-test}" = bench ]; then
   want+=(wrk dnsperf nginx-light hyperfine golang-go golang-github-gosnmp-gosnmp-dev
          prometheus-blackbox-exporter pdns-server pdns-backend-bind)
@@ -36,4 +37,21 @@ fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "setup: installing cargo-nextest"
   cargo install --locked cargo-nextest >/dev/null
+fi
+
+# The SNMP command-line tests compare `switchyard snmp` with net-snmp's tools on recordings
+# of real devices, served by the Python SNMP simulator. It goes into its own virtualenv
+# (crates/testkit/src/snmpsim.rs looks there). snmpsim imports pysmi without declaring it;
+# snmpsim-data brings a pysmi it accepts.
+snmpsim_venv="${SWITCHYARD_SNMPSIM_VENV:-$HOME/.cache/switchyard/snmpsim}"
+if ! "$snmpsim_venv/bin/python" -c 'import snmpsim, pysmi, snmpsim_data' >/dev/null 2>&1; then
+  echo "setup: installing snmpsim, pysmi and snmpsim-data into $snmpsim_venv"
+  if ! command -v python3 >/dev/null 2>&1 || ! python3 -m venv --help >/dev/null 2>&1; then
+    sudo_cmd=""
+    [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends python3 python3-venv >/dev/null
+  fi
+  python3 -m venv "$snmpsim_venv"
+  "$snmpsim_venv/bin/pip" install -q "snmpsim==1.2.2" "snmpsim-data==1.0.1" pysmi
 fi

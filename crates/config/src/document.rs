@@ -13,7 +13,7 @@ use std::ops::Range;
 use serde::de::DeserializeOwned;
 use toml::de::{DeTable, DeValue};
 
-use crate::{Problem, join};
+use crate::{Problem, join, secret};
 
 /// A TOML text parsed twice: for values and for the position of every key.
 pub struct Document<'s> {
@@ -55,7 +55,9 @@ impl<'s> Document<'s> {
 }
 
 /// Deserializes one value, recording a located problem on failure. Arrays of tables inside
-/// the value are not split here; callers that want per-element errors use [`elements`].
+/// the value are not split here; callers that want per-element errors use [`elements`]. A
+/// message about the value of a secret key ([`crate::secret`]) gives its kind, never the
+/// value: problems end up on terminals, in reload answers and in logs.
 ///
 /// serde stops at the first error, so after one the offending key is removed and the value
 /// is deserialized again, until it succeeds or the next error cannot be trusted: one at a
@@ -74,6 +76,8 @@ pub fn section<T: DeserializeOwned>(
     let mut value = value;
     let mut removed_bad_values: Vec<Vec<Step>> = Vec::new();
     let mut reported = 0;
+    // Taken before any key is removed, and only once something failed.
+    let mut secrets: Option<Vec<String>> = None;
     loop {
         let e = match serde_path_to_error::deserialize::<_, T>(value.clone()) {
             Ok(v) => return removed_bad_values.is_empty().then_some(v),
@@ -81,6 +85,7 @@ pub fn section<T: DeserializeOwned>(
         };
         let steps = steps(e.path());
         let inner = e.path().to_string();
+        let secrets = secrets.get_or_insert_with(|| secret::quoted_secrets(&value));
         let message = e.into_inner().message().trim().to_string();
         if !removed_bad_values.is_empty() {
             let Some(steps) = &steps else { return None };
@@ -91,6 +96,11 @@ pub fn section<T: DeserializeOwned>(
         let path =
             if inner == "." || inner.is_empty() { base.to_string() } else { join(base, &inner) };
         let unknown_key = message.starts_with("unknown field `");
+        let message = if secret::is_secret_path(&path) || secret::quotes_any(&message, secrets) {
+            secret::hide_value(&message)
+        } else {
+            message
+        };
         problems.push(Problem::at(path, message));
         reported += 1;
         let steps = steps?;

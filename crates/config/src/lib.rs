@@ -28,6 +28,7 @@
 //! ```
 
 pub mod document;
+pub mod secret;
 
 use std::fmt;
 

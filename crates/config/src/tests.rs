@@ -94,3 +94,103 @@ fn a_missing_key_is_located_at_the_nearest_present_table() {
     assert_eq!(at("probe.by_tag.http.check"), Some((1, 8)), "at `by_tag`");
     assert_eq!(at("dns.zones"), None, "nothing of the path is in the file");
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct Agent {
+    #[serde(default)]
+    community: String,
+    #[serde(default)]
+    auth_password: Option<String>,
+    #[serde(default)]
+    port: u16,
+    #[serde(default)]
+    check: Option<Check>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[allow(dead_code)]
+enum Check {
+    Snmp { community: String },
+}
+
+fn problems_of(text: &str) -> Vec<Problem> {
+    let (_, mut table) = Document::parse(text).unwrap();
+    let mut problems = Vec::new();
+    assert!(section::<Agent>(table.remove("agent").unwrap(), "agent", &mut problems).is_none());
+    problems
+}
+
+#[test]
+fn a_secret_of_the_wrong_type_is_reported_without_its_value() {
+    let text = "[agent]\ncommunity = 48151623\nauth_password = 3.25\nport = \"eighty\"\n";
+    let problems = problems_of(text);
+    let mut all: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    all.sort();
+    assert_eq!(
+        all,
+        [
+            "agent.auth_password: invalid type: floating point (value not shown), \
+             expected a string",
+            "agent.community: invalid type: integer (value not shown), expected a string",
+            // Not a secret: the value stays, it helps.
+            "agent.port: invalid type: string \"eighty\", expected u16",
+        ]
+    );
+}
+
+#[test]
+fn a_secret_inside_a_tagged_enum_is_not_echoed_either() {
+    // serde cannot name the key inside an internally tagged enum: the path stops at
+    // `check`, so the value itself is recognised.
+    let problems = problems_of("[agent]\ncheck = { kind = \"snmp\", community = 48151623 }\n");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    let text = problems[0].to_string();
+    assert!(!text.contains("48151623"), "{text}");
+    assert!(text.contains("integer (value not shown), expected a string"), "{text}");
+}
+
+#[test]
+fn hidden_values_leave_the_rest_of_the_message() {
+    use crate::secret::{hide_value, is_secret_key};
+    let cases = [
+        (
+            r#"invalid type: string "a\"b, expected c", expected u32"#,
+            "invalid type: string (value not shown), expected u32",
+        ),
+        (
+            "invalid type: boolean `true`, expected a string",
+            "invalid type: boolean (value not shown), expected a string",
+        ),
+        (
+            "invalid type: character ```, expected a string",
+            "invalid type: character (value not shown), expected a string",
+        ),
+        ("invalid type: sequence, expected a string", "invalid type: sequence, expected a string"),
+        (
+            "unknown field `tokn`, expected `token_file`",
+            "unknown field `tokn`, expected `token_file`",
+        ),
+        (
+            "unknown variant `s3cret`, expected `a`",
+            "invalid value (not shown: this key holds a secret)",
+        ),
+        (
+            "invalid value: map `x`, expected y",
+            "invalid value (not shown: this key holds a secret)",
+        ),
+    ];
+    for (message, want) in cases {
+        assert_eq!(hide_value(message), want, "{message}");
+    }
+    for key in
+        ["community", "auth_password", "priv_password", "token_file", "password", "Client_Secret"]
+    {
+        assert!(is_secret_key(key), "{key}");
+    }
+    for key in ["port", "hash_key", "user", "version"] {
+        assert!(!is_secret_key(key), "{key}");
+    }
+}

@@ -43,4 +43,20 @@ pub enum Origin {
         /// The GeoIP database, if any.
         geoip: Option<PathBuf>,
     },
+    /// etcd, as of a store revision.
+    Etcd {
+        /// The client URLs.
+        endpoints: Vec<String>,
+        /// The key prefix.
+        prefix: String,
+        /// The store revision applied.
+        revision: i64,
+    },
+    /// The last-known-good cache of the etcd source, etcd being unreachable.
+    EtcdCache {
+        /// The cache file.
+        file: PathBuf,
+        /// The store revision it was written at.
+        revision: i64,
+    },
 }

@@ -26,7 +26,9 @@
 //! # }
 //! ```
 
+pub mod cluster;
 mod config;
+pub mod etcd;
 mod files;
 mod inventory;
 mod source;

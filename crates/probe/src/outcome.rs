@@ -39,6 +39,18 @@ pub enum Tier {
     L3Service,
 }
 
+impl Tier {
+    /// The name used in the admin API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::None => "None",
+            Tier::L1Tcp => "L1Tcp",
+            Tier::L2Handshake => "L2Handshake",
+            Tier::L3Service => "L3Service",
+        }
+    }
+}
+
 /// Why a probe failed. Values the caller acts on, never error strings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]

@@ -172,6 +172,18 @@ pub enum ZoneSource {
     Default,
 }
 
+impl ZoneSource {
+    /// The name used in the APIs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Localized => "localized",
+            Self::Backup => "backup",
+            Self::Nearest => "nearest",
+            Self::Default => "default",
+        }
+    }
+}
+
 /// A chosen node, with everything a front end needs to answer. Borrows from the
 /// [`RoutingTable`](crate::RoutingTable) snapshot that made the decision, so producing one
 /// copies a few words and touches no reference count.

@@ -102,7 +102,7 @@ pub mod decision;
 pub mod geo;
 pub mod health;
 pub mod prefix_index;
-mod rendezvous;
+pub mod rendezvous;
 pub mod spec;
 pub mod table;
 

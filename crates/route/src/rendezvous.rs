@@ -101,6 +101,19 @@ pub(crate) fn score(key: u64, node_seed: u64, inv_weight: f64) -> f64 {
     ln_fast(unit(mix64(key ^ node_seed))) * inv_weight
 }
 
+/// The `count` members that win `key` by unweighted rendezvous hashing, best first: every
+/// instance that knows the same members picks the same ones, and when a member joins or
+/// leaves only the keys it wins or held move. Ties (equal hashes) go to the smaller name.
+/// Used to share work among several instances (each node is probed by the members that win
+/// its id).
+pub fn top_members<'m>(key: &str, members: &[&'m str], count: usize) -> Vec<&'m str> {
+    let k = hash_bytes(0x7368_6172_6573_0001, key.as_bytes());
+    let mut scored: Vec<(u64, &'m str)> =
+        members.iter().map(|m| (mix64(k ^ node_seed(m)), *m)).collect();
+    scored.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    scored.into_iter().take(count).map(|(_, m)| m).collect()
+}
+
 /// Bits of a rank that hold the candidate's offset in its zone.
 const OFFSET_BITS: u32 = 20;
 const OFFSET_MASK: u64 = (1 << OFFSET_BITS) - 1;
@@ -374,5 +387,36 @@ mod tests {
                 assert_eq!(best.items().collect::<Vec<_>>(), want);
             }
         }
+    }
+
+    #[test]
+    fn members_share_keys_evenly_and_a_leaver_moves_only_its_own() {
+        let three = ["a", "b", "c"];
+        let two = ["a", "b"];
+        let mut wins = std::collections::HashMap::new();
+        let mut moved = 0;
+        for i in 0..6000 {
+            let key = format!("node-{i}");
+            let pair = top_members(&key, &three, 2);
+            assert_eq!(pair.len(), 2);
+            assert_ne!(pair[0], pair[1]);
+            for m in &pair {
+                *wins.entry(*m).or_insert(0) += 1;
+            }
+            let before = pair.clone();
+            let after = top_members(&key, &two, 2);
+            // Keys that did not involve the leaver keep their members, in order.
+            if !before.contains(&"c") {
+                assert_eq!(before, after);
+            } else {
+                moved += 1;
+            }
+            assert_eq!(top_members(&key, &["c", "b", "a"], 2), before, "order of members");
+        }
+        for m in three {
+            let share = wins[m] as f64 / 12000.0;
+            assert!((share - 1.0 / 3.0).abs() < 0.03, "{m}: {share}");
+        }
+        assert!((moved as f64 / 6000.0 - 2.0 / 3.0).abs() < 0.03, "{moved}");
     }
 }

@@ -54,8 +54,14 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::CheckConfig { file } => check_config(&file),
-        Command::Serve(args) => run_async(crate::serve::run(args)),
-        Command::Demo(args) => run_async(crate::demo::run(args)),
+        Command::Serve(args) => {
+            raise_open_file_limit();
+            run_async(crate::serve::run(args))
+        }
+        Command::Demo(args) => {
+            raise_open_file_limit();
+            run_async(crate::demo::run(args))
+        }
         Command::Snmp(args) => run_async(crate::snmp_cmd::run(args)),
     }
 }
@@ -75,6 +81,32 @@ fn check_config(file: &std::path::Path) -> ExitCode {
             eprintln!("{} problem(s) found", report.problem_count());
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Raises the soft open-file limit to the hard one and logs both. Every traffic connection,
+/// pooled probe connection and DNS TCP client holds a descriptor, and the usual soft default
+/// (1024) is far below what the hard limit allows; a server that runs out fails `accept` on
+/// every listener alike, health endpoints included. The traffic listener then keeps half of
+/// the limit for itself at most (`http.max_connections`).
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit only writes into the struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        let e = std::io::Error::last_os_error();
+        return tracing::warn!("cannot read the open-file limit: {e}");
+    }
+    let (soft, hard) = (limit.rlim_cur, limit.rlim_max);
+    if soft >= hard {
+        return tracing::info!(soft, hard, "open-file limit");
+    }
+    limit.rlim_cur = hard;
+    // SAFETY: setrlimit only reads the struct it is given.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } == 0 {
+        tracing::info!(soft = hard, hard, was = soft, "open-file limit raised to the hard limit");
+    } else {
+        let e = std::io::Error::last_os_error();
+        tracing::warn!(soft, hard, "cannot raise the open-file limit: {e}");
     }
 }
 

@@ -3,6 +3,10 @@
 //! agent's counters move, a few nodes that fail and recover over time,
 //! writes a configuration and coverage-zone file into a temporary folder (and nowhere
 //! else), and serves exactly as `switchyard serve` would.
+//!
+//! The nodes and agents share loopback addresses across runs but take free ports, chosen at
+//! start and printed, so two demos (with their own listener ports), or a demo and the test
+//! suite, run side by side.
 
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -42,9 +46,8 @@ const ZONES: [(&str, f64, f64, &str); 3] = [
 /// First node address; node `i` is this plus `i`.
 const FIRST_NODE: Ipv4Addr = Ipv4Addr::new(127, 0, 100, 1);
 
-/// The first node of every zone is probed over SNMP (tag `snmp`): its simulated agent
-/// listens on the node's address at this port.
-const SNMP_PORT: u16 = 16161;
+/// Tries at finding one UDP port free on the address of every zone's SNMP-polled node.
+const SNMP_PORT_TRIES: usize = 8;
 
 /// The SNMPv3 user (authPriv) the simulated agents accept and the demo's SNMP probe uses;
 /// the agents answer v3 only.
@@ -64,13 +67,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         .with_addressing(Addressing::Loopback { first: FIRST_NODE, port: 0 });
     let fleet = SimFleet::start(plan).await.context("starting the simulated fleet")?;
     let agents = start_agents(&fleet.addrs(), per_zone).await?;
+    let snmp_port = agents[0].addr().port();
 
     let config_path = dir.path().join("switchyard.toml");
     std::fs::write(dir.path().join("coverage-zones.json"), coverage_zones())?;
-    std::fs::write(&config_path, config(&fleet.addrs(), per_zone))?;
+    std::fs::write(&config_path, config(&fleet.addrs(), per_zone, snmp_port))?;
 
+    let addrs = fleet.addrs();
+    let nodes = format!("{}-{}", addrs[0].ip(), addrs[addrs.len() - 1].ip());
+    let http_port = addrs[0].port();
+    tracing::info!(nodes, http_port, snmp_port, "demo: simulated fleet started");
     let listen = effective_listen(&args.listen);
-    println!("{}", banner(&listen, dir.path(), fleet.addrs().len()));
+    println!("{}", banner(&listen, dir.path(), &nodes, http_port, snmp_port));
 
     let chaos = tokio::spawn(chaos(
         fleet,
@@ -109,7 +117,7 @@ fn coverage_zones() -> String {
     format!("{{\"coverageZones\": {{{}}}}}\n", zones.join(",\n"))
 }
 
-fn config(addrs: &[SocketAddr], per_zone: usize) -> String {
+fn config(addrs: &[SocketAddr], per_zone: usize, snmp_port: u16) -> String {
     let mut c = String::from(
         r#"# Written by `switchyard demo`.
 [listen]
@@ -132,7 +140,7 @@ connect_timeout_ms = 200
 # Nodes tagged `snmp`: the same HTTP check, plus their uplink load read over SNMPv3.
 [probe.by_tag.snmp]
 check = { kind = "http", path = "/health" }
-snmp = { port = 16161, version = "3", user = "{snmp_user}", auth_protocol = "SHA-256", auth_password = "{snmp_auth}", priv_protocol = "AES", priv_password = "{snmp_priv}", interface = "eth0" }
+snmp = { port = {snmp_port}, version = "3", user = "{snmp_user}", auth_protocol = "SHA-256", auth_password = "{snmp_auth}", priv_protocol = "AES", priv_password = "{snmp_priv}", interface = "eth0" }
 interval_ms = 1000
 down_interval_ms = 2000
 transition_interval_ms = 500
@@ -162,6 +170,7 @@ ttl_seconds = 60
 default_zone = "fra"
 "#,
     )
+    .replace("{snmp_port}", &snmp_port.to_string())
     .replace("{snmp_user}", SNMP_USER)
     .replace("{snmp_auth}", SNMP_AUTH_PASS)
     .replace("{snmp_priv}", SNMP_PRIV_PASS);
@@ -192,13 +201,16 @@ default_zone = "fra"
 fn banner(
     listen: &(SocketAddr, SocketAddr, SocketAddr),
     dir: &std::path::Path,
-    nodes: usize,
+    nodes: &str,
+    http_port: u16,
+    snmp_port: u16,
 ) -> String {
     let (admin, http, dns) = listen;
     let dns_port = dns.port();
     format!(
         "\
-Switchyard demo: {nodes} simulated edge nodes in zones ams, fra, lon (127.0.100.x), config in {dir}
+Switchyard demo: simulated edge nodes in zones ams, fra, lon, config in {dir}
+  nodes {nodes}, HTTP port {http_port}; SNMP agents (first node of each zone) on UDP port {snmp_port}
 Every few seconds a node fails, another turns degraded and an SNMP-polled node runs at 95%
 of its interface speed (overloaded); then all recover.
 
@@ -218,16 +230,32 @@ Stop with Ctrl-C.",
 }
 
 /// One simulated SNMP agent per zone, on the address of the zone's first node, with an
-/// interface whose counters move at 20-40% of its speed.
+/// interface whose counters move at 20-40% of its speed. The agents share one port (the
+/// probe's `snmp.port` is per tag): a free one on the first address, tried on the others,
+/// and another one if it is taken there.
 async fn start_agents(addrs: &[SocketAddr], per_zone: usize) -> anyhow::Result<Vec<SimAgent>> {
-    let mut agents = Vec::new();
+    let mut last = None;
+    for _ in 0..SNMP_PORT_TRIES {
+        match try_start_agents(addrs, per_zone).await {
+            Ok(agents) => return Ok(agents),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => last = Some(e),
+            Err(e) => return Err(e).context("starting the simulated SNMP agents"),
+        }
+    }
+    let e = last.unwrap_or_else(|| std::io::Error::other("no free port"));
+    Err(e).context("no UDP port free on every SNMP-polled node address")
+}
+
+async fn try_start_agents(addrs: &[SocketAddr], per_zone: usize) -> std::io::Result<Vec<SimAgent>> {
+    let mut agents: Vec<SimAgent> = Vec::new();
     for z in 0..ZONES.len() {
         let ip = addrs[z * per_zone].ip();
+        let port = agents.first().map_or(0, |a| a.addr().port());
         let bps = SNMP_SPEED_MBPS * 1_000_000 / 10 * (2 + z as u64);
         let user = UsmUser::no_auth(SNMP_USER)
             .and_then(|u| u.with_auth(AuthProtocol::Sha256, SNMP_AUTH_PASS.as_bytes()))
             .and_then(|u| u.with_privacy(PrivProtocol::Aes128, SNMP_PRIV_PASS.as_bytes()))
-            .context("demo SNMPv3 user")?;
+            .map_err(|e| std::io::Error::other(format!("demo SNMPv3 user: {e}")))?;
         let spec = AgentSpec {
             community: None,
             users: vec![user],
@@ -235,10 +263,7 @@ async fn start_agents(addrs: &[SocketAddr], per_zone: usize) -> anyhow::Result<V
             interfaces: vec![InterfaceSpec::new("eth0", SNMP_SPEED_MBPS, bps / 2, bps)],
             ..AgentSpec::default()
         };
-        let agent = SimAgent::start_on(SocketAddr::new(ip, SNMP_PORT), spec)
-            .await
-            .with_context(|| format!("starting the simulated SNMP agent on {ip}:{SNMP_PORT}"))?;
-        agents.push(agent);
+        agents.push(SimAgent::start_on(SocketAddr::new(ip, port), spec).await?);
     }
     Ok(agents)
 }

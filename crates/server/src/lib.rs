@@ -21,3 +21,4 @@ pub mod routing;
 pub mod serve;
 pub mod snmp_cmd;
 pub mod traffic;
+pub mod views;

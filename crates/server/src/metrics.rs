@@ -1,8 +1,14 @@
-//! The process-wide Prometheus registry, the `/metrics` encoder, and the standard `process_*`
-//! metrics read from `/proc` on each scrape.
+//! The process-wide Prometheus registry, the `/metrics` encoder in both exposition formats,
+//! `switchyard_build_info`, and the standard `process_*` metrics read from `/proc` on each
+//! scrape.
 //!
 //! Switchyard's own metrics live under the `switchyard_` prefix; the process metrics keep the
 //! unprefixed names every Prometheus client library exports, so stock dashboards work.
+//!
+//! `/metrics` answers OpenMetrics when the `Accept` header asks for it and the Prometheus
+//! text format 0.0.4 otherwise, as Prometheus's own client libraries do (client_golang's
+//! `expfmt.NegotiateIncludingOpenMetrics`): a scraper asks for OpenMetrics, while `curl` and
+//! `promtool check metrics` (which reads 0.0.4 only) get the classic text.
 
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -11,11 +17,73 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::{Registry, Unit};
 
 /// Content type of the OpenMetrics text exposition.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Content type of the Prometheus text exposition format 0.0.4.
+pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// `switchyard_build_info{version,profile,target}`: always 1; the labels say what runs.
+pub const BUILD_INFO: &str = "switchyard_build";
+
+/// An exposition format of `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// OpenMetrics 1.0 text.
+    OpenMetrics,
+    /// Prometheus text format 0.0.4.
+    Text,
+}
+
+impl Format {
+    /// The format an `Accept` header asks for: its media ranges by falling `q` (ties in
+    /// header order), the first one served wins: `application/openmetrics-text` (version
+    /// 1.0.0, 0.0.1 or none) or `text/plain` (version 0.0.4 or none). Anything else, and no
+    /// header, gets the text format, as in Prometheus's client libraries.
+    pub fn negotiate(accept: Option<&str>) -> Self {
+        let Some(accept) = accept else { return Self::Text };
+        let mut ranges: Vec<(f32, Option<Self>)> = accept
+            .split(',')
+            .map(|range| {
+                let mut parts = range.split(';').map(str::trim);
+                let media = parts.next().unwrap_or("");
+                let (mut q, mut version) = (1.0f32, "");
+                for param in parts {
+                    match param.split_once('=').map(|(k, v)| (k.trim(), v.trim().trim_matches('"')))
+                    {
+                        Some((k, v)) if k.eq_ignore_ascii_case("q") => q = v.parse().unwrap_or(0.0),
+                        Some((k, v)) if k.eq_ignore_ascii_case("version") => version = v,
+                        _ => {}
+                    }
+                }
+                let served = if media.eq_ignore_ascii_case("application/openmetrics-text") {
+                    matches!(version, "" | "1.0.0" | "0.0.1").then_some(Self::OpenMetrics)
+                } else if media.eq_ignore_ascii_case("text/plain") {
+                    matches!(version, "" | "0.0.4").then_some(Self::Text)
+                } else {
+                    None
+                };
+                (q, served)
+            })
+            .filter(|(q, _)| *q > 0.0)
+            .collect();
+        // Stable: equal weights keep the header's order.
+        ranges.sort_by(|a, b| b.0.total_cmp(&a.0));
+        ranges.into_iter().find_map(|(_, served)| served).unwrap_or(Self::Text)
+    }
+
+    /// The `Content-Type` of an answer in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::OpenMetrics => OPENMETRICS_CONTENT_TYPE,
+            Self::Text => TEXT_CONTENT_TYPE,
+        }
+    }
+}
 
 /// Shared registry. Components register while the server is being wired; scrapes take the
 /// read lock only.
@@ -35,6 +103,17 @@ impl Metrics {
     pub fn new() -> Self {
         let mut root = Registry::default();
         root.register_collector(Box::new(ProcessCollector::new()));
+        let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+        let target = format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS);
+        root.register(
+            BUILD_INFO,
+            "Switchyard build: version, build profile and target",
+            Info::new(vec![
+                ("version", env!("CARGO_PKG_VERSION").to_owned()),
+                ("profile", profile.to_owned()),
+                ("target", target),
+            ]),
+        );
         Self { root: Arc::new(RwLock::new(root)) }
     }
 
@@ -60,6 +139,102 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &root);
         out
+    }
+
+    /// Encodes every metric in `format`.
+    pub fn encode_as(&self, format: Format) -> String {
+        let open = self.encode();
+        match format {
+            Format::OpenMetrics => open,
+            Format::Text => to_text_format(&open),
+        }
+    }
+}
+
+/// Rewrites an OpenMetrics exposition (as `prometheus-client` writes it: `# HELP`, `# TYPE`,
+/// `# UNIT`, then the samples of each family) in the Prometheus text format 0.0.4. The two
+/// differ in their metadata, not their samples: a 0.0.4 counter family is named with its
+/// `_total` and an info family with its `_info` (typed `gauge`), and 0.0.4 has no `# UNIT`,
+/// no `# EOF`, no `_created` samples and no exemplars. HELP text escapes only `\\` and `\n`.
+pub fn to_text_format(open: &str) -> String {
+    let mut out = String::with_capacity(open.len());
+    // Family name in the OpenMetrics text -> (type, family name in 0.0.4).
+    let mut family: Option<(&str, &str, String)> = None;
+    let lines: Vec<&str> = open.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+            let kind = lines
+                .get(i + 1)
+                .and_then(|l| l.strip_prefix("# TYPE "))
+                .and_then(|t| t.strip_prefix(name))
+                .and_then(|t| t.strip_prefix(' '))
+                .unwrap_or("unknown");
+            let renamed = match kind {
+                "counter" => format!("{name}_total"),
+                "info" => format!("{name}_info"),
+                _ => name.to_owned(),
+            };
+            out.push_str("# HELP ");
+            out.push_str(&renamed);
+            out.push(' ');
+            out.push_str(&help.replace("\\\"", "\""));
+            out.push('\n');
+            family = Some((name, kind, renamed));
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, "unknown"));
+            let renamed = match &family {
+                Some((n, _, renamed)) if *n == name => renamed.clone(),
+                _ => name.to_owned(),
+            };
+            let kind = match kind {
+                "info" => "gauge",
+                "unknown" | "gaugehistogram" | "stateset" => "untyped",
+                k => k,
+            };
+            out.push_str(&format!("# TYPE {renamed} {kind}\n"));
+        } else if line.starts_with('#') {
+            // `# UNIT`, `# EOF`.
+        } else if !line.is_empty() {
+            let sample = without_exemplar(line);
+            let created = family.as_ref().is_some_and(|(name, kind, _)| {
+                matches!(*kind, "counter" | "histogram" | "summary")
+                    && sample.strip_prefix(name).is_some_and(|r| r.starts_with("_created"))
+            });
+            if !created {
+                out.push_str(sample);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+/// A sample line without its exemplar (` # {labels} value`), found after the label set so a
+/// `#` inside a label value is left alone.
+fn without_exemplar(line: &str) -> &str {
+    let after_labels = match line.find('{') {
+        Some(open) => {
+            let (mut quoted, mut escaped, mut end) = (false, false, line.len());
+            for (i, c) in line[open..].char_indices() {
+                match c {
+                    _ if escaped => escaped = false,
+                    '\\' if quoted => escaped = true,
+                    '"' => quoted = !quoted,
+                    '}' if !quoted => {
+                        end = open + i;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            end
+        }
+        None => 0,
+    };
+    match line[after_labels..].find(" # ") {
+        Some(at) => &line[..after_labels + at],
+        None => line,
     }
 }
 
@@ -173,7 +348,7 @@ fn gauge(
 
 #[cfg(test)]
 mod tests {
-    use super::Metrics;
+    use super::{Format, Metrics, to_text_format};
 
     /// Sample lines (name and labels, without the value) of a family, and its TYPE line.
     fn family<'t>(text: &'t str, family: &str) -> (Vec<&'t str>, Option<&'t str>) {
@@ -207,5 +382,66 @@ mod tests {
             assert_eq!(samples, vec![name], "{text}");
             assert_eq!(type_line, Some(format!("# TYPE {name} gauge").as_str()), "{text}");
         }
+    }
+
+    #[test]
+    fn accept_headers_choose_the_format_as_client_libraries_do() {
+        let cases = [
+            (None, Format::Text),
+            (Some("*/*"), Format::Text),
+            (Some("text/plain"), Format::Text),
+            (Some("application/openmetrics-text"), Format::OpenMetrics),
+            // What Prometheus 2.x sends.
+            (
+                Some(
+                    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;\
+                     version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+                ),
+                Format::OpenMetrics,
+            ),
+            (
+                Some("text/plain;version=0.0.4;q=0.9, application/openmetrics-text;q=0.5"),
+                Format::Text,
+            ),
+            (Some("application/openmetrics-text; q=0"), Format::Text),
+            (Some("application/openmetrics-text; version=2.0.0"), Format::Text),
+            (Some("application/json, Application/OpenMetrics-Text"), Format::OpenMetrics),
+        ];
+        for (accept, want) in cases {
+            assert_eq!(Format::negotiate(accept), want, "{accept:?}");
+        }
+    }
+
+    #[test]
+    fn the_text_format_names_counter_and_info_families_by_their_samples() {
+        let open = "# HELP requests Requests \\\"served\\\".\n# TYPE requests counter\n\
+                    requests_total{path=\"/a # b\"} 3 # {trace_id=\"x\"} 1.0\n\
+                    requests_created 1.7e9\n\
+                    # HELP up_seconds Uptime.\n# TYPE up_seconds gauge\n# UNIT up_seconds seconds\n\
+                    up_seconds 5\n# HELP build Build.\n# TYPE build info\nbuild_info{v=\"1\"} 1\n# EOF\n";
+        assert_eq!(
+            to_text_format(open),
+            "# HELP requests_total Requests \"served\".\n# TYPE requests_total counter\n\
+             requests_total{path=\"/a # b\"} 3\n\
+             # HELP up_seconds Uptime.\n# TYPE up_seconds gauge\nup_seconds 5\n\
+             # HELP build_info Build.\n# TYPE build_info gauge\nbuild_info{v=\"1\"} 1\n"
+        );
+    }
+
+    #[test]
+    fn build_info_is_in_both_formats() {
+        let m = Metrics::new();
+        let sample = format!(
+            "switchyard_build_info{{version=\"{}\",profile=\"debug\",",
+            env!("CARGO_PKG_VERSION")
+        );
+        for format in [Format::OpenMetrics, Format::Text] {
+            let text = m.encode_as(format);
+            assert!(text.lines().any(|l| l.starts_with(&sample) && l.ends_with("} 1")), "{text}");
+        }
+        let text = m.encode_as(Format::Text);
+        assert!(text.contains("# TYPE switchyard_build_info gauge\n"), "{text}");
+        assert!(text.contains("# TYPE process_cpu_seconds_total counter\n"), "{text}");
+        assert!(!text.contains("# EOF") && !text.contains("# UNIT"), "{text}");
     }
 }

@@ -121,7 +121,7 @@ fn v3(c: &mut Criterion) {
     g.bench_function("process_response_25_varbinds", |b| {
         b.iter(|| match mgr.process(now, black_box(&resp), &mut s2).unwrap() {
             Incoming::Pdu(p) => p.pdu.varbinds.len(),
-            Incoming::Resync => 0,
+            Incoming::Resync | Incoming::Report(_) => 0,
         })
     });
     g.finish();

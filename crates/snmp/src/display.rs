@@ -3,7 +3,8 @@
 
 use std::fmt::Write;
 
-use crate::codec::{Value, VarBind};
+use crate::codec::ber::{decode_i64, tag};
+use crate::codec::{OpaqueValue, Value, VarBind};
 
 /// `OID = TYPE: value` as `snmpget -On` prints it without MIBs.
 pub fn format_varbind(vb: &VarBind) -> String {
@@ -23,15 +24,98 @@ pub fn format_value(v: &Value) -> String {
         Value::Counter32(c) => format!("Counter32: {c}"),
         Value::Gauge32(g) => format!("Gauge32: {g}"),
         Value::TimeTicks(t) => format!("Timeticks: ({t}) {}", ticks(*t)),
-        Value::Opaque(o) => format!("OPAQUE: {}", hex_lines(o)),
+        Value::Opaque(o) => match OpaqueValue::decode(o) {
+            Some(v) => format_opaque(v),
+            None => format!("OPAQUE: {}", hex_lines(o)),
+        },
+        // Without a MIB that declares the object NsapAddress, net-snmp has no way to print
+        // the type (`sprint_realloc_by_type` has no case for it).
+        Value::NsapAddress(_) => BAD_TYPE.to_string(),
         Value::Counter64(c) => format!("Counter64: {c}"),
+        // `sprint_realloc_uinteger`: the number alone, no type label.
+        Value::UInteger32(u) => u.to_string(),
         Value::NoSuchObject => "No Such Object available on this agent at this OID".to_string(),
         Value::NoSuchInstance => "No Such Instance currently exists at this OID".to_string(),
         Value::EndOfMibView => {
             "No more variables left in this MIB View (It is past the end of the MIB tree)"
                 .to_string()
         }
+        Value::Other { tag, content } => format_other(*tag, content),
     }
+}
+
+/// net-snmp's text for a value whose type it cannot print.
+const BAD_TYPE: &str = "Variable has bad type";
+
+/// Opaque-wrapped values as `sprint_realloc_float`, `_double` and `_counter64` print them:
+/// printf `%f` for both float and double (both labelled `Float`, as net-snmp does).
+fn format_opaque(v: OpaqueValue) -> String {
+    match v {
+        OpaqueValue::Float(f) => format!("Opaque: Float: {}", printf_f(f as f64)),
+        OpaqueValue::Double(d) => format!("Opaque: Float: {}", printf_f(d)),
+        OpaqueValue::Int64(i) => format!("Opaque: Int64: {i}"),
+        OpaqueValue::UInt64(u) => format!("Opaque: UInt64: {u}"),
+        OpaqueValue::Counter64(c) => format!("Opaque: Counter64: {c}"),
+    }
+}
+
+/// C's `printf("%f")`: six decimals; infinities and NaN spelled as glibc spells them.
+fn printf_f(v: f64) -> String {
+    if v.is_nan() {
+        return if v.is_sign_negative() { "-nan" } else { "nan" }.to_string();
+    }
+    format!("{v:.6}")
+}
+
+/// A value the codec could not interpret. An INTEGER of five to eight octets is printed as
+/// net-snmp prints it after its 32-bit truncation (`CHECK_OVERFLOW_S` in `asn1.c`), an ASN.1
+/// BIT STRING as `sprint_realloc_bitstring` does; other content net-snmp cannot parse either
+/// is shown in hex with the type it claims, and an unknown tag as net-snmp shows it.
+fn format_other(t: u8, content: &[u8]) -> String {
+    const BIT_STRING: u8 = 0x03;
+    match t {
+        tag::INTEGER if content.len() > 4 => match decode_i64(content) {
+            Ok(v) => {
+                let v = if v > i32::MAX as i64 {
+                    v & 0xffff_ffff
+                } else if v < i32::MIN as i64 {
+                    -(v & 0xffff_ffff)
+                } else {
+                    v
+                };
+                format!("INTEGER: {v}")
+            }
+            Err(_) => invalid("INTEGER", content),
+        },
+        BIT_STRING if content.first().is_some_and(|&unused| unused <= 7) => {
+            let mut out = format!("BITS: {}", hex_lines(content));
+            for (i, b) in content.iter().enumerate() {
+                for bit in 0..8 {
+                    if b & (0x80 >> bit) != 0 {
+                        let _ = write!(out, "{} ", i * 8 + bit);
+                    }
+                }
+            }
+            out
+        }
+        // net-snmp reads `06 00` as a one-arc OID (`asn_parse_objid`).
+        tag::OBJECT_IDENTIFIER if content.is_empty() => "OID: .0".to_string(),
+        tag::INTEGER => invalid("INTEGER", content),
+        tag::NULL => invalid("NULL", content),
+        tag::OBJECT_IDENTIFIER => invalid("OID", content),
+        tag::IP_ADDRESS => invalid("IpAddress", content),
+        tag::COUNTER32 => invalid("Counter32", content),
+        tag::GAUGE32 => invalid("Gauge32", content),
+        tag::TIMETICKS => invalid("Timeticks", content),
+        tag::COUNTER64 => invalid("Counter64", content),
+        tag::UINTEGER32 => invalid("UInteger32", content),
+        _ => BAD_TYPE.to_string(),
+    }
+}
+
+/// Content that is not a valid encoding of its type (net-snmp would reject the whole PDU).
+fn invalid(label: &str, content: &[u8]) -> String {
+    format!("Invalid {label} encoding: {}", hex_lines(content))
 }
 
 /// net-snmp prints a string as text when every byte is printable or whitespace.
@@ -97,5 +181,34 @@ mod tests {
             Value::ObjectId("1.3.6.1.4.1.8072".parse().unwrap()),
         );
         assert_eq!(format_varbind(&vb), ".1.3.6.1.2.1.1.2.0 = OID: .1.3.6.1.4.1.8072");
+    }
+
+    #[test]
+    fn every_type_as_net_snmp_prints_it() {
+        let opaque = |c: &[u8]| format_value(&Value::Opaque(c.to_vec()));
+        assert_eq!(opaque(&[0x9f, 0x78, 4, 0x3f, 0xc0, 0, 0]), "Opaque: Float: 1.500000");
+        assert_eq!(
+            opaque(&[0x9f, 0x79, 8, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0]),
+            "Opaque: Float: 1.500000",
+            "net-snmp labels doubles Float too"
+        );
+        assert_eq!(opaque(&[0x9f, 0x78, 4, 0x3e, 0xeb, 0x85, 0x1f]), "Opaque: Float: 0.460000");
+        assert_eq!(opaque(&[0x9f, 0x78, 4, 0x7f, 0xc0, 0, 0]), "Opaque: Float: nan");
+        assert_eq!(opaque(&[0x9f, 0x78, 4, 0xff, 0x80, 0, 0]), "Opaque: Float: -inf");
+        assert_eq!(opaque(&[0x9f, 0x7a, 1, 0xfb]), "Opaque: Int64: -5");
+        assert_eq!(opaque(&[0x9f, 0x7b, 1, 7]), "Opaque: UInt64: 7");
+        assert_eq!(opaque(&[0x9f, 0x76, 1, 7]), "Opaque: Counter64: 7");
+        assert_eq!(opaque(&[1, 2, 3]), "OPAQUE: 01 02 03 ");
+        assert_eq!(format_value(&Value::UInteger32(42)), "42");
+        assert_eq!(format_value(&Value::NsapAddress(vec![0x47, 0, 5])), "Variable has bad type");
+        let other = |tag: u8, c: &[u8]| format_value(&Value::Other { tag, content: c.to_vec() });
+        assert_eq!(other(0x02, &[0, 0xff, 0xff, 0xff, 0xff]), "INTEGER: 4294967295");
+        assert_eq!(other(0x02, &[1, 0, 0, 0, 5]), "INTEGER: 5");
+        assert_eq!(other(0x02, &[0xfe, 0xff, 0xff, 0xff, 0xff]), "INTEGER: -4294967295");
+        assert_eq!(other(0x06, &[]), "OID: .0");
+        assert_eq!(other(0x03, &[0x00, 0xa0]), "BITS: 00 A0 8 10 ");
+        assert_eq!(other(0x02, &[]), "Invalid INTEGER encoding: ");
+        assert_eq!(other(0x40, &[10, 0, 0, 1, 9]), "Invalid IpAddress encoding: 0A 00 00 01 09 ");
+        assert_eq!(other(0x48, &[1]), "Variable has bad type");
     }
 }

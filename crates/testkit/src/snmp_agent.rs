@@ -3,7 +3,8 @@
 //! Each [`SimAgent`] owns a UDP socket on 127.0.0.1 and serves the SNMPv2-MIB system group,
 //! IF-MIB ifTable/ifXTable with octet counters advancing at programmable rates, and
 //! UCD-SNMP-MIB laLoad, over v2c and v3 (any USM user the codec supports). Faults can be
-//! switched on at run time: drop, delay, duplicate, corrupt, reboot and tooBig for large bulks.
+//! switched on at run time: drop, delay, duplicate, corrupt, forged copies, reboot, tooBig
+//! for large bulks, and protocol violations of broken agents ([`Misbehavior`]).
 //! [`AgentFarm`] starts thousands of them.
 
 #[cfg(unix)]
@@ -19,11 +20,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use switchyard_snmp::codec::{
-    CommunityMessage, ErrorStatus, OidRef, PduHeader, PduRef, PduType, ValueRef, VarBindRef,
-    Version, encode_community,
+    CommunityMessage, ErrorStatus, Oid, OidRef, PduHeader, PduRef, PduType, Value, ValueRef,
+    VarBind, VarBindRef, Version, encode_community,
 };
-use switchyard_snmp::usm::UsmUser;
 use switchyard_snmp::usm::agent::{AuthoritativeEngine, Rejection};
+use switchyard_snmp::usm::{UsmUser, report};
 use tokio::task::JoinHandle;
 
 use mib::{Cell, Mib};
@@ -68,6 +69,9 @@ pub struct AgentSpec {
     pub load: Option<[f64; 3]>,
     /// Most varbinds in one GETBULK response (net-snmp's default cap is 100).
     pub max_bulk_varbinds: usize,
+    /// v3 context names served (default: the default context, empty). A request naming
+    /// another context gets an snmpUnknownContexts report (RFC 3413 section 4.1.2).
+    pub context_names: Vec<String>,
 }
 
 impl Default for AgentSpec {
@@ -80,6 +84,7 @@ impl Default for AgentSpec {
             interfaces: vec![InterfaceSpec::new("eth0", 1000, 100_000_000, 50_000_000)],
             load: Some([0.25, 0.5, 0.75]),
             max_bulk_varbinds: 100,
+            context_names: vec![String::new()],
         }
     }
 }
@@ -97,6 +102,28 @@ pub struct Faults {
     pub corrupt_per_mille: u16,
     /// GETBULK asking for more varbinds than this gets tooBig with an empty varbind list.
     pub too_big_above: Option<usize>,
+    /// Every response is preceded by a copy with its last byte flipped: a v3 copy then fails
+    /// the manager's digest check (or decryption), as a forged or damaged reply would. Only
+    /// meaningful with authentication: a damaged v1/v2c reply may still decode.
+    pub damaged_copy_first: bool,
+    /// A protocol violation to commit on every request it applies to.
+    pub misbehavior: Option<Misbehavior>,
+}
+
+/// Protocol violations seen in broken agents, for the manager's error paths.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Misbehavior {
+    /// GET and SET answers name other OIDs than requested (the next instance's).
+    RenameOids,
+    /// Every answer carries genErr with an error-index past its bindings.
+    ErrorIndexOutOfRange,
+    /// GETNEXT and GETBULK requests at or after this OID are answered with the requested OID
+    /// itself: a walk does not advance.
+    RepeatFrom(Oid),
+    /// GETNEXT and GETBULK requests at or after this OID are answered with this
+    /// error-status, error-index 1.
+    ErrorFrom(Oid, ErrorStatus),
 }
 
 struct IfState {
@@ -219,6 +246,16 @@ impl SimAgent {
         }
     }
 
+    /// Adds to an interface's octet counters at once, as an agent that re-bases its
+    /// counters without a discontinuity (or a glitch) does. The 32-bit counters wrap.
+    pub fn add_octets(&self, interface: usize, in_octets: u64, out_octets: u64) {
+        let mut c = lock(&self.shared);
+        if let Some(i) = c.data.ifs.get_mut(interface) {
+            i.base_in = i.base_in.wrapping_add(in_octets);
+            i.base_out = i.base_out.wrapping_add(out_octets);
+        }
+    }
+
     /// Sets the load averages served as laLoad.
     pub fn set_load(&self, load: [f64; 3]) {
         let mut c = lock(&self.shared);
@@ -244,6 +281,11 @@ impl SimAgent {
         if let Some(e) = c.engine.as_mut() {
             e.reboot(now);
         }
+    }
+
+    /// The agent's snmpEngineID, when it serves v3 users.
+    pub fn engine_id(&self) -> Option<Vec<u8>> {
+        lock(&self.shared).engine.as_ref().map(|e| e.engine_id().to_vec())
     }
 
     /// Requests received so far (including dropped ones).
@@ -308,6 +350,17 @@ fn answer(c: &mut Core, msg: &[u8], out: &mut Vec<u8>, scratch: &mut Vec<u8>) ->
     let Some(engine) = c.engine.as_mut() else { return false };
     match engine.process(now, msg, scratch, out) {
         Ok(req) => {
+            let known = std::str::from_utf8(&req.context.context_name)
+                .is_ok_and(|n| c.data.spec.context_names.iter().any(|k| k == n));
+            if !known {
+                let vbs = [VarBind::new(
+                    Oid::from_static(&report::UNKNOWN_CONTEXTS),
+                    Value::Counter32(1),
+                )];
+                let h = PduHeader::request(PduType::Report, req.scoped.pdu.request_id);
+                engine.encode(now, &req.context, &h, &vbs[..], out);
+                return true;
+            }
             let (h, vbs) = respond(&c.data, now, &req.scoped.pdu, req.context.max_size as usize);
             engine.encode(now, &req.context, &h, &vbs[..], out);
             true
@@ -374,6 +427,11 @@ fn respond<'a>(
     req: &PduRef<'a>,
     max_size: usize,
 ) -> (PduHeader, Vec<VarBindRef<'a>>) {
+    if let Some(m) = &d.faults.misbehavior
+        && let Some(broken) = misbehave(d, now, req, m)
+    {
+        return broken;
+    }
     let mut h = PduHeader::request(PduType::Response, req.request_id);
     let mut vbs = Vec::with_capacity(req.varbinds.len());
     match req.pdu_type {
@@ -418,10 +476,10 @@ fn respond<'a>(
                     cursors.push((vb.oid, next));
                 }
             }
+            // Past the end of the MIB a repeater yields endOfMibView (RFC 3416 4.2.3); once
+            // every repeater has, one such row ends the response, as net-snmp's agent does.
             'rows: for _ in 0..reps {
-                if cursors.iter().all(|c| c.1.is_none()) {
-                    break;
-                }
+                let ended = cursors.iter().all(|c| c.1.is_none());
                 for c in cursors.iter_mut() {
                     if vbs.len() >= cap {
                         break 'rows;
@@ -435,6 +493,9 @@ fn respond<'a>(
                         }
                         None => vbs.push(VarBindRef { oid: c.0, value: ValueRef::EndOfMibView }),
                     }
+                }
+                if ended {
+                    break;
                 }
             }
             // Keep the message within the manager's limit (RFC 3416 4.2.3: drop trailing rows).
@@ -460,4 +521,42 @@ fn respond<'a>(
         }
     }
     (h, vbs)
+}
+
+/// The answer a [`Misbehavior`] gives instead of the right one, if it applies to `req`.
+fn misbehave<'a>(
+    d: &'a Data,
+    now: Instant,
+    req: &PduRef<'a>,
+    m: &Misbehavior,
+) -> Option<(PduHeader, Vec<VarBindRef<'a>>)> {
+    let mut h = PduHeader::request(PduType::Response, req.request_id);
+    let walking = matches!(req.pdu_type, PduType::GetNext | PduType::GetBulk);
+    let reached = |from: &Oid| req.varbinds.get(0).is_some_and(|vb| vb.oid.cmp_oid(from).is_ge());
+    match m {
+        Misbehavior::RenameOids if matches!(req.pdu_type, PduType::Get | PduType::Set) => {
+            let vbs = req
+                .varbinds
+                .iter()
+                .map(|vb| entry(d, now, d.mib.next_after(&vb.oid).unwrap_or(0)))
+                .collect();
+            Some((h, vbs))
+        }
+        Misbehavior::ErrorIndexOutOfRange => {
+            h.error_status = ErrorStatus::GenErr.as_i32();
+            h.error_index = req.varbinds.len() as i32 + 5;
+            Some((h, req.varbinds.iter().collect()))
+        }
+        Misbehavior::RepeatFrom(from) if walking && reached(from) => {
+            let first = req.varbinds.get(0)?;
+            let value = d.mib.find(&first.oid).map_or(ValueRef::Null, |i| entry(d, now, i).value);
+            Some((h, vec![VarBindRef { oid: first.oid, value }]))
+        }
+        Misbehavior::ErrorFrom(from, status) if walking && reached(from) => {
+            h.error_status = status.as_i32();
+            h.error_index = 1;
+            Some((h, req.varbinds.iter().collect()))
+        }
+        _ => None,
+    }
 }

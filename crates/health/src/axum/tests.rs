@@ -31,6 +31,7 @@ async fn get(router: &Router, method: Method, uri: &str) -> (StatusCode, HeaderM
     let headers = HeaderMapLite {
         content_type: header(&response, CONTENT_TYPE),
         nosniff: header(&response, X_CONTENT_TYPE_OPTIONS),
+        cache_control: header(&response, CACHE_CONTROL),
     };
     let body = response.into_body().collect().await.unwrap().to_bytes();
     (status, headers, String::from_utf8(body.to_vec()).unwrap())
@@ -40,6 +41,7 @@ async fn get(router: &Router, method: Method, uri: &str) -> (StatusCode, HeaderM
 struct HeaderMapLite {
     content_type: String,
     nosniff: String,
+    cache_control: String,
 }
 
 fn header(response: &Response, name: axum::http::HeaderName) -> String {
@@ -47,7 +49,11 @@ fn header(response: &Response, name: axum::http::HeaderName) -> String {
 }
 
 fn text() -> HeaderMapLite {
-    HeaderMapLite { content_type: "text/plain; charset=utf-8".into(), nosniff: "nosniff".into() }
+    HeaderMapLite {
+        content_type: "text/plain; charset=utf-8".into(),
+        nosniff: "nosniff".into(),
+        cache_control: "no-cache, private".into(),
+    }
 }
 
 #[tokio::test]
@@ -119,4 +125,23 @@ async fn nests_under_a_prefix_and_merges_with_other_routes() {
     );
     let (status, _, body) = get(&app, Method::GET, "/metrics").await;
     assert_eq!((status, &*body), (StatusCode::OK, "metrics"));
+}
+
+#[tokio::test]
+async fn a_trailing_slash_is_not_the_endpoint_and_every_answer_is_uncached() {
+    let router = router(health());
+    for uri in ["/livez/", "/readyz/", "/healthz/", "/livez/config/"] {
+        assert_eq!(
+            get(&router, Method::GET, uri).await,
+            (StatusCode::NOT_FOUND, text(), "404 page not found\n".into()),
+            "{uri}"
+        );
+    }
+    let (status, headers, _) = get(&router, Method::POST, "/livez").await;
+    assert_eq!(
+        (status, &*headers.cache_control),
+        (StatusCode::METHOD_NOT_ALLOWED, "no-cache, private")
+    );
+    let (_, headers, body) = get(&router, Method::GET, "/readyz?format=json").await;
+    assert_eq!(headers.cache_control, "no-cache, private", "{body}");
 }

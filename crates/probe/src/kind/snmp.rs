@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use switchyard_snmp::ifmib::{InterfacePoller, InterfaceSelector, RateCalculator, RateObservation};
+use switchyard_snmp::ifmib::{
+    InterfacePoller, InterfaceSelector, RateCalculator, RateError, RateObservation,
+};
 use switchyard_snmp::{Client, RequestOptions, Security};
 
 use crate::error::ProbeError;
@@ -15,8 +17,8 @@ use crate::outcome::{DegradedCause, FailureCause, ProbeOutcome, Tier};
 use serde::{Deserialize, Serialize};
 use switchyard_config::Problems;
 
-/// `kind = "snmp"`: interface utilization and load average through SNMP v2c (IF-MIB octet
-/// counters, UCD-SNMP-MIB laLoad).
+/// `kind = "snmp"`: interface utilization and load average through SNMP v1, v2c or v3
+/// (IF-MIB octet counters, UCD-SNMP-MIB laLoad).
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SnmpCheck {
@@ -48,6 +50,11 @@ pub struct SnmpCheck {
     /// authPriv. Never printed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priv_password: Option<String>,
+    /// v3 context name (RFC 3411 contextName, at most 32 bytes), for agents that keep one MIB
+    /// instance per context: a VRF, a bridge domain, a virtual device. Default none (the
+    /// default context). net-snmp's `-n`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_name: Option<String>,
     /// Interface to measure, by ifName (e.g. `eth0`). Default none (load only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface: Option<String>,
@@ -82,6 +89,7 @@ impl std::fmt::Debug for SnmpCheck {
             .field("auth_password", &self.auth_password.as_ref().map(|_| "<redacted>"))
             .field("priv_protocol", &self.priv_protocol)
             .field("priv_password", &self.priv_password.as_ref().map(|_| "<redacted>"))
+            .field("context_name", &self.context_name)
             .field("interface", &self.interface)
             .field("if_index", &self.if_index)
             .field("utilization_degraded", &self.utilization_degraded)
@@ -104,6 +112,7 @@ impl Default for SnmpCheck {
             auth_password: None,
             priv_protocol: d_priv_protocol(),
             priv_password: None,
+            context_name: None,
             interface: None,
             if_index: None,
             utilization_degraded: d_util_degraded(),
@@ -189,6 +198,7 @@ impl SnmpCheck {
                 ("user", self.user.is_some()),
                 ("auth_password", self.auth_password.is_some()),
                 ("priv_password", self.priv_password.is_some()),
+                ("context_name", self.context_name.is_some()),
             ] {
                 if set {
                     p.push(field, "is a version 3 setting; set version = \"3\"");
@@ -217,6 +227,9 @@ impl SnmpCheck {
         if self.priv_password.is_some() && self.auth_password.is_none() {
             p.push("priv_password", "privacy needs authentication: set auth_password too");
         }
+        if self.context_name.as_ref().is_some_and(|c| c.len() > 32) {
+            p.push("context_name", "must be at most 32 bytes (RFC 3411 SnmpAdminString)");
+        }
     }
 
     /// The security the checks use; call on a validated check (errors name the field anyway).
@@ -240,7 +253,7 @@ impl SnmpCheck {
                 .ok_or_else(|| format!("priv_protocol: unknown `{}`", self.priv_protocol))?;
             user = user.with_privacy(proto, pass.as_bytes()).map_err(|e| format!("priv: {e}"))?;
         }
-        Ok(Security::v3(user))
+        Ok(Security::v3_in_context(user, self.context_name.as_deref().unwrap_or_default()))
     }
 }
 
@@ -266,6 +279,9 @@ impl std::fmt::Debug for CompiledSnmp {
     }
 }
 
+/// An agent that answers wrongly (an error-status, an error-index past the bindings, OIDs
+/// that do not advance or are not the ones asked for) is a `protocol` failure from the
+/// first such answer; only silence is a `timeout`.
 fn cause(e: &switchyard_snmp::Error) -> FailureCause {
     use switchyard_snmp::Error as E;
     match e {
@@ -275,7 +291,8 @@ fn cause(e: &switchyard_snmp::Error) -> FailureCause {
         | E::UnknownUser
         | E::UnsupportedSecurityLevel
         | E::UnknownEngine
-        | E::NotInTimeWindow => FailureCause::Auth,
+        | E::NotInTimeWindow
+        | E::UnknownContext => FailureCause::Auth,
         E::Io(io) => FailureCause::from_io(io),
         _ => FailureCause::Protocol,
     }
@@ -340,8 +357,16 @@ impl CompiledSnmp {
                 out.status = Some(u16::try_from(status).unwrap_or(u16::MAX));
                 return out.fail(FailureCause::BadStatus);
             }
-            if let RateObservation::Rates(r) = conn.rates.observe(sample) {
-                out.utilization = r.utilization;
+            match conn.rates.observe(sample) {
+                RateObservation::Rates(r) => out.utilization = r.utilization,
+                // A counter jump above line rate is no reading (the calculator counts it),
+                // never a utilization of 10 that downs a healthy node.
+                RateObservation::Reset(RateError::Implausible) => tracing::debug!(
+                    node.addr = %addr,
+                    dropped = conn.rates.implausible_intervals(),
+                    "SNMP counter delta above line rate ignored"
+                ),
+                RateObservation::Reset(_) | RateObservation::Baseline => {}
             }
             if let Some(u) = out.utilization {
                 if u >= self.check.utilization_down {
@@ -375,5 +400,139 @@ impl CompiledSnmp {
             }
         }
         out.pass(degraded);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The kind's reading and failure causes against the testkit's simulated agent, through
+    //! `CompiledSnmp::run` (the integration tests in tests/it/snmp.rs cover the public path).
+
+    use std::net::SocketAddr;
+    use std::time::{Duration, Instant};
+
+    use switchyard_snmp::codec::{ErrorStatus, Oid};
+    use switchyard_snmp::usm::{AuthProtocol, UsmUser};
+    use switchyard_testkit::snmp_agent::{AgentSpec, Faults, Misbehavior, SimAgent};
+
+    use super::{CompiledSnmp, Conn, SnmpCheck};
+    use crate::outcome::{FailureCause, ProbeOutcome, Verdict};
+    use crate::spec::{Check, ProbeSpec};
+
+    const TIMEOUT: Duration = Duration::from_millis(1500);
+
+    fn check(agent: &SimAgent) -> SnmpCheck {
+        SnmpCheck {
+            port: agent.addr().port(),
+            interface: Some("eth0".into()),
+            ..SnmpCheck::default()
+        }
+    }
+
+    async fn run(p: &CompiledSnmp, addr: SocketAddr, state: &mut Option<Conn>) -> ProbeOutcome {
+        let mut out = ProbeOutcome::new();
+        p.run(addr, TIMEOUT, state, &mut out, Instant::now()).await;
+        out
+    }
+
+    /// sysUpTime counts hundredths: a third of a second keeps tick rounding near 3%.
+    async fn counters_advance() {
+        tokio::time::sleep(Duration::from_millis(330)).await;
+    }
+
+    #[tokio::test]
+    async fn a_64bit_counter_jump_is_no_reading_and_does_not_down_the_node() {
+        let agent = SimAgent::start(AgentSpec::default()).await.unwrap();
+        let p = CompiledSnmp::new(&check(&agent)).unwrap();
+        let mut state = None;
+        assert_eq!(run(&p, agent.addr(), &mut state).await.utilization, None, "baseline");
+        counters_advance().await;
+        let o = run(&p, agent.addr(), &mut state).await;
+        assert!(o.utilization.is_some_and(|u| (u - 0.1).abs() < 0.03), "{o:?}");
+        // 10 GB at once on a 1 Gbit/s link: a utilization of about 240 before the fix.
+        agent.add_octets(0, 10_000_000_000, 0);
+        counters_advance().await;
+        let o = run(&p, agent.addr(), &mut state).await;
+        assert_eq!((o.verdict, o.utilization, o.cause), (Verdict::Pass, None, None), "{o:?}");
+        let conn = state.as_ref().expect("state kept");
+        assert_eq!(conn.rates.implausible_intervals(), 1, "the dropped interval is counted");
+        counters_advance().await;
+        let o = run(&p, agent.addr(), &mut state).await;
+        assert!(o.utilization.is_some_and(|u| (u - 0.1).abs() < 0.03), "reads again: {o:?}");
+    }
+
+    #[tokio::test]
+    async fn agents_that_answer_wrongly_fail_as_protocol_at_once() {
+        let if_name = Oid::from_static(&[1, 3, 6, 1, 2, 1, 31, 1, 1, 1, 1]);
+        for m in [
+            // The interface GET is answered with other OIDs.
+            Misbehavior::RenameOids,
+            // Every answer points its error past the bindings.
+            Misbehavior::ErrorIndexOutOfRange,
+            // The ifName walk does not advance.
+            Misbehavior::RepeatFrom(if_name.clone()),
+            Misbehavior::ErrorFrom(if_name.clone(), ErrorStatus::GenErr),
+        ] {
+            let agent = SimAgent::start(AgentSpec::default()).await.unwrap();
+            agent.set_faults(Faults { misbehavior: Some(m.clone()), ..Faults::default() });
+            let p = CompiledSnmp::new(&check(&agent)).unwrap();
+            let started = Instant::now();
+            let o = run(&p, agent.addr(), &mut None).await;
+            assert_eq!(o.cause, Some(FailureCause::Protocol), "{m:?}: {o:?}");
+            assert!(started.elapsed() < TIMEOUT / 3, "{m:?} waited {:?}", started.elapsed());
+        }
+    }
+
+    #[tokio::test]
+    async fn v3_context_name_selects_the_context() {
+        let user = UsmUser::no_auth("ctx-user")
+            .unwrap()
+            .with_auth(AuthProtocol::Sha256, b"ctx-auth-phrase")
+            .unwrap();
+        let spec = AgentSpec {
+            users: vec![user],
+            context_names: vec!["vrf-blue".into()],
+            ..AgentSpec::default()
+        };
+        let agent = SimAgent::start(spec).await.unwrap();
+        let v3 = SnmpCheck {
+            version: "3".into(),
+            user: Some("ctx-user".into()),
+            auth_protocol: "SHA-256".into(),
+            auth_password: Some("ctx-auth-phrase".into()),
+            context_name: Some("vrf-blue".into()),
+            ..check(&agent)
+        };
+        let p = CompiledSnmp::new(&v3).unwrap();
+        assert_eq!(run(&p, agent.addr(), &mut None).await.verdict, Verdict::Pass);
+        // The default context is not served: the agent reports snmpUnknownContexts.
+        let p = CompiledSnmp::new(&SnmpCheck { context_name: None, ..v3 }).unwrap();
+        let o = run(&p, agent.addr(), &mut None).await;
+        assert_eq!(o.cause, Some(FailureCause::Auth), "{o:?}");
+    }
+
+    #[test]
+    fn context_name_is_a_v3_setting_of_at_most_32_bytes() {
+        let problems = |c: SnmpCheck| -> Vec<String> {
+            let c = SnmpCheck { interface: Some("eth0".into()), ..c };
+            let spec = ProbeSpec::new(Check::Snmp(c));
+            spec.problems("").into_iter().map(|p| format!("{}: {}", p.path, p.message)).collect()
+        };
+        let v3 =
+            SnmpCheck { version: "3".into(), user: Some("monitor".into()), ..SnmpCheck::default() };
+        assert!(
+            problems(SnmpCheck { context_name: Some("vrf-red".into()), ..v3.clone() }).is_empty()
+        );
+        assert_eq!(
+            problems(SnmpCheck { context_name: Some("x".repeat(33)), ..v3 }),
+            ["check.context_name: must be at most 32 bytes (RFC 3411 SnmpAdminString)"]
+        );
+        assert_eq!(
+            problems(SnmpCheck { context_name: Some("vrf-red".into()), ..SnmpCheck::default() }),
+            ["check.context_name: is a version 3 setting; set version = \"3\""]
+        );
+        let parsed: SnmpCheck =
+            toml::from_str("version = \"3\"\nuser = \"u\"\ncontext_name = \"vrf-red\"").unwrap();
+        assert_eq!(parsed.context_name.as_deref(), Some("vrf-red"));
     }
 }

@@ -7,11 +7,12 @@ use std::net::IpAddr;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
-use switchyard_route::{Decision, DnsRequest, Family, HttpRequest, NodeChoice, RoutingTable};
+use serde::Serialize;
+use switchyard_route::{DnsRequest, Family, HttpRequest};
 
 use super::context::AdminContext;
 use super::respond::error_response;
+use crate::views::{ClientView, DecisionView, ErrorDetail, ErrorView};
 
 type Params = Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>;
 
@@ -49,18 +50,11 @@ pub async fn localize(State(ctx): State<AdminContext>, q: Params) -> Response {
         Err(r) => return r,
     };
     let table = ctx.app.routing.current();
-    axum::Json(localization_json(&table, ip)).into_response()
+    axum::Json(ClientView::localize(&table, ip, PARAMETER)).into_response()
 }
 
-fn localization_json(table: &RoutingTable, ip: IpAddr) -> Value {
-    let loc = table.localize(ip);
-    json!({
-        "ip": ip.to_string(),
-        "zone": loc.zone.and_then(|z| table.zone_name(z)),
-        "method": loc.method.as_str(),
-        "matched_prefix_len": loc.matched_prefix_len,
-    })
-}
+/// Where the client address of a debug request comes from: always `ip=`.
+const PARAMETER: &str = "parameter";
 
 /// `GET /debug/pick?host=&ip=&path=[&query=][&dns=A|AAAA]`: the full decision with the
 /// reason every skipped candidate was skipped.
@@ -111,59 +105,26 @@ pub async fn pick(State(ctx): State<AdminContext>, q: Params) -> Response {
             table.route_dns_explained(&req, true)
         }
     };
-    let service_name = table.service(service).map(|s| s.name().to_string());
+    let service_name = table.service(service).map_or("", |s| s.name());
     match result {
-        Ok(d) => axum::Json(decision_json(&table, service_name, ip, &d)).into_response(),
+        Ok(d) => axum::Json(DecisionView::new(&table, service_name, ip, PARAMETER, &d, true))
+            .into_response(),
         Err(e) => {
-            let body = json!({
-                "service": service_name,
-                "client": localization_json(&table, ip),
-                "error": { "code": "no_decision", "message": e.to_string() },
-            });
+            let message = e.to_string();
+            let body = FailedPick {
+                service: service_name,
+                client: ClientView::localize(&table, ip, PARAMETER),
+                error: ErrorView::new("no_decision", &message).error,
+            };
             (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
         }
     }
 }
 
-fn node_json(n: NodeChoice<'_>) -> Value {
-    json!({
-        "id": n.id,
-        "zone": n.zone,
-        "ipv4": n.ipv4.map(|a| a.to_string()),
-        "ipv6": n.ipv6.map(|a| a.to_string()),
-        "hostname": n.hostname,
-        "port": n.port,
-    })
-}
-
-fn decision_json(
-    table: &RoutingTable,
-    service: Option<String>,
-    ip: IpAddr,
-    d: &Decision<'_>,
-) -> Value {
-    let skipped: Vec<Value> = d
-        .skipped()
-        .iter()
-        .map(|s| {
-            let mut v = json!({ "zone": s.zone, "node": s.node, "reason": s.reason.as_str() });
-            if let switchyard_route::SkipReason::Overloaded { utilization } = s.reason {
-                v["utilization"] = json!(utilization);
-            }
-            v
-        })
-        .collect();
-    json!({
-        "service": service,
-        "client": localization_json(table, ip),
-        "zone": d.zone_name(),
-        "zone_source": format!("{:?}", d.zone_source).to_lowercase(),
-        "nodes": d.nodes().map(node_json).collect::<Vec<_>>(),
-        "alternates": d.alternates().map(node_json).collect::<Vec<_>>(),
-        "ttl_seconds": d.ttl_seconds,
-        "panic": d.panic,
-        "degraded": d.degraded,
-        "skipped": skipped,
-        "health_version": table.health_version(),
-    })
+/// A `/debug/pick` that found no node: where the client was placed, and why.
+#[derive(Serialize)]
+struct FailedPick<'a> {
+    service: &'a str,
+    client: ClientView<'a>,
+    error: ErrorDetail<'a>,
 }

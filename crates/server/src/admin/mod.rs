@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::maintenance::Source;
-use crate::metrics::OPENMETRICS_CONTENT_TYPE;
+use crate::metrics::Format;
 pub use context::AdminContext;
 pub use respond::{error_response, parse_json};
 
@@ -70,8 +70,13 @@ pub fn router(ctx: AdminContext, health: Router) -> Router {
         .merge(health)
 }
 
-async fn metrics(State(ctx): State<AdminContext>) -> Response {
-    ([(header::CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)], ctx.app.metrics.encode()).into_response()
+/// `/metrics` in the format the `Accept` header negotiates: OpenMetrics when asked for,
+/// else the Prometheus text format 0.0.4 ([`Format::negotiate`]).
+async fn metrics(State(ctx): State<AdminContext>, headers: axum::http::HeaderMap) -> Response {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let format = Format::negotiate(accept);
+    let headers = [(header::CONTENT_TYPE, format.content_type()), (header::VARY, "Accept")];
+    (headers, ctx.app.metrics.encode_as(format)).into_response()
 }
 
 async fn get_maintenance(State(ctx): State<AdminContext>) -> Response {

@@ -4,10 +4,11 @@ use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use crate::views::ErrorView;
+
 /// A JSON error body with a stable machine-readable code: `{"error":{"code":..,"message":..}}`.
 pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = serde_json::json!({ "error": { "code": code, "message": message } });
-    (status, axum::Json(body)).into_response()
+    (status, axum::Json(ErrorView::new(code, message))).into_response()
 }
 
 /// Parses a JSON request body strictly, answering 400 with serde's message (which names the

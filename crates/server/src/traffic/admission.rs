@@ -1,6 +1,7 @@
-//! Admission control as one tower layer: header and body limits, a global concurrency limit
-//! that sheds (never queues) and a per-client GCRA rate limit, each decided in microseconds
-//! before any routing work.
+//! Admission control as one tower layer: a valid `Host`, header and body limits, a global
+//! concurrency limit that sheds (never queues) and a per-client GCRA rate limit, each decided
+//! in microseconds before any routing work. Connections are admitted here too: a cap on
+//! open traffic connections, checked at accept, and the time a request head may take.
 //!
 //! The concurrency limit is a single atomic counter (like `tower::load_shed` over
 //! `ConcurrencyLimit`, without the semaphore and its waker bookkeeping): a request over the
@@ -23,12 +24,14 @@ use futures::future::BoxFuture;
 use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota};
 use ipnet::IpNet;
+use prometheus_client::metrics::gauge::Gauge;
 use tower::{Layer, Service};
 
 use super::client_ip::{self, ClientAddr};
 use super::config::TrafficConfig;
 use super::errors::ApiError;
 use super::metrics::TrafficMetrics;
+use super::respond::{self, BadHost};
 
 /// Every this many rate-limited admissions, keys whose state is back to fresh are dropped,
 /// bounding the limiter's memory by the clients seen within about one burst period.
@@ -44,6 +47,8 @@ struct State {
     max_body: u64,
     max_header_bytes: usize,
     max_headers: usize,
+    max_connections: usize,
+    head_timeout: Duration,
     metrics: TrafficMetrics,
 }
 
@@ -97,6 +102,7 @@ impl AdmissionLayer {
         let watermark = ((max as f64) * config.overload_watermark.clamp(0.0, 1.0)) as usize;
         let limiter = quota(config.rate_limit_per_client_rps, config.rate_limit_burst)
             .map(DefaultKeyedRateLimiter::keyed);
+        let max_connections = connection_limit(config.max_connections);
         let state = Arc::new(State {
             in_flight: AtomicUsize::new(0),
             max,
@@ -107,9 +113,82 @@ impl AdmissionLayer {
             max_body: config.max_request_body_bytes,
             max_header_bytes: config.max_header_bytes as usize,
             max_headers: config.max_headers as usize,
+            max_connections,
+            head_timeout: Duration::from_millis(config.request_header_timeout_ms.max(1)),
             metrics,
         });
         (Self { state: state.clone() }, Overload { state })
+    }
+}
+
+/// The most traffic connections open at once: `configured` (0: no cap of its own), never
+/// more than half of the soft open-file limit. The other half is left to the admin listener,
+/// DNS, the prober and files, so clients holding connections open cannot take the
+/// descriptors `/livez` and `/metrics` need (accept would fail with `EMFILE` on every
+/// listener alike).
+fn connection_limit(configured: u32) -> usize {
+    let share = open_file_limit().map_or(usize::MAX, |n| (n / 2).max(1));
+    let max = match configured {
+        0 => share,
+        n => (n as usize).min(share),
+    };
+    if configured as usize > share {
+        tracing::warn!(
+            max_connections = configured,
+            cap = share,
+            "http.max_connections is above half of the open-file limit; capped"
+        );
+    }
+    tracing::debug!(max_connections = max, "traffic connection limit");
+    max
+}
+
+/// The soft `RLIMIT_NOFILE` (`None` if unlimited or unknown).
+fn open_file_limit() -> Option<usize> {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit only writes into the struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return None;
+    }
+    (limit.rlim_cur != libc::RLIM_INFINITY).then(|| usize::try_from(limit.rlim_cur).ok()).flatten()
+}
+
+/// An open traffic connection, counted in `switchyard_http_open_connections` until dropped.
+pub(crate) struct ConnectionSlot(Gauge);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+impl AdmissionLayer {
+    /// Admits one accepted connection, or `None` (counted) when the limit is reached: the
+    /// caller closes it at once.
+    pub(crate) fn connection(&self) -> Option<ConnectionSlot> {
+        let open = &self.state.metrics.open_connections;
+        if open.inc() as usize >= self.state.max_connections {
+            open.dec();
+            self.state.metrics.connections_refused.inc();
+            return None;
+        }
+        Some(ConnectionSlot(open.clone()))
+    }
+
+    /// How long a request head may take to arrive in full (`http.request_header_timeout_ms`).
+    pub(crate) fn head_timeout(&self) -> Duration {
+        self.state.head_timeout
+    }
+
+    /// Counts a connection closed because its request head was late.
+    pub(crate) fn head_timed_out(&self) {
+        self.state.metrics.header_timeouts.inc();
+    }
+
+    /// The 400 for a request whose `Host` is repeated, empty on HTTP/1.1 or invalid.
+    pub(crate) fn bad_host(&self, e: BadHost) -> ApiError {
+        self.state.metrics.invalid_host.inc();
+        ApiError::bad("host", e.reason())
     }
 }
 
@@ -256,6 +335,11 @@ where
 
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
         let state = &self.state;
+        if let Err(e) = respond::check_host(req.version(), req.headers()) {
+            state.metrics.invalid_host.inc();
+            let e = ApiError::bad("host", e.reason());
+            return Box::pin(std::future::ready(Ok(e.into_response())));
+        }
         if let Err(e) = state.limits(&req) {
             return Box::pin(std::future::ready(Ok(e.into_response())));
         }

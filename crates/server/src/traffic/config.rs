@@ -1,5 +1,5 @@
-//! The `[http]` configuration section: admission-control limits, trusted proxies and the
-//! HTTPDNS batch cap of the traffic listener.
+//! The `[http]` configuration section: admission-control limits (connections, request
+//! heads, requests), trusted proxies and the HTTPDNS batch cap of the traffic listener.
 
 use std::net::IpAddr;
 
@@ -64,6 +64,23 @@ pub struct TrafficConfig {
     /// keeps idle connections open. Milliseconds, default 75000.
     #[serde(default = "default_idle_timeout")]
     pub idle_timeout_ms: u64,
+    /// How long a request head (request line and headers) may take to arrive in full,
+    /// however slowly it trickles in (nginx's `client_header_timeout`, hyper's
+    /// `header_read_timeout`); a connection whose head is late is closed and counted in
+    /// `switchyard_http_request_header_timeouts_total`. The clock starts at accept for a
+    /// connection's first request and at the first byte of each later one. On a connection
+    /// served by hyper (bodies, other methods, HTTP/2) it also bounds the wait for the next
+    /// request, since hyper starts the clock when it starts waiting. Milliseconds, default
+    /// 10000, 1..=3600000.
+    #[serde(default = "default_request_header_timeout")]
+    pub request_header_timeout_ms: u64,
+    /// Traffic connections open at once. A connection accepted beyond it is closed at once
+    /// (reset) and counted in `switchyard_http_connections_refused_total`. Whatever is set,
+    /// traffic never holds more than half of the process's open-file limit, so the admin
+    /// listener (health, metrics), DNS and the prober keep descriptors when clients hold
+    /// many. 0 means that half. Count, default 0.
+    #[serde(default)]
+    pub max_connections: u32,
 }
 
 fn default_max_concurrent() -> u32 {
@@ -87,6 +104,9 @@ fn default_headers() -> u32 {
 fn default_idle_timeout() -> u64 {
     75_000
 }
+fn default_request_header_timeout() -> u64 {
+    10_000
+}
 fn default_max_hosts() -> u32 {
     5
 }
@@ -109,6 +129,8 @@ impl Default for TrafficConfig {
             no_node_retry_after_seconds: default_retry_after(),
             worker_threads: 0,
             idle_timeout_ms: default_idle_timeout(),
+            request_header_timeout_ms: default_request_header_timeout(),
+            max_connections: 0,
         }
     }
 }
@@ -169,6 +191,15 @@ impl TrafficConfig {
             bad(
                 "idle_timeout_ms",
                 format!("{} is out of range 0..=86400000 (one day)", self.idle_timeout_ms),
+            );
+        }
+        if !(1..=3_600_000).contains(&self.request_header_timeout_ms) {
+            bad(
+                "request_header_timeout_ms",
+                format!(
+                    "{} is out of range 1..=3600000 (one hour)",
+                    self.request_header_timeout_ms
+                ),
             );
         }
         if self.worker_threads > 1024 {

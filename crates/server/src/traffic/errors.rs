@@ -6,6 +6,7 @@ use axum::http::{Response, StatusCode};
 use switchyard_route::RouteError;
 
 use super::respond::{ALLOW, Reply};
+use crate::views::ErrorView;
 
 /// Why a traffic request got no routing answer. Each variant maps to one HTTP status and
 /// one stable `code` clients may match on.
@@ -145,8 +146,8 @@ impl ApiError {
     /// The error as a reply: `{"error": {"code", "message"}}`, with `Retry-After` when a
     /// retry may succeed.
     pub fn into_reply(self) -> Reply {
-        let body =
-            serde_json::to_vec(&serde_json::json!({ "error": self.to_json() })).unwrap_or_default();
+        let message = self.to_string();
+        let body = ErrorView::new(self.code(), &message).to_vec();
         let allow = matches!(self, Self::MethodNotAllowed).then_some(ALLOW);
         Reply {
             status: self.status(),

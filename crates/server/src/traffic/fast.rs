@@ -12,13 +12,16 @@
 //! an HTTP/2 preface, a malformed or oversized head, more than [`MAX_FAST_HEADERS`] header
 //! lines) hands the connection, together with the bytes already read, to hyper serving the
 //! axum router, which answers exactly as a plain hyper server would (limits, 400, 405, 413,
-//! 431, ...). The admission decisions (header limits, shedding, per-client rate) are the
-//! same code in both paths.
+//! 431, ...). The admission decisions (a valid `Host`, header limits, shedding, per-client
+//! rate) are the same code in both paths, and so is the bound on how long a request head may
+//! take (`http.request_header_timeout_ms`): slow-header clients are closed however slowly
+//! they trickle. Connections beyond `http.max_connections` are reset at accept.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -27,7 +30,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
 use bytes::{Buf, Bytes, BytesMut};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
@@ -35,15 +38,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
-use super::admission::AdmissionLayer;
+use super::admission::{AdmissionLayer, ConnectionSlot};
 use super::dispatch::dispatch;
 use super::request::{Incoming, Shared, Target};
 use super::respond::{self, Reply};
 
 /// Header lines parsed on the fast path; a request with more goes to hyper.
 pub const MAX_FAST_HEADERS: usize = 64;
-/// How long a started request head may take to arrive in full (slow-header clients).
-const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// Read buffer growth step.
 const READ_CHUNK: usize = 8 * 1024;
 /// Timer period standing in for "no idle timeout" (the timer branch is off then anyway).
@@ -90,9 +91,14 @@ impl FrontEnd {
                     }
                 },
             };
+            let Some(slot) = self.admission.connection() else {
+                // Over the limit: reset at once (no TIME_WAIT kept here), counted.
+                let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+                continue;
+            };
             // Answers are written whole; do not hold the last segment for an ACK.
             let _ = stream.set_nodelay(true);
-            tracker.spawn(self.clone().connection(stream, peer, stop.clone()));
+            tracker.spawn(self.clone().connection(stream, peer, stop.clone(), slot));
         }
         drop(listener);
         tracker.close();
@@ -104,17 +110,24 @@ impl FrontEnd {
         mut stream: TcpStream,
         peer: SocketAddr,
         stop: CancellationToken,
+        _slot: ConnectionSlot,
     ) {
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         let mut out = Vec::with_capacity(READ_CHUNK);
         let stopped = stop.cancelled();
         tokio::pin!(stopped);
+        let head_timeout = self.admission.head_timeout();
+        let idle = self.idle_timeout.unwrap_or(NO_IDLE_TIMEOUT);
+        let accepted = Instant::now();
+        // When the request head being read began: at accept for the first request, then at
+        // the first byte of each later one. `None` between requests. The clock is read only
+        // when a head is found incomplete, so a request that arrives whole costs no read.
+        let mut head_since = Some(accepted);
+        let mut last = accepted;
         // One timer per connection, not one per request: each answer only records the time,
         // and when the timer fires early (the connection was busy) it is moved to the
-        // current deadline.
-        let idle = self.idle_timeout.unwrap_or(NO_IDLE_TIMEOUT);
-        let mut last = Instant::now();
-        let timer = tokio::time::sleep_until(last + idle);
+        // current deadline. It starts at the earlier of the two waits so it never fires late.
+        let timer = tokio::time::sleep_until(accepted + idle.min(head_timeout));
         tokio::pin!(timer);
         loop {
             let mut step = Step::KeepAlive;
@@ -124,6 +137,7 @@ impl FrontEnd {
                 let mut req = httparse::Request::new(&mut headers);
                 match req.parse(&buf) {
                     Ok(httparse::Status::Complete(len)) => {
+                        head_since = None;
                         step = self.answer(&req, peer.ip(), &mut out);
                         if matches!(step, Step::HandOver) {
                             break;
@@ -149,21 +163,24 @@ impl FrontEnd {
                     last = Instant::now();
                 }
             }
-            match step {
+            let handing_over = match step {
                 Step::Close => {
                     let _ = stream.shutdown().await;
                     return;
                 }
-                Step::HandOver => return self.hand_over(stream, buf, peer, &stop).await,
-                Step::KeepAlive if buf.len() > self.max_head => {
-                    return self.hand_over(stream, buf, peer, &stop).await;
-                }
-                Step::KeepAlive => {}
+                Step::HandOver => true,
+                Step::KeepAlive => buf.len() > self.max_head,
+            };
+            if handing_over {
+                let since = head_since.unwrap_or_else(Instant::now);
+                return self.hand_over(stream, buf, peer, &stop, since + head_timeout).await;
             }
             buf.reserve(READ_CHUNK);
             let read = if buf.is_empty() {
-                // Between requests: a stop closes the connection, unless a request has
-                // already arrived, which is then served like any request in flight.
+                // Waiting for the first request (bounded by the head timeout) or between
+                // requests (by the idle timeout). A stop closes the connection, unless a
+                // request has already arrived, which is then served like any in flight.
+                let waits = head_since.is_some() || self.idle_timeout.is_some();
                 tokio::select! {
                     biased;
                     r = stream.read_buf(&mut buf) => r,
@@ -171,9 +188,12 @@ impl FrontEnd {
                         0 => return,
                         n => Ok(n),
                     },
-                    _ = &mut timer, if self.idle_timeout.is_some() => {
-                        let due = last + idle;
+                    _ = &mut timer, if waits => {
+                        let due = head_since.map_or(last + idle, |since| since + head_timeout);
                         if Instant::now() >= due {
+                            if head_since.is_some() {
+                                self.admission.head_timed_out();
+                            }
                             return;
                         }
                         timer.as_mut().reset(due);
@@ -181,10 +201,16 @@ impl FrontEnd {
                     }
                 }
             } else {
-                // Inside a request head: it may finish, within a bound, even while stopping.
-                match tokio::time::timeout(HEAD_TIMEOUT, stream.read_buf(&mut buf)).await {
+                // Inside a request head: it must be complete by its deadline, however slowly
+                // it trickles in, and may finish by then even while stopping.
+                let since = *head_since.get_or_insert_with(Instant::now);
+                match tokio::time::timeout_at(since + head_timeout, stream.read_buf(&mut buf)).await
+                {
                     Ok(r) => r,
-                    Err(_) => return,
+                    Err(_) => {
+                        self.admission.head_timed_out();
+                        return;
+                    }
                 }
             };
             match read {
@@ -242,15 +268,21 @@ impl FrontEnd {
             .iter()
             .filter(|h| h.name.eq_ignore_ascii_case("x-forwarded-for"))
             .map(|h| h.value);
-        let reply = match self.admission.admit(peer, req.headers.len(), bytes, forwarded) {
-            Ok(admitted) => {
+        // The same `Host` rule as the admission layer applies on the hyper path.
+        let host = match (hosts, host) {
+            (1, Some(value)) => respond::host_field(value, version == 1),
+            (0, _) => Ok(None),
+            _ => Err(respond::BadHost::Repeated),
+        };
+        let admitted = match host {
+            Ok(host) => {
+                self.admission.admit(peer, req.headers.len(), bytes, forwarded).map(|a| (host, a))
+            }
+            Err(e) => Err(self.admission.bad_host(e)),
+        };
+        let reply = match admitted {
+            Ok((host, admitted)) => {
                 let (path, query) = target.split_once('?').unwrap_or((target, ""));
-                // One `Host` line, as hyper's request would give `request_host`.
-                let host = (hosts == 1)
-                    .then_some(host)
-                    .flatten()
-                    .and_then(|v| std::str::from_utf8(v).ok())
-                    .and_then(respond::strip_port);
                 let incoming = Incoming {
                     readable: true,
                     options: false,
@@ -269,31 +301,92 @@ impl FrontEnd {
     }
 
     /// Serves the rest of the connection with hyper and the axum router, starting with the
-    /// bytes already read.
+    /// bytes already read. The request head begun on the fast path must still be complete by
+    /// `head_deadline`; later heads get hyper's `header_read_timeout`, which starts when hyper
+    /// starts waiting for a head.
     async fn hand_over(
         &self,
         stream: TcpStream,
         buf: BytesMut,
         peer: SocketAddr,
         stop: &CancellationToken,
+        head_deadline: Instant,
     ) {
-        let io = TokioIo::new(Rewind { pre: buf.freeze(), inner: stream });
+        let progress = Arc::new(Progress::default());
+        let io =
+            TokioIo::new(Rewind { pre: buf.freeze(), inner: stream, progress: progress.clone() });
         let router = self.router.clone();
+        let seen = progress.clone();
         let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+            seen.request();
             let mut req = req.map(Body::new);
             req.extensions_mut().insert(ConnectInfo(peer));
             router.clone().oneshot(req)
         });
-        let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        builder.http1().timer(TokioTimer::new()).header_read_timeout(self.admission.head_timeout());
         let conn = builder.serve_connection_with_upgrades(io, service);
         tokio::pin!(conn);
-        tokio::select! {
-            _ = conn.as_mut() => {}
-            _ = stop.cancelled() => {
-                conn.as_mut().graceful_shutdown();
-                let _ = conn.await;
+        let first_head = tokio::time::sleep_until(head_deadline);
+        tokio::pin!(first_head);
+        let (mut first_pending, mut stopping) = (true, false);
+        let served = loop {
+            tokio::select! {
+                served = conn.as_mut() => break served,
+                _ = stop.cancelled(), if !stopping => {
+                    stopping = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+                _ = &mut first_head, if first_pending => {
+                    if progress.requests_seen() {
+                        first_pending = false;
+                        continue;
+                    }
+                    self.admission.head_timed_out();
+                    return;
+                }
             }
+        };
+        // hyper's own header timeout; counted only when a head had begun, not when an idle
+        // keep-alive connection ran into it.
+        let timed_out = served
+            .err()
+            .and_then(|e| e.downcast::<hyper::Error>().ok())
+            .is_some_and(|e| e.is_timeout());
+        if timed_out && progress.head_begun() {
+            self.admission.head_timed_out();
         }
+    }
+}
+
+/// What [`FrontEnd::hand_over`] watches of a connection hyper serves: bytes hyper has read,
+/// and how many it had read when it last handed a request to the router.
+struct Progress {
+    read: AtomicU64,
+    at_request: AtomicU64,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Self { read: AtomicU64::new(0), at_request: AtomicU64::new(u64::MAX) }
+    }
+}
+
+impl Progress {
+    fn request(&self) {
+        self.at_request.store(self.read.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+
+    fn requests_seen(&self) -> bool {
+        self.at_request.load(Ordering::Relaxed) != u64::MAX
+    }
+
+    /// Whether bytes arrived since the last request (or there was none yet): a head began.
+    /// Bytes of a pipelined head that hyper read together with the request before it are
+    /// not told apart.
+    fn head_begun(&self) -> bool {
+        let at = self.at_request.load(Ordering::Relaxed);
+        at == u64::MAX || self.read.load(Ordering::Relaxed) > at
     }
 }
 
@@ -382,10 +475,11 @@ mod date {
     }
 }
 
-/// A stream that first yields bytes already read from it.
+/// A stream that first yields bytes already read from it, counting what it delivers.
 struct Rewind {
     pre: Bytes,
     inner: TcpStream,
+    progress: Arc<Progress>,
 }
 
 impl AsyncRead for Rewind {
@@ -394,13 +488,18 @@ impl AsyncRead for Rewind {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if !self.pre.is_empty() {
+        let before = buf.filled().len();
+        let polled = if self.pre.is_empty() {
+            Pin::new(&mut self.inner).poll_read(cx, buf)
+        } else {
             let n = self.pre.len().min(buf.remaining());
             buf.put_slice(&self.pre[..n]);
             self.pre.advance(n);
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+            Poll::Ready(Ok(()))
+        };
+        let n = (buf.filled().len() - before) as u64;
+        self.progress.read.fetch_add(n, Ordering::Relaxed);
+        polled
     }
 }
 

@@ -4,6 +4,7 @@
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
 use crate::metrics::Metrics;
@@ -13,11 +14,20 @@ use crate::metrics::Metrics;
 /// error code).
 pub const DECISIONS: &str = "http_decisions";
 /// `switchyard_http_admission_rejections_total{reason}`: requests refused before routing
-/// (`overloaded`, `rate_limited`, `payload_too_large`, `headers_too_large`).
+/// (`overloaded`, `rate_limited`, `payload_too_large`, `headers_too_large`, `invalid_host`).
 pub const ADMISSION_REJECTIONS: &str = "http_admission_rejections";
 /// `switchyard_http_request_duration_seconds{endpoint}`: handling time by endpoint kind
 /// (`route`, `httpdns`, `redirect`), measured inside the handler (admission excluded).
 pub const REQUEST_DURATION: &str = "http_request_duration_seconds";
+
+/// `switchyard_http_connections_refused_total`: traffic connections closed at accept because
+/// `http.max_connections` (or the descriptor share) were already open.
+pub const CONNECTIONS_REFUSED: &str = "http_connections_refused";
+/// `switchyard_http_open_connections`: traffic connections open now.
+pub const OPEN_CONNECTIONS: &str = "http_open_connections";
+/// `switchyard_http_request_header_timeouts_total`: connections closed because a request head
+/// did not arrive in full within `http.request_header_timeout_ms`.
+pub const HEADER_TIMEOUTS: &str = "http_request_header_timeouts";
 
 /// Longest service name kept in a label; longer names are cut at a character boundary.
 const LABEL_CAP: usize = 48;
@@ -96,6 +106,10 @@ pub struct TrafficMetrics {
     pub(crate) rate_limited: Counter,
     pub(crate) payload_too_large: Counter,
     pub(crate) headers_too_large: Counter,
+    pub(crate) invalid_host: Counter,
+    pub(crate) connections_refused: Counter,
+    pub(crate) open_connections: Gauge,
+    pub(crate) header_timeouts: Counter,
     durations: [Histogram; 3],
 }
 
@@ -104,6 +118,9 @@ impl TrafficMetrics {
     pub fn register(registry: &Metrics) -> Self {
         let decisions = Family::<DecisionLabels, Counter>::default();
         let rejections = Family::<ReasonLabels, Counter>::default();
+        let connections_refused = Counter::default();
+        let open_connections = Gauge::default();
+        let header_timeouts = Counter::default();
         let durations = Family::<EndpointLabels, Histogram>::new_with_constructor(|| {
             // 10 µs .. ~0.6 s: decisions take microseconds, the tail shows queueing.
             Histogram::new(exponential_buckets(1e-5, 3.0, 11))
@@ -120,6 +137,17 @@ impl TrafficMetrics {
                 rejections.clone(),
             );
             r.register(
+                CONNECTIONS_REFUSED,
+                "HTTP traffic connections closed at accept: the connection limit was reached",
+                connections_refused.clone(),
+            );
+            r.register(OPEN_CONNECTIONS, "HTTP traffic connections open", open_connections.clone());
+            r.register(
+                HEADER_TIMEOUTS,
+                "HTTP traffic connections closed because a request head arrived too slowly",
+                header_timeouts.clone(),
+            );
+            r.register(
                 REQUEST_DURATION,
                 "HTTP traffic request handling time in seconds, by endpoint kind",
                 durations.clone(),
@@ -134,6 +162,10 @@ impl TrafficMetrics {
             rate_limited: reason("rate_limited"),
             payload_too_large: reason("payload_too_large"),
             headers_too_large: reason("headers_too_large"),
+            invalid_host: reason("invalid_host"),
+            connections_refused,
+            open_connections,
+            header_timeouts,
             durations: [endpoint("route"), endpoint("httpdns"), endpoint("redirect")],
         }
     }

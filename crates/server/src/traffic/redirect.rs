@@ -20,14 +20,15 @@ use super::errors::ApiError;
 use super::query;
 use super::request::{Incoming, Shared};
 use super::respond::{self, Reply};
-use super::route_api::{Answer, truncate};
+use super::route_api::truncate;
+use crate::views::{DecisionView, address_for};
 
 /// `http://<hostname or address>[:port]<path>[?<query>]`; IPv6 literals in brackets and
 /// port 80 left out (RFC 3986 §3.2.2-3.2.3). `None` when the node has no usable address.
 pub fn location(n: &NodeChoice, client: IpAddr, path: &str, query: &str) -> Option<String> {
     let mut s = String::with_capacity(24 + path.len() + query.len());
     s.push_str("http://");
-    match (&n.hostname, respond::address_for(n, client)) {
+    match (&n.hostname, address_for(n, client)) {
         (Some(h), _) => s.push_str(h),
         (None, Some(IpAddr::V6(a))) => write!(s, "[{a}]").ok()?,
         (None, Some(IpAddr::V4(a))) => write!(s, "{a}").ok()?,
@@ -93,7 +94,8 @@ pub(super) fn answer(shared: &Shared, req: &Incoming<'_>) -> Result<Reply, ApiEr
         return Ok(respond::json(StatusCode::OK, &Locations { locations: &all }));
     }
     if json {
-        let answer = Answer::new(&table, name, client, &d, false).with_location(&target);
+        let answer = DecisionView::new(&table, name, client.ip, client.source.as_str(), &d, false)
+            .with_location(&target);
         return Ok(respond::json(StatusCode::OK, &answer));
     }
     let value = HeaderValue::try_from(target)

@@ -1,13 +1,10 @@
 //! Response building shared by the endpoints: the [`Reply`] every handler returns (rendered
 //! by the axum adapter or written directly by the fast path), JSON serialized straight into
-//! one pre-sized buffer, the no-store caching rule, node views and `Host` parsing.
-
-use std::net::IpAddr;
+//! one pre-sized buffer, the no-store caching rule and `Host` parsing.
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Response, StatusCode, Uri, Version, header};
 use serde::Serialize;
-use switchyard_route::NodeChoice;
 
 /// `Content-Type` of every JSON answer.
 pub fn json_type() -> HeaderValue {
@@ -106,44 +103,10 @@ pub fn raw_json(body: Vec<u8>) -> Reply {
     Reply { status: StatusCode::OK, body, location: None, retry_after: None, allow: None }
 }
 
-/// A chosen node as the JSON answers show it.
-#[derive(Serialize)]
-pub struct NodeView<'a> {
-    /// Node id.
-    pub id: &'a str,
-    /// The address a client of this family should use.
-    pub address: Option<IpAddr>,
-    /// Host name for redirects, when configured.
-    pub hostname: Option<&'a str>,
-    /// Zone of the node.
-    pub zone: &'a str,
-    /// HTTP port.
-    pub port: u16,
-}
-
-impl<'a> NodeView<'a> {
-    /// View of `n` for a client at `client`.
-    pub fn new(n: NodeChoice<'a>, client: IpAddr) -> Self {
-        Self {
-            id: n.id,
-            address: address_for(&n, client),
-            hostname: n.hostname,
-            zone: n.zone,
-            port: n.port,
-        }
-    }
-}
-
-/// The node's address in the client's own family when it has one, else the other.
-pub fn address_for(n: &NodeChoice<'_>, client: IpAddr) -> Option<IpAddr> {
-    let v4 = n.ipv4.map(IpAddr::V4);
-    let v6 = n.ipv6.map(IpAddr::V6);
-    if client.is_ipv6() { v6.or(v4) } else { v4.or(v6) }
-}
-
 /// Host name of the request without port: the URI authority (HTTP/2, absolute-form), else
-/// the `Host` header. IPv6 literals keep no brackets. `None` when absent, repeated (RFC 9112
-/// §3.2 makes that a 400) or not UTF-8.
+/// the `Host` header. IPv6 literals keep no brackets. `None` when absent, empty, repeated or
+/// invalid ([`check_host`] turns the last two, and an empty one on HTTP/1.1, into a 400
+/// before any handler runs).
 pub fn request_host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a str> {
     if let Some(h) = uri.host() {
         return Some(h.trim_start_matches('[').trim_end_matches(']'));
@@ -153,18 +116,119 @@ pub fn request_host<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Option<&'a str>
     if all.next().is_some() {
         return None;
     }
-    strip_port(host.to_str().ok()?)
+    host_field(host.as_bytes(), false).ok().flatten()
 }
 
-/// `example.com:8080` -> `example.com`; `[2001:db8::1]:80` -> `2001:db8::1`.
-pub fn strip_port(host: &str) -> Option<&str> {
-    let host = host.trim();
-    if let Some(rest) = host.strip_prefix('[') {
-        return rest.split_once(']').map(|(h, _)| h);
-    }
-    let h = match host.rsplit_once(':') {
-        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => host,
-    };
-    (!h.is_empty()).then_some(h)
+/// Why a request's `Host` makes it a `400 Bad Request` (RFC 9112 §3.2: "any request message
+/// that contains more than one Host header field line or a Host header field with an
+/// invalid field value").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadHost {
+    /// More than one `Host` line.
+    Repeated,
+    /// An empty `Host` on HTTP/1.1: an origin-form target then names no authority at all.
+    Empty,
+    /// Not `uri-host [ ":" port ]` (RFC 3986 §3.2.2, §3.2.3): a space, a `/`, a `@`, a port
+    /// that is not digits, a host name left empty before its port, bytes outside ASCII.
+    Invalid,
 }
+
+impl BadHost {
+    /// The reason given in the `400` answer.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Repeated => "more than one Host header (RFC 9112 section 3.2)",
+            Self::Empty => "empty Host header on HTTP/1.1 (RFC 9112 section 3.2)",
+            Self::Invalid => "invalid Host header: not host[:port] (RFC 9112 section 3.2)",
+        }
+    }
+}
+
+/// Checks the `Host` lines of a request hyper parsed, as [`host_field`] does for each.
+/// No `Host` at all passes: HTTP/2 carries the authority in the target, and an HTTP/1.1
+/// request without one is answered by the endpoints that need a host.
+pub fn check_host(version: Version, headers: &HeaderMap) -> Result<(), BadHost> {
+    let mut all = headers.get_all(header::HOST).iter();
+    let Some(first) = all.next() else { return Ok(()) };
+    if all.next().is_some() {
+        return Err(BadHost::Repeated);
+    }
+    host_field(first.as_bytes(), version == Version::HTTP_11).map(|_| ())
+}
+
+/// Validates one `Host` field value and returns its host without the port (IPv6 literals
+/// without brackets). An empty value is [`BadHost::Empty`] on HTTP/1.1 (`http11`) and no
+/// host otherwise. One pass over the bytes with a lookup table and no allocation: the fast
+/// path runs it on every request.
+pub fn host_field(value: &[u8], http11: bool) -> Result<Option<&str>, BadHost> {
+    let value = value.trim_ascii();
+    if value.is_empty() {
+        return if http11 { Err(BadHost::Empty) } else { Ok(None) };
+    }
+    let (host, port) = match value.strip_prefix(b"[") {
+        // IP-literal: an IPv6 address (or IPvFuture) in brackets.
+        Some(rest) => {
+            let end = rest.iter().position(|&b| b == b']').ok_or(BadHost::Invalid)?;
+            let literal = &rest[..end];
+            if literal.is_empty() || !literal.iter().all(|&b| b == b':' || REG_NAME[b as usize]) {
+                return Err(BadHost::Invalid);
+            }
+            (literal, &rest[end + 1..])
+        }
+        None => {
+            let end = value.iter().position(|&b| b == b':').unwrap_or(value.len());
+            let name = &value[..end];
+            if name.is_empty() || !reg_name(name) {
+                return Err(BadHost::Invalid);
+            }
+            (name, &value[end..])
+        }
+    };
+    // `port = *DIGIT`, so `example.com:` is valid.
+    if let Some((&colon, digits)) = port.split_first()
+        && (colon != b':' || !digits.iter().all(u8::is_ascii_digit))
+    {
+        return Err(BadHost::Invalid);
+    }
+    // Only ASCII passed the checks above.
+    std::str::from_utf8(host).map(Some).map_err(|_| BadHost::Invalid)
+}
+
+/// `reg-name = *( unreserved / pct-encoded / sub-delims )`, which also covers IPv4 literals.
+fn reg_name(name: &[u8]) -> bool {
+    let mut i = 0;
+    while i < name.len() {
+        let b = name[i];
+        if b == b'%' {
+            let hex = name.get(i + 1..i + 3).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit));
+            if !hex {
+                return false;
+            }
+            i += 3;
+            continue;
+        }
+        if !REG_NAME[b as usize] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Bytes allowed in a `reg-name` besides `%` escapes: `unreserved` (ALPHA DIGIT `-._~`) and
+/// `sub-delims` (`!$&'()*+,;=`), RFC 3986 §2.2-2.3. IP-literals use the same set plus `:`.
+static REG_NAME: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(c, b'-' | b'.' | b'_' | b'~')
+            || matches!(
+                c,
+                b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='
+            );
+        b += 1;
+    }
+    t
+};

@@ -4,130 +4,14 @@
 use std::net::IpAddr;
 
 use axum::http::StatusCode;
-use serde::Serialize;
-use serde::ser::SerializeSeq;
-use switchyard_route::{Decision, HttpRequest, RoutingTable, Skipped, ZoneSource};
+use switchyard_route::HttpRequest;
 
 use super::client_ip::{AddrSource, ClientAddr};
 use super::errors::ApiError;
 use super::query;
 use super::request::{Incoming, Shared};
-use super::respond::{self, NodeView, Reply};
-
-/// A routing decision as JSON: the `/v1/route` answer, and with `location` the
-/// `?format=json` answer of the redirect path, so both carry the same decision fields.
-#[derive(Serialize)]
-pub(super) struct Answer<'a> {
-    /// Where the redirect for this request would point.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    location: Option<&'a str>,
-    service: &'a str,
-    client: ClientView<'a>,
-    node: NodeView<'a>,
-    zone: &'a str,
-    zone_source: &'static str,
-    alternates: Nodes<'a, 'a>,
-    ttl_seconds: u32,
-    panic: bool,
-    degraded: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    skipped: Option<SkippedView<'a>>,
-}
-
-impl<'a> Answer<'a> {
-    /// The decision `d` of service `name` for `client`; `explain` adds the skipped
-    /// candidates (the decision must have been made with explanation on).
-    pub fn new(
-        table: &'a RoutingTable,
-        name: &'a str,
-        client: ClientAddr,
-        d: &'a Decision<'a>,
-        explain: bool,
-    ) -> Self {
-        Self {
-            location: None,
-            service: name,
-            client: ClientView::new(table, client, d),
-            node: NodeView::new(d.node(), client.ip),
-            zone: d.zone_name(),
-            zone_source: zone_source(d.zone_source),
-            alternates: Nodes(d.alternates(), client.ip),
-            ttl_seconds: d.ttl_seconds,
-            panic: d.panic,
-            degraded: d.degraded,
-            skipped: explain.then_some(SkippedView(d.skipped())),
-        }
-    }
-
-    /// The same decision with the redirect's `Location`, for `?format=json`.
-    pub fn with_location(self, location: &'a str) -> Self {
-        Self { location: Some(location), ..self }
-    }
-}
-
-/// Where the client was placed.
-#[derive(Serialize)]
-pub(super) struct ClientView<'a> {
-    pub ip: IpAddr,
-    pub source: &'static str,
-    pub zone: Option<&'a str>,
-    pub localization: &'static str,
-    pub matched_prefix_len: Option<u8>,
-}
-
-impl<'a> ClientView<'a> {
-    pub fn new(table: &'a RoutingTable, client: ClientAddr, d: &Decision<'_>) -> Self {
-        Self {
-            ip: client.ip,
-            source: client.source.as_str(),
-            zone: d.localization.zone.and_then(|z| table.zone_name(z)),
-            localization: d.localization.method.as_str(),
-            matched_prefix_len: d.localization.matched_prefix_len,
-        }
-    }
-}
-
-/// Nodes serialized as a JSON array without collecting views first.
-pub(super) struct Nodes<'d, 't>(pub switchyard_route::Nodes<'d, 't>, pub IpAddr);
-
-impl Serialize for Nodes<'_, '_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for n in self.0.clone() {
-            seq.serialize_element(&NodeView::new(n, self.1))?;
-        }
-        seq.end()
-    }
-}
-
-struct SkippedView<'a>(&'a [Skipped<'a>]);
-
-impl Serialize for SkippedView<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct One<'a> {
-            zone: &'a str,
-            node: Option<&'a str>,
-            reason: &'static str,
-        }
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for k in self.0 {
-            let one = One { zone: k.zone, node: k.node, reason: k.reason.as_str() };
-            seq.serialize_element(&one)?;
-        }
-        seq.end()
-    }
-}
-
-/// Stable name of a zone source for JSON.
-pub(super) fn zone_source(z: ZoneSource) -> &'static str {
-    match z {
-        ZoneSource::Localized => "localized",
-        ZoneSource::Backup => "backup",
-        ZoneSource::Nearest => "nearest",
-        ZoneSource::Default => "default",
-    }
-}
+use super::respond::{self, Reply};
+use crate::views::DecisionView;
 
 /// The client for localization: `ip=` when given, else the admission layer's address.
 pub(super) fn client(req: &Incoming<'_>, q: &str) -> Result<ClientAddr, ApiError> {
@@ -187,7 +71,8 @@ pub(super) fn answer(shared: &Shared, req: &Incoming<'_>) -> Result<Reply, ApiEr
         seed: rand::random(),
     };
     let d = shared.decide(name, table.route_http(&request, explain))?;
-    Ok(respond::json(StatusCode::OK, &Answer::new(&table, name, client, &d, explain)))
+    let view = DecisionView::new(&table, name, client.ip, client.source.as_str(), &d, explain);
+    Ok(respond::json(StatusCode::OK, &view))
 }
 
 /// The 400 for a `/v1/route` without a usable host, saying what the `Host` header held.

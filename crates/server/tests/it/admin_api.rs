@@ -59,7 +59,8 @@ fn localize_reports_zone_method_and_prefix() {
     let (status, v) = sy.json("/debug/localize?ip=10.2.3.4");
     assert_eq!(status, 200);
     assert_eq!(v["zone"], "fra");
-    assert_eq!(v["method"], "coverage_zone");
+    assert_eq!(v["localization"], "coverage_zone");
+    assert_eq!(v["source"], "parameter");
     assert_eq!(v["matched_prefix_len"], 24);
     let (_, v) = sy.json("/debug/localize?ip=2001:db8:1::7");
     assert_eq!(v["zone"], "ams");

@@ -270,3 +270,56 @@ fn a_bad_snmp_agent_port_is_named_once() {
     assert!(err.contains("\"99999\""), "names the value: {err}");
     assert!(err.contains("127.0.100.1:99999"), "{err}");
 }
+
+/// Secrets of the wrong TOML type, each with the key a problem names: a numeric v2c
+/// community beside an HTTP check, a numeric v3 pass phrase, and a community inside an SNMP
+/// check (an internally tagged table, where serde cannot name the key).
+const MISTYPED_SECRETS: [(&str, &str, &str); 3] = [
+    (
+        "[probe.default]\ncheck = { kind = \"http\", path = \"/health\" }\n\
+         snmp = { version = \"2c\", community = 48151623 }\n",
+        "48151623",
+        "probe.default.snmp.community",
+    ),
+    (
+        "[probe.default]\ncheck = { kind = \"http\", path = \"/health\" }\n\
+         snmp = { version = \"3\", user = \"ops\", auth_password = 90210777 }\n",
+        "90210777",
+        "probe.default.snmp.auth_password",
+    ),
+    (
+        "[probe.default]\ncheck = { kind = \"snmp\", community = 31415926 }\n",
+        "31415926",
+        "probe.default.check",
+    ),
+];
+
+#[test]
+fn a_secret_of_the_wrong_type_is_named_but_never_echoed() {
+    for (config, secret, key) in MISTYPED_SECRETS {
+        let f = Files::new(&[("switchyard.toml", config)]);
+        let err = refused(&check(&f.path("switchyard.toml"), None));
+        assert!(!err.contains(secret), "{secret} echoed:\n{err}");
+        let line = err.lines().find(|l| l.contains(key)).unwrap_or_else(|| panic!("{key}: {err}"));
+        assert!(
+            line.contains("invalid type: integer (value not shown), expected a string"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn a_reload_refused_for_a_mistyped_secret_does_not_echo_it() {
+    let sy =
+        crate::common::Switchyard::start("[lifecycle]\nshutdown_delay_seconds = 0\n", &[], &[]);
+    let (config, secret, key) = MISTYPED_SECRETS[0];
+    sy.write_config(config);
+    let r = crate::common::request(sy.admin, "POST", "/admin/reload", &[], "");
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains(key), "{}", r.body);
+    assert!(!r.body.contains(secret), "{secret} in the answer: {}", r.body);
+    // The refusal is logged too.
+    sy.log.wait_for(key, std::time::Duration::from_secs(10));
+    let log = sy.log.all();
+    assert!(!log.contains(secret), "{secret} in the log:\n{log}");
+}

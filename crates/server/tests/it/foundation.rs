@@ -263,15 +263,20 @@ fn serve_refuses_a_bad_config_and_an_exposed_tokenless_admin() {
 }
 
 #[test]
-fn metrics_are_openmetrics_with_process_and_health_metrics() {
+fn metrics_are_openmetrics_when_asked_with_process_and_health_metrics() {
     let sy = Switchyard::start(QUICK_SHUTDOWN, &[], &[]);
     sy.wait_status("/readyz", 200, Duration::from_secs(20));
-    let m = get(sy.admin, "/metrics", &[]);
+    let m = get(sy.admin, "/metrics", &[("Accept", "application/openmetrics-text")]);
     assert_eq!(m.status, 200);
     assert!(m.header("content-type").unwrap().starts_with("application/openmetrics-text"));
     assert!(m.body.contains("process_resident_memory_bytes"), "{}", m.body);
     assert!(m.body.contains("switchyard_health_check"), "{}", m.body);
     assert!(m.body.trim_end().ends_with("# EOF"));
+    // Without asking, the Prometheus text format (what curl and promtool expect).
+    let m = get(sy.admin, "/metrics", &[]);
+    assert!(m.header("content-type").unwrap().starts_with("text/plain; version=0.0.4"));
+    assert!(m.body.contains("\n# TYPE process_cpu_seconds_total counter\n"), "{}", m.body);
+    assert!(!m.body.contains("# EOF"), "{}", m.body);
 }
 
 #[test]

@@ -14,6 +14,7 @@ mod dns_conformance;
 mod dns_listener;
 mod e2e_probe;
 mod foundation;
+mod http_conformance;
 mod metrics_audit;
 mod snmp_cli;
 mod traffic_e2e;

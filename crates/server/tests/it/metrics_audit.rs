@@ -1,7 +1,9 @@
 //! `/metrics` as an operator reads it: the standard `process_*` names, DNS query labels by
 //! the transport the query really used, a response-time histogram that fills at low traffic,
-//! and health-check failures split by endpoint. Driven through the real binary (`switchyard
-//! demo`, scraped over HTTP, queried with `dig`) and through the in-process DNS listener.
+//! and health-check failures split by endpoint, and both exposition formats checked by the
+//! tools operators use (`promtool check metrics` for the text format, the Prometheus Python
+//! client's OpenMetrics parser). Driven through the real binary (`switchyard demo`, scraped
+//! over HTTP, queried with `dig`) and through the in-process DNS listener.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
@@ -65,12 +67,19 @@ fn dig_transport(out: &str) -> &str {
     }
 }
 
-/// Scrapes `/metrics` until `metric{labels}` reaches `at_least` (the server counts an answer
+/// The `Accept` header a Prometheus server scrapes with.
+const OPENMETRICS: (&str, &str) = (
+    "Accept",
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;\
+     q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+);
+
+/// Scrapes `/metrics` (as Prometheus does, in OpenMetrics) until `metric{labels}` reaches `at_least` (the server counts an answer
 /// just after sending it, so a scrape can precede the count); bounded at ten seconds.
 fn scrape_until(sy: &Switchyard, metric: &str, labels: &[&str], at_least: f64) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let text = get(sy.admin, "/metrics", &[]).body;
+        let text = get(sy.admin, "/metrics", &[OPENMETRICS]).body;
         let v = metric_value(&text, metric, labels);
         if v >= at_least {
             return text;
@@ -186,4 +195,77 @@ async fn udp_any_is_labelled_udp_and_every_low_rate_answer_is_timed() {
     // TCP answers are not in the histogram.
     assert_eq!(s.metric("switchyard_dns_response_duration_seconds_count", &[]), udp_answers);
     s.shutdown().await;
+}
+
+/// Runs `program` with `text` on its standard input; returns its exit status and output.
+fn pipe(program: &str, args: &[&str], text: &str) -> (bool, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program} must be installed (run scripts/setup.sh): {e}"));
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), said)
+}
+
+/// Parses OpenMetrics text with the Prometheus Python client's parser (Debian's
+/// `python3-prometheus-client`), which refuses what the format does not allow.
+const OPENMETRICS_PARSER: &str = "import sys\n\
+from prometheus_client.openmetrics.parser import text_string_to_metric_families\n\
+families = list(text_string_to_metric_families(sys.stdin.read()))\n\
+print(len(families), 'families')\n";
+
+#[test]
+fn metrics_negotiate_their_format_and_pass_the_standard_checkers() {
+    let sy = Switchyard::demo(&["--nodes-per-zone", "2"]);
+    let http = sy.listener("http");
+    sy.wait_status("/readyz", 200, Duration::from_secs(30));
+    // Some traffic, so labelled families have samples.
+    let r = get(http, "/v1/route?host=video.demo.example&ip=10.3.0.1", &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // No Accept (curl): the Prometheus text format 0.0.4, which promtool reads and lints.
+    let text = get(sy.admin, "/metrics", &[]);
+    assert_eq!(text.header("content-type"), Some("text/plain; version=0.0.4; charset=utf-8"));
+    assert_eq!(text.header("vary"), Some("Accept"));
+    let (ok, said) = pipe("promtool", &["check", "metrics"], &text.body);
+    assert!(ok, "promtool check metrics:\n{said}\n{}", text.body);
+    assert!(!text.body.contains("# EOF"), "{}", text.body);
+    assert!(text.body.contains("\n# TYPE switchyard_probes_total counter\n"), "{}", text.body);
+
+    // Prometheus's Accept: OpenMetrics, which the reference parser accepts.
+    let open = get(sy.admin, "/metrics", &[OPENMETRICS]);
+    assert_eq!(
+        open.header("content-type"),
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8")
+    );
+    assert!(open.body.ends_with("# EOF\n"), "{}", open.body);
+    let (ok, said) = pipe("/usr/bin/python3", &["-c", OPENMETRICS_PARSER], &open.body);
+    assert!(ok, "OpenMetrics parser:\n{said}\n{}", open.body);
+    // The same samples either way.
+    let samples = |t: &str| -> Vec<String> {
+        let mut v: Vec<String> = t
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.rsplit_once(' ').map(|(name, _)| name.to_owned()))
+            .filter(|name| {
+                name.starts_with("switchyard_probes_total") || name.starts_with("switchyard_build")
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(samples(&text.body), samples(&open.body));
+
+    let build = format!("switchyard_build_info{{version=\"{}\",", env!("CARGO_PKG_VERSION"));
+    for body in [&text.body, &open.body] {
+        let line = body.lines().find(|l| l.starts_with(&build)).unwrap_or_else(|| panic!("{body}"));
+        assert!(line.ends_with("} 1"), "{line}");
+    }
 }

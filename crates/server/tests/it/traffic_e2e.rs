@@ -126,3 +126,47 @@ fn traffic_listener_serves_routes_redirects_and_httpdns() {
         assert!(metrics.contains(needle), "missing {needle}");
     }
 }
+
+/// `/v1/route`, the redirect's `?format=json` and `/debug/pick` show one decision in one
+/// shape: the same node, client and zone fields under the same names.
+#[test]
+fn route_format_json_and_debug_pick_share_one_decision_view() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let plan = FleetPlan::new(Protocol::Http, 2)
+        .with_addressing(Addressing::Loopback { first: Ipv4Addr::new(127, 0, 64, 1), port: 0 });
+    let fleet = rt.block_on(SimFleet::start(plan)).unwrap();
+    let addrs = fleet.addrs();
+    let sy = Switchyard::start_with_files(
+        &config(&addrs),
+        &[("czf.json", CZF)],
+        &["--http-listen", "127.0.0.1:0"],
+        &[],
+    );
+    let http = sy.listener("http");
+    sy.wait_status("/readyz", 200, Duration::from_secs(20));
+    let mut c = rt.block_on(Conn::open(http));
+    let host = [("Host", "video.example")];
+    let route = rt.block_on(c.get("/v1/route?ip=127.0.0.1&path=/m.ts", &host)).json();
+    let format = rt.block_on(c.get("/m.ts?format=json", &host));
+    assert_eq!(format.status, 200, "{format:?}");
+    let format = format.json();
+    let (status, pick) = sy.json("/debug/pick?host=video.example&ip=127.0.0.1&path=/m.ts");
+    assert_eq!(status, 200, "{pick}");
+
+    for v in [&route, &format, &pick] {
+        assert_eq!(v["service"], "video", "{v}");
+        assert_eq!(v["node"]["id"], "ams-0", "{v}");
+        assert_eq!(v["node"], v["nodes"][0], "{v}");
+        let fields: Vec<&str> = v["node"].as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(fields, ["address", "hostname", "id", "ipv4", "ipv6", "port", "zone"], "{v}");
+        assert_eq!(v["client"]["ip"], "127.0.0.1", "{v}");
+        assert_eq!(v["client"]["localization"], "coverage_zone", "{v}");
+        assert_eq!(v["zone"], "ams", "{v}");
+        assert_eq!(v["zone_source"], "localized", "{v}");
+        assert!(v["health_version"].is_u64(), "{v}");
+    }
+    assert_eq!(route["node"], pick["node"]);
+    assert!(format["location"].as_str().unwrap().starts_with("http://"), "{format}");
+    assert!(pick["skipped"].is_array(), "the debug view explains: {pick}");
+    assert!(route.get("skipped").is_none(), "{route}");
+}

@@ -14,11 +14,11 @@ const WEST: &str = "http://west-1.cdn.example.net:8080";
 
 /// Header lines that push a request past the fast path's 64 parsed headers (under the
 /// default `max_headers` of 100), so hyper and the axum router answer it.
-const PAD: usize = 66;
+pub(crate) const PAD: usize = 66;
 
 /// Which stack answers a request.
 #[derive(Debug, Clone, Copy)]
-enum Via {
+pub(crate) enum Via {
     /// As sent: the fast path for origin-form GET/HEAD, hyper for anything else.
     AsSent,
     /// Padded with header lines the fast path does not take.
@@ -26,7 +26,7 @@ enum Via {
 }
 
 /// Sends one request on a fresh connection and reads the answer (`HEAD`: no body).
-async fn send(
+pub(crate) async fn send(
     server: &Server,
     via: Via,
     method: &str,
@@ -50,7 +50,12 @@ async fn send(
 
 /// `send` through both stacks; the two answers must agree on status, `Location`, `Allow`
 /// and body (the decision JSON is compared by the caller where it may vary).
-async fn both(server: &Server, method: &str, target: &str, headers: &[(&str, &str)]) -> Reply {
+pub(crate) async fn both(
+    server: &Server,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> Reply {
     let fast = send(server, Via::AsSent, method, target, headers).await;
     let hyper = send(server, Via::Hyper, method, target, headers).await;
     let what = format!("{method} {target}: {fast:?} vs {hyper:?}");

@@ -3,6 +3,7 @@
 
 mod error;
 mod ops;
+mod stats;
 mod target;
 mod transport;
 
@@ -15,8 +16,10 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-pub use error::Error;
-pub use ops::Table;
+pub use error::{Error, Mismatch, NonIncreasing};
+pub use ops::{Table, WalkEnd};
+pub use stats::ClientStats;
+use stats::Counters;
 pub use target::{RequestOptions, Security, Target};
 use transport::{Coalesce, Endpoint, Pending};
 
@@ -71,6 +74,7 @@ pub(crate) struct Inner {
     pub(crate) v4: Vec<Endpoint>,
     pub(crate) v6: Option<Endpoint>,
     pub(crate) global: Semaphore,
+    pub(crate) stats: Counters,
 }
 
 /// A multiplexed SNMP client. Cloning is cheap; all clones share the sockets.
@@ -107,7 +111,13 @@ impl Client {
         let v4 = (0..cfg.sockets).map(|_| bind(cfg.bind_v4)).collect::<Result<Vec<_>, _>>()?;
         let v6 = bind(cfg.bind_v6).ok();
         let global = Semaphore::new(cfg.max_in_flight);
-        Ok(Self { inner: Arc::new(Inner { pending, v4, v6, global }) })
+        let stats = Counters::default();
+        Ok(Self { inner: Arc::new(Inner { pending, v4, v6, global, stats }) })
+    }
+
+    /// Replies received and dropped so far, by reason (shared by every target).
+    pub fn stats(&self) -> ClientStats {
+        self.inner.stats.snapshot()
     }
 
     /// The local IPv4 address requests are sent from (the first socket's).

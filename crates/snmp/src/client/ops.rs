@@ -1,49 +1,23 @@
 //! SNMP operations on a [`Target`]: get, get-next, get-bulk, set, walks and table walks.
+//!
+//! A reply is judged as soon as it arrives (RFC 3416 section 4.2): an error-status is an
+//! [`Error::Agent`], bindings that do not answer the request are an [`Error::Mismatch`] and
+//! OIDs that do not advance are an [`Error::NonIncreasing`]. None of these is retried: the
+//! agent answered, and asking again would only get the same answer later.
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::codec::{
-    ErrorStatus, Oid, OidRef, PduHeader, PduRef, PduType, ValueRef, VarBind, Version,
+    ErrorStatus, Oid, OidRef, PduHeader, PduRef, PduType, Value, VarBind, VarBindRef, Version,
 };
 
+use super::error::{Mismatch, NonIncreasing};
 use super::{Error, Target};
 
-/// A GET or SET response names the requested OIDs in order (RFC 3416 section 4.2.1), unless
-/// it reports an error.
-fn same_oids<'o>(oids: impl Iterator<Item = &'o Oid> + Clone) -> impl Fn(&PduRef<'_>) -> bool {
-    move |p| {
-        if p.error_status != 0 {
-            return plausible_error(p, oids.clone().count());
-        }
-        p.varbinds.len() == oids.clone().count()
-            && p.varbinds.iter().zip(oids.clone()).all(|(v, o)| v.oid == *o)
-    }
-}
-
-/// An error response points at one of the request's bindings, or at none (RFC 3416 4.2.1).
-fn plausible_error(p: &PduRef<'_>, requested: usize) -> bool {
-    usize::try_from(p.error_index).is_ok_and(|i| i <= requested)
-}
-
-/// A GETNEXT response has one binding per request OID, each past it.
-fn past_oids(oids: &[Oid]) -> impl Fn(&PduRef<'_>) -> bool + '_ {
-    move |p| {
-        (p.error_status != 0 && plausible_error(p, oids.len()))
-            || (p.varbinds.len() == oids.len()
-                && p.varbinds
-                    .iter()
-                    .zip(oids)
-                    .all(|(v, o)| v.value == ValueRef::EndOfMibView || v.oid.cmp_oid(o).is_gt()))
-    }
-}
-
-/// A GETBULK response has at most non-repeaters + repetitions x repeaters bindings.
-fn bulk_fits(non_rep: u32, reps: u32, n: usize) -> impl Fn(&PduRef<'_>) -> bool {
-    let nr = (non_rep as usize).min(n);
-    let max = nr + (reps as usize).saturating_mul(n - nr);
-    move |p| p.varbinds.len() <= max
-}
-
+/// An error-status names the binding at error-index (1-based) in the reply; none when the
+/// index is 0 or points past the list, which net-snmp reports with an empty "Failed object".
 fn check_status(p: &PduRef<'_>) -> Result<(), Error> {
     if p.error_status == 0 {
         return Ok(());
@@ -53,31 +27,125 @@ fn check_status(p: &PduRef<'_>) -> Result<(), Error> {
     Err(Error::Agent { status: p.status(), index, oid })
 }
 
+fn mismatch<'o>(requested: impl Iterator<Item = &'o Oid>, p: &PduRef<'_>) -> Error {
+    Error::Mismatch(Arc::new(Mismatch {
+        requested: requested.cloned().collect(),
+        received: p.varbinds.to_vec(),
+    }))
+}
+
+/// A GET or SET reply names the requested OIDs, in order (RFC 3416 sections 4.2.1, 4.2.5).
+fn check_same_oids<'o>(
+    p: &PduRef<'_>,
+    oids: impl ExactSizeIterator<Item = &'o Oid> + Clone,
+) -> Result<(), Error> {
+    if p.varbinds.len() == oids.len()
+        && p.varbinds.iter().zip(oids.clone()).all(|(v, o)| v.oid == *o)
+    {
+        return Ok(());
+    }
+    Err(mismatch(oids, p))
+}
+
+/// A binding answering a GETNEXT for `after` lies past it, unless it is an exception value
+/// (an agent at the end of its MIB view answers endOfMibView with the requested OID).
+fn check_advances(after: &Oid, vb: &VarBindRef<'_>) -> Result<(), Error> {
+    if vb.value.is_exception() || vb.oid.cmp_oid(after).is_gt() {
+        return Ok(());
+    }
+    Err(NonIncreasing::error(after.clone(), vb.oid.to_oid()))
+}
+
+/// A GETBULK reply (RFC 3416 section 4.2.3): at most non-repeaters + repetitions x
+/// repeaters bindings, the non-repeaters past their request OIDs and each repeater's column
+/// advancing row by row.
+fn check_bulk(p: &PduRef<'_>, oids: &[Oid], non_rep: u32, reps: u32) -> Result<(), Error> {
+    let n = oids.len();
+    let nr = (non_rep as usize).min(n);
+    let width = n - nr;
+    let max = nr + (reps as usize).saturating_mul(width);
+    if p.varbinds.len() > max {
+        return Err(mismatch(oids.iter(), p));
+    }
+    let vbs: Vec<VarBindRef<'_>> = p.varbinds.iter().collect();
+    for (i, vb) in vbs.iter().enumerate() {
+        if i < nr {
+            check_advances(&oids[i], vb)?;
+            continue;
+        }
+        let k = i - nr;
+        if k < width {
+            check_advances(&oids[nr + k], vb)?;
+        } else if !vb.value.is_exception() {
+            let prev = &vbs[i - width].oid;
+            if vb.oid.iter().cmp(prev.iter()) != Ordering::Greater {
+                let previous = prev.to_oid();
+                return Err(NonIncreasing::error(previous, vb.oid.to_oid()));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The result of a table walk: rows keyed by instance index, one optional value per
 /// requested column (None where the agent has no value for that row).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Table {
     pub columns: Vec<Oid>,
-    pub rows: BTreeMap<Vec<u32>, Vec<Option<crate::codec::Value>>>,
+    pub rows: BTreeMap<Vec<u32>, Vec<Option<Value>>>,
+}
+
+/// How a walk that did not fail ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WalkEnd {
+    /// The agent answered with an OID past the subtree (not handed over).
+    LeftSubtree,
+    /// An exception value (endOfMibView, noSuchObject, noSuchInstance) inside the subtree
+    /// ended it; that binding was handed over as the last row, as `snmpwalk` prints it.
+    Exception,
+    /// The agent answered noSuchName, SNMPv1's end of the MIB (`snmpwalk` prints
+    /// "End of MIB").
+    NoSuchName,
+}
+
+/// One GETNEXT step of a walk.
+enum Step {
+    Row(VarBind),
+    NoSuchName,
+}
+
+/// Whether `oid` lies at or past the OID after `root`'s subtree (`root` with its last arc
+/// plus one), the bound `snmpwalk` walks to. OIDs below `root` are not past it: a walk that
+/// gets one back has hit an agent that does not advance.
+fn past_subtree(root: &Oid, oid: &Oid) -> bool {
+    let r = root.arcs();
+    let Some((&last, head)) = r.split_last() else { return true };
+    let bound = head.iter().map(|&a| a as u64).chain(std::iter::once(last as u64 + 1));
+    oid.arcs().iter().map(|&a| a as u64).cmp(bound) != Ordering::Less
 }
 
 impl Target {
     /// GET of one or more OIDs. Exceptions (noSuchObject, noSuchInstance) come back as values.
     pub async fn get(&self, oids: &[Oid]) -> Result<Vec<VarBind>, Error> {
-        self.simple(PduType::Get, oids).await
+        self.request(PduHeader::request(PduType::Get, 0), oids, |p| {
+            check_status(&p)?;
+            check_same_oids(&p, oids.iter())?;
+            Ok(p.varbinds.to_vec())
+        })
+        .await
     }
 
     /// GETNEXT of one or more OIDs.
     pub async fn get_next(&self, oids: &[Oid]) -> Result<Vec<VarBind>, Error> {
-        self.simple(PduType::GetNext, oids).await
-    }
-
-    async fn simple(&self, ty: PduType, oids: &[Oid]) -> Result<Vec<VarBind>, Error> {
-        let accept = |p: &PduRef<'_>| {
-            if ty == PduType::Get { same_oids(oids.iter())(p) } else { past_oids(oids)(p) }
-        };
-        self.request(PduHeader::request(ty, 0), oids, accept, |p| {
+        self.request(PduHeader::request(PduType::GetNext, 0), oids, |p| {
             check_status(&p)?;
+            if p.varbinds.len() != oids.len() {
+                return Err(mismatch(oids.iter(), &p));
+            }
+            for (vb, o) in p.varbinds.iter().zip(oids) {
+                check_advances(o, &vb)?;
+            }
             Ok(p.varbinds.to_vec())
         })
         .await
@@ -94,8 +162,9 @@ impl Target {
             return Err(Error::InvalidRequest("GETBULK needs SNMPv2c or v3"));
         }
         let h = PduHeader::bulk(0, clamp(non_repeaters), clamp(max_repetitions));
-        self.request(h, oids, bulk_fits(non_repeaters, max_repetitions, oids.len()), |p| {
+        self.request(h, oids, |p| {
             check_status(&p)?;
+            check_bulk(&p, oids, non_repeaters, max_repetitions)?;
             Ok(p.varbinds.to_vec())
         })
         .await
@@ -103,68 +172,105 @@ impl Target {
 
     /// SET; the response's bindings are returned.
     pub async fn set(&self, varbinds: &[VarBind]) -> Result<Vec<VarBind>, Error> {
-        self.request(
-            PduHeader::request(PduType::Set, 0),
-            varbinds,
-            same_oids(varbinds.iter().map(|v| &v.oid)),
-            |p| {
-                check_status(&p)?;
-                Ok(p.varbinds.to_vec())
-            },
-        )
+        self.request(PduHeader::request(PduType::Set, 0), varbinds, |p| {
+            check_status(&p)?;
+            check_same_oids(&p, varbinds.iter().map(|v| &v.oid))?;
+            Ok(p.varbinds.to_vec())
+        })
         .await
     }
 
-    /// Walks the subtree under `root` with GETNEXT, as `snmpwalk` does. On v1 the
-    /// noSuchName error ends the walk (RFC 1157 section 4.1.3).
-    pub async fn walk(&self, root: &Oid) -> Result<Vec<VarBind>, Error> {
-        let mut out = Vec::new();
+    /// Walks the subtree under `root` with GETNEXT, as `snmpwalk` does, handing each binding
+    /// to `row` as it arrives (so a caller can show what came before an error). The walk
+    /// ends at the first OID past the subtree, at an exception value (handed over first) or
+    /// at a noSuchName error (SNMPv1's end of the MIB). A binding that does not advance is
+    /// handed over, then reported as [`Error::NonIncreasing`].
+    ///
+    /// Unlike [`Target::walk`], an empty subtree yields nothing: `snmpwalk` then GETs the
+    /// root itself, which is the caller's choice here.
+    pub async fn walk_with(
+        &self,
+        root: &Oid,
+        mut row: impl FnMut(VarBind),
+    ) -> Result<WalkEnd, Error> {
         let mut cur = root.clone();
         loop {
             let step = self
-                .request(
-                    PduHeader::request(PduType::GetNext, 0),
-                    std::slice::from_ref(&cur),
-                    past_oids(std::slice::from_ref(&cur)),
-                    |p| {
-                        if p.error_status == ErrorStatus::NoSuchName.as_i32()
-                            && self.inner.security.version() == Version::V1
-                        {
-                            return Ok(None);
-                        }
-                        check_status(&p)?;
-                        Ok(p.varbinds.get(0).map(|v| v.to_owned()))
-                    },
-                )
+                .request(PduHeader::request(PduType::GetNext, 0), std::slice::from_ref(&cur), |p| {
+                    // snmpwalk treats noSuchName as the end whatever the version.
+                    if p.error_status == ErrorStatus::NoSuchName.as_i32() {
+                        return Ok(Step::NoSuchName);
+                    }
+                    check_status(&p)?;
+                    match (p.varbinds.len(), p.varbinds.get(0)) {
+                        (1, Some(vb)) => Ok(Step::Row(vb.to_owned())),
+                        _ => Err(mismatch(std::iter::once(&cur), &p)),
+                    }
+                })
                 .await?;
-            let Some(vb) = step else { break };
-            if vb.value == crate::codec::Value::EndOfMibView || !vb.oid.starts_with(root) {
-                break;
+            let vb = match step {
+                Step::NoSuchName => return Ok(WalkEnd::NoSuchName),
+                Step::Row(vb) => vb,
+            };
+            if past_subtree(root, &vb.oid) {
+                return Ok(WalkEnd::LeftSubtree);
+            }
+            if vb.value.is_exception() {
+                row(vb);
+                return Ok(WalkEnd::Exception);
             }
             if vb.oid <= cur {
-                return Err(Error::NonIncreasing(vb.oid));
+                let returned = vb.oid.clone();
+                row(vb);
+                return Err(NonIncreasing::error(cur, returned));
             }
             cur = vb.oid.clone();
-            out.push(vb);
+            row(vb);
         }
-        if out.is_empty() {
-            // snmpwalk falls back to a GET of the root itself when the subtree is empty.
-            let got = self.get(std::slice::from_ref(root)).await?;
-            out.extend(got.into_iter().filter(|v| !v.value.is_exception()));
-        }
+    }
+
+    /// Walks the subtree under `root` with GETNEXT and returns its values (exception values
+    /// left out). An empty subtree falls back to a GET of `root` itself, as `snmpwalk` does.
+    pub async fn walk(&self, root: &Oid) -> Result<Vec<VarBind>, Error> {
+        let mut out = Vec::new();
+        self.walk_with(root, |vb| {
+            if !vb.value.is_exception() {
+                out.push(vb);
+            }
+        })
+        .await?;
+        self.get_root_if_empty(root, &mut out).await?;
         Ok(out)
     }
 
-    /// Walks `root` with GETBULK, as `snmpbulkwalk` does. max-repetitions starts at
-    /// [`super::RequestOptions::max_repetitions`], halves on tooBig (also the empty tooBig
-    /// responses some agents send) and on timeouts, and grows back after successes. Agents
-    /// that return fewer rows than asked (net-snmp caps a response at 100 varbinds) are
-    /// followed from the last OID received. On v1 this is a GETNEXT walk.
-    pub async fn bulk_walk(&self, root: &Oid) -> Result<Vec<VarBind>, Error> {
-        if self.inner.security.version() == Version::V1 {
-            return self.walk(root).await;
+    async fn get_root_if_empty(&self, root: &Oid, out: &mut Vec<VarBind>) -> Result<(), Error> {
+        if out.is_empty() {
+            let got = self.get(std::slice::from_ref(root)).await?;
+            out.extend(got.into_iter().filter(|v| !v.value.is_exception()));
         }
-        let mut out = Vec::new();
+        Ok(())
+    }
+
+    /// Walks `root` with GETBULK, as `snmpbulkwalk` does, handing each binding to `row` as it
+    /// arrives. Every binding of a reply that lies in the subtree is handed over, including
+    /// the endOfMibView repetitions an agent sends at the end of its view, exactly as
+    /// `snmpbulkwalk` prints them; a binding outside the subtree or an exception value ends
+    /// the walk after that reply. Bindings must advance within the reply (stricter than
+    /// `snmpbulkwalk`, which only compares them with the request).
+    ///
+    /// max-repetitions starts at [`super::RequestOptions::max_repetitions`], halves on
+    /// tooBig (also the empty tooBig responses some agents send) and on timeouts, and grows
+    /// back after successes, never above where it started. Agents that return fewer rows
+    /// than asked (net-snmp caps a response at 100 varbinds) are followed from the last OID
+    /// received. On v1 this is a GETNEXT walk.
+    pub async fn bulk_walk_with(
+        &self,
+        root: &Oid,
+        mut row: impl FnMut(VarBind),
+    ) -> Result<WalkEnd, Error> {
+        if self.inner.security.version() == Version::V1 {
+            return self.walk_with(root, row).await;
+        }
         let ceiling = self.inner.opts.max_repetitions.max(1);
         let mut reps = ceiling;
         let mut good = 0u32;
@@ -172,42 +278,53 @@ impl Target {
         loop {
             let h = PduHeader::bulk(0, 0, clamp(reps));
             let res = self
-                .request(h, std::slice::from_ref(&cur), bulk_fits(0, reps, 1), |p| {
+                .request(h, std::slice::from_ref(&cur), |p| {
                     if p.status() == ErrorStatus::TooBig {
                         return Ok(None);
                     }
+                    if p.error_status == ErrorStatus::NoSuchName.as_i32() {
+                        return Ok(Some((None, Some(WalkEnd::NoSuchName))));
+                    }
                     check_status(&p)?;
-                    let mut done = p.varbinds.is_empty();
-                    let mut prev = None;
-                    let mut taken = 0;
+                    if p.varbinds.len() > reps as usize {
+                        return Err(mismatch(std::iter::once(&cur), &p));
+                    }
+                    let mut end = p.varbinds.is_empty().then_some(WalkEnd::LeftSubtree);
+                    let mut prev: Option<OidRef<'_>> = None;
+                    let mut last = None;
                     for vb in p.varbinds.iter() {
-                        if vb.value == ValueRef::EndOfMibView || !vb.oid.starts_with(root) {
-                            done = true;
-                            break;
+                        if !vb.oid.starts_with(root) {
+                            end.get_or_insert(WalkEnd::LeftSubtree);
+                            continue;
                         }
-                        let order = match &prev {
-                            Some(prev) => vb.oid.iter().cmp(OidRef::iter(prev)),
+                        if vb.value.is_exception() {
+                            end.get_or_insert(WalkEnd::Exception);
+                            row(vb.to_owned());
+                            continue;
+                        }
+                        let order = match prev {
+                            Some(prev) => vb.oid.iter().cmp(prev.iter()),
                             None => vb.oid.cmp_oid(&cur),
                         };
-                        if order != std::cmp::Ordering::Greater {
-                            return Err(Error::NonIncreasing(vb.oid.to_oid()));
+                        if order != Ordering::Greater {
+                            let previous = prev.map_or_else(|| cur.clone(), |p| p.to_oid());
+                            row(vb.to_owned());
+                            return Err(NonIncreasing::error(previous, vb.oid.to_oid()));
                         }
-                        out.push(vb.to_owned());
+                        row(vb.to_owned());
                         prev = Some(vb.oid);
-                        taken += 1;
+                        last = Some(vb.oid);
                     }
-                    Ok(Some((taken, done)))
+                    Ok(Some((last.map(|o| o.to_oid()), end)))
                 })
                 .await;
             match res {
-                Ok(Some((taken, done))) => {
-                    if taken > 0
-                        && let Some(last) = out.last()
-                    {
-                        cur = last.oid.clone();
+                Ok(Some((last, end))) => {
+                    if let Some(end) = end {
+                        return Ok(end);
                     }
-                    if done {
-                        break;
+                    if let Some(last) = last {
+                        cur = last;
                     }
                     good += 1;
                     if good >= 4 && reps < ceiling {
@@ -225,10 +342,19 @@ impl Target {
                 Err(e) => return Err(e),
             }
         }
-        if out.is_empty() {
-            let got = self.get(std::slice::from_ref(root)).await?;
-            out.extend(got.into_iter().filter(|v| !v.value.is_exception()));
-        }
+    }
+
+    /// Walks `root` with GETBULK and returns its values (exception values left out); an
+    /// empty subtree falls back to a GET of `root`. See [`Target::bulk_walk_with`].
+    pub async fn bulk_walk(&self, root: &Oid) -> Result<Vec<VarBind>, Error> {
+        let mut out = Vec::new();
+        self.bulk_walk_with(root, |vb| {
+            if !vb.value.is_exception() {
+                out.push(vb);
+            }
+        })
+        .await?;
+        self.get_root_if_empty(root, &mut out).await?;
         Ok(out)
     }
 
@@ -283,12 +409,13 @@ impl Target {
                     finished[slot] = true;
                     continue;
                 };
-                if vb.value == crate::codec::Value::EndOfMibView {
+                if vb.value == Value::EndOfMibView {
                     finished[slot] = true;
                     continue;
                 }
                 if vb.oid <= cursors[col] {
-                    return Err(Error::NonIncreasing(vb.oid));
+                    let previous = cursors[col].clone();
+                    return Err(NonIncreasing::error(previous, vb.oid));
                 }
                 let row = table.rows.entry(index.to_vec()).or_insert_with(|| vec![None; n]);
                 cursors[col] = vb.oid.clone();

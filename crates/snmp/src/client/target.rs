@@ -18,9 +18,24 @@ use super::{Client, DEFAULT_TIMEOUT, Error};
 /// Security settings of a target. Debug output never shows the community.
 #[derive(Clone)]
 pub enum Security {
-    V1 { community: Vec<u8> },
-    V2c { community: Vec<u8> },
-    V3 { user: UsmUser, context_name: Vec<u8> },
+    V1 {
+        community: Vec<u8>,
+    },
+    V2c {
+        community: Vec<u8>,
+    },
+    V3 {
+        user: UsmUser,
+        /// contextName of every request (RFC 3411 SnmpAdminString, at most 32 bytes; empty
+        /// is the default context). net-snmp's `-n`.
+        context_name: Vec<u8>,
+        /// contextEngineID of every request; the agent's engine ID when `None`. net-snmp's
+        /// `-E`.
+        context_engine_id: Option<Vec<u8>>,
+        /// The agent's (authoritative) engine ID when known in advance: engine discovery is
+        /// skipped and only the clock is learned from the first reply. net-snmp's `-e`.
+        engine_id: Option<Vec<u8>>,
+    },
 }
 
 impl Security {
@@ -31,7 +46,17 @@ impl Security {
         Security::V2c { community: community.into() }
     }
     pub fn v3(user: UsmUser) -> Self {
-        Security::V3 { user, context_name: Vec::new() }
+        Security::V3 { user, context_name: Vec::new(), context_engine_id: None, engine_id: None }
+    }
+    /// SNMPv3 in a named context (an agent serving several MIB instances: VRFs, bridge
+    /// domains, snmpsim recordings).
+    pub fn v3_in_context(user: UsmUser, context_name: impl Into<Vec<u8>>) -> Self {
+        Security::V3 {
+            user,
+            context_name: context_name.into(),
+            context_engine_id: None,
+            engine_id: None,
+        }
     }
     pub fn version(&self) -> Version {
         match self {
@@ -47,9 +72,11 @@ impl std::fmt::Debug for Security {
         match self {
             Security::V1 { .. } => f.write_str("V1 { community: <redacted> }"),
             Security::V2c { .. } => f.write_str("V2c { community: <redacted> }"),
-            Security::V3 { user, .. } => {
-                f.debug_struct("V3").field("user", user).finish_non_exhaustive()
-            }
+            Security::V3 { user, context_name, .. } => f
+                .debug_struct("V3")
+                .field("user", user)
+                .field("context_name", &String::from_utf8_lossy(context_name))
+                .finish_non_exhaustive(),
         }
     }
 }
@@ -170,11 +197,16 @@ impl Target {
                 Arc::from(community.as_slice()),
                 None,
             ),
-            Security::V3 { user, .. } => (
-                Expect::V3,
-                Arc::from(&b""[..]),
-                Some(Mutex::new(UsmSession::new(user.clone(), rand::random()))),
-            ),
+            Security::V3 { user, context_engine_id, engine_id, .. } => {
+                let mut session = UsmSession::new(user.clone(), rand::random());
+                session.set_context_engine_id(context_engine_id.clone());
+                if let Some(id) = engine_id {
+                    // Boots and time stay unknown (0): an authenticated request gets a
+                    // notInTimeWindow report that teaches them (RFC 3414 section 4).
+                    session.set_engine(id, 0, 0, std::time::Instant::now());
+                }
+                (Expect::V3, Arc::from(&b""[..]), Some(Mutex::new(session)))
+            }
         };
         let permits = Semaphore::new(opts.max_in_flight.max(1));
         Self {
@@ -203,16 +235,19 @@ impl Target {
         &self.inner.opts
     }
 
-    /// Sends one request and hands the decoded response PDU to `f`. Retries, v3 discovery and
+    /// Sends one request and hands the response PDU to `f`. Retries, v3 discovery and
     /// re-synchronisation happen here.
-    /// `accept` screens replies that decode but cannot answer this request (v1/v2c have no
-    /// integrity check, so a damaged datagram can still parse); rejected replies are ignored
-    /// and the wait goes on.
+    ///
+    /// The first Response that carries one of this request's ids is the answer: whatever it
+    /// says (an error-status, OIDs that do not fit the request) is judged by `f` at once and
+    /// never retried until the deadline. Datagrams that are not an answer are dropped and
+    /// the wait goes on: undecodable ones, other PDU types, and v3 messages that fail
+    /// security processing (counted in [`super::ClientStats`]). Only a Report or the deadline
+    /// ends a v3 request without a Response, as net-snmp does for authPriv.
     pub(crate) async fn request<V, R>(
         &self,
         header: PduHeader,
         varbinds: &V,
-        accept: impl Fn(&PduRef<'_>) -> bool,
         f: impl FnOnce(PduRef<'_>) -> Result<R, Error>,
     ) -> Result<R, Error>
     where
@@ -294,10 +329,12 @@ impl Target {
                 };
                 match &t.usm {
                     None => {
-                        let Ok(m) = CommunityMessage::decode(&data) else { continue };
+                        let Ok(m) = CommunityMessage::decode(&data) else {
+                            t.client.inner.stats.parse_error();
+                            continue;
+                        };
                         if m.pdu.pdu_type != PduType::Response
                             || !reg.ids.contains(&m.pdu.request_id)
-                            || !accept(&m.pdu)
                         {
                             continue;
                         }
@@ -310,7 +347,6 @@ impl Target {
                                 if discovering
                                     || p.pdu.pdu_type != PduType::Response
                                     || !reg.ids.contains(&p.pdu.request_id)
-                                    || !accept(&p.pdu)
                                 {
                                     continue;
                                 }
@@ -327,8 +363,12 @@ impl Target {
                                 timeouts = t.opts.attempt_timeouts();
                                 continue 'attempt;
                             }
-                            Err(crate::usm::UsmError::Decode(_)) => continue,
-                            Err(e) => return Err(e.into()),
+                            Ok(Incoming::Report(e)) => return Err(e.into()),
+                            Err(e) => {
+                                t.client.inner.stats.refused(&e);
+                                tracing::debug!(agent = %t.addr, error = %e, "SNMPv3 reply dropped");
+                                continue;
+                            }
                         }
                     }
                 }

@@ -15,7 +15,9 @@ pub mod tag {
     pub const GAUGE32: u8 = 0x42;
     pub const TIMETICKS: u8 = 0x43;
     pub const OPAQUE: u8 = 0x44;
+    pub const NSAP_ADDRESS: u8 = 0x45;
     pub const COUNTER64: u8 = 0x46;
+    pub const UINTEGER32: u8 = 0x47;
     pub const NO_SUCH_OBJECT: u8 = 0x80;
     pub const NO_SUCH_INSTANCE: u8 = 0x81;
     pub const END_OF_MIB_VIEW: u8 = 0x82;
@@ -60,20 +62,12 @@ impl<'a> Reader<'a> {
         if tag & 0x1f == 0x1f {
             return Err(DecodeError::UnsupportedTag(tag));
         }
-        let mut p = self.pos + 1;
-        let first = *self.buf.get(p).ok_or(DecodeError::Truncated)?;
-        p += 1;
-        let len = if first < 0x80 {
-            first as usize
-        } else {
-            let n = (first & 0x7f) as usize;
-            if n == 0 || n > 4 {
-                return Err(DecodeError::BadLength);
-            }
-            let bytes = self.buf.get(p..p + n).ok_or(DecodeError::Truncated)?;
-            p += n;
-            bytes.iter().fold(0usize, |acc, &b| (acc << 8) | b as usize)
+        // Short lengths, nearly every TLV of SNMP, without the long-form path.
+        let (len, n) = match self.buf.get(self.pos + 1) {
+            Some(&l) if l < 0x80 => (l as usize, 1),
+            _ => read_length(&self.buf[self.pos + 1..])?,
         };
+        let p = self.pos + 1 + n;
         let end = p.checked_add(len).ok_or(DecodeError::BadLength)?;
         if end > self.buf.len() {
             return Err(DecodeError::Truncated);
@@ -116,25 +110,60 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Decodes a signed two's-complement INTEGER that must fit 32 bits.
-pub fn decode_i32(c: &[u8]) -> Result<i32, DecodeError> {
-    if c.is_empty() || c.len() > 4 {
-        return Err(DecodeError::BadInteger);
+/// Reads a definite length at the start of `buf`: the length and the octets it took.
+#[inline]
+pub fn read_length(buf: &[u8]) -> Result<(usize, usize), DecodeError> {
+    let first = *buf.first().ok_or(DecodeError::Truncated)?;
+    if first < 0x80 {
+        return Ok((first as usize, 1));
     }
-    let mut v: i32 = if c[0] & 0x80 != 0 { -1 } else { 0 };
-    for &b in c {
-        v = (v << 8) | b as i32;
+    // Long form, minimal or not: up to eight length octets as net-snmp reads them (leading
+    // zeros are allowed; the indefinite form 0x80 is not, X.690 8.1.3.6).
+    let n = (first & 0x7f) as usize;
+    if n == 0 || n > 8 {
+        return Err(DecodeError::BadLength);
     }
-    Ok(v)
+    let bytes = buf.get(1..1 + n).ok_or(DecodeError::Truncated)?;
+    let len =
+        bytes.iter().try_fold(0u64, |acc, &b| (acc >> 56 == 0).then_some((acc << 8) | b as u64));
+    let len = len.and_then(|l| usize::try_from(l).ok()).ok_or(DecodeError::BadLength)?;
+    Ok((len, 1 + n))
 }
 
-/// Decodes an unsigned application integer (Counter32, Gauge32, TimeTicks). A 5-byte form
-/// needs a leading zero; a negative 4-byte form, which some agents emit, is read as its
-/// unsigned bit pattern as net-snmp does.
+/// Decodes a signed two's-complement INTEGER of one to eight octets (non-minimal forms
+/// such as `00 00 00 00 2a` included, as net-snmp reads them) whose value fits 32 bits.
+pub fn decode_i32(c: &[u8]) -> Result<i32, DecodeError> {
+    if c.len() <= 4 {
+        let Some(&first) = c.first() else { return Err(DecodeError::BadInteger) };
+        let mut v: i32 = if first & 0x80 != 0 { -1 } else { 0 };
+        for &b in c {
+            v = (v << 8) | b as i32;
+        }
+        return Ok(v);
+    }
+    decode_i64(c).and_then(|v| i32::try_from(v).map_err(|_| DecodeError::BadInteger))
+}
+
+/// Decodes a signed two's-complement INTEGER of one to eight octets.
+pub fn decode_i64(c: &[u8]) -> Result<i64, DecodeError> {
+    let Some(&first) = c.first() else { return Err(DecodeError::BadInteger) };
+    if c.len() > 8 {
+        return Err(DecodeError::BadInteger);
+    }
+    let init: i64 = if first & 0x80 != 0 { -1 } else { 0 };
+    Ok(c.iter().fold(init, |v, &b| (v << 8) | b as i64))
+}
+
+/// Decodes an unsigned application integer (Counter32, Gauge32, TimeTicks, UInteger32) as
+/// net-snmp's `asn_parse_unsigned_int` does: one to eight octets, or nine with a leading
+/// zero, keeping the low 32 bits of a wider value (what a 32-bit counter shows after it
+/// wraps). A negative-looking 4-byte form, which some agents emit, is its unsigned bit
+/// pattern.
 pub fn decode_u32(c: &[u8]) -> Result<u32, DecodeError> {
     match c.len() {
         1..=4 => Ok(c.iter().fold(0u32, |a, &b| (a << 8) | b as u32)),
-        5 if c[0] == 0 => Ok(c[1..].iter().fold(0u32, |a, &b| (a << 8) | b as u32)),
+        5..=8 => Ok(c.iter().fold(0u64, |a, &b| (a << 8) | b as u64) as u32),
+        9 if c[0] == 0 => Ok(c[1..].iter().fold(0u64, |a, &b| (a << 8) | b as u64) as u32),
         _ => Err(DecodeError::BadInteger),
     }
 }

@@ -41,10 +41,11 @@ pub struct CommunityMessage<'a> {
 }
 
 impl<'a> CommunityMessage<'a> {
+    /// Decodes a message. Bytes after the message's SEQUENCE in the datagram are ignored, as
+    /// net-snmp ignores them (its length checks only bound the message by the datagram).
     pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {
         let mut outer = Reader::new(buf);
         let mut r = outer.enter(tag::SEQUENCE)?;
-        outer.finish()?;
         let version = Version::from_i32(r.read_i32()?)?;
         if version == Version::V3 {
             return Err(DecodeError::UnsupportedVersion(3));
@@ -165,6 +166,9 @@ pub struct V3Message<'a> {
     pub header: HeaderData,
     pub usm: UsmParams<'a>,
     pub data: ScopedData<'a>,
+    /// Length of the message in the datagram. Anything after it is not part of the message
+    /// and not covered by its digest (RFC 3414 section 6.3.2 authenticates wholeMsg).
+    pub len: usize,
 }
 
 fn non_negative(v: i32) -> Result<u32, DecodeError> {
@@ -172,10 +176,11 @@ fn non_negative(v: i32) -> Result<u32, DecodeError> {
 }
 
 impl<'a> V3Message<'a> {
+    /// Decodes a message; bytes after it in the datagram are ignored (see [`V3Message::len`]).
     pub fn decode(buf: &'a [u8]) -> Result<Self, DecodeError> {
         let mut outer = Reader::new(buf);
         let mut r = outer.enter(tag::SEQUENCE)?;
-        outer.finish()?;
+        let len = outer.offset();
         let version = r.read_i32()?;
         if version != 3 {
             return Err(DecodeError::UnsupportedVersion(version));
@@ -231,7 +236,7 @@ impl<'a> V3Message<'a> {
             ScopedData::Plain(ScopedPduRef { context_engine_id, context_name, pdu })
         };
         r.finish()?;
-        Ok(Self { header: HeaderData { msg_id, max_size, flags, security_model }, usm, data })
+        Ok(Self { header: HeaderData { msg_id, max_size, flags, security_model }, usm, data, len })
     }
 }
 

@@ -19,7 +19,7 @@ pub use pdu::{
     EncodeVarBinds, ErrorStatus, PduHeader, PduRef, PduType, VarBind, VarBindIter, VarBindRef,
     VarBinds, encode_pdu,
 };
-pub use value::{Value, ValueRef};
+pub use value::{OpaqueValue, Value, ValueRef};
 
 /// Why a message could not be decoded. Decoding never panics and never reads past the input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

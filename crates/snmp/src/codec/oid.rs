@@ -91,7 +91,7 @@ impl std::hash::Hash for Arcs {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum OidError {
-    #[error("an OID needs at least two sub-identifiers")]
+    #[error("an OID needs at least one sub-identifier")]
     TooShort,
     #[error("an OID has at most 128 sub-identifiers")]
     TooLong,
@@ -104,19 +104,18 @@ pub enum OidError {
 }
 
 impl Oid {
-    /// Builds an OID, checking the encodability rules of X.690 section 8.19.
+    /// Builds an OID, checking the encodability rules of X.690 section 8.19. A single arc
+    /// (`.1`, the usual root of a whole-agent walk) is allowed although BER cannot carry it:
+    /// it is sent as `N.0`, as net-snmp's `asn_build_objid` sends it, and sorts before every
+    /// OID below it.
     pub fn new(arcs: impl Into<Vec<u32>>) -> Result<Self, OidError> {
         let arcs = arcs.into();
-        if arcs.len() < 2 {
-            return Err(OidError::TooShort);
-        }
+        let Some(&first) = arcs.first() else { return Err(OidError::TooShort) };
         if arcs.len() > MAX_OID_LEN {
             return Err(OidError::TooLong);
         }
-        if arcs[0] > 2
-            || (arcs[0] < 2 && arcs[1] >= 40)
-            || (arcs[0] == 2 && arcs[1] > u32::MAX - 80)
-        {
+        let second = arcs.get(1).copied().unwrap_or(0);
+        if first > 2 || (first < 2 && second >= 40) || (first == 2 && second > u32::MAX - 80) {
             return Err(OidError::BadPrefix);
         }
         Ok(Self(Arcs::from_vec(arcs)))
@@ -163,8 +162,9 @@ impl Oid {
 
     pub(crate) fn encode_into(&self, out: &mut Vec<u8>) {
         let a = &self.0;
-        push_subid(out, a[0] * 40 + a[1]);
-        for &s in &a[2..] {
+        let first = a.first().map_or(0, |&x| x * 40) + a.get(1).copied().unwrap_or(0);
+        push_subid(out, first);
+        for &s in a.get(2..).unwrap_or_default() {
             push_subid(out, s);
         }
     }

@@ -11,7 +11,15 @@ fn oid_text_round_trip_and_order() {
     let o = oid(".1.3.6.1.2.1.1.1.0");
     assert_eq!(o.to_string(), "1.3.6.1.2.1.1.1.0");
     assert!(oid("1.3.6.1.2.1.2") < oid("1.3.6.1.2.1.10"));
-    assert_eq!("1".parse::<Oid>(), Err(OidError::TooShort));
+    assert_eq!("".parse::<Oid>(), Err(OidError::Syntax));
+    assert_eq!(Oid::new(Vec::new()), Err(OidError::TooShort));
+    // A one-arc root, as `snmpwalk .1` takes it, goes on the wire as 1.0.
+    let one = oid(".1");
+    assert_eq!(one.arcs(), [1]);
+    let mut out = Vec::new();
+    one.encode_into(&mut out);
+    assert_eq!(out, [0x28]);
+    assert!(one < oid("1.0") && oid("1.3.6") > one && oid("1.3.6").starts_with(&one));
     assert_eq!("3.1".parse::<Oid>(), Err(OidError::BadPrefix));
     assert_eq!("1.x".parse::<Oid>(), Err(OidError::Syntax));
 }
@@ -71,9 +79,10 @@ fn every_truncation_is_an_error_not_a_panic() {
     for n in 0..SNMPD_V2C_SYSDESCR.len() {
         assert!(CommunityMessage::decode(&SNMPD_V2C_SYSDESCR[..n]).is_err(), "prefix {n}");
     }
+    // Bytes after the message are not part of it (net-snmp ignores them too).
     let mut long = SNMPD_V2C_SYSDESCR.to_vec();
-    long.push(0);
-    assert_eq!(CommunityMessage::decode(&long), Err(DecodeError::TrailingData));
+    long.extend_from_slice(&[0, 0, 0x30]);
+    assert_eq!(CommunityMessage::decode(&long), CommunityMessage::decode(SNMPD_V2C_SYSDESCR));
 }
 
 #[test]
@@ -100,7 +109,111 @@ fn integers_use_minimal_twos_complement() {
     ber::Writer::new(&mut out).u64(ber::tag::COUNTER64, u64::MAX);
     assert_eq!(out, [0x46, 9, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
     assert_eq!(ber::decode_u32(&[0xff, 0xff, 0xff, 0xfe]), Ok(0xffff_fffe));
-    assert_eq!(ber::decode_u32(&[1, 0, 0, 0, 0]), Err(DecodeError::BadInteger));
+}
+
+#[test]
+fn wide_and_non_minimal_integers_decode_as_net_snmp_reads_them() {
+    // INTEGER: up to eight octets, as long as the value fits 32 bits.
+    assert_eq!(ber::decode_i32(&[0, 0, 0, 0, 42]), Ok(42));
+    assert_eq!(ber::decode_i32(&[0xff, 0xff, 0xff, 0xff, 0xfe]), Ok(-2));
+    assert_eq!(ber::decode_i32(&[0, 0xff, 0xff, 0xff, 0xff]), Err(DecodeError::BadInteger));
+    assert_eq!(ber::decode_i32(&[]), Err(DecodeError::BadInteger));
+    assert_eq!(ber::decode_i32(&[0; 9]), Err(DecodeError::BadInteger));
+    // Unsigned 32-bit types keep the low 32 bits of up to eight octets (nine with a zero).
+    assert_eq!(ber::decode_u32(&[0, 0xff, 0xff, 0xff, 0xff]), Ok(u32::MAX));
+    assert_eq!(ber::decode_u32(&[1, 0, 0, 0, 7]), Ok(7));
+    assert_eq!(ber::decode_u32(&[0, 1, 2, 3, 4, 5, 6, 7, 8]), Ok(0x0506_0708));
+    assert_eq!(ber::decode_u32(&[1, 1, 2, 3, 4, 5, 6, 7, 8]), Err(DecodeError::BadInteger));
+    assert_eq!(ber::decode_u32(&[]), Err(DecodeError::BadInteger));
+}
+
+#[test]
+fn long_form_lengths_minimal_or_not() {
+    assert_eq!(ber::read_length(&[0x05]), Ok((5, 1)));
+    assert_eq!(ber::read_length(&[0x81, 0x05]), Ok((5, 2)));
+    assert_eq!(ber::read_length(&[0x84, 0, 0, 1, 0]), Ok((256, 5)));
+    assert_eq!(ber::read_length(&[0x88, 0, 0, 0, 0, 0, 0, 0, 9]), Ok((9, 9)));
+    assert_eq!(ber::read_length(&[0x89, 0, 0, 0, 0, 0, 0, 0, 0, 9]), Err(DecodeError::BadLength));
+    assert_eq!(ber::read_length(&[0x80]), Err(DecodeError::BadLength), "indefinite");
+    assert_eq!(ber::read_length(&[0x82, 1]), Err(DecodeError::Truncated));
+}
+
+/// A v2c response whose bindings are: an unknown application tag, an empty INTEGER, a
+/// five-byte IpAddress, NULL with content, then a good Counter32.
+fn response_with_odd_values() -> Vec<u8> {
+    let values: [&[u8]; 5] = [
+        &[0x48, 0x02, 0xbe, 0xef],
+        &[0x02, 0x00],
+        &[0x40, 0x05, 10, 0, 0, 1, 9],
+        &[0x05, 0x01, 0x00],
+        &[0x41, 0x02, 0x03, 0xe8],
+    ];
+    let mut vbs = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        let name = [0x2b, 6, 1, 4, 1, 0x86, 0x8d, 0x1f, i as u8 + 1, 0];
+        let mut vb = vec![0x06, name.len() as u8];
+        vb.extend_from_slice(&name);
+        vb.extend_from_slice(v);
+        vbs.push(0x30);
+        vbs.push(vb.len() as u8);
+        vbs.extend_from_slice(&vb);
+    }
+    let mut pdu = vec![0x02, 0x01, 0x07, 0x02, 0x01, 0x00, 0x02, 0x01, 0x00, 0x30, vbs.len() as u8];
+    pdu.extend_from_slice(&vbs);
+    let mut body = vec![0x02, 0x01, 0x01, 0x04, 0x01, b'c', 0xa2, pdu.len() as u8];
+    body.extend_from_slice(&pdu);
+    let mut msg = vec![0x30, body.len() as u8];
+    msg.extend_from_slice(&body);
+    msg
+}
+
+#[test]
+fn one_value_not_understood_does_not_cost_the_reply() {
+    let msg = response_with_odd_values();
+    let m = CommunityMessage::decode(&msg).expect("the reply decodes");
+    let got: Vec<ValueRef<'_>> = m.pdu.varbinds.iter().map(|v| v.value).collect();
+    assert_eq!(
+        got,
+        [
+            ValueRef::Other { tag: 0x48, content: &[0xbe, 0xef] },
+            ValueRef::Other { tag: 0x02, content: &[] },
+            ValueRef::Other { tag: 0x40, content: &[10, 0, 0, 1, 9] },
+            ValueRef::Null,
+            ValueRef::Counter32(1000),
+        ]
+    );
+    // What was not understood is kept as received: the message re-encodes byte for byte
+    // but for the NULL, whose content is dropped.
+    let vbs = m.pdu.varbinds.to_vec();
+    assert_eq!(vbs[1].value, Value::Other { tag: 0x02, content: vec![] });
+    let mut out = Vec::new();
+    encode_community(
+        &mut out,
+        m.version,
+        m.community,
+        &PduHeader::request(PduType::Response, 7),
+        &vbs[..],
+    );
+    assert_eq!(CommunityMessage::decode(&out).unwrap().pdu.varbinds.to_vec(), vbs);
+}
+
+#[test]
+fn uinteger32_nsap_and_opaque_special_types() {
+    assert_eq!(ValueRef::from_tlv(0x47, &[0x2a]), ValueRef::UInteger32(42));
+    assert_eq!(
+        ValueRef::from_tlv(0x45, &[0x47, 0, 5, 0x80]),
+        ValueRef::NsapAddress(&[0x47, 0, 5, 0x80])
+    );
+    let op = |c: &[u8]| OpaqueValue::decode(c);
+    assert_eq!(op(&[0x9f, 0x78, 4, 0x3f, 0xc0, 0, 0]), Some(OpaqueValue::Float(1.5)));
+    assert_eq!(op(&[0x9f, 0x79, 8, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0]), Some(OpaqueValue::Double(1.5)));
+    assert_eq!(op(&[0x9f, 0x7a, 1, 0xfb]), Some(OpaqueValue::Int64(-5)));
+    assert_eq!(op(&[0x9f, 0x7b, 2, 0x01, 0x00]), Some(OpaqueValue::UInt64(256)));
+    assert_eq!(op(&[0x9f, 0x76, 5, 1, 0, 0, 0, 0]), Some(OpaqueValue::Counter64(1 << 32)));
+    assert_eq!(op(&[0x9f, 0x78, 3, 0x3f, 0xc0, 0]), None, "a float is four octets");
+    assert_eq!(op(&[0x9f, 0x78, 4, 0x3f, 0xc0, 0]), None, "truncated");
+    assert_eq!(op(&[0x9f, 0x70, 1, 0]), None, "unknown kind");
+    assert_eq!(op(&[1, 2, 3]), None, "plain opaque data");
 }
 
 #[test]
@@ -178,7 +291,14 @@ fn arb_value() -> impl Strategy<Value = Value> {
         any::<u32>().prop_map(Value::Gauge32),
         any::<u32>().prop_map(Value::TimeTicks),
         proptest::collection::vec(any::<u8>(), 0..20).prop_map(Value::Opaque),
+        proptest::collection::vec(any::<u8>(), 0..20).prop_map(Value::NsapAddress),
         any::<u64>().prop_map(Value::Counter64),
+        any::<u32>().prop_map(Value::UInteger32),
+        (
+            prop_oneof![Just(0x03u8), Just(0x48), Just(0x4e), Just(0x83), Just(0x9e), Just(0xc0)],
+            proptest::collection::vec(any::<u8>(), 0..20)
+        )
+            .prop_map(|(tag, content)| Value::Other { tag, content }),
         Just(Value::NoSuchObject),
         Just(Value::NoSuchInstance),
         Just(Value::EndOfMibView),

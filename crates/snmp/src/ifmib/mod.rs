@@ -26,7 +26,9 @@ mod rates;
 #[cfg(test)]
 mod tests;
 
-pub use rates::{RateCalculator, RateError, RateObservation, Rates, compute_rates};
+pub use rates::{
+    PLAUSIBLE_LINE_RATE_FACTOR, RateCalculator, RateError, RateObservation, Rates, compute_rates,
+};
 
 use std::time::Instant;
 

@@ -3,7 +3,8 @@
 //! The interval is taken from the agent's sysUpTime (the clock the counters advance with),
 //! checked against the local monotonic clock. sysUpTime going backwards, a changed
 //! ifCounterDiscontinuityTime (RFC 2863 section 3.1.5) or a change of counter width is a
-//! discontinuity: no rate is reported for that pair.
+//! discontinuity: no rate is reported for that pair. Nor is one for a delta implying more
+//! than [`PLAUSIBLE_LINE_RATE_FACTOR`] times the interface speed, whatever the counter width.
 
 use std::time::Duration;
 
@@ -31,7 +32,18 @@ pub enum RateError {
     DifferentInterface,
     #[error("no time elapsed between samples")]
     ZeroInterval,
+    /// The counters moved more than the interface can carry in the interval: several 32-bit
+    /// wraps, or a 64-bit counter that jumped (an agent that reset or re-based it without
+    /// touching ifCounterDiscontinuityTime, or a glitch).
+    #[error("counter delta above the plausible line rate")]
+    Implausible,
 }
+
+/// A delta implying more than this multiple of the interface speed is not a reading.
+/// Bursts above line rate do not exist, but counters are read at slightly different instants
+/// than sysUpTime, so short intervals can overshoot a little; half again is well clear of
+/// that and well below what a wrap or a reset produces.
+pub const PLAUSIBLE_LINE_RATE_FACTOR: f64 = 1.5;
 
 const TICKS_WRAP: u64 = 1 << 32;
 
@@ -81,11 +93,12 @@ pub fn compute_rates(prev: &InterfaceSample, cur: &InterfaceSample) -> Result<Ra
     let in_bps = din as f64 * 8.0 / secs;
     let out_bps = dout as f64 * 8.0 / secs;
     let speed = cur.speed_bps.filter(|&s| s > 0);
-    if let (Some(s), CounterWidth::Bits32) = (speed, cur.width)
-        && in_bps.max(out_bps) > s as f64 * 1.5
+    if let Some(s) = speed
+        && in_bps.max(out_bps) > s as f64 * PLAUSIBLE_LINE_RATE_FACTOR
     {
-        // More than one wrap or a reset: a 32-bit delta above line rate is not believable.
-        return Err(RateError::Discontinuity);
+        // 32-bit: more than one wrap. 64-bit: a jump no link produces. Either way a
+        // utilization far above 1 would down a healthy node.
+        return Err(RateError::Implausible);
     }
     Ok(Rates {
         in_bps,
@@ -109,6 +122,7 @@ pub enum RateObservation {
 #[derive(Clone, Debug, Default)]
 pub struct RateCalculator {
     prev: Option<InterfaceSample>,
+    implausible: u64,
 }
 
 impl RateCalculator {
@@ -117,11 +131,21 @@ impl RateCalculator {
             None => RateObservation::Baseline,
             Some(p) => match compute_rates(p, &sample) {
                 Ok(r) => RateObservation::Rates(r),
-                Err(e) => RateObservation::Reset(e),
+                Err(e) => {
+                    if e == RateError::Implausible {
+                        self.implausible += 1;
+                    }
+                    RateObservation::Reset(e)
+                }
             },
         };
         self.prev = Some(sample);
         out
+    }
+
+    /// Intervals dropped so far because their delta was above the plausible line rate.
+    pub fn implausible_intervals(&self) -> u64 {
+        self.implausible
     }
 
     pub fn previous(&self) -> Option<&InterfaceSample> {

@@ -65,12 +65,39 @@ fn uptime_far_behind_wall_clock_is_a_restart() {
 }
 
 #[test]
-fn implausible_32bit_delta_is_a_discontinuity() {
+fn implausible_32bit_delta_gives_no_reading() {
     let t0 = Instant::now();
     let a = sample(t0, 1000, 4_000_000_000, 0, CounterWidth::Bits32);
     let mut b = sample(t0 + Duration::from_millis(100), 1010, 100, 0, CounterWidth::Bits32);
     b.speed_bps = Some(10_000_000);
-    assert_eq!(compute_rates(&a, &b), Err(RateError::Discontinuity));
+    assert_eq!(compute_rates(&a, &b), Err(RateError::Implausible));
+}
+
+#[test]
+fn implausible_64bit_delta_gives_no_reading_and_is_counted() {
+    // 1 Gbit/s link, 10 s: 12.5 GB would be 10x line rate (a counter re-based by the agent).
+    let t0 = Instant::now();
+    let a = sample(t0, 1000, 1_000, 0, CounterWidth::Bits64);
+    let b = sample(t0 + Duration::from_secs(10), 2000, 12_500_001_000, 0, CounterWidth::Bits64);
+    assert_eq!(compute_rates(&a, &b), Err(RateError::Implausible));
+    // Just under 1.5x line rate is still a reading (utilization 1.4: a mis-set speed).
+    let c = sample(t0 + Duration::from_secs(10), 2000, 1_750_001_000, 0, CounterWidth::Bits64);
+    assert!((compute_rates(&a, &c).unwrap().utilization.unwrap() - 1.4).abs() < 1e-9);
+
+    let mut calc = RateCalculator::default();
+    calc.observe(a);
+    assert_eq!(calc.observe(b), RateObservation::Reset(RateError::Implausible));
+    assert_eq!(calc.implausible_intervals(), 1);
+    // The implausible sample is the new baseline: the next interval reads normally.
+    let d = sample(
+        t0 + Duration::from_secs(20),
+        3000,
+        12_500_001_000 + 125_000_000,
+        0,
+        CounterWidth::Bits64,
+    );
+    let RateObservation::Rates(r) = calc.observe(d) else { panic!("a reading after the jump") };
+    assert_eq!(r.utilization, Some(0.1));
 }
 
 #[test]

@@ -184,7 +184,7 @@ impl AuthoritativeEngine {
             );
         }
         if let Some(a) = &user.keys.auth
-            && !a.verify(msg, m.usm.auth_offset, m.usm.auth_params)
+            && !a.verify(&msg[..m.len], m.usm.auth_offset, m.usm.auth_params)
         {
             self.stats.wrong_digests += 1;
             return self.reject(

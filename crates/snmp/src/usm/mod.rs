@@ -229,6 +229,10 @@ pub enum UsmError {
     UnknownUser,
     #[error("security level not supported for this user")]
     UnsupportedSecurityLevel,
+    #[error("context unknown or unavailable")]
+    UnknownContext,
+    #[error("unknown report")]
+    UnknownReport,
     #[error("malformed message: {0}")]
     Decode(#[from] DecodeError),
 }

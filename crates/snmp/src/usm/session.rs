@@ -20,6 +20,9 @@ pub mod report {
     pub const UNKNOWN_ENGINE_IDS: [u32; 11] = [1, 3, 6, 1, 6, 3, 15, 1, 1, 4, 0];
     pub const WRONG_DIGESTS: [u32; 11] = [1, 3, 6, 1, 6, 3, 15, 1, 1, 5, 0];
     pub const DECRYPTION_ERRORS: [u32; 11] = [1, 3, 6, 1, 6, 3, 15, 1, 1, 6, 0];
+    /// SNMP-TARGET-MIB (RFC 3413): the context is known but not served now, or unknown.
+    pub const UNAVAILABLE_CONTEXTS: [u32; 10] = [1, 3, 6, 1, 6, 3, 12, 1, 4, 0];
+    pub const UNKNOWN_CONTEXTS: [u32; 10] = [1, 3, 6, 1, 6, 3, 12, 1, 5, 0];
 }
 
 /// RFC 3414 section 2.2.3: the time window is 150 seconds.
@@ -47,19 +50,27 @@ impl Engine {
     }
 }
 
-/// The result of processing an incoming message.
+/// The result of processing an incoming message. An `Err` from [`UsmSession::process`]
+/// means the message itself failed security processing (a wrong digest, undecryptable, not
+/// at the request's security level, outside the time window): a manager drops it and keeps
+/// waiting, as RFC 3414 section 3.2 discards such messages. Only a Report ends a request.
 #[derive(Debug)]
 pub enum Incoming<'a> {
     /// A PDU that passed security processing.
     Pdu(ScopedPduRef<'a>),
     /// The engine ID or clock was (re)learned from a report: resend the request.
     Resync,
+    /// The agent reported that it could not process the request (RFC 3412 section 7.1.3c):
+    /// wrong digest, unknown user, unknown context and so on.
+    Report(UsmError),
 }
 
 /// USM state for one (user, agent) pair.
 pub struct UsmSession {
     user: UsmUser,
     engine: Option<Engine>,
+    /// contextEngineID for requests; the agent's own engine ID when `None`.
+    context_engine_id: Option<Vec<u8>>,
     keys: Option<LocalizedKeys>,
     salt: u64,
     plain: Vec<u8>,
@@ -86,6 +97,7 @@ impl UsmSession {
         Self {
             user,
             engine: None,
+            context_engine_id: None,
             keys: None,
             salt: salt_seed,
             plain: Vec::new(),
@@ -99,6 +111,12 @@ impl UsmSession {
 
     pub fn engine(&self) -> Option<&Engine> {
         self.engine.as_ref()
+    }
+
+    /// Sends requests with this contextEngineID instead of the agent's engine ID (net-snmp's
+    /// `-E`), for proxies and agents that serve several context engines.
+    pub fn set_context_engine_id(&mut self, id: Option<Vec<u8>>) {
+        self.context_engine_id = id;
     }
 
     /// Forgets the engine so the next request starts with discovery (agent replaced).
@@ -182,7 +200,8 @@ impl UsmSession {
         }
         let (boots, time) = (engine.boots, engine.time_at(now));
         self.plain.clear();
-        encode_scoped_pdu(&mut self.plain, &engine.id, context_name, pdu, varbinds);
+        let context_engine_id = self.context_engine_id.as_deref().unwrap_or(&engine.id);
+        encode_scoped_pdu(&mut self.plain, context_engine_id, context_name, pdu, varbinds);
         let mut priv_params = [0u8; 8];
         let data = match &keys.privacy {
             Some(pk) => {
@@ -247,7 +266,7 @@ impl UsmSession {
         {
             let keys = fresh.as_ref().or(self.keys.as_ref()).ok_or(UsmError::UnknownEngine)?;
             let auth = keys.auth.as_ref().ok_or(UsmError::AuthFailure)?;
-            if !auth.verify(msg, m.usm.auth_offset, m.usm.auth_params) {
+            if !auth.verify(&msg[..m.len], m.usm.auth_offset, m.usm.auth_params) {
                 return Err(UsmError::AuthFailure);
             }
         }
@@ -299,15 +318,16 @@ impl UsmSession {
                 ScopedPduRef::decode(scratch, true).map_err(|_| UsmError::DecryptFailure)?
             }
         };
-        if scoped.pdu.pdu_type == PduType::Report
-            && let Some(vb) = scoped.pdu.varbinds.get(0)
-        {
+        if scoped.pdu.pdu_type == PduType::Report {
+            let Some(vb) = scoped.pdu.varbinds.get(0) else {
+                return Ok(Incoming::Report(UsmError::UnknownReport));
+            };
             if oid_is(&vb.oid, &report::NOT_IN_TIME_WINDOWS)
                 || oid_is(&vb.oid, &report::UNKNOWN_ENGINE_IDS)
             {
                 return Ok(Incoming::Resync);
             }
-            return Err(report_error(&vb.oid).unwrap_or(UsmError::AuthFailure));
+            return Ok(Incoming::Report(report_error(&vb.oid)));
         }
         Ok(Incoming::Pdu(scoped))
     }
@@ -319,7 +339,7 @@ impl UsmSession {
         scoped: &ScopedPduRef<'b>,
     ) -> Result<Incoming<'b>, UsmError> {
         let Some(vb) = scoped.pdu.varbinds.get(0) else {
-            return Err(UsmError::Decode(DecodeError::BadLength));
+            return Ok(Incoming::Report(UsmError::UnknownReport));
         };
         if oid_is(&vb.oid, &report::UNKNOWN_ENGINE_IDS) {
             if m.usm.engine_id.is_empty() {
@@ -344,10 +364,10 @@ impl UsmSession {
                     e.synced_at = now;
                     return Ok(Incoming::Resync);
                 }
-                _ => return Err(UsmError::NotInTimeWindow),
+                _ => return Ok(Incoming::Report(UsmError::NotInTimeWindow)),
             }
         }
-        Err(report_error(&vb.oid).unwrap_or(UsmError::Decode(DecodeError::BadOid)))
+        Ok(Incoming::Report(report_error(&vb.oid)))
     }
 
     /// How long ago the engine clock was synced, for callers that want to refresh it.
@@ -356,8 +376,10 @@ impl UsmSession {
     }
 }
 
-fn report_error(oid: &crate::codec::OidRef<'_>) -> Option<UsmError> {
-    Some(if oid_is(oid, &report::WRONG_DIGESTS) {
+/// What a Report's first binding says (RFC 3414 section 5, RFC 3413 section 4.1.2), the way
+/// net-snmp's `snmpv3_get_report_type` reads it.
+fn report_error(oid: &crate::codec::OidRef<'_>) -> UsmError {
+    if oid_is(oid, &report::WRONG_DIGESTS) {
         UsmError::AuthFailure
     } else if oid_is(oid, &report::UNKNOWN_USER_NAMES) {
         UsmError::UnknownUser
@@ -369,7 +391,9 @@ fn report_error(oid: &crate::codec::OidRef<'_>) -> Option<UsmError> {
         UsmError::NotInTimeWindow
     } else if oid_is(oid, &report::UNKNOWN_ENGINE_IDS) {
         UsmError::UnknownEngine
+    } else if oid_is(oid, &report::UNKNOWN_CONTEXTS) || oid_is(oid, &report::UNAVAILABLE_CONTEXTS) {
+        UsmError::UnknownContext
     } else {
-        return None;
-    })
+        UsmError::UnknownReport
+    }
 }

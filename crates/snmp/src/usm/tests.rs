@@ -227,6 +227,51 @@ mod manager_and_agent {
             Err(Rejection::Report)
         ));
         assert_eq!(agent.stats.wrong_digests, 1);
-        assert_eq!(mgr.process(now, &reply, &mut s2).unwrap_err(), UsmError::AuthFailure);
+        assert!(matches!(
+            mgr.process(now, &reply, &mut s2),
+            Ok(Incoming::Report(UsmError::AuthFailure))
+        ));
+    }
+
+    /// A reply that fails the digest or decryption is an `Err` (drop it and keep waiting);
+    /// only the agent's Report is an answer.
+    #[test]
+    fn forged_and_undecryptable_replies_are_errors_not_reports() {
+        let now = Instant::now();
+        let engine_id = b"\x80\x00\x1f\x88\x04sim".to_vec();
+        let mut agent =
+            AuthoritativeEngine::new(engine_id.clone(), 1, now, &[user("u", PrivProtocol::Aes128)]);
+        let mut mgr = UsmSession::new(user("u", PrivProtocol::Aes128), 1);
+        mgr.set_engine(&engine_id, 1, 0, now);
+        let ctx = agent::RequestContext {
+            msg_id: 9,
+            max_size: 65507,
+            user: b"u".to_vec(),
+            level: SecurityLevel::AuthPriv,
+            context_name: Vec::new(),
+        };
+        let vbs =
+            [VarBind::new(Oid::from_static(&[1, 3, 6, 1, 2, 1, 1, 3, 0]), Value::TimeTicks(1))];
+        let h = PduHeader::request(PduType::Response, 9);
+        let mut reply = Vec::new();
+        agent.encode(now, &ctx, &h, &vbs[..], &mut reply);
+        let mut s2 = Vec::new();
+        let mut forged = reply.clone();
+        *forged.last_mut().unwrap() ^= 1;
+        assert_eq!(mgr.process(now, &forged, &mut s2).unwrap_err(), UsmError::AuthFailure);
+        assert!(matches!(mgr.process(now, &reply, &mut s2), Ok(Incoming::Pdu(_))));
+
+        // Same user and authentication key, another privacy key: the digest verifies, the
+        // scopedPDU does not decrypt.
+        let other = UsmUser::no_auth("u")
+            .unwrap()
+            .with_auth(AuthProtocol::Sha256, b"authpass-1")
+            .unwrap()
+            .with_privacy(PrivProtocol::Aes128, b"otherpass-1")
+            .unwrap();
+        let mut impostor = AuthoritativeEngine::new(engine_id, 1, now, &[other]);
+        let mut garbled = Vec::new();
+        impostor.encode(now, &ctx, &h, &vbs[..], &mut garbled);
+        assert_eq!(mgr.process(now, &garbled, &mut s2).unwrap_err(), UsmError::DecryptFailure);
     }
 }

@@ -146,3 +146,25 @@ fn fuzz_corpus_replays() {
     }
     assert!(n >= 5, "seed corpus present");
 }
+
+/// A response holding one of every type net-snmp 5.9 reads (UInteger32, NsapAddress, the
+/// Opaque-wrapped float, double and 64-bit integers, plain Opaque, five-byte INTEGER and
+/// Counter32, an empty OID, BIT STRING, a nine-byte Counter64, long-form lengths, a
+/// four-octet outer length and two bytes after the message), and the lines `snmpget -On`
+/// printed for it (`net_snmp_every_type_response.txt`, captured from net-snmp 5.9.3).
+#[test]
+fn every_type_prints_as_net_snmp_printed_it() {
+    let msg = golden!("net_snmp_every_type_response");
+    let m = CommunityMessage::decode(msg).expect("decodes despite its oddities");
+    let ours: Vec<String> =
+        m.pdu.varbinds.to_vec().iter().map(switchyard_snmp::display::format_varbind).collect();
+    let theirs = include_str!("golden/net_snmp_every_type_response.txt");
+    assert_eq!(ours, theirs.lines().collect::<Vec<_>>());
+    let values: Vec<Value> = m.pdu.varbinds.to_vec().into_iter().map(|v| v.value).collect();
+    assert_eq!(values[0], Value::UInteger32(42));
+    assert_eq!(values[1], Value::NsapAddress(vec![0x47, 0, 5, 0x80]));
+    assert_eq!(values[9], Value::Integer(42), "a non-minimal five-octet INTEGER");
+    assert_eq!(values[10], Value::Counter32(7), "the low 32 bits, as net-snmp keeps them");
+    assert_eq!(values[17], Value::OctetString(b"hello".to_vec()));
+    assert_eq!(values[18], Value::TimeTicks(258));
+}

@@ -3,14 +3,16 @@
 
 use std::time::Duration;
 
-use switchyard_snmp::client::{Client, ClientConfig, Error, RequestOptions, Security};
-use switchyard_snmp::codec::{Oid, Value};
+use switchyard_snmp::client::{Client, ClientConfig, Error, RequestOptions, Security, WalkEnd};
+use switchyard_snmp::codec::{ErrorStatus, Oid, Value};
 use switchyard_snmp::ifmib::{
     CounterWidth, InterfacePoller, InterfaceSelector, RateCalculator, RateError, RateObservation,
     load_average,
 };
 use switchyard_snmp::usm::{AuthProtocol, PrivProtocol, UsmUser};
-use switchyard_testkit::snmp_agent::{AgentFarm, AgentSpec, Faults, InterfaceSpec, SimAgent};
+use switchyard_testkit::snmp_agent::{
+    AgentFarm, AgentSpec, Faults, InterfaceSpec, Misbehavior, SimAgent,
+};
 
 fn oid(s: &str) -> Oid {
     s.parse().unwrap()
@@ -252,4 +254,159 @@ async fn simulated_agent_over_ipv6() {
     let t = client.target_with(agent.addr(), Security::v2c("public"), quick());
     let got = t.get(&[oid("1.3.6.1.2.1.1.5.0")]).await.unwrap();
     assert_eq!(got[0].value, Value::OctetString(b"sim".to_vec()));
+}
+
+/// A reply that fails authentication while the request is outstanding is dropped and
+/// counted; the genuine reply that follows it is the answer (net-snmp's behaviour with
+/// authPriv). Before, the forged copy ended the request with AuthFailure.
+#[tokio::test]
+async fn forged_v3_replies_are_dropped_and_counted_until_the_genuine_one() {
+    let auth_only = UsmUser::no_auth("signer")
+        .unwrap()
+        .with_auth(AuthProtocol::Sha256, b"signer-auth-pass")
+        .unwrap();
+    let spec = AgentSpec { users: vec![v3_user(), auth_only.clone()], ..Default::default() };
+    let agent = SimAgent::start(spec).await.unwrap();
+    agent.set_faults(Faults { damaged_copy_first: true, ..Default::default() });
+    let client = Client::new().unwrap();
+    // One attempt of 2 s: only the genuine reply can end the request in time.
+    let once = RequestOptions { timeout: Duration::from_secs(2), retries: 0, ..quick() };
+    for user in [v3_user(), auth_only] {
+        let t = client.target_with(agent.addr(), Security::v3(user), once.clone());
+        let started = std::time::Instant::now();
+        let got = t.get(&[oid("1.3.6.1.2.1.1.5.0")]).await.unwrap();
+        assert_eq!(got[0].value, Value::OctetString(b"sim".to_vec()));
+        assert!(started.elapsed() < Duration::from_secs(1), "answered by the genuine reply");
+    }
+    let stats = client.stats();
+    // Discovery reports are not authenticated, so only the responses' copies count.
+    assert!(stats.wrong_digests >= 2, "{stats:?}");
+    assert_eq!(stats.decryption_errors, 0, "{stats:?}");
+}
+
+/// Quick enough that waiting for the deadline (4 attempts of 1 s) would show.
+fn patient() -> RequestOptions {
+    RequestOptions {
+        timeout: Duration::from_secs(1),
+        retries: 3,
+        backoff: 1.0,
+        ..Default::default()
+    }
+}
+
+async fn broken_agent(m: Misbehavior) -> (SimAgent, switchyard_snmp::Target) {
+    let agent = SimAgent::start(AgentSpec::default()).await.unwrap();
+    agent.set_faults(Faults { misbehavior: Some(m), ..Default::default() });
+    let t = Client::new().unwrap().target_with(agent.addr(), Security::v2c("public"), patient());
+    (agent, t)
+}
+
+/// Agent errors are reported from the first answer, not retried until Timeout.
+#[tokio::test]
+async fn wrong_answers_are_errors_at_once() {
+    let started = std::time::Instant::now();
+    let sys_name = oid("1.3.6.1.2.1.1.5.0");
+
+    let (_a, t) = broken_agent(Misbehavior::RenameOids).await;
+    let Err(Error::Mismatch(m)) = t.get(std::slice::from_ref(&sys_name)).await else {
+        panic!("a GET answered with another OID is a mismatch")
+    };
+    assert_eq!(m.requested, std::slice::from_ref(&sys_name));
+    assert_eq!(m.received[0].oid, oid("1.3.6.1.2.1.1.6.0"));
+    assert_eq!(
+        Error::Mismatch(m).to_string(),
+        "reply names .1.3.6.1.2.1.1.6.0 where .1.3.6.1.2.1.1.5.0 was requested"
+    );
+
+    let (_a, t) = broken_agent(Misbehavior::ErrorIndexOutOfRange).await;
+    let err = t.get(std::slice::from_ref(&sys_name)).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Agent { status: ErrorStatus::GenErr, index: 6, oid: None }),
+        "{err:?}"
+    );
+    assert!(err.is_protocol());
+
+    let if_descr = oid("1.3.6.1.2.1.2.2.1.2");
+    let (_a, t) = broken_agent(Misbehavior::RepeatFrom(oid("1.3.6.1.2.1.1.3.0"))).await;
+    let mut rows = Vec::new();
+    let err = t.walk_with(&oid("1.3.6.1.2.1.1"), |vb| rows.push(vb.oid)).await.unwrap_err();
+    let uptime = oid("1.3.6.1.2.1.1.3.0");
+    assert!(
+        matches!(&err, Error::NonIncreasing(n) if n.previous == uptime && n.returned == uptime),
+        "{err:?}"
+    );
+    // Rows before the error are handed over, the offending one included (snmpwalk prints it).
+    assert_eq!(
+        rows,
+        [oid("1.3.6.1.2.1.1.1.0"), oid("1.3.6.1.2.1.1.2.0"), uptime.clone(), uptime.clone()]
+    );
+    assert!(matches!(
+        t.get_next(std::slice::from_ref(&uptime)).await,
+        Err(Error::NonIncreasing(_))
+    ));
+    assert!(matches!(t.bulk_walk(&uptime).await, Err(Error::NonIncreasing(_))));
+
+    let (_a, t) =
+        broken_agent(Misbehavior::ErrorFrom(if_descr.clone(), ErrorStatus::ResourceUnavailable))
+            .await;
+    let mut n = 0;
+    let err = t.walk_with(&oid("1.3.6.1.2.1.2"), |_| n += 1).await.unwrap_err();
+    assert!(matches!(err, Error::Agent { status: ErrorStatus::ResourceUnavailable, index: 1, .. }));
+    assert_eq!(n, 3, "ifNumber, ifIndex.1 and ifDescr.1 came before the error");
+
+    assert!(started.elapsed() < Duration::from_secs(1), "took {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn walks_report_how_they_ended() {
+    let agent = SimAgent::start(AgentSpec::default()).await.unwrap();
+    let client = Client::new().unwrap();
+    let t = client.target_with(agent.addr(), Security::v2c("public"), quick());
+    // The last subtree of the MIB ends with endOfMibView, handed over as a row.
+    let la = oid("1.3.6.1.4.1.2021.10");
+    let mut rows = Vec::new();
+    assert_eq!(t.walk_with(&la, |vb| rows.push(vb)).await.unwrap(), WalkEnd::Exception);
+    assert_eq!(rows.len(), 13);
+    assert_eq!(rows[12].value, Value::EndOfMibView);
+    assert_eq!(rows[12].oid, rows[11].oid, "endOfMibView names the requested OID");
+    let mut bulk = Vec::new();
+    assert_eq!(t.bulk_walk_with(&la, |vb| bulk.push(vb)).await.unwrap(), WalkEnd::Exception);
+    assert_eq!(bulk, rows);
+    let mut sys = 0;
+    let end = t.walk_with(&oid("1.3.6.1.2.1.1"), |_| sys += 1).await.unwrap();
+    assert_eq!((end, sys), (WalkEnd::LeftSubtree, 6));
+}
+
+/// A known engine ID skips discovery (net-snmp's -e): a noAuthNoPriv GET is one request.
+/// contextEngineID and contextName go out as set.
+#[tokio::test]
+async fn known_engine_id_skips_discovery() {
+    let user = UsmUser::no_auth("plain").unwrap();
+    let spec = AgentSpec {
+        users: vec![user.clone()],
+        context_names: vec!["vrf-blue".into()],
+        ..Default::default()
+    };
+    let agent = SimAgent::start(spec).await.unwrap();
+    let engine_id = agent.engine_id().unwrap();
+    let client = Client::new().unwrap();
+    let known = Security::V3 {
+        user: user.clone(),
+        context_name: b"vrf-blue".to_vec(),
+        context_engine_id: Some(b"\x80\x00\x00\x00\x01other".to_vec()),
+        engine_id: Some(engine_id.clone()),
+    };
+    let t = client.target_with(agent.addr(), known, quick());
+    t.get(&[oid("1.3.6.1.2.1.1.5.0")]).await.unwrap();
+    assert_eq!(agent.requests(), 1, "no discovery round trip");
+    let discovering = client.target_with(
+        agent.addr(),
+        Security::v3_in_context(user.clone(), "vrf-blue"),
+        quick(),
+    );
+    discovering.get(&[oid("1.3.6.1.2.1.1.5.0")]).await.unwrap();
+    assert_eq!(agent.requests(), 3, "discovery, then the request");
+    let default_context = client.target_with(agent.addr(), Security::v3(user), quick());
+    let err = default_context.get(&[oid("1.3.6.1.2.1.1.5.0")]).await.unwrap_err();
+    assert!(matches!(err, Error::UnknownContext), "{err:?}");
 }

@@ -12,6 +12,17 @@ use super::{Faults, Shared, answer, corrupt, lock};
 struct Plan {
     copies: usize,
     delay: std::time::Duration,
+    /// A damaged copy to send before the response.
+    damaged_first: Option<Vec<u8>>,
+}
+
+/// The response with its last byte flipped.
+fn damaged(out: &[u8]) -> Vec<u8> {
+    let mut d = out.to_vec();
+    if let Some(last) = d.last_mut() {
+        *last ^= 0x01;
+    }
+    d
 }
 
 /// Decides drop/corrupt/duplicate/delay for one request and builds its response into `out`;
@@ -28,8 +39,8 @@ fn respond_one(
     if faults.drop_per_mille > 0 && rand::random_range(0..1000) < faults.drop_per_mille {
         return None;
     }
-    let (corrupt_per_mille, duplicate, delay) =
-        (faults.corrupt_per_mille, faults.duplicate, faults.delay);
+    let (corrupt_per_mille, duplicate, delay, damage) =
+        (faults.corrupt_per_mille, faults.duplicate, faults.delay, faults.damaged_copy_first);
     out.clear();
     if !answer(core, msg, out, scratch) {
         return None;
@@ -37,13 +48,17 @@ fn respond_one(
     if corrupt_per_mille > 0 && rand::random_range(0..1000) < corrupt_per_mille {
         corrupt(out);
     }
-    Some(Plan { copies: if duplicate { 2 } else { 1 }, delay })
+    let damaged_first = damage.then(|| damaged(out));
+    Some(Plan { copies: if duplicate { 2 } else { 1 }, delay, damaged_first })
 }
 
 /// Sends a response later, from its own task, as the delay fault asks.
 fn send_later(socket: Arc<std::net::UdpSocket>, data: Vec<u8>, to: SocketAddr, plan: Plan) {
     tokio::spawn(async move {
         tokio::time::sleep(plan.delay).await;
+        if let Some(d) = &plan.damaged_first {
+            let _ = socket.send_to(d, to);
+        }
         for _ in 0..plan.copies {
             let _ = socket.send_to(&data, to);
         }
@@ -67,6 +82,9 @@ pub(super) async fn serve(socket: std::net::UdpSocket, shared: Arc<Shared>) {
         let plan = respond_one(&shared, &mut lock(&shared), &buf[..n], &mut out, &mut scratch);
         let Some(plan) = plan else { continue };
         if plan.delay.is_zero() {
+            if let Some(d) = &plan.damaged_first {
+                let _ = io.send_to(d, from).await;
+            }
             for _ in 0..plan.copies {
                 let _ = io.send_to(&out, from).await;
             }
@@ -136,6 +154,10 @@ mod batched {
                         continue;
                     };
                     if plan.delay.is_zero() {
+                        // Sent at once, so it leaves before the batch holding the response.
+                        if let Some(d) = &plan.damaged_first {
+                            let _ = socket.send_to(d, from);
+                        }
                         b.sends.push(from, &b.out, plan.copies);
                     } else {
                         send_later(socket.clone(), b.out.clone(), from, plan);

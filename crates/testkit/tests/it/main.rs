@@ -1,3 +1,5 @@
 //! The test kit's own integration tests.
 
+mod etcd;
 mod fleet;
+mod proxy;

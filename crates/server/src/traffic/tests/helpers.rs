@@ -10,7 +10,7 @@ use crate::traffic::config::{TrafficConfig, parse_proxy};
 use crate::traffic::httpdns::families;
 use crate::traffic::query;
 use crate::traffic::redirect::location;
-use crate::traffic::respond::strip_port;
+use crate::traffic::respond::{BadHost, host_field};
 
 fn xff(lines: &[&str]) -> HeaderMap {
     let mut h = HeaderMap::new();
@@ -63,10 +63,43 @@ fn query_values_are_found_and_decoded() {
 
 #[test]
 fn host_ports_are_stripped() {
-    assert_eq!(strip_port("example.com:8080"), Some("example.com"));
-    assert_eq!(strip_port("example.com"), Some("example.com"));
-    assert_eq!(strip_port("[2001:db8::1]:80"), Some("2001:db8::1"));
-    assert_eq!(strip_port(":80"), None);
+    fn host(v: &str) -> Result<Option<&str>, BadHost> {
+        host_field(v.as_bytes(), true)
+    }
+    assert_eq!(host("example.com:8080"), Ok(Some("example.com")));
+    assert_eq!(host("example.com"), Ok(Some("example.com")));
+    assert_eq!(host(" Video.CDN.example.com:"), Ok(Some("Video.CDN.example.com")));
+    assert_eq!(host("[2001:db8::1]:80"), Ok(Some("2001:db8::1")));
+    assert_eq!(host("192.0.2.7"), Ok(Some("192.0.2.7")));
+    assert_eq!(host("xn--bcher-kva.example"), Ok(Some("xn--bcher-kva.example")));
+    assert_eq!(host("a%2Db.example"), Ok(Some("a%2Db.example")));
+}
+
+#[test]
+fn invalid_host_values_are_refused() {
+    for bad in [
+        "a b",
+        "exa mple.com",
+        ":80",
+        "example.com:80a",
+        "example.com:80:81",
+        "example.com/path",
+        "user@example.com",
+        "[2001:db8::1",
+        "[]",
+        "[2001:db8::1]x",
+        "a%zzb",
+        "a%4",
+        "b\u{fc}cher.example",
+        "a\tb",
+    ] {
+        assert_eq!(host_field(bad.as_bytes(), true), Err(BadHost::Invalid), "{bad:?}");
+        assert_eq!(host_field(bad.as_bytes(), false), Err(BadHost::Invalid), "{bad:?}");
+    }
+    assert_eq!(host_field(b"", true), Err(BadHost::Empty));
+    assert_eq!(host_field(b"  ", true), Err(BadHost::Empty));
+    // HTTP/1.0 may leave it out, and an empty one says the same.
+    assert_eq!(host_field(b"", false), Ok(None));
 }
 
 #[test]

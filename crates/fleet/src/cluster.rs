@@ -1,0 +1,220 @@
+//! Several instances sharing one fleet: who probes which node, what each prober says about
+//! it, and the one view of health every instance routes from. Pure functions of their
+//! inputs, so instances that agree on the members and the verdicts agree on the answer.
+//!
+//! Each node is probed by `replicas` live members, chosen by rendezvous hashing of the node
+//! id over the member ids ([`switchyard_route::rendezvous::top_members`]): when a member
+//! joins or leaves, only the nodes it wins or held change hands. A prober writes its
+//! [`Verdict`] for a node only when it changes; every instance merges the verdicts of live
+//! members per node with a [`MergePolicy`].
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use switchyard_route::{HealthState, HealthView, NodeHealth};
+
+/// What one prober says about one node, as written to `health/<node>/<instance>`. Values
+/// are quantized so that noise does not cause writes: utilization to steps of 0.05 (the
+/// step the routing table's load headroom uses), load average to 0.1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Verdict {
+    /// The prober's state for the node.
+    pub state: HealthState,
+    /// Why it is down or degraded, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// Latency EWMA at the time of writing, ms (informative: not a reason to write).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f32>,
+    /// Interface utilization, 0..1, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utilization: Option<f32>,
+    /// 1-minute load average, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<f32>,
+    /// Agent weight override, percent, when the node's agent set one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_weight_percent: Option<u16>,
+}
+
+impl Verdict {
+    /// A verdict with quantized load figures.
+    pub fn new(
+        state: HealthState,
+        cause: Option<&str>,
+        latency_ms: Option<f64>,
+        utilization: Option<f64>,
+        load: Option<f64>,
+        agent_weight_percent: Option<u16>,
+    ) -> Self {
+        let step = |v: f64, s: f64| ((v / s).round() * s) as f32;
+        Self {
+            state,
+            cause: cause.map(str::to_owned),
+            latency_ms: latency_ms.map(|l| (l * 10.0).round() as f32 / 10.0),
+            utilization: utilization.map(|u| step(u.clamp(0.0, 1.0), 0.05)),
+            load: load.map(|l| step(l.max(0.0), 0.1)),
+            agent_weight_percent,
+        }
+    }
+
+    /// Whether writing `self` over `old` is worth a write: anything but latency changed.
+    pub fn differs_from(&self, old: &Verdict) -> bool {
+        self.state != old.state
+            || self.cause != old.cause
+            || self.utilization != old.utilization
+            || self.load != old.load
+            || self.agent_weight_percent != old.agent_weight_percent
+    }
+}
+
+/// How the verdicts of a node's probers combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MergePolicy {
+    /// A node is as bad as more than half of its probers see it: down only when most say
+    /// down, degraded when most say degraded or worse. One prober's bad network does not take
+    /// a node out; a real failure does.
+    #[default]
+    Majority,
+    /// Up if any prober says up, as Traffic Monitor's optimistic quorum: a node leaves only
+    /// when every prober agrees it is gone.
+    Optimistic,
+    /// As bad as the worst prober says.
+    Pessimistic,
+}
+
+impl MergePolicy {
+    /// The name used in configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Majority => "majority",
+            Self::Optimistic => "optimistic",
+            Self::Pessimistic => "pessimistic",
+        }
+    }
+}
+
+/// A member as it announces itself in `members/<instance>`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Member {
+    /// Address of its admin listener.
+    pub admin: Option<String>,
+    /// Version of the binary.
+    pub version: String,
+    /// Unix time it joined, ms.
+    pub started_unix_ms: u64,
+    /// The store revision of the last inventory change it applied.
+    pub applied_revision: i64,
+}
+
+/// The shared state of the cluster as one instance reads it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ClusterView {
+    /// Live members by instance id.
+    pub members: BTreeMap<String, Member>,
+    /// Verdicts by node id, then by prober instance id (members only).
+    pub verdicts: BTreeMap<String, BTreeMap<String, Verdict>>,
+    /// Maintenance set for every instance (`maintenance`), with its reason.
+    pub maintenance_all: Option<String>,
+    /// Maintenance set for this instance (`maintenance/<instance>`), with its reason.
+    pub maintenance_this: Option<String>,
+}
+
+impl ClusterView {
+    /// Whether readiness should fail for maintenance, and why.
+    pub fn maintenance(&self) -> Option<&str> {
+        self.maintenance_this.as_deref().or(self.maintenance_all.as_deref())
+    }
+}
+
+/// The members that probe `node`: the `replicas` members that win its id, all of them when
+/// `replicas` is 0 or exceeds the membership.
+pub fn probers<'m>(node: &str, members: &[&'m str], replicas: usize) -> Vec<&'m str> {
+    if replicas == 0 || replicas >= members.len() {
+        let mut all = members.to_vec();
+        all.sort_unstable();
+        return all;
+    }
+    switchyard_route::rendezvous::top_members(node, members, replicas)
+}
+
+/// The nodes `me` probes among `nodes`, given the live `members` (which should include
+/// `me`; if it does not, it is counted as one so it still does its share).
+pub fn share<'n>(
+    me: &str,
+    nodes: impl IntoIterator<Item = &'n str>,
+    members: &BTreeMap<String, Member>,
+    replicas: usize,
+) -> BTreeSet<String> {
+    let mut ids: Vec<&str> = members.keys().map(String::as_str).collect();
+    if !members.contains_key(me) {
+        ids.push(me);
+    }
+    nodes
+        .into_iter()
+        .filter(|n| probers(n, &ids, replicas).contains(&me))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Merges verdicts into one node health. `None` when nobody has a verdict.
+pub fn merge(verdicts: &BTreeMap<String, Verdict>, policy: MergePolicy) -> Option<NodeHealth> {
+    let known: Vec<&Verdict> =
+        verdicts.values().filter(|v| v.state != HealthState::Unknown).collect();
+    if known.is_empty() {
+        return None;
+    }
+    let badness = |s: HealthState| match s {
+        HealthState::Up | HealthState::Unknown => 0,
+        HealthState::Degraded => 1,
+        HealthState::Down => 2,
+    };
+    let levels: Vec<u8> = known.iter().map(|v| badness(v.state)).collect();
+    let level = match policy {
+        MergePolicy::Optimistic => *levels.iter().min().unwrap_or(&0),
+        MergePolicy::Pessimistic => *levels.iter().max().unwrap_or(&0),
+        // The worst level that more than half of the probers see or exceed.
+        MergePolicy::Majority => (1..=2)
+            .rev()
+            .find(|&l| levels.iter().filter(|&&x| x >= l).count() * 2 > levels.len())
+            .unwrap_or(0),
+    };
+    let state = match level {
+        0 => HealthState::Up,
+        1 => HealthState::Degraded,
+        _ => HealthState::Down,
+    };
+    // Figures are averaged in instance order, so every instance computes the same value.
+    let mean = |f: &dyn Fn(&Verdict) -> Option<f32>| {
+        let vals: Vec<f32> = known.iter().filter_map(|v| f(v)).collect();
+        (!vals.is_empty()).then(|| vals.iter().sum::<f32>() / vals.len() as f32)
+    };
+    let agent = known.iter().filter_map(|v| v.agent_weight_percent).min();
+    Some(NodeHealth {
+        state,
+        utilization: mean(&|v| v.utilization),
+        latency_ewma_ms: mean(&|v| v.latency_ms),
+        agent_weight_percent: agent,
+    })
+}
+
+/// The health view of the whole fleet: every node with at least one verdict, merged.
+pub fn merged_view(
+    verdicts: &BTreeMap<String, BTreeMap<String, Verdict>>,
+    policy: MergePolicy,
+    version: u64,
+) -> HealthView {
+    let mut view = HealthView::new(version);
+    for (node, by_prober) in verdicts {
+        if let Some(h) = merge(by_prober, policy) {
+            view.nodes.insert(node.clone(), h);
+        }
+    }
+    view
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,524 @@
+//! The etcd source's state, as a pure value: every key under the prefix with the revision it
+//! was written at, the last good parsed value of each, and the inventory and cluster view
+//! they make. The watcher feeds it events and snapshots; nothing here does I/O.
+//!
+//! Revisions make delivery exact: an event at or below the revision a key already has is a
+//! duplicate and is ignored, and a snapshot (after a compaction or a lost stream) is applied
+//! as the difference from what is known, deletes included. A value that does not parse keeps
+//! the key's last good value in force and is reported with the key; a value that parses but
+//! breaks the inventory as a whole (a node in an unknown zone) falls back to the last value
+//! of that key that was in force, or is left out, and is reported the same way.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use switchyard_route::{AdminState, CoverageZones, FleetSpec, NodeSpec, ServiceSpec, ZoneSpec};
+
+use super::keys::Key;
+use crate::cluster::{ClusterView, Member, Verdict};
+
+/// One change read from etcd (a watch event or a key of a snapshot).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Key relative to the prefix.
+    pub key: String,
+    /// The value written, or `None` for a delete.
+    pub value: Option<Vec<u8>>,
+    /// Revision of the write or delete.
+    pub revision: i64,
+}
+
+/// A key whose value is not in force, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyProblem {
+    /// The full key.
+    pub key: String,
+    /// What is wrong with its value.
+    pub problem: String,
+}
+
+/// `{"enabled": true, "reason": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MaintenanceValue {
+    enabled: bool,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `{"admin": "drain"}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OperatorValue {
+    admin: AdminState,
+}
+
+/// The latest parse of a key: its last good value and the problem of the latest value, if
+/// that one did not parse.
+#[derive(Debug, Clone)]
+struct Slot<T> {
+    good: Option<T>,
+    problem: Option<String>,
+}
+
+impl<T> Slot<T> {
+    fn update(&mut self, parsed: Result<T, String>) {
+        match parsed {
+            Ok(v) => {
+                self.good = Some(v);
+                self.problem = None;
+            }
+            Err(e) => self.problem = Some(e),
+        }
+    }
+}
+
+impl<T> Default for Slot<T> {
+    fn default() -> Self {
+        Self { good: None, problem: None }
+    }
+}
+
+/// The inventory as assembled from the keys: always valid.
+#[derive(Debug, Clone, Default)]
+pub struct Assembled {
+    /// Nodes, zones and services, each sorted by key.
+    pub spec: FleetSpec,
+    /// The coverage zones in force.
+    pub coverage: Arc<CoverageZones>,
+    /// Operator states by node id.
+    pub operator: BTreeMap<String, AdminState>,
+}
+
+/// Everything the source knows.
+#[derive(Debug)]
+pub struct State {
+    prefix: String,
+    instance: String,
+    revision: i64,
+    /// Highest revision of an inventory key applied (writes and deletes).
+    inventory_revision: i64,
+    revisions: BTreeMap<String, i64>,
+    raw: BTreeMap<String, Vec<u8>>,
+    nodes: BTreeMap<String, Slot<NodeSpec>>,
+    zones: BTreeMap<String, Slot<ZoneSpec>>,
+    services: BTreeMap<String, Slot<ServiceSpec>>,
+    coverage: Slot<Arc<CoverageZones>>,
+    operator: BTreeMap<String, Slot<AdminState>>,
+    members: BTreeMap<String, Slot<Member>>,
+    verdicts: BTreeMap<(String, String), Slot<Verdict>>,
+    maintenance_all: Slot<MaintenanceValue>,
+    maintenance_this: Slot<MaintenanceValue>,
+    other: BTreeSet<String>,
+    /// Values that were in force in the last assembled inventory, by key.
+    in_force: InForce,
+    /// Problems found while assembling, by key.
+    assembly_problems: BTreeMap<String, String>,
+    inventory_dirty: bool,
+    cluster_dirty: bool,
+}
+
+#[derive(Debug, Default)]
+struct InForce {
+    nodes: BTreeMap<String, NodeSpec>,
+    zones: BTreeMap<String, ZoneSpec>,
+    services: BTreeMap<String, ServiceSpec>,
+}
+
+impl State {
+    /// An empty state for `instance`, whose keys live under `prefix`.
+    pub fn new(prefix: &str, instance: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+            instance: instance.to_owned(),
+            revision: 0,
+            inventory_revision: 0,
+            revisions: BTreeMap::new(),
+            raw: BTreeMap::new(),
+            nodes: BTreeMap::new(),
+            zones: BTreeMap::new(),
+            services: BTreeMap::new(),
+            coverage: Slot::default(),
+            operator: BTreeMap::new(),
+            members: BTreeMap::new(),
+            verdicts: BTreeMap::new(),
+            maintenance_all: Slot::default(),
+            maintenance_this: Slot::default(),
+            other: BTreeSet::new(),
+            in_force: InForce::default(),
+            assembly_problems: BTreeMap::new(),
+            inventory_dirty: true,
+            cluster_dirty: true,
+        }
+    }
+
+    /// The store revision everything up to which has been applied.
+    pub fn revision(&self) -> i64 {
+        self.revision
+    }
+
+    /// The revision of the last inventory change applied.
+    pub fn inventory_revision(&self) -> i64 {
+        self.inventory_revision
+    }
+
+    /// Moves the applied revision forward (a progress notification says nothing changed up
+    /// to `revision`).
+    pub fn advance(&mut self, revision: i64) {
+        self.revision = self.revision.max(revision);
+    }
+
+    /// Applies one change. Returns false for a duplicate or stale one (already applied).
+    pub fn apply(&mut self, c: Change) -> bool {
+        let known = self.revisions.get(&c.key).copied().unwrap_or(0);
+        if c.revision <= known || (c.value.is_none() && !self.revisions.contains_key(&c.key)) {
+            // A delete of a key never seen (or deleted already) changes nothing either, but
+            // it still moves the revision.
+            self.advance(c.revision);
+            return false;
+        }
+        self.advance(c.revision);
+        self.set(&c.key, c.value, c.revision);
+        true
+    }
+
+    /// Replaces everything with a full listing taken at `revision`: keys not listed are
+    /// deleted, keys listed at a revision already known are left alone. Returns how many
+    /// keys changed.
+    pub fn apply_snapshot(&mut self, kvs: Vec<(String, Vec<u8>, i64)>, revision: i64) -> usize {
+        let listed: BTreeSet<&str> = kvs.iter().map(|(k, _, _)| k.as_str()).collect();
+        let gone: Vec<String> =
+            self.revisions.keys().filter(|k| !listed.contains(k.as_str())).cloned().collect();
+        let mut changed = 0;
+        for key in gone {
+            self.set(&key, None, revision);
+            changed += 1;
+        }
+        for (key, value, rev) in kvs {
+            if self.revisions.get(&key) != Some(&rev) {
+                self.set(&key, Some(value), rev);
+                changed += 1;
+            }
+        }
+        self.revision = self.revision.max(revision);
+        changed
+    }
+
+    fn set(&mut self, rel: &str, value: Option<Vec<u8>>, revision: i64) {
+        let key = Key::parse(rel);
+        match &value {
+            Some(v) => {
+                self.revisions.insert(rel.to_owned(), revision);
+                if key.is_inventory() {
+                    self.raw.insert(rel.to_owned(), v.clone());
+                }
+            }
+            None => {
+                self.revisions.remove(rel);
+                self.raw.remove(rel);
+            }
+        }
+        if key.is_inventory() {
+            self.inventory_dirty = true;
+            self.inventory_revision = self.inventory_revision.max(revision);
+        } else {
+            self.cluster_dirty = true;
+        }
+        let bytes = value.as_deref();
+        match key {
+            Key::Node(id) => slot(&mut self.nodes, id, bytes, |b| parse_named(b, "id", id)),
+            Key::Zone(name) => slot(&mut self.zones, name, bytes, |b| parse_named(b, "name", name)),
+            Key::Service(name) => {
+                slot(&mut self.services, name, bytes, |b| parse_named(b, "name", name))
+            }
+            Key::Coverage => match bytes {
+                None => self.coverage = Slot::default(),
+                Some(b) => self.coverage.update(parse_coverage(b)),
+            },
+            Key::Operator(id) => {
+                slot(&mut self.operator, id, bytes, |b| json::<OperatorValue>(b).map(|o| o.admin))
+            }
+            Key::MaintenanceAll => match bytes {
+                None => self.maintenance_all = Slot::default(),
+                Some(b) => self.maintenance_all.update(json(b)),
+            },
+            Key::MaintenanceOf(inst) if inst == self.instance => match bytes {
+                None => self.maintenance_this = Slot::default(),
+                Some(b) => self.maintenance_this.update(json(b)),
+            },
+            Key::MaintenanceOf(_) => {}
+            Key::Member(inst) => slot(&mut self.members, inst, bytes, json::<Member>),
+            Key::Verdict { node, instance } => {
+                let k = (node.to_owned(), instance.to_owned());
+                match bytes {
+                    None => {
+                        self.verdicts.remove(&k);
+                    }
+                    Some(b) => self.verdicts.entry(k).or_default().update(json(b)),
+                }
+            }
+            Key::Other(rel) => {
+                if bytes.is_some() {
+                    self.other.insert(rel.to_owned());
+                } else {
+                    self.other.remove(rel);
+                }
+            }
+        }
+    }
+
+    /// Whether inventory keys changed since the last [`State::assemble`].
+    pub fn inventory_dirty(&self) -> bool {
+        self.inventory_dirty
+    }
+
+    /// Whether cluster keys changed since the last [`State::cluster_view`].
+    pub fn cluster_dirty(&self) -> bool {
+        self.cluster_dirty
+    }
+
+    /// The inventory the keys make, always valid: values that break it are left out (or
+    /// their last value in force kept) and reported by [`State::problems`].
+    pub fn assemble(&mut self) -> Assembled {
+        self.inventory_dirty = false;
+        self.assembly_problems.clear();
+        let mut nodes: BTreeMap<String, NodeSpec> = good(&self.nodes);
+        let mut zones: BTreeMap<String, ZoneSpec> = good(&self.zones);
+        let mut services: BTreeMap<String, ServiceSpec> = good(&self.services);
+        // Each round takes out (or reverts) what the validation blames; a zone taken out can
+        // only make its nodes fail in the next round, so a few rounds settle it.
+        for _ in 0..8 {
+            let spec = FleetSpec {
+                nodes: nodes.values().cloned().collect(),
+                zones: zones.values().cloned().collect(),
+                services: services.values().cloned().collect(),
+            };
+            let Err(problems) = spec.validate() else { break };
+            let node_ids: Vec<String> = nodes.keys().cloned().collect();
+            let zone_ids: Vec<String> = zones.keys().cloned().collect();
+            let service_ids: Vec<String> = services.keys().cloned().collect();
+            let mut blamed = false;
+            for p in problems {
+                let (kind, index) = match parse_index(&p.path) {
+                    Some(x) => x,
+                    None => continue,
+                };
+                let (map_key, full) = match kind {
+                    "nodes" => (node_ids.get(index), "nodes/"),
+                    "zones" => (zone_ids.get(index), "zones/"),
+                    "services" => (service_ids.get(index), "services/"),
+                    _ => continue,
+                };
+                let Some(id) = map_key else { continue };
+                let key = format!("{}{full}{id}", self.prefix);
+                self.assembly_problems.entry(key).or_insert_with(|| p.to_string());
+                blamed = true;
+                match kind {
+                    "nodes" => revert(&mut nodes, &self.in_force.nodes, id),
+                    "zones" => revert(&mut zones, &self.in_force.zones, id),
+                    _ => revert(&mut services, &self.in_force.services, id),
+                }
+            }
+            if !blamed {
+                // Nothing could be blamed on one key: keep the last inventory in force.
+                nodes = self.in_force.nodes.clone();
+                zones = self.in_force.zones.clone();
+                services = self.in_force.services.clone();
+                break;
+            }
+        }
+        let spec = FleetSpec {
+            nodes: nodes.values().cloned().collect(),
+            zones: zones.values().cloned().collect(),
+            services: services.values().cloned().collect(),
+        };
+        if spec.validate().is_err() {
+            // Rounds ran out: the last inventory in force stays.
+            nodes = self.in_force.nodes.clone();
+            zones = self.in_force.zones.clone();
+            services = self.in_force.services.clone();
+        }
+        self.in_force = InForce { nodes, zones, services };
+        let spec = FleetSpec {
+            nodes: self.in_force.nodes.values().cloned().collect(),
+            zones: self.in_force.zones.values().cloned().collect(),
+            services: self.in_force.services.values().cloned().collect(),
+        };
+        let operator = self
+            .operator
+            .iter()
+            .filter_map(|(id, s)| s.good.map(|state| (id.clone(), state)))
+            .collect();
+        Assembled { spec, coverage: self.coverage.good.clone().unwrap_or_default(), operator }
+    }
+
+    /// The cluster as the keys describe it: live members, their verdicts, maintenance.
+    pub fn cluster_view(&mut self) -> ClusterView {
+        self.cluster_dirty = false;
+        let members: BTreeMap<String, Member> = good(&self.members);
+        let mut verdicts: BTreeMap<String, BTreeMap<String, Verdict>> = BTreeMap::new();
+        for ((node, instance), slot) in &self.verdicts {
+            // A verdict outlives its writer only until the writer's lease expires; in between
+            // it is not counted.
+            if let (Some(v), true) = (&slot.good, members.contains_key(instance)) {
+                verdicts.entry(node.clone()).or_default().insert(instance.clone(), v.clone());
+            }
+        }
+        let on = |s: &Slot<MaintenanceValue>| {
+            s.good.as_ref().filter(|m| m.enabled).map(|m| {
+                if m.reason.is_empty() { "no reason given".to_owned() } else { m.reason.clone() }
+            })
+        };
+        ClusterView {
+            members,
+            verdicts,
+            maintenance_all: on(&self.maintenance_all),
+            maintenance_this: on(&self.maintenance_this),
+        }
+    }
+
+    /// Every key whose value is not in force, and why.
+    pub fn problems(&self) -> Vec<KeyProblem> {
+        let p = &self.prefix;
+        let mut out = Vec::new();
+        let mut add =
+            |key: String, problem: &str| out.push(KeyProblem { key, problem: problem.to_owned() });
+        for (id, s) in &self.nodes {
+            if let Some(e) = &s.problem {
+                add(format!("{p}nodes/{id}"), e);
+            }
+        }
+        for (id, s) in &self.zones {
+            if let Some(e) = &s.problem {
+                add(format!("{p}zones/{id}"), e);
+            }
+        }
+        for (id, s) in &self.services {
+            if let Some(e) = &s.problem {
+                add(format!("{p}services/{id}"), e);
+            }
+        }
+        if let Some(e) = &self.coverage.problem {
+            add(format!("{p}coverage"), e);
+        }
+        for (id, s) in &self.operator {
+            if let Some(e) = &s.problem {
+                add(format!("{p}admin/nodes/{id}"), e);
+            }
+        }
+        if let Some(e) = &self.maintenance_all.problem {
+            add(format!("{p}maintenance"), e);
+        }
+        if let Some(e) = &self.maintenance_this.problem {
+            add(format!("{p}maintenance/{}", self.instance), e);
+        }
+        for (id, s) in &self.members {
+            if let Some(e) = &s.problem {
+                add(format!("{p}members/{id}"), e);
+            }
+        }
+        for ((node, inst), s) in &self.verdicts {
+            if let Some(e) = &s.problem {
+                add(format!("{p}health/{node}/{inst}"), e);
+            }
+        }
+        for rel in &self.other {
+            add(format!("{p}{rel}"), "not a key of the layout: ignored");
+        }
+        for (key, problem) in &self.assembly_problems {
+            add(key.clone(), &format!("left out of the inventory: {problem}"));
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out
+    }
+
+    /// The raw inventory keys and the revision, for the last-known-good cache.
+    pub fn inventory_keys(&self) -> (i64, Vec<(String, Vec<u8>, i64)>) {
+        let kvs = self
+            .raw
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone(), self.revisions.get(k).copied().unwrap_or(0)))
+            .collect();
+        (self.revision, kvs)
+    }
+}
+
+fn good<T: Clone>(m: &BTreeMap<String, Slot<T>>) -> BTreeMap<String, T> {
+    m.iter().filter_map(|(k, s)| s.good.clone().map(|v| (k.clone(), v))).collect()
+}
+
+/// Puts back the value of `id` that was in force; when that is the value being blamed (or
+/// there is none), leaves the key out.
+fn revert<T: Clone + PartialEq>(
+    map: &mut BTreeMap<String, T>,
+    in_force: &BTreeMap<String, T>,
+    id: &str,
+) {
+    match in_force.get(id) {
+        Some(old) if map.get(id) != Some(old) => {
+            map.insert(id.to_owned(), old.clone());
+        }
+        _ => {
+            map.remove(id);
+        }
+    }
+}
+
+/// `nodes[3].zone` -> `("nodes", 3)`.
+fn parse_index(path: &str) -> Option<(&str, usize)> {
+    let (kind, rest) = path.split_once('[')?;
+    let (index, _) = rest.split_once(']')?;
+    Some((kind, index.parse().ok()?))
+}
+
+fn slot<T>(
+    map: &mut BTreeMap<String, Slot<T>>,
+    id: &str,
+    value: Option<&[u8]>,
+    parse: impl FnOnce(&[u8]) -> Result<T, String>,
+) {
+    match value {
+        None => {
+            map.remove(id);
+        }
+        Some(b) => map.entry(id.to_owned()).or_default().update(parse(b)),
+    }
+}
+
+fn json<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(b).map_err(|e| format!("invalid JSON value: {e}"))
+}
+
+/// A node, zone or service object whose `field` (id or name), when present, must match the
+/// key; when absent it is taken from the key.
+fn parse_named<T: serde::de::DeserializeOwned>(
+    b: &[u8],
+    field: &str,
+    key_name: &str,
+) -> Result<T, String> {
+    let mut v: serde_json::Value = json(b)?;
+    let Some(obj) = v.as_object_mut() else {
+        return Err("must be a JSON object".to_owned());
+    };
+    match obj.get(field) {
+        None => {
+            obj.insert(field.to_owned(), serde_json::Value::String(key_name.to_owned()));
+        }
+        Some(serde_json::Value::String(s)) if s == key_name => {}
+        Some(other) => {
+            return Err(format!(
+                "`{field}` is {other}, which does not match the key ({key_name:?})"
+            ));
+        }
+    }
+    serde_json::from_value(v).map_err(|e| format!("invalid value: {e}"))
+}
+
+fn parse_coverage(b: &[u8]) -> Result<Arc<CoverageZones>, String> {
+    let text = std::str::from_utf8(b).map_err(|_| "not UTF-8".to_owned())?;
+    CoverageZones::from_czf_json(text).map(Arc::new).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests;
