@@ -60,6 +60,7 @@ impl InventoryConfig {
             ("fleet_file", &self.fleet_file),
             ("coverage_zones_file", &self.coverage_zones_file),
             ("geoip_file", &self.geoip_file),
+            ("deep_coverage_zones_file", &self.deep_coverage_zones_file),
         ] {
             if let Some(file) = file {
                 let path = base_dir.join(file);

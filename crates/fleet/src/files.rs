@@ -198,7 +198,7 @@ fn warn_about(path: &Path, conflicts: &[ZoneConflict], misfiled: &[MisfiledNetwo
 
 /// Reads Traffic Router's deep coverage zone file; duplicates and misfiled networks are
 /// logged, as for the coverage zones.
-fn load_deep_coverage_zones(path: &Path) -> Result<DeepCoverageZones, InventoryError> {
+pub(crate) fn load_deep_coverage_zones(path: &Path) -> Result<DeepCoverageZones, InventoryError> {
     let text = std::fs::read_to_string(path)
         .map_err(|source| InventoryError::Read { path: path.to_path_buf(), source })?;
     let deep = DeepCoverageZones::from_dczf_json(&text)
@@ -208,9 +208,9 @@ fn load_deep_coverage_zones(path: &Path) -> Result<DeepCoverageZones, InventoryE
 }
 
 impl InventoryConfig {
-    /// Reads `deep_coverage_zones_file` (relative to `base_dir`), when one is set. The file
-    /// source attaches the result to the coverage zones it loads
-    /// ([`CoverageZones::with_deep`]); `check-config` reads it the same way.
+    /// Reads `deep_coverage_zones_file` (relative to `base_dir`), when one is set, as the file
+    /// source does before attaching it to the coverage zones ([`CoverageZones::with_deep`]);
+    /// `check-config` reads it through here.
     pub fn load_deep_coverage_zones(
         &self,
         base_dir: &Path,
