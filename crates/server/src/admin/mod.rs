@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod context;
+mod crs;
 mod debug;
 pub mod grpc;
 mod nodes;
@@ -65,6 +66,7 @@ pub fn router(ctx: AdminContext, health: Router) -> Router {
         .route("/debug/localize", get(debug::localize))
         .route("/debug/pick", get(debug::pick))
         .route("/api/v1/fleet", get(nodes::fleet))
+        .merge(crs::router())
         .merge(admin)
         .with_state(ctx)
         .merge(health)
