@@ -41,6 +41,12 @@ pub struct InventoryConfig {
     /// Nodes, zones and services, read from the arrays of tables named above.
     #[serde(skip)]
     pub fleet: FleetSpec,
+    /// Traffic Router deep coverage zone file (`deepCoverageZones` JSON, each zone listing
+    /// the ids of its `caches`). HTTP decisions of services with deep caching send the
+    /// clients it covers to those caches first. Relative to the config file's folder.
+    /// Default: none.
+    #[serde(default)]
+    pub deep_coverage_zones_file: Option<PathBuf>,
 }
 
 impl InventoryConfig {
@@ -69,6 +75,7 @@ impl InventoryConfig {
             ("fleet_file", &self.fleet_file),
             ("coverage_zones_file", &self.coverage_zones_file),
             ("geoip_file", &self.geoip_file),
+            ("deep_coverage_zones_file", &self.deep_coverage_zones_file),
         ] {
             if let Some(file) = file {
                 let path = base_dir.join(file);

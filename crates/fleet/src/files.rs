@@ -1,6 +1,6 @@
 //! Reading inventory files: the coverage zones (Traffic Router CZF JSON or `cidr,zone` CSV),
-//! the GeoIP database and the fleet file, each error naming its file and, where it has one,
-//! its line and column.
+//! Traffic Router's deep coverage zones, the GeoIP database and the fleet file, each error
+//! naming its file and, where it has one, its line and column.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -8,10 +8,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use switchyard_config::{ConfigError, Problem, document::Document};
-use switchyard_route::{CoverageZones, CzfError, FleetSpec, GeoError, GeoIp};
+use switchyard_route::coverage::{DeepCoverageZones, MisfiledNetwork};
+use switchyard_route::{CoverageZones, CzfError, FleetSpec, GeoError, GeoIp, ZoneConflict};
 
-use crate::config::take_fleet;
+use crate::config::{InventoryConfig, take_fleet};
 use crate::inventory::{Inventory, Origin};
+
+#[cfg(test)]
+mod tests;
 
 /// The files an inventory is read from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -144,15 +148,7 @@ pub fn load_files(spec: FleetSpec, files: &InventoryFiles) -> Result<Inventory, 
             };
             let czf = parsed
                 .map_err(|source| InventoryError::CoverageZones { path: path.clone(), source })?;
-            for c in czf.conflicts().iter().take(20) {
-                tracing::warn!(
-                    file = %path.display(),
-                    prefix = %c.prefix,
-                    kept = %c.kept,
-                    dropped = %c.dropped,
-                    "coverage zone conflict: prefix listed for two zones, the first is kept"
-                );
-            }
+            warn_about(path, czf.conflicts(), czf.misfiled());
             czf
         }
     };
@@ -175,6 +171,55 @@ pub fn load_files(spec: FleetSpec, files: &InventoryFiles) -> Result<Inventory, 
         load_duration: started.elapsed(),
         ..Inventory::default()
     })
+}
+
+/// Logs (at most 20 of each) the duplicate prefixes and the networks left out of a coverage
+/// file.
+fn warn_about(path: &Path, conflicts: &[ZoneConflict], misfiled: &[MisfiledNetwork]) {
+    for c in conflicts.iter().take(20) {
+        tracing::warn!(
+            file = %path.display(),
+            prefix = %c.prefix,
+            kept = %c.kept,
+            dropped = %c.dropped,
+            "coverage zone conflict: prefix listed for two zones, the first is kept"
+        );
+    }
+    for m in misfiled.iter().take(20) {
+        tracing::warn!(
+            file = %path.display(),
+            zone = %m.zone,
+            network = %m.network,
+            key = m.key,
+            "coverage zone network listed under the other family's key: it never matches"
+        );
+    }
+}
+
+/// Reads Traffic Router's deep coverage zone file; duplicates and misfiled networks are
+/// logged, as for the coverage zones.
+pub(crate) fn load_deep_coverage_zones(path: &Path) -> Result<DeepCoverageZones, InventoryError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| InventoryError::Read { path: path.to_path_buf(), source })?;
+    let deep = DeepCoverageZones::from_dczf_json(&text)
+        .map_err(|source| InventoryError::CoverageZones { path: path.to_path_buf(), source })?;
+    warn_about(path, deep.conflicts(), deep.misfiled());
+    Ok(deep)
+}
+
+impl InventoryConfig {
+    /// Reads `deep_coverage_zones_file` (relative to `base_dir`), when one is set, as the file
+    /// source does before attaching it to the coverage zones ([`CoverageZones::with_deep`]);
+    /// `check-config` reads it through here.
+    pub fn load_deep_coverage_zones(
+        &self,
+        base_dir: &Path,
+    ) -> Result<Option<DeepCoverageZones>, InventoryError> {
+        self.deep_coverage_zones_file
+            .as_ref()
+            .map(|f| load_deep_coverage_zones(&base_dir.join(f)))
+            .transpose()
+    }
 }
 
 /// Reads a fleet file: `[[nodes]]`, `[[zones]]` and `[[services]]` at the top level, as in

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 
 use crate::config::InventoryConfig;
 use crate::files::InventoryError;
-use crate::files::{InventoryFiles, load_files, load_fleet_file};
+use crate::files::{InventoryFiles, load_deep_coverage_zones, load_files, load_fleet_file};
 use crate::inventory::{Inventory, Origin};
 
 /// The receiving end of a source: `None` until the first inventory is published, then the
@@ -52,8 +52,9 @@ impl Publisher {
 }
 
 /// Reads the inventory the configuration names: the inline fleet or the fleet file, the
-/// coverage zone file and the GeoIP database. Loading and publishing are two steps, so a
-/// caller (a configuration reload) can refuse everything when any part is wrong.
+/// coverage zone file with the deep coverage zone file beside it, and the GeoIP database.
+/// Loading and publishing are two steps, so a caller (a configuration reload) can refuse
+/// everything when any part is wrong.
 #[derive(Debug)]
 pub struct FileSource {
     base_dir: PathBuf,
@@ -91,7 +92,16 @@ impl FileSource {
                 load_fleet_file(&path).map_err(InventoryError::FleetFile)
             }),
         };
-        let zones = tokio::task::spawn_blocking(move || load_files(FleetSpec::default(), &files));
+        let deep_path = config.deep_coverage_zones_file.as_ref().map(|f| base.join(f));
+        let zones = tokio::task::spawn_blocking(move || {
+            let mut zones = load_files(FleetSpec::default(), &files)?;
+            if let Some(path) = deep_path {
+                let deep = load_deep_coverage_zones(&path)?;
+                let coverage = Arc::unwrap_or_clone(zones.coverage);
+                zones.coverage = Arc::new(coverage.with_deep(deep));
+            }
+            Ok::<_, InventoryError>(zones)
+        });
         let (fleet, zones) = tokio::join!(fleet, zones);
         let zones = zones.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
         let fleet = fleet.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;

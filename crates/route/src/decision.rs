@@ -89,6 +89,9 @@ pub enum LocalizationMethod {
     GeoIp,
     /// Neither matched: the service's default zone applies.
     Default,
+    /// Longest-prefix match in the deep coverage zones, served by the deep zone's caches
+    /// (Traffic Router's `DEEP_CZ` result). HTTP decisions with deep caching only.
+    DeepCoverageZone,
 }
 
 impl LocalizationMethod {
@@ -98,6 +101,38 @@ impl LocalizationMethod {
             Self::CoverageZone => "coverage_zone",
             Self::GeoIp => "geoip",
             Self::Default => "default",
+            Self::DeepCoverageZone => "deep_coverage_zone",
+        }
+    }
+}
+
+/// Whether an HTTP decision tries the deep coverage zones first (Traffic Router's
+/// `deepCachingType` of a delivery service, read case-insensitively there, `NEVER` by
+/// default).
+///
+/// With `Always`, a client inside a deep coverage zone goes to one of that zone's caches the
+/// service may use (its zone is one of the service's), ranked by the same rendezvous hash;
+/// when none of them is usable, or the client is in no deep zone, the normal decision
+/// follows. Deep zones have no backups and no nearest-zone search, as in Traffic Router.
+/// DNS answers never use them (Traffic Router's DNS routing reads only the coverage zones).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeepCaching {
+    /// Coverage zones only.
+    #[default]
+    #[serde(alias = "NEVER", alias = "Never")]
+    Never,
+    /// Deep coverage zones first.
+    #[serde(alias = "ALWAYS", alias = "Always")]
+    Always,
+}
+
+impl DeepCaching {
+    /// Traffic Router's spelling: `NEVER` or `ALWAYS`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Never => "NEVER",
+            Self::Always => "ALWAYS",
         }
     }
 }

@@ -35,7 +35,7 @@ pub(super) fn parse(text: &str) -> Result<CoverageZones, CzfError> {
         let id = c.zone(zone);
         c.builder.insert(net, id);
     }
-    Ok(c.finish()?)
+    Ok(c.finish()?.0)
 }
 
 fn leading_ws(s: &str) -> usize {

@@ -1,15 +1,28 @@
 //! Coverage zones: Traffic Router's coverage zone file (CZF JSON) and a `cidr,zone` CSV,
-//! parsed in one pass straight into a [`PrefixIndex`].
+//! parsed in one pass straight into a [`PrefixIndex`], and Traffic Router's deep coverage
+//! zone file ([`DeepCoverageZones`]).
 //!
 //! The JSON form is the one Traffic Control documents:
 //! `{"coverageZones": {"<zone>": {"network": [..], "network6": [..], "coordinates":
-//! {"latitude": .., "longitude": ..}}}}`; other top-level keys (`revision`, `customerName`)
-//! are ignored, as Traffic Router does.
+//! {"latitude": .., "longitude": ..}}}}`, read as Traffic Router reads it (see [`json`] for
+//! the details: other keys ignored, coordinates as numbers or numeric strings).
+//!
+//! Overlapping networks resolve as in Traffic Router: the longest matching prefix wins, and
+//! a prefix listed again by a later zone stays with the zone that listed it first (Traffic
+//! Router's tree refuses the second of two identical networks); the later listing is
+//! reported as a [`ZoneConflict`]. Host bits do not count: `2001:db8:0:1::/48` is the same
+//! prefix as `2001:db8::/48`, so it too stays with the first zone. (Traffic Router compares
+//! those as equal but not identical, and its tree then lets the later spelling take the
+//! network over; files that rely on that are rare, and first-wins is the rule stated for
+//! every other duplicate.)
 
 mod csv;
+mod deep;
 mod json;
 #[cfg(test)]
 mod tests;
+
+pub use deep::{DeepCoverageZone, DeepCoverageZones};
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -37,6 +50,20 @@ pub struct ZoneConflict {
     pub kept: String,
     /// Zone ignored.
     pub dropped: String,
+}
+
+/// A network listed under the other family's key: an IPv4 network in `network6`, or an IPv6
+/// one in `network`. Traffic Router files such a network in the tree of the key's family,
+/// where no client of its own family is ever looked up, so it never places a client; it is
+/// left out of the index and reported here rather than refusing the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MisfiledNetwork {
+    /// Zone that listed it.
+    pub zone: String,
+    /// The network.
+    pub network: ipnet::IpNet,
+    /// The key it was listed under (`network` or `network6`).
+    pub key: &'static str,
 }
 
 /// Errors loading coverage zones. Locations are 1-based.
@@ -75,12 +102,16 @@ pub struct CoverageZones {
     zones: Vec<CoverageZone>,
     index: Arc<PrefixIndex>,
     conflicts: Vec<ZoneConflict>,
+    misfiled: Vec<MisfiledNetwork>,
+    /// Deep coverage zones loaded beside these, travelling with them into the table.
+    deep: Option<Arc<DeepCoverageZones>>,
 }
 
 impl CoverageZones {
     /// Parses a Traffic Router coverage zone file.
     pub fn from_czf_json(text: &str) -> Result<Self, CzfError> {
-        json::parse(text)
+        let c = json::parse(text, json::Kind::Coverage)?;
+        Ok(c.finish()?.0)
     }
 
     /// Parses `cidr,zone` lines; blank lines and lines starting with `#` are skipped, and a
@@ -104,6 +135,23 @@ impl CoverageZones {
         &self.conflicts
     }
 
+    /// Networks listed under the other family's key, left out of the index.
+    pub fn misfiled(&self) -> &[MisfiledNetwork] {
+        &self.misfiled
+    }
+
+    /// These coverage zones with Traffic Router's deep coverage zones beside them: a table
+    /// built from the result routes the clients they cover to their caches first, for the
+    /// services that ask for deep caching.
+    pub fn with_deep(self, deep: DeepCoverageZones) -> Self {
+        Self { deep: Some(Arc::new(deep)), ..self }
+    }
+
+    /// The deep coverage zones, when loaded.
+    pub fn deep(&self) -> Option<&DeepCoverageZones> {
+        self.deep.as_deref()
+    }
+
     /// The prefix index; hit values are indexes into [`CoverageZones::zones`].
     pub fn index(&self) -> &Arc<PrefixIndex> {
         &self.index
@@ -116,19 +164,23 @@ impl CoverageZones {
         Some((zone.name.as_str(), hit.prefix_len))
     }
 
-    /// Heap bytes held, dominated by the index.
+    /// Heap bytes held, dominated by the index (the deep zones' included).
     pub fn memory_bytes(&self) -> usize {
         self.index.memory_bytes()
             + self.zones.iter().map(|z| size_of::<CoverageZone>() + z.name.len()).sum::<usize>()
+            + self.deep.as_ref().map_or(0, |d| d.memory_bytes())
     }
 }
 
-/// Shared state while parsing either format.
+/// Shared state while parsing any of the formats.
 #[derive(Default)]
 struct Collector {
     zones: Vec<CoverageZone>,
     by_name: HashMap<String, u32>,
     builder: PrefixIndexBuilder,
+    misfiled: Vec<MisfiledNetwork>,
+    /// Deep files only: cache names per zone index (shorter when the last zones list none).
+    caches: Vec<Vec<String>>,
 }
 
 impl Collector {
@@ -142,7 +194,8 @@ impl Collector {
         id
     }
 
-    fn finish(self) -> Result<CoverageZones, IndexError> {
+    /// The zones and index, and the cache names of a deep file.
+    fn finish(self) -> Result<(CoverageZones, Vec<Vec<String>>), IndexError> {
         let (index, raw) = self.builder.build()?;
         let name = |v: u32| self.zones[v as usize].name.clone();
         let conflicts = raw
@@ -153,12 +206,19 @@ impl Collector {
                 dropped: name(c.dropped),
             })
             .collect();
-        Ok(CoverageZones { zones: self.zones, index: Arc::new(index), conflicts })
+        let zones = CoverageZones {
+            zones: self.zones,
+            index: Arc::new(index),
+            conflicts,
+            misfiled: self.misfiled,
+            deep: None,
+        };
+        Ok((zones, self.caches))
     }
 }
 
 /// Parses `addr/len` (or a bare address as a host route). Host bits beyond the prefix are
-/// accepted and cleared, as Traffic Router does.
+/// accepted and cleared: Traffic Router matches under the mask, so they never matter.
 fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {
     let s = s.trim();
     let (addr, len) = match s.split_once('/') {

@@ -5,12 +5,15 @@ use std::sync::Arc;
 
 use ahash::AHashMap;
 
-use super::{BuildError, Fleet, Member, NodeInfo, RoutingTable, ServiceInfo, ZoneInfo};
-use crate::coverage::CoverageZones;
-use crate::decision::{ChoiceData, NodeIndex};
+use super::{
+    BuildError, DeepZoneInfo, DeepZones, Fleet, Member, NodeInfo, RoutingTable, ServiceInfo,
+    ZoneInfo,
+};
+use crate::coverage::{CoverageZones, DeepCoverageZones};
+use crate::decision::{ChoiceData, DeepCaching, NodeIndex};
 use crate::geo::{GeoIp, NearestIndex};
 use crate::health::HealthView;
-use crate::rendezvous::node_seed;
+use crate::rendezvous::{MAX_ZONE_MEMBERS, node_seed};
 use crate::spec::FleetSpec;
 use crate::spec::validate::normalize_host;
 
@@ -187,9 +190,13 @@ impl RoutingTable {
                     .path_regex
                     .as_deref()
                     .and_then(|r| regex::Regex::new(r).ok()),
+                // `ServiceSpec` has no deep caching setting: a service routes by the deep
+                // coverage zones only when a caller asks (`route_http_deep`).
+                deep_caching: DeepCaching::Never,
                 spec: s.clone(),
             });
         }
+        let deep = czf.deep().map(|d| deep_zones(d, &node_by_id, &slot_of, &nodes));
 
         let fleet = Fleet {
             nodes,
@@ -206,7 +213,37 @@ impl RoutingTable {
             czf_zones,
             geo: geo.cloned(),
             nearest,
+            deep,
         };
         Ok(RoutingTable::from_fleet(Arc::new(fleet), health))
     }
+}
+
+/// The deep coverage zones with their cache names resolved to slots. Unknown names are
+/// dropped, as Traffic Router drops names its cache register does not hold.
+fn deep_zones(
+    deep: &DeepCoverageZones,
+    node_by_id: &AHashMap<Box<str>, u32>,
+    slot_of: &[u32],
+    nodes: &[NodeInfo],
+) -> DeepZones {
+    let zones = deep
+        .zones()
+        .iter()
+        .map(|z| {
+            let known: Vec<u32> = z
+                .caches
+                .iter()
+                .filter_map(|c| node_by_id.get(c.as_str()))
+                .take(MAX_ZONE_MEMBERS)
+                .copied()
+                .collect();
+            DeepZoneInfo {
+                name: Box::from(z.name.as_str()),
+                slots: known.iter().map(|&n| slot_of[n as usize]).collect(),
+                zones: known.iter().map(|&n| nodes[n as usize].zone).collect(),
+            }
+        })
+        .collect();
+    DeepZones { index: Arc::clone(deep.index()), zones }
 }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use ahash::AHashMap;
 
 use crate::decision::{
-    ChoiceData, Localization, LocalizationMethod, NodeIndex, ServiceIndex, ZoneIndex,
+    ChoiceData, DeepCaching, Localization, LocalizationMethod, NodeIndex, ServiceIndex, ZoneIndex,
 };
 use crate::geo::{Coordinates, GeoIp, NearestIndex};
 use crate::prefix_index::PrefixIndex;
@@ -73,6 +73,26 @@ pub(crate) struct Fleet {
     czf_zones: Vec<Option<u32>>,
     geo: Option<GeoIp>,
     nearest: NearestIndex,
+    /// Deep coverage zones, when the coverage zones carry them.
+    deep: Option<DeepZones>,
+}
+
+/// The deep coverage zones as the table uses them: the prefix index and, per deep zone, the
+/// slots of the caches the fleet knows.
+#[derive(Debug)]
+pub(crate) struct DeepZones {
+    index: Arc<PrefixIndex>,
+    zones: Box<[DeepZoneInfo]>,
+}
+
+#[derive(Debug)]
+pub(crate) struct DeepZoneInfo {
+    /// Name in the deep coverage zone file.
+    name: Box<str>,
+    /// Slots of the zone's caches, in file order; names the fleet does not know are left out.
+    slots: Box<[u32]>,
+    /// Fleet zone of each of those slots, to check it against the service's zones.
+    zones: Box<[u32]>,
 }
 
 impl Fleet {
@@ -133,6 +153,8 @@ pub struct ServiceInfo {
     overload: f32,
     has_v4: bool,
     has_v6: bool,
+    /// Whether `route_http` tries the deep coverage zones first.
+    deep_caching: DeepCaching,
 }
 
 impl ServiceInfo {
@@ -163,6 +185,10 @@ impl ServiceInfo {
     /// The full spec.
     pub fn spec(&self) -> &ServiceSpec {
         &self.spec
+    }
+    /// Whether HTTP decisions try the deep coverage zones first.
+    pub fn deep_caching(&self) -> DeepCaching {
+        self.deep_caching
     }
 }
 
@@ -351,7 +377,11 @@ impl RoutingTable {
         let f = &*self.fleet;
         let coverage = f.czf.decision_depth(ip);
         let geo_len = match loc.method {
-            LocalizationMethod::CoverageZone => return coverage,
+            // DNS never localizes by the deep zones; a caller passing an HTTP decision's
+            // localization gets the coverage zones' depth.
+            LocalizationMethod::CoverageZone | LocalizationMethod::DeepCoverageZone => {
+                return coverage;
+            }
             LocalizationMethod::GeoIp => loc.matched_prefix_len,
             LocalizationMethod::Default => match &f.geo {
                 None => Some(0),
@@ -391,7 +421,15 @@ impl RoutingTable {
             .iter()
             .map(|s| size_of::<ServiceInfo>() + s.allowed.len() + 64 * s.spec.hostnames.len())
             .sum();
+        let deep = f.deep.as_ref().map_or(0, |d| {
+            d.index.memory_bytes()
+                + d.zones
+                    .iter()
+                    .map(|z| size_of::<DeepZoneInfo>() + z.name.len() + 8 * z.slots.len())
+                    .sum::<usize>()
+        });
         f.czf.memory_bytes()
+            + deep
             + nodes
             + zones
             + services

@@ -8,14 +8,17 @@
 //! overload threshold is walked past exactly like an unhealthy one, so its keys go to their
 //! next-ranked node and come back when it recovers (bounded-load without a ring walk: every
 //! member is scored once, so the walk is bounded by the zone size).
+//!
+//! HTTP decisions of a service with deep caching first try the client's deep coverage zone,
+//! whose caches are ranked the same way (see [`DeepCaching`]).
 
 use std::net::IpAddr;
 
 use super::health_state::{Slot, Slots};
-use super::{RoutingTable, ServiceInfo};
+use super::{DeepZoneInfo, RoutingTable, ServiceInfo};
 use crate::decision::{
-    Decision, DnsRequest, Family, HttpRequest, Localization, MAX_NODES, RouteError, ServiceIndex,
-    SkipReason, Skipped, ZoneIndex, ZoneSource,
+    Decision, DeepCaching, DnsRequest, Family, HttpRequest, Localization, LocalizationMethod,
+    MAX_NODES, RouteError, ServiceIndex, SkipReason, Skipped, ZoneIndex, ZoneSource,
 };
 use crate::rendezvous::{
     Best, DEGRADED_RANK, NO_RANK, combine, hash_bytes, hash_name, mix64, rank,
@@ -55,19 +58,86 @@ impl RoutingTable {
     /// Routes an HTTP request: one node by weighted rendezvous hashing of the content key
     /// (or weighted random under the `weighted_random` policy), chosen among the top
     /// `dispersion` ranked nodes by `seed`. With `explain`, every passed-over candidate is
-    /// listed with its reason.
+    /// listed with its reason. A service with deep caching tries the client's deep coverage
+    /// zone first.
     pub fn route_http(
         &self,
         req: &HttpRequest<'_>,
         explain: bool,
     ) -> Result<Decision<'_>, RouteError> {
         let svc = self.service(req.service).ok_or(RouteError::UnknownService)?;
+        // The one test a service without deep caching pays; the deep path is out of line.
+        if svc.deep_caching == DeepCaching::Always {
+            return self.route_http_deep_first(svc, req, explain);
+        }
+        self.route_http_normal(svc, req, explain)
+    }
+
+    /// [`RoutingTable::route_http`] with deep caching as `deep` says rather than as the
+    /// service says: Traffic Router's API answers "which cache would the coverage zones give"
+    /// and "which would the deep coverage zones give" whatever the delivery service's own
+    /// setting. A decision from a deep zone has [`LocalizationMethod::DeepCoverageZone`].
+    pub fn route_http_deep(
+        &self,
+        req: &HttpRequest<'_>,
+        explain: bool,
+        deep: DeepCaching,
+    ) -> Result<Decision<'_>, RouteError> {
+        let svc = self.service(req.service).ok_or(RouteError::UnknownService)?;
+        match deep {
+            DeepCaching::Always => self.route_http_deep_first(svc, req, explain),
+            DeepCaching::Never => self.route_http_normal(svc, req, explain),
+        }
+    }
+
+    #[inline(always)]
+    fn route_http_normal<'t>(
+        &'t self,
+        svc: &'t ServiceInfo,
+        req: &HttpRequest<'_>,
+        explain: bool,
+    ) -> Result<Decision<'t>, RouteError> {
+        let (mut ctx, dispersion) = self.http_ctx(svc, req, explain);
+        let mut top = Best::new(ctx.want);
+        let (loc, pick) = self.select(&mut ctx, req.client_ip, &mut top)?;
+        Ok(self.http_decision(req, ctx, &top, dispersion, loc, pick, None))
+    }
+
+    /// The deep coverage zone's caches first, then (none usable, or no deep zone) the
+    /// normal decision, whose explain report then starts with the deep zone's.
+    #[inline(never)]
+    fn route_http_deep_first<'t>(
+        &'t self,
+        svc: &'t ServiceInfo,
+        req: &HttpRequest<'_>,
+        explain: bool,
+    ) -> Result<Decision<'t>, RouteError> {
+        let (mut ctx, dispersion) = self.http_ctx(svc, req, explain);
+        let mut top = Best::new(ctx.want);
+        let (loc, pick, deep) = match self.select_deep(&mut ctx, req.client_ip, &mut top)? {
+            Some((loc, pick, zone)) => (loc, pick, Some(zone)),
+            None => {
+                let (loc, pick) = self.select(&mut ctx, req.client_ip, &mut top)?;
+                (loc, pick, None)
+            }
+        };
+        Ok(self.http_decision(req, ctx, &top, dispersion, loc, pick, deep))
+    }
+
+    /// What every HTTP decision starts with: the content key, and the number of ranks kept.
+    #[inline(always)]
+    fn http_ctx<'t>(
+        &'t self,
+        svc: &'t ServiceInfo,
+        req: &HttpRequest<'_>,
+        explain: bool,
+    ) -> (Ctx<'t>, usize) {
         let key = match svc.spec.policy {
             Policy::ConsistentHash => content_key(svc, req.path, req.query),
             Policy::WeightedRandom => mix64(req.seed),
         };
         let dispersion = (svc.spec.dispersion as usize).clamp(1, MAX_TOP - ALTERNATES);
-        let mut ctx = Ctx {
+        let ctx = Ctx {
             svc,
             key,
             want: dispersion + ALTERNATES,
@@ -76,9 +146,26 @@ impl RoutingTable {
             explain,
             skipped: Vec::new(),
         };
-        let mut top = Best::new(ctx.want);
-        let (loc, pick) = self.select(&mut ctx, req.client_ip, &mut top)?;
+        (ctx, dispersion)
+    }
+
+    /// The HTTP decision from the ranks in `top`: one node chosen among the best
+    /// `dispersion` by the request's seed, the next best as alternates. `deep` is the deep
+    /// zone the ranks came from, whose ranks hold positions in its cache list, not slots.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn http_decision<'t>(
+        &'t self,
+        req: &HttpRequest<'_>,
+        mut ctx: Ctx<'t>,
+        top: &Best<MAX_TOP>,
+        dispersion: usize,
+        mut loc: Localization,
+        mut pick: Pick,
+        deep: Option<&'t DeepZoneInfo>,
+    ) -> Decision<'t> {
         let spread = dispersion.min(top.len());
+        let key = ctx.key;
         let chosen = if spread > 1 { (mix64(req.seed ^ key) % spread as u64) as usize } else { 0 };
         // The chosen node first, then the best-ranked others as alternates.
         let mut slots = [0u32; MAX_NODES];
@@ -91,10 +178,136 @@ impl RoutingTable {
                 slots[len] = slot;
             }
         }
-        if explain {
-            self.explain_zone(&mut ctx, &pick, &top, &[chosen]);
+        if let Some(z) = deep {
+            for s in &mut slots[..=len] {
+                *s = z.slots[*s as usize];
+            }
+            // A deep zone is no fleet zone: the decision names the chosen cache's own zone.
+            pick.zone = self.zone_of_slot(slots[0]);
+            loc.zone = Some(ZoneIndex(pick.zone));
+            if ctx.explain {
+                self.explain_deep(&mut ctx, z, Some(pick.degraded), &[slots[0]]);
+            }
+        } else if ctx.explain {
+            self.explain_zone(&mut ctx, &pick, top, &[chosen]);
         }
-        Ok(self.decision(req.service, ctx, loc, pick, slots, 1, len + 1))
+        self.decision(req.service, ctx, loc, pick, slots, 1, len + 1)
+    }
+
+    /// Fleet zone of the node in `slot`.
+    fn zone_of_slot(&self, slot: u32) -> u32 {
+        let node = self.fleet.members[slot as usize].node;
+        self.fleet.nodes[node as usize].zone
+    }
+
+    /// The deep coverage zone of `ip`, when it has a cache the service may use: its caches
+    /// ranked into `top` (as positions in its cache list), the localization and the pick.
+    /// `None` sends the request down the normal path.
+    #[allow(clippy::type_complexity)]
+    fn select_deep<'t>(
+        &'t self,
+        ctx: &mut Ctx<'t>,
+        ip: IpAddr,
+        top: &mut Best<MAX_TOP>,
+    ) -> Result<Option<(Localization, Pick, &'t DeepZoneInfo)>, RouteError> {
+        if ctx.panic && ctx.svc.spec.panic_mode == PanicMode::Closed {
+            return Err(RouteError::PanicFailClosed);
+        }
+        let Some(deep) = &self.fleet.deep else { return Ok(None) };
+        // `PrefixIndex::lookup` spelled out: a second caller of it (or of `rank_members` or
+        // `Best::offer_all`) makes the compiler stop inlining it on the normal path, which
+        // costs every decision a few percent.
+        let hit = match ip {
+            IpAddr::V4(a) => deep.index.lookup_v4(a),
+            IpAddr::V6(a) => match a.to_ipv4_mapped() {
+                Some(v4) => deep.index.lookup_v4(v4),
+                None => deep.index.lookup_v6(a),
+            },
+        };
+        let Some(hit) = hit else { return Ok(None) };
+        let Some(z) = deep.zones.get(hit.value as usize) else { return Ok(None) };
+        top.clear(0);
+        let need = family_flags(ctx.family);
+        let weights = if ctx.panic { &self.slots.inv_panic_weight } else { &self.slots.inv_weight };
+        let mut seeds = [0u64; RANK_CHUNK];
+        let mut inv_weight = [0f32; RANK_CHUNK];
+        let mut utilization = [f32::NEG_INFINITY; RANK_CHUNK];
+        let mut out = [NO_RANK; RANK_CHUNK];
+        let mut at = 0;
+        while at < z.slots.len() {
+            let len = (z.slots.len() - at).min(RANK_CHUNK);
+            let padded = len.next_multiple_of(8).min(RANK_CHUNK);
+            // The caches are anywhere in the slot arrays: gather them. A cache outside the
+            // service's zones is marked as in maintenance, which every rank refuses.
+            for i in 0..len {
+                let slot = z.slots[at + i] as usize;
+                let allowed = ctx.svc.allowed[z.zones[at + i] as usize];
+                let refuse = if allowed { 0 } else { u64::from(Slot::MAINTENANCE) };
+                seeds[i] = self.slots.seed_flags[slot] | refuse;
+                inv_weight[i] = weights[slot];
+                utilization[i] = self.slots.utilization[slot];
+            }
+            // Padding up to a whole vector: never eligible, and never offered.
+            seeds[len..padded].fill(u64::from(Slot::MAINTENANCE));
+            let batch = Batch {
+                seed_flags: &seeds[..padded],
+                inv_weight: &inv_weight[..padded],
+                utilization: &utilization[..padded],
+                panic: ctx.panic,
+            };
+            rank_gathered(ctx.key, need, ctx.svc.overload, at as u32, batch, &mut out[..padded]);
+            out[..len].iter().for_each(|&r| top.offer(r));
+            at += len;
+        }
+        if !ctx.panic {
+            top.keep_best_tier();
+        }
+        if top.len() == 0 {
+            if ctx.explain {
+                self.explain_deep(ctx, z, None, &[]);
+                ctx.skipped.push(Skipped {
+                    zone: &z.name,
+                    node: None,
+                    reason: SkipReason::ZoneExhausted,
+                });
+            }
+            return Ok(None);
+        }
+        let loc = Localization {
+            zone: None,
+            method: LocalizationMethod::DeepCoverageZone,
+            matched_prefix_len: Some(hit.prefix_len),
+            scope_prefix_len: None,
+        };
+        let pick = Pick { zone: 0, source: ZoneSource::Localized, degraded: top.degraded() };
+        Ok(Some((loc, pick, z)))
+    }
+
+    /// Explain report for a deep zone: every cache not in `chosen` (slots) and why. `used`
+    /// is the tier that answered (degraded or not), `None` when none did.
+    fn explain_deep<'t>(
+        &'t self,
+        ctx: &mut Ctx<'t>,
+        z: &'t DeepZoneInfo,
+        used: Option<bool>,
+        chosen: &[u32],
+    ) {
+        for (&slot, &zone) in z.slots.iter().zip(z.zones.iter()) {
+            if chosen.contains(&slot) {
+                continue;
+            }
+            let node = &self.fleet.nodes[self.fleet.members[slot as usize].node as usize].id;
+            let reason = if !ctx.svc.allowed[zone as usize] {
+                SkipReason::ZoneNotAllowed
+            } else {
+                match eligibility(ctx, &self.slots.get(slot as usize)) {
+                    Err(r) => r,
+                    Ok(Tier::Degraded) if used == Some(false) => SkipReason::Degraded,
+                    Ok(_) => SkipReason::Outranked,
+                }
+            };
+            ctx.skipped.push(Skipped { zone: &z.name, node: Some(node), reason });
+        }
     }
 
     /// Routes a DNS query: up to `dns_answers` distinct nodes with an address of the wanted
@@ -370,6 +583,26 @@ fn rank_members(key: u64, need: u8, overload: f32, base: u32, batch: Batch<'_>, 
     rank_batch(key, need, overload, base, batch, out);
 }
 
+/// [`rank_members`] for the deep path's gathered batches: the same builds, chosen the same
+/// way, kept apart so `rank_members` has one caller and stays inlined in `try_zone`.
+#[inline(never)]
+fn rank_gathered(key: u64, need: u8, overload: f32, base: u32, batch: Batch<'_>, out: &mut [u64]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512dq")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+        {
+            // SAFETY: the CPU has AVX-512 F/DQ/VL (DQ and VL imply F), checked just above.
+            return unsafe { wide::rank_avx512(key, need, overload, base, batch, out) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { wide::rank_avx2(key, need, overload, base, batch, out) };
+        }
+    }
+    rank_batch(key, need, overload, base, batch, out);
+}
+
 #[cfg(target_arch = "x86_64")]
 pub(super) mod wide {
     use super::{Batch, rank_batch};
@@ -474,7 +707,10 @@ fn family_flags(family: Option<Family>) -> u8 {
 /// Content key under the service's hash key rule (Traffic Router's consistentHashRegex and
 /// consistentHashQueryParams): the path, or the concatenated capture groups of the path
 /// regex (the whole match when it has no groups; the full path when it does not match), then
-/// each configured query parameter present, as raw `name=value`.
+/// each configured query parameter present, as raw `name=value`. Always inlined: the deep
+/// caching path computes it too, and a second caller would otherwise take it out of line
+/// on every HTTP decision.
+#[inline(always)]
 pub(crate) fn content_key(svc: &ServiceInfo, path: &str, query: &str) -> u64 {
     let mut h = match &svc.path_regex {
         None => hash_bytes(0, path.as_bytes()),

@@ -12,6 +12,8 @@ use crate::health::{HealthState, HealthView, NodeHealth};
 use crate::spec::{FleetSpec, NodeSpec, PanicMode, Policy, ServiceSpec, ZoneSpec};
 use crate::{CoverageZones, LocalizationMethod};
 
+mod deep;
+
 fn zone(name: &str, lat: f64, lon: f64, backups: &[&str]) -> ZoneSpec {
     ZoneSpec {
         name: name.into(),

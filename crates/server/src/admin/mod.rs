@@ -3,6 +3,7 @@
 
 pub mod auth;
 mod context;
+mod crs;
 mod debug;
 pub mod grpc;
 mod nodes;
@@ -66,6 +67,7 @@ pub fn router(ctx: AdminContext, health: Router) -> Router {
         .route("/debug/pick", get(debug::pick))
         .route("/api/v1/fleet", get(nodes::fleet))
         .route("/api/v1/cluster", get(nodes::cluster))
+        .merge(crs::router())
         .merge(admin)
         .with_state(ctx)
         .merge(health)

@@ -137,5 +137,10 @@ fn inventory_problems(config: &Config, base: &Path, found: &[Problem]) -> Vec<Co
             out.push(e.to_config_error());
         }
     }
+    if !reported(found, "inventory.deep_coverage_zones_file")
+        && let Err(e) = inv.load_deep_coverage_zones(base)
+    {
+        out.push(e.to_config_error());
+    }
     out
 }

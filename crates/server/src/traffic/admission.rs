@@ -208,11 +208,12 @@ impl AdmissionLayer {
         header_count: usize,
         header_bytes: usize,
         forwarded_for: impl DoubleEndedIterator<Item = &'a [u8]>,
+        mm_client_ip: Option<&[u8]>,
     ) -> Result<Admitted, ApiError> {
         let state = &self.state;
         state.check_limits(header_count, header_bytes, None)?;
         let slot = state.acquire().ok_or(ApiError::Overloaded)?;
-        let client = client_ip::resolve_lines(peer, forwarded_for, &state.trusted);
+        let client = client_ip::resolve_lines(peer, forwarded_for, mm_client_ip, &state.trusted);
         state.rate_limit(client.ip)?;
         Ok(Admitted { client, _slot: slot })
     }

@@ -1,5 +1,6 @@
 //! The `[http]` configuration section: admission-control limits (connections, request
-//! heads, requests), trusted proxies and the HTTPDNS batch cap of the traffic listener.
+//! heads, requests), trusted proxies and client-address overrides, and the HTTPDNS batch cap
+//! of the traffic listener.
 
 use std::net::IpAddr;
 
@@ -12,12 +13,20 @@ use switchyard_config::Problem;
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrafficConfig {
-    /// Proxies whose `X-Forwarded-For` is believed, as CIDRs or bare addresses
-    /// (`10.0.0.0/8`, `::1`). When the peer is one of them, the client is the right-most
+    /// Proxies whose `X-MM-Client-IP` and `X-Forwarded-For` are believed, as CIDRs or bare
+    /// addresses (`10.0.0.0/8`, `::1`). When the TCP peer is one of them, the client is the
+    /// address in `X-MM-Client-IP` (Traffic Router's header), else the right-most
     /// `X-Forwarded-For` entry that is not itself a trusted proxy (nginx's
-    /// `real_ip_recursive on`). Default: empty, so the header is never believed.
+    /// `real_ip_recursive on`). Default: empty, so neither header is ever believed.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// Whether the `fakeClientIpAddress=` query parameter names the client to route for,
+    /// on redirects, `/v1/route` and `/d` (Traffic Router's test aid). Anyone can send it,
+    /// so it is for test and staging routers; rate limiting still keys on the real client.
+    /// `X-MM-Client-IP` from a trusted proxy and the `ip=` parameter of `/v1/route` and `/d`
+    /// win over it. Default false.
+    #[serde(default)]
+    pub allow_fake_client_ip: bool,
     /// Requests handled at once across all connections. A request over the limit is shed at
     /// once with `503 overloaded`, never queued. Count, default 4096, must be >= 1.
     #[serde(default = "default_max_concurrent")]
@@ -118,6 +127,7 @@ impl Default for TrafficConfig {
     fn default() -> Self {
         Self {
             trusted_proxies: Vec::new(),
+            allow_fake_client_ip: false,
             max_concurrent_requests: default_max_concurrent(),
             overload_watermark: default_watermark(),
             rate_limit_per_client_rps: 0.0,

@@ -238,6 +238,7 @@ impl FrontEnd {
         // HTTP/1.1 keeps the connection unless told otherwise; HTTP/1.0 only when asked.
         let (mut close, mut ask_keep_alive) = (false, false);
         let mut host: Option<&[u8]> = None;
+        let mut mm_client_ip: Option<&[u8]> = None;
         let mut hosts = 0;
         let mut bytes = 0;
         for h in req.headers.iter() {
@@ -260,6 +261,9 @@ impl FrontEnd {
                     close |= token.eq_ignore_ascii_case(b"close");
                     ask_keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
                 }
+            } else if name.eq_ignore_ascii_case(b"x-mm-client-ip") {
+                // The first line, as `HeaderMap::get` takes on the hyper path.
+                mm_client_ip = mm_client_ip.or(Some(h.value));
             }
         }
         let keep_alive = !close && (version == 1 || ask_keep_alive);
@@ -276,7 +280,9 @@ impl FrontEnd {
         };
         let admitted = match host {
             Ok(host) => {
-                self.admission.admit(peer, req.headers.len(), bytes, forwarded).map(|a| (host, a))
+                let admitted =
+                    self.admission.admit(peer, req.headers.len(), bytes, forwarded, mm_client_ip);
+                admitted.map(|a| (host, a))
             }
             Err(e) => Err(self.admission.bad_host(e)),
         };

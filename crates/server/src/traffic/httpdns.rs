@@ -131,7 +131,7 @@ pub(super) fn answer(shared: &Shared, req: &Incoming<'_>) -> Result<Reply, ApiEr
         return Err(ApiError::MethodNotAllowed);
     }
     let q = req.query;
-    let client = client(req, q)?;
+    let client = client(shared, req, q)?;
     let want = families(query::get(q, "query")?.as_deref())?;
     let table = shared.table.load();
 

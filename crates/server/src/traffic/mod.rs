@@ -97,6 +97,7 @@ pub fn front_end(
         table: ctx.table,
         metrics,
         trusted: config.trusted_networks().into(),
+        allow_fake_client_ip: config.allow_fake_client_ip,
         max_hosts: config.httpdns_max_hosts.max(1) as usize,
         retry_after: config.no_node_retry_after_seconds.max(1),
     });

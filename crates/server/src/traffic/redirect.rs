@@ -6,7 +6,9 @@
 //! `format=json` and `trred=false` are instructions to this router, not part of the content
 //! address: they are taken out of the query before routing and out of every location, the
 //! other parameters kept as sent and in order, so the locations are those the plain request
-//! would be redirected to.
+//! would be redirected to. So is `fakeClientIpAddress=` when `http.allow_fake_client_ip`
+//! is on (the client is then routed as if it were at that address, Traffic Router's test
+//! aid); when it is off the parameter is content like any other.
 
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -20,7 +22,7 @@ use super::errors::ApiError;
 use super::query;
 use super::request::{Incoming, Shared};
 use super::respond::{self, Reply};
-use super::route_api::truncate;
+use super::route_api::{FAKE_CLIENT_IP, routed_client, truncate};
 use crate::views::{DecisionView, address_for};
 
 /// `http://<hostname or address>[:port]<path>[?<query>]`; IPv6 literals in brackets and
@@ -69,13 +71,16 @@ pub(super) fn answer(shared: &Shared, req: &Incoming<'_>) -> Result<Reply, ApiEr
         return Err(ApiError::UnknownHost(truncate(host).to_owned()));
     };
     let name = table.service(service).map_or("", |s| s.name());
-    let client = req.client;
+    let client = routed_client(shared, req)?;
     let path = req.path;
     // The first occurrence decides, as for every other parameter.
     let json = query::raw(req.query, "format").is_some_and(|v| is_json("format", v));
     let list = query::raw(req.query, "trred").is_some_and(|v| is_list("trred", v));
-    let q: Cow<'_, str> = if json || list {
-        query::without(req.query, |k, v| is_json(k, v) || is_list(k, v))
+    let fake = shared.allow_fake_client_ip && query::raw(req.query, FAKE_CLIENT_IP).is_some();
+    let q: Cow<'_, str> = if json || list || fake {
+        query::without(req.query, |k, v| {
+            is_json(k, v) || is_list(k, v) || (fake && k == FAKE_CLIENT_IP)
+        })
     } else {
         Cow::Borrowed(req.query)
     };

@@ -21,6 +21,8 @@ pub(crate) struct Shared {
     pub(crate) table: Arc<ArcSwap<RoutingTable>>,
     pub(crate) metrics: TrafficMetrics,
     pub(crate) trusted: Arc<[IpNet]>,
+    /// `http.allow_fake_client_ip`: whether `fakeClientIpAddress=` names the client.
+    pub(crate) allow_fake_client_ip: bool,
     pub(crate) max_hosts: usize,
     pub(crate) retry_after: u32,
 }
@@ -66,7 +68,7 @@ pub(crate) struct Incoming<'a> {
     pub query: &'a str,
     /// Host without port: the URI authority, else the one `Host` header.
     pub host: Option<&'a str>,
-    /// The client, after trusted `X-Forwarded-For` hops.
+    /// The client, after a trusted proxy's `X-MM-Client-IP` or `X-Forwarded-For`.
     pub client: ClientAddr,
 }
 

@@ -21,3 +21,4 @@ mod snmp_cli;
 mod traffic_e2e;
 mod traffic_edges;
 mod traffic_loopback;
+mod traffic_router;

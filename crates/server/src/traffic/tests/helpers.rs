@@ -47,6 +47,29 @@ fn forwarded_for_walks_from_the_right_past_trusted_hops() {
 }
 
 #[test]
+fn x_mm_client_ip_from_a_trusted_peer_names_the_client() {
+    let proxies = vec![parse_proxy("10.0.0.0/8").unwrap()];
+    let with = |peer: &str, mm: &str, lines: &[&str]| {
+        let mut h = xff(lines);
+        h.insert("x-mm-client-ip", HeaderValue::from_str(mm).unwrap());
+        resolve(ip(peer), &h, &proxies)
+    };
+    let c = with("10.0.0.1", "192.0.2.7", &["2.2.2.2"]);
+    assert_eq!((c.ip, c.source), (ip("192.0.2.7"), AddrSource::MmClientIp));
+    assert_eq!(with("10.0.0.1", " 2001:db8::9 ", &[]).ip, ip("2001:db8::9"));
+    assert_eq!(with("10.0.0.1", "::ffff:192.0.2.7", &[]).ip, ip("192.0.2.7"));
+    // Untrusted peer: ignored.
+    assert_eq!(with("192.0.2.1", "192.0.2.7", &[]).source, AddrSource::Peer);
+    // Not one address: passed over, X-Forwarded-For or the peer decides.
+    assert_eq!(with("10.0.0.1", "192.0.2.7, 192.0.2.8", &["2.2.2.2"]).ip, ip("2.2.2.2"));
+    assert_eq!(with("10.0.0.1", "unknown", &[]).source, AddrSource::Peer);
+    // No trusted proxies configured: never believed.
+    let mut h = HeaderMap::new();
+    h.insert("x-mm-client-ip", HeaderValue::from_static("192.0.2.7"));
+    assert_eq!(resolve(ip("10.0.0.1"), &h, &[]).source, AddrSource::Peer);
+}
+
+#[test]
 fn query_values_are_found_and_decoded() {
     let q = "a=1&path=%2Fx%20y&plus=a+b&flag&empty=";
     assert_eq!(query::raw(q, "a"), Some("1"));
@@ -132,6 +155,7 @@ fn families_parse() {
 fn config_parses_with_defaults_and_rejects_unknown_keys() {
     let c: TrafficConfig = toml::from_str("trusted_proxies = [\"10.0.0.0/8\"]").unwrap();
     assert_eq!(c.max_concurrent_requests, 4096);
+    assert!(!c.allow_fake_client_ip, "fake client addresses are off by default");
     assert!(c.validate("http").is_empty());
     assert!(toml::from_str::<TrafficConfig>("max_concurent_requests = 1").is_err());
 }
@@ -147,6 +171,7 @@ fn config_validation_reports_every_problem_with_its_path() {
         max_headers: 0,
         httpdns_max_hosts: 0,
         idle_timeout_ms: 86_400_001,
+        allow_fake_client_ip: true,
         ..Default::default()
     };
     let paths: Vec<String> = c.validate("http").into_iter().map(|p| p.path).collect();

@@ -74,6 +74,63 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
 }
 
 #[tokio::test]
+async fn x_mm_client_ip_is_believed_only_from_trusted_proxies_and_wins_over_forwarded_for() {
+    let config = TrafficConfig { trusted_proxies: vec!["10.0.0.0/8".into()], ..Default::default() };
+    let a = app(config);
+    let uri = "/v1/route?host=video.cdn.example.com";
+    let mm = [("x-mm-client-ip", "203.0.113.9"), ("x-forwarded-for", "198.51.100.1")];
+    let r = get(&a.router, uri, "10.1.1.1:5000", &mm).await;
+    let j = r.json();
+    assert_eq!(j["client"]["ip"], "203.0.113.9");
+    assert_eq!(j["client"]["source"], "x-mm-client-ip");
+    assert_eq!(j["node"]["id"], "west-1");
+    // From anyone else the header is ignored.
+    let j = get(&a.router, uri, EAST_PEER, &mm).await.json();
+    assert_eq!((&j["client"]["source"], &j["node"]["id"]), (&"peer".into(), &"east-1".into()));
+    // Not an address: passed over, X-Forwarded-For decides.
+    let junk = [("x-mm-client-ip", "unknown"), ("x-forwarded-for", "198.51.100.1")];
+    let j = get(&a.router, uri, "10.1.1.1:5000", &junk).await.json();
+    assert_eq!(j["client"]["source"], "x-forwarded-for");
+    // The redirect follows it too.
+    let r = get(&a.router, "/a.ts", "10.1.1.1:5000", &[("host", VIDEO), mm[0]]).await;
+    assert_eq!(r.status, StatusCode::FOUND);
+    assert_eq!(r.header("location"), "http://west-1.cdn.example.net:8080/a.ts");
+}
+
+#[tokio::test]
+async fn fake_client_ip_is_honoured_only_when_allowed() {
+    let uri = "/a.ts?x=1&fakeClientIpAddress=203.0.113.9";
+    let host = [("host", VIDEO)];
+    // Off by default: the parameter is content, the peer is the client.
+    let a = app(TrafficConfig::default());
+    let r = get(&a.router, uri, EAST_PEER, &host).await;
+    assert_eq!(r.header("location"), "http://192.0.2.1/a.ts?x=1&fakeClientIpAddress=203.0.113.9");
+
+    let a = app(TrafficConfig { allow_fake_client_ip: true, ..Default::default() });
+    let r = get(&a.router, uri, EAST_PEER, &host).await;
+    assert_eq!(r.header("location"), "http://west-1.cdn.example.net:8080/a.ts?x=1");
+    let j =
+        get(&a.router, "/v1/route?fakeClientIpAddress=203.0.113.9", EAST_PEER, &host).await.json();
+    assert_eq!(
+        (&j["client"]["source"], &j["node"]["id"]),
+        (&"fake-client-ip".into(), &"west-1".into())
+    );
+    let j = get(
+        &a.router,
+        "/d?host=video.cdn.example.com&fakeClientIpAddress=203.0.113.9",
+        EAST_PEER,
+        &[],
+    )
+    .await
+    .json();
+    assert_eq!(j["client_ip"], "203.0.113.9");
+    let r = get(&a.router, "/a.ts?fakeClientIpAddress=banana", EAST_PEER, &host).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let msg = r.json()["error"]["message"].as_str().unwrap().to_owned();
+    assert!(msg.contains("fakeClientIpAddress") && msg.contains("banana"), "{msg}");
+}
+
+#[tokio::test]
 async fn bad_parameters_name_the_parameter() {
     let a = app(TrafficConfig::default());
     let r = get(&a.router, "/v1/route?host=video.cdn.example.com&ip=banana", EAST_PEER, &[]).await;
