@@ -158,7 +158,7 @@ fn read_inventory(file: &Path) -> anyhow::Result<(FleetSpec, Option<String>)> {
 async fn export(admin: &mut EtcdAdmin, coverage_out: Option<&Path>) -> anyhow::Result<ExitCode> {
     let mut exported = admin.export().await.map_err(|e| anyhow::anyhow!("export: {e}"))?;
     for p in &exported.problems {
-        eprintln!("warning: {}: {} (its last good value, if any, is exported)", p.key, p.problem);
+        eprintln!("warning: {}: {} (left out of the export)", p.key, p.problem);
     }
     // Operator states become the nodes' `admin`, so a file-mode instance behaves the same.
     for n in &mut exported.spec.nodes {

@@ -58,7 +58,8 @@ enum Batch {
 pub struct LocalFiles {
     /// GeoIP database.
     pub geo: Option<GeoIp>,
-    /// Coverage zones from `inventory.coverage_zones_file`.
+    /// Coverage zones from `inventory.coverage_zones_file`, with the deep coverage zones of
+    /// `inventory.deep_coverage_zones_file` (kept when etcd holds the coverage zones).
     pub coverage: Arc<CoverageZones>,
 }
 
@@ -535,8 +536,12 @@ fn fold(inner: &Inner, state: &mut State, batch: Batch, from_cache: &mut bool) {
 fn publish(inner: &Inner, state: &mut State, from_cache: bool, cache_file: Option<&Path>) {
     if state.inventory_dirty() || inner.publisher.current().is_none() {
         let assembled = state.assemble();
+        // Deep coverage zones stay local (`deep_coverage_zones_file`), whichever source the
+        // coverage zones come from.
         let coverage = if assembled.coverage.zones().is_empty() {
             inner.local.coverage.clone()
+        } else if inner.local.coverage.deep().is_some() {
+            Arc::new((*assembled.coverage).clone().with_deep_of(&inner.local.coverage))
         } else {
             assembled.coverage
         };

@@ -147,7 +147,13 @@ impl CoverageZones {
         Self { deep: Some(Arc::new(deep)), ..self }
     }
 
-    /// The deep coverage zones, when loaded.
+    /// These coverage zones with the deep coverage zones `other` carries (none if it has
+    /// none): coverage from one source, deep zones from another.
+    pub fn with_deep_of(self, other: &CoverageZones) -> Self {
+        Self { deep: other.deep.clone(), ..self }
+    }
+
+    /// The deep coverage zones loaded beside these, if any.
     pub fn deep(&self) -> Option<&DeepCoverageZones> {
         self.deep.as_deref()
     }
