@@ -105,6 +105,8 @@ async fn run(
     let mut share_inputs: Option<(Vec<String>, u64, bool)> = None;
     let mut share: Share = None;
     let mut was_stale = false;
+    let now = tokio::time::Instant::now();
+    let mut last_merge = now.checked_sub(MERGE_GAP).unwrap_or(now);
     loop {
         // The tick only re-evaluates staleness; anything else recomputes the views.
         let changed = tokio::select! {
@@ -115,6 +117,18 @@ async fn run(
             r = status.changed() => if r.is_err() { return } else { true },
             _ = tick.tick() => false,
         };
+        // Probe snapshots come every `publish_debounce_ms` on a busy fleet; merging a large
+        // fleet that often would cost more than it tells. Coalesce to one merge per gap.
+        if changed {
+            let since = last_merge.elapsed();
+            if since < MERGE_GAP {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(MERGE_GAP - since) => {}
+                }
+            }
+            last_merge = tokio::time::Instant::now();
+        }
         if !changed {
             let stale = handle.stale_for();
             stale_gauge.set(i64::from(stale.is_some()));
@@ -145,22 +159,13 @@ async fn run(
         }
 
         let local = Arc::new(local_verdicts(&snapshot, share.as_deref()));
-        source.report_verdicts((*local).clone());
+        source.report_verdicts(local.clone());
         version += 1;
         let merged = if readable {
-            let mut all = view.verdicts.clone();
-            for by_prober in all.values_mut() {
-                by_prober.remove(&me);
-            }
-            for (node, v) in local.iter() {
-                all.entry(node.clone()).or_default().insert(me.clone(), v.clone());
-            }
-            cluster::merged_view(&all, policy, version)
+            merged_view(&view, &local, &me, policy, version)
         } else {
             // Cut off from the others: this instance probes everything and trusts itself.
-            let all =
-                local.iter().map(|(n, v)| (n.clone(), BTreeMap::from([(me.clone(), v.clone())])));
-            cluster::merged_view(&all.collect(), MergePolicy::Pessimistic, version)
+            merged_view(&ClusterView::default(), &local, &me, MergePolicy::Pessimistic, version)
         };
         source.metrics().nodes(local.len(), merged.nodes.len());
         let merged = Arc::new(merged);
@@ -184,6 +189,44 @@ async fn run(
             stale: was_stale,
         }));
     }
+}
+
+/// The least time between two merges of the verdicts.
+const MERGE_GAP: Duration = Duration::from_millis(200);
+
+/// Merges the verdicts of the other members in `view` with this instance's own (`local`,
+/// fresher than what etcd echoes back), node by node.
+fn merged_view(
+    view: &ClusterView,
+    local: &BTreeMap<String, Verdict>,
+    me: &str,
+    policy: MergePolicy,
+    version: u64,
+) -> HealthView {
+    let mut merged = HealthView::new(version);
+    merged.nodes.reserve(view.verdicts.len().max(local.len()));
+    let mut one = BTreeMap::new();
+    let mut merge_node = |node: &str, others: Option<&BTreeMap<String, Verdict>>| {
+        one.clear();
+        for (prober, v) in others.into_iter().flatten() {
+            if prober != me {
+                one.insert(prober.clone(), v.clone());
+            }
+        }
+        if let Some(v) = local.get(node) {
+            one.insert(me.to_owned(), v.clone());
+        }
+        if let Some(h) = cluster::merge(&one, policy) {
+            merged.nodes.insert(node.to_owned(), h);
+        }
+    };
+    for (node, others) in &view.verdicts {
+        merge_node(node, Some(others));
+    }
+    for node in local.keys().filter(|n| !view.verdicts.contains_key(*n)) {
+        merge_node(node, None);
+    }
+    merged
 }
 
 fn log_staleness(stale: Option<Duration>) {

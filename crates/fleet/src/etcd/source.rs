@@ -221,8 +221,8 @@ impl EtcdSource {
 
     /// The verdicts this instance holds on the nodes it probes; the member task writes
     /// what changed and deletes what is no longer there.
-    pub fn report_verdicts(&self, verdicts: BTreeMap<String, Verdict>) {
-        self.inner.desired.send_replace(Arc::new(verdicts));
+    pub fn report_verdicts(&self, verdicts: Arc<BTreeMap<String, Verdict>>) {
+        self.inner.desired.send_replace(verdicts);
     }
 
     /// Writes a node's operator state to `admin/nodes/<id>`, so every instance applies it.
