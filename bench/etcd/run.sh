@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Distributed mode on a real etcd with the release binary: import, steady-state writes,
 # propagation of 10,000 changes, route-around of a killed node, CPU and RSS on a big fleet.
-# Usage: bench/etcd/run.sh [--big NODES]
+# Usage: bench/etcd/run.sh [--big NODES] [--only-big]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 command -v etcd >/dev/null || { echo "etcd is not installed (scripts/setup.sh)" >&2; exit 1; }

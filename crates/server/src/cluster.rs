@@ -108,8 +108,9 @@ async fn run(
     let now = tokio::time::Instant::now();
     let mut last_merge = now.checked_sub(MERGE_GAP).unwrap_or(now);
     loop {
-        // The tick only re-evaluates staleness; anything else recomputes the views.
-        let changed = tokio::select! {
+        // The tick re-evaluates staleness and whether etcd is out of reach for longer than
+        // the grace; anything else recomputes the views.
+        let mut changed = tokio::select! {
             _ = stop.cancelled() => return,
             r = feed.changed() => if r.is_err() { return } else { true },
             r = snapshots.changed() => if r.is_err() { return } else { true },
@@ -119,6 +120,12 @@ async fn run(
         };
         // Probe snapshots come every `publish_debounce_ms` on a busy fleet; merging a large
         // fleet that often would cost more than it tells. Coalesce to one merge per gap.
+        let grace = Duration::from_secs(source.config().member_ttl_seconds);
+        if !changed
+            && share_inputs.as_ref().is_some_and(|k| k.2 != reachable(&status.borrow(), grace))
+        {
+            changed = true;
+        }
         if changed {
             let since = last_merge.elapsed();
             if since < MERGE_GAP {
@@ -146,9 +153,11 @@ async fn run(
 
         // Share: recomputed only when the members, the inventory or the connection change.
         let members: Vec<String> = view.members.keys().cloned().collect();
-        let readable = st.connected && !view.members.is_empty();
+        // A reconnect shorter than a lease does not move the probing: the members are as
+        // they were until etcd has been out of reach for a lease's time.
+        let readable = reachable(&st, grace) && !view.members.is_empty();
         let inv_version = inventory.as_ref().map_or(0, |i| i.version);
-        let key = (members, inv_version, readable);
+        let key = (members, inv_version, reachable(&st, grace));
         if share_inputs.as_ref() != Some(&key) {
             share = match (&inventory, readable) {
                 (Some(inv), true) => Some(Arc::new(share_of(&me, inv, &view, replicas))),
@@ -189,6 +198,11 @@ async fn run(
             stale: was_stale,
         }));
     }
+}
+
+/// Whether etcd answers, or did within `grace` (a reconnect shorter than a lease).
+fn reachable(st: &SourceStatus, grace: Duration) -> bool {
+    st.connected || st.last_contact.is_some_and(|t| t.elapsed() < grace)
 }
 
 /// The least time between two merges of the verdicts.

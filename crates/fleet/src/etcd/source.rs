@@ -435,6 +435,8 @@ async fn watch_task(inner: Arc<Inner>, tx: mpsc::Sender<Batch>) {
                 if send(&inner, &tx, Batch::Events(changes)).await.is_err() {
                     return;
                 }
+                // Time spent waiting for room in the queue is not silence of the stream.
+                last_heard = Instant::now();
             }
         }
         if stop.is_cancelled() {
