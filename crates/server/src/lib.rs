@@ -13,6 +13,7 @@ pub mod config;
 pub mod demo;
 pub mod dns;
 pub mod etcd_cmd;
+pub mod healthcheck;
 pub mod install;
 pub mod lifecycle;
 pub mod logging;
