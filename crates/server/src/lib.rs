@@ -25,3 +25,4 @@ pub mod serve;
 pub mod snmp_cmd;
 pub mod traffic;
 pub mod views;
+pub mod zone_metrics;
