@@ -4,7 +4,7 @@
 CARGO ?= cargo
 CONFIG ?= examples/switchyard.toml
 
-.PHONY: demo run test lint bench check-config fmt
+.PHONY: demo run test lint bench check-config fmt image-check
 
 demo:
 	scripts/setup.sh test
@@ -32,3 +32,7 @@ fmt:
 bench:
 	scripts/setup.sh bench
 	scripts/bench.sh
+
+# The static binary of the container image, built and run (minutes: a release build for musl).
+image-check:
+	CARGO="$(CARGO)" scripts/test-image.sh
