@@ -21,6 +21,7 @@ test:
 	scripts/setup.sh test
 	$(CARGO) test --workspace --doc
 	$(CARGO) nextest run --workspace --no-fail-fast
+	CARGO="$(CARGO)" scripts/test-deploy.sh
 
 lint:
 	$(CARGO) fmt --all -- --check
