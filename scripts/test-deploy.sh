@@ -51,4 +51,4 @@ fi
 ${CARGO:-cargo} build --bin switchyard
 export SWITCHYARD_BIN="$PWD/target/debug/switchyard"
 # cloudcoil registers a pytest plugin for its own clusters; none is wanted here.
-PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 PATH="$venv/bin:$PATH" exec "$venv/bin/python" -m pytest -p no:cacheprovider -q -rxs deploy/tests "$@"
+PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 PATH="$venv/bin:$PATH" exec "$venv/bin/python" -m pytest -p no:cacheprovider -q -rs deploy/tests "$@"

@@ -44,13 +44,6 @@ VALUE_SETS = {
 # the newest the validator knows.
 KUBE_VERSIONS = ["1.30.0", "1.37.0"]
 
-# Parts of the deployment that the binary in main does not have yet: a test that finds one
-# missing is an expected failure (xfail) naming it, and turns into a real check once it lands.
-PENDING = {
-    "--instance-id": "serve --instance-id is being added with the etcd inventory in main",
-    "inventory.etcd": "[inventory.etcd] is being wired into the configuration in main",
-}
-
 # Labels Prometheus adds to every scraped series.
 TARGET_LABELS = {"instance", "job"}
 
@@ -318,8 +311,6 @@ def write_pod_files(docs, folder):
 def test_the_rendered_configuration_passes_check_config(rendered, name, tmp_path):
     path = write_pod_files(rendered[name], tmp_path)
     out = run([BIN, "check-config", path], env={k: v for k, v in os.environ.items() if not k.startswith("SWITCHYARD_")})
-    if out.returncode != 0 and "unknown field `etcd`" in out.stderr:
-        pytest.xfail(PENDING["inventory.etcd"])
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"{path}: ok"
 
@@ -337,10 +328,7 @@ def test_the_container_arguments_are_the_binary_s(rendered, name):
     for arg in args[:i]:
         assert arg.split("=")[0] in global_flags, arg
     for arg in args[i + 1:]:
-        flag = arg.split("=")[0]
-        if flag not in serve_flags and flag in PENDING:
-            pytest.xfail(PENDING[flag])
-        assert flag in serve_flags, arg
+        assert arg.split("=")[0] in serve_flags, arg
 
 
 # ---------------------------------------------------------------------------------------------
