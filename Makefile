@@ -4,7 +4,7 @@
 CARGO ?= cargo
 CONFIG ?= examples/switchyard.toml
 
-.PHONY: demo run test lint bench check-config fmt
+.PHONY: demo run test lint bench check-config fmt image-check
 
 demo:
 	scripts/setup.sh test
@@ -21,6 +21,7 @@ test:
 	scripts/setup.sh test
 	$(CARGO) test --workspace --doc
 	$(CARGO) nextest run --workspace --no-fail-fast
+	CARGO="$(CARGO)" scripts/test-deploy.sh
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -32,3 +33,7 @@ fmt:
 bench:
 	scripts/setup.sh bench
 	scripts/bench.sh
+
+# The static binary of the container image, built and run (minutes: a release build for musl).
+image-check:
+	CARGO="$(CARGO)" scripts/test-image.sh

@@ -40,6 +40,9 @@ pub enum Command {
     /// Shared inventory in etcd: import a configuration's inventory, export it back, show
     /// the members and their shares.
     Etcd(crate::etcd_cmd::EtcdArgs),
+    /// GET the admin listener's `/livez` (or `--url`); exit 0 on 200, 1 otherwise. For image
+    /// and exec probes where no curl is at hand.
+    Healthcheck(crate::healthcheck::HealthcheckArgs),
     /// Print the version.
     Version,
 }
@@ -67,6 +70,7 @@ pub fn main() -> ExitCode {
         }
         Command::Snmp(args) => run_async(crate::snmp_cmd::run(args)),
         Command::Etcd(args) => run_async(crate::etcd_cmd::run(args)),
+        Command::Healthcheck(args) => crate::healthcheck::run(&args),
     }
 }
 

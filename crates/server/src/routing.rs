@@ -18,6 +18,7 @@ use switchyard_route::{
 };
 
 use crate::metrics::Metrics;
+use crate::zone_metrics::ZoneMetrics;
 
 /// Why a table was rebuilt, as a metric label.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -78,6 +79,7 @@ pub struct Routing {
     inputs: Mutex<Inputs>,
     published: AtomicU64,
     metrics: RoutingMetrics,
+    zones: ZoneMetrics,
 }
 
 /// A node id that is not in the inventory.
@@ -105,6 +107,7 @@ impl Routing {
             }),
             published: AtomicU64::new(0),
             metrics: RoutingMetrics::register(metrics),
+            zones: ZoneMetrics::register(metrics),
         }
     }
 
@@ -164,7 +167,7 @@ impl Routing {
         inputs.admin_overrides.retain(|id, _| spec.nodes.iter().any(|n| &n.id == id));
         let table = build(&inventory, &inputs.admin_overrides, &inputs.health, &self.metrics)?;
         inputs.inventory = Some(inventory);
-        self.publish(table);
+        self.publish(&inputs, table);
         Ok(())
     }
 
@@ -179,7 +182,7 @@ impl Routing {
             .get_or_create(&BuildLabels { kind: "health" })
             .observe(started.elapsed().as_secs_f64());
         inputs.health = health;
-        self.publish(table);
+        self.publish(&inputs, table);
     }
 
     /// Sets a node's operator state (enabled, drain, maintenance) and republishes.
@@ -200,7 +203,7 @@ impl Routing {
         // The inventory was valid when installed and overrides only change admin states, so
         // the build cannot fail; keep the old table if it somehow does.
         match build(&inventory, &inputs.admin_overrides, &inputs.health, &self.metrics) {
-            Ok(table) => self.publish(table),
+            Ok(table) => self.publish(&inputs, table),
             Err(e) => tracing::error!("rebuilding after an operator state change failed: {e}"),
         }
         Ok(())
@@ -211,8 +214,11 @@ impl Routing {
         self.published.load(Ordering::Relaxed)
     }
 
-    fn publish(&self, table: RoutingTable) {
+    fn publish(&self, inputs: &Inputs, table: RoutingTable) {
         self.metrics.memory_bytes.set(table.memory_bytes() as i64);
+        if let Some(inventory) = &inputs.inventory {
+            self.zones.observe(&inventory.spec, &inputs.health);
+        }
         self.table.store(Arc::new(table));
         let v = self.published.fetch_add(1, Ordering::Relaxed) + 1;
         self.metrics.version.set(v as i64);

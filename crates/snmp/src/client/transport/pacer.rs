@@ -196,7 +196,8 @@ fn arm_timer(fd: &OwnedFd, after: Duration) -> std::io::Result<()> {
     let spec = libc::itimerspec {
         it_interval: libc::timespec { tv_sec: 0, tv_nsec: 0 },
         it_value: libc::timespec {
-            tv_sec: after.as_secs() as libc::time_t,
+            // Cast to the field's type: naming `libc::time_t` warns on musl, where it turns 64-bit.
+            tv_sec: after.as_secs() as _,
             tv_nsec: after.subsec_nanos().max(1) as libc::c_long,
         },
     };

@@ -205,7 +205,8 @@ impl SendBatch {
                 socket.as_raw_fd(),
                 self.hdrs[from..].as_mut_ptr(),
                 n as libc::c_uint,
-                libc::MSG_DONTWAIT,
+                // c_int on glibc, c_uint on musl.
+                libc::MSG_DONTWAIT as _,
             )
         };
         if r < 0 { Err(std::io::Error::last_os_error()) } else { Ok(r as usize) }
