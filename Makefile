@@ -22,6 +22,7 @@ test:
 	$(CARGO) test --workspace --doc
 	$(CARGO) nextest run --workspace --no-fail-fast
 	CARGO="$(CARGO)" scripts/test-deploy.sh
+	CARGO="$(CARGO)" scripts/test-browser.sh
 
 lint:
 	$(CARGO) fmt --all -- --check

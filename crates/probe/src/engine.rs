@@ -26,7 +26,7 @@ use switchyard_route::AdminState;
 use crate::HealthState;
 use crate::compiled::CompiledProbe;
 use crate::error::ProbeError;
-use crate::health::{AgentStatus, ProbeRecord};
+use crate::health::{AgentStatus, ProbeRecord, StateChange};
 use crate::metrics::ProbeMetrics;
 use crate::outcome::FailureCause;
 use crate::spec::ProbeSpec;
@@ -189,6 +189,8 @@ pub struct NodeDetail {
     pub probes: u64,
     /// Effective state changes.
     pub transitions: u64,
+    /// The last few of those changes, oldest first.
+    pub state_changes: Vec<StateChange>,
 }
 
 /// Counters of the engine itself.

@@ -31,6 +31,21 @@ pub struct Transition {
     pub to: HealthState,
 }
 
+/// A state change and when it happened, as kept in the per-node change log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StateChange {
+    /// When the probe that caused it finished.
+    pub at: Instant,
+    /// Effective state before.
+    pub from: HealthState,
+    /// Effective state after.
+    pub to: HealthState,
+}
+
+/// State changes kept per node. Most nodes never change state, and the log allocates only
+/// at the first change, so a large stable fleet pays nothing for it.
+pub const STATE_CHANGES_KEPT: usize = 16;
+
 /// What the agent last said; fields keep their value until the agent says otherwise.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AgentStatus {
@@ -63,6 +78,8 @@ pub struct ProbeRecord {
     pub status: Option<u16>,
     /// Whole probe latency.
     pub latency: Duration,
+    /// Interface utilization read by the probe (SNMP), 0..1.
+    pub utilization: Option<f32>,
 }
 
 /// Thresholds and intervals, taken from a [`ProbeSpec`].
@@ -118,6 +135,7 @@ pub struct HealthTracker {
     last_change: Option<Instant>,
     probes: u64,
     history: VecDeque<ProbeRecord>,
+    changes: VecDeque<StateChange>,
 }
 
 impl HealthTracker {
@@ -139,6 +157,7 @@ impl HealthTracker {
             last_change: None,
             probes: 0,
             history: VecDeque::with_capacity(policy.history_len.min(16)),
+            changes: VecDeque::new(),
         }
     }
 
@@ -201,6 +220,11 @@ impl HealthTracker {
         self.history.iter()
     }
 
+    /// The last [`STATE_CHANGES_KEPT`] effective-state changes, oldest first.
+    pub fn state_changes(&self) -> impl ExactSizeIterator<Item = &StateChange> {
+        self.changes.iter()
+    }
+
     /// True while some but not enough results point at a change (or the state is unknown).
     pub fn transitioning(&self) -> bool {
         match self.observed {
@@ -259,6 +283,10 @@ impl HealthTracker {
         }
         self.transitions += 1;
         self.last_change = Some(now);
+        if self.changes.len() == STATE_CHANGES_KEPT {
+            self.changes.pop_front();
+        }
+        self.changes.push_back(StateChange { at: now, from: before, to: after });
         Some(Transition { from: before, to: after })
     }
 
@@ -295,6 +323,7 @@ impl HealthTracker {
             cause: o.cause,
             status: o.status,
             latency: o.phases.total,
+            utilization: o.utilization.map(|u| u as f32),
         });
     }
 }

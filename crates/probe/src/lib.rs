@@ -36,7 +36,7 @@ pub use engine::{
     Target,
 };
 pub use error::ProbeError;
-pub use health::{HealthTracker, Transition};
+pub use health::{HealthTracker, StateChange, Transition};
 pub use outcome::{
     AgentReply, AgentState, DegradedCause, FailureCause, Phases, ProbeOutcome, Tier, Verdict,
 };

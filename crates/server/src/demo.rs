@@ -137,6 +137,7 @@ down_interval_ms = 2000
 transition_interval_ms = 500
 timeout_ms = 400
 connect_timeout_ms = 200
+history_len = 60
 
 # Nodes tagged `snmp`: the same HTTP check, plus their uplink load read over SNMPv3.
 [probe.by_tag.snmp]
@@ -147,6 +148,7 @@ down_interval_ms = 2000
 transition_interval_ms = 500
 timeout_ms = 400
 connect_timeout_ms = 200
+history_len = 60
 
 [dns]
 zones = ["demo.example"]
@@ -215,6 +217,7 @@ Switchyard demo: simulated edge nodes in zones ams, fra, lon, config in {dir}
 Every few seconds a node fails, another turns degraded and an SNMP-polled node runs at 95%
 of its interface speed (overloaded); then all recover.
 
+  status page         http://{admin}/
   status and health   curl http://{admin}/readyz?verbose
                       curl http://{admin}/api/v1/fleet
   routing decision    curl 'http://{http}/v1/route?host=video.demo.example&ip=10.2.0.1&path=/movies/a/seg1.ts'

@@ -415,6 +415,7 @@ impl Scheduler {
                         history: n.health.history().copied().collect(),
                         probes: n.health.probes(),
                         transitions: n.health.transitions(),
+                        state_changes: n.health.state_changes().copied().collect(),
                     });
                 let _ = reply.send(detail);
             }

@@ -203,3 +203,46 @@ fn latency_ewma_charges_failures_and_history_is_bounded() {
     assert!(h.history().all(|r| r.verdict == Verdict::Pass));
     assert_eq!(h.probes(), 12);
 }
+
+#[test]
+fn state_changes_are_logged_with_their_time_and_the_log_is_bounded() {
+    let t0 = Instant::now();
+    let mut h = HealthTracker::new(policy());
+    assert_eq!(h.state_changes().len(), 0);
+    h.observe(t0, &ok());
+    let t1 = t0 + Duration::from_secs(1);
+    for _ in 0..3 {
+        h.observe(t1, &fail());
+    }
+    let changes: Vec<_> = h.state_changes().map(|c| (c.at, c.from, c.to)).collect();
+    assert_eq!(
+        changes,
+        [(t0, HealthState::Unknown, HealthState::Up), (t1, HealthState::Up, HealthState::Down)]
+    );
+    // Flap far past the log's size: only the newest changes stay, oldest first.
+    let mut at = t1;
+    for _ in 0..STATE_CHANGES_KEPT {
+        at += Duration::from_secs(1);
+        h.observe(at, &ok());
+        h.observe(at, &ok());
+        for _ in 0..3 {
+            h.observe(at, &fail());
+        }
+    }
+    assert_eq!(h.state_changes().len(), STATE_CHANGES_KEPT);
+    let last = h.state_changes().last().unwrap();
+    assert_eq!((last.at, last.from, last.to), (at, HealthState::Up, HealthState::Down));
+    assert_eq!(h.transitions(), 2 + 2 * STATE_CHANGES_KEPT as u64);
+}
+
+#[test]
+fn the_history_keeps_each_probes_utilization_reading() {
+    let t0 = Instant::now();
+    let mut h = HealthTracker::new(policy());
+    let mut read = ok();
+    read.utilization = Some(0.25);
+    h.observe(t0, &read);
+    h.observe(t0, &ok());
+    let utilization: Vec<_> = h.history().map(|r| r.utilization).collect();
+    assert_eq!(utilization, [Some(0.25), None]);
+}

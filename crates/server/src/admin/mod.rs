@@ -5,8 +5,10 @@ pub mod auth;
 mod context;
 mod crs;
 mod debug;
+mod etag;
 pub mod grpc;
 mod nodes;
+mod page;
 mod respond;
 
 use std::net::SocketAddr;
@@ -68,6 +70,9 @@ pub fn router(ctx: AdminContext, health: Router) -> Router {
         .route("/api/v1/fleet", get(nodes::fleet))
         .route("/api/v1/cluster", get(nodes::cluster))
         .merge(crs::router())
+        .route("/api/v1/nodes/{id}", get(nodes::get_node))
+        .route("/", get(page::index))
+        .route("/ui/{file}", get(page::asset))
         .merge(admin)
         .with_state(ctx)
         .merge(health)

@@ -1,21 +1,23 @@
-//! `/api/v1/fleet` (the whole fleet as the router sees it) and `/admin/nodes/<id>` (a node's
-//! operator state: enabled, drain, maintenance).
+//! `/api/v1/fleet` (the whole fleet as the router sees it, zone summaries first for large
+//! fleets), `/api/v1/nodes/<id>` (one node with its recent probes) and `/admin/nodes/<id>` (a
+//! node's operator state: enabled, drain, maintenance).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use switchyard_probe::HealthSnapshot;
 use switchyard_route::{AdminState, NodeSpec, RoutingTable};
 
 use super::context::AdminContext;
+use super::etag;
 use super::respond::{error_response, parse_json};
 use crate::cluster::Cluster;
-use crate::views::{ClusterApiView, FleetView, NodeDetailView, NodeStatusView};
+use crate::views::{ClusterApiView, FleetView, NodeDetailView, NodeListing, NodeStatusView};
 
 /// The prober's latest snapshot, when the prober runs.
 fn snapshot(ctx: &AdminContext) -> Option<Arc<HealthSnapshot>> {
@@ -32,8 +34,21 @@ fn node_view<'a>(
     NodeStatusView::new(table, n, ctx.app.routing.admin_state(n), probe)
 }
 
-/// `GET /api/v1/fleet`: zones, nodes with health, utilization and weights, services.
-pub async fn fleet(State(ctx): State<AdminContext>) -> Response {
+type Params = Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>;
+
+/// `GET /api/v1/fleet[?summary | ?zone=NAME...]`: zones with their summaries, nodes with
+/// health, utilization and weights (all of them, those of the zones named, or none with
+/// `?summary`), services. Answers `304` to an `If-None-Match` naming the current `ETag`.
+pub async fn fleet(State(ctx): State<AdminContext>, headers: HeaderMap, q: Params) -> Response {
+    let params = match q {
+        Ok(Query(p)) => p,
+        Err(e) => {
+            return error_response(StatusCode::BAD_REQUEST, "bad_parameter", &e.body_text());
+        }
+    };
+    let zones: Vec<String> =
+        params.iter().filter(|(k, _)| k == "zone").map(|(_, v)| v.clone()).collect();
+    let summary = params.iter().any(|(k, _)| k == "summary");
     let table = ctx.app.routing.current();
     let Some(inv) = ctx.app.routing.inventory() else {
         return error_response(
@@ -42,18 +57,43 @@ pub async fn fleet(State(ctx): State<AdminContext>) -> Response {
             "the inventory is not loaded yet",
         );
     };
-    let snapshot = snapshot(&ctx);
     let spec = &inv.spec;
+    let listing = match (summary, zones.is_empty()) {
+        (true, false) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "bad_parameter",
+                "parameters `summary` and `zone` exclude each other",
+            );
+        }
+        (true, true) => NodeListing::None,
+        (false, true) => NodeListing::All,
+        (false, false) => {
+            if let Some(z) = zones.iter().find(|z| !spec.zones.iter().any(|s| &s.name == *z)) {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    "bad_parameter",
+                    &format!("parameter `zone`: no zone {z:?}"),
+                );
+            }
+            NodeListing::Zones(&zones)
+        }
+    };
+    let snapshot = snapshot(&ctx);
     let nodes =
         spec.nodes.iter().map(|n| node_view(&ctx, &table, snapshot.as_deref(), n)).collect();
-    let mut view = FleetView::new(&table, spec, ctx.app.routing.version(), nodes);
+    let mut view = FleetView::new(&table, spec, ctx.app.routing.version(), nodes, listing);
     if let Some(cluster) = ctx.app.cluster.get() {
         view.errors = (*cluster.source.problems()).clone();
     }
-    axum::Json(view).into_response()
+    match serde_json::to_vec(&view) {
+        Ok(body) => etag::respond(&headers, "application/json", etag::REVALIDATE, body),
+        Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, "internal", &e.to_string()),
+    }
 }
 
-/// `GET /admin/nodes/<id>`: the node as in the fleet listing, plus its recent probe results.
+/// `GET /api/v1/nodes/<id>` and `GET /admin/nodes/<id>`: the node as in the fleet listing,
+/// plus its recent probe results and state changes.
 pub async fn get_node(State(ctx): State<AdminContext>, Path(id): Path<String>) -> Response {
     let table = ctx.app.routing.current();
     let inv = ctx.app.routing.inventory();

@@ -1,12 +1,35 @@
-//! The fleet as the router sees it: zones, nodes with operator state, health, load and
-//! weights, and services. `/api/v1/fleet`, `/admin/nodes/<id>` and the status page show it.
+//! The fleet as the router sees it: zones with a summary of their nodes, the nodes, and the
+//! services. `/api/v1/fleet` and the status page show it; a large fleet is read zone summaries
+//! first (`?summary`), then the nodes of the zones one looks at (`?zone=`).
 
-use std::time::Instant;
+use std::collections::HashMap;
 
 use serde::Serialize;
 use switchyard_fleet::etcd::KeyProblem;
-use switchyard_probe::{NodeDetail, ProbeStatus};
-use switchyard_route::{AdminState, FleetSpec, NodeSpec, RoutingTable};
+use switchyard_route::{FleetSpec, RoutingTable};
+
+use super::node::NodeStatusView;
+
+/// Which nodes a fleet view lists. Zone summaries always cover every node.
+#[derive(Debug, Clone, Copy)]
+pub enum NodeListing<'q> {
+    /// Every node (the default).
+    All,
+    /// The nodes of these zones only (`?zone=`, repeatable).
+    Zones(&'q [String]),
+    /// No node, only the zone summaries (`?summary`).
+    None,
+}
+
+impl NodeListing<'_> {
+    fn lists(&self, zone: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Zones(zones) => zones.iter().any(|z| z == zone),
+            Self::None => false,
+        }
+    }
+}
 
 /// `GET /api/v1/fleet`.
 #[derive(Serialize)]
@@ -15,10 +38,12 @@ pub struct FleetView<'a> {
     pub table_version: u64,
     /// Version of the health view in the current table.
     pub health_version: u64,
-    /// Zones, in inventory order.
+    /// Zones, in inventory order, each with its summary.
     pub zones: Vec<ZoneView<'a>>,
-    /// Nodes, in inventory order.
-    pub nodes: Vec<NodeStatusView<'a>>,
+    /// Nodes, in inventory order: all of them, or those of the zones asked for; absent with
+    /// `?summary`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<Vec<NodeStatusView<'a>>>,
     /// Services.
     pub services: Vec<ServiceView<'a>>,
     /// Inventory entries not in force, with the key (etcd) and the problem; the last good
@@ -37,8 +62,103 @@ pub struct ZoneView<'a> {
     pub longitude: Option<f64>,
     /// Backup zones, in order.
     pub backups: &'a [String],
-    /// Ids of the zone's nodes.
-    pub nodes: Vec<&'a str>,
+    /// Ids of the zone's nodes, when the view lists them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<Vec<&'a str>>,
+    /// Counts and averages over all of the zone's nodes.
+    pub summary: ZoneSummaryView,
+}
+
+/// What a zone's nodes add up to, so a fleet of thousands can be read zone by zone.
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+pub struct ZoneSummaryView {
+    /// Nodes in the zone.
+    pub total: usize,
+    /// Nodes by health as the routing table sees it (`unknown` also counts nodes the table
+    /// does not know yet).
+    pub health: HealthCounts,
+    /// Nodes by operator state.
+    pub admin: AdminCounts,
+    /// Mean utilization (0..1) over the nodes that report one.
+    pub utilization_mean: Option<f32>,
+    /// Highest utilization (0..1) reported.
+    pub utilization_max: Option<f32>,
+    /// Mean latency EWMA, ms, over the nodes that have one.
+    pub latency_ewma_ms_mean: Option<f32>,
+    /// Sum of the weights used for picks now.
+    pub effective_weight: f64,
+    /// Sum of the configured weights.
+    pub configured_weight: f64,
+}
+
+/// Nodes by health.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct HealthCounts {
+    /// Up.
+    pub up: usize,
+    /// Degraded.
+    pub degraded: usize,
+    /// Down.
+    pub down: usize,
+    /// Not known yet.
+    pub unknown: usize,
+}
+
+/// Nodes by operator state.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct AdminCounts {
+    /// Enabled.
+    pub enabled: usize,
+    /// Draining.
+    pub drain: usize,
+    /// In maintenance.
+    pub maintenance: usize,
+}
+
+/// Sums kept while the summary is built; the means are taken at the end.
+#[derive(Default)]
+struct Accumulator {
+    summary: ZoneSummaryView,
+    utilization: (f64, usize),
+    latency: (f64, usize),
+}
+
+impl Accumulator {
+    fn add(&mut self, n: &NodeStatusView<'_>) {
+        let s = &mut self.summary;
+        s.total += 1;
+        match n.health.unwrap_or("unknown") {
+            "up" => s.health.up += 1,
+            "degraded" => s.health.degraded += 1,
+            "down" => s.health.down += 1,
+            _ => s.health.unknown += 1,
+        }
+        match n.admin {
+            "drain" => s.admin.drain += 1,
+            "maintenance" => s.admin.maintenance += 1,
+            _ => s.admin.enabled += 1,
+        }
+        if let Some(Some(u)) = n.utilization {
+            self.utilization.0 += f64::from(u);
+            self.utilization.1 += 1;
+            s.utilization_max = Some(s.utilization_max.map_or(u, |m| m.max(u)));
+        }
+        if let Some(Some(l)) = n.latency_ewma_ms {
+            self.latency.0 += f64::from(l);
+            self.latency.1 += 1;
+        }
+        s.effective_weight += n.effective_weight.unwrap_or(0.0);
+        s.configured_weight += n.configured_weight;
+    }
+
+    fn finish(self) -> ZoneSummaryView {
+        let mean = |(sum, n): (f64, usize)| (n > 0).then(|| (sum / n as f64) as f32);
+        ZoneSummaryView {
+            utilization_mean: mean(self.utilization),
+            latency_ewma_ms_mean: mean(self.latency),
+            ..self.summary
+        }
+    }
 }
 
 /// A service.
@@ -56,138 +176,50 @@ pub struct ServiceView<'a> {
     pub in_panic: bool,
 }
 
-/// A node with everything known about it.
-#[derive(Serialize)]
-pub struct NodeStatusView<'a> {
-    /// Node id.
-    pub id: &'a str,
-    /// Zone.
-    pub zone: &'a str,
-    /// IPv4 address.
-    pub ipv4: Option<String>,
-    /// IPv6 address.
-    pub ipv6: Option<String>,
-    /// Port.
-    pub port: u16,
-    /// Tags.
-    pub tags: &'a [String],
-    /// Operator state in force.
-    pub admin: &'static str,
-    /// Whether this instance's admin API set that state (rather than the inventory).
-    pub admin_overridden: bool,
-    /// Weight from the inventory.
-    pub configured_weight: f64,
-    /// Health as the routing table sees it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub health: Option<&'static str>,
-    /// Utilization, 0..1, when known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub utilization: Option<Option<f32>>,
-    /// Latency EWMA, ms, when known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub latency_ewma_ms: Option<Option<f32>>,
-    /// Agent weight percentage, when the agent set one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub agent_weight_percent: Option<Option<u16>>,
-    /// Weight used for picks now.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub effective_weight: Option<f64>,
-    /// What the local prober knows beyond the routing view.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub probe: Option<ProbeView>,
-}
-
-/// What the prober knows about a node beyond the routing view.
-#[derive(Serialize)]
-pub struct ProbeView {
-    /// At least one probe finished.
-    pub probed: bool,
-    /// Health after the agent's word.
-    pub state: &'static str,
-    /// Health from the main check alone.
-    pub observed: &'static str,
-    /// Cause of the last failure, if the last probe failed.
-    pub last_cause: Option<&'static str>,
-    /// Why the last probe judged the node degraded.
-    pub degraded_by: Option<&'static str>,
-    /// Agent weight, percent.
-    pub weight_percent: u16,
-    /// Interface utilization from SNMP.
-    pub utilization: Option<f64>,
-    /// Load average from SNMP.
-    pub load_average: Option<f64>,
-}
-
-impl ProbeView {
-    /// The view of a prober status.
-    pub fn new(st: &ProbeStatus) -> Self {
-        Self {
-            probed: st.probed,
-            state: st.state.as_str(),
-            observed: st.observed.as_str(),
-            last_cause: st.last_cause.map(|c| c.as_str()),
-            degraded_by: st.degraded_by.map(|d| d.as_str()),
-            weight_percent: st.weight_percent,
-            utilization: st.utilization,
-            load_average: st.load_average,
-        }
-    }
-}
-
-impl<'a> NodeStatusView<'a> {
-    /// A node of the inventory with its operator state `(admin, overridden)`, the table's
-    /// view of it, and the prober's.
-    pub fn new(
-        table: &RoutingTable,
-        n: &'a NodeSpec,
-        admin: (AdminState, bool),
-        probe: Option<&ProbeStatus>,
-    ) -> Self {
-        let status = table.node_by_id(&n.id).and_then(|id| table.node_status(id));
-        Self {
-            id: &n.id,
-            zone: &n.zone,
-            ipv4: n.ipv4.map(|a| a.to_string()),
-            ipv6: n.ipv6.map(|a| a.to_string()),
-            port: n.port,
-            tags: &n.tags,
-            admin: admin.0.as_str(),
-            admin_overridden: admin.1,
-            configured_weight: n.configured_weight(),
-            health: status.map(|s| s.health.state.as_str()),
-            utilization: status.map(|s| s.health.utilization),
-            latency_ewma_ms: status.map(|s| s.health.latency_ewma_ms),
-            agent_weight_percent: status.map(|s| s.health.agent_weight_percent),
-            effective_weight: status.map(|s| s.effective_weight),
-            probe: probe.map(ProbeView::new),
-        }
-    }
-}
-
 impl<'a> FleetView<'a> {
-    /// The whole fleet. `node` gives each node's view.
+    /// The fleet with the views of all of its nodes, in inventory order; `listing` says
+    /// which of them the view lists.
     pub fn new(
         table: &'a RoutingTable,
         spec: &'a FleetSpec,
         table_version: u64,
         nodes: Vec<NodeStatusView<'a>>,
+        listing: NodeListing<'_>,
     ) -> Self {
+        let index: HashMap<&str, usize> =
+            spec.zones.iter().enumerate().map(|(i, z)| (z.name.as_str(), i)).collect();
+        let mut sums: Vec<Accumulator> =
+            std::iter::repeat_with(Accumulator::default).take(spec.zones.len()).collect();
+        let mut ids: Vec<Option<Vec<&'a str>>> =
+            spec.zones.iter().map(|z| listing.lists(&z.name).then(Vec::new)).collect();
+        for n in &nodes {
+            if let Some(&i) = index.get(n.zone) {
+                sums[i].add(n);
+                if let Some(list) = &mut ids[i] {
+                    list.push(n.id);
+                }
+            }
+        }
         let zones = spec
             .zones
             .iter()
-            .map(|z| ZoneView {
+            .zip(sums.into_iter().zip(ids))
+            .map(|(z, (sum, nodes))| ZoneView {
                 name: &z.name,
                 latitude: z.latitude,
                 longitude: z.longitude,
                 backups: &z.backups,
-                nodes: spec
-                    .nodes
-                    .iter()
-                    .filter(|n| n.zone == z.name)
-                    .map(|n| n.id.as_str())
-                    .collect(),
+                nodes,
+                summary: sum.finish(),
             })
             .collect();
+        let nodes = match listing {
+            NodeListing::All => Some(nodes),
+            NodeListing::Zones(_) => {
+                Some(nodes.into_iter().filter(|n| listing.lists(n.zone)).collect())
+            }
+            NodeListing::None => None,
+        };
         let services = table
             .services()
             .map(|(id, s)| ServiceView {
@@ -205,69 +237,6 @@ impl<'a> FleetView<'a> {
             nodes,
             services,
             errors: Vec::new(),
-        }
-    }
-}
-
-/// `GET /admin/nodes/<id>`: the node as in the fleet listing, plus its recent probe results
-/// (oldest first, `age_ms` before now) and counters.
-#[derive(Serialize)]
-pub struct NodeDetailView<'a> {
-    /// The node as in the fleet listing.
-    #[serde(flatten)]
-    pub node: NodeStatusView<'a>,
-    /// Recent probe results, oldest first.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub history: Option<Vec<ProbeResultView>>,
-    /// Probes finished.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub probes: Option<u64>,
-    /// Effective state changes.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub transitions: Option<u64>,
-}
-
-/// One probe result.
-#[derive(Serialize)]
-pub struct ProbeResultView {
-    /// How long ago, ms.
-    pub age_ms: u64,
-    /// `pass`, `degraded` or `fail`.
-    pub verdict: &'static str,
-    /// How far up the stack the probe got.
-    pub tier: &'static str,
-    /// Failure cause, if it failed.
-    pub cause: Option<&'static str>,
-    /// HTTP status or similar, if any.
-    pub status: Option<u16>,
-    /// Probe latency, ms.
-    pub latency_ms: f64,
-}
-
-impl<'a> NodeDetailView<'a> {
-    /// The node with the prober's detail, if the prober knows it.
-    pub fn new(node: NodeStatusView<'a>, detail: Option<&NodeDetail>) -> Self {
-        let now = Instant::now();
-        let Some(detail) = detail else {
-            return Self { node, history: None, probes: None, transitions: None };
-        };
-        let history = detail
-            .history
-            .iter()
-            .map(|r| ProbeResultView {
-                age_ms: now.saturating_duration_since(r.at).as_millis() as u64,
-                verdict: r.verdict.as_str(),
-                tier: r.tier.as_str(),
-                cause: r.cause.map(|c| c.as_str()),
-                status: r.status,
-                latency_ms: r.latency.as_secs_f64() * 1e3,
-            })
-            .collect();
-        Self {
-            node,
-            history: Some(history),
-            probes: Some(detail.probes),
-            transitions: Some(detail.transitions),
         }
     }
 }

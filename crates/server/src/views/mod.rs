@@ -10,8 +10,12 @@ mod cluster;
 mod decision;
 mod error;
 mod fleet;
+mod node;
 
 pub use cluster::ClusterApiView;
 pub use decision::{ClientView, DecisionView, NodeView, address_for};
 pub use error::{ErrorDetail, ErrorView};
-pub use fleet::{FleetView, NodeDetailView, NodeStatusView, ProbeView};
+pub use fleet::{
+    AdminCounts, FleetView, HealthCounts, NodeListing, ServiceView, ZoneSummaryView, ZoneView,
+};
+pub use node::{NodeDetailView, NodeStatusView, ProbeResultView, ProbeView, StateChangeView};

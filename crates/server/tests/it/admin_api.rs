@@ -193,3 +193,96 @@ fn a_fleet_file_is_loaded_after_bind_and_reloaded() {
     let (_, fleet_json) = sy.json("/api/v1/fleet");
     assert_eq!(fleet_json["nodes"].as_array().unwrap().len(), 2);
 }
+
+/// GETs `/api/v1/fleet` + `query` until two answers in a row carry the same body, and
+/// returns that answer.
+fn settled_fleet(sy: &Switchyard, query: &str) -> switchyard_testkit::process::Response {
+    let path = format!("/api/v1/fleet{query}");
+    let mut last = crate::common::get(sy.admin, &path, &[]);
+    for _ in 0..50 {
+        let next = crate::common::get(sy.admin, &path, &[]);
+        if next.body == last.body {
+            return next;
+        }
+        last = next;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the fleet view never held still: {}", last.body);
+}
+
+#[test]
+fn fleet_lists_zone_summaries_filters_by_zone_and_answers_304_when_unchanged() {
+    let sy = start();
+    let r = request(sy.admin, "POST", "/admin/nodes/ams-1", &[], r#"{"admin": "drain"}"#);
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let (status, v) = sy.json("/api/v1/fleet?summary");
+    assert_eq!(status, 200, "{v}");
+    assert!(v.get("nodes").is_none(), "no node list with ?summary: {v}");
+    assert!(v["zones"][0].get("nodes").is_none(), "{v}");
+    let ams = &v["zones"][0]["summary"];
+    assert_eq!(ams["total"], 1, "{v}");
+    assert_eq!(ams["admin"]["drain"], 1, "{v}");
+    assert_eq!(ams["admin"]["enabled"], 0, "{v}");
+    let fra = &v["zones"][1]["summary"];
+    assert_eq!(fra["admin"]["enabled"], 1, "{v}");
+    let health = &fra["health"];
+    let counted: u64 =
+        ["up", "degraded", "down", "unknown"].iter().map(|k| health[k].as_u64().unwrap()).sum();
+    assert_eq!(counted, 1, "every node is counted once: {v}");
+
+    // The nodes of one zone; the summaries still cover every zone.
+    let (status, v) = sy.json("/api/v1/fleet?zone=fra");
+    assert_eq!(status, 200, "{v}");
+    let ids: Vec<&str> =
+        v["nodes"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["fra-1"]);
+    assert_eq!(v["zones"][1]["nodes"], serde_json::json!(["fra-1"]));
+    assert!(v["zones"][0].get("nodes").is_none(), "{v}");
+    assert_eq!(v["zones"][0]["summary"]["total"], 1);
+    let (_, v) = sy.json("/api/v1/fleet?zone=fra&zone=ams");
+    assert_eq!(v["nodes"].as_array().unwrap().len(), 2, "{v}");
+    let (status, v) = sy.json("/api/v1/fleet?zone=mars");
+    assert_eq!(status, 400, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("mars"), "{v}");
+    let (status, _) = sy.json("/api/v1/fleet?zone=ams&summary");
+    assert_eq!(status, 400);
+
+    // Conditional GET: the same body keeps its tag; a change gives a new one.
+    let r = settled_fleet(&sy, "");
+    let etag = r.header("etag").expect("an ETag").to_string();
+    assert_eq!(r.header("cache-control"), Some("no-cache"));
+    let again = crate::common::get(sy.admin, "/api/v1/fleet", &[("If-None-Match", &etag)]);
+    assert_eq!(again.status, 304, "{}", again.body);
+    assert_eq!(again.body, "");
+    assert_eq!(again.header("etag"), Some(etag.as_str()));
+    let r = request(sy.admin, "POST", "/admin/nodes/ams-1", &[], r#"{"admin": "enabled"}"#);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let changed = crate::common::get(sy.admin, "/api/v1/fleet", &[("If-None-Match", &etag)]);
+    assert_eq!(changed.status, 200);
+    assert_ne!(changed.header("etag"), Some(etag.as_str()));
+}
+
+#[test]
+fn a_node_reads_without_the_token_and_changes_only_with_it() {
+    let sy = Switchyard::start_with_files(
+        &config(false),
+        &[("czf.json", CZF)],
+        &[],
+        &[("SWITCHYARD_ADMIN_TOKEN", "s3cret")],
+    );
+    sy.wait_status("/readyz", 200, Duration::from_secs(20));
+    let (status, v) = sy.json("/api/v1/nodes/ams-1");
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["id"], "ams-1");
+    assert_eq!(v["admin"], "enabled");
+    let (status, _) = sy.json("/api/v1/nodes/nope");
+    assert_eq!(status, 404);
+    assert_eq!(crate::common::get(sy.admin, "/admin/nodes/ams-1", &[]).status, 401);
+    let r = request(sy.admin, "POST", "/api/v1/nodes/ams-1", &[], r#"{"admin": "drain"}"#);
+    assert_eq!(r.status, 405, "the read-only path takes no change: {}", r.body);
+    let auth = [("Authorization", "Bearer s3cret")];
+    let r = request(sy.admin, "POST", "/admin/nodes/ams-1", &auth, r#"{"admin": "drain"}"#);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(sy.json("/api/v1/nodes/ams-1").1["admin"], "drain");
+}
