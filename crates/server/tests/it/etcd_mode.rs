@@ -342,7 +342,7 @@ fn three_instances_share_probing_agree_and_follow_each_other() {
             assert!(answers.iter().all(|x| x == &answers[0]), "request {i} {q}: {answers:?}");
         }
     };
-    identical(3000);
+    identical(10_000);
 
     // A node its probers see down is routed around by all three.
     fleet.node(0).set_behavior(Behavior::Status(503));
