@@ -6,7 +6,10 @@ use std::future::Future;
 use std::ops::BitOr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use tokio::sync::watch;
 
 use crate::error::CheckError;
 
@@ -142,6 +145,7 @@ pub struct Check {
     pub(crate) kind: CheckKind,
     pub(crate) timeout: Option<Duration>,
     pub(crate) cache_interval: Option<Duration>,
+    pub(crate) condition: Option<Toggle>,
 }
 
 impl Check {
@@ -158,6 +162,7 @@ impl Check {
             kind: CheckKind::Async(Arc::new(run)),
             timeout: None,
             cache_interval: None,
+            condition: None,
         }
     }
 
@@ -173,6 +178,7 @@ impl Check {
             kind: CheckKind::Immediate(Arc::new(check)),
             timeout: None,
             cache_interval: None,
+            condition: None,
         }
     }
 
@@ -191,6 +197,14 @@ impl Check {
         self
     }
 
+    /// Makes the check conditional: it runs only while `toggle` is on. While off it is not
+    /// run and reports `[+]name inactive: ok`, so a check of a dependency that only a
+    /// switched-off feature needs never fails the endpoint. The toggle can flip at run time.
+    pub fn when(mut self, toggle: Toggle) -> Check {
+        self.condition = Some(toggle);
+        self
+    }
+
     /// The check's name, as shown in `[+]name ok` and addressed by `/readyz/<name>`.
     pub fn name(&self) -> &str {
         &self.name
@@ -203,7 +217,38 @@ impl fmt::Debug for Check {
             .field("name", &self.name)
             .field("timeout", &self.timeout)
             .field("cache_interval", &self.cache_interval)
+            .field("condition", &self.condition.as_ref().map(Toggle::is_on))
             .finish_non_exhaustive()
+    }
+}
+
+/// A run-time on/off switch for conditional checks ([`Check::when`]): a feature flag or a
+/// configuration key that a reload can change. Clones share the switch. Made by
+/// [`HealthRegistry::toggle`](crate::HealthRegistry::toggle), so flipping it wakes the
+/// pollers of readiness (the gRPC health service) at once.
+#[derive(Debug, Clone)]
+pub struct Toggle {
+    on: Arc<AtomicBool>,
+    changed: watch::Sender<u64>,
+}
+
+impl Toggle {
+    pub(crate) fn new(on: bool, changed: watch::Sender<u64>) -> Toggle {
+        Toggle { on: Arc::new(AtomicBool::new(on)), changed }
+    }
+
+    /// Switches the conditional checks on or off; returns whether it was on before.
+    pub fn set(&self, on: bool) -> bool {
+        let was = self.on.swap(on, Ordering::AcqRel);
+        if was != on {
+            self.changed.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        was
+    }
+
+    /// Whether the checks behind this toggle run.
+    pub fn is_on(&self) -> bool {
+        self.on.load(Ordering::Acquire)
     }
 }
 

@@ -27,6 +27,84 @@ pub struct HealthConfig {
     /// How often the heartbeat task ticks. Milliseconds, default 100.
     #[serde(default = "default_heartbeat_interval")]
     pub heartbeat_interval_ms: u64,
+    /// `dev`, `test` or `prod` (default): how dependency checks time out and cache, how
+    /// often a failing check logs, and whether `/readyz` shows why a check failed.
+    #[serde(default)]
+    pub profile: HealthProfile,
+    /// Memory limit for the watermark, bytes. Default: the cgroup's limit when there is one;
+    /// with neither, no watermark.
+    #[serde(default)]
+    pub memory_limit_bytes: Option<u64>,
+    /// Above this fraction of the limit readiness fails and the traffic front ends shed
+    /// load. Default 0.9.
+    #[serde(default = "default_memory_high")]
+    pub memory_high_ratio: f64,
+    /// Below this fraction the process is ready again (hysteresis). Default 0.8.
+    #[serde(default = "default_memory_low")]
+    pub memory_low_ratio: f64,
+}
+
+/// A preset of health-check behaviour for where the process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthProfile {
+    /// A developer's machine: reasons shown on `/readyz`, dependencies probed every second,
+    /// failures logged every 5 s.
+    Dev,
+    /// Test suites and CI: reasons shown, dependencies probed every 100 ms with a 500 ms
+    /// timeout, failures logged every second.
+    Test,
+    /// Production: reasons withheld (as the apiserver), dependencies probed at most every
+    /// 5 s with a 1 s timeout, failures logged every 30 s.
+    #[default]
+    Prod,
+}
+
+impl HealthProfile {
+    /// `dev`, `test` or `prod`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthProfile::Dev => "dev",
+            HealthProfile::Test => "test",
+            HealthProfile::Prod => "prod",
+        }
+    }
+
+    /// Whether the aggregated endpoints show failed checks' errors.
+    pub fn show_reasons(self) -> bool {
+        self != HealthProfile::Prod
+    }
+
+    /// Least time between two failure logs of one check.
+    pub fn failure_log_interval(self) -> Duration {
+        match self {
+            HealthProfile::Dev => Duration::from_secs(5),
+            HealthProfile::Test => Duration::from_secs(1),
+            HealthProfile::Prod => Duration::from_secs(30),
+        }
+    }
+
+    /// A dependency check's (timeout, least time between probes).
+    pub fn dependency_timing(self) -> (Duration, Duration) {
+        match self {
+            HealthProfile::Dev => (Duration::from_secs(1), Duration::from_secs(1)),
+            HealthProfile::Test => (Duration::from_millis(500), Duration::from_millis(100)),
+            HealthProfile::Prod => (Duration::from_secs(1), Duration::from_secs(5)),
+        }
+    }
+
+    /// A dependency with this profile's timeout and period.
+    pub fn apply(self, dependency: crate::Dependency) -> crate::Dependency {
+        let (timeout, period) = self.dependency_timing();
+        dependency.timeout(timeout).period(period)
+    }
+}
+
+fn default_memory_high() -> f64 {
+    0.9
+}
+fn default_memory_low() -> f64 {
+    0.8
 }
 
 fn default_check_timeout() -> u64 {
@@ -46,6 +124,10 @@ impl Default for HealthConfig {
             livez_grace_period_seconds: 0.0,
             event_loop_stall_threshold_ms: default_stall_threshold(),
             heartbeat_interval_ms: default_heartbeat_interval(),
+            profile: HealthProfile::default(),
+            memory_limit_bytes: None,
+            memory_high_ratio: default_memory_high(),
+            memory_low_ratio: default_memory_low(),
         }
     }
 }
@@ -77,7 +159,24 @@ impl HealthConfig {
                 ),
             );
         }
+        if self.memory_limit_bytes == Some(0) {
+            p.push("memory_limit_bytes", "must be > 0 (leave it out for the cgroup's limit)");
+        }
+        let (high, low) = (self.memory_high_ratio, self.memory_low_ratio);
+        if !(high > 0.0 && high <= 1.0) {
+            p.push("memory_high_ratio", format!("{high} is out of range (0, 1]"));
+        } else if !(low > 0.0 && low < high) {
+            let at_high = p.path("memory_high_ratio");
+            p.push("memory_low_ratio", format!("{low} must be > 0 and below {at_high} ({high})"));
+        }
         p.into_vec()
+    }
+
+    /// The memory watermark these settings describe: the configured limit, else the
+    /// cgroup's; `None` with neither.
+    pub fn memory_watermark(&self) -> Option<crate::MemoryWatermark> {
+        let limit = self.memory_limit_bytes.or_else(crate::cgroup_memory_limit)?;
+        crate::MemoryWatermark::new(limit, self.memory_high_ratio, self.memory_low_ratio).ok()
     }
 
     /// A registry builder with the configured check timeout and grace period.
@@ -87,6 +186,8 @@ impl HealthConfig {
                 Duration::try_from_secs_f64(self.livez_grace_period_seconds).unwrap_or_default(),
             )
             .default_timeout(Duration::from_millis(self.check_timeout_ms))
+            .failure_log_interval(self.profile.failure_log_interval())
+            .show_reasons(self.profile.show_reasons())
     }
 
     /// The event-loop heartbeat these settings describe.

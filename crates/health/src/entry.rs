@@ -11,7 +11,7 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use tokio::time::Instant;
 
-use crate::check::{CheckKind, Endpoint};
+use crate::check::{CheckKind, Endpoint, Toggle};
 use crate::error::CheckError;
 use crate::metrics::CheckMetrics;
 
@@ -27,6 +27,7 @@ pub(crate) struct Entry {
     kind: CheckKind,
     timeout: Duration,
     cache: Option<Cache>,
+    pub(crate) condition: Option<Toggle>,
     metrics: CheckMetrics,
     log: LogLimiter,
 }
@@ -57,6 +58,7 @@ impl Entry {
         kind: CheckKind,
         timeout: Option<Duration>,
         cache_interval: Option<Duration>,
+        condition: Option<Toggle>,
         metrics: CheckMetrics,
         config: &EntryConfig,
     ) -> Entry {
@@ -66,6 +68,7 @@ impl Entry {
             timeout: timeout.unwrap_or(config.default_timeout),
             cache: cache_interval
                 .map(|interval| Cache { interval, state: Mutex::new(CacheState::default()) }),
+            condition,
             metrics,
             log: LogLimiter::new(config.epoch, config.log_interval),
         }

@@ -65,23 +65,29 @@
 pub mod axum;
 mod check;
 mod config;
+mod dependency;
 mod entry;
 mod error;
 mod gate;
 #[cfg(feature = "grpc")]
 pub mod grpc;
 mod heartbeat;
+mod memory;
 pub mod metrics;
 mod registry;
 mod report;
+mod shard;
 
-pub use check::{Check, Endpoint, Endpoints};
-pub use config::HealthConfig;
+pub use check::{Check, Endpoint, Endpoints, Toggle};
+pub use config::{HealthConfig, HealthProfile};
+pub use dependency::{Dependency, Tier};
 pub use error::{CheckError, RegisterError};
 pub use gate::{ReadinessGate, ShutdownSignal};
 pub use heartbeat::{Heartbeat, HeartbeatConfig};
+pub use memory::{MemoryWatermark, cgroup_memory_limit, resident_bytes};
 pub use registry::{DEFAULT_LOG_INTERVAL, DEFAULT_TIMEOUT, HealthRegistry, HealthRegistryBuilder};
 pub use report::{
     CheckReport, CheckStatus, Format, JSON_CONTENT_TYPE, Query, REASON_WITHHELD, Rendered, Report,
     Scope, TEXT_CONTENT_TYPE,
 };
+pub use shard::ShardGate;

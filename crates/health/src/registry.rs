@@ -10,12 +10,13 @@ use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::check::{Check, Endpoint, Endpoints, valid_name};
+use crate::check::{Check, Endpoint, Endpoints, Toggle, valid_name};
 use crate::entry::{Entry, EntryConfig};
 use crate::error::{CheckError, RegisterError};
 use crate::gate::{ReadinessGate, ShutdownSignal};
 use crate::metrics::{DEFAULT_PREFIX, Metrics};
 use crate::report::{CheckReport, CheckStatus, Query, Rendered, Report, Scope};
+use crate::shard::ShardGate;
 
 /// Default timeout of an asynchronous check; shorter than a typical kubelet probe timeout
 /// plus period, so a hung check fails the probe instead of hanging it.
@@ -31,6 +32,7 @@ pub struct HealthRegistryBuilder {
     log_interval: Duration,
     metrics_prefix: Option<String>,
     ping: bool,
+    show_reasons: bool,
 }
 
 impl Default for HealthRegistryBuilder {
@@ -41,6 +43,7 @@ impl Default for HealthRegistryBuilder {
             log_interval: DEFAULT_LOG_INTERVAL,
             metrics_prefix: Some(DEFAULT_PREFIX.to_owned()),
             ping: true,
+            show_reasons: false,
         }
     }
 }
@@ -81,6 +84,14 @@ impl HealthRegistryBuilder {
         self
     }
 
+    /// Whether the aggregated endpoints (`/readyz`, `/readyz?verbose`, `?format=json`) show a
+    /// failed check's error instead of `reason withheld` (default no, as the apiserver:
+    /// anyone who can reach a probe port would read it). Meant for development profiles.
+    pub fn show_reasons(mut self, show: bool) -> Self {
+        self.show_reasons = show;
+        self
+    }
+
     /// Builds the registry; the livez grace period starts now.
     pub fn build(self) -> HealthRegistry {
         let epoch = Instant::now();
@@ -96,6 +107,7 @@ impl HealthRegistryBuilder {
                 },
                 grace_until: epoch + self.livez_grace_period,
                 metrics: Metrics::new(self.metrics_prefix),
+                show_reasons: self.show_reasons,
                 changed,
             }),
         };
@@ -123,6 +135,7 @@ struct Inner {
     config: EntryConfig,
     grace_until: Instant,
     metrics: Metrics,
+    show_reasons: bool,
     /// Bumped when readiness may have changed without a request (gate opened, shutdown).
     changed: watch::Sender<u64>,
 }
@@ -179,6 +192,7 @@ impl HealthRegistry {
             check.kind,
             check.timeout,
             check.cache_interval,
+            check.condition,
             metrics,
             &self.inner.config,
         ));
@@ -220,6 +234,22 @@ impl HealthRegistry {
             }),
         )?;
         Ok(signal)
+    }
+
+    /// A switch for conditional checks ([`Check::when`]), initially `on`.
+    pub fn toggle(&self, on: bool) -> Toggle {
+        Toggle::new(on, self.inner.changed.clone())
+    }
+
+    /// Registers a readyz check named `name` that passes only once every expected shard
+    /// (a service's part of the inventory, a tenant, a partition) is marked loaded. While
+    /// some are missing it fails naming them, and lists the loaded ones, on `/readyz/<name>`.
+    /// With no shard expected it passes.
+    pub fn shard_gate(&self, name: &str) -> Result<ShardGate, RegisterError> {
+        let gate = ShardGate::new(self.inner.changed.clone());
+        let probe = gate.clone();
+        self.register(Endpoints::READYZ, Check::immediate(name, move || probe.check()))?;
+        Ok(gate)
     }
 
     /// Registers the check metrics (see [`crate::metrics`]) in `registry`. Call once.
@@ -283,6 +313,7 @@ impl HealthRegistry {
             scope: Scope::Endpoint,
             verbose: query.verbose,
             format: query.format,
+            show_reasons: self.inner.show_reasons,
             checks,
             unmatched_excludes,
         }
@@ -305,6 +336,7 @@ impl HealthRegistry {
             scope: Scope::Single,
             verbose: query.verbose,
             format: query.format,
+            show_reasons: self.inner.show_reasons,
             checks: vec![check],
             unmatched_excludes: Vec::new(),
         })
@@ -341,6 +373,14 @@ impl HealthRegistry {
         endpoint: Endpoint,
         in_grace: bool,
     ) -> CheckReport {
+        if entry.condition.as_ref().is_some_and(|toggle| !toggle.is_on()) {
+            entry.report_status(endpoint, true);
+            return CheckReport {
+                name: entry.name.clone(),
+                status: CheckStatus::Inactive,
+                duration: Duration::ZERO,
+            };
+        }
         if in_grace {
             entry.report_status(endpoint, true);
             return CheckReport {

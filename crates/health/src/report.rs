@@ -78,6 +78,8 @@ pub enum CheckStatus {
     Failed(CheckError),
     /// Skipped through `?exclude=`.
     Excluded,
+    /// A conditional check whose toggle is off: not run, counts as passed.
+    Inactive,
 }
 
 /// One line of a report.
@@ -107,6 +109,8 @@ pub struct Report {
     pub(crate) scope: Scope,
     pub(crate) verbose: bool,
     pub(crate) format: Format,
+    /// Show failed checks' errors on the aggregated endpoints too.
+    pub(crate) show_reasons: bool,
     pub(crate) checks: Vec<CheckReport>,
     /// Sorted, deduplicated names from `?exclude=` that matched no check.
     pub(crate) unmatched_excludes: Vec<String>,
@@ -191,6 +195,10 @@ impl Report {
             let _ = match &check.status {
                 CheckStatus::Passed => writeln!(body, "[+]{} ok", check.name),
                 CheckStatus::Excluded => writeln!(body, "[+]{} excluded: ok", check.name),
+                CheckStatus::Inactive => writeln!(body, "[+]{} inactive: ok", check.name),
+                CheckStatus::Failed(err) if self.show_reasons => {
+                    writeln!(body, "[-]{} failed: {err}", check.name)
+                }
                 CheckStatus::Failed(_) => {
                     writeln!(body, "[-]{} failed: {REASON_WITHHELD}", check.name)
                 }
@@ -223,11 +231,13 @@ impl Report {
                 let (status, error) = match &check.status {
                     CheckStatus::Passed => ("ok", None),
                     CheckStatus::Excluded => ("excluded", None),
+                    CheckStatus::Inactive => ("inactive", None),
                     CheckStatus::Failed(err) => (
                         "failed",
-                        Some(match self.scope {
-                            Scope::Single => Cow::Owned(err.to_string()),
-                            Scope::Endpoint => Cow::Borrowed(REASON_WITHHELD),
+                        Some(if self.scope == Scope::Single || self.show_reasons {
+                            Cow::Owned(err.to_string())
+                        } else {
+                            Cow::Borrowed(REASON_WITHHELD)
                         }),
                     ),
                 };

@@ -108,6 +108,9 @@ struct Gates {
     started: ReadinessGate,
 }
 
+/// How often resident memory is read for the watermark.
+const MEMORY_SAMPLE_EVERY: Duration = Duration::from_millis(500);
+
 impl Server {
     async fn bind(
         app: Arc<App>,
@@ -134,6 +137,12 @@ impl Server {
             }),
         )?;
         let shutdown = health.shutdown_check()?;
+        let memory = config.health.memory_watermark();
+        if let Some(memory) = &memory {
+            memory.spawn_sampler(MEMORY_SAMPLE_EVERY);
+            health.register(Endpoints::READYZ, memory.check("memory"))?;
+            tracing::info!(limit_bytes = memory.limit(), "memory watermark on");
+        }
         app.metrics.register_prefixed(|r| health.register_metrics(r));
 
         let ctx = AdminContext {
@@ -152,6 +161,9 @@ impl Server {
         if let Some(addr) = config.listen.http {
             let ctx = traffic::TrafficContext::new(app.routing.table());
             let (front, overload) = traffic::front_end(ctx, &config.http, &app.metrics);
+            if let Some(memory) = &memory {
+                overload.shed_above(memory.clone());
+            }
             health.register(
                 Endpoints::READYZ,
                 Check::immediate("overloaded", move || overload.check().map_err(CheckError::new)),

@@ -555,3 +555,86 @@ async fn query_format_json_needs_exact_value() {
     let query = Query::parse("format=JSON");
     assert_eq!(query.format, Format::Text);
 }
+
+#[tokio::test]
+async fn a_conditional_check_counts_only_while_its_toggle_is_on() {
+    let health = HealthRegistry::builder().ping(false).build();
+    let feature = health.toggle(false);
+    health
+        .register(Endpoints::READYZ, failing("geoip", "no database").when(feature.clone()))
+        .unwrap();
+    let mut changes = health.subscribe_changes();
+    changes.borrow_and_update();
+
+    let off = health.respond("/readyz", Some("verbose")).await;
+    assert_eq!((off.status, &*off.body), (200, "[+]geoip inactive: ok\nreadyz check passed\n"));
+    let json = health.respond("/readyz", Some("format=json")).await;
+    assert!(json.body.contains(r#""status":"inactive""#), "{}", json.body);
+
+    assert!(!feature.set(true));
+    assert!(changes.has_changed().unwrap(), "flipping wakes the readiness pollers");
+    let on = health.respond("/readyz", Some("verbose")).await;
+    assert_eq!(
+        (on.status, &*on.body),
+        (500, "[-]geoip failed: reason withheld\nreadyz check failed\n")
+    );
+
+    feature.set(false);
+    assert_eq!(health.respond("/readyz", None).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_shard_gate_names_the_parts_not_loaded_and_the_loaded_ones() {
+    let health = HealthRegistry::builder().ping(false).build();
+    let services = health.shard_gate("services").unwrap();
+    assert_eq!(health.respond("/readyz", None).await.status, 200, "nothing expected yet");
+
+    services.expect(["video", "static", "api"]);
+    services.loaded("static");
+    let one = health.respond("/readyz/services", None).await;
+    assert_eq!(one.status, 500);
+    assert_eq!(one.body, "internal server error: not loaded: api, video (loaded: static)\n");
+    assert_eq!(services.pending(), ["api", "video"]);
+
+    // A reload that drops `api` and keeps the others keeps what was loaded.
+    services.expect(["video", "static"]);
+    services.loaded("video");
+    assert_eq!(health.respond("/readyz", None).await.status, 200);
+
+    // A part being replaced holds readiness again, by name.
+    services.unloaded("video");
+    let one = health.respond("/readyz/services", None).await;
+    assert_eq!(one.body, "internal server error: not loaded: video (loaded: static)\n");
+}
+
+#[tokio::test]
+async fn show_reasons_puts_the_error_on_the_aggregated_endpoints() {
+    let health = HealthRegistry::builder().ping(false).show_reasons(true).build();
+    health.register(Endpoints::READYZ, failing("b", "disk full")).unwrap();
+    let text = health.respond("/readyz", None).await;
+    assert_eq!(text.body, "[-]b failed: disk full\nreadyz check failed\n");
+    let json = health.respond("/readyz", Some("format=json")).await;
+    assert!(json.body.contains(r#""error":"disk full""#), "{}", json.body);
+}
+
+#[tokio::test]
+async fn profiles_set_detail_and_dependency_timing() {
+    use crate::config::{HealthConfig, HealthProfile};
+    for (profile, shown) in
+        [(HealthProfile::Dev, true), (HealthProfile::Test, true), (HealthProfile::Prod, false)]
+    {
+        let config = HealthConfig { profile, ..HealthConfig::default() };
+        let health = config.registry_builder().ping(false).build();
+        health.register(Endpoints::READYZ, failing("b", "disk full")).unwrap();
+        let body = health.respond("/readyz", None).await.body;
+        assert_eq!(body.contains("disk full"), shown, "{}: {body}", profile.as_str());
+    }
+    assert_eq!(
+        HealthProfile::Test.dependency_timing(),
+        (Duration::from_millis(500), Duration::from_millis(100))
+    );
+    let toml = "profile = \"dev\"\n";
+    let parsed: HealthConfig = toml::from_str(toml).unwrap();
+    assert_eq!(parsed.profile, HealthProfile::Dev);
+    assert!(toml::from_str::<HealthConfig>("profile = \"staging\"\n").is_err());
+}

@@ -12,8 +12,8 @@
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -25,6 +25,7 @@ use governor::clock::Clock;
 use governor::{DefaultKeyedRateLimiter, Quota};
 use ipnet::IpNet;
 use prometheus_client::metrics::gauge::Gauge;
+use switchyard_health::MemoryWatermark;
 use tower::{Layer, Service};
 
 use super::client_ip::{self, ClientAddr};
@@ -50,6 +51,8 @@ struct State {
     max_connections: usize,
     head_timeout: Duration,
     metrics: TrafficMetrics,
+    /// Above its high mark every request is shed as over the concurrency limit.
+    memory: OnceLock<MemoryWatermark>,
 }
 
 /// The admission layer; wrap the traffic router with it (`Router::layer`).
@@ -66,6 +69,12 @@ pub struct Overload {
 }
 
 impl Overload {
+    /// From now on, requests are shed (`503 overloaded`, counted as over the limit) while
+    /// `memory` is over its watermark. Set once; later calls are ignored.
+    pub fn shed_above(&self, memory: MemoryWatermark) {
+        let _ = self.state.memory.set(memory);
+    }
+
     /// `Err` with the counts while above the watermark.
     pub fn check(&self) -> Result<(), String> {
         let n = self.in_flight();
@@ -116,6 +125,7 @@ impl AdmissionLayer {
             max_connections,
             head_timeout: Duration::from_millis(config.request_header_timeout_ms.max(1)),
             metrics,
+            memory: OnceLock::new(),
         });
         (Self { state: state.clone() }, Overload { state })
     }
@@ -279,6 +289,10 @@ impl State {
     }
 
     fn acquire(self: &Arc<Self>) -> Option<Slot> {
+        if self.memory.get().is_some_and(MemoryWatermark::is_over) {
+            self.metrics.overloaded.inc();
+            return None;
+        }
         let prev = self.in_flight.fetch_add(1, Ordering::Acquire);
         if prev >= self.max {
             self.in_flight.fetch_sub(1, Ordering::Release);

@@ -170,3 +170,30 @@ fn route_format_json_and_debug_pick_share_one_decision_view() {
     assert!(pick["skipped"].is_array(), "the debug view explains: {pick}");
     assert!(route.get("skipped").is_none(), "{route}");
 }
+
+/// With resident memory over `health.memory_limit_bytes` × `memory_high_ratio`, readiness
+/// fails with the `memory` check and the traffic listener sheds, while `/livez` stays 200.
+#[test]
+fn over_the_memory_watermark_readiness_fails_and_traffic_is_shed() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let plan = FleetPlan::new(Protocol::Http, 2)
+        .with_addressing(Addressing::Loopback { first: Ipv4Addr::new(127, 0, 64, 1), port: 0 });
+    let fleet = rt.block_on(SimFleet::start(plan)).unwrap();
+    // A limit any running process is above: 4 MiB.
+    let config = format!("[health]\nmemory_limit_bytes = 4194304\n\n{}", config(&fleet.addrs()));
+    let sy = Switchyard::start_with_files(
+        &config,
+        &[("czf.json", CZF)],
+        &["--http-listen", "127.0.0.1:0"],
+        &[],
+    );
+    let http = sy.listener("http");
+    let memory = sy.wait_status("/readyz/memory", 500, Duration::from_secs(20));
+    assert!(memory.body.contains("above the high mark 3 MiB (limit 4 MiB)"), "{}", memory.body);
+    assert_eq!(crate::common::get(sy.admin, "/livez", &[]).status, 200);
+
+    let mut c = rt.block_on(Conn::open(http));
+    let r = rt.block_on(c.get("/v1/route?path=/a.ts", &[("Host", "video.example")]));
+    assert_eq!(r.status, 503, "{:?}", r);
+    assert_eq!(r.json()["error"]["code"], "overloaded");
+}
