@@ -19,22 +19,25 @@ fn closed_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// Two nodes on a refused port, probed over TCP, and `extra` appended.
-fn config(extra: &str) -> String {
-    let port = closed_port();
-    format!(
-        r#"[lifecycle]
+/// Start-up, shutdown and probe settings: TCP probes, first probes at once.
+const SETTINGS: &str = r#"[lifecycle]
 shutdown_delay_seconds = 0
 
 [probe.default]
-check = {{ kind = "tcp" }}
+check = { kind = "tcp" }
 interval_ms = 1000
 timeout_ms = 500
 connect_timeout_ms = 300
 
 [probe.engine]
 first_probe_spread_ms = 0
+"#;
 
+/// Zone `ams` with nodes `ams-1` and `ams-2` on a refused port, service `video`.
+fn fleet() -> String {
+    let port = closed_port();
+    format!(
+        r#"
 [[inventory.zones]]
 name = "ams"
 
@@ -53,8 +56,13 @@ port = {port}
 [[inventory.services]]
 name = "video"
 hostnames = ["video.example"]
-{extra}"#
+"#
     )
+}
+
+/// [`SETTINGS`], the [`fleet`], and `extra` appended.
+fn config(extra: &str) -> String {
+    format!("{SETTINGS}{}{extra}", fleet())
 }
 
 fn post(sy: &Switchyard, path: &str, body: &str) -> (u16, serde_json::Value) {
@@ -427,4 +435,50 @@ fn wait_exit(child: &mut std::process::Child, limit: Duration) -> std::process::
         assert!(std::time::Instant::now() < deadline, "no exit within {limit:?}");
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+#[test]
+fn an_operator_write_to_etcd_is_audited_with_its_revision() {
+    let etcd = switchyard_testkit::etcd::Etcd::start();
+    let endpoint = etcd.endpoint();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("fleet.toml"), fleet()).unwrap();
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["etcd", "import", "fleet.toml", "--etcd", &endpoint])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "import: {}", String::from_utf8_lossy(&out.stderr));
+
+    let config = format!("{SETTINGS}\n[admin]\naudit_file = \"audit.log\"\n");
+    let sy = Switchyard::start(
+        &config,
+        &["--etcd", &endpoint, "--instance-id", "solo"],
+        &[("SWITCHYARD_ADMIN_TOKEN", TOKEN)],
+    );
+    sy.wait_status("/readyz", 200, Duration::from_secs(30));
+    let body = r#"{"admin": "drain", "reason": "fleet-wide drain"}"#;
+    let (status, v) = post(&sy, "/admin/nodes/ams-1", body);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["admin"], "drain", "{v}");
+    let (status, _) = post(&sy, "/admin/nodes/nope", r#"{"admin": "drain"}"#);
+    assert_eq!(status, 404);
+
+    sy.log.wait_for("unknown_node", Duration::from_secs(10));
+    let text = std::fs::read_to_string(sy.path("audit.log")).unwrap();
+    let records: Vec<serde_json::Value> =
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(records.len(), 2, "{text}");
+    let written = &records[0];
+    assert_eq!(written["action"], "node-state");
+    assert_eq!(written["node"], "ams-1");
+    assert_eq!(written["before"], serde_json::json!({"admin": "enabled"}), "{written}");
+    assert_eq!(written["after"]["admin"], "drain", "{written}");
+    assert!(written["after"]["etcd_revision"].as_i64().unwrap() > 0, "{written}");
+    assert_eq!(written["reason"], "fleet-wide drain");
+    assert_eq!(written["outcome"], "ok");
+    assert_eq!(written["token_fingerprint"], TOKEN_FINGERPRINT);
+    assert_eq!(records[1]["outcome"], "unknown_node", "{}", records[1]);
+    assert_eq!(records[1]["after"], serde_json::Value::Null, "nothing written: {}", records[1]);
+    assert!(!text.contains(TOKEN) && !sy.log.all().contains(TOKEN));
 }
