@@ -231,6 +231,7 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
     check(new.listen.admin != old.listen.admin, "listen.admin");
     check(new.listen.http != old.listen.http, "listen.http");
     check(new.listen.dns != old.listen.dns, "listen.dns");
+    check(new.admin.audit_file != old.admin.audit_file, "admin.audit_file");
     // The front ends are built with their settings at start.
     check(new.http != old.http, "http");
     check(new.dns != old.dns, "dns");

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
@@ -17,6 +17,8 @@ use switchyard_probe::ProbeEngine;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::admin::audit::AuditLog;
+use crate::admin::startup::{Phase, StartupPhases};
 use crate::admin::{self, AdminContext, auth::AuthPolicy};
 use crate::app::App;
 use crate::cluster::{self, Cluster};
@@ -25,7 +27,7 @@ use crate::config::{self, Config, EtcdOverrides, ListenOverrides};
 use crate::install::Installer;
 use crate::lifecycle::{self, ShutdownTokens};
 use crate::metrics::Metrics;
-use crate::{prober, traffic};
+use crate::{logging, prober, traffic};
 
 /// Arguments of `serve`.
 #[derive(Debug, Clone, Args)]
@@ -45,6 +47,7 @@ pub struct ServeArgs {
 
 /// Runs `serve` until shutdown. Configuration problems are printed and give exit code 1.
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let startup = Arc::new(StartupPhases::new(Instant::now()));
     let mut config = match config::load_file(&args.config) {
         Ok(c) => c,
         Err(e) => {
@@ -76,15 +79,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         config.admin.token_file.as_ref().map(|f| base_dir.join(f)).as_deref(),
     )?;
     token::check_exposure(config.listen.admin, config.admin.mutations_enabled, token.as_ref())?;
+    let audit = match &config.admin.audit_file {
+        Some(file) => AuditLog::open(&base_dir.join(file))?,
+        None => AuditLog::log_only(),
+    };
 
-    let (app, feed) = App::new(
-        args.config.clone(),
-        config,
-        args.listen.clone(),
-        args.etcd.clone(),
-        Metrics::new(),
-    );
-    let server = Server::bind(Arc::new(app), feed, token).await?;
+    let metrics = Metrics::new();
+    metrics.register(|r| {
+        logging::register_metrics(r);
+        startup.register(r);
+    });
+    let (app, feed) =
+        App::new(args.config.clone(), config, args.listen.clone(), args.etcd.clone(), metrics);
+    startup.finish(Phase::Config, startup.origin());
+    let admin = Admin { token, audit: Arc::new(audit), startup: startup.clone() };
+    let server = Server::bind(Arc::new(app), feed, admin).await?;
     server.run(Duration::from_millis(args.startup_delay_ms)).await
 }
 
@@ -99,6 +108,14 @@ struct Server {
     gates: Gates,
     shutdown: ShutdownSignal,
     admin_addr: std::net::SocketAddr,
+    startup: Arc<StartupPhases>,
+}
+
+/// What the admin listener is given besides the application state.
+struct Admin {
+    token: Option<AdminToken>,
+    audit: Arc<AuditLog>,
+    startup: Arc<StartupPhases>,
 }
 
 /// One-way readiness gates opened by the start-up work.
@@ -112,11 +129,8 @@ struct Gates {
 const MEMORY_SAMPLE_EVERY: Duration = Duration::from_millis(500);
 
 impl Server {
-    async fn bind(
-        app: Arc<App>,
-        feed: InventoryFeed,
-        token: Option<AdminToken>,
-    ) -> anyhow::Result<Self> {
+    async fn bind(app: Arc<App>, feed: InventoryFeed, admin: Admin) -> anyhow::Result<Self> {
+        let began = Instant::now();
         let config = app.config.load_full();
         let tokens = ShutdownTokens::default();
         let health = config.health.registry_builder().build();
@@ -145,9 +159,12 @@ impl Server {
         }
         app.metrics.register_prefixed(|r| health.register_metrics(r));
 
+        let Admin { token, audit, startup } = admin;
         let ctx = AdminContext {
             app: app.clone(),
             auth: Arc::new(AuthPolicy { token, mutations_enabled: config.admin.mutations_enabled }),
+            audit,
+            startup: startup.clone(),
         };
         let health_router = switchyard_health::axum::router(health.clone());
         let mut listeners = JoinSet::new();
@@ -191,6 +208,7 @@ impl Server {
             .context("DNS listener")?;
             tracing::info!(addr = %bound, "dns listener ready");
         }
+        startup.finish(Phase::Bind, began);
 
         Ok(Self {
             app,
@@ -202,6 +220,7 @@ impl Server {
             gates,
             shutdown,
             admin_addr,
+            startup,
         })
     }
 
@@ -209,10 +228,22 @@ impl Server {
         let config = self.app.config.load_full();
         let delay = secs(config.lifecycle.shutdown_delay_seconds);
         let shutdown = self.shutdown.clone();
-        let sequence =
-            tokio::spawn(lifecycle::run_signal_sequence(self.tokens.clone(), delay, move || {
+        let signals = lifecycle::Signals::install()
+            .inspect_err(|e| {
+                tracing::error!(
+                    "cannot install the SIGTERM/SIGINT handlers, shutdown only via the admin \
+                     API: {e}"
+                )
+            })
+            .ok();
+        let sequence = tokio::spawn(lifecycle::run_signal_sequence(
+            self.tokens.clone(),
+            delay,
+            signals,
+            move || {
                 shutdown.begin();
-            }));
+            },
+        ));
         self.background.spawn(reload_on_sighup(self.app.clone(), self.tokens.begun.clone()));
 
         // Start-up work runs after bind; readiness gates on it.
@@ -251,6 +282,7 @@ impl Server {
     /// racing it.
     async fn startup(&mut self) -> anyhow::Result<()> {
         let app = self.app.clone();
+        let began = Instant::now();
         let _no_reload = app.reload_lock.lock().await;
         let config = app.config.load_full();
         let etcd = config.inventory.etcd.clone();
@@ -294,11 +326,15 @@ impl Server {
             }
         };
         self.gates.inventory.open();
+        self.startup.finish(Phase::Inventory, began);
+        let began = Instant::now();
         installer
             .installed(version)
             .await
             .map_err(|e| anyhow::anyhow!("building the routing table: {e}"))?;
         self.gates.routing_table.open();
+        self.startup.finish(Phase::RoutingTable, began);
+        let began = Instant::now();
 
         // The targets are applied by the engine's task; until then its counters read "no
         // nodes", which the warm-up check would take for a warm empty fleet.
@@ -310,6 +346,17 @@ impl Server {
         tracing::info!(targets = engine.stats().nodes, "probe engine started");
         self.gates.started.open();
         tracing::info!("start-up complete");
+        let (startup, stop) = (self.startup.clone(), self.tokens.background.clone());
+        self.background.spawn(async move {
+            if admin::startup::first_probe_round(&engine, &stop).await {
+                startup.finish(Phase::FirstProbes, began);
+                let total = startup.view().total_seconds.unwrap_or_default();
+                tracing::info!(
+                    startup_ms = (total * 1000.0) as u64,
+                    "first probe round done: every target has a result"
+                );
+            }
+        });
         Ok(())
     }
 

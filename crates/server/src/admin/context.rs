@@ -2,9 +2,13 @@
 
 use std::sync::Arc;
 
+use axum::extract::FromRef;
+
 use crate::app::App;
 
+use super::audit::AuditLog;
 use super::auth::AuthPolicy;
+use super::startup::StartupPhases;
 
 /// What the admin handlers share.
 #[derive(Clone)]
@@ -13,4 +17,14 @@ pub struct AdminContext {
     pub app: Arc<App>,
     /// Token and mutation policy for `/admin/*`.
     pub auth: Arc<AuthPolicy>,
+    /// Where admin mutations are recorded.
+    pub audit: Arc<AuditLog>,
+    /// Start-up phase timing, for `/debug/startup`.
+    pub startup: Arc<StartupPhases>,
+}
+
+impl FromRef<AdminContext> for Arc<AuthPolicy> {
+    fn from_ref(ctx: &AdminContext) -> Self {
+        ctx.auth.clone()
+    }
 }

@@ -1,15 +1,18 @@
 //! The admin listener: self-health endpoints, `/metrics`, and the token-protected `/admin/*`
 //! API. It is separate from the traffic listeners so it keeps answering under load.
 
+pub mod audit;
 pub mod auth;
 mod context;
 mod crs;
 mod debug;
 mod etag;
 pub mod grpc;
+mod loglevel;
 mod nodes;
 mod page;
 mod respond;
+pub mod startup;
 
 use std::net::SocketAddr;
 
@@ -28,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::maintenance::Source;
 use crate::metrics::Format;
+use audit::Actor;
 pub use context::AdminContext;
 pub use respond::{error_response, parse_json};
 
@@ -62,11 +66,13 @@ pub fn router(ctx: AdminContext, health: Router) -> Router {
         .route("/admin/maintenance", get(get_maintenance).post(post_maintenance))
         .route("/admin/reload", post(reload))
         .route("/admin/nodes/{id}", get(nodes::get_node).post(nodes::set_node))
+        .route("/admin/log-level", get(loglevel::get_level).post(loglevel::set_level))
         .layer(axum::middleware::from_fn_with_state(ctx.auth.clone(), auth::require_token));
     Router::new()
         .route("/metrics", get(metrics))
         .route("/debug/localize", get(debug::localize))
         .route("/debug/pick", get(debug::pick))
+        .route("/debug/startup", get(startup_phases))
         .route("/api/v1/fleet", get(nodes::fleet))
         .route("/api/v1/cluster", get(nodes::cluster))
         .merge(crs::router())
@@ -87,6 +93,11 @@ async fn metrics(State(ctx): State<AdminContext>, headers: axum::http::HeaderMap
     (headers, ctx.app.metrics.encode_as(format)).into_response()
 }
 
+/// `GET /debug/startup`: each start-up phase with its duration ([`startup::StartupPhases`]).
+async fn startup_phases(State(ctx): State<AdminContext>) -> Response {
+    axum::Json(ctx.startup.view()).into_response()
+}
+
 async fn get_maintenance(State(ctx): State<AdminContext>) -> Response {
     axum::Json(&*ctx.app.maintenance.get()).into_response()
 }
@@ -100,7 +111,7 @@ struct MaintenanceRequest {
     reason: String,
 }
 
-async fn post_maintenance(State(ctx): State<AdminContext>, body: Bytes) -> Response {
+async fn post_maintenance(State(ctx): State<AdminContext>, actor: Actor, body: Bytes) -> Response {
     let req: MaintenanceRequest = match parse_json(&body) {
         Ok(r) => r,
         Err(resp) => return resp,
@@ -110,15 +121,71 @@ async fn post_maintenance(State(ctx): State<AdminContext>, body: Bytes) -> Respo
     } else {
         tracing::info!("maintenance mode off (admin API)");
     }
+    let before = maintenance_state(&ctx);
+    let reason = req.reason.clone();
     ctx.app.maintenance.set(req.enabled, req.reason, Source::Admin);
+    let after = maintenance_state(&ctx);
+    ctx.audit.record(&actor.record("maintenance", before, after).reason(Some(&reason)));
     axum::Json(&*ctx.app.maintenance.get()).into_response()
 }
 
-async fn reload(State(ctx): State<AdminContext>) -> Response {
-    match ctx.app.reload().await {
-        Ok(report) => axum::Json(report).into_response(),
+/// This instance's maintenance switch, as audit records show it.
+fn maintenance_state(ctx: &AdminContext) -> serde_json::Value {
+    let state = ctx.app.maintenance.get();
+    serde_json::to_value(&*state).unwrap_or(serde_json::Value::Null)
+}
+
+/// Optional body of `POST /admin/reload`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReloadRequest {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn reload(State(ctx): State<AdminContext>, actor: Actor, body: Bytes) -> Response {
+    let req: ReloadRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ReloadRequest::default()
+    } else {
+        match parse_json(&body) {
+            Ok(r) => r,
+            Err(resp) => return resp,
+        }
+    };
+    let before = config_state(&ctx);
+    let result = ctx.app.reload().await;
+    let record = actor.record("reload", before, config_state(&ctx)).reason(req.reason.as_deref());
+    match result {
+        Ok(report) => {
+            ctx.audit.record(&record);
+            axum::Json(report).into_response()
+        }
         Err(e) => {
-            error_response(StatusCode::UNPROCESSABLE_ENTITY, "reload_refused", &e.to_string())
+            const CODE: &str = "reload_refused";
+            ctx.audit.record(&record.refused(CODE));
+            error_response(StatusCode::UNPROCESSABLE_ENTITY, CODE, &e.to_string())
         }
     }
+}
+
+/// The configuration in force, as audit records show it: a fingerprint of the whole parsed
+/// configuration (so any change shows, without writing out its secrets) and the inventory's
+/// size.
+fn config_state(ctx: &AdminContext) -> serde_json::Value {
+    let config = ctx.app.config.load();
+    let fingerprint = serde_json::to_vec(&**config)
+        .map(|bytes| audit::fingerprint_bytes(&bytes))
+        .unwrap_or_default();
+    let (nodes, zones, services) = ctx
+        .app
+        .routing
+        .inventory()
+        .map(|i| (i.spec.nodes.len(), i.spec.zones.len(), i.spec.services.len()))
+        .unwrap_or_default();
+    serde_json::json!({
+        "config_sha256": fingerprint,
+        "nodes": nodes,
+        "zones": zones,
+        "services": services,
+    })
 }

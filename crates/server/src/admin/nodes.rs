@@ -10,9 +10,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use serde_json::json;
 use switchyard_probe::HealthSnapshot;
 use switchyard_route::{AdminState, NodeSpec, RoutingTable};
 
+use super::audit::Actor;
 use super::context::AdminContext;
 use super::etag;
 use super::respond::{error_response, parse_json};
@@ -114,27 +116,65 @@ pub async fn get_node(State(ctx): State<AdminContext>, Path(id): Path<String>) -
 #[serde(deny_unknown_fields)]
 struct NodeRequest {
     admin: AdminState,
+    /// Why, for the audit log.
+    #[serde(default)]
+    reason: Option<String>,
 }
 
-/// `POST /admin/nodes/<id>` `{"admin": "enabled"|"drain"|"maintenance"}`.
+/// `POST /admin/nodes/<id>` `{"admin": "enabled"|"drain"|"maintenance", "reason": "..."}`.
 pub async fn set_node(
     State(ctx): State<AdminContext>,
     Path(id): Path<String>,
+    actor: Actor,
     body: Bytes,
 ) -> Response {
     let req: NodeRequest = match parse_json(&body) {
         Ok(r) => r,
         Err(resp) => return resp,
     };
+    let before = admin_state_value(&ctx, &id);
+    let record = |after: serde_json::Value| {
+        actor.record("node-state", before.clone(), after).node(&id).reason(req.reason.as_deref())
+    };
     if let Some(cluster) = ctx.app.cluster.get() {
-        return set_node_in_etcd(ctx.clone(), cluster, id, req.admin).await;
+        let (resp, revision) = set_node_in_etcd(ctx.clone(), cluster, id.clone(), req.admin).await;
+        let after = json!({ "admin": req.admin.as_str(), "etcd_revision": revision });
+        let entry = match (revision, resp.status()) {
+            // Not written: nothing changed.
+            (None, status) => record(before.clone()).refused(status_code_name(status)),
+            // Written to etcd; a late application here is still a change made.
+            (Some(_), _) => record(after),
+        };
+        ctx.audit.record(&entry);
+        return resp;
     }
     match ctx.app.routing.set_admin_state(&id, req.admin) {
         Ok(()) => {
             tracing::info!(node.id = %id, admin = req.admin.as_str(), "node operator state changed (admin API)");
+            ctx.audit.record(&record(admin_state_value(&ctx, &id)));
             get_node(State(ctx), Path(id)).await
         }
-        Err(e) => error_response(StatusCode::NOT_FOUND, "unknown_node", &e.to_string()),
+        Err(e) => {
+            const CODE: &str = "unknown_node";
+            ctx.audit.record(&record(before.clone()).refused(CODE));
+            error_response(StatusCode::NOT_FOUND, CODE, &e.to_string())
+        }
+    }
+}
+
+/// A node's operator state as audit records show it (`null` for an unknown node).
+fn admin_state_value(ctx: &AdminContext, id: &str) -> serde_json::Value {
+    match ctx.app.routing.admin_state_of(id) {
+        Some(state) => json!({ "admin": state.as_str() }),
+        None => serde_json::Value::Null,
+    }
+}
+
+/// The error code of an answer from [`set_node_in_etcd`] that wrote nothing.
+fn status_code_name(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => "unknown_node",
+        _ => "etcd_unavailable",
     }
 }
 
@@ -142,37 +182,39 @@ pub async fn set_node(
 const APPLY_WAIT: Duration = Duration::from_secs(3);
 
 /// In etcd mode the operator state goes to `admin/nodes/<id>`, so every instance applies it;
-/// the answer waits until this instance has (read-your-writes).
+/// the answer waits until this instance has (read-your-writes). Returns the answer and the
+/// etcd revision written, if any.
 async fn set_node_in_etcd(
     ctx: AdminContext,
     cluster: &Cluster,
     id: String,
     admin: AdminState,
-) -> Response {
+) -> (Response, Option<i64>) {
     let known =
         ctx.app.routing.inventory().is_some_and(|i| i.spec.nodes.iter().any(|n| n.id == id));
     if !known {
-        return error_response(StatusCode::NOT_FOUND, "unknown_node", &format!("no node {id:?}"));
+        let resp =
+            error_response(StatusCode::NOT_FOUND, "unknown_node", &format!("no node {id:?}"));
+        return (resp, None);
     }
     let revision = match cluster.source.set_operator_state(&id, admin).await {
         Ok(r) => r,
         Err(e) => {
-            return error_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "etcd_unavailable",
-                &e.to_string(),
-            );
+            let resp =
+                error_response(StatusCode::SERVICE_UNAVAILABLE, "etcd_unavailable", &e.to_string());
+            return (resp, None);
         }
     };
     tracing::info!(node.id = %id, admin = admin.as_str(), revision, "node operator state written to etcd (admin API)");
     if !cluster.source.wait_applied(revision, APPLY_WAIT).await {
-        return error_response(
+        let resp = error_response(
             StatusCode::GATEWAY_TIMEOUT,
             "not_applied",
             &format!(
                 "written to etcd at revision {revision}, not applied here within {APPLY_WAIT:?}"
             ),
         );
+        return (resp, Some(revision));
     }
     // The applier may still be debouncing the rebuild: wait for the installed inventory.
     let deadline = tokio::time::Instant::now() + APPLY_WAIT;
@@ -181,7 +223,7 @@ async fn set_node_in_etcd(
     {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    get_node(State(ctx), Path(id)).await
+    (get_node(State(ctx), Path(id)).await, Some(revision))
 }
 
 /// `GET /api/v1/cluster[?node=ID]`: members, shares, verdicts per prober and merged.

@@ -162,11 +162,16 @@ pub struct AdminConfig {
     /// refuses to start with mutations enabled on a non-loopback admin address and no token.
     #[serde(default = "yes")]
     pub mutations_enabled: bool,
+    /// File every admin mutation is appended to as one JSON object per line (besides the log
+    /// event with target `switchyard::audit`). Opened in append mode at start; a path that
+    /// cannot be opened stops the start. Read at start only. Default: none.
+    #[serde(default)]
+    pub audit_file: Option<PathBuf>,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        Self { token_file: None, mutations_enabled: true }
+        Self { token_file: None, mutations_enabled: true, audit_file: None }
     }
 }
 
@@ -254,6 +259,9 @@ impl Config {
                 );
             }
         }
+        if let Some(file) = &self.admin.audit_file {
+            p.extend(audit_file_problems(&base_dir.join(file)));
+        }
         let mut problems = p.into_vec();
         let inventory = self.inventory.validate("inventory", base_dir);
         // The inline fleet's cross-references come last, as they always have.
@@ -266,6 +274,38 @@ impl Config {
         problems.extend(fleet);
         problems
     }
+}
+
+/// What keeps `admin.audit_file` from being opened for appending, short of opening it
+/// (`check-config` creates no file; `serve` opens it and reports the error it gets).
+fn audit_file_problems(path: &std::path::Path) -> Vec<Problem> {
+    const KEY: &str = "admin.audit_file";
+    let mut p = Problems::new("");
+    if path.is_dir() {
+        p.push(KEY, format!("{} is a folder, not a file", path.display()));
+        return p.into_vec();
+    }
+    let parent = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    if !parent.is_dir() {
+        p.push(KEY, format!("the folder {} does not exist", parent.display()));
+        return p.into_vec();
+    }
+    let (target, what) = if path.exists() { (path, "file") } else { (parent, "folder") };
+    if !writable(target) {
+        p.push(KEY, format!("the {what} {} is not writable", target.display()));
+    }
+    p.into_vec()
+}
+
+/// Whether this process may write `path`, as the kernel judges it (`access(2)`, W_OK).
+fn writable(path: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else { return false };
+    // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
 }
 
 /// Whether `path` is inside the inline fleet arrays.
