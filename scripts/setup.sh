@@ -3,6 +3,9 @@
 # only what is missing. Usage: scripts/setup.sh [test|bench]
 set -euo pipefail
 
+CARGO_DENY_VERSION=0.20.2
+CARGO_MODULES_VERSION=0.27.0
+
 want=(protobuf-compiler libprotobuf-dev snmpd snmp bind9-dnsutils knot-dnsutils etcd-server prometheus
       python3-prometheus-client)
 if [ "${1:-test}" = bench ]; then
@@ -37,6 +40,18 @@ fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "setup: installing cargo-nextest"
   cargo install --locked cargo-nextest >/dev/null
+fi
+# `make test` checks the dependency policy (deny.toml) and the module graph
+# (scripts/check-modules.sh).
+if [ "${1:-test}" = test ]; then
+  if ! cargo deny --version >/dev/null 2>&1; then
+    echo "setup: installing cargo-deny"
+    cargo install --locked cargo-deny --version "$CARGO_DENY_VERSION" >/dev/null
+  fi
+  if ! cargo modules --version >/dev/null 2>&1; then
+    echo "setup: installing cargo-modules"
+    cargo install --locked cargo-modules --version "$CARGO_MODULES_VERSION" >/dev/null
+  fi
 fi
 
 # The SNMP command-line tests compare `switchyard snmp` with net-snmp's tools on recordings

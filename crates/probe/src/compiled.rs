@@ -175,6 +175,7 @@ impl CompiledProbe {
 fn apply_reading(out: &mut ProbeOutcome, reading: &ProbeOutcome) {
     out.utilization = reading.utilization;
     out.load_average = reading.load_average;
+    out.snmp_dropped = reading.snmp_dropped;
     if !out.is_success() {
         return;
     }

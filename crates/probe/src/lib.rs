@@ -38,7 +38,8 @@ pub use engine::{
 pub use error::ProbeError;
 pub use health::{HealthTracker, StateChange, Transition};
 pub use outcome::{
-    AgentReply, AgentState, DegradedCause, FailureCause, Phases, ProbeOutcome, Tier, Verdict,
+    AgentReply, AgentState, DegradedCause, FailureCause, Phases, ProbeOutcome, SnmpDrops, Tier,
+    Verdict,
 };
 pub use spec::ProbeSpec;
 pub use switchyard_route::{AdminState, HealthState};

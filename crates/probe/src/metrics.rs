@@ -11,7 +11,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::HealthState;
-use crate::outcome::{FailureCause, ProbeOutcome, Verdict};
+use crate::outcome::{FailureCause, ProbeOutcome, SnmpDrops, Verdict};
 
 /// `switchyard_probes_total{kind,result}`: probes finished.
 pub const PROBES_TOTAL: &str = "switchyard_probes";
@@ -31,6 +31,10 @@ pub const PROBE_TARGET_LIMITED_TOTAL: &str = "switchyard_probe_target_limited";
 pub const PROBES_IN_FLIGHT: &str = "switchyard_probes_in_flight";
 /// `switchyard_probe_schedule_lateness_seconds`: how late probes start against their plan.
 pub const PROBE_LATENESS_SECONDS: &str = "switchyard_probe_schedule_lateness_seconds";
+/// `switchyard_snmp_replies_dropped_total{reason}`: SNMP replies the probes' clients dropped:
+/// `wrong_digest` (a v3 reply whose HMAC did not verify: forged, damaged, or keyed with
+/// another pass phrase), `decryption`, `security` (other USM refusals), `parse`.
+pub const SNMP_REPLIES_DROPPED_TOTAL: &str = "switchyard_snmp_replies_dropped";
 /// `switchyard_node_up{node}` (opt-in): 1 when the node's effective state is up or degraded.
 pub const NODE_UP: &str = "switchyard_node_up";
 
@@ -55,6 +59,11 @@ struct StateLabel {
 struct FromTo {
     from: &'static str,
     to: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -93,6 +102,7 @@ pub struct ProbeMetrics {
     target_limited: Counter,
     in_flight: Gauge,
     lateness: Histogram,
+    snmp_dropped: Family<ReasonLabel, Counter>,
     per_node: Option<Family<NodeLabel, Gauge>>,
     hot: Arc<[KindHandles; KINDS.len()]>,
 }
@@ -106,6 +116,11 @@ impl Default for ProbeMetrics {
 impl ProbeMetrics {
     /// New handles; `per_node` adds `switchyard_node_up{node}` (one series per node).
     pub fn new(per_node: bool) -> Self {
+        let snmp_dropped = Family::<ReasonLabel, Counter>::default();
+        // Every reason is shown from the start, at zero.
+        for (reason, _) in SnmpDrops::default().by_reason() {
+            let _ = snmp_dropped.get_or_create(&ReasonLabel { reason });
+        }
         ProbeMetrics {
             probes: Family::default(),
             duration: Family::new_with_constructor(latency_histogram),
@@ -115,6 +130,7 @@ impl ProbeMetrics {
             target_limited: Counter::default(),
             in_flight: Gauge::default(),
             lateness: latency_histogram(),
+            snmp_dropped,
             per_node: per_node.then(Family::default),
             hot: Arc::default(),
         }
@@ -146,12 +162,24 @@ impl ProbeMetrics {
             "Delay between a probe's planned and actual start",
             self.lateness.clone(),
         );
+        registry.register(
+            SNMP_REPLIES_DROPPED_TOTAL,
+            "SNMP replies dropped by the probes' clients (wrong_digest: v3 HMAC did not verify)",
+            self.snmp_dropped.clone(),
+        );
         if let Some(f) = &self.per_node {
             registry.register(NODE_UP, "1 when the node is up or degraded", f.clone());
         }
     }
 
     pub(crate) fn probe(&self, kind: &'static str, o: &ProbeOutcome) {
+        if !o.snmp_dropped.is_empty() {
+            for (reason, n) in o.snmp_dropped.by_reason() {
+                if n > 0 {
+                    self.snmp_dropped.get_or_create(&ReasonLabel { reason }).inc_by(n);
+                }
+            }
+        }
         let Some(k) = KINDS.iter().position(|n| *n == kind) else { return };
         let hot = &self.hot[k];
         let (index, result) = match (o.verdict, o.cause) {

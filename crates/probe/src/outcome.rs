@@ -187,6 +187,42 @@ pub struct ProbeOutcome {
     pub load_average: Option<f64>,
     /// Why the verdict is degraded (`None` unless it is [`Verdict::Degraded`]).
     pub degraded_by: Option<DegradedCause>,
+    /// SNMP replies the probe's client dropped since the last probe of the same spec
+    /// reported, by reason (forged or damaged v3 replies among them). Counted into
+    /// `switchyard_snmp_replies_dropped_total`.
+    pub snmp_dropped: SnmpDrops,
+}
+
+/// SNMP replies dropped by the client, by reason: the manager's side of an agent's
+/// usmStatsWrongDigests, usmStatsDecryptionErrors and snmpInASNParseErrs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SnmpDrops {
+    /// v3 replies whose digest (HMAC) did not verify: forged, damaged, or keyed with another
+    /// authentication pass phrase.
+    pub wrong_digest: u64,
+    /// v3 replies that authenticated but did not decrypt.
+    pub decryption: u64,
+    /// Other v3 replies refused by security processing (level, user, time window).
+    pub security: u64,
+    /// Replies that were not a decodable SNMP message.
+    pub parse: u64,
+}
+
+impl SnmpDrops {
+    /// Label values of `switchyard_snmp_replies_dropped_total{reason}`, with the counts.
+    pub fn by_reason(&self) -> [(&'static str, u64); 4] {
+        [
+            ("wrong_digest", self.wrong_digest),
+            ("decryption", self.decryption),
+            ("security", self.security),
+            ("parse", self.parse),
+        ]
+    }
+
+    /// Whether nothing was dropped.
+    pub fn is_empty(&self) -> bool {
+        self.by_reason().iter().all(|(_, n)| *n == 0)
+    }
 }
 
 /// Why a probe that passed judged its node degraded.
@@ -230,6 +266,7 @@ impl ProbeOutcome {
             utilization: None,
             load_average: None,
             degraded_by: None,
+            snmp_dropped: SnmpDrops::default(),
         }
     }
 

@@ -4,16 +4,17 @@
 //! of a node only takes the counter baseline; utilization is known from the second probe on.
 
 use std::net::SocketAddr;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use switchyard_snmp::client::ClientStats;
 use switchyard_snmp::ifmib::{
     InterfacePoller, InterfaceSelector, RateCalculator, RateError, RateObservation,
 };
 use switchyard_snmp::{Client, RequestOptions, Security};
 
 use crate::error::ProbeError;
-use crate::outcome::{DegradedCause, FailureCause, ProbeOutcome, Tier};
+use crate::outcome::{DegradedCause, FailureCause, ProbeOutcome, SnmpDrops, Tier};
 use serde::{Deserialize, Serialize};
 use switchyard_config::Problems;
 
@@ -271,6 +272,9 @@ pub(crate) struct CompiledSnmp {
     /// One client (one UDP socket, one receive task) per spec, created on first use inside the
     /// runtime and shared by every node using the spec.
     client: OnceLock<Result<Client, FailureCause>>,
+    /// The client's drop counters as last reported in an outcome: each probe reports what
+    /// was dropped since, so every drop is counted once however many nodes share the client.
+    reported: Mutex<ClientStats>,
 }
 
 impl std::fmt::Debug for CompiledSnmp {
@@ -301,7 +305,12 @@ fn cause(e: &switchyard_snmp::Error) -> FailureCause {
 impl CompiledSnmp {
     pub(crate) fn new(check: &SnmpCheck) -> Result<Self, ProbeError> {
         let security = check.security().map_err(ProbeError::Snmp)?;
-        Ok(CompiledSnmp { check: check.clone(), security, client: OnceLock::new() })
+        Ok(CompiledSnmp {
+            check: check.clone(),
+            security,
+            client: OnceLock::new(),
+            reported: Mutex::new(ClientStats::default()),
+        })
     }
 
     fn conn(&self, addr: SocketAddr, timeout: Duration) -> Result<Conn, FailureCause> {
@@ -329,6 +338,33 @@ impl CompiledSnmp {
     }
 
     pub(crate) async fn run(
+        &self,
+        addr: SocketAddr,
+        timeout: Duration,
+        state: &mut Option<Conn>,
+        out: &mut ProbeOutcome,
+        start: Instant,
+    ) {
+        self.read(addr, timeout, state, out, start).await;
+        out.snmp_dropped = self.dropped_since_last_report();
+    }
+
+    /// The client's drops since the last report, by reason; the report moves forward.
+    fn dropped_since_last_report(&self) -> SnmpDrops {
+        let Some(Ok(client)) = self.client.get() else { return SnmpDrops::default() };
+        let mut reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
+        let now = client.stats();
+        let drops = SnmpDrops {
+            wrong_digest: now.wrong_digests.saturating_sub(reported.wrong_digests),
+            decryption: now.decryption_errors.saturating_sub(reported.decryption_errors),
+            security: now.security_drops.saturating_sub(reported.security_drops),
+            parse: now.parse_errors.saturating_sub(reported.parse_errors),
+        };
+        *reported = now;
+        drops
+    }
+
+    async fn read(
         &self,
         addr: SocketAddr,
         timeout: Duration,
@@ -509,6 +545,40 @@ mod tests {
         let p = CompiledSnmp::new(&SnmpCheck { context_name: None, ..v3 }).unwrap();
         let o = run(&p, agent.addr(), &mut None).await;
         assert_eq!(o.cause, Some(FailureCause::Auth), "{o:?}");
+    }
+
+    /// A v3 reply whose HMAC does not verify is dropped, the genuine one that follows is
+    /// the answer, and the outcome counts the drop once, however many probes read it.
+    #[tokio::test]
+    async fn forged_v3_replies_are_rejected_and_counted_once() {
+        let user = UsmUser::no_auth("mac-user")
+            .unwrap()
+            .with_auth(AuthProtocol::Sha256, b"mac-auth-phrase")
+            .unwrap();
+        let agent =
+            SimAgent::start(AgentSpec { users: vec![user], ..AgentSpec::default() }).await.unwrap();
+        let v3 = SnmpCheck {
+            version: "3".into(),
+            user: Some("mac-user".into()),
+            auth_protocol: "SHA-256".into(),
+            auth_password: Some("mac-auth-phrase".into()),
+            ..check(&agent)
+        };
+        let p = CompiledSnmp::new(&v3).unwrap();
+        let mut state = None;
+        let clean = run(&p, agent.addr(), &mut state).await;
+        assert_eq!(clean.verdict, Verdict::Pass, "{clean:?}");
+        assert!(clean.snmp_dropped.is_empty(), "{clean:?}");
+
+        agent.set_faults(Faults { damaged_copy_first: true, ..Faults::default() });
+        let forged = run(&p, agent.addr(), &mut state).await;
+        assert_eq!(forged.verdict, Verdict::Pass, "the genuine reply answers: {forged:?}");
+        assert!(forged.snmp_dropped.wrong_digest >= 1, "{forged:?}");
+        assert_eq!(forged.snmp_dropped.decryption, 0, "{forged:?}");
+
+        agent.set_faults(Faults::default());
+        let after = run(&p, agent.addr(), &mut state).await;
+        assert!(after.snmp_dropped.is_empty(), "already reported: {after:?}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod foundation;
 mod http_conformance;
 mod metrics_audit;
 mod observability;
+mod secrets;
 mod snmp_cli;
 mod status_page;
 mod traffic_e2e;

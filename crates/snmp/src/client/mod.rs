@@ -3,6 +3,8 @@
 
 mod error;
 mod ops;
+mod reply;
+mod shared;
 mod stats;
 mod target;
 mod transport;
@@ -17,10 +19,11 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 pub use error::{Error, Mismatch, NonIncreasing};
-pub use ops::{Table, WalkEnd};
+pub use reply::{Table, WalkEnd};
+use shared::Inner;
 pub use stats::ClientStats;
 use stats::Counters;
-pub use target::{RequestOptions, Security, Target};
+pub use target::{DEFAULT_TIMEOUT, RequestOptions, Security, Target};
 use transport::{Coalesce, Endpoint, Pending};
 
 /// Socket and concurrency settings shared by every target of a client.
@@ -67,14 +70,6 @@ impl Default for ClientConfig {
             coalesce_min_in_flight: 8,
         }
     }
-}
-
-pub(crate) struct Inner {
-    pub(crate) pending: Arc<Pending>,
-    pub(crate) v4: Vec<Endpoint>,
-    pub(crate) v6: Option<Endpoint>,
-    pub(crate) global: Semaphore,
-    pub(crate) stats: Counters,
 }
 
 /// A multiplexed SNMP client. Cloning is cheap; all clones share the sockets.
@@ -128,7 +123,7 @@ impl Client {
     /// A handle for one agent. Targets are cheap; create one per agent and keep it, since a
     /// v3 target caches the agent's engine ID, clock and localized keys.
     pub fn target(&self, addr: SocketAddr, security: Security) -> Target {
-        Target::new(self.clone(), addr, security, RequestOptions::default())
+        Target::new(self.inner.clone(), addr, security, RequestOptions::default())
     }
 
     /// Like [`Client::target`] with explicit timing and concurrency options.
@@ -138,34 +133,11 @@ impl Client {
         security: Security,
         opts: RequestOptions,
     ) -> Target {
-        Target::new(self.clone(), addr, security, opts)
+        Target::new(self.inner.clone(), addr, security, opts)
     }
 
     #[cfg(test)]
     pub(crate) fn socket_for(&self, addr: &SocketAddr) -> Result<&transport::Socket, Error> {
-        self.endpoint_for(addr).map(|e| &*e.socket)
-    }
-
-    pub(crate) fn endpoint_for(&self, addr: &SocketAddr) -> Result<&Endpoint, Error> {
-        match addr {
-            SocketAddr::V4(a) => {
-                let v4 = &self.inner.v4;
-                let k = if v4.len() == 1 {
-                    0
-                } else {
-                    let h = u32::from(*a.ip()).wrapping_mul(0x9e37_79b9) ^ u32::from(a.port());
-                    h as usize % v4.len()
-                };
-                Ok(&v4[k])
-            }
-            SocketAddr::V6(_) => self
-                .inner
-                .v6
-                .as_ref()
-                .ok_or(Error::InvalidRequest("IPv6 is not available on this host")),
-        }
+        self.inner.endpoint_for(addr).map(|e| &*e.socket)
     }
 }
-
-/// Default per-attempt timeout.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);

@@ -12,8 +12,9 @@ use crate::codec::{
 };
 use crate::usm::{Incoming, UsmSession, UsmUser};
 
+use super::error::Error;
+use super::shared::Inner;
 use super::transport::{Expect, Mailbox};
-use super::{Client, DEFAULT_TIMEOUT, Error};
 
 /// Security settings of a target. Debug output never shows the community.
 #[derive(Clone)]
@@ -102,6 +103,9 @@ pub struct RequestOptions {
     pub max_message_size: i32,
 }
 
+/// Default per-attempt timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1);
+
 impl Default for RequestOptions {
     fn default() -> Self {
         Self {
@@ -136,7 +140,7 @@ impl RequestOptions {
 }
 
 pub(crate) struct TargetInner {
-    pub(crate) client: Client,
+    pub(crate) client: Arc<Inner>,
     pub(crate) addr: SocketAddr,
     pub(crate) security: Security,
     pub(crate) opts: RequestOptions,
@@ -163,14 +167,14 @@ impl std::fmt::Debug for Target {
 
 /// Unregisters request IDs when a request ends, however it ends.
 struct Registered<'a> {
-    client: &'a Client,
+    client: &'a Inner,
     ids: Vec<i32>,
 }
 
 impl Drop for Registered<'_> {
     fn drop(&mut self) {
         for id in &self.ids {
-            self.client.inner.pending.unregister(*id);
+            self.client.pending.unregister(*id);
         }
     }
 }
@@ -183,7 +187,7 @@ const MAX_RESYNC: u32 = 3;
 
 impl Target {
     pub(crate) fn new(
-        client: Client,
+        client: Arc<Inner>,
         addr: SocketAddr,
         security: Security,
         opts: RequestOptions,
@@ -257,13 +261,8 @@ impl Target {
         // The per-target permit first: waiting on a slow agent must not hold a global slot.
         let _local =
             t.permits.acquire().await.map_err(|_| Error::InvalidRequest("target closed"))?;
-        let _global = t
-            .client
-            .inner
-            .global
-            .acquire()
-            .await
-            .map_err(|_| Error::InvalidRequest("client closed"))?;
+        let _global =
+            t.client.global.acquire().await.map_err(|_| Error::InvalidRequest("client closed"))?;
         let start = Instant::now();
         let deadline = start + t.opts.total();
         let mailbox = Arc::new(Mailbox::default());
@@ -278,7 +277,7 @@ impl Target {
         'attempt: loop {
             let Some(wait) = timeouts.next() else { return Err(Error::Timeout) };
             let now = if std::mem::take(&mut first) { start } else { Instant::now() };
-            let id = t.client.inner.pending.register(&mailbox, t.addr, &t.expect);
+            let id = t.client.pending.register(&mailbox, t.addr, &t.expect);
             reg.ids.push(id);
             let mut out = endpoint.outbox.buffer();
             match &t.usm {
@@ -330,7 +329,7 @@ impl Target {
                 match &t.usm {
                     None => {
                         let Ok(m) = CommunityMessage::decode(&data) else {
-                            t.client.inner.stats.parse_error();
+                            t.client.stats.parse_error();
                             continue;
                         };
                         if m.pdu.pdu_type != PduType::Response
@@ -365,7 +364,7 @@ impl Target {
                             }
                             Ok(Incoming::Report(e)) => return Err(e.into()),
                             Err(e) => {
-                                t.client.inner.stats.refused(&e);
+                                t.client.stats.refused(&e);
                                 tracing::debug!(agent = %t.addr, error = %e, "SNMPv3 reply dropped");
                                 continue;
                             }

@@ -7,6 +7,7 @@
 //! a short adaptive timer instead of on every datagram's arrival, so one wake-up serves many
 //! replies, the way a network card coalesces interrupts.
 
+mod coalesce;
 #[cfg(target_os = "linux")]
 mod mmsg;
 #[cfg(target_os = "linux")]
@@ -20,7 +21,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
-use std::time::Duration;
 
 use bytes::Bytes;
 #[cfg(not(target_os = "linux"))]
@@ -29,6 +29,8 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::codec::{Route, Version, peek_route};
+
+pub(crate) use coalesce::Coalesce;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -286,15 +288,6 @@ impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
-}
-
-/// Receive-side batching: with at least `min_in_flight` requests outstanding, the receive
-/// task reads after a delay of at most `max_delay` instead of on each arrival.
-#[derive(Clone, Copy, Debug)]
-#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
-pub(crate) struct Coalesce {
-    pub(crate) max_delay: Duration,
-    pub(crate) min_in_flight: usize,
 }
 
 /// On Linux the socket is driven by raw `sendmmsg`/`recvmmsg` and the [`pacer`]'s own epoll

@@ -1,7 +1,7 @@
 //! Minimal BER (X.690) reader and writer for the subset SNMP uses: single-byte tags, definite
 //! lengths, primitive integers, octet strings, OIDs and constructed sequences.
 
-use super::DecodeError;
+use super::error::DecodeError;
 
 /// Universal and SNMP application tags (RFC 3416 section 3, RFC 2578 section 7.1).
 pub mod tag {

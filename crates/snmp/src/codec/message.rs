@@ -1,8 +1,8 @@
 //! Whole SNMP messages: community-based v1/v2c (RFC 1157, RFC 1901) and v3 with the USM
 //! security parameters (RFC 3412 section 6, RFC 3414 section 2.4).
 
-use super::DecodeError;
 use super::ber::{Reader, Writer, tag};
+use super::error::DecodeError;
 use super::pdu::{EncodeVarBinds, PduHeader, PduRef, encode_pdu};
 
 /// The msgVersion field.

@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
-use super::DecodeError;
+use super::error::DecodeError;
 
 /// RFC 2578 section 3.5: at most 128 sub-identifiers, each at most 2^32-1.
 pub const MAX_OID_LEN: usize = 128;

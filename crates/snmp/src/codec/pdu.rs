@@ -3,8 +3,8 @@
 
 use std::fmt;
 
-use super::DecodeError;
 use super::ber::{Reader, Writer, tag};
+use super::error::DecodeError;
 use super::oid::{Oid, OidRef};
 use super::value::{Value, ValueRef};
 

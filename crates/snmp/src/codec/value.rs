@@ -6,8 +6,8 @@
 
 use std::fmt;
 
-use super::DecodeError;
 use super::ber::{Reader, Writer, decode_i32, decode_u32, decode_u64, tag};
+use super::error::DecodeError;
 use super::oid::{Oid, OidRef};
 
 /// A value decoded in place: octet strings and OIDs point into the message buffer.

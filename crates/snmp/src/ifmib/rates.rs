@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use super::{CounterWidth, InterfaceSample};
+use super::sample::{CounterWidth, InterfaceSample};
 
 /// Bit rates over one interval.
 #[derive(Clone, Copy, Debug, PartialEq)]

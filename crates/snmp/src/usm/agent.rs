@@ -10,8 +10,9 @@ use crate::codec::{
     ScopedPduRef, UsmParamsOut, V3Message, Value, VarBind, encode_scoped_pdu, encode_v3, flags,
 };
 
+use super::protocol::SecurityLevel;
 use super::session::report;
-use super::{LocalizedKeys, SecurityLevel, UsmUser};
+use super::user::{LocalizedKeys, UsmUser};
 
 /// Who sent a request and how, so the response goes back with the same security.
 #[derive(Clone, Debug)]

@@ -7,8 +7,8 @@ use sha1::Sha1;
 use sha2::{Sha224, Sha256, Sha384, Sha512};
 use subtle::ConstantTimeEq;
 
-use super::AuthProtocol;
 use super::keys::KeyBytes;
+use super::protocol::AuthProtocol;
 
 /// A keyed HMAC ready to clone per message, so the two key-pad compressions are paid once per
 /// localized key rather than once per message.

@@ -8,7 +8,7 @@ use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha224, Sha256, Sha384, Sha512};
 
-use super::AuthProtocol;
+use super::protocol::AuthProtocol;
 
 /// Key material that is wiped when dropped and never printed.
 #[derive(Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use cbc::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
 use des::Des;
 
 use super::keys::{KeyBytes, KeyExtension, extend_key};
-use super::{AuthProtocol, PrivProtocol};
+use super::protocol::{AuthProtocol, PrivProtocol};
 
 /// A localized privacy key, already extended to the cipher's key length.
 #[derive(Clone, Debug)]

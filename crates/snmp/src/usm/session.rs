@@ -10,7 +10,9 @@ use crate::codec::{
     flags,
 };
 
-use super::{LocalizedKeys, SecurityLevel, UsmError, UsmUser};
+use super::error::UsmError;
+use super::protocol::SecurityLevel;
+use super::user::{LocalizedKeys, UsmUser};
 
 /// usmStats counters carried by Report PDUs (RFC 3414 section 5).
 pub mod report {

@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use super::*;
 
 fn hex(s: &str) -> Vec<u8> {

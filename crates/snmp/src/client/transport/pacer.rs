@@ -18,7 +18,7 @@ use std::time::Duration;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
-use super::Coalesce;
+use super::coalesce::Coalesce;
 
 /// The shortest delay the controller goes down to.
 const MIN_DELAY: Duration = Duration::from_micros(5);
