@@ -1,10 +1,10 @@
 //! Command-line interface: `serve`, `check-config`, `version` (and the tools built on the
-//! library crates).
+//! library crates: `demo`, `snmp`, `etcd`, `healthcheck`, `import`, `route`, `completions`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::logging::{self, LogFormat};
 
@@ -26,23 +26,44 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the scheduler with a configuration file.
+    #[command(after_help = SERVE_EXAMPLES)]
     Serve(crate::serve::ServeArgs),
     /// Parse and validate a configuration file, print every problem, exit 1 if any.
+    #[command(after_help = CHECK_CONFIG_EXAMPLES)]
     CheckConfig {
         /// The configuration file.
         file: PathBuf,
     },
     /// Run on a built-in simulated fleet (three zones of HTTP nodes on loopback, with nodes
     /// failing and recovering), printing example commands.
+    #[command(after_help = DEMO_EXAMPLES)]
     Demo(crate::demo::DemoArgs),
     /// SNMP tools with net-snmp's flags and output: get, walk, bulkwalk, set.
+    #[command(after_help = SNMP_EXAMPLES)]
     Snmp(crate::snmp_cmd::SnmpArgs),
     /// Shared inventory in etcd: import a configuration's inventory, export it back, show
     /// the members and their shares.
+    #[command(after_help = ETCD_EXAMPLES)]
     Etcd(crate::etcd_cmd::EtcdArgs),
     /// GET the admin listener's `/livez` (or `--url`); exit 0 on 200, 1 otherwise. For image
     /// and exec probes where no curl is at hand.
+    #[command(after_help = HEALTHCHECK_EXAMPLES)]
     Healthcheck(crate::healthcheck::HealthcheckArgs),
+    /// Write a configuration from another router's inventory (a Traffic Ops CRConfig
+    /// snapshot) to stdout, and what could not be mapped to stderr.
+    #[command(after_help = IMPORT_EXAMPLES)]
+    Import(crate::import_tr::ImportArgs),
+    /// Ask a running instance where it would send a client, and why: the chosen node, the
+    /// zone and how the client was localized, the alternates, and each candidate skipped.
+    #[command(after_help = ROUTE_EXAMPLES)]
+    Route(crate::route_cmd::RouteArgs),
+    /// Print a shell completion script for bash, zsh, fish, elvish or PowerShell.
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Print the version.
     Version,
 }
@@ -71,8 +92,79 @@ pub fn main() -> ExitCode {
         Command::Snmp(args) => run_async(crate::snmp_cmd::run(args)),
         Command::Etcd(args) => run_async(crate::etcd_cmd::run(args)),
         Command::Healthcheck(args) => crate::healthcheck::run(&args),
+        Command::Import(args) => crate::import_tr::run(&args),
+        Command::Route(args) => crate::route_cmd::run(&args),
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "switchyard", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
     }
 }
+
+const SERVE_EXAMPLES: &str = "\
+Examples:
+  switchyard serve --config /etc/switchyard/switchyard.toml
+  switchyard serve -c switchyard.toml --http-listen 0.0.0.0:80 --dns-listen 0.0.0.0:53
+  switchyard serve -c switchyard.toml --etcd http://10.0.0.1:2379 --instance-id edge-a
+  switchyard --log-format json --log-filter info,switchyard_probe=debug serve -c switchyard.toml
+
+SIGHUP reloads the file; SIGTERM drains (readiness fails, then listeners close).";
+
+const CHECK_CONFIG_EXAMPLES: &str = "\
+Examples:
+  switchyard check-config /etc/switchyard/switchyard.toml
+  SWITCHYARD_ADMIN_TOKEN=secret switchyard check-config switchyard.toml
+
+Every problem is printed as file:line:col: key: message; the exit status is 1 if any.";
+
+const DEMO_EXAMPLES: &str = "\
+Examples:
+  switchyard demo
+  switchyard demo --nodes-per-zone 8 --chaos-period-seconds 10
+  switchyard demo --admin-listen 127.0.0.1:0 --http-listen 127.0.0.1:0 --dns-listen 127.0.0.1:0";
+
+const SNMP_EXAMPLES: &str = "\
+Examples:
+  switchyard snmp get -v 2c -c public 192.0.2.10 1.3.6.1.2.1.1.3.0
+  switchyard snmp bulkwalk -v 3 -u ops -l authPriv -a SHA-256 -A authpass -x AES -X privpass \\
+      192.0.2.10 1.3.6.1.2.1.31.1.1";
+
+const ETCD_EXAMPLES: &str = "\
+Examples:
+  switchyard etcd import fleet.toml --etcd http://10.0.0.1:2379
+  switchyard etcd import fleet.toml --prune --etcd http://10.0.0.1:2379,http://10.0.0.2:2379
+  switchyard etcd export --coverage-out czf.json --etcd http://10.0.0.1:2379 > switchyard.toml
+  switchyard etcd status --replicas 2 --etcd http://10.0.0.1:2379";
+
+const HEALTHCHECK_EXAMPLES: &str = "\
+Examples:
+  switchyard healthcheck
+  switchyard healthcheck --config /etc/switchyard/switchyard.toml
+  switchyard healthcheck --url http://127.0.0.1:9090/readyz --timeout-ms 500";
+
+const IMPORT_EXAMPLES: &str = "\
+Examples:
+  switchyard import traffic-router CRConfig.json > switchyard.toml
+  switchyard import traffic-router CRConfig.json --czf czf.json > switchyard.toml
+  switchyard check-config switchyard.toml
+
+See docs/migrating-from-traffic-router.md for what maps to what.";
+
+const ROUTE_EXAMPLES: &str = "\
+Examples:
+  switchyard route video.cdn.example --ip 10.2.0.1 --path /movies/a/seg1.ts
+  switchyard route --server 10.0.0.5:9090 video.cdn.example --ip 2001:db8::1
+  switchyard route video.cdn.example --ip 10.2.0.1 --dns A
+  switchyard route video.cdn.example --ip 10.2.0.1 --json
+
+Asks the admin listener's /debug/pick. The exit status is 1 when no node can be chosen.";
+
+const COMPLETIONS_EXAMPLES: &str = "\
+Examples:
+  switchyard completions bash > /etc/bash_completion.d/switchyard
+  switchyard completions zsh > \"${fpath[1]}/_switchyard\"
+  switchyard completions fish > ~/.config/fish/completions/switchyard.fish";
 
 /// `check-config`: the file and everything it names that `serve` reads before binding (the
 /// admin token and exposure rule, the fleet, coverage zone and GeoIP files), every problem
