@@ -19,6 +19,7 @@ pub mod lifecycle;
 pub mod logging;
 pub mod maintenance;
 pub mod metrics;
+pub mod net;
 pub mod prober;
 pub mod routing;
 pub mod serve;

@@ -99,6 +99,8 @@ struct Server {
     gates: Gates,
     shutdown: ShutdownSignal,
     admin_addr: std::net::SocketAddr,
+    /// Fired when the first routing table is installed.
+    table_ready: CancellationToken,
 }
 
 /// One-way readiness gates opened by the start-up work.
@@ -143,6 +145,9 @@ impl Server {
         let health_router = switchyard_health::axum::router(health.clone());
         let mut listeners = JoinSet::new();
         let stop = &tokens.stop_accepting;
+        // Fired once the first routing table is installed: traffic listeners on named ports,
+        // shared with a process they take over from, start taking connections then.
+        let table_ready = CancellationToken::new();
         let admin_addr =
             admin::spawn(&mut listeners, config.listen.admin, ctx, health_router, stop)
                 .await
@@ -157,7 +162,7 @@ impl Server {
                 Check::immediate("overloaded", move || overload.check().map_err(CheckError::new)),
             )?;
             let threads = config.http.worker_threads as usize;
-            let bound = traffic::listener::spawn(&mut listeners, addr, front, stop, threads)
+            let bound = traffic::listener::spawn(&mut listeners, addr, front, stop, &table_ready, threads)
                 .await
                 .context("HTTP traffic listener")?;
             tracing::info!(addr = %bound, worker_threads = threads, "http listener ready");
@@ -174,6 +179,7 @@ impl Server {
                 app.routing.table(),
                 &app.metrics,
                 stop.clone(),
+                table_ready.clone(),
             )
             .await
             .context("DNS listener")?;
@@ -190,6 +196,7 @@ impl Server {
             gates,
             shutdown,
             admin_addr,
+            table_ready,
         })
     }
 
@@ -287,6 +294,7 @@ impl Server {
             .await
             .map_err(|e| anyhow::anyhow!("building the routing table: {e}"))?;
         self.gates.routing_table.open();
+        self.table_ready.cancel();
 
         // The targets are applied by the engine's task; until then its counters read "no
         // nodes", which the warm-up check would take for a warm empty fleet.

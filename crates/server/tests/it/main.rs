@@ -17,6 +17,7 @@ mod etcd_mode;
 mod foundation;
 mod http_conformance;
 mod metrics_audit;
+mod restart;
 mod snmp_cli;
 mod status_page;
 mod traffic_e2e;
