@@ -18,6 +18,7 @@ mod foundation;
 mod http_conformance;
 mod metrics_audit;
 mod restart;
+mod soak;
 mod snmp_cli;
 mod status_page;
 mod traffic_e2e;
