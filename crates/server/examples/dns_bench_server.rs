@@ -81,8 +81,12 @@ fn serve(addr: SocketAddr, sockets: usize) -> anyhow::Result<()> {
         let mut set = tokio::task::JoinSet::new();
         let config = DnsConfig { udp_sockets: sockets, ..DnsConfig::default() };
         let table = Arc::new(ArcSwap::from_pointee(table()));
+        // Ready at once: the table is built.
+        let ready = tokio_util::sync::CancellationToken::new();
+        ready.cancel();
         let bound =
-            switchyard::dns::spawn(&mut set, addr, &config, table, &metrics, stop.clone()).await?;
+            switchyard::dns::spawn(&mut set, addr, &config, table, &metrics, stop.clone(), ready)
+                .await?;
         println!("listening on {bound}");
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {

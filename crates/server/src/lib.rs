@@ -20,6 +20,7 @@ pub mod lifecycle;
 pub mod logging;
 pub mod maintenance;
 pub mod metrics;
+pub mod net;
 pub mod prober;
 pub mod route_cmd;
 pub mod routing;

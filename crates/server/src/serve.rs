@@ -109,6 +109,8 @@ struct Server {
     shutdown: ShutdownSignal,
     admin_addr: std::net::SocketAddr,
     startup: Arc<StartupPhases>,
+    /// Fired when the first routing table is installed.
+    table_ready: CancellationToken,
 }
 
 /// What the admin listener is given besides the application state.
@@ -169,6 +171,9 @@ impl Server {
         let health_router = switchyard_health::axum::router(health.clone());
         let mut listeners = JoinSet::new();
         let stop = &tokens.stop_accepting;
+        // Fired once the first routing table is installed: traffic listeners on named ports,
+        // shared with a process they take over from, start taking connections then.
+        let table_ready = CancellationToken::new();
         let admin_addr =
             admin::spawn(&mut listeners, config.listen.admin, ctx, health_router, stop)
                 .await
@@ -186,7 +191,7 @@ impl Server {
                 Check::immediate("overloaded", move || overload.check().map_err(CheckError::new)),
             )?;
             let threads = config.http.worker_threads as usize;
-            let bound = traffic::listener::spawn(&mut listeners, addr, front, stop, threads)
+            let bound = traffic::listener::spawn(&mut listeners, addr, front, stop, &table_ready, threads)
                 .await
                 .context("HTTP traffic listener")?;
             tracing::info!(addr = %bound, worker_threads = threads, "http listener ready");
@@ -203,6 +208,7 @@ impl Server {
                 app.routing.table(),
                 &app.metrics,
                 stop.clone(),
+                table_ready.clone(),
             )
             .await
             .context("DNS listener")?;
@@ -221,6 +227,7 @@ impl Server {
             shutdown,
             admin_addr,
             startup,
+            table_ready,
         })
     }
 
@@ -334,6 +341,7 @@ impl Server {
             .map_err(|e| anyhow::anyhow!("building the routing table: {e}"))?;
         self.gates.routing_table.open();
         self.startup.finish(Phase::RoutingTable, began);
+        self.table_ready.cancel();
         let began = Instant::now();
 
         // The targets are applied by the engine's task; until then its counters read "no

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use switchyard_health::HealthRegistry;
-use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -17,8 +16,7 @@ pub async fn spawn(
     health: &HealthRegistry,
     stop: &CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
-    let listener = TcpListener::bind(addr)
-        .await
+    let listener = crate::net::bind_tokio(addr)
         .with_context(|| format!("grpc-health: cannot bind {addr}"))?;
     let local = listener.local_addr()?;
     let (service, mirror) =

@@ -25,7 +25,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -44,7 +43,8 @@ pub async fn spawn(
     health: Router,
     stop: &CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
-    let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot bind {addr}"))?;
+    let listener =
+        crate::net::bind_tokio(addr).with_context(|| format!("cannot bind {addr}"))?;
     let local = listener.local_addr()?;
     let router = router(ctx, health);
     let stop = stop.clone();

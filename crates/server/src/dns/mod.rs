@@ -61,7 +61,13 @@ const PORT_ATTEMPTS: usize = 32;
 /// tasks into `set`, and returns the bound address (the same port for both transports).
 /// Each UDP socket is served by a blocking task (a thread of the runtime's blocking pool);
 /// TCP by async tasks. Everything ends when `stop` is cancelled: UDP threads within
-/// [`udp::STOP_POLL`], TCP stops accepting and lets in-flight queries finish.
+/// [`udp::STOP_POLL`], TCP stops accepting and answers the queries already sent.
+///
+/// A named port is shared with a process that takes it over (`SO_REUSEPORT` on every
+/// socket): its TCP socket is bound at once (a conflict is a start-up error), but the UDP
+/// sockets are bound and TCP listens only when `ready` fires (the first routing table is
+/// installed), since a socket in a `SO_REUSEPORT` group gets its share of the traffic from
+/// the moment it joins. With port 0 everything is bound and served at once.
 pub async fn spawn(
     set: &mut JoinSet<()>,
     addr: SocketAddr,
@@ -69,11 +75,9 @@ pub async fn spawn(
     table: Arc<ArcSwap<RoutingTable>>,
     registry: &crate::metrics::Metrics,
     stop: CancellationToken,
+    ready: CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
     let sockets = config.effective_udp_sockets();
-    let (udp, tcp, bound) =
-        bind_all(addr, sockets).with_context(|| format!("binding DNS listener on {addr}"))?;
-    let tcp = tokio::net::TcpListener::from_std(tcp).context("registering the DNS TCP listener")?;
     let shared = Arc::new(Shared {
         auth: Authority::new(config),
         table,
@@ -89,25 +93,64 @@ pub async fn spawn(
             Instant::now(),
         ),
     });
+    if addr.port() != 0 {
+        let tcp = crate::net::bind_tcp_unlistened(addr)
+            .with_context(|| format!("binding DNS listener on {addr}"))?;
+        set.spawn(async move {
+            tokio::select! {
+                _ = ready.cancelled() => {}
+                _ = stop.cancelled() => return,
+            }
+            let bound = (0..sockets.max(1))
+                .map(|_| udp::bind(addr))
+                .collect::<io::Result<Vec<_>>>()
+                .and_then(|udp| Ok((udp, crate::net::listen(tcp)?)))
+                .and_then(|(udp, tcp)| Ok((udp, tokio::net::TcpListener::from_std(tcp)?)));
+            let (udp, tcp) = match bound {
+                Ok(b) => b,
+                Err(e) => return tracing::error!(%addr, "dns listener failed: {e}"),
+            };
+            tracing::info!(%addr, udp_sockets = sockets, "dns listener accepting");
+            let mut tasks = JoinSet::new();
+            serve_all(&mut tasks, udp, tcp, shared, stop);
+            while tasks.join_next().await.is_some() {}
+        });
+        return Ok(addr);
+    }
+    let (udp, tcp, bound) =
+        bind_all(addr, sockets).with_context(|| format!("binding DNS listener on {addr}"))?;
+    let tcp = tokio::net::TcpListener::from_std(tcp).context("registering the DNS TCP listener")?;
+    serve_all(set, udp, tcp, shared, stop);
+    tracing::info!(addr = %bound, udp_sockets = sockets, "dns listener started");
+    Ok(bound)
+}
+
+/// Spawns the UDP threads and the TCP acceptor into `set`.
+fn serve_all(
+    set: &mut JoinSet<()>,
+    udp: Vec<std::net::UdpSocket>,
+    tcp: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+) {
     for (i, sock) in udp.into_iter().enumerate() {
         let (shared, stop) = (shared.clone(), stop.clone());
         set.spawn_blocking(move || udp::serve(sock, shared, i as u64, stop));
     }
     set.spawn(tcp::serve(tcp, shared, stop));
-    tracing::info!(addr = %bound, udp_sockets = sockets, "dns listener started");
-    Ok(bound)
 }
 
 type Bound = (Vec<std::net::UdpSocket>, std::net::TcpListener, SocketAddr);
 
-/// Binds every socket on one port; with port 0, the first UDP socket picks it and the
-/// attempt is repeated when TCP finds that port taken.
+/// Binds every socket on one port chosen by the kernel: the first UDP socket picks it, and
+/// the attempt is repeated when TCP finds that port taken.
 fn bind_all(addr: SocketAddr, sockets: usize) -> io::Result<Bound> {
     let mut last_err = None;
-    for _ in 0..if addr.port() == 0 { PORT_ATTEMPTS } else { 1 } {
+    for _ in 0..PORT_ATTEMPTS {
         let first = udp::bind(addr)?;
         let bound = first.local_addr()?;
-        match bind_tcp(bound) {
+        // A port the kernel chose is this process's alone: not shared.
+        match crate::net::bind_tcp_shared(bound, false) {
             Ok(tcp) => {
                 let mut udp = Vec::with_capacity(sockets.max(1));
                 udp.push(first);
@@ -121,14 +164,4 @@ fn bind_all(addr: SocketAddr, sockets: usize) -> io::Result<Bound> {
         }
     }
     Err(last_err.unwrap_or_else(|| io::Error::from(io::ErrorKind::AddrInUse)))
-}
-
-fn bind_tcp(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    sock.set_reuse_address(true)?;
-    sock.set_nonblocking(true)?;
-    sock.bind(&addr.into())?;
-    sock.listen(1024)?;
-    Ok(sock.into())
 }

@@ -20,7 +20,8 @@ use super::codes::{Outcome, Transport};
 use super::metrics::DropReason;
 
 /// Accepts connections until `stop`; then stops accepting and waits for the open
-/// connections, which finish the answer in hand and close.
+/// connections, which answer the queries already sent to them and close (end of stream
+/// first, so clients send their next query elsewhere).
 ///
 /// At `tcp_max_connections`, a new client makes the connection idle the longest close
 /// (counted in `switchyard_dns_tcp_evicted_total`) and is served as soon as that one has
@@ -68,6 +69,13 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: Cancellatio
         conns.spawn(connection(stream, peer, shared.clone(), stop.clone(), member, permit));
         while conns.try_join_next().is_some() {}
     }
+    // Closing the listener resets the connections waiting in its accept queue: take them
+    // first and answer what they send, as every open connection does while stopping.
+    for (stream, peer) in crate::net::accept_backlog(&listener) {
+        let Ok(permit) = limit.clone().try_acquire_owned() else { break };
+        let member = registry.insert();
+        conns.spawn(connection(stream, peer, shared.clone(), stop.clone(), member, permit));
+    }
     drop(listener);
     while conns.join_next().await.is_some() {}
 }
@@ -87,8 +95,12 @@ async fn connection(
     let mut out = vec![0u8; 2 + usize::from(u16::MAX)];
     let mut seed = u64::from(peer.port()) | 1;
     loop {
+        // Stopping: answer every query the client has already sent, then close.
+        if stop.is_cancelled() && !has_pending(&stream) {
+            return close_gracefully(stream).await;
+        }
         let len = tokio::select! {
-            _ = stop.cancelled() => return,
+            _ = stop.cancelled(), if !stop.is_cancelled() => continue,
             _ = evict.cancelled() => return,
             r = timeout(idle, stream.read_u16()) => match r {
                 Ok(Ok(len)) => usize::from(len),
@@ -97,7 +109,6 @@ async fn connection(
         };
         query.resize(len, 0);
         let read = tokio::select! {
-            _ = stop.cancelled() => return,
             _ = evict.cancelled() => return,
             r = timeout(idle, stream.read_exact(&mut query)) => r,
         };
@@ -130,6 +141,37 @@ async fn connection(
             _ => return,
         }
     }
+}
+
+/// How long a connection closed at stop keeps reading (and discarding) what the client
+/// still sends, so that the client sees the close as an end of stream rather than a reset.
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
+
+/// Whether the client has sent bytes not yet read: one non-blocking peek, made directly
+/// because tokio's cached readiness may not yet include bytes that just arrived.
+fn has_pending(stream: &TcpStream) -> bool {
+    let mut byte = [std::mem::MaybeUninit::<u8>::uninit(); 1];
+    matches!(socket2::SockRef::from(stream).peek(&mut byte), Ok(n) if n > 0)
+}
+
+/// Closes a connection at stop: end of stream first (the client's signal, RFC 7766 §6.2.3,
+/// to send further queries elsewhere), then what the client still sends is read and
+/// discarded until it closes its side or [`CLOSE_LINGER`] passes. Closing at once with
+/// unread bytes would reset the connection, and the client could lose the answers already
+/// sent to it.
+async fn close_gracefully(mut stream: TcpStream) {
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let mut sink = [0u8; 512];
+    let _ = timeout(CLOSE_LINGER, async {
+        while let Ok(n) = stream.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// One open connection as the eviction choice sees it.

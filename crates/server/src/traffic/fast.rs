@@ -49,6 +49,9 @@ pub const MAX_FAST_HEADERS: usize = 64;
 const READ_CHUNK: usize = 8 * 1024;
 /// Timer period standing in for "no idle timeout" (the timer branch is off then anyway).
 const NO_IDLE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// At stop, how long an idle keep-alive connection waits for one more request (answered
+/// with `Connection: close`) before it is closed: a client may be sending one just then.
+pub const DRAIN_LINGER: Duration = Duration::from_secs(1);
 
 /// The traffic front end: handlers, admission and the router used for hand-over.
 pub struct FrontEnd {
@@ -100,6 +103,17 @@ impl FrontEnd {
             let _ = stream.set_nodelay(true);
             tracker.spawn(self.clone().connection(stream, peer, stop.clone(), slot));
         }
+        // Closing the listener resets the connections waiting in its accept queue: take them
+        // first. They are served like every open connection while stopping: the request
+        // they carry is answered with `Connection: close`.
+        for (stream, peer) in crate::net::accept_backlog(&listener) {
+            let Some(slot) = self.admission.connection() else {
+                let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            tracker.spawn(self.clone().connection(stream, peer, stop.clone(), slot));
+        }
         drop(listener);
         tracker.close();
         tracker.wait().await;
@@ -138,7 +152,7 @@ impl FrontEnd {
                 match req.parse(&buf) {
                     Ok(httparse::Status::Complete(len)) => {
                         head_since = None;
-                        step = self.answer(&req, peer.ip(), &mut out);
+                        step = self.answer(&req, peer.ip(), stop.is_cancelled(), &mut out);
                         if matches!(step, Step::HandOver) {
                             break;
                         }
@@ -185,7 +199,16 @@ impl FrontEnd {
                     biased;
                     r = stream.read_buf(&mut buf) => r,
                     _ = &mut stopped => match read_now(&stream, &mut buf) {
-                        0 => return,
+                        0 => {
+                            // A client of a keep-alive connection may be sending its next
+                            // request right now; closing would fail it. Wait briefly for
+                            // one, and answer it with `Connection: close`.
+                            let linger = self.idle_timeout.map_or(DRAIN_LINGER, |t| t.min(DRAIN_LINGER));
+                            match tokio::time::timeout(linger, stream.read_buf(&mut buf)).await {
+                                Ok(r) => r,
+                                Err(_) => return,
+                            }
+                        }
                         n => Ok(n),
                     },
                     _ = &mut timer, if waits => {
@@ -221,7 +244,15 @@ impl FrontEnd {
     }
 
     /// Answers one request into `out`, or tells the caller to hand the connection over.
-    fn answer(&self, req: &httparse::Request<'_, '_>, peer: IpAddr, out: &mut Vec<u8>) -> Step {
+    /// While `stopping`, the answer closes the connection (`Connection: close`), so the
+    /// client sends its next request on a new connection, to the process taking over.
+    fn answer(
+        &self,
+        req: &httparse::Request<'_, '_>,
+        peer: IpAddr,
+        stopping: bool,
+        out: &mut Vec<u8>,
+    ) -> Step {
         let head = match req.method {
             Some("GET") => false,
             Some("HEAD") => true,
@@ -266,7 +297,7 @@ impl FrontEnd {
                 mm_client_ip = mm_client_ip.or(Some(h.value));
             }
         }
-        let keep_alive = !close && (version == 1 || ask_keep_alive);
+        let keep_alive = !close && !stopping && (version == 1 || ask_keep_alive);
         let forwarded = req
             .headers
             .iter()

@@ -1,5 +1,12 @@
 //! The traffic listener: bound on the main runtime, or on a runtime of its own in its own OS
 //! thread so traffic cannot starve the admin listener and the prober (`http.worker_threads`).
+//!
+//! A named port is shared (`SO_REUSEPORT`) so that a new process can take it over while the
+//! old one drains. Its socket is bound at once (a port conflict is a start-up error) but
+//! listens only once the first routing table is installed (`ready`): a process still
+//! loading its inventory takes no connections from the kernel, which meanwhile keeps sending
+//! them to the process already serving. A port 0 listener is this process's alone and
+//! listens at once.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,49 +19,102 @@ use tokio_util::sync::CancellationToken;
 use super::FrontEnd;
 
 /// Binds `addr` and serves `front` until `stop` fires, then drains; with `threads` = 0 on the
-/// current runtime, else on a dedicated one of that many workers. The task put in `set`
-/// completes when the listener has drained. Returns the bound address (useful with port 0).
+/// current runtime, else on a dedicated one of that many workers. A named port starts
+/// listening when `ready` fires. The task put in `set` completes when the listener has
+/// drained. Returns the bound address (useful with port 0).
 pub async fn spawn(
     set: &mut JoinSet<()>,
     addr: SocketAddr,
     front: Arc<FrontEnd>,
     stop: &CancellationToken,
+    ready: &CancellationToken,
     threads: usize,
 ) -> anyhow::Result<SocketAddr> {
+    let socket = Socket::bind(addr).with_context(|| format!("cannot bind {addr}"))?;
+    let local = socket.local_addr()?;
+    let (stop, ready) = (stop.clone(), ready.clone());
     if threads == 0 {
-        spawn_shared(set, addr, front, stop).await
+        set.spawn(async move {
+            if let Some(listener) = socket.listen(local, &ready, &stop).await {
+                front.serve(listener, stop).await;
+            }
+        });
     } else {
-        spawn_own_runtime(set, addr, front, stop, threads)
+        spawn_own_runtime(set, socket, local, front, stop, ready, threads)?;
     }
-}
-
-/// Binds `addr` and serves the traffic front end on it until `stop` fires, then drains.
-async fn spawn_shared(
-    set: &mut JoinSet<()>,
-    addr: SocketAddr,
-    front: Arc<FrontEnd>,
-    stop: &CancellationToken,
-) -> anyhow::Result<SocketAddr> {
-    let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot bind {addr}"))?;
-    let local = listener.local_addr()?;
-    set.spawn(front.serve(listener, stop.clone()));
     Ok(local)
 }
 
-/// Like [`spawn_shared`], but serves on a dedicated runtime of `threads` workers in its own
-/// OS thread, so traffic and the admin/prober runtime do not compete for the same workers
-/// (and a benchmark can pin the traffic threads).
+/// The traffic socket between bind and listen.
+enum Socket {
+    /// Port 0: listening already.
+    Listening(std::net::TcpListener),
+    /// A named port: bound, listening once the process is ready.
+    OnReady(socket2::Socket),
+}
+
+impl Socket {
+    fn bind(addr: SocketAddr) -> std::io::Result<Self> {
+        Ok(if addr.port() == 0 {
+            Self::Listening(crate::net::bind_tcp(addr)?)
+        } else {
+            Self::OnReady(crate::net::bind_tcp_unlistened(addr)?)
+        })
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match self {
+            Self::Listening(l) => l.local_addr(),
+            Self::OnReady(s) => s.local_addr()?.as_socket().ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "not an IP socket")
+            }),
+        }
+    }
+
+    /// The listener on the current runtime, once `ready` (a named port); `None` when `stop`
+    /// comes first or listening fails (logged).
+    async fn listen(
+        self,
+        local: SocketAddr,
+        ready: &CancellationToken,
+        stop: &CancellationToken,
+    ) -> Option<TcpListener> {
+        let std_listener = match self {
+            Self::Listening(l) => Ok(l),
+            Self::OnReady(sock) => {
+                tokio::select! {
+                    _ = ready.cancelled() => {}
+                    _ = stop.cancelled() => return None,
+                }
+                let listening = crate::net::listen(sock);
+                if listening.is_ok() {
+                    tracing::info!(addr = %local, "http listener accepting");
+                }
+                listening
+            }
+        };
+        match std_listener.and_then(TcpListener::from_std) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::error!(addr = %local, "http listener failed: {e}");
+                None
+            }
+        }
+    }
+}
+
+/// Serves on a dedicated runtime of `threads` workers in its own OS thread, so traffic and
+/// the admin/prober runtime do not compete for the same workers (and a benchmark can pin the
+/// traffic threads).
 fn spawn_own_runtime(
     set: &mut JoinSet<()>,
-    addr: SocketAddr,
+    socket: Socket,
+    local: SocketAddr,
     front: Arc<FrontEnd>,
-    stop: &CancellationToken,
+    stop: CancellationToken,
+    ready: CancellationToken,
     threads: usize,
-) -> anyhow::Result<SocketAddr> {
-    let std_listener =
-        std::net::TcpListener::bind(addr).with_context(|| format!("cannot bind {addr}"))?;
-    std_listener.set_nonblocking(true)?;
-    let local = std_listener.local_addr()?;
+) -> anyhow::Result<()> {
     // One worker: a current-thread runtime, so accepting and every connection share that
     // one thread with no scheduler hand-offs.
     let runtime = if threads == 1 {
@@ -67,20 +127,17 @@ fn spawn_own_runtime(
             .build()
     }
     .context("building the traffic runtime")?;
-    let stop = stop.clone();
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
     std::thread::Builder::new().name("traffic".into()).spawn(move || {
         runtime.block_on(async move {
-            let listener = match TcpListener::from_std(std_listener) {
-                Ok(l) => l,
-                Err(e) => return tracing::error!(addr = %local, "listener failed: {e}"),
-            };
-            front.serve(listener, stop).await;
+            if let Some(listener) = socket.listen(local, &ready, &stop).await {
+                front.serve(listener, stop).await;
+            }
         });
         let _ = done_tx.send(());
     })?;
     set.spawn(async move {
         let _ = done_rx.await;
     });
-    Ok(local)
+    Ok(())
 }

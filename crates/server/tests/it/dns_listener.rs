@@ -116,6 +116,8 @@ async fn client_subnet_scope_leaves_out_nested_coverage_networks() {
         table,
         &metrics,
         stop.clone(),
+        // Port 0: served at once, readiness does not apply.
+        CancellationToken::new(),
     )
     .await
     .expect("dns listener binds");

@@ -101,6 +101,8 @@ impl Server {
             table,
             &metrics,
             stop.clone(),
+            // Port 0: served at once, readiness does not apply.
+            CancellationToken::new(),
         )
         .await
         .expect("dns listener binds");

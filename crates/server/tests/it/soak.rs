@@ -1,0 +1,270 @@
+//! Soak: the real binary under steady HTTP and DNS traffic while its fleet churns (nodes
+//! added and removed through the fleet file and SIGHUP, nodes flapping between healthy and
+//! failing), sampled from `/proc` throughout. After a warm-up third, the median of the last
+//! third of the samples must be within 5% of the middle third's for resident memory, open
+//! descriptors and threads; no request may fail and nothing may be logged at ERROR.
+//!
+//! Three minutes in the suite. `scripts/soak.sh --minutes N` runs it longer (environment:
+//! `SWITCHYARD_SOAK_MINUTES`, `SWITCHYARD_SOAK_OUT` for the CSV, log and summary,
+//! `SWITCHYARD_SOAK_BIN` for another build of the binary) and plots the CSV.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use switchyard_testkit::fleet::{Behavior, FleetPlan, Protocol, SimFleet};
+use switchyard_testkit::process::Switchyard;
+
+use crate::restart::{Load, Mix, metric};
+
+/// Simulated nodes; the fleet file names a sliding window of them.
+const POOL: usize = 24;
+/// Nodes in the fleet file at any time.
+const WINDOW: usize = 16;
+/// Steady traffic, light enough for a shared machine: about 400 requests a second.
+const MIX: Mix = Mix {
+    keep_alive: 2,
+    new_connections: 1,
+    dns_tcp: 1,
+    dns_udp: 1,
+    pace: Duration::from_millis(10),
+    max_per_client: u64::MAX,
+};
+/// Largest allowed drift of a median, last third against middle third.
+const FLAT: f64 = 0.05;
+/// ERROR lines that are not a fault of the soak (none so far).
+const EXPECTED_ERRORS: &[&str] = &[];
+
+fn main_config() -> String {
+    r#"[lifecycle]
+shutdown_delay_seconds = 0
+drain_timeout_seconds = 10
+
+[probe.default]
+check = { kind = "http", path = "/health" }
+interval_ms = 500
+timeout_ms = 300
+connect_timeout_ms = 200
+rise = 1
+fall = 2
+
+[inventory]
+fleet_file = "fleet.toml"
+"#
+    .to_string()
+}
+
+/// The fleet file of churn step `step`: the window of [`WINDOW`] nodes starting at node
+/// `2 * step`, half in each zone.
+fn fleet_file(addrs: &[SocketAddr], step: usize) -> String {
+    let mut f = String::from(
+        r#"[[zones]]
+name = "ams"
+backups = ["fra"]
+
+[[zones]]
+name = "fra"
+backups = ["ams"]
+
+[[services]]
+name = "video"
+hostnames = ["video.cdn.test"]
+default_zone = "ams"
+"#,
+    );
+    for k in 0..WINDOW {
+        let i = (2 * step + k) % addrs.len();
+        let zone = if i % 2 == 0 { "ams" } else { "fra" };
+        let a = addrs[i];
+        let _ = write!(
+            f,
+            "\n[[nodes]]\nid = \"{zone}-{i}\"\nzone = \"{zone}\"\nipv4 = \"{}\"\nport = {}\n",
+            a.ip(),
+            a.port()
+        );
+    }
+    f
+}
+
+/// One sample of the process.
+#[derive(Debug, Clone, Copy)]
+struct Sample {
+    elapsed_s: f64,
+    rss_kib: u64,
+    fds: u64,
+    threads: u64,
+    http: u64,
+    http_failed: u64,
+    dns_tcp: u64,
+    dns_tcp_lost: u64,
+    udp_lost: u64,
+    reloads: u64,
+}
+
+fn status_field(status: &str, name: &str) -> u64 {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn median(mut v: Vec<u64>) -> f64 {
+    v.sort_unstable();
+    let n = v.len();
+    if n == 0 {
+        return 0.0;
+    }
+    if n % 2 == 1 { v[n / 2] as f64 } else { (v[n / 2 - 1] + v[n / 2]) as f64 / 2.0 }
+}
+
+/// Median of the middle third, median of the last third, and whether the last is within
+/// [`FLAT`] of the middle.
+fn flatness(samples: &[Sample], f: impl Fn(&Sample) -> u64) -> (f64, f64, bool) {
+    let third = samples.len() / 3;
+    let middle = median(samples[third..2 * third].iter().map(&f).collect());
+    let last = median(samples[2 * third..].iter().map(&f).collect());
+    (middle, last, (last - middle).abs() <= FLAT * middle.max(1.0))
+}
+
+#[test]
+fn soak_steady_traffic_with_fleet_churn_stays_flat() {
+    let minutes: f64 = std::env::var("SWITCHYARD_SOAK_MINUTES")
+        .ok()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(3.0);
+    let bin = std::env::var("SWITCHYARD_SOAK_BIN").unwrap_or_else(|_| crate::common::BIN.into());
+    let out = std::env::var_os("SWITCHYARD_SOAK_OUT").map(PathBuf::from);
+    let duration = Duration::from_secs_f64(minutes * 60.0);
+    // About 60 samples whatever the length, never more often than every 2 s.
+    let every = (duration / 60).max(Duration::from_secs(2));
+    // Churn: one fleet change (with a reload) and one flap change per step.
+    let churn = Duration::from_secs(5);
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let fleet = rt.block_on(SimFleet::start(FleetPlan::new(Protocol::Http, POOL))).unwrap();
+    let addrs = fleet.addrs();
+    let sy = Switchyard::start_with_files(
+        &bin,
+        &main_config(),
+        &[("fleet.toml", &fleet_file(&addrs, 0))],
+        &["--http-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0"],
+        &[],
+    );
+    let (http, dns) = (sy.listener("http"), sy.listener("dns"));
+    sy.wait_status("/readyz", 200, Duration::from_secs(60));
+    let pid = sy.child.id();
+    let load = Load::start(http, dns, MIX);
+
+    let start = Instant::now();
+    let mut samples = Vec::new();
+    let (mut next_sample, mut next_churn, mut step) = (start, start + churn, 0usize);
+    while start.elapsed() < duration {
+        let now = Instant::now();
+        if now >= next_churn {
+            step += 1;
+            sy.write_config(&main_config());
+            std::fs::write(sy.path("fleet.toml"), fleet_file(&addrs, step)).unwrap();
+            sy.signal("HUP");
+            // Flapping: two nodes of the window fail every other answer for a step; the
+            // ones that flapped before recover.
+            for (i, node) in fleet.nodes().iter().enumerate() {
+                let flapping = (i + step) % 8 == 0;
+                node.set_behavior(if flapping { Behavior::flapping(2, 2) } else { Behavior::Healthy });
+            }
+            next_churn += churn;
+        }
+        if now >= next_sample {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+            let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count() as u64;
+            let t = &load.tally;
+            samples.push(Sample {
+                elapsed_s: start.elapsed().as_secs_f64(),
+                rss_kib: status_field(&status, "VmRSS:"),
+                fds,
+                threads: status_field(&status, "Threads:"),
+                http: t.http(),
+                http_failed: t.http_failed.load(Ordering::Relaxed),
+                dns_tcp: t.dns_tcp_ok.load(Ordering::Relaxed),
+                dns_tcp_lost: t.dns_tcp_lost.load(Ordering::Relaxed),
+                udp_lost: t.udp_lost.load(Ordering::Relaxed),
+                reloads: metric(&sy, "switchyard_config_reloads_total", &["result=\"ok\""]) as u64,
+            });
+            next_sample += every;
+        }
+        let wake = next_sample.min(next_churn);
+        std::thread::sleep(wake.saturating_duration_since(Instant::now()).min(every));
+    }
+    let tally = load.finish();
+    let reload_errors = metric(&sy, "switchyard_config_reloads_total", &["result=\"error\""]) as u64;
+    let log = sy.log.all();
+    drop(fleet);
+
+    let mut csv = String::from(
+        "elapsed_s,rss_kib,fds,threads,http_requests,http_failed,dns_tcp_answered,dns_tcp_lost,udp_lost,reloads\n",
+    );
+    for s in &samples {
+        let _ = writeln!(
+            csv,
+            "{:.1},{},{},{},{},{},{},{},{},{}",
+            s.elapsed_s,
+            s.rss_kib,
+            s.fds,
+            s.threads,
+            s.http,
+            s.http_failed,
+            s.dns_tcp,
+            s.dns_tcp_lost,
+            s.udp_lost,
+            s.reloads
+        );
+    }
+    let unexpected: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"level\":\"ERROR\""))
+        .filter(|l| !EXPECTED_ERRORS.iter().any(|e| l.contains(e)))
+        .collect();
+    let mut summary = format!(
+        "soak: {minutes} min, {} samples, {step} churn steps, {} reloads ({reload_errors} refused); {}\n",
+        samples.len(),
+        samples.last().map_or(0, |s| s.reloads),
+        tally.summary()
+    );
+    let checks = [
+        ("rss_kib", flatness(&samples, |s| s.rss_kib)),
+        ("fds", flatness(&samples, |s| s.fds)),
+        ("threads", flatness(&samples, |s| s.threads)),
+    ];
+    for (name, (middle, last, ok)) in checks {
+        let drift = if middle > 0.0 { (last - middle) / middle * 100.0 } else { 0.0 };
+        let verdict = if ok { "flat" } else { "NOT FLAT" };
+        let _ = writeln!(
+            summary,
+            "{name}: median middle third {middle:.0}, last third {last:.0} ({drift:+.2}%): {verdict}"
+        );
+    }
+    let _ = writeln!(summary, "unexpected ERROR log lines: {}", unexpected.len());
+    println!("{summary}");
+    if let Some(dir) = &out {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("soak.csv"), &csv).unwrap();
+        std::fs::write(dir.join("soak-summary.txt"), &summary).unwrap();
+        std::fs::write(dir.join("switchyard.log"), &log).unwrap();
+    }
+
+    assert!(samples.len() >= 9, "too few samples: {summary}");
+    assert!(step >= 3, "too few churn steps: {summary}");
+    assert_eq!(tally.http_failed.load(Ordering::Relaxed), 0, "{summary}");
+    assert_eq!(tally.dns_tcp_lost.load(Ordering::Relaxed), 0, "{summary}");
+    assert_eq!(reload_errors, 0, "{summary}");
+    for (name, (_, _, ok)) in checks {
+        assert!(ok, "{name} not flat within 5%:\n{summary}\n{csv}");
+    }
+    assert!(unexpected.is_empty(), "unexpected ERROR lines:\n{}", unexpected.join("\n"));
+}

@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Plots a soak CSV (scripts/soak.sh): resident memory, open descriptors and threads over
+time, with the request rate, into a small PNG.
+
+Usage: soak-plot.py SOAK.CSV OUT.PNG
+
+matplotlib is installed with pip (for this user) when it is missing.
+"""
+import csv
+import subprocess
+import sys
+
+
+def matplotlib():
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        cmd = [sys.executable, "-m", "pip", "install", "--user", "--quiet", "matplotlib"]
+        if subprocess.call(cmd) != 0:
+            subprocess.check_call(cmd + ["--break-system-packages"])
+        # The user site folder may not have existed when this interpreter started.
+        import importlib
+        import site
+
+        site.addsitedir(site.getusersitepackages())
+        importlib.invalidate_caches()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    src, dst = sys.argv[1], sys.argv[2]
+    with open(src) as f:
+        rows = list(csv.DictReader(f))
+    if len(rows) < 2:
+        sys.exit(f"{src}: too few samples")
+    minutes = [float(r["elapsed_s"]) / 60 for r in rows]
+    rss = [int(r["rss_kib"]) / 1024 for r in rows]
+    fds = [int(r["fds"]) for r in rows]
+    threads = [int(r["threads"]) for r in rows]
+    reqs = [int(r["http_requests"]) + int(r["dns_tcp_answered"]) for r in rows]
+    rate = [0.0] + [
+        (reqs[i] - reqs[i - 1]) / max(1e-9, (minutes[i] - minutes[i - 1]) * 60)
+        for i in range(1, len(rows))
+    ]
+    failed = int(rows[-1]["http_failed"]) + int(rows[-1]["dns_tcp_lost"])
+    reloads = int(rows[-1]["reloads"])
+
+    plt = matplotlib()
+    fig, axes = plt.subplots(4, 1, figsize=(7, 6.4), sharex=True)
+    series = [
+        (rss, "RSS (MiB)"),
+        (fds, "open fds"),
+        (threads, "threads"),
+        (rate, "HTTP+DNS/TCP req/s"),
+    ]
+    third = minutes[len(minutes) // 3]
+    for ax, (values, label) in zip(axes, series):
+        ax.plot(minutes, values, linewidth=1.2)
+        ax.set_ylabel(label, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.set_ylim(bottom=0, top=max(values) * 1.25 + 1)
+        ax.axvline(third, color="grey", linewidth=0.6, linestyle=":")
+        ax.grid(alpha=0.3)
+    axes[-1].set_xlabel("minutes", fontsize=8)
+    fig.suptitle(
+        f"switchyard soak: {minutes[-1]:.0f} min, {reloads} reloads with fleet churn, "
+        f"{failed} failed requests",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    fig.savefig(dst, dpi=80)
+    print(f"soak plot: {dst}")
+
+
+if __name__ == "__main__":
+    main()
