@@ -13,6 +13,8 @@ pub mod config;
 pub mod demo;
 pub mod dns;
 pub mod etcd_cmd;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod healthcheck;
 pub mod import_tr;
 pub mod install;

@@ -55,7 +55,7 @@ pub const DRAIN_LINGER: Duration = Duration::from_secs(1);
 
 /// The traffic front end: handlers, admission and the router used for hand-over.
 pub struct FrontEnd {
-    pub(super) shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     pub(super) admission: AdmissionLayer,
     pub(super) router: Router,
     /// Largest request head the fast path buffers before handing over (hyper then answers
@@ -66,7 +66,8 @@ pub struct FrontEnd {
 }
 
 /// What the fast path did with one parsed request.
-enum Step {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
     /// Answered; keep the connection open.
     KeepAlive,
     /// Answered; close after writing.
@@ -144,29 +145,10 @@ impl FrontEnd {
         let timer = tokio::time::sleep_until(accepted + idle.min(head_timeout));
         tokio::pin!(timer);
         loop {
-            let mut step = Step::KeepAlive;
-            // Answer every complete request already read.
-            while !buf.is_empty() {
-                let mut headers = [httparse::EMPTY_HEADER; MAX_FAST_HEADERS];
-                let mut req = httparse::Request::new(&mut headers);
-                match req.parse(&buf) {
-                    Ok(httparse::Status::Complete(len)) => {
-                        head_since = None;
-                        step = self.answer(&req, peer.ip(), stop.is_cancelled(), &mut out);
-                        if matches!(step, Step::HandOver) {
-                            break;
-                        }
-                        buf.advance(len);
-                        if matches!(step, Step::Close) {
-                            break;
-                        }
-                    }
-                    Ok(httparse::Status::Partial) => break,
-                    Err(_) => {
-                        step = Step::HandOver;
-                        break;
-                    }
-                }
+            let (step, complete) =
+                self.answer_buffered(&mut buf, peer.ip(), stop.is_cancelled(), &mut out);
+            if complete {
+                head_since = None;
             }
             if !out.is_empty() {
                 if stream.write_all(&out).await.is_err() {
@@ -241,6 +223,47 @@ impl FrontEnd {
                 _ => return,
             }
         }
+    }
+
+    /// Answers every complete request already read at the front of `buf` into `out`,
+    /// removing each answered one from `buf`. Stops at a partial head, at a request that is
+    /// not for the fast path (left in `buf` for hyper, with [`Step::HandOver`]), at a
+    /// malformed head (also handed over), or after a request that closes the connection.
+    /// Returns the last step and whether any complete head was parsed. `stopping` is passed
+    /// on to [`Self::answer`]. The fuzz target
+    /// `http_fast_path` drives this function (through `crate::fuzzing`) with arbitrary bytes.
+    pub(crate) fn answer_buffered(
+        &self,
+        buf: &mut BytesMut,
+        peer: IpAddr,
+        stopping: bool,
+        out: &mut Vec<u8>,
+    ) -> (Step, bool) {
+        let mut step = Step::KeepAlive;
+        let mut complete = false;
+        while !buf.is_empty() {
+            let mut headers = [httparse::EMPTY_HEADER; MAX_FAST_HEADERS];
+            let mut req = httparse::Request::new(&mut headers);
+            match req.parse(&buf[..]) {
+                Ok(httparse::Status::Complete(len)) => {
+                    complete = true;
+                    step = self.answer(&req, peer, stopping, out);
+                    if matches!(step, Step::HandOver) {
+                        break;
+                    }
+                    buf.advance(len);
+                    if matches!(step, Step::Close) {
+                        break;
+                    }
+                }
+                Ok(httparse::Status::Partial) => break,
+                Err(_) => {
+                    step = Step::HandOver;
+                    break;
+                }
+            }
+        }
+        (step, complete)
     }
 
     /// Answers one request into `out`, or tells the caller to hand the connection over.
