@@ -404,7 +404,9 @@ fn check_responses(mut out: &[u8]) {
         let mut resp = httparse::Response::new(&mut headers);
         let head = match resp.parse(out) {
             Ok(httparse::Status::Complete(n)) => n,
-            other => panic!("malformed response head ({other:?}): {:?}", String::from_utf8_lossy(out)),
+            other => {
+                panic!("malformed response head ({other:?}): {:?}", String::from_utf8_lossy(out))
+            }
         };
         assert_eq!(resp.version, Some(1), "not an HTTP/1.1 response");
         let length = resp
@@ -538,7 +540,8 @@ mod tests {
     /// The HTTP fixture routes through the fast path, and the response check accepts it.
     #[test]
     fn fast_path_fixture_routes() {
-        let req = b"GET /v1/route?host=video.cdn.example.com&ip=10.1.2.3 HTTP/1.1\r\nHost: a\r\n\r\n\
+        let req =
+            b"GET /v1/route?host=video.cdn.example.com&ip=10.1.2.3 HTTP/1.1\r\nHost: a\r\n\r\n\
                     HEAD /d?host=video.cdn.example.com HTTP/1.1\r\nHost: a\r\n\r\n";
         let mut buf = BytesMut::from(&req[..]);
         let mut out = Vec::new();

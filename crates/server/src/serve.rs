@@ -191,9 +191,10 @@ impl Server {
                 Check::immediate("overloaded", move || overload.check().map_err(CheckError::new)),
             )?;
             let threads = config.http.worker_threads as usize;
-            let bound = traffic::listener::spawn(&mut listeners, addr, front, stop, &table_ready, threads)
-                .await
-                .context("HTTP traffic listener")?;
+            let bound =
+                traffic::listener::spawn(&mut listeners, addr, front, stop, &table_ready, threads)
+                    .await
+                    .context("HTTP traffic listener")?;
             tracing::info!(addr = %bound, worker_threads = threads, "http listener ready");
         }
         if let Some(addr) = config.listen.grpc_health {

@@ -16,8 +16,8 @@ pub async fn spawn(
     health: &HealthRegistry,
     stop: &CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
-    let listener = crate::net::bind_tokio(addr)
-        .with_context(|| format!("grpc-health: cannot bind {addr}"))?;
+    let listener =
+        crate::net::bind_tokio(addr).with_context(|| format!("grpc-health: cannot bind {addr}"))?;
     let local = listener.local_addr()?;
     let (service, mirror) =
         switchyard_health::grpc::health_service(health, Duration::from_secs(1)).await;

@@ -43,8 +43,7 @@ pub async fn spawn(
     health: Router,
     stop: &CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
-    let listener =
-        crate::net::bind_tokio(addr).with_context(|| format!("cannot bind {addr}"))?;
+    let listener = crate::net::bind_tokio(addr).with_context(|| format!("cannot bind {addr}"))?;
     let local = listener.local_addr()?;
     let router = router(ctx, health);
     let stop = stop.clone();

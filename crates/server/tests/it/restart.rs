@@ -243,7 +243,13 @@ async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> Result<(u16, boo
 }
 
 /// Requests on a keep-alive connection, opening a new one when the server closes it.
-async fn http_keep_alive(addr: SocketAddr, id: u64, mix: Mix, stop: Arc<AtomicBool>, tally: Arc<Tally>) {
+async fn http_keep_alive(
+    addr: SocketAddr,
+    id: u64,
+    mix: Mix,
+    stop: Arc<AtomicBool>,
+    tally: Arc<Tally>,
+) {
     let mut conn: Option<TcpStream> = None;
     let mut buf = Vec::with_capacity(4096);
     for i in 0..mix.max_per_client {
@@ -253,7 +259,8 @@ async fn http_keep_alive(addr: SocketAddr, id: u64, mix: Mix, stop: Arc<AtomicBo
         let exchange = async {
             let s = match conn.as_mut() {
                 Some(s) => s,
-                None => conn.insert(TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?),
+                None => conn
+                    .insert(TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?),
             };
             s.write_all(route_request(id << 12 | i, false).as_bytes())
                 .await
@@ -286,7 +293,13 @@ async fn http_keep_alive(addr: SocketAddr, id: u64, mix: Mix, stop: Arc<AtomicBo
 }
 
 /// One request per connection.
-async fn http_new_connections(addr: SocketAddr, id: u64, mix: Mix, stop: Arc<AtomicBool>, tally: Arc<Tally>) {
+async fn http_new_connections(
+    addr: SocketAddr,
+    id: u64,
+    mix: Mix,
+    stop: Arc<AtomicBool>,
+    tally: Arc<Tally>,
+) {
     let mut buf = Vec::with_capacity(4096);
     for i in 0..mix.max_per_client {
         if stop.load(Ordering::Relaxed) {

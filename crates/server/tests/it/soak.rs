@@ -76,7 +76,7 @@ default_zone = "ams"
     );
     for k in 0..WINDOW {
         let i = (2 * step + k) % addrs.len();
-        let zone = if i % 2 == 0 { "ams" } else { "fra" };
+        let zone = if i.is_multiple_of(2) { "ams" } else { "fra" };
         let a = addrs[i];
         let _ = write!(
             f,
@@ -131,10 +131,8 @@ fn flatness(samples: &[Sample], f: impl Fn(&Sample) -> u64) -> (f64, f64, bool) 
 
 #[test]
 fn soak_steady_traffic_with_fleet_churn_stays_flat() {
-    let minutes: f64 = std::env::var("SWITCHYARD_SOAK_MINUTES")
-        .ok()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(3.0);
+    let minutes: f64 =
+        std::env::var("SWITCHYARD_SOAK_MINUTES").ok().and_then(|m| m.parse().ok()).unwrap_or(3.0);
     let bin = std::env::var("SWITCHYARD_SOAK_BIN").unwrap_or_else(|_| crate::common::BIN.into());
     let out = std::env::var_os("SWITCHYARD_SOAK_OUT").map(PathBuf::from);
     let duration = Duration::from_secs_f64(minutes * 60.0);
@@ -143,11 +141,8 @@ fn soak_steady_traffic_with_fleet_churn_stays_flat() {
     // Churn: one fleet change (with a reload) and one flap change per step.
     let churn = Duration::from_secs(5);
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let fleet = rt.block_on(SimFleet::start(FleetPlan::new(Protocol::Http, POOL))).unwrap();
     let addrs = fleet.addrs();
     let sy = Switchyard::start_with_files(
@@ -176,7 +171,11 @@ fn soak_steady_traffic_with_fleet_churn_stays_flat() {
             // ones that flapped before recover.
             for (i, node) in fleet.nodes().iter().enumerate() {
                 let flapping = (i + step) % 8 == 0;
-                node.set_behavior(if flapping { Behavior::flapping(2, 2) } else { Behavior::Healthy });
+                node.set_behavior(if flapping {
+                    Behavior::flapping(2, 2)
+                } else {
+                    Behavior::Healthy
+                });
             }
             next_churn += churn;
         }
@@ -202,7 +201,8 @@ fn soak_steady_traffic_with_fleet_churn_stays_flat() {
         std::thread::sleep(wake.saturating_duration_since(Instant::now()).min(every));
     }
     let tally = load.finish();
-    let reload_errors = metric(&sy, "switchyard_config_reloads_total", &["result=\"error\""]) as u64;
+    let reload_errors =
+        metric(&sy, "switchyard_config_reloads_total", &["result=\"error\""]) as u64;
     let log = sy.log.all();
     drop(fleet);
 
