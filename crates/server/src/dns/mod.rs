@@ -96,6 +96,10 @@ pub async fn spawn(
     if addr.port() != 0 {
         let tcp = crate::net::bind_tcp_unlistened(addr)
             .with_context(|| format!("binding DNS listener on {addr}"))?;
+        // A UDP port held by a socket that does not share it is a start-up error too. The
+        // socket is closed at once; for that instant it is in the group of a process
+        // already serving the port, whose datagrams hashed to it are lost.
+        drop(udp::bind(addr).with_context(|| format!("binding DNS listener on {addr} (UDP)"))?);
         set.spawn(async move {
             tokio::select! {
                 _ = ready.cancelled() => {}
