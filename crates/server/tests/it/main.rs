@@ -12,6 +12,7 @@ mod check_config;
 mod demo;
 mod dns_conformance;
 mod dns_listener;
+mod docs;
 mod e2e_probe;
 mod etcd_mode;
 mod foundation;
