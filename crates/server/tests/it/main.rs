@@ -9,6 +9,7 @@ mod traffic_common;
 
 mod admin_api;
 mod check_config;
+mod cli;
 mod demo;
 mod dns_conformance;
 mod dns_listener;
