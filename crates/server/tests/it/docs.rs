@@ -431,3 +431,28 @@ fn configuration_doc_names_every_key_and_no_other() {
         keys.aliases
     );
 }
+
+#[test]
+fn api_doc_names_every_metric_family_the_demo_exports() {
+    let demo = crate::common::Switchyard::demo(&[]);
+    // Every front end and the prober have registered their families by the time it is ready.
+    demo.wait_status("/readyz", 200, std::time::Duration::from_secs(30));
+    // Families with labels show once they have a series: make one decision.
+    let http = demo.listener("http");
+    let route = crate::common::get(http, "/v1/route?host=video.demo.example&ip=10.2.0.1", &[]);
+    assert_eq!(route.status, 200, "{}", route.body);
+    let metrics = crate::common::get(demo.admin, "/metrics", &[]);
+    assert_eq!(metrics.status, 200, "{}", metrics.body);
+    let families: BTreeSet<&str> = metrics
+        .body
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(families.contains("switchyard_http_decisions_total"), "{families:?}");
+    assert!(families.contains("switchyard_probes_total"), "{families:?}");
+    let api = read_doc("api.md");
+    let missing: Vec<&&str> =
+        families.iter().filter(|f| !api.contains(&format!("| `{f}` |"))).collect();
+    assert!(missing.is_empty(), "metric families missing from docs/api.md: {missing:#?}");
+}
