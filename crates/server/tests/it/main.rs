@@ -9,9 +9,11 @@ mod traffic_common;
 
 mod admin_api;
 mod check_config;
+mod cli;
 mod demo;
 mod dns_conformance;
 mod dns_listener;
+mod docs;
 mod e2e_probe;
 mod etcd_mode;
 mod foundation;
