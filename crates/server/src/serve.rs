@@ -167,6 +167,7 @@ impl Server {
             auth: Arc::new(AuthPolicy { token, mutations_enabled: config.admin.mutations_enabled }),
             audit,
             startup: startup.clone(),
+            stop: tokens.stop_accepting.clone(),
         };
         let health_router = switchyard_health::axum::router(health.clone());
         let mut listeners = JoinSet::new();

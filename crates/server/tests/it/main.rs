@@ -18,6 +18,7 @@ mod foundation;
 mod http_conformance;
 mod metrics_audit;
 mod observability;
+mod profiling;
 mod restart;
 mod secrets;
 mod snmp_cli;
