@@ -26,6 +26,7 @@ pub mod net;
 pub mod prober;
 pub mod route_cmd;
 pub mod routing;
+pub mod sampling;
 pub mod serve;
 pub mod snmp_cmd;
 pub mod traffic;

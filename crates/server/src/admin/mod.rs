@@ -13,6 +13,7 @@ mod nodes;
 mod page;
 mod profile;
 mod respond;
+mod samples;
 pub mod startup;
 
 use std::net::SocketAddr;
@@ -70,9 +71,13 @@ pub fn router(ctx: AdminContext, health: Router) -> Router {
         .layer(axum::middleware::from_fn_with_state(ctx.auth.clone(), auth::require_token));
     // Debug endpoints that disclose more than a decision: the token even though the other
     // `/debug/*` reads need none.
-    let sensitive = Router::new().route("/debug/pprof/profile", get(profile::cpu)).layer(
-        axum::middleware::from_fn_with_state(ctx.auth.clone(), auth::require_token_or_loopback),
-    );
+    let sensitive = Router::new()
+        .route("/debug/pprof/profile", get(profile::cpu))
+        .route("/debug/replay/samples", get(samples::samples))
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.auth.clone(),
+            auth::require_token_or_loopback,
+        ));
     Router::new()
         .route("/metrics", get(metrics))
         .route("/debug/localize", get(debug::localize))
