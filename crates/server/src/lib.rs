@@ -24,6 +24,7 @@ pub mod maintenance;
 pub mod metrics;
 pub mod net;
 pub mod prober;
+pub mod replay;
 pub mod route_cmd;
 pub mod routing;
 pub mod sampling;

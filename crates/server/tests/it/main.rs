@@ -19,6 +19,7 @@ mod http_conformance;
 mod metrics_audit;
 mod observability;
 mod profiling;
+mod replay;
 mod restart;
 mod secrets;
 mod snmp_cli;
