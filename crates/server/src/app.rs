@@ -22,6 +22,7 @@ use crate::install::Installer;
 use crate::maintenance::{Maintenance, Source};
 use crate::metrics::Metrics;
 use crate::routing::Routing;
+use crate::sampling::DecisionSampler;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
@@ -53,6 +54,8 @@ pub struct App {
     pub prober: OnceLock<switchyard_probe::EngineHandle>,
     /// The installer, once started.
     pub installer: OnceLock<Installer>,
+    /// Decision inputs sampled for `switchyard replay record`, shared by the front ends.
+    pub samples: Arc<DecisionSampler>,
     /// Held by a reload, and by the start-up while it publishes the first inventory.
     pub(crate) reload_lock: tokio::sync::Mutex<()>,
     reloads: Family<ResultLabels, Counter>,
@@ -131,6 +134,7 @@ impl App {
             cluster: OnceLock::new(),
             prober: OnceLock::new(),
             installer: OnceLock::new(),
+            samples: DecisionSampler::new(),
             reload_lock: tokio::sync::Mutex::new(()),
             reloads,
             last_reload_ok,

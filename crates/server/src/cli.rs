@@ -1,5 +1,6 @@
 //! Command-line interface: `serve`, `check-config`, `version` (and the tools built on the
-//! library crates: `demo`, `snmp`, `etcd`, `healthcheck`, `import`, `route`, `completions`).
+//! library crates: `demo`, `snmp`, `etcd`, `healthcheck`, `import`, `route`, `replay`,
+//! `completions`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,6 +58,10 @@ pub enum Command {
     /// zone and how the client was localized, the alternates, and each candidate skipped.
     #[command(after_help = ROUTE_EXAMPLES)]
     Route(crate::route_cmd::RouteArgs),
+    /// Record the inputs of a running instance's decisions, and replay them at a fixed
+    /// open-loop rate against one instance (latency, errors) or two (and their differences).
+    #[command(after_help = REPLAY_EXAMPLES)]
+    Replay(crate::replay::ReplayArgs),
     /// Print a shell completion script for bash, zsh, fish, elvish or PowerShell.
     #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions {
@@ -94,6 +99,7 @@ pub fn main() -> ExitCode {
         Command::Healthcheck(args) => crate::healthcheck::run(&args),
         Command::Import(args) => crate::import_tr::run(&args),
         Command::Route(args) => crate::route_cmd::run(&args),
+        Command::Replay(args) => run_async(crate::replay::run(args)),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "switchyard", &mut std::io::stdout());
@@ -159,6 +165,15 @@ Examples:
   switchyard route video.cdn.example --ip 10.2.0.1 --json
 
 Asks the admin listener's /debug/pick. The exit status is 1 when no node can be chosen.";
+
+const REPLAY_EXAMPLES: &str = "\
+Examples:
+  SWITCHYARD_ADMIN_TOKEN=secret switchyard replay record --server 10.0.0.5:9090 --out decisions.jsonl --count 5000
+  switchyard replay run decisions.jsonl --target http=127.0.0.1:8080,dns=127.0.0.1:5353 --rate 500 --seconds 30
+  switchyard replay run decisions.jsonl --target 10.0.0.5:80 --target 10.0.0.6:80 --rate 200
+
+With two targets every request goes to both and each differing answer is counted; the exit
+status is then 3 when any differs.";
 
 const COMPLETIONS_EXAMPLES: &str = "\
 Examples:

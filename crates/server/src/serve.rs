@@ -167,6 +167,7 @@ impl Server {
             auth: Arc::new(AuthPolicy { token, mutations_enabled: config.admin.mutations_enabled }),
             audit,
             startup: startup.clone(),
+            stop: tokens.stop_accepting.clone(),
         };
         let health_router = switchyard_health::axum::router(health.clone());
         let mut listeners = JoinSet::new();
@@ -181,7 +182,8 @@ impl Server {
         tracing::info!(addr = %admin_addr, "admin listener ready");
 
         if let Some(addr) = config.listen.http {
-            let ctx = traffic::TrafficContext::new(app.routing.table());
+            let ctx =
+                traffic::TrafficContext::new(app.routing.table()).with_samples(app.samples.clone());
             let (front, overload) = traffic::front_end(ctx, &config.http, &app.metrics);
             if let Some(memory) = &memory {
                 overload.shed_above(memory.clone());
@@ -202,11 +204,12 @@ impl Server {
             tracing::info!(addr = %bound, "grpc-health listener ready");
         }
         if let Some(addr) = config.listen.dns {
-            let bound = crate::dns::spawn(
+            let bound = crate::dns::spawn_sampled(
                 &mut listeners,
                 addr,
                 &config.dns,
                 app.routing.table(),
+                app.samples.clone(),
                 &app.metrics,
                 stop.clone(),
                 table_ready.clone(),

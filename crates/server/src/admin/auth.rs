@@ -13,6 +13,10 @@
 //!    already refuses to start with a tokenless, mutating admin listener off loopback; this
 //!    keeps the promise per request as well, so a forwarded or unforeseen peer cannot mutate
 //!    without a token. A request whose peer is unknown counts as not on loopback.
+//!
+//! The debug endpoints that expose more than a decision (CPU profiles, sampled client
+//! addresses) go through [`require_token_or_loopback`]: rules 1 and 3 apply to every method,
+//! rule 2 to none, since reading them changes nothing.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,6 +43,25 @@ pub struct AuthPolicy {
     pub mutations_enabled: bool,
 }
 
+/// How much a request may do, which decides which rules apply to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Access {
+    /// GET and HEAD on `/admin/*`: the token when one is set.
+    Read,
+    /// Any other method on `/admin/*`: the token, or loopback without one, and only while
+    /// mutations are enabled.
+    Mutation,
+    /// A read that discloses what the process does (profiles, client samples): the token, or
+    /// loopback without one, whatever `mutations_enabled` says.
+    Sensitive,
+}
+
+impl Access {
+    fn of(method: &Method) -> Self {
+        if matches!(*method, Method::GET | Method::HEAD) { Self::Read } else { Self::Mutation }
+    }
+}
+
 /// What the policy says about one request.
 #[derive(Debug, PartialEq, Eq)]
 enum Verdict {
@@ -53,8 +76,18 @@ enum Verdict {
 }
 
 impl AuthPolicy {
+    /// The verdict for an `/admin/*` request (the tests' shorthand).
+    #[cfg(test)]
     fn judge(&self, method: &Method, headers: &HeaderMap, peer: Option<SocketAddr>) -> Verdict {
-        let mutation = !matches!(*method, Method::GET | Method::HEAD);
+        self.judge_access(Access::of(method), headers, peer)
+    }
+
+    fn judge_access(
+        &self,
+        access: Access,
+        headers: &HeaderMap,
+        peer: Option<SocketAddr>,
+    ) -> Verdict {
         if let Some(token) = &self.token {
             match bearer(headers) {
                 None => return Verdict::NoCredentials,
@@ -62,11 +95,11 @@ impl AuthPolicy {
                 Some(_) => {}
             }
         }
-        if mutation && !self.mutations_enabled {
+        if access == Access::Mutation && !self.mutations_enabled {
             return Verdict::MutationsDisabled;
         }
         let on_loopback = peer.is_some_and(|p| p.ip().to_canonical().is_loopback());
-        if mutation && self.token.is_none() && !on_loopback {
+        if access != Access::Read && self.token.is_none() && !on_loopback {
             return Verdict::TokenRequired;
         }
         Verdict::Allow
@@ -86,8 +119,23 @@ pub async fn require_token(
     req: Request,
     next: Next,
 ) -> Response {
+    let access = Access::of(req.method());
+    guard(&policy, access, req, next).await
+}
+
+/// Axum middleware for the sensitive debug endpoints: the token when one is set, else a
+/// loopback peer, for every method.
+pub async fn require_token_or_loopback(
+    State(policy): State<Arc<AuthPolicy>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    guard(&policy, Access::Sensitive, req, next).await
+}
+
+async fn guard(policy: &AuthPolicy, access: Access, req: Request, next: Next) -> Response {
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-    let challenge = match policy.judge(req.method(), req.headers(), peer) {
+    let challenge = match policy.judge_access(access, req.headers(), peer) {
         Verdict::Allow => return next.run(req).await,
         Verdict::NoCredentials => CHALLENGE,
         Verdict::InvalidToken => CHALLENGE_INVALID,
@@ -99,11 +147,15 @@ pub async fn require_token(
             );
         }
         Verdict::TokenRequired => {
-            return error_response(
-                StatusCode::FORBIDDEN,
-                "token_required",
-                "no admin token is configured: admin mutations are accepted from loopback only",
-            );
+            let message = match access {
+                Access::Sensitive => {
+                    "no admin token is configured: this endpoint answers loopback peers only"
+                }
+                _ => {
+                    "no admin token is configured: admin mutations are accepted from loopback only"
+                }
+            };
+            return error_response(StatusCode::FORBIDDEN, "token_required", message);
         }
     };
     let mut resp = error_response(
@@ -191,6 +243,29 @@ mod tests {
             assert_eq!(p.judge(&Method::GET, &headers(None), peer(far)), Verdict::Allow);
         }
         assert_eq!(p.judge(&Method::POST, &headers(None), None), Verdict::TokenRequired);
+    }
+
+    #[test]
+    fn sensitive_reads_need_the_token_or_loopback_whatever_mutations_say() {
+        let right = format!("Bearer {TOKEN}");
+        let far = peer("198.51.100.7:5000");
+        let lo = peer("127.0.0.1:5000");
+        for mutations in [true, false] {
+            let p = policy(true, mutations);
+            assert_eq!(
+                p.judge_access(Access::Sensitive, &headers(None), lo),
+                Verdict::NoCredentials
+            );
+            let wrong = headers(Some("Bearer nope"));
+            assert_eq!(p.judge_access(Access::Sensitive, &wrong, lo), Verdict::InvalidToken);
+            let h = headers(Some(&right));
+            assert_eq!(p.judge_access(Access::Sensitive, &h, far), Verdict::Allow);
+            let p = policy(false, mutations);
+            assert_eq!(p.judge_access(Access::Sensitive, &headers(None), lo), Verdict::Allow);
+            let v = p.judge_access(Access::Sensitive, &headers(None), far);
+            assert_eq!(v, Verdict::TokenRequired);
+            assert_eq!(p.judge_access(Access::Sensitive, &headers(None), None), v);
+        }
     }
 
     /// Through the middleware on a router, as the admin listener runs it.

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use axum::extract::FromRef;
+use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 
@@ -21,6 +22,9 @@ pub struct AdminContext {
     pub audit: Arc<AuditLog>,
     /// Start-up phase timing, for `/debug/startup`.
     pub startup: Arc<StartupPhases>,
+    /// Fired when the listeners start draining: long-running answers (a CPU profile) end
+    /// early with what they have.
+    pub stop: CancellationToken,
 }
 
 impl FromRef<AdminContext> for Arc<AuthPolicy> {

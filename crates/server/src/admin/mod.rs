@@ -11,7 +11,9 @@ pub mod grpc;
 mod loglevel;
 mod nodes;
 mod page;
+mod profile;
 mod respond;
+mod samples;
 pub mod startup;
 
 use std::net::SocketAddr;
@@ -67,6 +69,15 @@ pub fn router(ctx: AdminContext, health: Router) -> Router {
         .route("/admin/nodes/{id}", get(nodes::get_node).post(nodes::set_node))
         .route("/admin/log-level", get(loglevel::get_level).post(loglevel::set_level))
         .layer(axum::middleware::from_fn_with_state(ctx.auth.clone(), auth::require_token));
+    // Debug endpoints that disclose more than a decision: the token even though the other
+    // `/debug/*` reads need none.
+    let sensitive = Router::new()
+        .route("/debug/pprof/profile", get(profile::cpu))
+        .route("/debug/replay/samples", get(samples::samples))
+        .layer(axum::middleware::from_fn_with_state(
+            ctx.auth.clone(),
+            auth::require_token_or_loopback,
+        ));
     Router::new()
         .route("/metrics", get(metrics))
         .route("/debug/localize", get(debug::localize))
@@ -79,6 +90,7 @@ pub fn router(ctx: AdminContext, health: Router) -> Router {
         .route("/", get(page::index))
         .route("/ui/{file}", get(page::asset))
         .merge(admin)
+        .merge(sensitive)
         .with_state(ctx)
         .merge(health)
 }

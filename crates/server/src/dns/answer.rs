@@ -10,6 +10,7 @@ use super::codes::{Outcome, QType, Rcode, Transport};
 use super::codes::{class, flag, rtype};
 use super::records::{self, Section};
 use super::wire::{self, Edns, NameBuf, ParseError, Query};
+use crate::sampling::{ClientKey, Sample};
 
 /// Whether `name` has a service host name below it (an empty non-terminal, which answers
 /// NODATA rather than NXDOMAIN: RFC 8020 §2, RFC 4592 §2.2.2 for wildcard owners).
@@ -61,6 +62,30 @@ pub fn answer(
         return Outcome::Drop;
     }
     Outcome::Reply { len, rcode, qtype, truncated }
+}
+
+/// The inputs of the decision `answer` makes for `query` from `src`, for
+/// [`crate::sampling`]: only address queries (A, AAAA, ANY in class IN) for a service name.
+/// Parses the query again, which costs nothing while nobody records.
+pub fn sample(table: &RoutingTable, query: &[u8], src: IpAddr) -> Option<Sample> {
+    let mut name = NameBuf::default();
+    let q = wire::parse(query, &mut name).ok()?;
+    let qtype = match q.question.qtype {
+        rtype::A => "A",
+        rtype::AAAA => "AAAA",
+        rtype::ANY => "ANY",
+        _ => return None,
+    };
+    if q.question.qclass != class::IN {
+        return None;
+    }
+    let service = table.service_for_host(name.as_str())?;
+    let service = table.service(service).map_or("", |s| s.name());
+    let client = match q.edns.and_then(|e| e.ecs).and_then(|e| e.network()) {
+        Some(net) if net.prefix_len() > 0 => ClientKey::Subnet(net),
+        _ => ClientKey::Addr(src.to_canonical()),
+    };
+    Some(Sample::dns(name.as_str(), service, client, qtype))
 }
 
 /// The reply a rate-limited query gets when it slips through (BIND's RRL `slip`): header

@@ -105,6 +105,17 @@ impl ClientSubnet {
         })
     }
 
+    /// The subnet as the query sent it (ADDRESS/SOURCE PREFIX-LENGTH), uncut.
+    pub fn network(&self) -> Option<ipnet::IpNet> {
+        let addr = if self.family == 1 {
+            let a = &self.addr;
+            IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3]))
+        } else {
+            IpAddr::V6(Ipv6Addr::from(self.addr))
+        };
+        ipnet::IpNet::new(addr, self.source_prefix).ok()
+    }
+
     /// SCOPE PREFIX-LENGTH for a tailored answer (RFC 7871 §7.2.1) localized at
     /// [`ClientSubnet::client_ip`]. `decision_depth` is the routing table's
     /// [`scope_prefix_len`](switchyard_route::Localization::scope_prefix_len) for that

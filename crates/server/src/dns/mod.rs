@@ -36,7 +36,9 @@ use switchyard_route::RoutingTable;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-pub use answer::{answer, slip};
+use crate::sampling::DecisionSampler;
+
+pub use answer::{answer, sample, slip};
 pub use authority::Authority;
 pub use codes::{Outcome, QType, Rcode, Transport};
 pub use config::{DnsConfig, NameServer};
@@ -52,6 +54,8 @@ pub struct Shared {
     pub metrics: DnsMetrics,
     /// Per-source limiter for UDP; `None` when off.
     pub limiter: Option<ratelimit::RateLimiter>,
+    /// Decision inputs, recorded while `switchyard replay record` samples them.
+    pub samples: Arc<DecisionSampler>,
 }
 
 /// Attempts at finding a port free for both UDP and TCP when `addr` has port 0.
@@ -77,6 +81,22 @@ pub async fn spawn(
     stop: CancellationToken,
     ready: CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
+    let samples = DecisionSampler::new();
+    spawn_sampled(set, addr, config, table, samples, registry, stop, ready).await
+}
+
+/// [`spawn`], recording the inputs of its decisions into `samples` while it records.
+#[allow(clippy::too_many_arguments)]
+pub async fn spawn_sampled(
+    set: &mut JoinSet<()>,
+    addr: SocketAddr,
+    config: &DnsConfig,
+    table: Arc<ArcSwap<RoutingTable>>,
+    samples: Arc<DecisionSampler>,
+    registry: &crate::metrics::Metrics,
+    stop: CancellationToken,
+    ready: CancellationToken,
+) -> anyhow::Result<SocketAddr> {
     let sockets = config.effective_udp_sockets();
     let shared = Arc::new(Shared {
         auth: Authority::new(config),
@@ -92,6 +112,7 @@ pub async fn spawn(
             },
             Instant::now(),
         ),
+        samples,
     });
     if addr.port() != 0 {
         let tcp = crate::net::bind_tcp_unlistened(addr)

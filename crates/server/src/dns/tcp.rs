@@ -15,7 +15,7 @@ use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
-use super::answer::answer;
+use super::answer::{answer, sample};
 use super::codes::{Outcome, Transport};
 use super::metrics::DropReason;
 
@@ -120,6 +120,7 @@ async fn connection(
         seed = seed.wrapping_mul(0x5851_f42d_4c95_7f2d).wrapping_add(0x1405_7b7e_f767_814f);
         let outcome = {
             let table = shared.table.load();
+            shared.samples.record(|| sample(&table, &query, peer.ip()));
             answer(&shared.auth, &table, &query, peer.ip(), Transport::Tcp, seed, &mut out[2..])
         };
         let Outcome::Reply { len, rcode, qtype, truncated } = outcome else {

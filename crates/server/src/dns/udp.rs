@@ -13,7 +13,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
-use super::answer::{answer, slip};
+use super::answer::{answer, sample, slip};
 use super::codes::{Outcome, Transport};
 use super::metrics::{DropReason, DurationSampler};
 use super::ratelimit::Verdict;
@@ -75,6 +75,7 @@ pub fn serve(sock: std::net::UdpSocket, shared: Arc<Shared>, index: u64, stop: C
         seed ^= seed << 17;
         let outcome = {
             let table = shared.table.load();
+            shared.samples.record(|| sample(&table, &rx[..len], src.ip()));
             answer(&shared.auth, &table, &rx[..len], src.ip(), Transport::Udp, seed, &mut tx)
         };
         match outcome {

@@ -17,6 +17,7 @@ use super::query;
 use super::request::{Incoming, Shared};
 use super::respond::Reply;
 use super::route_api::{client, truncate};
+use crate::sampling::{ClientKey, Sample};
 
 /// Address families asked for by `query=`: `4` (default), `6`, or both.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +110,10 @@ fn resolve<'t>(
         if !wanted || !info.is_some_and(|s| s.has_family(family)) {
             continue;
         }
+        shared.samples.record(|| {
+            let qtype = if family == Family::V4 { "A" } else { "AAAA" };
+            Some(Sample::dns(host, name, ClientKey::Addr(client_ip), qtype))
+        });
         let req =
             DnsRequest { service, client_ip, qname: host, want: family, seed: rand::random() };
         match shared.decide(name, table.route_dns(&req)) {

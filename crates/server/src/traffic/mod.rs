@@ -47,6 +47,8 @@ use axum::http::{Request, Response};
 use axum::routing::any;
 use switchyard_route::RoutingTable;
 
+use crate::sampling::DecisionSampler;
+
 use request::{Incoming, Shared};
 
 pub use admission::{AdmissionLayer, Overload};
@@ -63,12 +65,20 @@ pub use respond::Reply;
 pub struct TrafficContext {
     /// The current routing table.
     pub table: Arc<ArcSwap<RoutingTable>>,
+    /// Where decision inputs are recorded while someone samples them.
+    pub samples: Arc<DecisionSampler>,
 }
 
 impl TrafficContext {
-    /// A context over `table`.
+    /// A context over `table`, its decisions recorded nowhere.
     pub fn new(table: Arc<ArcSwap<RoutingTable>>) -> Self {
-        Self { table }
+        Self { table, samples: DecisionSampler::new() }
+    }
+
+    /// Records decision inputs into `samples` while it records.
+    pub fn with_samples(mut self, samples: Arc<DecisionSampler>) -> Self {
+        self.samples = samples;
+        self
     }
 }
 
@@ -95,6 +105,7 @@ pub fn front_end(
     let (layer, overload) = AdmissionLayer::new(config, metrics.clone());
     let shared = Arc::new(Shared {
         table: ctx.table,
+        samples: ctx.samples,
         metrics,
         trusted: config.trusted_networks().into(),
         allow_fake_client_ip: config.allow_fake_client_ip,

@@ -23,6 +23,7 @@ use super::query;
 use super::request::{Incoming, Shared};
 use super::respond::{self, Reply};
 use super::route_api::{FAKE_CLIENT_IP, routed_client, truncate};
+use crate::sampling::Sample;
 use crate::views::{DecisionView, address_for};
 
 /// `http://<hostname or address>[:port]<path>[?<query>]`; IPv6 literals in brackets and
@@ -84,6 +85,7 @@ pub(super) fn answer(shared: &Shared, req: &Incoming<'_>) -> Result<Reply, ApiEr
     } else {
         Cow::Borrowed(req.query)
     };
+    shared.samples.record(|| Some(Sample::http(host, name, client.ip, path, &q)));
     let request =
         HttpRequest { service, client_ip: client.ip, path, query: &q, seed: rand::random() };
     let d = shared.decide(name, table.route_http(&request, false))?;

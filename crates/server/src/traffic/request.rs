@@ -19,6 +19,8 @@ use super::respond;
 /// State shared by the handlers.
 pub(crate) struct Shared {
     pub(crate) table: Arc<ArcSwap<RoutingTable>>,
+    /// Decision inputs, recorded while `switchyard replay record` samples them.
+    pub(crate) samples: Arc<crate::sampling::DecisionSampler>,
     pub(crate) metrics: TrafficMetrics,
     pub(crate) trusted: Arc<[IpNet]>,
     /// `http.allow_fake_client_ip`: whether `fakeClientIpAddress=` names the client.

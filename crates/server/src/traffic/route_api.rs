@@ -11,6 +11,7 @@ use super::errors::ApiError;
 use super::query;
 use super::request::{Incoming, Shared};
 use super::respond::{self, Reply};
+use crate::sampling::Sample;
 use crate::views::DecisionView;
 
 /// Traffic Router's query parameter naming the client to route for, honoured only with
@@ -88,10 +89,12 @@ pub(super) fn answer(shared: &Shared, req: &Incoming<'_>) -> Result<Reply, ApiEr
         return Err(ApiError::UnknownHost(truncate(host).to_owned()));
     };
     let name = table.service(service).map_or("", |s| s.name());
+    let path = if path.is_empty() { "/" } else { path };
+    shared.samples.record(|| Some(Sample::http(host, name, client.ip, path, content_query)));
     let request = HttpRequest {
         service,
         client_ip: client.ip,
-        path: if path.is_empty() { "/" } else { path },
+        path,
         query: content_query,
         seed: rand::random(),
     };

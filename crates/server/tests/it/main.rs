@@ -20,6 +20,8 @@ mod foundation;
 mod http_conformance;
 mod metrics_audit;
 mod observability;
+mod profiling;
+mod replay;
 mod restart;
 mod secrets;
 mod snmp_cli;
