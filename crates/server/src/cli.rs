@@ -99,7 +99,7 @@ pub fn main() -> ExitCode {
         Command::Healthcheck(args) => crate::healthcheck::run(&args),
         Command::Import(args) => crate::import_tr::run(&args),
         Command::Route(args) => crate::route_cmd::run(&args),
-        Command::Replay(args) => run_async(crate::replay::run(args)),
+        Command::Replay(args) => run_async(crate::replay::execute(args)),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();
             clap_complete::generate(shell, &mut cmd, "switchyard", &mut std::io::stdout());

@@ -6,18 +6,17 @@
 //! comments.
 
 mod dns;
+mod file;
 mod http;
 mod record;
 mod run;
 mod stats;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use crate::sampling::Sample;
+pub use file::{parse, read_file};
 
 /// Arguments of `replay`.
 #[derive(Debug, Args)]
@@ -36,44 +35,11 @@ pub enum ReplayCommand {
 }
 
 /// Runs `replay record` or `replay run`.
-pub async fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+pub async fn execute(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     match args.command {
         ReplayCommand::Record(a) => record::run(a).await,
         ReplayCommand::Run(a) => run::run(a).await,
     }
-}
-
-/// Reads a replay file: one [`Sample`] per line, `#` comments and blank lines skipped.
-pub fn read_file(path: &PathBuf) -> anyhow::Result<Vec<Sample>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    parse(&text).with_context(|| format!("{}", path.display()))
-}
-
-/// Parses the text of a replay file, naming the first bad line.
-pub fn parse(text: &str) -> anyhow::Result<Vec<Sample>> {
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let sample: Sample =
-            serde_json::from_str(line).with_context(|| format!("line {}", i + 1))?;
-        out.push(sample);
-    }
-    Ok(out)
-}
-
-/// `HOST:PORT` or `http://HOST:PORT`, resolved to its first address.
-fn socket_addr(text: &str) -> anyhow::Result<std::net::SocketAddr> {
-    use std::net::ToSocketAddrs;
-    let authority = text.strip_prefix("http://").unwrap_or(text).trim_end_matches('/');
-    authority
-        .to_socket_addrs()
-        .with_context(|| format!("{text:?}: HOST:PORT expected"))?
-        .next()
-        .with_context(|| format!("{text:?} resolves to no address"))
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ pub struct RecordArgs {
 const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 
 pub(super) async fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
-    let addr = super::socket_addr(&args.server)?;
+    let addr = super::file::socket_addr(&args.server)?;
     let token = std::env::var(TOKEN_ENV).ok().filter(|t| !t.trim().is_empty());
     let target = format!(
         "/debug/replay/samples?count={}&seconds={}&every={}",
@@ -63,7 +63,7 @@ pub(super) async fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
         bail!("{addr} answered {status}: {}", String::from_utf8_lossy(body).trim());
     }
     let text = std::str::from_utf8(body).context("the samples are not UTF-8")?;
-    let samples = super::parse(text).context("the samples do not parse")?;
+    let samples = super::file::parse(text).context("the samples do not parse")?;
     let now = time::OffsetDateTime::now_utc()
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();

@@ -68,10 +68,10 @@ impl Target {
         let mut t = Self { name: spec.to_owned(), http: None, dns: None };
         for part in spec.split(',').map(str::trim) {
             match part.split_once('=') {
-                Some(("http", a)) => t.http = Some(super::socket_addr(a)?),
-                Some(("dns", a)) => t.dns = Some(super::socket_addr(a)?),
+                Some(("http", a)) => t.http = Some(super::file::socket_addr(a)?),
+                Some(("dns", a)) => t.dns = Some(super::file::socket_addr(a)?),
                 Some((k, _)) => bail!("target {spec:?}: {k:?} is not http or dns"),
-                None => t.http = Some(super::socket_addr(part)?),
+                None => t.http = Some(super::file::socket_addr(part)?),
             }
         }
         Ok(t)
@@ -151,7 +151,7 @@ pub(super) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.target.len() > 2 {
         bail!("--target: one or two instances, not {}", args.target.len());
     }
-    let samples = super::read_file(&args.file)?;
+    let samples = super::file::read_file(&args.file)?;
     if samples.is_empty() {
         bail!("{}: no samples", args.file.display());
     }

@@ -4,6 +4,7 @@ use super::run::Target;
 use super::stats::Quantiles;
 use super::*;
 use crate::dns::wire;
+use crate::sampling::Sample;
 use crate::sampling::{ClientKey, Protocol};
 
 #[test]
