@@ -28,6 +28,7 @@
 
 pub mod cluster;
 mod config;
+mod error;
 pub mod etcd;
 mod files;
 mod inventory;
