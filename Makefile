@@ -19,6 +19,7 @@ check-config:
 
 test:
 	scripts/setup.sh test
+	$(CARGO) deny check licenses bans sources
 	$(CARGO) test --workspace --doc
 	$(CARGO) nextest run --workspace --no-fail-fast
 	CARGO="$(CARGO)" scripts/test-deploy.sh
