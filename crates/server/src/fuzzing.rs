@@ -1,5 +1,5 @@
 //! Entry points of the fuzz targets in `fuzz/` and of the corpus replay test
-//! (`tests/fuzz_corpus.rs`): one function per target from arbitrary bytes to nothing, which
+//! (`tests::corpora_replay_without_failure` below): one function per target from arbitrary bytes to nothing, which
 //! panics when the code under test panics or answers something malformed. Both call the
 //! same functions, so every input the fuzzer kept is replayed by `cargo nextest run`.
 //!
