@@ -1,6 +1,6 @@
 //! Entry points of the fuzz targets in `fuzz/` and of the corpus replay test
-//! (`tests::corpora_replay_without_failure` below): one function per target from arbitrary bytes to nothing, which
-//! panics when the code under test panics or answers something malformed. Both call the
+//! (`tests::corpora_replay_without_failure` below): one function per target from arbitrary
+//! bytes to nothing, which panics when the code under test panics or answers something malformed. Both call the
 //! same functions, so every input the fuzzer kept is replayed by `cargo nextest run`.
 //!
 //! This module is public only so that the out-of-workspace fuzz crate can reach the HTTP
@@ -8,7 +8,8 @@
 //! (routing table, DNS authority, traffic front end) are built once per process.
 //!
 //! Targets ([`TARGETS`]): `decode_message` (SNMP), `dns_query`, `coverage_zones`, `config`,
-//! `http_fast_path` and `traffic_query`. See `docs/fuzzing.md`.
+//! `http_fast_path` and `traffic_query`. Run one with
+//! `cd fuzz && cargo +nightly fuzz run -O -s none dns_query`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
