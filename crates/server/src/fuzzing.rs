@@ -1,7 +1,8 @@
 //! Entry points of the fuzz targets in `fuzz/` and of the corpus replay test
 //! (`tests::corpora_replay_without_failure` below): one function per target from arbitrary
-//! bytes to nothing, which panics when the code under test panics or answers something malformed. Both call the
-//! same functions, so every input the fuzzer kept is replayed by `cargo nextest run`.
+//! bytes to nothing, which panics when the code under test panics or answers something
+//! malformed. Both call the same functions, so every input the fuzzer kept is replayed by
+//! `cargo nextest run`.
 //!
 //! This module is public only so that the out-of-workspace fuzz crate can reach the HTTP
 //! fast path and the traffic handlers, which are crate-private; it is not an API. Fixtures
