@@ -42,8 +42,8 @@ pub struct InventoryConfig {
     #[serde(skip)]
     pub fleet: FleetSpec,
     /// Traffic Router deep coverage zone file (`deepCoverageZones` JSON, each zone listing
-    /// the ids of its `caches`). HTTP decisions of services with deep caching send the
-    /// clients it covers to those caches first. Relative to the config file's folder.
+    /// the ids of its `caches`), read by the `/crs` deep-caching endpoints; traffic
+    /// decisions do not use it yet. Relative to the config file's folder.
     /// Default: none.
     #[serde(default)]
     pub deep_coverage_zones_file: Option<PathBuf>,
