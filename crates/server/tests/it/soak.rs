@@ -1,8 +1,10 @@
 //! Soak: the real binary under steady HTTP and DNS traffic while its fleet churns (nodes
 //! added and removed through the fleet file and SIGHUP, nodes flapping between healthy and
 //! failing), sampled from `/proc` throughout. After a warm-up third, the median of the last
-//! third of the samples must be within 5% of the middle third's for resident memory, open
-//! descriptors and threads; no request may fail and nothing may be logged at ERROR.
+//! third of the samples must not exceed the middle third's by more than 5% for resident
+//! memory, open descriptors and threads (a fall is reported, not failed: the allocator giving
+//! pages back after a reload is not a leak); no request may fail and nothing may be logged
+//! at ERROR.
 //!
 //! Three minutes in the suite. `scripts/soak.sh --minutes N` runs it longer (environment:
 //! `SWITCHYARD_SOAK_MINUTES`, `SWITCHYARD_SOAK_OUT` for the CSV, log and summary,
@@ -120,13 +122,13 @@ fn median(mut v: Vec<u64>) -> f64 {
     if n % 2 == 1 { v[n / 2] as f64 } else { (v[n / 2 - 1] + v[n / 2]) as f64 / 2.0 }
 }
 
-/// Median of the middle third, median of the last third, and whether the last is within
-/// [`FLAT`] of the middle.
+/// Median of the middle third, median of the last third, and whether the last is at most
+/// [`FLAT`] above the middle.
 fn flatness(samples: &[Sample], f: impl Fn(&Sample) -> u64) -> (f64, f64, bool) {
     let third = samples.len() / 3;
     let middle = median(samples[third..2 * third].iter().map(&f).collect());
     let last = median(samples[2 * third..].iter().map(&f).collect());
-    (middle, last, (last - middle).abs() <= FLAT * middle.max(1.0))
+    (middle, last, last - middle <= FLAT * middle.max(1.0))
 }
 
 #[test]
@@ -243,7 +245,11 @@ fn soak_steady_traffic_with_fleet_churn_stays_flat() {
     ];
     for (name, (middle, last, ok)) in checks {
         let drift = if middle > 0.0 { (last - middle) / middle * 100.0 } else { 0.0 };
-        let verdict = if ok { "flat" } else { "NOT FLAT" };
+        let verdict = match (ok, last < middle * (1.0 - FLAT)) {
+            (false, _) => "GREW",
+            (true, true) => "fell (not a failure)",
+            (true, false) => "flat",
+        };
         let _ = writeln!(
             summary,
             "{name}: median middle third {middle:.0}, last third {last:.0} ({drift:+.2}%): {verdict}"
@@ -264,7 +270,7 @@ fn soak_steady_traffic_with_fleet_churn_stays_flat() {
     assert_eq!(tally.dns_tcp_lost.load(Ordering::Relaxed), 0, "{summary}");
     assert_eq!(reload_errors, 0, "{summary}");
     for (name, (_, _, ok)) in checks {
-        assert!(ok, "{name} not flat within 5%:\n{summary}\n{csv}");
+        assert!(ok, "{name} grew more than 5%:\n{summary}\n{csv}");
     }
     assert!(unexpected.is_empty(), "unexpected ERROR lines:\n{}", unexpected.join("\n"));
 }
