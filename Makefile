@@ -20,6 +20,7 @@ check-config:
 test:
 	scripts/setup.sh test
 	$(CARGO) deny check licenses bans sources
+	scripts/check-modules.sh
 	$(CARGO) test --workspace --doc
 	$(CARGO) nextest run --workspace --no-fail-fast
 	CARGO="$(CARGO)" scripts/test-deploy.sh

@@ -10,6 +10,7 @@
 #[cfg(unix)]
 mod gso;
 mod mib;
+mod respond;
 mod serve;
 #[cfg(all(test, unix))]
 mod tests;

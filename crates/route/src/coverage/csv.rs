@@ -1,8 +1,8 @@
 //! `cidr,zone` CSV coverage zones.
 
-use super::{Collector, CoverageZones, CzfError, parse_cidr};
+use super::collect::{Collector, CzfError, parse_cidr};
 
-pub(super) fn parse(text: &str) -> Result<CoverageZones, CzfError> {
+pub(super) fn parse(text: &str) -> Result<Collector, CzfError> {
     let mut c = Collector::default();
     let mut seen_data = false;
     for (i, raw) in text.lines().enumerate() {
@@ -35,7 +35,7 @@ pub(super) fn parse(text: &str) -> Result<CoverageZones, CzfError> {
         let id = c.zone(zone);
         c.builder.insert(net, id);
     }
-    Ok(c.finish()?.0)
+    Ok(c)
 }
 
 fn leading_ws(s: &str) -> usize {

@@ -11,8 +11,8 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::collect::{CzfError, MisfiledNetwork, ZoneConflict};
 use super::json::{self, Kind};
-use super::{CzfError, MisfiledNetwork, ZoneConflict};
 use crate::geo::Coordinates;
 use crate::prefix_index::PrefixIndex;
 
@@ -40,7 +40,8 @@ pub struct DeepCoverageZones {
 impl DeepCoverageZones {
     /// Parses a Traffic Router deep coverage zone file (`deepCoverageZones` at the top).
     pub fn from_dczf_json(text: &str) -> Result<Self, CzfError> {
-        let (plain, mut caches) = json::parse(text, Kind::Deep)?.finish()?;
+        let plain = json::parse(text, Kind::Deep)?.finish()?;
+        let mut caches = plain.caches;
         caches.resize_with(plain.zones.len(), Vec::new);
         let zones = plain
             .zones

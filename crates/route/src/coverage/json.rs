@@ -24,7 +24,7 @@ use std::fmt;
 use serde::Deserializer as _;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::{Collector, CzfError, MisfiledNetwork, parse_cidr};
+use super::collect::{Collector, CzfError, MisfiledNetwork, parse_cidr};
 use crate::geo::Coordinates;
 
 /// Which of Traffic Router's two files is read.

@@ -2,68 +2,13 @@
 //! under one lock of the agent's state and sends the answers together (see [`super::gso`]),
 //! with buffers shared by the agents of a thread.
 
-use std::net::SocketAddr;
+#[cfg(not(unix))]
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
-use super::{Faults, Shared, answer, corrupt, lock};
-
-/// What to do with one response after it is built.
-struct Plan {
-    copies: usize,
-    delay: std::time::Duration,
-    /// A damaged copy to send before the response.
-    damaged_first: Option<Vec<u8>>,
-}
-
-/// The response with its last byte flipped.
-fn damaged(out: &[u8]) -> Vec<u8> {
-    let mut d = out.to_vec();
-    if let Some(last) = d.last_mut() {
-        *last ^= 0x01;
-    }
-    d
-}
-
-/// Decides drop/corrupt/duplicate/delay for one request and builds its response into `out`;
-/// None when nothing is to be sent.
-fn respond_one(
-    shared: &Shared,
-    core: &mut super::Core,
-    msg: &[u8],
-    out: &mut Vec<u8>,
-    scratch: &mut Vec<u8>,
-) -> Option<Plan> {
-    shared.requests.fetch_add(1, Ordering::Relaxed);
-    let faults: &Faults = &core.data.faults;
-    if faults.drop_per_mille > 0 && rand::random_range(0..1000) < faults.drop_per_mille {
-        return None;
-    }
-    let (corrupt_per_mille, duplicate, delay, damage) =
-        (faults.corrupt_per_mille, faults.duplicate, faults.delay, faults.damaged_copy_first);
-    out.clear();
-    if !answer(core, msg, out, scratch) {
-        return None;
-    }
-    if corrupt_per_mille > 0 && rand::random_range(0..1000) < corrupt_per_mille {
-        corrupt(out);
-    }
-    let damaged_first = damage.then(|| damaged(out));
-    Some(Plan { copies: if duplicate { 2 } else { 1 }, delay, damaged_first })
-}
-
-/// Sends a response later, from its own task, as the delay fault asks.
-fn send_later(socket: Arc<std::net::UdpSocket>, data: Vec<u8>, to: SocketAddr, plan: Plan) {
-    tokio::spawn(async move {
-        tokio::time::sleep(plan.delay).await;
-        if let Some(d) = &plan.damaged_first {
-            let _ = socket.send_to(d, to);
-        }
-        for _ in 0..plan.copies {
-            let _ = socket.send_to(&data, to);
-        }
-    });
-}
+#[cfg(not(unix))]
+use super::respond::{respond_one, send_later};
+#[cfg(not(unix))]
+use super::{Shared, lock};
 
 #[cfg(not(unix))]
 pub(super) async fn serve(socket: std::net::UdpSocket, shared: Arc<Shared>) {
@@ -105,7 +50,8 @@ mod batched {
     use tokio::io::Interest;
     use tokio::io::unix::AsyncFd;
 
-    use super::{Shared, lock, respond_one, send_later};
+    use crate::snmp_agent::respond::{respond_one, send_later};
+    use crate::snmp_agent::{Shared, lock};
 
     /// Requests answered per wake-up (and per lock of the agent's state) before yielding.
     const BATCH: usize = 64;
@@ -117,7 +63,7 @@ mod batched {
         msg: Vec<u8>,
         out: Vec<u8>,
         scratch: Vec<u8>,
-        sends: super::super::gso::Outgoing,
+        sends: crate::snmp_agent::gso::Outgoing,
     }
 
     thread_local! {
