@@ -634,6 +634,7 @@ fn nodes_from_servers(
             ipv6,
             hostname,
             port,
+            https_port: 443,
             weight: None,
             capacity_mbps: None,
             admin,
@@ -827,6 +828,7 @@ fn service_from_ds(
         panic_threshold: 0.0,
         panic_mode: Default::default(),
         overload_threshold: 0.9,
+        redirect_scheme: Default::default(),
     };
 
     // TTL: `ttl`, else the A record's.
