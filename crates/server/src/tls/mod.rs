@@ -27,7 +27,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::server::{ClientHello, ResolvesServerCert, ServerSessionMemoryCache};
+use rustls::server::{
+    ClientHello, ResolvesServerCert, ServerSessionMemoryCache, StoresServerSessions,
+};
 use rustls::sign::CertifiedKey;
 use switchyard_config::Problem;
 use switchyard_route::RoutingTable;
@@ -418,10 +420,45 @@ impl TlsMetrics {
     }
 }
 
+/// The sessions a listener can resume, forgotten when its certificates change: a client
+/// resuming a session resumes the authentication of the certificate it was made with, so a
+/// certificate replaced (say, because its key leaked) must not live on in resumed sessions.
+#[derive(Debug)]
+struct Sessions(ArcSwap<Arc<dyn StoresServerSessions>>);
+
+impl Sessions {
+    fn new() -> Self {
+        Self(ArcSwap::from_pointee(ServerSessionMemoryCache::new(SESSION_CACHE)))
+    }
+
+    fn forget(&self) {
+        self.0.store(Arc::new(ServerSessionMemoryCache::new(SESSION_CACHE)));
+    }
+}
+
+impl StoresServerSessions for Sessions {
+    fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+        self.0.load().put(key, value)
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.0.load().get(key)
+    }
+
+    fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.0.load().take(key)
+    }
+
+    fn can_cache(&self) -> bool {
+        true
+    }
+}
+
 /// The certificate resolver of one listener: the set in force, swapped on reload.
 pub struct Certificates {
     listener: Listener,
     set: ArcSwap<CertSet>,
+    sessions: Arc<Sessions>,
     /// The routing table, for certificates chosen by service (traffic listener only).
     table: Option<Arc<ArcSwap<RoutingTable>>>,
     metrics: TlsMetrics,
@@ -437,10 +474,12 @@ impl fmt::Debug for Certificates {
 }
 
 impl Certificates {
-    /// Swaps in `set`; handshakes already past certificate selection keep the old one.
+    /// Swaps in `set`; handshakes already past certificate selection keep the old one, and
+    /// no session made before can be resumed.
     pub fn replace(&self, set: CertSet) {
         self.metrics.set_expiry(self.listener, &self.set.load(), &set);
         self.set.store(Arc::new(set));
+        self.sessions.forget();
     }
 
     /// The metrics this resolver counts into.
@@ -533,6 +572,7 @@ impl TlsState {
             set: ArcSwap::from_pointee(CertSet::default()),
             table,
             metrics,
+            sessions: Arc::new(Sessions::new()),
         });
         certs.replace(set);
         let slot = match listener {
@@ -550,7 +590,7 @@ impl TlsState {
             .with_no_client_auth()
             .with_cert_resolver(certs.clone());
         server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        server.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE);
+        server.session_storage = certs.sessions.clone();
         Ok(TlsServer { acceptor: TlsAcceptor::from(Arc::new(server)), certs })
     }
 
