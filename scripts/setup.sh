@@ -7,7 +7,7 @@ CARGO_DENY_VERSION=0.20.2
 CARGO_MODULES_VERSION=0.27.0
 
 want=(protobuf-compiler libprotobuf-dev snmpd snmp bind9-dnsutils knot-dnsutils etcd-server prometheus
-      python3-prometheus-client)
+      python3-prometheus-client curl openssl)
 if [ "${1:-test}" = bench ]; then
   want+=(wrk dnsperf nginx-light hyperfine golang-go golang-github-gosnmp-gosnmp-dev
          prometheus-blackbox-exporter pdns-server pdns-backend-bind)

@@ -203,6 +203,8 @@ pub struct NodeChoice<'t> {
     pub hostname: Option<&'t str>,
     /// HTTP port for redirect locations.
     pub port: u16,
+    /// HTTPS port for `https://` redirect locations.
+    pub https_port: u16,
 }
 
 /// Why a candidate was passed over (reported when `explain` is asked for).
@@ -307,6 +309,7 @@ pub(crate) struct ChoiceData {
     pub(crate) ipv6: Option<Ipv6Addr>,
     pub(crate) hostname: Option<Box<str>>,
     pub(crate) port: u16,
+    pub(crate) https_port: u16,
 }
 
 impl ChoiceData {
@@ -320,6 +323,7 @@ impl ChoiceData {
             ipv6: self.ipv6,
             hostname: self.hostname.as_deref(),
             port: self.port,
+            https_port: self.https_port,
         }
     }
 }

@@ -115,6 +115,7 @@ pub use decision::{
 pub use geo::{Coordinates, GeoError, GeoIp};
 pub use health::{HealthState, HealthView, NodeHealth};
 pub use spec::{
-    AdminState, FleetSpec, HashKeySpec, NodeSpec, PanicMode, Policy, ServiceSpec, ZoneSpec,
+    AdminState, FleetSpec, HashKeySpec, NodeSpec, PanicMode, Policy, RedirectScheme, ServiceSpec,
+    ZoneSpec,
 };
 pub use table::{BuildError, NameClass, NodeStatus, RoutingTable, ServiceInfo};

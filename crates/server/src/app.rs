@@ -56,6 +56,8 @@ pub struct App {
     pub installer: OnceLock<Installer>,
     /// Decision inputs sampled for `switchyard replay record`, shared by the front ends.
     pub samples: Arc<DecisionSampler>,
+    /// The certificates of the listeners that run TLS, reloaded with the configuration.
+    pub tls: crate::tls::TlsState,
     /// Held by a reload, and by the start-up while it publishes the first inventory.
     pub(crate) reload_lock: tokio::sync::Mutex<()>,
     reloads: Family<ResultLabels, Counter>,
@@ -87,6 +89,10 @@ pub enum ReloadError {
     /// The routing table could not be built.
     #[error("{0}")]
     Build(String),
+    /// A certificate or key file of a TLS listener could not be used; the certificates in
+    /// force stay.
+    #[error("{0}")]
+    Tls(ConfigError),
 }
 
 impl App {
@@ -135,6 +141,7 @@ impl App {
             prober: OnceLock::new(),
             installer: OnceLock::new(),
             samples: DecisionSampler::new(),
+            tls: crate::tls::TlsState::default(),
             reload_lock: tokio::sync::Mutex::new(()),
             reloads,
             last_reload_ok,
@@ -187,6 +194,17 @@ impl App {
         if etcd_mode && inventory_settings_changed(&old, &new) {
             restart_required.push("inventory".to_string());
         }
+        // Certificates are read before anything is swapped, and put in force with the rest.
+        let base_dir = self.base_dir();
+        let tls = self
+            .tls
+            .stage(new.http.tls.as_ref(), new.admin.tls.as_ref(), &base_dir)
+            .map_err(|problems| {
+                ReloadError::Tls(ConfigError {
+                    origin: self.config_path.display().to_string(),
+                    problems,
+                })
+            })?;
         let spec = match &inventory {
             Some(inv) => inv.spec.clone(),
             None => self.routing.inventory().map(|i| i.spec.clone()).unwrap_or_default(),
@@ -206,6 +224,7 @@ impl App {
         }
         let probe = Arc::new(new.probe.clone());
         self.config.store(Arc::new(new));
+        tls.commit();
         let Some(installer) = self.installer.get() else { return Ok(report) };
         installer.set_probe_config(probe);
         if let Some(inventory) = inventory {
@@ -234,10 +253,16 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
     };
     check(new.listen.admin != old.listen.admin, "listen.admin");
     check(new.listen.http != old.listen.http, "listen.http");
+    check(new.listen.https != old.listen.https, "listen.https");
     check(new.listen.dns != old.listen.dns, "listen.dns");
     check(new.admin.audit_file != old.admin.audit_file, "admin.audit_file");
-    // The front ends are built with their settings at start.
-    check(new.http != old.http, "http");
+    // The front ends are built with their settings at start; of TLS, only the certificates
+    // reload.
+    let without_tls = |c: &Config| crate::traffic::TrafficConfig { tls: None, ..c.http.clone() };
+    check(without_tls(new) != without_tls(old), "http");
+    let tls_start = |t: &Option<crate::tls::TlsConfig>| t.as_ref().map(|t| t.min_version);
+    check(tls_start(&new.http.tls) != tls_start(&old.http.tls), "http.tls");
+    check(tls_start(&new.admin.tls) != tls_start(&old.admin.tls), "admin.tls");
     check(new.dns != old.dns, "dns");
     let limits = |e: &switchyard_probe::EngineConfig| {
         (e.max_in_flight, e.per_target_max_in_flight, e.publish_debounce_ms, e.command_capacity)

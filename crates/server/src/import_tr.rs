@@ -19,7 +19,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use serde_json::{Map, Value};
-use switchyard_route::{AdminState, FleetSpec, HashKeySpec, NodeSpec, ServiceSpec, ZoneSpec};
+use switchyard_route::{
+    AdminState, FleetSpec, HashKeySpec, NodeSpec, RedirectScheme, ServiceSpec, ZoneSpec,
+};
 
 /// Arguments of `import`.
 #[derive(Debug, Args)]
@@ -615,7 +617,17 @@ fn nodes_from_servers(
                 ZoneSpec { name: zone.clone(), latitude: None, longitude: None, backups: vec![] },
             );
         }
-        for field in ["httpsPort", "interfaceName", "hashId"] {
+        let https_port = match s.get("httpsPort") {
+            None | Some(Value::Null) => 443,
+            Some(p) => match uint(p).and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0) {
+                Some(p) => p,
+                None => {
+                    unmapped.push(format!("{at}.httpsPort: {p} is not a TCP port; 443 is used"));
+                    443
+                }
+            },
+        };
+        for field in ["interfaceName", "hashId"] {
             if s.get(field).is_some_and(|v| !v.is_null()) {
                 *ignored_fields.entry(field).or_default() += 1;
             }
@@ -634,6 +646,7 @@ fn nodes_from_servers(
             ipv6,
             hostname,
             port,
+            https_port,
             weight: None,
             capacity_mbps: None,
             admin,
@@ -650,7 +663,6 @@ fn nodes_from_servers(
     }
     for (field, count) in ignored_fields {
         let why = match field {
-            "httpsPort" => "the traffic listener redirects over plain HTTP to the node's port",
             "interfaceName" => {
                 "Traffic Monitor's astats interface; an snmp probe names its own interface"
             }
@@ -827,6 +839,7 @@ fn service_from_ds(
         panic_threshold: 0.0,
         panic_mode: Default::default(),
         overload_threshold: 0.9,
+        redirect_scheme: Default::default(),
     };
 
     // TTL: `ttl`, else the A record's.
@@ -950,19 +963,17 @@ fn service_from_ds(
              coverage zones (the /crs deep-caching endpoints do)"
         ));
     }
+    // Traffic Router's protocol: HTTP only redirects to http://, HTTPS with
+    // redirectToHttps always to https://, HTTP and HTTPS keeps the client's scheme.
     if let Some(p) = ds.get("protocol").and_then(Value::as_object) {
-        if p.get("acceptHttps").and_then(flag) == Some(true) {
-            unmapped.push(format!(
-                "{at}.protocol.acceptHttps: true is not mapped: the traffic listener serves \
-                 plain HTTP only"
-            ));
-        }
-        if p.get("redirectToHttps").and_then(flag) == Some(true) {
-            unmapped.push(format!(
-                "{at}.protocol.redirectToHttps: true is not mapped: redirects keep the \
-                 request's scheme"
-            ));
-        }
+        let https = p.get("acceptHttps").and_then(flag) == Some(true);
+        let upgrade = p.get("redirectToHttps").and_then(flag) == Some(true);
+        let http = p.get("acceptHttp").and_then(flag) != Some(false);
+        svc.redirect_scheme = match (https, upgrade || !http) {
+            (false, _) => RedirectScheme::Http,
+            (true, true) => RedirectScheme::Https,
+            (true, false) => RedirectScheme::Request,
+        };
     }
     if ds.get("ip6RoutingEnabled").and_then(flag) == Some(false)
         && mine.iter().any(|n| n.ipv6.is_some())
@@ -1236,6 +1247,9 @@ pub fn render(imp: &Imported) -> String {
             let _ = writeln!(s, "hostname = {}", q(h));
         }
         let _ = writeln!(s, "port = {}", n.port);
+        if n.https_port != 443 {
+            let _ = writeln!(s, "https_port = {}", n.https_port);
+        }
         if let Some(w) = n.weight {
             let _ = writeln!(s, "weight = {}", float(w));
         }
@@ -1275,6 +1289,9 @@ pub fn render(imp: &Imported) -> String {
         let _ = writeln!(s, "ttl_seconds = {}", svc.ttl_seconds);
         if let Some(z) = &svc.default_zone {
             let _ = writeln!(s, "default_zone = {}", q(z));
+        }
+        if svc.redirect_scheme != RedirectScheme::default() {
+            let _ = writeln!(s, "redirect_scheme = {}", q(svc.redirect_scheme.as_str()));
         }
     }
     s

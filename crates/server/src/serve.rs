@@ -27,6 +27,7 @@ use crate::config::{self, Config, EtcdOverrides, ListenOverrides};
 use crate::install::Installer;
 use crate::lifecycle::{self, ShutdownTokens};
 use crate::metrics::Metrics;
+use crate::tls::Listener;
 use crate::{logging, prober, traffic};
 
 /// Arguments of `serve`.
@@ -175,13 +176,27 @@ impl Server {
         // Fired once the first routing table is installed: traffic listeners on named ports,
         // shared with a process they take over from, start taking connections then.
         let table_ready = CancellationToken::new();
+        let admin_tls = match &config.admin.tls {
+            Some(tls) => Some(tls_server(&app, Listener::Admin, tls, None, "admin.tls")?),
+            None => None,
+        };
         let admin_addr =
-            admin::spawn(&mut listeners, config.listen.admin, ctx, health_router, stop)
+            admin::spawn(&mut listeners, config.listen.admin, ctx, health_router, stop, admin_tls)
                 .await
                 .context("admin listener")?;
-        tracing::info!(addr = %admin_addr, "admin listener ready");
+        tracing::info!(addr = %admin_addr, tls = config.admin.tls.is_some(), "admin listener ready");
 
-        if let Some(addr) = config.listen.http {
+        let https = match (config.listen.https, &config.http.tls) {
+            (None, _) => None,
+            (Some(addr), Some(tls)) => {
+                let table = Some(app.routing.table());
+                Some((addr, tls_server(&app, Listener::Https, tls, table, "http.tls")?))
+            }
+            (Some(_), None) => {
+                anyhow::bail!("listen.https needs [http.tls]: the certificates to serve")
+            }
+        };
+        if config.listen.http.is_some() || https.is_some() {
             let ctx =
                 traffic::TrafficContext::new(app.routing.table()).with_samples(app.samples.clone());
             let (front, overload) = traffic::front_end(ctx, &config.http, &app.metrics);
@@ -193,11 +208,34 @@ impl Server {
                 Check::immediate("overloaded", move || overload.check().map_err(CheckError::new)),
             )?;
             let threads = config.http.worker_threads as usize;
-            let bound =
-                traffic::listener::spawn(&mut listeners, addr, front, stop, &table_ready, threads)
-                    .await
-                    .context("HTTP traffic listener")?;
-            tracing::info!(addr = %bound, worker_threads = threads, "http listener ready");
+            if let Some(addr) = config.listen.http {
+                let bound = traffic::listener::spawn(
+                    &mut listeners,
+                    addr,
+                    front.clone(),
+                    stop,
+                    &table_ready,
+                    threads,
+                    None,
+                )
+                .await
+                .context("HTTP traffic listener")?;
+                tracing::info!(addr = %bound, worker_threads = threads, "http listener ready");
+            }
+            if let Some((addr, tls)) = https {
+                let bound = traffic::listener::spawn(
+                    &mut listeners,
+                    addr,
+                    front,
+                    stop,
+                    &table_ready,
+                    threads,
+                    Some(tls),
+                )
+                .await
+                .context("HTTPS traffic listener")?;
+                tracing::info!(addr = %bound, worker_threads = threads, "https listener ready");
+            }
         }
         if let Some(addr) = config.listen.grpc_health {
             let bound = admin::grpc::spawn(&mut listeners, addr, &health, stop).await?;
@@ -464,6 +502,21 @@ impl Server {
         let _ = self.app.prober.set(engine.clone());
         Ok(engine)
     }
+}
+
+/// The TLS server of a listener, its certificates read now; a file that cannot be used is
+/// a start-up error naming its key.
+fn tls_server(
+    app: &App,
+    listener: Listener,
+    config: &crate::tls::TlsConfig,
+    table: Option<Arc<arc_swap::ArcSwap<switchyard_route::RoutingTable>>>,
+    at: &str,
+) -> anyhow::Result<crate::tls::TlsServer> {
+    app.tls.acceptor(listener, config, &app.base_dir(), table, &app.metrics).map_err(|problems| {
+        let list: Vec<String> = problems.into_iter().map(|p| p.under(at).to_string()).collect();
+        anyhow::anyhow!("{at}: {}", list.join("; "))
+    })
 }
 
 fn log_inventory(inventory: &switchyard_fleet::Inventory) {

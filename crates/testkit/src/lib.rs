@@ -4,6 +4,7 @@
 
 pub mod etcd;
 pub mod fleet;
+pub mod pki;
 pub mod process;
 pub mod proxy;
 pub mod snmp_agent;

@@ -48,6 +48,10 @@ pub struct NodeSpec {
     /// TCP port of the node's HTTP service, used in redirect locations. Default: 80.
     #[serde(default = "default_port")]
     pub port: u16,
+    /// TCP port of the node's HTTPS service, used in `https://` redirect locations (Traffic
+    /// Router's `httpsPort`). Default: 443.
+    #[serde(default = "default_https_port")]
+    pub https_port: u16,
     /// Relative selection weight (unitless, > 0). Default: `capacity_mbps` when that is set,
     /// else 1.
     #[serde(default)]
@@ -65,6 +69,10 @@ pub struct NodeSpec {
 
 fn default_port() -> u16 {
     80
+}
+
+fn default_https_port() -> u16 {
+    443
 }
 
 impl NodeSpec {
@@ -174,6 +182,12 @@ pub struct ServiceSpec {
     /// Default: 0.9.
     #[serde(default = "default_overload")]
     pub overload_threshold: f64,
+    /// The scheme of this service's redirect locations: `http`, `https`, or `request` (the
+    /// scheme the client used: `https` when it came over TLS, to this router or, as a
+    /// trusted proxy says, to the proxy in front). Traffic Router's delivery-service
+    /// `protocol`. Default: `request`.
+    #[serde(default)]
+    pub redirect_scheme: RedirectScheme,
 }
 
 fn one() -> u32 {
@@ -202,6 +216,32 @@ pub enum Policy {
     ConsistentHash,
     /// Weighted random, seeded per request (HTTP and DNS).
     WeightedRandom,
+}
+
+/// The scheme of a service's redirect locations.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RedirectScheme {
+    /// `http://` to the node's `port` (Traffic Router's `HTTP`).
+    Http,
+    /// `https://` to the node's `https_port`, whatever the client came over (Traffic
+    /// Router's `HTTPS` and `HTTP_TO_HTTPS`).
+    Https,
+    /// The scheme the request came over (Traffic Router's `HTTP_AND_HTTPS`): a client of the
+    /// HTTPS listener stays on HTTPS.
+    #[default]
+    Request,
+}
+
+impl RedirectScheme {
+    /// The name used in configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Https => "https",
+            Self::Request => "request",
+        }
+    }
 }
 
 /// Behaviour when a service falls under its panic threshold.

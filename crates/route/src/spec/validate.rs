@@ -127,6 +127,9 @@ fn validate_nodes(spec: &FleetSpec, zones: &HashSet<&str>, errs: &mut Errors) {
         if n.port == 0 {
             errs.push(format!("{at}.port"), "must not be 0");
         }
+        if n.https_port == 0 {
+            errs.push(format!("{at}.https_port"), "must not be 0");
+        }
         if let Some(w) = n.weight
             && !(w.is_finite() && w > 0.0)
         {

@@ -46,6 +46,7 @@ impl RoutingTable {
                 ipv6: n.ipv6,
                 hostname: n.hostname.as_deref().map(Arc::from),
                 port: n.port,
+                https_port: n.https_port,
                 weight: n.configured_weight(),
                 admin: n.admin,
                 seed: node_seed(&n.id),
@@ -122,6 +123,7 @@ impl RoutingTable {
                     ipv6: n.ipv6,
                     hostname: n.hostname.as_deref().map(Box::from),
                     port: n.port,
+                    https_port: n.https_port,
                 }
             })
             .collect();

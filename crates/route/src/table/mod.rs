@@ -116,6 +116,7 @@ pub(crate) struct NodeInfo {
     ipv6: Option<Ipv6Addr>,
     hostname: Option<Arc<str>>,
     port: u16,
+    https_port: u16,
     weight: f64,
     admin: AdminState,
     seed: u64,

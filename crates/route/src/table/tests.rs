@@ -31,6 +31,7 @@ fn node(id: &str, zone: &str, last: u8) -> NodeSpec {
         ipv6: None,
         hostname: None,
         port: 80,
+        https_port: 443,
         weight: None,
         capacity_mbps: None,
         admin: AdminState::Enabled,

@@ -37,26 +37,39 @@ pub use context::AdminContext;
 pub use respond::{error_response, parse_json};
 
 /// Binds `addr` and serves the admin router (with `health`'s endpoints) until `stop` fires,
-/// then drains gracefully. Returns the bound address (useful with port 0).
+/// then drains gracefully; over TLS only when `tls` is given. Returns the bound address
+/// (useful with port 0).
 pub async fn spawn(
     set: &mut JoinSet<()>,
     addr: SocketAddr,
     ctx: AdminContext,
     health: Router,
     stop: &CancellationToken,
+    tls: Option<crate::tls::TlsServer>,
 ) -> anyhow::Result<SocketAddr> {
     let listener = crate::net::bind_tokio(addr).with_context(|| format!("cannot bind {addr}"))?;
     let local = listener.local_addr()?;
-    let router = router(ctx, health);
+    let service = router(ctx, health).into_make_service_with_connect_info::<SocketAddr>();
     let stop = stop.clone();
-    set.spawn(async move {
-        let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        let served =
-            axum::serve(listener, service).with_graceful_shutdown(stop.cancelled_owned()).await;
+    let done = stop.clone().cancelled_owned();
+    let report = move |served: std::io::Result<()>| {
         if let Err(e) = served {
             tracing::error!(addr = %local, "listener failed: {e}");
         }
-    });
+    };
+    match tls {
+        None => set.spawn(async move {
+            report(axum::serve(listener, service).with_graceful_shutdown(done).await)
+        }),
+        Some(tls) => {
+            use axum::serve::ListenerExt;
+            // `tap_io` gives the listener axum's `ConnectInfo<SocketAddr>`.
+            let listener = crate::tls::TlsListener::spawn(listener, tls, stop)?.tap_io(|_| {});
+            set.spawn(async move {
+                report(axum::serve(listener, service).with_graceful_shutdown(done).await)
+            })
+        }
+    };
     Ok(local)
 }
 

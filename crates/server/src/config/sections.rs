@@ -14,6 +14,7 @@ use switchyard_health::HealthConfig;
 use switchyard_probe::ProbeConfig;
 
 use crate::dns::DnsConfig;
+use crate::tls::TlsConfig;
 use crate::traffic::TrafficConfig;
 
 /// The whole configuration file.
@@ -59,6 +60,9 @@ pub struct ListenOverrides {
     /// HTTP traffic listener address (overrides `listen.http`).
     #[arg(long, value_name = "ADDR")]
     pub http_listen: Option<SocketAddr>,
+    /// HTTPS traffic listener address (overrides `listen.https`; needs `[http.tls]`).
+    #[arg(long, value_name = "ADDR")]
+    pub https_listen: Option<SocketAddr>,
     /// DNS listener address, UDP and TCP (overrides `listen.dns`).
     #[arg(long, value_name = "ADDR")]
     pub dns_listen: Option<SocketAddr>,
@@ -72,6 +76,9 @@ impl ListenOverrides {
         }
         if let Some(a) = self.http_listen {
             config.listen.http = Some(a);
+        }
+        if let Some(a) = self.https_listen {
+            config.listen.https = Some(a);
         }
         if let Some(a) = self.dns_listen {
             config.listen.dns = Some(a);
@@ -131,6 +138,10 @@ pub struct ListenConfig {
     /// HTTP traffic listener (route API, 302, HTTPDNS). Default: not started.
     #[serde(default)]
     pub http: Option<SocketAddr>,
+    /// HTTPS traffic listener: the same front end over TLS, with the certificates of
+    /// `[http.tls]` (required with it). Default: not started.
+    #[serde(default)]
+    pub https: Option<SocketAddr>,
     /// DNS listener, UDP and TCP on the same address. Default: not started.
     #[serde(default)]
     pub dns: Option<SocketAddr>,
@@ -146,7 +157,13 @@ fn default_admin_listen() -> SocketAddr {
 
 impl Default for ListenConfig {
     fn default() -> Self {
-        Self { admin: default_admin_listen(), http: None, dns: None, grpc_health: None }
+        Self {
+            admin: default_admin_listen(),
+            http: None,
+            https: None,
+            dns: None,
+            grpc_health: None,
+        }
     }
 }
 
@@ -167,11 +184,16 @@ pub struct AdminConfig {
     /// cannot be opened stops the start. Read at start only. Default: none.
     #[serde(default)]
     pub audit_file: Option<PathBuf>,
+    /// TLS on the admin listener: with it, the admin listener speaks HTTPS only (health
+    /// endpoints, metrics and the API alike). Certificates reload with the configuration.
+    /// Default: none (plain HTTP).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for AdminConfig {
     fn default() -> Self {
-        Self { token_file: None, mutations_enabled: true, audit_file: None }
+        Self { token_file: None, mutations_enabled: true, audit_file: None, tls: None }
     }
 }
 
@@ -239,6 +261,7 @@ impl Config {
         let listeners = [
             ("listen.admin", Some(l.admin)),
             ("listen.http", l.http),
+            ("listen.https", l.https),
             ("listen.dns", l.dns),
             ("listen.grpc_health", l.grpc_health),
         ];
@@ -261,6 +284,15 @@ impl Config {
         }
         if let Some(file) = &self.admin.audit_file {
             p.extend(audit_file_problems(&base_dir.join(file)));
+        }
+        if let Some(tls) = &self.admin.tls {
+            p.extend(crate::tls::validate(tls, "admin.tls", base_dir, false));
+        }
+        if l.https.is_some() && self.http.tls.is_none() {
+            p.push("listen.https", "needs [http.tls]: the certificates to serve");
+        }
+        if let Some(tls) = &self.http.tls {
+            p.extend(crate::tls::validate(tls, "http.tls", base_dir, true));
         }
         let mut problems = p.into_vec();
         let inventory = self.inventory.validate("inventory", base_dir);

@@ -109,12 +109,14 @@ fn delivery_services_become_services() {
 
     let live = service(&imp, "live");
     assert_eq!(live.zones, ["us-central", "us-east"]);
+    // HTTP and HTTPS: redirects keep the client's scheme; HTTP only: http://.
+    assert_eq!(live.redirect_scheme, RedirectScheme::Request);
+    assert_eq!(service(&imp, "downloads").redirect_scheme, RedirectScheme::Http);
     assert_eq!(live.default_zone.as_deref(), Some("us-east"));
     for needle in [
         "deliveryServices.live.regionalGeoBlocking",
         "deliveryServices.live.anonymousBlockingEnabled",
         "deliveryServices.live.matchsets[0].matchlist[1]: HEADER match",
-        "deliveryServices.live.protocol.acceptHttps",
         "deliveryServices.live.ip6RoutingEnabled",
         "config.coveragezone.polling.url",
         "config.geolocation.polling.url",

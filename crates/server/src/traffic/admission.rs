@@ -45,6 +45,7 @@ struct State {
     limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
     admitted: AtomicU64,
     trusted: Arc<[IpNet]>,
+    trust_forwarded: bool,
     max_body: u64,
     max_header_bytes: usize,
     max_headers: usize,
@@ -119,6 +120,7 @@ impl AdmissionLayer {
             limiter,
             admitted: AtomicU64::new(0),
             trusted: config.trusted_networks().into(),
+            trust_forwarded: config.trust_forwarded,
             max_body: config.max_request_body_bytes,
             max_header_bytes: config.max_header_bytes as usize,
             max_headers: config.max_headers as usize,
@@ -218,12 +220,14 @@ impl AdmissionLayer {
         header_count: usize,
         header_bytes: usize,
         forwarded_for: impl DoubleEndedIterator<Item = &'a [u8]>,
+        forwarded: impl DoubleEndedIterator<Item = &'a [u8]>,
         mm_client_ip: Option<&[u8]>,
     ) -> Result<Admitted, ApiError> {
         let state = &self.state;
         state.check_limits(header_count, header_bytes, None)?;
         let slot = state.acquire().ok_or(ApiError::Overloaded)?;
-        let client = client_ip::resolve_lines(peer, forwarded_for, mm_client_ip, &state.trusted);
+        let client =
+            client_ip::resolve_lines(peer, forwarded_for, forwarded, mm_client_ip, state.trust());
         state.rate_limit(client.ip)?;
         Ok(Admitted { client, _slot: slot })
     }
@@ -253,6 +257,14 @@ impl Drop for Slot {
 }
 
 impl State {
+    fn trust(&self) -> client_ip::Trust<'_> {
+        client_ip::Trust {
+            proxies: &self.trusted,
+            forwarded: self.trust_forwarded,
+            metrics: Some(&self.metrics),
+        }
+    }
+
     fn limits(&self, req: &Request<Body>) -> Result<(), ApiError> {
         let headers = req.headers();
         let size: usize = headers.iter().map(|(k, v)| k.as_str().len() + v.len()).sum();
@@ -361,7 +373,7 @@ where
         let Some(slot) = state.acquire() else {
             return Box::pin(std::future::ready(Ok(ApiError::Overloaded.into_response())));
         };
-        let client: ClientAddr = client_ip::resolve(peer(&req), req.headers(), &state.trusted);
+        let client: ClientAddr = client_ip::resolve_with(peer(&req), req.headers(), state.trust());
         if let Err(e) = state.rate_limit(client.ip) {
             return Box::pin(std::future::ready(Ok(e.into_response())));
         }

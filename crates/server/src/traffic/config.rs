@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use switchyard_config::Problem;
 
+use crate::tls::TlsConfig;
+
 /// Settings of the HTTP traffic front end (`/v1/route`, `/d`, 302 redirects).
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -20,6 +22,14 @@ pub struct TrafficConfig {
     /// `real_ip_recursive on`). Default: empty, so neither header is ever believed.
     #[serde(default)]
     pub trusted_proxies: Vec<String>,
+    /// Whether the trusted proxies' RFC 7239 `Forwarded` header names the client
+    /// (`for=`, walked from the right past trusted proxies like `X-Forwarded-For`). When on,
+    /// a request with `Forwarded` lines is judged by them alone, `X-MM-Client-IP` still
+    /// winning; without them `X-Forwarded-For` is read as before. Turn it on only when every
+    /// trusted proxy writes `Forwarded` (or strips the client's): a proxy that passes it
+    /// through untouched lets clients name any address. Default false.
+    #[serde(default)]
+    pub trust_forwarded: bool,
     /// Whether the `fakeClientIpAddress=` query parameter names the client to route for,
     /// on redirects, `/v1/route` and `/d` (Traffic Router's test aid). Anyone can send it,
     /// so it is for test and staging routers; rate limiting still keys on the real client.
@@ -90,6 +100,10 @@ pub struct TrafficConfig {
     /// many. 0 means that half. Count, default 0.
     #[serde(default)]
     pub max_connections: u32,
+    /// TLS of the HTTPS listener (`listen.https`): its certificates, chosen by SNI, and the
+    /// lowest version offered. Certificates reload with the configuration. Default: none.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
 }
 
 fn default_max_concurrent() -> u32 {
@@ -127,6 +141,7 @@ impl Default for TrafficConfig {
     fn default() -> Self {
         Self {
             trusted_proxies: Vec::new(),
+            trust_forwarded: false,
             allow_fake_client_ip: false,
             max_concurrent_requests: default_max_concurrent(),
             overload_watermark: default_watermark(),
@@ -141,6 +156,7 @@ impl Default for TrafficConfig {
             idle_timeout_ms: default_idle_timeout(),
             request_header_timeout_ms: default_request_header_timeout(),
             max_connections: 0,
+            tls: None,
         }
     }
 }

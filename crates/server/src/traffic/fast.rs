@@ -16,6 +16,10 @@
 //! rate) are the same code in both paths, and so is the bound on how long a request head may
 //! take (`http.request_header_timeout_ms`): slow-header clients are closed however slowly
 //! they trickle. Connections beyond `http.max_connections` are reset at accept.
+//!
+//! The HTTPS listener runs the same loop over a TLS stream ([`FrontEnd::serve_tls`]): the
+//! handshake and the first request head share the head deadline, and answers are flushed
+//! through the TLS session after each batch.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -40,8 +44,9 @@ use tower::ServiceExt;
 
 use super::admission::{AdmissionLayer, ConnectionSlot};
 use super::dispatch::dispatch;
-use super::request::{Incoming, Shared, Target};
+use super::request::{Incoming, OverTls, Shared, Target};
 use super::respond::{self, Reply};
+use crate::tls::{Handshake, TlsServer};
 
 /// Header lines parsed on the fast path; a request with more goes to hyper.
 pub const MAX_FAST_HEADERS: usize = 64;
@@ -76,11 +81,78 @@ pub(crate) enum Step {
     HandOver,
 }
 
+/// A connection the fast path serves: plain TCP or TLS over it.
+pub(crate) trait Conn: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// Whether the client came over TLS: its requests' scheme is `https`.
+    const TLS: bool;
+
+    /// Reads what the connection already holds without waiting; 0 when nothing is there or
+    /// it cannot be known without waiting.
+    fn read_now(&mut self, buf: &mut BytesMut) -> usize;
+}
+
+impl Conn for TcpStream {
+    const TLS: bool = false;
+
+    fn read_now(&mut self, buf: &mut BytesMut) -> usize {
+        read_now(self, buf)
+    }
+}
+
+impl Conn for tokio_rustls::server::TlsStream<TcpStream> {
+    const TLS: bool = true;
+
+    fn read_now(&mut self, _buf: &mut BytesMut) -> usize {
+        // Plaintext may sit decrypted in the session or still encrypted in the socket; the
+        // caller's bounded wait reads either.
+        0
+    }
+}
+
 impl FrontEnd {
     /// Accepts on `listener` until `stop`, then stops accepting, lets every connection
     /// finish the request it is in, and returns when all are closed.
     pub async fn serve(self: Arc<Self>, listener: TcpListener, stop: CancellationToken) {
+        self.serve_with(listener, stop, None).await
+    }
+
+    /// [`FrontEnd::serve`] for the HTTPS listener: every connection is TLS, with the
+    /// certificates of `tls`.
+    pub async fn serve_tls(
+        self: Arc<Self>,
+        listener: TcpListener,
+        stop: CancellationToken,
+        tls: TlsServer,
+    ) {
+        self.serve_with(listener, stop, Some(tls)).await
+    }
+
+    async fn serve_with(
+        self: Arc<Self>,
+        listener: TcpListener,
+        stop: CancellationToken,
+        tls: Option<TlsServer>,
+    ) {
         let tracker = TaskTracker::new();
+        let start = |stream: TcpStream, peer: SocketAddr, slot: ConnectionSlot| {
+            let accepted = Instant::now();
+            match &tls {
+                None => {
+                    tracker.spawn(self.clone().connection(
+                        stream,
+                        peer,
+                        stop.clone(),
+                        slot,
+                        accepted,
+                    ));
+                }
+                Some(tls) => {
+                    let tls = tls.clone();
+                    let conn = self.clone().tls_connection(stream, peer, stop.clone(), slot, tls);
+                    tracker.spawn(conn);
+                }
+            }
+        };
         loop {
             let (stream, peer) = tokio::select! {
                 biased;
@@ -102,7 +174,7 @@ impl FrontEnd {
             };
             // Answers are written whole; do not hold the last segment for an ACK.
             let _ = stream.set_nodelay(true);
-            tracker.spawn(self.clone().connection(stream, peer, stop.clone(), slot));
+            start(stream, peer, slot);
         }
         // Closing the listener resets the connections waiting in its accept queue: take them
         // first. They are served like every open connection while stopping: the request
@@ -113,19 +185,44 @@ impl FrontEnd {
                 continue;
             };
             let _ = stream.set_nodelay(true);
-            tracker.spawn(self.clone().connection(stream, peer, stop.clone(), slot));
+            start(stream, peer, slot);
         }
         drop(listener);
         tracker.close();
         tracker.wait().await;
     }
 
-    async fn connection(
+    /// Completes the TLS handshake, within the head timeout counted from accept, then
+    /// serves the connection like a plain one.
+    async fn tls_connection(
         self: Arc<Self>,
-        mut stream: TcpStream,
+        stream: TcpStream,
+        peer: SocketAddr,
+        stop: CancellationToken,
+        slot: ConnectionSlot,
+        tls: TlsServer,
+    ) {
+        let accepted = Instant::now();
+        let deadline = accepted + self.admission.head_timeout();
+        let shaken = tokio::time::timeout_at(deadline, tls.acceptor.accept(stream)).await;
+        let (stream, result) = match shaken {
+            Ok(Ok(stream)) => (Some(stream), Handshake::Ok),
+            Ok(Err(_)) => (None, Handshake::Failed),
+            Err(_) => (None, Handshake::TimedOut),
+        };
+        tls.certs.metrics().handshake(tls.certs.listener(), result);
+        if let Some(stream) = stream {
+            self.connection(stream, peer, stop, slot, accepted).await;
+        }
+    }
+
+    async fn connection<S: Conn>(
+        self: Arc<Self>,
+        mut stream: S,
         peer: SocketAddr,
         stop: CancellationToken,
         _slot: ConnectionSlot,
+        accepted: Instant,
     ) {
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         let mut out = Vec::with_capacity(READ_CHUNK);
@@ -133,7 +230,6 @@ impl FrontEnd {
         tokio::pin!(stopped);
         let head_timeout = self.admission.head_timeout();
         let idle = self.idle_timeout.unwrap_or(NO_IDLE_TIMEOUT);
-        let accepted = Instant::now();
         // When the request head being read began: at accept for the first request, then at
         // the first byte of each later one. `None` between requests. The clock is read only
         // when a head is found incomplete, so a request that arrives whole costs no read.
@@ -146,12 +242,13 @@ impl FrontEnd {
         tokio::pin!(timer);
         loop {
             let (step, complete) =
-                self.answer_buffered(&mut buf, peer.ip(), stop.is_cancelled(), &mut out);
+                self.answer_buffered(&mut buf, peer.ip(), S::TLS, stop.is_cancelled(), &mut out);
             if complete {
                 head_since = None;
             }
             if !out.is_empty() {
-                if stream.write_all(&out).await.is_err() {
+                // A TLS session may keep part of what it encrypted until flushed.
+                if stream.write_all(&out).await.is_err() || stream.flush().await.is_err() {
                     return;
                 }
                 out.clear();
@@ -180,7 +277,7 @@ impl FrontEnd {
                 tokio::select! {
                     biased;
                     r = stream.read_buf(&mut buf) => r,
-                    _ = &mut stopped => match read_now(&stream, &mut buf) {
+                    _ = &mut stopped => match stream.read_now(&mut buf) {
                         0 => {
                             // A client of a keep-alive connection may be sending its next
                             // request right now; closing would fail it. Wait briefly for
@@ -236,6 +333,7 @@ impl FrontEnd {
         &self,
         buf: &mut BytesMut,
         peer: IpAddr,
+        tls: bool,
         stopping: bool,
         out: &mut Vec<u8>,
     ) -> (Step, bool) {
@@ -247,7 +345,7 @@ impl FrontEnd {
             match req.parse(&buf[..]) {
                 Ok(httparse::Status::Complete(len)) => {
                     complete = true;
-                    step = self.answer(&req, peer, stopping, out);
+                    step = self.answer(&req, peer, tls, stopping, out);
                     if matches!(step, Step::HandOver) {
                         break;
                     }
@@ -273,6 +371,7 @@ impl FrontEnd {
         &self,
         req: &httparse::Request<'_, '_>,
         peer: IpAddr,
+        tls: bool,
         stopping: bool,
         out: &mut Vec<u8>,
     ) -> Step {
@@ -321,10 +420,15 @@ impl FrontEnd {
             }
         }
         let keep_alive = !close && !stopping && (version == 1 || ask_keep_alive);
-        let forwarded = req
+        let forwarded_for = req
             .headers
             .iter()
             .filter(|h| h.name.eq_ignore_ascii_case("x-forwarded-for"))
+            .map(|h| h.value);
+        let forwarded = req
+            .headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case("forwarded"))
             .map(|h| h.value);
         // The same `Host` rule as the admission layer applies on the hyper path.
         let host = match (hosts, host) {
@@ -334,8 +438,15 @@ impl FrontEnd {
         };
         let admitted = match host {
             Ok(host) => {
-                let admitted =
-                    self.admission.admit(peer, req.headers.len(), bytes, forwarded, mm_client_ip);
+                let (count, forwarded_for) = (req.headers.len(), forwarded_for);
+                let admitted = self.admission.admit(
+                    peer,
+                    count,
+                    bytes,
+                    forwarded_for,
+                    forwarded,
+                    mm_client_ip,
+                );
                 admitted.map(|a| (host, a))
             }
             Err(e) => Err(self.admission.bad_host(e)),
@@ -351,6 +462,7 @@ impl FrontEnd {
                     query,
                     host,
                     client: admitted.client,
+                    tls,
                 };
                 dispatch(&self.shared, &incoming)
             }
@@ -364,9 +476,9 @@ impl FrontEnd {
     /// bytes already read. The request head begun on the fast path must still be complete by
     /// `head_deadline`; later heads get hyper's `header_read_timeout`, which starts when hyper
     /// starts waiting for a head.
-    async fn hand_over(
+    async fn hand_over<S: Conn>(
         &self,
-        stream: TcpStream,
+        stream: S,
         buf: BytesMut,
         peer: SocketAddr,
         stop: &CancellationToken,
@@ -381,6 +493,9 @@ impl FrontEnd {
             seen.request();
             let mut req = req.map(Body::new);
             req.extensions_mut().insert(ConnectInfo(peer));
+            if S::TLS {
+                req.extensions_mut().insert(OverTls);
+            }
             router.clone().oneshot(req)
         });
         let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -536,13 +651,13 @@ mod date {
 }
 
 /// A stream that first yields bytes already read from it, counting what it delivers.
-struct Rewind {
+struct Rewind<S> {
     pre: Bytes,
-    inner: TcpStream,
+    inner: S,
     progress: Arc<Progress>,
 }
 
-impl AsyncRead for Rewind {
+impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -563,7 +678,7 @@ impl AsyncRead for Rewind {
     }
 }
 
-impl AsyncWrite for Rewind {
+impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

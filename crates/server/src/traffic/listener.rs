@@ -7,6 +7,8 @@
 //! loading its inventory takes no connections from the kernel, which meanwhile keeps sending
 //! them to the process already serving. A port 0 listener is this process's alone and
 //! listens at once.
+//!
+//! The HTTPS listener is the same with a [`TlsServer`]: every connection it accepts is TLS.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,11 +19,13 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::FrontEnd;
+use crate::tls::TlsServer;
 
 /// Binds `addr` and serves `front` until `stop` fires, then drains; with `threads` = 0 on the
 /// current runtime, else on a dedicated one of that many workers. A named port starts
 /// listening when `ready` fires. The task put in `set` completes when the listener has
-/// drained. Returns the bound address (useful with port 0).
+/// drained. Returns the bound address (useful with port 0). With `tls` every connection is
+/// TLS.
 pub async fn spawn(
     set: &mut JoinSet<()>,
     addr: SocketAddr,
@@ -29,20 +33,34 @@ pub async fn spawn(
     stop: &CancellationToken,
     ready: &CancellationToken,
     threads: usize,
+    tls: Option<TlsServer>,
 ) -> anyhow::Result<SocketAddr> {
     let socket = Socket::bind(addr).with_context(|| format!("cannot bind {addr}"))?;
     let local = socket.local_addr()?;
     let (stop, ready) = (stop.clone(), ready.clone());
+    let name = if tls.is_some() { "https" } else { "http" };
     if threads == 0 {
         set.spawn(async move {
-            if let Some(listener) = socket.listen(local, &ready, &stop).await {
-                front.serve(listener, stop).await;
+            if let Some(listener) = socket.listen(name, local, &ready, &stop).await {
+                serve(front, listener, stop, tls).await;
             }
         });
     } else {
-        spawn_own_runtime(set, socket, local, front, stop, ready, threads)?;
+        spawn_own_runtime(set, socket, local, front, stop, ready, threads, tls)?;
     }
     Ok(local)
+}
+
+async fn serve(
+    front: Arc<FrontEnd>,
+    listener: TcpListener,
+    stop: CancellationToken,
+    tls: Option<TlsServer>,
+) {
+    match tls {
+        None => front.serve(listener, stop).await,
+        Some(tls) => front.serve_tls(listener, stop, tls).await,
+    }
 }
 
 /// The traffic socket between bind and listen.
@@ -75,6 +93,7 @@ impl Socket {
     /// comes first or listening fails (logged).
     async fn listen(
         self,
+        name: &str,
         local: SocketAddr,
         ready: &CancellationToken,
         stop: &CancellationToken,
@@ -88,7 +107,7 @@ impl Socket {
                 }
                 let listening = crate::net::listen(sock);
                 if listening.is_ok() {
-                    tracing::info!(addr = %local, "http listener accepting");
+                    tracing::info!(addr = %local, "{name} listener accepting");
                 }
                 listening
             }
@@ -96,7 +115,7 @@ impl Socket {
         match std_listener.and_then(TcpListener::from_std) {
             Ok(l) => Some(l),
             Err(e) => {
-                tracing::error!(addr = %local, "http listener failed: {e}");
+                tracing::error!(addr = %local, "{name} listener failed: {e}");
                 None
             }
         }
@@ -106,6 +125,7 @@ impl Socket {
 /// Serves on a dedicated runtime of `threads` workers in its own OS thread, so traffic and
 /// the admin/prober runtime do not compete for the same workers (and a benchmark can pin the
 /// traffic threads).
+#[allow(clippy::too_many_arguments)]
 fn spawn_own_runtime(
     set: &mut JoinSet<()>,
     socket: Socket,
@@ -114,6 +134,7 @@ fn spawn_own_runtime(
     stop: CancellationToken,
     ready: CancellationToken,
     threads: usize,
+    tls: Option<TlsServer>,
 ) -> anyhow::Result<()> {
     // One worker: a current-thread runtime, so accepting and every connection share that
     // one thread with no scheduler hand-offs.
@@ -128,10 +149,12 @@ fn spawn_own_runtime(
     }
     .context("building the traffic runtime")?;
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-    std::thread::Builder::new().name("traffic".into()).spawn(move || {
+    let (name, thread) =
+        if tls.is_some() { ("https", "traffic-https") } else { ("http", "traffic") };
+    std::thread::Builder::new().name(thread.into()).spawn(move || {
         runtime.block_on(async move {
-            if let Some(listener) = socket.listen(local, &ready, &stop).await {
-                front.serve(listener, stop).await;
+            if let Some(listener) = socket.listen(name, local, &ready, &stop).await {
+                serve(front, listener, stop, tls).await;
             }
         });
         let _ = done_tx.send(());

@@ -7,6 +7,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
+use super::client_ip::Header;
 use crate::metrics::Metrics;
 
 /// `switchyard_http_decisions_total{service,method,result}`: routing answers by service,
@@ -28,6 +29,11 @@ pub const OPEN_CONNECTIONS: &str = "http_open_connections";
 /// `switchyard_http_request_header_timeouts_total`: connections closed because a request head
 /// did not arrive in full within `http.request_header_timeout_ms`.
 pub const HEADER_TIMEOUTS: &str = "http_request_header_timeouts";
+
+/// `switchyard_http_client_address_headers_invalid_total{header}`: values of a header that
+/// names the client (`x-mm-client-ip`, `forwarded`, `x-forwarded-for`), sent by a trusted
+/// proxy, that could not be read; the walk stopped at the last address vouched for.
+pub const CLIENT_ADDRESS_HEADERS_INVALID: &str = "http_client_address_headers_invalid";
 
 /// Longest service name kept in a label; longer names are cut at a character boundary.
 const LABEL_CAP: usize = 48;
@@ -82,6 +88,11 @@ struct ReasonLabels {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct HeaderLabels {
+    header: &'static str,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, EncodeLabelSet)]
 struct EndpointLabels {
     endpoint: &'static str,
 }
@@ -111,6 +122,8 @@ pub struct TrafficMetrics {
     pub(crate) open_connections: Gauge,
     pub(crate) header_timeouts: Counter,
     durations: [Histogram; 3],
+    /// By `client_ip::Header` order: `x-mm-client-ip`, `forwarded`, `x-forwarded-for`.
+    invalid_headers: [Counter; 3],
 }
 
 impl TrafficMetrics {
@@ -121,6 +134,7 @@ impl TrafficMetrics {
         let connections_refused = Counter::default();
         let open_connections = Gauge::default();
         let header_timeouts = Counter::default();
+        let invalid_headers = Family::<HeaderLabels, Counter>::default();
         let durations = Family::<EndpointLabels, Histogram>::new_with_constructor(|| {
             // 10 µs .. ~0.6 s: decisions take microseconds, the tail shows queueing.
             Histogram::new(exponential_buckets(1e-5, 3.0, 11))
@@ -148,6 +162,12 @@ impl TrafficMetrics {
                 header_timeouts.clone(),
             );
             r.register(
+                CLIENT_ADDRESS_HEADERS_INVALID,
+                "Client address header values from trusted proxies that could not be read, by \
+                 header",
+                invalid_headers.clone(),
+            );
+            r.register(
                 REQUEST_DURATION,
                 "HTTP traffic request handling time in seconds, by endpoint kind",
                 durations.clone(),
@@ -167,6 +187,8 @@ impl TrafficMetrics {
             open_connections,
             header_timeouts,
             durations: [endpoint("route"), endpoint("httpdns"), endpoint("redirect")],
+            invalid_headers: [Header::MmClientIp, Header::Forwarded, Header::ForwardedFor]
+                .map(|h| invalid_headers.get_or_create_owned(&HeaderLabels { header: h.as_str() })),
         }
     }
 
@@ -174,6 +196,11 @@ impl TrafficMetrics {
     pub fn decision(&self, service: &str, method: &'static str, result: &'static str) {
         let labels = DecisionLabels { service: ServiceLabel::new(service), method, result };
         self.decisions.get_or_create(&labels).inc();
+    }
+
+    /// Counts a client address header value that could not be read.
+    pub fn invalid_client_address_header(&self, header: Header) {
+        self.invalid_headers[header as usize].inc();
     }
 
     /// Records the handling time of one request.

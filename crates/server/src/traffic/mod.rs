@@ -26,6 +26,7 @@ pub mod config;
 pub(crate) mod dispatch;
 pub mod errors;
 pub mod fast;
+pub mod forwarded;
 pub mod httpdns;
 pub mod listener;
 pub mod metrics;
@@ -108,6 +109,7 @@ pub fn front_end(
         samples: ctx.samples,
         metrics,
         trusted: config.trusted_networks().into(),
+        trust_forwarded: config.trust_forwarded,
         allow_fake_client_ip: config.allow_fake_client_ip,
         max_hosts: config.httpdns_max_hosts.max(1) as usize,
         retry_after: config.no_node_retry_after_seconds.max(1),

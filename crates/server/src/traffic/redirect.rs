@@ -9,6 +9,10 @@
 //! would be redirected to. So is `fakeClientIpAddress=` when `http.allow_fake_client_ip`
 //! is on (the client is then routed as if it were at that address, Traffic Router's test
 //! aid); when it is off the parameter is content like any other.
+//!
+//! The scheme follows the service's `redirect_scheme`: `http` to the node's `port`, `https`
+//! to its `https_port`, or by default the scheme the request came over (a client of the
+//! HTTPS listener is sent to `https://`), as Traffic Router's delivery-service `protocol`.
 
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -16,7 +20,7 @@ use std::net::IpAddr;
 
 use axum::http::{HeaderValue, StatusCode};
 use serde::Serialize;
-use switchyard_route::{HttpRequest, NodeChoice};
+use switchyard_route::{HttpRequest, NodeChoice, RedirectScheme};
 
 use super::errors::ApiError;
 use super::query;
@@ -29,16 +33,29 @@ use crate::views::{DecisionView, address_for};
 /// `http://<hostname or address>[:port]<path>[?<query>]`; IPv6 literals in brackets and
 /// port 80 left out (RFC 3986 §3.2.2-3.2.3). `None` when the node has no usable address.
 pub fn location(n: &NodeChoice, client: IpAddr, path: &str, query: &str) -> Option<String> {
-    let mut s = String::with_capacity(24 + path.len() + query.len());
-    s.push_str("http://");
+    location_for(n, false, client, path, query)
+}
+
+/// [`location`] with the scheme chosen: `https://` to the node's `https_port` (443 left
+/// out) when `https`, else `http://` to its `port`.
+pub fn location_for(
+    n: &NodeChoice,
+    https: bool,
+    client: IpAddr,
+    path: &str,
+    query: &str,
+) -> Option<String> {
+    let mut s = String::with_capacity(25 + path.len() + query.len());
+    let (port, default_port) = if https { (n.https_port, 443) } else { (n.port, 80) };
+    s.push_str(if https { "https://" } else { "http://" });
     match (&n.hostname, address_for(n, client)) {
         (Some(h), _) => s.push_str(h),
         (None, Some(IpAddr::V6(a))) => write!(s, "[{a}]").ok()?,
         (None, Some(IpAddr::V4(a))) => write!(s, "{a}").ok()?,
         (None, None) => return None,
     }
-    if n.port != 80 {
-        write!(s, ":{}", n.port).ok()?;
+    if port != default_port {
+        write!(s, ":{port}").ok()?;
     }
     s.push_str(if path.is_empty() { "/" } else { path });
     if !query.is_empty() {
@@ -71,7 +88,13 @@ pub(super) fn answer(shared: &Shared, req: &Incoming<'_>) -> Result<Reply, ApiEr
         shared.metrics.decision("", "none", "unknown_host");
         return Err(ApiError::UnknownHost(truncate(host).to_owned()));
     };
-    let name = table.service(service).map_or("", |s| s.name());
+    let info = table.service(service);
+    let name = info.map_or("", |s| s.name());
+    let https = match info.map_or(RedirectScheme::default(), |s| s.spec().redirect_scheme) {
+        RedirectScheme::Http => false,
+        RedirectScheme::Https => true,
+        RedirectScheme::Request => req.tls,
+    };
     let client = routed_client(shared, req)?;
     let path = req.path;
     // The first occurrence decides, as for every other parameter.
@@ -90,13 +113,13 @@ pub(super) fn answer(shared: &Shared, req: &Incoming<'_>) -> Result<Reply, ApiEr
         HttpRequest { service, client_ip: client.ip, path, query: &q, seed: rand::random() };
     let d = shared.decide(name, table.route_http(&request, false))?;
     let no_address = || ApiError::NoEligibleNode { retry_after_seconds: shared.retry_after };
-    let target = location(&d.node(), client.ip, path, &q).ok_or_else(no_address)?;
+    let target = location_for(&d.node(), https, client.ip, path, &q).ok_or_else(no_address)?;
 
     if list {
         let all: Vec<String> = d
             .nodes()
             .chain(d.alternates())
-            .filter_map(|n| location(&n, client.ip, path, &q))
+            .filter_map(|n| location_for(&n, https, client.ip, path, &q))
             .collect();
         return Ok(respond::json(StatusCode::OK, &Locations { locations: &all }));
     }

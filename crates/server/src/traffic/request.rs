@@ -23,6 +23,8 @@ pub(crate) struct Shared {
     pub(crate) samples: Arc<crate::sampling::DecisionSampler>,
     pub(crate) metrics: TrafficMetrics,
     pub(crate) trusted: Arc<[IpNet]>,
+    /// `http.trust_forwarded`: whether the trusted proxies' `Forwarded` names the client.
+    pub(crate) trust_forwarded: bool,
     /// `http.allow_fake_client_ip`: whether `fakeClientIpAddress=` names the client.
     pub(crate) allow_fake_client_ip: bool,
     pub(crate) max_hosts: usize,
@@ -70,9 +72,16 @@ pub(crate) struct Incoming<'a> {
     pub query: &'a str,
     /// Host without port: the URI authority, else the one `Host` header.
     pub host: Option<&'a str>,
-    /// The client, after a trusted proxy's `X-MM-Client-IP` or `X-Forwarded-For`.
+    /// The client, after a trusted proxy's `X-MM-Client-IP`, `Forwarded` or
+    /// `X-Forwarded-For`.
     pub client: ClientAddr,
+    /// Whether the request came over TLS (the HTTPS listener): its scheme is `https`.
+    pub tls: bool,
 }
+
+/// Marks a request the HTTPS listener handed to the router (a request extension).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OverTls;
 
 impl<'a> Incoming<'a> {
     pub(crate) fn from_request(shared: &Shared, req: &'a Request<Body>) -> Self {
@@ -84,6 +93,7 @@ impl<'a> Incoming<'a> {
             query: req.uri().query().unwrap_or(""),
             host: respond::request_host(req.uri(), req.headers()),
             client: shared.client(req),
+            tls: req.extensions().get::<OverTls>().is_some(),
         }
     }
 }
@@ -99,7 +109,12 @@ impl Shared {
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-        client_ip::resolve(peer, req.headers(), &self.trusted)
+        let trust = client_ip::Trust {
+            proxies: &self.trusted,
+            forwarded: self.trust_forwarded,
+            metrics: Some(&self.metrics),
+        };
+        client_ip::resolve_with(peer, req.headers(), trust)
     }
 
     /// Counts the outcome and maps a routing error to its answer.

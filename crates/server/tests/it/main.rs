@@ -27,6 +27,7 @@ mod secrets;
 mod snmp_cli;
 mod soak;
 mod status_page;
+mod tls;
 mod traffic_e2e;
 mod traffic_edges;
 mod traffic_loopback;

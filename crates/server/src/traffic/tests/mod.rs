@@ -1,6 +1,7 @@
 //! Tests of the traffic front end: pure helpers, in-process router requests, admission.
 
 mod admission;
+mod forwarded;
 mod helpers;
 mod router;
 
