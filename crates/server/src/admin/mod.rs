@@ -64,7 +64,8 @@ pub async fn spawn(
         Some(tls) => {
             use axum::serve::ListenerExt;
             // `tap_io` gives the listener axum's `ConnectInfo<SocketAddr>`.
-            let listener = crate::tls::TlsListener::spawn(listener, tls, stop)?.tap_io(|_| {});
+            let listener =
+                crate::tls::listener::TlsListener::spawn(listener, tls, stop)?.tap_io(|_| {});
             set.spawn(async move {
                 report(axum::serve(listener, service).with_graceful_shutdown(done).await)
             })

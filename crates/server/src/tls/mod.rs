@@ -10,7 +10,7 @@
 //! refused and reported like any configuration problem).
 
 pub mod config;
-mod listener;
+pub mod listener;
 #[cfg(test)]
 mod tests;
 
@@ -35,7 +35,6 @@ use switchyard_config::Problem;
 use switchyard_route::RoutingTable;
 
 pub use config::{CertificateConfig, TlsConfig, TlsVersion};
-pub use listener::TlsListener;
 pub use tokio_rustls::TlsAcceptor;
 
 use crate::metrics::Metrics;

@@ -26,6 +26,7 @@ use axum::http::header::{FORWARDED, HeaderName};
 use ipnet::IpNet;
 
 use super::forwarded::{self, Node};
+pub use super::metrics::Header;
 use super::metrics::TrafficMetrics;
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -92,28 +93,6 @@ impl<'a> Trust<'a> {
     fn invalid(&self, header: Header) {
         if let Some(m) = self.metrics {
             m.invalid_client_address_header(header);
-        }
-    }
-}
-
-/// A header that can name the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Header {
-    /// `X-MM-Client-IP`.
-    MmClientIp,
-    /// `Forwarded`.
-    Forwarded,
-    /// `X-Forwarded-For`.
-    ForwardedFor,
-}
-
-impl Header {
-    /// The metric label value: the header's name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::MmClientIp => "x-mm-client-ip",
-            Self::Forwarded => "forwarded",
-            Self::ForwardedFor => "x-forwarded-for",
         }
     }
 }

@@ -7,7 +7,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
-use super::client_ip::Header;
 use crate::metrics::Metrics;
 
 /// `switchyard_http_decisions_total{service,method,result}`: routing answers by service,
@@ -122,7 +121,7 @@ pub struct TrafficMetrics {
     pub(crate) open_connections: Gauge,
     pub(crate) header_timeouts: Counter,
     durations: [Histogram; 3],
-    /// By `client_ip::Header` order: `x-mm-client-ip`, `forwarded`, `x-forwarded-for`.
+    /// By `Header` order: `x-mm-client-ip`, `forwarded`, `x-forwarded-for`.
     invalid_headers: [Counter; 3],
 }
 
@@ -206,5 +205,27 @@ impl TrafficMetrics {
     /// Records the handling time of one request.
     pub fn observe(&self, endpoint: Endpoint, seconds: f64) {
         self.durations[endpoint as usize].observe(seconds);
+    }
+}
+
+/// A header that can name the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Header {
+    /// `X-MM-Client-IP`.
+    MmClientIp,
+    /// `Forwarded`.
+    Forwarded,
+    /// `X-Forwarded-For`.
+    ForwardedFor,
+}
+
+impl Header {
+    /// The metric label value: the header's name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MmClientIp => "x-mm-client-ip",
+            Self::Forwarded => "forwarded",
+            Self::ForwardedFor => "x-forwarded-for",
+        }
     }
 }
