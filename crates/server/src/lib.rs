@@ -30,6 +30,7 @@ pub mod routing;
 pub mod sampling;
 pub mod serve;
 pub mod snmp_cmd;
+pub mod telemetry;
 pub mod traffic;
 pub mod views;
 pub mod zone_metrics;

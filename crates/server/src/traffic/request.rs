@@ -15,6 +15,7 @@ use super::client_ip::{self, ClientAddr};
 use super::errors::ApiError;
 use super::metrics::TrafficMetrics;
 use super::respond;
+use crate::telemetry::DecisionTrace;
 
 /// State shared by the handlers.
 pub(crate) struct Shared {
@@ -72,6 +73,8 @@ pub(crate) struct Incoming<'a> {
     pub host: Option<&'a str>,
     /// The client, after a trusted proxy's `X-MM-Client-IP` or `X-Forwarded-For`.
     pub client: ClientAddr,
+    /// The decision's trace, when it is sampled (`crate::telemetry`).
+    pub trace: Option<&'a DecisionTrace>,
 }
 
 impl<'a> Incoming<'a> {
@@ -84,6 +87,7 @@ impl<'a> Incoming<'a> {
             query: req.uri().query().unwrap_or(""),
             host: respond::request_host(req.uri(), req.headers()),
             client: shared.client(req),
+            trace: None,
         }
     }
 }
