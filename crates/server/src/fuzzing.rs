@@ -548,7 +548,8 @@ mod tests {
                     HEAD /d?host=video.cdn.example.com HTTP/1.1\r\nHost: a\r\n\r\n";
         let mut buf = BytesMut::from(&req[..]);
         let mut out = Vec::new();
-        let (step, complete) = FRONT.answer_buffered(&mut buf, PEER, false, &mut out, &mut Vec::new());
+        let (step, complete) =
+            FRONT.answer_buffered(&mut buf, PEER, false, &mut out, &mut Vec::new());
         assert_eq!(step, crate::traffic::fast::Step::KeepAlive);
         assert!(complete && buf.is_empty());
         let text = String::from_utf8_lossy(&out);

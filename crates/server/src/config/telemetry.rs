@@ -179,10 +179,7 @@ mod tests {
         ] {
             let c = TelemetryConfig { otlp_endpoint: Some(bad.into()), ..Default::default() };
             let p = problems(&c);
-            assert!(
-                p.len() == 1 && p[0].starts_with("telemetry.otlp_endpoint: "),
-                "{bad}: {p:?}"
-            );
+            assert!(p.len() == 1 && p[0].starts_with("telemetry.otlp_endpoint: "), "{bad}: {p:?}");
         }
     }
 }

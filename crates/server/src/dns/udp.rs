@@ -80,7 +80,16 @@ pub fn serve(sock: std::net::UdpSocket, shared: Arc<Shared>, index: u64, stop: C
             let table = shared.table.load();
             shared.samples.record(|| sample(&table, &rx[..len], src.ip()));
             let (q, out) = (&rx[..len], &mut tx[..]);
-            answer_traced(&shared.auth, &table, q, src.ip(), Transport::Udp, seed, out, trace.as_ref())
+            answer_traced(
+                &shared.auth,
+                &table,
+                q,
+                src.ip(),
+                Transport::Udp,
+                seed,
+                out,
+                trace.as_ref(),
+            )
         };
         match outcome {
             Outcome::Drop => shared.metrics.dropped(DropReason::Malformed),

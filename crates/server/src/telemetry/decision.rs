@@ -18,9 +18,7 @@ use std::time::{Instant, SystemTime};
 
 use opentelemetry::trace::{Span as _, SpanKind, Status, TraceContextExt, Tracer};
 use opentelemetry::{Context, KeyValue};
-use switchyard_route::{
-    Decision, DnsRequest, HttpRequest, RouteError, RoutingTable, SkipReason,
-};
+use switchyard_route::{Decision, DnsRequest, HttpRequest, RouteError, RoutingTable, SkipReason};
 
 use super::sampling::Parent;
 
@@ -147,12 +145,12 @@ impl DecisionTrace {
         steps.request.push(KeyValue::new("client.address", ip.to_string()));
         steps.localized.push(KeyValue::new("switchyard.localization.method", loc.method.as_str()));
         if let Some(zone) = loc.zone.and_then(|z| table.zone_name(z)) {
-            steps
-                .localized
-                .push(KeyValue::new("switchyard.localization.zone", zone.to_owned()));
+            steps.localized.push(KeyValue::new("switchyard.localization.zone", zone.to_owned()));
         }
         if let Some(len) = loc.matched_prefix_len {
-            steps.localized.push(KeyValue::new("switchyard.localization.prefix_len", i64::from(len)));
+            steps
+                .localized
+                .push(KeyValue::new("switchyard.localization.prefix_len", i64::from(len)));
         }
     }
 

@@ -60,7 +60,11 @@ pub(super) struct Bounded {
 }
 
 impl Bounded {
-    pub(super) fn new(inner: BatchSpanProcessor, waiting: Arc<AtomicUsize>, capacity: usize) -> Self {
+    pub(super) fn new(
+        inner: BatchSpanProcessor,
+        waiting: Arc<AtomicUsize>,
+        capacity: usize,
+    ) -> Self {
         Self { inner, waiting, capacity }
     }
 }

@@ -23,7 +23,8 @@ impl Operation {
         if !state.sampler.root() {
             return Self::default();
         }
-        let span = state.tracer.span_builder("reload").with_kind(SpanKind::Internal).start(&state.tracer);
+        let span =
+            state.tracer.span_builder("reload").with_kind(SpanKind::Internal).start(&state.tracer);
         Self { span: Some(span) }
     }
 

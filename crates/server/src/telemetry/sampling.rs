@@ -144,7 +144,9 @@ mod tests {
         let unsampled = Parent::parse(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00");
         assert!(!unsampled.unwrap().sampled);
         // Surrounding whitespace is optional whitespace of the field.
-        assert!(Parent::parse(b" 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 ").is_some());
+        assert!(
+            Parent::parse(b" 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01 ").is_some()
+        );
         // A later version may carry more fields.
         assert!(
             Parent::parse(b"01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-cafe")

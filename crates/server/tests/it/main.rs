@@ -27,6 +27,7 @@ mod secrets;
 mod snmp_cli;
 mod soak;
 mod status_page;
+mod tracing;
 mod traffic_e2e;
 mod traffic_edges;
 mod traffic_loopback;
