@@ -111,7 +111,7 @@ impl DecisionTrace {
         self.localize(table, req.service, req.client_ip);
         let began = Instant::now();
         let decided = table.route_http(req, true);
-        self.selected(table, began, &decided);
+        self.selected(began, &decided);
         decided
     }
 
@@ -130,7 +130,7 @@ impl DecisionTrace {
         self.localize(table, req.service, req.client_ip);
         let began = Instant::now();
         let decided = table.route_dns_explained(req, true);
-        self.selected(table, began, &decided);
+        self.selected(began, &decided);
         decided
     }
 
@@ -154,14 +154,8 @@ impl DecisionTrace {
         }
     }
 
-    fn selected(
-        &self,
-        table: &RoutingTable,
-        began: Instant,
-        decided: &Result<Decision<'_>, RouteError>,
-    ) {
+    fn selected(&self, began: Instant, decided: &Result<Decision<'_>, RouteError>) {
         let ended = Instant::now();
-        let _ = table;
         let mut steps = self.steps.borrow_mut();
         steps.select = Some((began, ended));
         match decided {

@@ -104,10 +104,7 @@ fn ask(dns: SocketAddr, id: u16, name: &str) -> u8 {
     buf[3] & 0x0f
 }
 
-fn find<'a>(
-    spans: &'a [ReceivedSpan],
-    pred: impl Fn(&ReceivedSpan) -> bool,
-) -> Option<&'a ReceivedSpan> {
+fn find(spans: &[ReceivedSpan], pred: impl Fn(&ReceivedSpan) -> bool) -> Option<&ReceivedSpan> {
     spans.iter().find(|s| pred(s))
 }
 
