@@ -107,6 +107,9 @@ struct Store {
     spans: Mutex<Vec<ReceivedSpan>>,
     changed: Condvar,
     requests: AtomicU64,
+    received: AtomicU64,
+    /// Whether spans are kept, or only counted (a benchmark's long run).
+    keep: bool,
 }
 
 #[derive(Clone)]
@@ -139,7 +142,10 @@ impl TraceService for Service {
             }
         }
         self.0.requests.fetch_add(1, Ordering::Relaxed);
-        self.0.spans.lock().unwrap().extend(got);
+        self.0.received.fetch_add(got.len() as u64, Ordering::Relaxed);
+        if self.0.keep {
+            self.0.spans.lock().unwrap().extend(got);
+        }
         self.0.changed.notify_all();
         Ok(tonic::Response::new(ExportTraceServiceResponse { partial_success: None }))
     }
@@ -180,10 +186,19 @@ impl OtlpReceiver {
 
     /// Starts a receiver on `addr` (a benchmark's fixed port).
     pub fn start_on(addr: SocketAddr) -> std::io::Result<Self> {
+        Self::serve(addr, true)
+    }
+
+    /// Starts a receiver on `addr` that counts spans without keeping them, for long runs.
+    pub fn counting_on(addr: SocketAddr) -> std::io::Result<Self> {
+        Self::serve(addr, false)
+    }
+
+    fn serve(addr: SocketAddr, keep: bool) -> std::io::Result<Self> {
         let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let store = Arc::new(Store::default());
+        let store = Arc::new(Store { keep, ..Store::default() });
         let stop = CancellationToken::new();
         let service = TraceServiceServer::new(Service(store.clone()));
         let stopped = stop.clone();
@@ -214,9 +229,14 @@ impl OtlpReceiver {
         format!("http://{}", self.addr)
     }
 
-    /// Every span received so far.
+    /// Every span received so far (none when only counting).
     pub fn spans(&self) -> Vec<ReceivedSpan> {
         self.store.spans.lock().unwrap().clone()
+    }
+
+    /// Spans received so far, kept or not.
+    pub fn received(&self) -> u64 {
+        self.store.received.load(Ordering::Relaxed)
     }
 
     /// Export calls received so far.
