@@ -8,6 +8,7 @@
 //! ~20k endpoints, the probe I/O runs on every runtime worker; the scheduler only does timer
 //! and bookkeeping work per probe.
 
+mod rounds;
 mod scheduler;
 #[cfg(test)]
 mod tests;
@@ -30,6 +31,8 @@ use crate::health::{AgentStatus, ProbeRecord, StateChange};
 use crate::metrics::ProbeMetrics;
 use crate::outcome::FailureCause;
 use crate::spec::ProbeSpec;
+
+pub use rounds::{RoundObserver, RoundReport, Rounds};
 
 /// Node identifier, cheap to clone.
 pub type NodeId = Arc<str>;
@@ -81,6 +84,9 @@ pub struct EngineConfig {
     /// Metric handles (register them with [`ProbeMetrics::register`]).
     #[serde(skip)]
     pub metrics: ProbeMetrics,
+    /// Where every finished probe round is reported (tracing); none by default.
+    #[serde(skip)]
+    pub rounds: Rounds,
 }
 
 fn d_max_in_flight() -> usize {
@@ -102,6 +108,7 @@ impl Default for EngineConfig {
             first_probe_spread_ms: None,
             per_target_max_in_flight: None,
             metrics: ProbeMetrics::default(),
+            rounds: Rounds::default(),
         }
     }
 }

@@ -33,7 +33,7 @@ pub use compiled::{CompiledProbe, ConnState};
 pub use config::ProbeConfig;
 pub use engine::{
     EngineConfig, EngineHandle, HealthSnapshot, NodeDetail, NodeId, ProbeEngine, ProbeStatus,
-    Target,
+    RoundObserver, RoundReport, Rounds, Target,
 };
 pub use error::ProbeError;
 pub use health::{HealthTracker, StateChange, Transition};

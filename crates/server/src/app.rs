@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
+use opentelemetry::KeyValue;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -23,6 +24,8 @@ use crate::maintenance::{Maintenance, Source};
 use crate::metrics::Metrics;
 use crate::routing::Routing;
 use crate::sampling::DecisionSampler;
+use crate::telemetry;
+use tracing::Instrument;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ResultLabels {
@@ -155,7 +158,26 @@ impl App {
     }
 
     /// Re-reads the configuration file and swaps in what it describes, or changes nothing.
+    /// Traced as a `reload` span when sampled; its log lines then carry the trace id.
     pub async fn reload(&self) -> Result<ReloadReport, ReloadError> {
+        let mut trace = telemetry::Operation::reload();
+        let result = self.reload_once().instrument(trace.log_span()).await;
+        if trace.is_traced() {
+            match &result {
+                Ok(r) => trace.attributes([
+                    KeyValue::new("switchyard.reload.result", "ok"),
+                    KeyValue::new("switchyard.nodes", r.nodes as i64),
+                    KeyValue::new("switchyard.zones", r.zones as i64),
+                    KeyValue::new("switchyard.services", r.services as i64),
+                ]),
+                Err(_) => trace.attributes([KeyValue::new("switchyard.reload.result", "error")]),
+            }
+        }
+        trace.end(result.as_ref().err().map(|e| e.to_string()));
+        result
+    }
+
+    async fn reload_once(&self) -> Result<ReloadReport, ReloadError> {
         let _one_at_a_time = self.reload_lock.lock().await;
         let result = self.try_reload().await;
         let label = ResultLabels { result: if result.is_ok() { "ok" } else { "error" } };
@@ -264,6 +286,7 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
     check(tls_start(&new.http.tls) != tls_start(&old.http.tls), "http.tls");
     check(tls_start(&new.admin.tls) != tls_start(&old.admin.tls), "admin.tls");
     check(new.dns != old.dns, "dns");
+    check(new.telemetry != old.telemetry, "telemetry");
     let limits = |e: &switchyard_probe::EngineConfig| {
         (e.max_in_flight, e.per_target_max_in_flight, e.publish_debounce_ms, e.command_capacity)
     };

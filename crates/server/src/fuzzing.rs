@@ -393,7 +393,7 @@ pub fn http_fast_path(data: &[u8]) {
     let front = &*FRONT;
     let mut buf = BytesMut::from(data);
     let mut out = Vec::new();
-    let (step, _) = front.answer_buffered(&mut buf, PEER, false, false, &mut out);
+    let (step, _) = front.answer_buffered(&mut buf, PEER, false, false, &mut out, &mut Vec::new());
     if step == crate::traffic::fast::Step::HandOver {
         assert!(!buf.is_empty(), "handed over without the request");
     }
@@ -458,6 +458,7 @@ pub fn traffic_query(data: &[u8]) {
         host: HOSTS[usize::from(sel >> 2) & 3],
         client: ClientAddr { ip: SOURCES[usize::from(sel >> 4) & 3], source: AddrSource::Peer },
         tls: sel & 0x40 != 0,
+        trace: None,
     };
     let reply = crate::traffic::dispatch::dispatch(&front.shared, &incoming);
     if !reply.body.is_empty() {
@@ -548,7 +549,8 @@ mod tests {
                     HEAD /d?host=video.cdn.example.com HTTP/1.1\r\nHost: a\r\n\r\n";
         let mut buf = BytesMut::from(&req[..]);
         let mut out = Vec::new();
-        let (step, complete) = FRONT.answer_buffered(&mut buf, PEER, false, false, &mut out);
+        let (step, complete) =
+            FRONT.answer_buffered(&mut buf, PEER, false, false, &mut out, &mut Vec::new());
         assert_eq!(step, crate::traffic::fast::Step::KeepAlive);
         assert!(complete && buf.is_empty());
         let text = String::from_utf8_lossy(&out);
@@ -577,6 +579,7 @@ mod tests {
             host: Some("video.cdn.example.com"),
             client: ClientAddr { ip: SOURCES[0], source: AddrSource::Peer },
             tls: false,
+            trace: None,
         };
         let reply = crate::traffic::dispatch::dispatch(&FRONT.shared, &incoming);
         let location = reply.location.expect("a redirect");

@@ -30,6 +30,7 @@ pub mod routing;
 pub mod sampling;
 pub mod serve;
 pub mod snmp_cmd;
+pub mod telemetry;
 pub mod tls;
 pub mod traffic;
 pub mod views;

@@ -21,6 +21,8 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry as Subscribers, reload};
 
+use crate::telemetry::logs::{TraceIds, WithTraceIds};
+
 /// `switchyard_log_lines_dropped_total`: log lines that could not be written to stderr.
 pub const LOG_LINES_DROPPED: &str = "log_lines_dropped";
 
@@ -125,11 +127,21 @@ pub fn init(format: LogFormat, filter: Option<&str>) -> anyhow::Result<()> {
             (Some(stderr_layer().with_target(true).with_ansi(ansi)), None)
         }
         LogFormat::Json => {
-            (None, Some(stderr_layer().json().flatten_event(true).with_current_span(false)))
+            // A line inside a traced span gets its trace and span ids (`telemetry::logs`).
+            let format = fmt::format().json().flatten_event(true).with_current_span(false);
+            let json = stderr_layer()
+                .fmt_fields(fmt::format::JsonFields::new())
+                .event_format(WithTraceIds(format));
+            (None, Some(json))
         }
     };
-    let installed =
-        tracing_subscriber::registry().with(filter_layer).with(pretty).with(json).try_init();
+    let trace_ids = json.is_some().then_some(TraceIds);
+    let installed = tracing_subscriber::registry()
+        .with(filter_layer)
+        .with(pretty)
+        .with(json)
+        .with(trace_ids)
+        .try_init();
     // A second init (tests calling into the library twice) keeps the first subscriber.
     if installed.is_ok() {
         let _ =

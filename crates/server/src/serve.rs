@@ -28,7 +28,7 @@ use crate::install::Installer;
 use crate::lifecycle::{self, ShutdownTokens};
 use crate::metrics::Metrics;
 use crate::tls::Listener;
-use crate::{logging, prober, traffic};
+use crate::{logging, prober, telemetry, traffic};
 
 /// Arguments of `serve`.
 #[derive(Debug, Clone, Args)]
@@ -88,15 +88,27 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let metrics = Metrics::new();
     metrics.register(|r| {
         logging::register_metrics(r);
+        telemetry::register_metrics(r);
         startup.register(r);
     });
+    telemetry::start(&config.telemetry)?;
     let (app, feed) =
         App::new(args.config.clone(), config, args.listen.clone(), args.etcd.clone(), metrics);
     startup.finish(Phase::Config, startup.origin());
     let admin = Admin { token, audit: Arc::new(audit), startup: startup.clone() };
-    let server = Server::bind(Arc::new(app), feed, admin).await?;
-    server.run(Duration::from_millis(args.startup_delay_ms)).await
+    let served = match Server::bind(Arc::new(app), feed, admin).await {
+        Ok(server) => server.run(Duration::from_millis(args.startup_delay_ms)).await,
+        Err(e) => Err(e),
+    };
+    // Spans still waiting are sent (within a bound) before the process exits.
+    if telemetry::on() {
+        let _ = tokio::task::spawn_blocking(|| telemetry::shutdown(TELEMETRY_FLUSH)).await;
+    }
+    served
 }
+
+/// How long the spans still waiting at exit may take to be sent.
+const TELEMETRY_FLUSH: Duration = Duration::from_secs(3);
 
 /// A server whose listeners are bound and whose health endpoints already answer.
 struct Server {
@@ -488,7 +500,10 @@ impl Server {
         config: &Config,
         follow: bool,
     ) -> anyhow::Result<switchyard_probe::EngineHandle> {
-        let engine_config = config.probe.engine.clone();
+        let mut engine_config = config.probe.engine.clone();
+        if telemetry::on() {
+            engine_config.rounds = switchyard_probe::Rounds::to(Arc::new(telemetry::ProbeRounds));
+        }
         self.app.metrics.register_prefixed(|r| engine_config.metrics.register(r));
         let engine = ProbeEngine::start(engine_config, Vec::new(), self.tokens.background.clone())
             .context("starting the probe engine")?;

@@ -22,7 +22,7 @@ use tokio_util::task::TaskTracker;
 
 use super::{
     Command, EngineConfig, HealthSnapshot, LATENESS_BUCKETS_MS, NodeDetail, NodeId, ProbeStatus,
-    Shared, Target,
+    RoundReport, Shared, Target,
 };
 use crate::compiled::{CompiledProbe, ConnState};
 use crate::health::{HealthPolicy, HealthTracker, jittered};
@@ -532,6 +532,16 @@ impl Scheduler {
         if let Some(t) = transition {
             log_transition(&id, t.from, t.to, &done.outcome);
         }
+        self.config.rounds.report(|| RoundReport {
+            node: &id,
+            addr: node.target.addr,
+            kind: node.compiled.spec().check.kind_str(),
+            started: done.started.into_std(),
+            finished: now.into_std(),
+            outcome: &done.outcome,
+            before,
+            after: node.health.effective(),
+        });
         node.last = Some(done.outcome);
         let interval = jittered(node.health.next_interval(), jitter(node), rand::rng().random());
         let due = (done.started + interval).max(now);

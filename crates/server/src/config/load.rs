@@ -75,8 +75,18 @@ fn load_str_with(
     Ok(Loaded { config, error: fail(problems) })
 }
 
-const SECTIONS: &[&str] =
-    &["listen", "admin", "lifecycle", "health", "maintenance", "inventory", "probe", "http", "dns"];
+const SECTIONS: &[&str] = &[
+    "listen",
+    "admin",
+    "lifecycle",
+    "health",
+    "maintenance",
+    "inventory",
+    "probe",
+    "http",
+    "dns",
+    "telemetry",
+];
 
 /// Deserializes each section independently so one bad section does not hide the others.
 /// Each crate's section type is read here; the sections validate themselves afterwards.
@@ -99,6 +109,7 @@ fn assemble(table: toml::Table, problems: &mut Vec<Problem>) -> Config {
             "probe" => set(&mut config.probe, section(value, &key, problems)),
             "http" => set(&mut config.http, section(value, &key, problems)),
             "dns" => set(&mut config.dns, section(value, &key, problems)),
+            "telemetry" => set(&mut config.telemetry, section(value, &key, problems)),
             _ => problems.push(Problem::at(
                 key.clone(),
                 format!("unknown section `{key}`, expected one of: {}", SECTIONS.join(", ")),

@@ -6,6 +6,7 @@
 mod check;
 mod load;
 mod sections;
+mod telemetry;
 #[cfg(test)]
 mod tests;
 pub mod token;
@@ -17,3 +18,4 @@ pub use sections::{
     MaintenanceConfig,
 };
 pub use switchyard_config::ConfigError;
+pub use telemetry::TelemetryConfig;

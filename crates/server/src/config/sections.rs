@@ -13,6 +13,7 @@ use switchyard_fleet::etcd::EtcdConfig;
 use switchyard_health::HealthConfig;
 use switchyard_probe::ProbeConfig;
 
+use super::telemetry::TelemetryConfig;
 use crate::dns::DnsConfig;
 use crate::tls::TlsConfig;
 use crate::traffic::TrafficConfig;
@@ -48,6 +49,9 @@ pub struct Config {
     /// The authoritative DNS front end.
     #[serde(default)]
     pub dns: DnsConfig,
+    /// Traces exported over OTLP (off unless an endpoint is set).
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
 }
 
 /// Listener overrides given on the command line (`serve`, `demo`); they win over the file's
@@ -303,6 +307,7 @@ impl Config {
         problems.extend(self.probe.validate("probe"));
         problems.extend(self.http.validate("http"));
         problems.extend(self.dns.validate("dns"));
+        problems.extend(self.telemetry.validate("telemetry"));
         problems.extend(fleet);
         problems
     }

@@ -11,6 +11,7 @@ use super::codes::{class, flag, rtype};
 use super::records::{self, Section};
 use super::wire::{self, Edns, NameBuf, ParseError, Query};
 use crate::sampling::{ClientKey, Sample};
+use crate::telemetry::{self, DecisionTrace};
 
 /// Whether `name` has a service host name below it (an empty non-terminal, which answers
 /// NODATA rather than NXDOMAIN: RFC 8020 §2, RFC 4592 §2.2.2 for wildcard owners).
@@ -36,6 +37,21 @@ pub fn answer(
     seed: u64,
     out: &mut [u8],
 ) -> Outcome {
+    answer_traced(auth, table, query, src, transport, seed, out, None)
+}
+
+/// [`answer`], recording the decision's steps into `trace` when the query is sampled.
+#[allow(clippy::too_many_arguments)]
+pub fn answer_traced(
+    auth: &Authority,
+    table: &RoutingTable,
+    query: &[u8],
+    src: IpAddr,
+    transport: Transport,
+    seed: u64,
+    out: &mut [u8],
+    trace: Option<&DecisionTrace>,
+) -> Outcome {
     let mut name = NameBuf::default();
     let q = match wire::parse(query, &mut name) {
         Ok(q) => q,
@@ -50,13 +66,16 @@ pub fn answer(
         }
     };
     let qtype = QType::from_u16(q.question.qtype);
+    if let Some(t) = trace {
+        describe(t, name.as_str(), qtype);
+    }
     let nsid = match q.edns {
         Some(e) if e.nsid => auth.config.server_id.as_deref().map(str::as_bytes),
         _ => None,
     };
     let max_udp = auth.config.max_udp_payload_bytes;
     let mut resp = records::Response::start(out, limit, &q, max_udp, nsid);
-    let rcode = fill(auth, table, &q, name.as_str(), src, seed, &mut resp);
+    let rcode = fill(auth, table, &q, name.as_str(), src, seed, &mut resp, trace);
     let (len, truncated) = resp.finish(rcode);
     if len == 0 {
         return Outcome::Drop;
@@ -108,7 +127,24 @@ pub fn slip(auth: &Authority, query: &[u8], out: &mut [u8]) -> Outcome {
     }
 }
 
+/// The RCODE sent, for a traced query's `request` span; `None` for a dropped packet.
+pub(super) fn rcode_name(outcome: &Outcome) -> Option<&'static str> {
+    match outcome {
+        Outcome::Reply { rcode, .. } => Some(rcode.as_str()),
+        Outcome::Drop => None,
+    }
+}
+
+/// The question, on a traced query's `request` span.
+#[cold]
+fn describe(trace: &DecisionTrace, name: &str, qtype: QType) {
+    use opentelemetry::KeyValue;
+    trace.attribute(KeyValue::new("dns.question.name", name.to_owned()));
+    trace.attribute(KeyValue::new("dns.question.type", qtype.as_str()));
+}
+
 /// Decides the response and writes its sections; returns the RCODE.
+#[allow(clippy::too_many_arguments)]
 fn fill(
     auth: &Authority,
     table: &RoutingTable,
@@ -117,6 +153,7 @@ fn fill(
     src: IpAddr,
     seed: u64,
     resp: &mut records::Response<'_>,
+    trace: Option<&DecisionTrace>,
 ) -> Rcode {
     if q.edns.is_some_and(|e: Edns| e.version > 0) {
         return Rcode::BadVers;
@@ -135,7 +172,7 @@ fn fill(
     if let Some(svc) = service
         && matches!(qt, rtype::A | rtype::AAAA | rtype::ANY)
     {
-        match address_answers(table, svc, q, name, src, seed, resp) {
+        match address_answers(table, svc, q, name, src, seed, resp, trace) {
             Ok(true) => {
                 resp.set_flags(flag::AA);
                 return Rcode::NoError;
@@ -230,6 +267,7 @@ fn chaos(auth: &Authority, q: &Query<'_>, name: &str, resp: &mut records::Respon
 
 /// Writes the A/AAAA records for a service name. `Ok(false)` when the service has no
 /// address of the asked family (NODATA follows); `Err` when routing found no node.
+#[allow(clippy::too_many_arguments)]
 fn address_answers(
     table: &RoutingTable,
     svc: ServiceIndex,
@@ -238,6 +276,7 @@ fn address_answers(
     src: IpAddr,
     seed: u64,
     resp: &mut records::Response<'_>,
+    trace: Option<&DecisionTrace>,
 ) -> Result<bool, Rcode> {
     let info = table.service(svc).ok_or(Rcode::Refused)?;
     let families: &[Family] = match q.question.qtype {
@@ -251,7 +290,7 @@ fn address_answers(
     let mut unroutable = false;
     for &want in families.iter().filter(|&&f| info.has_family(f)) {
         let req = DnsRequest { service: svc, client_ip, qname: name, want, seed };
-        let decision = match table.route_dns(&req) {
+        let decision = match telemetry::route_dns(trace, table, &req) {
             Ok(d) => d,
             // ANY asks for both families: one that finds no node must not throw away the
             // other's answer. SERVFAIL only when nothing could be answered.

@@ -38,7 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::sampling::DecisionSampler;
 
-pub use answer::{answer, sample, slip};
+pub use answer::{answer, answer_traced, sample, slip};
 pub use authority::Authority;
 pub use codes::{Outcome, QType, Rcode, Transport};
 pub use config::{DnsConfig, NameServer};

@@ -15,9 +15,10 @@ use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
-use super::answer::{answer, sample};
+use super::answer::{answer_traced, rcode_name, sample};
 use super::codes::{Outcome, Transport};
 use super::metrics::DropReason;
+use crate::telemetry::{self, DecisionTrace};
 
 /// Accepts connections until `stop`; then stops accepting and waits for the open
 /// connections, which answer the queries already sent to them and close (end of stream
@@ -118,11 +119,21 @@ async fn connection(
         }
         member.touch();
         seed = seed.wrapping_mul(0x5851_f42d_4c95_7f2d).wrapping_add(0x1405_7b7e_f767_814f);
+        let trace = match telemetry::on() {
+            true => DecisionTrace::dns(std::time::Instant::now(), "tcp"),
+            false => None,
+        };
         let outcome = {
             let table = shared.table.load();
             shared.samples.record(|| sample(&table, &query, peer.ip()));
-            answer(&shared.auth, &table, &query, peer.ip(), Transport::Tcp, seed, &mut out[2..])
+            let (auth, ip, t) = (&shared.auth, peer.ip(), trace.as_ref());
+            answer_traced(auth, &table, &query, ip, Transport::Tcp, seed, &mut out[2..], t)
         };
+        if let Some(trace) = trace {
+            // Built before the write: the answer may wait on a slow reader.
+            trace.answered_dns(rcode_name(&outcome));
+            trace.emit();
+        }
         let Outcome::Reply { len, rcode, qtype, truncated } = outcome else {
             shared.metrics.dropped(DropReason::Malformed);
             return;

@@ -13,10 +13,11 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio_util::sync::CancellationToken;
 
 use super::Shared;
-use super::answer::{answer, sample, slip};
+use super::answer::{answer_traced, rcode_name, sample, slip};
 use super::codes::{Outcome, Transport};
 use super::metrics::{DropReason, DurationSampler};
 use super::ratelimit::Verdict;
+use crate::telemetry::{self, DecisionTrace};
 
 /// Largest query read; anything longer is cut by the kernel and then fails to parse.
 const RECV_BUF: usize = 4096;
@@ -73,10 +74,22 @@ pub fn serve(sock: std::net::UdpSocket, shared: Arc<Shared>, index: u64, stop: C
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
+        // One relaxed load while tracing is off.
+        let trace = if telemetry::on() { DecisionTrace::dns(received, "udp") } else { None };
         let outcome = {
             let table = shared.table.load();
             shared.samples.record(|| sample(&table, &rx[..len], src.ip()));
-            answer(&shared.auth, &table, &rx[..len], src.ip(), Transport::Udp, seed, &mut tx)
+            let (q, out) = (&rx[..len], &mut tx[..]);
+            answer_traced(
+                &shared.auth,
+                &table,
+                q,
+                src.ip(),
+                Transport::Udp,
+                seed,
+                out,
+                trace.as_ref(),
+            )
         };
         match outcome {
             Outcome::Drop => shared.metrics.dropped(DropReason::Malformed),
@@ -88,6 +101,11 @@ pub fn serve(sock: std::net::UdpSocket, shared: Arc<Shared>, index: u64, stop: C
                     }
                 }
             }
+        }
+        // The spans are built once the answer is sent.
+        if let Some(trace) = trace {
+            trace.answered_dns(rcode_name(&outcome));
+            trace.emit();
         }
     }
 }

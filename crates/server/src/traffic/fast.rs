@@ -46,6 +46,7 @@ use super::admission::{AdmissionLayer, ConnectionSlot};
 use super::dispatch::dispatch;
 use super::request::{Incoming, OverTls, Shared, Target};
 use super::respond::{self, Reply};
+use crate::telemetry::{self, DecisionTrace};
 use crate::tls::{Handshake, TlsServer};
 
 /// Header lines parsed on the fast path; a request with more goes to hyper.
@@ -226,6 +227,8 @@ impl FrontEnd {
     ) {
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         let mut out = Vec::with_capacity(READ_CHUNK);
+        // Sampled decisions whose answers are in `out`; their spans are built once it is sent.
+        let mut traced = Vec::new();
         let stopped = stop.cancelled();
         tokio::pin!(stopped);
         let head_timeout = self.admission.head_timeout();
@@ -241,14 +244,27 @@ impl FrontEnd {
         let timer = tokio::time::sleep_until(accepted + idle.min(head_timeout));
         tokio::pin!(timer);
         loop {
-            let (step, complete) =
-                self.answer_buffered(&mut buf, peer.ip(), S::TLS, stop.is_cancelled(), &mut out);
+            let (step, complete) = self.answer_buffered(
+                &mut buf,
+                peer.ip(),
+                S::TLS,
+                stop.is_cancelled(),
+                &mut out,
+                &mut traced,
+            );
             if complete {
                 head_since = None;
             }
             if !out.is_empty() {
                 // A TLS session may keep part of what it encrypted until flushed.
-                if stream.write_all(&out).await.is_err() || stream.flush().await.is_err() {
+                let written = match stream.write_all(&out).await {
+                    Ok(()) => stream.flush().await,
+                    Err(e) => Err(e),
+                };
+                if !traced.is_empty() {
+                    traced.drain(..).for_each(DecisionTrace::emit);
+                }
+                if written.is_err() {
                     return;
                 }
                 out.clear();
@@ -327,7 +343,8 @@ impl FrontEnd {
     /// not for the fast path (left in `buf` for hyper, with [`Step::HandOver`]), at a
     /// malformed head (also handed over), or after a request that closes the connection.
     /// Returns the last step and whether any complete head was parsed. `stopping` is passed
-    /// on to [`Self::answer`]. The fuzz target
+    /// on to [`Self::answer`]; the traces of sampled decisions are added to `traced`, to be
+    /// emitted once the answers are sent. The fuzz target
     /// `http_fast_path` drives this function (through `crate::fuzzing`) with arbitrary bytes.
     pub(crate) fn answer_buffered(
         &self,
@@ -336,6 +353,7 @@ impl FrontEnd {
         tls: bool,
         stopping: bool,
         out: &mut Vec<u8>,
+        traced: &mut Vec<DecisionTrace>,
     ) -> (Step, bool) {
         let mut step = Step::KeepAlive;
         let mut complete = false;
@@ -345,7 +363,7 @@ impl FrontEnd {
             match req.parse(&buf[..]) {
                 Ok(httparse::Status::Complete(len)) => {
                     complete = true;
-                    step = self.answer(&req, peer, tls, stopping, out);
+                    step = self.answer(&req, peer, tls, stopping, out, traced);
                     if matches!(step, Step::HandOver) {
                         break;
                     }
@@ -374,6 +392,7 @@ impl FrontEnd {
         tls: bool,
         stopping: bool,
         out: &mut Vec<u8>,
+        traced: &mut Vec<DecisionTrace>,
     ) -> Step {
         let head = match req.method {
             Some("GET") => false,
@@ -392,6 +411,9 @@ impl FrontEnd {
         let (mut close, mut ask_keep_alive) = (false, false);
         let mut host: Option<&[u8]> = None;
         let mut mm_client_ip: Option<&[u8]> = None;
+        // Looked for only while tracing is on: one relaxed load otherwise.
+        let tracing = telemetry::on();
+        let mut traceparent: Option<&[u8]> = None;
         let mut hosts = 0;
         let mut bytes = 0;
         for h in req.headers.iter() {
@@ -417,6 +439,8 @@ impl FrontEnd {
             } else if name.eq_ignore_ascii_case(b"x-mm-client-ip") {
                 // The first line, as `HeaderMap::get` takes on the hyper path.
                 mm_client_ip = mm_client_ip.or(Some(h.value));
+            } else if tracing && name.eq_ignore_ascii_case(b"traceparent") {
+                traceparent = traceparent.or(Some(h.value));
             }
         }
         let keep_alive = !close && !stopping && (version == 1 || ask_keep_alive);
@@ -451,9 +475,10 @@ impl FrontEnd {
             }
             Err(e) => Err(self.admission.bad_host(e)),
         };
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let trace = if tracing { DecisionTrace::http(traceparent, head, path) } else { None };
         let reply = match admitted {
             Ok((host, admitted)) => {
-                let (path, query) = target.split_once('?').unwrap_or((target, ""));
                 let incoming = Incoming {
                     readable: true,
                     options: false,
@@ -463,12 +488,17 @@ impl FrontEnd {
                     host,
                     client: admitted.client,
                     tls,
+                    trace: trace.as_ref(),
                 };
                 dispatch(&self.shared, &incoming)
             }
             Err(e) => e.into_reply(),
         };
         write_reply(out, &reply, head, keep_alive, version == 0);
+        if let Some(trace) = trace {
+            trace.answered_http(reply.status.as_u16());
+            traced.push(trace);
+        }
         if keep_alive { Step::KeepAlive } else { Step::Close }
     }
 

@@ -129,8 +129,7 @@ pub fn front_end(
 }
 
 async fn handle_route(State(shared): State<Arc<Shared>>, req: Request<Body>) -> Response<Body> {
-    let incoming = Incoming::from_request(&shared, &req);
-    dispatch::timed(&shared, metrics::Endpoint::Route, &incoming, route_api::answer).into_response()
+    traced(&shared, metrics::Endpoint::Route, &req, route_api::answer)
 }
 
 async fn handle_httpdns(State(shared): State<Arc<Shared>>, req: Request<Body>) -> Response<Body> {
@@ -139,7 +138,31 @@ async fn handle_httpdns(State(shared): State<Arc<Shared>>, req: Request<Body>) -
 }
 
 async fn handle_redirect(State(shared): State<Arc<Shared>>, req: Request<Body>) -> Response<Body> {
-    let incoming = Incoming::from_request(&shared, &req);
-    dispatch::timed(&shared, metrics::Endpoint::Redirect, &incoming, redirect::answer)
-        .into_response()
+    traced(&shared, metrics::Endpoint::Redirect, &req, redirect::answer)
+}
+
+/// An HTTP decision on the hyper path, traced as on the fast path when it is sampled (its
+/// spans are built once the response is handed to hyper).
+fn traced(
+    shared: &Shared,
+    endpoint: metrics::Endpoint,
+    req: &Request<Body>,
+    answer: fn(&Shared, &Incoming<'_>) -> Result<Reply, ApiError>,
+) -> Response<Body> {
+    let trace = match crate::telemetry::on() {
+        false => None,
+        true => crate::telemetry::DecisionTrace::http(
+            req.headers().get("traceparent").map(|v| v.as_bytes()),
+            req.method() == axum::http::Method::HEAD,
+            req.uri().path(),
+        ),
+    };
+    let mut incoming = Incoming::from_request(shared, req);
+    incoming.trace = trace.as_ref();
+    let reply = dispatch::timed(shared, endpoint, &incoming, answer);
+    let Some(trace) = trace else { return reply.into_response() };
+    trace.answered_http(reply.status.as_u16());
+    let response = reply.into_response();
+    trace.emit();
+    response
 }

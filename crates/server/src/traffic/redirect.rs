@@ -28,6 +28,7 @@ use super::request::{Incoming, Shared};
 use super::respond::{self, Reply};
 use super::route_api::{FAKE_CLIENT_IP, routed_client, truncate};
 use crate::sampling::Sample;
+use crate::telemetry;
 use crate::views::{DecisionView, address_for};
 
 /// `http://<hostname or address>[:port]<path>[?<query>]`; IPv6 literals in brackets and
@@ -111,7 +112,7 @@ pub(super) fn answer(shared: &Shared, req: &Incoming<'_>) -> Result<Reply, ApiEr
     shared.samples.record(|| Some(Sample::http(host, name, client.ip, path, &q)));
     let request =
         HttpRequest { service, client_ip: client.ip, path, query: &q, seed: rand::random() };
-    let d = shared.decide(name, table.route_http(&request, false))?;
+    let d = shared.decide(name, telemetry::route_http(req.trace, &table, &request, false))?;
     let no_address = || ApiError::NoEligibleNode { retry_after_seconds: shared.retry_after };
     let target = location_for(&d.node(), https, client.ip, path, &q).ok_or_else(no_address)?;
 

@@ -15,6 +15,7 @@ use super::client_ip::{self, ClientAddr};
 use super::errors::ApiError;
 use super::metrics::TrafficMetrics;
 use super::respond;
+use crate::telemetry::DecisionTrace;
 
 /// State shared by the handlers.
 pub(crate) struct Shared {
@@ -77,6 +78,8 @@ pub(crate) struct Incoming<'a> {
     pub client: ClientAddr,
     /// Whether the request came over TLS (the HTTPS listener): its scheme is `https`.
     pub tls: bool,
+    /// The decision's trace, when it is sampled (`crate::telemetry`).
+    pub trace: Option<&'a DecisionTrace>,
 }
 
 /// Marks a request the HTTPS listener handed to the router (a request extension).
@@ -94,6 +97,7 @@ impl<'a> Incoming<'a> {
             host: respond::request_host(req.uri(), req.headers()),
             client: shared.client(req),
             tls: req.extensions().get::<OverTls>().is_some(),
+            trace: None,
         }
     }
 }

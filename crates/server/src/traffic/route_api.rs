@@ -12,6 +12,7 @@ use super::query;
 use super::request::{Incoming, Shared};
 use super::respond::{self, Reply};
 use crate::sampling::Sample;
+use crate::telemetry;
 use crate::views::DecisionView;
 
 /// Traffic Router's query parameter naming the client to route for, honoured only with
@@ -98,7 +99,7 @@ pub(super) fn answer(shared: &Shared, req: &Incoming<'_>) -> Result<Reply, ApiEr
         query: content_query,
         seed: rand::random(),
     };
-    let d = shared.decide(name, table.route_http(&request, explain))?;
+    let d = shared.decide(name, telemetry::route_http(req.trace, &table, &request, explain))?;
     let view = DecisionView::new(&table, name, client.ip, client.source.as_str(), &d, explain);
     Ok(respond::json(StatusCode::OK, &view))
 }

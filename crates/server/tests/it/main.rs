@@ -28,6 +28,7 @@ mod snmp_cli;
 mod soak;
 mod status_page;
 mod tls;
+mod tracing;
 mod traffic_e2e;
 mod traffic_edges;
 mod traffic_loopback;
