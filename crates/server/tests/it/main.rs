@@ -16,6 +16,7 @@ mod dns_listener;
 mod docs;
 mod e2e_probe;
 mod etcd_mode;
+mod faulty_fleet;
 mod foundation;
 mod http_conformance;
 mod metrics_audit;

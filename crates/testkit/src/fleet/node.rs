@@ -3,7 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol as SockProtocol, SockRef, Socket, Type};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -27,6 +27,8 @@ struct NodeInner {
     config: watch::Sender<NodeConfig>,
     requests: AtomicU64,
     connections: AtomicU64,
+    /// Origin of the node's [`Behavior::Flap`] clock.
+    epoch: Instant,
 }
 
 /// Control handle of one node; cheap to clone.
@@ -58,6 +60,7 @@ impl NodeHandle {
                 config,
                 requests: AtomicU64::new(0),
                 connections: AtomicU64::new(0),
+                epoch: Instant::now(),
             }),
         }
     }
@@ -108,7 +111,7 @@ impl NodeHandle {
     pub(crate) fn next_request(&self) -> (NodeConfig, Behavior) {
         let n = self.inner.requests.fetch_add(1, Ordering::Relaxed);
         let config = self.inner.config.borrow().clone();
-        let behavior = resolve(&config.behavior, n);
+        let behavior = self.resolve(&config.behavior, n);
         (config, behavior)
     }
 
@@ -117,28 +120,40 @@ impl NodeHandle {
     pub(crate) fn next_request_timing(&self) -> (Duration, Behavior) {
         let n = self.inner.requests.fetch_add(1, Ordering::Relaxed);
         let config = self.inner.config.borrow();
-        (config.latency, resolve(&config.behavior, n))
+        (config.latency, self.resolve(&config.behavior, n))
     }
 
     /// The behavior a new connection sees, without counting a request.
     pub(crate) fn connection_behavior(&self) -> Behavior {
         self.inner.connections.fetch_add(1, Ordering::Relaxed);
         let n = self.inner.requests.load(Ordering::Relaxed);
-        resolve(&self.inner.config.borrow().behavior, n)
+        self.resolve(&self.inner.config.borrow().behavior, n)
+    }
+
+    /// The behavior request `n` sees now: a [`Behavior::Cycle`] by the request number, a
+    /// [`Behavior::Flap`] by the clock.
+    fn resolve(&self, behavior: &Behavior, n: u64) -> Behavior {
+        match behavior {
+            Behavior::Cycle(list) if !list.is_empty() => {
+                self.resolve(&list[(n % list.len() as u64) as usize], n)
+            }
+            Behavior::Cycle(_) => Behavior::Healthy,
+            Behavior::Flap { period, fault } => {
+                let period = period.as_nanos().max(1);
+                let shift = period * (self.inner.index % 16) as u128 / 16;
+                let t = self.inner.epoch.elapsed().as_nanos() + shift;
+                if (t / period).is_multiple_of(2) {
+                    Behavior::Healthy
+                } else {
+                    self.resolve(fault, n)
+                }
+            }
+            b => b.clone(),
+        }
     }
 
     pub(crate) fn subscribe(&self) -> watch::Receiver<NodeConfig> {
         self.inner.config.subscribe()
-    }
-}
-
-fn resolve(behavior: &Behavior, n: u64) -> Behavior {
-    match behavior {
-        Behavior::Cycle(list) if !list.is_empty() => {
-            resolve(&list[(n % list.len() as u64) as usize], n)
-        }
-        Behavior::Cycle(_) => Behavior::Healthy,
-        b => b.clone(),
     }
 }
 
@@ -298,6 +313,9 @@ async fn serve_connection(
 ) {
     match node.connection_behavior() {
         Behavior::Hang => return hang(stream).await,
+        Behavior::Trickle { .. } if !matches!(protocol, Protocol::Http | Protocol::Https) => {
+            return hang(stream).await;
+        }
         Behavior::Reset => return reset(&stream),
         _ => {}
     }

@@ -67,12 +67,28 @@ pub enum Behavior {
         /// Delay between body bytes.
         chunk_delay: Duration,
     },
+    /// Send the whole response, status line included, one byte per `byte_delay`: a node that
+    /// accepts and "answers" but never finishes within any sane timeout (HTTP only; other
+    /// protocols treat it as [`Behavior::Hang`]).
+    Trickle {
+        /// Delay before every byte.
+        byte_delay: Duration,
+    },
     /// Write bytes that are not the protocol, then close.
     Garbage,
     /// Close the listener so connections are refused; rebinds on the next behavior change.
     Refuse,
     /// Cycle through these behaviors, one per request (a flapping node).
     Cycle(Arc<[Behavior]>),
+    /// Flap on the clock: healthy for `period`, then `fault` for `period`, and so on. Each
+    /// node's cycle is shifted by a sixteenth of the period per node index (mod 16), so a
+    /// fleet told to flap at once does not flap in lock step.
+    Flap {
+        /// Length of each healthy and each faulty phase.
+        period: Duration,
+        /// What the node does during its faulty phases.
+        fault: Arc<Behavior>,
+    },
 }
 
 impl Behavior {
@@ -81,6 +97,11 @@ impl Behavior {
         let mut v = vec![Behavior::Healthy; up];
         v.extend(std::iter::repeat_n(Behavior::Status(503), down));
         Behavior::Cycle(v.into())
+    }
+
+    /// A node that flaps on the clock: healthy for `period`, then `fault` for `period`.
+    pub fn flap(period: Duration, fault: Behavior) -> Self {
+        Behavior::Flap { period, fault: Arc::new(fault) }
     }
 }
 
