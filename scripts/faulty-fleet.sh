@@ -34,11 +34,11 @@ case "$out" in /*) ;; *) out="$root/$out" ;; esac
 cargo="${CARGO:-cargo}"
 mkdir -p "$out"
 
-# The simulator holds a listener and a connection per node, the binary a connection per node.
-want=$((nodes * 3 + 4096))
+# The simulator (one listener for the fleet) and the binary each hold a connection per node.
+want=$((nodes + 4096))
 if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$want" ]; then
   ulimit -Hn "$want" 2>/dev/null || {
-    echo "faulty-fleet: the hard open-file limit $(ulimit -Hn) is below $want; raise it (root)" >&2
+    echo "faulty-fleet: the hard open-file limit $(ulimit -Hn) is below $want" >&2
     exit 1
   }
 fi

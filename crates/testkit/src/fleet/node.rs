@@ -196,6 +196,9 @@ pub(crate) async fn bind_all(plan: &FleetPlan) -> std::io::Result<Vec<Listener>>
         Addressing::Ports { ip } => {
             (0..plan.nodes).map(|_| bind(plan.protocol, SocketAddr::new(ip, 0))).collect()
         }
+        Addressing::SharedLoopback { .. } => {
+            Err(std::io::Error::other("a shared loopback fleet is bound by bind_shared"))
+        }
         Addressing::Loopback { first, port } => {
             let mut last_err = None;
             for _ in 0..8 {
@@ -231,6 +234,86 @@ fn bind_loopback(plan: &FleetPlan, first: Ipv4Addr, port: u16) -> std::io::Resul
         out.push(l);
     }
     Ok(out)
+}
+
+/// The one listener of an [`Addressing::SharedLoopback`] fleet, and its nodes' addresses.
+pub(crate) fn bind_shared(
+    plan: &FleetPlan,
+    first: Ipv4Addr,
+    port: u16,
+) -> std::io::Result<(TcpListener, Vec<SocketAddr>)> {
+    if plan.protocol == Protocol::Dns {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "a shared loopback fleet serves TCP protocols only",
+        ));
+    }
+    let base = u32::from(first);
+    let last = base.checked_add(plan.nodes.saturating_sub(1) as u32);
+    if first.octets()[0] != 127 || last.is_none_or(|l| Ipv4Addr::from(l).octets()[0] != 127) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "fleet address range leaves 127.0.0.0/8",
+        ));
+    }
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(SockProtocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    // Only what arrives over the loopback device reaches this wildcard socket.
+    socket.bind_device(Some(b"lo"))?;
+    socket.bind(&SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port).into())?;
+    socket.listen(4096)?;
+    let listener = TcpListener::from_std(socket.into())?;
+    let port = listener.local_addr()?.port();
+    let addrs = (0..plan.nodes as u32)
+        .map(|i| SocketAddr::new(IpAddr::V4(Ipv4Addr::from(base + i)), port))
+        .collect();
+    Ok((listener, addrs))
+}
+
+/// Accepts for every node of a shared loopback fleet, handing each connection to the node
+/// whose address it reached.
+pub(crate) fn spawn_shared(
+    listener: TcpListener,
+    first: Ipv4Addr,
+    nodes: Arc<[NodeHandle]>,
+    protocol: Protocol,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    tracker: &TaskTracker,
+    cancel: CancellationToken,
+) {
+    let t = tracker.clone();
+    tracker.spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                _ = cancel.cancelled() => return,
+                a = listener.accept() => a,
+            };
+            let Ok((stream, _)) = accepted else {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
+            };
+            let index = match stream.local_addr() {
+                Ok(SocketAddr::V4(a)) => u32::from(*a.ip()).wrapping_sub(u32::from(first)),
+                _ => continue,
+            };
+            let Some(node) = nodes.get(index as usize).cloned() else { continue };
+            if matches!(node.behavior(), Behavior::Refuse) {
+                node.connection_behavior();
+                reset(&stream);
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            let cancel = cancel.clone();
+            let tls = tls.clone();
+            t.spawn(async move {
+                tokio::select! {
+                    _ = cancel.cancelled() => {}
+                    _ = serve_connection(stream, node, protocol, tls) => {}
+                }
+            });
+        }
+    });
 }
 
 /// Starts the accept (or receive) loop of one node.

@@ -39,6 +39,19 @@ pub enum Addressing {
         /// Shared port, 0 for "pick one".
         port: u16,
     },
+    /// Node `i` answers on `first + i` and one shared port, like [`Addressing::Loopback`], but
+    /// through a single listening socket on the wildcard address bound to the loopback device
+    /// (`SO_BINDTODEVICE lo`, which needs `CAP_NET_RAW`): connections are handed to their node
+    /// by the address they reached. A node then costs no descriptor of its own, only its
+    /// connections, so 10,000 nodes and their 10,000 connections fit under a 20,000
+    /// open-file limit. TCP protocols only; [`Behavior::Refuse`] resets each connection
+    /// instead of closing a listener.
+    SharedLoopback {
+        /// Address of node 0, inside 127.0.0.0/8.
+        first: Ipv4Addr,
+        /// Shared port, 0 for "pick one".
+        port: u16,
+    },
     /// Every node on `ip` with its own ephemeral port.
     Ports {
         /// The shared address.
