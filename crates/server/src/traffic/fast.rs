@@ -81,6 +81,7 @@ impl FrontEnd {
     /// finish the request it is in, and returns when all are closed.
     pub async fn serve(self: Arc<Self>, listener: TcpListener, stop: CancellationToken) {
         let tracker = TaskTracker::new();
+        tracker.spawn(self.admission.clone().watch_queue_delay(stop.clone()));
         loop {
             let (stream, peer) = tokio::select! {
                 biased;
@@ -320,7 +321,7 @@ impl FrontEnd {
                 mm_client_ip = mm_client_ip.or(Some(h.value));
             }
         }
-        let keep_alive = !close && !stopping && (version == 1 || ask_keep_alive);
+        let mut keep_alive = !close && !stopping && (version == 1 || ask_keep_alive);
         let forwarded = req
             .headers
             .iter()
@@ -354,7 +355,12 @@ impl FrontEnd {
                 };
                 dispatch(&self.shared, &incoming)
             }
-            Err(e) => e.into_reply(),
+            Err(e) => {
+                // A client told the server is overloaded sends its next request on a new
+                // connection, which a shedding server resets at accept.
+                keep_alive &= !matches!(e, super::errors::ApiError::Overloaded);
+                e.into_reply()
+            }
         };
         write_reply(out, &reply, head, keep_alive, version == 0);
         if keep_alive { Step::KeepAlive } else { Step::Close }

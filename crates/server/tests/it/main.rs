@@ -21,6 +21,7 @@ mod foundation;
 mod http_conformance;
 mod metrics_audit;
 mod observability;
+mod overload;
 mod profiling;
 mod replay;
 mod restart;
