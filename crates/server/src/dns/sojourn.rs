@@ -4,11 +4,13 @@
 //! of queries), and every query waits for all those ahead of it, so answers come late to
 //! everyone. Each query is read with the kernel's receive timestamp (`SO_TIMESTAMPNS`) and the
 //! socket's overflow count (`SO_RXQ_OVFL`); [`Sojourn`] applies CoDel's standing-queue test
-//! (RFC 8289: the least wait over a 100 ms window above the target) and, while it holds, drops
+//! (RFC 8289: the least wait over a 100 ms window above the target) and, once it holds, drops
 //! queries that waited longer than the target before answering them, which drains the queue at
-//! the cost of one system call per dropped query instead of two. A thread descheduled for a
-//! moment on a busy machine does not trigger it: the queries that came before in the same
-//! window waited less.
+//! the cost of one system call per dropped query instead of two. It stops dropping after a
+//! window in which no query waited longer than the target, so a sustained overload keeps it
+//! on (arrivals outrun answers, some query always waits) and the end of it turns it off. A
+//! thread descheduled for a moment on a busy machine does not start it: the queries that came
+//! before in the same window waited less.
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -114,6 +116,7 @@ pub struct Sojourn {
     target: Option<Duration>,
     window_start: Instant,
     least: Duration,
+    most: Duration,
     dropping: bool,
     overflows: u32,
 }
@@ -121,17 +124,26 @@ pub struct Sojourn {
 impl Sojourn {
     /// A test against `target` (`None`: never drop), starting at `now`.
     pub fn new(target: Option<Duration>, now: Instant) -> Self {
-        Self { target, window_start: now, least: Duration::MAX, dropping: false, overflows: 0 }
+        Self {
+            target,
+            window_start: now,
+            least: Duration::MAX,
+            most: Duration::ZERO,
+            dropping: false,
+            overflows: 0,
+        }
     }
 
     /// Whether a query that waited `waited`, read at `now`, is to be dropped unanswered.
     pub fn drop_query(&mut self, waited: Option<Duration>, now: Instant) -> bool {
         let (Some(target), Some(waited)) = (self.target, waited) else { return false };
         self.least = self.least.min(waited);
+        self.most = self.most.max(waited);
         if now.saturating_duration_since(self.window_start) >= WINDOW {
-            self.dropping = self.least > target;
+            self.dropping = if self.dropping { self.most > target } else { self.least > target };
             self.window_start = now;
             self.least = Duration::MAX;
+            self.most = Duration::ZERO;
         }
         self.dropping && waited > target
     }
@@ -142,5 +154,56 @@ impl Sojourn {
         let new = count.wrapping_sub(self.overflows);
         self.overflows = count;
         new
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_moment_of_delay_drops_nothing_a_standing_queue_drops_the_stale_until_it_ends() {
+        let t0 = Instant::now();
+        let mut s = Sojourn::new(Some(5 * MS), t0);
+        // One window with fresh queries and a 40 ms stall: no standing queue.
+        assert!(!s.drop_query(Some(MS), t0));
+        assert!(!s.drop_query(Some(40 * MS), t0 + 50 * MS));
+        assert!(!s.drop_query(Some(40 * MS), t0 + 100 * MS));
+        // A whole window above the target: from its end on, stale queries are dropped and
+        // fresh ones answered.
+        for i in 1..=9 {
+            assert!(!s.drop_query(Some(20 * MS), t0 + (100 + 10 * i) * MS));
+        }
+        assert!(s.drop_query(Some(30 * MS), t0 + 200 * MS));
+        assert!(!s.drop_query(Some(2 * MS), t0 + 220 * MS));
+        // Overload goes on: some query of each window is stale, dropping stays on.
+        assert!(s.drop_query(Some(9 * MS), t0 + 320 * MS));
+        // A window with nothing stale ends it.
+        assert!(!s.drop_query(Some(MS), t0 + 400 * MS));
+        assert!(!s.drop_query(Some(MS), t0 + 430 * MS));
+        assert!(!s.drop_query(Some(6 * MS), t0 + 440 * MS));
+        assert!(!s.drop_query(Some(30 * MS), t0 + 450 * MS));
+    }
+
+    #[test]
+    fn off_or_without_timestamps_nothing_is_dropped() {
+        let t0 = Instant::now();
+        let mut off = Sojourn::new(None, t0);
+        let mut blind = Sojourn::new(Some(5 * MS), t0);
+        for i in 0..50 {
+            assert!(!off.drop_query(Some(500 * MS), t0 + i * 10 * MS));
+            assert!(!blind.drop_query(None, t0 + i * 10 * MS));
+        }
+    }
+
+    #[test]
+    fn overflows_are_counted_from_the_running_total() {
+        let mut s = Sojourn::new(None, Instant::now());
+        assert_eq!(s.new_overflows(None), 0);
+        assert_eq!(s.new_overflows(Some(7)), 7);
+        assert_eq!(s.new_overflows(Some(7)), 0);
+        assert_eq!(s.new_overflows(Some(2)), u32::MAX - 4);
     }
 }

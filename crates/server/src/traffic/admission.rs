@@ -9,8 +9,12 @@
 //! A timer task measures how late the runtime runs it; when even the least late of its ticks
 //! over a 100 ms window is later than `http.shed_queue_delay_ms` while the workers are busy
 //! (CoDel's standing-queue test, RFC 8289, with its 5 ms target and 100 ms interval), requests
-//! are shed as over the concurrency limit, their connections closed, and new connections reset
-//! at accept until the delay falls back: the clients left are served within the target.
+//! the number of open connections allowed is cut to nine tenths of those open (at least
+//! [`MIN_CONNECTIONS`]); requests on connections beyond it are shed as over the concurrency
+//! limit with their connections closed, and new connections beyond it are reset at accept.
+//! Each window under the target raises the allowance again by a fiftieth (AIMD, as TCP and
+//! Netflix's concurrency limits do), so it settles where the delay is near the target: the
+//! connections kept are served within it, the excess is refused at once.
 //!
 //! The concurrency limit is a single atomic counter (like `tower::load_shed` over
 //! `ConcurrencyLimit`, without the semaphore and its waker bookkeeping): a request over the
@@ -66,7 +70,12 @@ struct State {
     shed_delay: Option<Duration>,
     /// Set while the queue delay is above `shed_delay`.
     shedding: AtomicBool,
+    /// Open connections allowed now: `max_connections`, less while the queue delay was high.
+    allowed: AtomicUsize,
 }
+
+/// The fewest connections the queue-delay allowance cuts to.
+const MIN_CONNECTIONS: usize = 32;
 
 /// How often the queue-delay watch ticks.
 const DELAY_TICK: Duration = Duration::from_millis(5);
@@ -156,6 +165,7 @@ impl AdmissionLayer {
             shed_delay: (config.shed_queue_delay_ms > 0)
                 .then(|| Duration::from_millis(config.shed_queue_delay_ms)),
             shedding: AtomicBool::new(false),
+            allowed: AtomicUsize::new(max_connections),
         });
         (Self { state: state.clone() }, Overload { state })
     }
@@ -189,7 +199,16 @@ impl AdmissionLayer {
             let share =
                 busy_now.saturating_sub(busy_before).as_secs_f64() / (span.as_secs_f64() * workers);
             let over = least > target && share >= BUSY_SHARE;
-            if over != self.state.shedding.swap(over, Ordering::Relaxed) {
+            let state = &self.state;
+            let allowed = state.allowed.load(Ordering::Relaxed);
+            let allowed = if over {
+                let open = state.metrics.open_connections.get().max(0) as usize;
+                (open * 9 / 10).max(MIN_CONNECTIONS).min(allowed)
+            } else {
+                (allowed + (allowed / 50).max(1)).min(state.max_connections)
+            };
+            state.allowed.store(allowed, Ordering::Relaxed);
+            if over != state.shedding.swap(over, Ordering::Relaxed) {
                 let delay_ms = least.as_secs_f64() * 1000.0;
                 if over {
                     tracing::warn!(
@@ -204,6 +223,7 @@ impl AdmissionLayer {
             (window, busy_before, least) = (now, busy_now, Duration::MAX);
         }
         self.state.shedding.store(false, Ordering::Relaxed);
+        self.state.allowed.store(self.state.max_connections, Ordering::Relaxed);
     }
 }
 
@@ -252,12 +272,8 @@ impl AdmissionLayer {
     /// Admits one accepted connection, or `None` (counted) when the limit is reached or
     /// requests are being shed on queue delay: the caller closes it at once.
     pub(crate) fn connection(&self) -> Option<ConnectionSlot> {
-        if self.state.shedding.load(Ordering::Relaxed) {
-            self.state.metrics.connections_refused.inc();
-            return None;
-        }
         let open = &self.state.metrics.open_connections;
-        if open.inc() as usize >= self.state.max_connections {
+        if open.inc() as usize >= self.state.allowed.load(Ordering::Relaxed) {
             open.dec();
             self.state.metrics.connections_refused.inc();
             return None;
@@ -369,9 +385,10 @@ impl State {
     }
 
     fn acquire(self: &Arc<Self>) -> Option<Slot> {
-        if self.shedding.load(Ordering::Relaxed)
-            || self.memory.get().is_some_and(MemoryWatermark::is_over)
-        {
+        let over_allowance = self.shed_delay.is_some()
+            && self.metrics.open_connections.get().max(0) as usize
+                > self.allowed.load(Ordering::Relaxed);
+        if over_allowance || self.memory.get().is_some_and(MemoryWatermark::is_over) {
             self.metrics.overloaded.inc();
             return None;
         }

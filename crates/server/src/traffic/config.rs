@@ -36,14 +36,16 @@ pub struct TrafficConfig {
     /// shed. `/livez` never fails because of load. Default 0.9.
     #[serde(default = "default_watermark")]
     pub overload_watermark: f64,
-    /// Queue delay above which requests are shed: when every tick of a timer on the runtime
-    /// serving traffic ran later than this over a 100 ms window while its workers were busy
-    /// (CoDel's standing-queue test, RFC 8289), requests get `503 overloaded` with
-    /// `Connection: close`, new connections are reset at accept, and the `overloaded`
-    /// readiness check fails, until the delay falls back under it. Requests wait unread in
-    /// socket buffers under overload, where `max_concurrent_requests` cannot count them; this
-    /// keeps the wait of the requests served near the target. 0 turns it off.
-    /// Milliseconds, default 5, at most 10000.
+    /// Queue delay above which the traffic listener sheds: when every tick of a timer on the
+    /// runtime serving traffic ran later than this over a 100 ms window while its workers
+    /// were busy (CoDel's standing-queue test, RFC 8289), the open connections allowed are cut
+    /// to nine tenths of those open; requests on connections beyond that get
+    /// `503 overloaded` with `Connection: close`, new ones are reset at accept, and the
+    /// `overloaded` readiness check fails. Each window under the target raises the allowance
+    /// by a fiftieth again, up to `max_connections`. Requests wait unread in socket buffers
+    /// under overload, where `max_concurrent_requests` cannot count them; this keeps the wait
+    /// of the requests served near the target. 0 turns it off. Milliseconds, default 5, at
+    /// most 10000.
     #[serde(default = "default_shed_queue_delay")]
     pub shed_queue_delay_ms: u64,
     /// Sustained requests per second allowed per client address (GCRA, keyed by the client

@@ -76,6 +76,8 @@ struct Tally {
     /// Due but not sent: every generator connection busy.
     not_sent: AtomicU64,
     sent: AtomicU64,
+    /// How late the generator sent (one request in 16): its own share of the latency.
+    send_late: Mutex<Vec<Duration>>,
 }
 
 impl Tally {
@@ -245,6 +247,9 @@ async fn http_open_loop(addr: SocketAddr, rate: f64, time: Duration) -> Arc<Tall
             }
             open.fetch_add(1, Ordering::Relaxed);
         }
+        if i % 16 == 0 {
+            tally.send_late.lock().unwrap().push(due.elapsed());
+        }
         tally.sent.fetch_add(1, Ordering::Relaxed);
         tasks.spawn(http_one(addr, conn, due, pool.clone(), open.clone(), tally.clone()));
     }
@@ -284,44 +289,51 @@ async fn dns_capacity(addr: SocketAddr, time: Duration) -> f64 {
 #[derive(Default)]
 struct DnsTally {
     answered: Mutex<Vec<Duration>>,
+    /// How late the generator sent (one query in 16): its own share of the latency.
+    send_late: Mutex<Vec<Duration>>,
     sent: AtomicU64,
 }
 
-/// Open loop: `rate` queries a second for `time` over [`DNS_SOURCES`] sockets; an answer's
-/// latency is measured from its query's scheduled time (found by message id).
+/// Open loop: `rate` queries a second for `time` over [`DNS_SOURCES`] sockets. An answer's
+/// latency runs from its query's scheduled time (found by message id) to the kernel's
+/// receive timestamp of the answer (`SO_TIMESTAMPNS`), so answers waiting in the generator's
+/// own buffers while it is busy sending do not count against the server.
 async fn dns_open_loop(addr: SocketAddr, rate: f64, time: Duration) -> Arc<DnsTally> {
     let tally = Arc::new(DnsTally::default());
     let start = Instant::now();
     let mut sockets = Vec::new();
-    let mut receivers = tokio::task::JoinSet::new();
+    let mut receivers = Vec::new();
     let stop = Arc::new(AtomicBool::new(false));
     for _ in 0..DNS_SOURCES {
         let std = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         socket2::SockRef::from(&std).set_recv_buffer_size(4 << 20).unwrap();
-        std.set_nonblocking(true).unwrap();
-        let s = Arc::new(UdpSocket::from_std(std).unwrap());
+        switchyard::dns::sojourn::enable(&std);
+        std.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        // One blocking socket for both: the receiving thread blocks on it, and a send to a
+        // loopback address does not block (the kernel delivers it at once).
+        let s = Arc::new(std);
+        let rx = s.clone();
         // Scheduled time of each message id, as nanoseconds after `start` plus one (0: none).
         let due: Arc<Vec<AtomicU64>> = Arc::new((0..65536).map(|_| AtomicU64::new(0)).collect());
-        let (rx, tally, due2, stop) = (s.clone(), tally.clone(), due.clone(), stop.clone());
-        receivers.spawn(async move {
+        let (tally, due2, stop) = (tally.clone(), due.clone(), stop.clone());
+        let start = start.into_std();
+        receivers.push(std::thread::spawn(move || {
             let mut buf = [0u8; 1500];
             while !stop.load(Ordering::Relaxed) {
-                let Ok(Ok(n)) =
-                    tokio::time::timeout(Duration::from_millis(100), rx.recv(&mut buf)).await
-                else {
-                    continue;
-                };
-                if n < 12 {
+                let Ok(r) = switchyard::dns::sojourn::recv(&rx, &mut buf) else { continue };
+                let arrived = std::time::Instant::now() - r.waited.unwrap_or_default();
+                if r.len < 12 {
                     continue;
                 }
                 let id = u16::from_be_bytes([buf[0], buf[1]]);
                 let at = due2[id as usize].swap(0, Ordering::Relaxed);
                 if at > 0 {
                     let scheduled = start + Duration::from_nanos(at - 1);
-                    tally.answered.lock().unwrap().push(scheduled.elapsed());
+                    let latency = arrived.saturating_duration_since(scheduled);
+                    tally.answered.lock().unwrap().push(latency);
                 }
             }
-        });
+        }));
         sockets.push((s, due));
     }
     let period = Duration::from_secs_f64(1.0 / rate);
@@ -336,13 +348,18 @@ async fn dns_open_loop(addr: SocketAddr, rate: f64, time: Duration) -> Arc<DnsTa
         let (s, table) = &sockets[i as usize % DNS_SOURCES];
         let id = ((i / DNS_SOURCES as u64) % 65536) as u16;
         table[id as usize].store(at.as_nanos() as u64 + 1, Ordering::Relaxed);
-        if s.send_to(&queries[id as usize], addr).await.is_ok() {
+        if s.send_to(&queries[id as usize], addr).is_ok() {
             tally.sent.fetch_add(1, Ordering::Relaxed);
+        }
+        if i % 16 == 0 {
+            tally.send_late.lock().unwrap().push(due.elapsed());
         }
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.store(true, Ordering::Relaxed);
-    while receivers.join_next().await.is_some() {}
+    for r in receivers {
+        r.join().unwrap();
+    }
     tally
 }
 
@@ -443,6 +460,8 @@ fn three_times_capacity_is_refused_fast_and_counted_and_leaves_no_trace() {
     let (ok50, ok99, ok999, oks) = quantiles(&h.ok);
     let (re50, re99, _, refused) = quantiles(&h.refused);
     let (d50, d99, d999, answered) = quantiles(&d.answered);
+    let (late50, late99, _, _) = quantiles(&d.send_late);
+    let (hlate50, hlate99, _, _) = quantiles(&h.send_late);
     let h_sent = h.sent.load(Ordering::Relaxed);
     let resets = h.resets.load(Ordering::Relaxed);
     let other = h.other.load(Ordering::Relaxed);
@@ -453,7 +472,8 @@ fn three_times_capacity_is_refused_fast_and_counted_and_leaves_no_trace() {
          HTTP capacity (closed loop, 32 keep-alive connections): {http_cap:.0}/s; offered \
          {:.0}/s, sent {h_sent} in {http_secs:.1} s ({} not sent: all {MAX_CONNECTIONS} \
          generator connections busy)\n\
-         HTTP admitted {oks}: p50 {ok50:.2} ms, p99 {ok99:.2} ms, p99.9 {ok999:.2} ms\n\
+         HTTP admitted {oks}: p50 {ok50:.2} ms, p99 {ok99:.2} ms, p99.9 {ok999:.2} ms (the \
+         generator itself spawned requests late by p50 {hlate50:.2} ms, p99 {hlate99:.2} ms)\n\
          HTTP refused {refused} with 503/429 (server counted {rejected}): p50 {re50:.2} ms, \
          p99 {re99:.2} ms; {resets} connections reset at accept (server counted {conn_refused}); \
          {other} other failures {:?}\n\
@@ -461,7 +481,7 @@ fn three_times_capacity_is_refused_fast_and_counted_and_leaves_no_trace() {
          sent {d_sent}\n\
          DNS answered {answered}: p50 {d50:.2} ms, p99 {d99:.2} ms, p99.9 {d999:.2} ms; dropped \
          {dns_delay} for queue delay, {dns_overflow} by the kernel (full buffer); unaccounted \
-         {}\n\
+         {}; the generator itself sent late by p50 {late50:.2} ms, p99 {late99:.2} ms\n\
          /livez: {} answered 200, {} not\n\
          resident memory (MiB): start {:.1}, peak {:.1}, after {:.1}; descriptors: start \
          {fds_start}, after {fds_after}\n\
