@@ -27,6 +27,9 @@ pub const OPENMETRICS_CONTENT_TYPE: &str =
 /// Content type of the Prometheus text exposition format 0.0.4.
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// `switchyard_runtime_tasks`: tasks alive on the main async runtime, at the scrape.
+pub const RUNTIME_TASKS: &str = "switchyard_runtime_tasks";
+
 /// `switchyard_build_info{version,profile,target}`: always 1; the labels say what runs.
 pub const BUILD_INFO: &str = "switchyard_build";
 
@@ -320,6 +323,18 @@ impl Collector for ProcessCollector {
                 "Number of open file descriptors.",
                 None,
                 dir.count() as f64,
+            )?;
+        }
+        // Tasks of the runtime answering the scrape: the main one (admin, prober, DNS over
+        // TCP, HTTP traffic unless `http.worker_threads` gives it its own). Read from tokio's
+        // stable runtime metrics, so a leak of tasks shows without `tokio_unstable`.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            gauge(
+                &mut encoder,
+                RUNTIME_TASKS,
+                "Tasks alive on the main async runtime.",
+                None,
+                rt.metrics().num_alive_tasks() as f64,
             )?;
         }
         gauge(

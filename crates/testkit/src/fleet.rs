@@ -50,6 +50,21 @@ impl SimFleet {
             _ => None,
         };
         let ca_pem = tls.as_ref().map(|t| t.cert_pem.clone());
+        if let Addressing::SharedLoopback { first, port } = plan.addressing {
+            let (listener, addrs) = node::bind_shared(&plan, first, port)?;
+            let nodes: Vec<NodeHandle> =
+                addrs.iter().enumerate().map(|(i, a)| NodeHandle::new(i, *a, &plan)).collect();
+            node::spawn_shared(
+                listener,
+                first,
+                nodes.clone().into(),
+                plan.protocol,
+                tls.as_ref().map(|t| t.acceptor.clone()),
+                &tracker,
+                cancel.child_token(),
+            );
+            return Ok(SimFleet { nodes, cancel, tracker, ca_pem });
+        }
         let bound = node::bind_all(&plan).await?;
         let mut nodes = Vec::with_capacity(bound.len());
         for (index, listener) in bound.into_iter().enumerate() {

@@ -51,6 +51,11 @@ pub enum DropReason {
     Malformed,
     /// Over the per-source rate limit.
     RateLimited,
+    /// A UDP query that waited in the socket buffer longer than `dns.shed_queue_delay_ms`
+    /// while a standing queue lasted.
+    QueueDelay,
+    /// Dropped by the kernel: the UDP socket's receive buffer was full.
+    QueueOverflow,
 }
 
 /// Handles of every DNS metric.
@@ -59,6 +64,8 @@ pub struct DnsMetrics {
     queries: Box<[Counter]>,
     malformed: Counter,
     rate_limited: Counter,
+    queue_delay: Counter,
+    queue_overflow: Counter,
     slipped: Counter,
     truncated: Counter,
     tcp_evicted: Counter,
@@ -87,6 +94,8 @@ impl DnsMetrics {
         }
         let malformed = dropped.get_or_create(&[("reason", "malformed")]).clone();
         let rate_limited = dropped.get_or_create(&[("reason", "rate_limited")]).clone();
+        let queue_delay = dropped.get_or_create(&[("reason", "queue_delay")]).clone();
+        let queue_overflow = dropped.get_or_create(&[("reason", "queue_overflow")]).clone();
         registry.register(|r| {
             r.register(
                 QUERIES,
@@ -113,6 +122,8 @@ impl DnsMetrics {
             queries: handles.into(),
             malformed,
             rate_limited,
+            queue_delay,
+            queue_overflow,
             slipped,
             truncated,
             tcp_evicted,
@@ -141,6 +152,8 @@ impl DnsMetrics {
         match reason {
             DropReason::Malformed => self.malformed.inc(),
             DropReason::RateLimited => self.rate_limited.inc(),
+            DropReason::QueueDelay => self.queue_delay.inc(),
+            DropReason::QueueOverflow => self.queue_overflow.inc(),
         };
     }
 

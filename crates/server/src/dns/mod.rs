@@ -18,6 +18,7 @@ pub mod ecs;
 pub mod metrics;
 pub mod ratelimit;
 pub mod records;
+pub mod sojourn;
 pub mod tcp;
 #[cfg(test)]
 mod tests;
@@ -54,6 +55,9 @@ pub struct Shared {
     pub metrics: DnsMetrics,
     /// Per-source limiter for UDP; `None` when off.
     pub limiter: Option<ratelimit::RateLimiter>,
+    /// Wait in a UDP socket's buffer above which queries are dropped while a standing queue
+    /// lasts (`dns.shed_queue_delay_ms`); `None` when off.
+    pub shed_delay: Option<std::time::Duration>,
     /// Decision inputs, recorded while `switchyard replay record` samples them.
     pub samples: Arc<DecisionSampler>,
 }
@@ -112,6 +116,8 @@ pub async fn spawn_sampled(
             },
             Instant::now(),
         ),
+        shed_delay: (config.shed_queue_delay_ms > 0)
+            .then(|| std::time::Duration::from_millis(config.shed_queue_delay_ms)),
         samples,
     });
     if addr.port() != 0 {

@@ -17,6 +17,7 @@ use super::answer::{answer_traced, rcode_name, sample, slip};
 use super::codes::{Outcome, Transport};
 use super::metrics::{DropReason, DurationSampler};
 use super::ratelimit::Verdict;
+use super::sojourn::{self, Sojourn};
 use crate::telemetry::{self, DecisionTrace};
 
 /// Largest query read; anything longer is cut by the kernel and then fails to parse.
@@ -35,7 +36,9 @@ pub fn bind(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     let _ = sock.set_recv_buffer_size(SO_RCVBUF);
     sock.bind(&addr.into())?;
     sock.set_read_timeout(Some(STOP_POLL))?;
-    Ok(sock.into())
+    let sock = sock.into();
+    sojourn::enable(&sock);
+    Ok(sock)
 }
 
 /// Serves one socket on the calling (blocking) thread until `stop` is cancelled.
@@ -44,9 +47,10 @@ pub fn serve(sock: std::net::UdpSocket, shared: Arc<Shared>, index: u64, stop: C
     let mut tx = vec![0u8; usize::from(shared.auth.config.max_udp_payload_bytes.max(512))];
     let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ index.wrapping_mul(0xd1b5_4a32_d192_ed03);
     let mut sampler = DurationSampler::new(Instant::now());
+    let mut sojourn = Sojourn::new(shared.shed_delay, Instant::now());
     while !stop.is_cancelled() {
-        let (len, src) = match sock.recv_from(&mut rx) {
-            Ok(x) => x,
+        let (len, src, waited, overflows) = match sojourn::recv(&sock, &mut rx) {
+            Ok(r) => (r.len, r.src, r.waited, r.overflows),
             // Timeouts (to look at `stop`), and ICMP errors surfaced on the socket
             // (ECONNREFUSED...), which concern earlier sends.
             Err(_) => continue,
@@ -54,6 +58,13 @@ pub fn serve(sock: std::net::UdpSocket, shared: Arc<Shared>, index: u64, stop: C
         // One clock read per query (a vDSO call, far below the two system calls), shared by
         // the rate limiter and the duration sampler.
         let received = Instant::now();
+        for _ in 0..sojourn.new_overflows(overflows) {
+            shared.metrics.dropped(DropReason::QueueOverflow);
+        }
+        if sojourn.drop_query(waited, received) {
+            shared.metrics.dropped(DropReason::QueueDelay);
+            continue;
+        }
         match shared.limiter.as_ref().map_or(Verdict::Allow, |rl| rl.check(src.ip(), received)) {
             Verdict::Allow => {}
             Verdict::Drop => {

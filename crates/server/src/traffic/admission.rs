@@ -3,6 +3,19 @@
 //! in microseconds before any routing work. Connections are admitted here too: a cap on
 //! open traffic connections, checked at accept, and the time a request head may take.
 //!
+//! Queue delay is watched too ([`AdmissionLayer::watch_queue_delay`]): the fast path answers
+//! in microseconds, so under overload requests do not pile up in flight but wait unread in
+//! socket buffers and in the runtime's run queue, where the concurrency count cannot see them.
+//! A timer task measures how late the runtime runs it; when even the least late of its ticks
+//! over a 100 ms window is later than `http.shed_queue_delay_ms` while the workers are busy
+//! (CoDel's standing-queue test, RFC 8289, with its 5 ms target and 100 ms interval), requests
+//! the number of open connections allowed is cut to nine tenths of those open (at least
+//! [`MIN_CONNECTIONS`]); requests on connections beyond it are shed as over the concurrency
+//! limit with their connections closed, and new connections beyond it are reset at accept.
+//! Each window under the target raises the allowance again by a fiftieth (AIMD, as TCP and
+//! Netflix's concurrency limits do), so it settles where the delay is near the target: the
+//! connections kept are served within it, the excess is refused at once.
+//!
 //! The concurrency limit is a single atomic counter (like `tower::load_shed` over
 //! `ConcurrencyLimit`, without the semaphore and its waker bookkeeping): a request over the
 //! limit gets `503 overloaded` at once. Above `overload_watermark` of the limit the
@@ -12,7 +25,7 @@
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -54,7 +67,27 @@ struct State {
     metrics: TrafficMetrics,
     /// Above its high mark every request is shed as over the concurrency limit.
     memory: OnceLock<MemoryWatermark>,
+    /// Queue delay above which requests are shed; `None`: not watched.
+    shed_delay: Option<Duration>,
+    /// Set while the queue delay is above `shed_delay`.
+    shedding: AtomicBool,
+    /// Set while a watcher runs: the HTTP and HTTPS listeners share one admission and one
+    /// runtime, and only one of them watches.
+    watched: AtomicBool,
+    /// Open connections allowed now: `max_connections`, less while the queue delay was high.
+    allowed: AtomicUsize,
 }
+
+/// The fewest connections the queue-delay allowance cuts to.
+const MIN_CONNECTIONS: usize = 32;
+
+/// How often the queue-delay watch ticks.
+const DELAY_TICK: Duration = Duration::from_millis(5);
+/// The window over which the least late tick decides (CoDel's interval).
+const DELAY_WINDOW: Duration = Duration::from_millis(100);
+/// Share of the window the runtime's workers must have been busy for the delay to count as
+/// queueing rather than the process being descheduled on a crowded machine.
+const BUSY_SHARE: f64 = 0.9;
 
 /// The admission layer; wrap the traffic router with it (`Router::layer`).
 #[derive(Clone)]
@@ -76,8 +109,14 @@ impl Overload {
         let _ = self.state.memory.set(memory);
     }
 
-    /// `Err` with the counts while above the watermark.
+    /// `Err` with the counts while above the watermark, or while shedding on queue delay.
     pub fn check(&self) -> Result<(), String> {
+        if self.state.shedding.load(Ordering::Relaxed) {
+            return Err(format!(
+                "requests wait longer than {} ms to be read; shedding",
+                self.state.shed_delay.unwrap_or_default().as_millis()
+            ));
+        }
         let n = self.in_flight();
         if n > self.state.watermark {
             Err(format!(
@@ -128,8 +167,72 @@ impl AdmissionLayer {
             head_timeout: Duration::from_millis(config.request_header_timeout_ms.max(1)),
             metrics,
             memory: OnceLock::new(),
+            shed_delay: (config.shed_queue_delay_ms > 0)
+                .then(|| Duration::from_millis(config.shed_queue_delay_ms)),
+            shedding: AtomicBool::new(false),
+            watched: AtomicBool::new(false),
+            allowed: AtomicUsize::new(max_connections),
         });
         (Self { state: state.clone() }, Overload { state })
+    }
+
+    /// Watches the queue delay of the runtime it is spawned on (the one serving traffic) until
+    /// `stop`, turning shedding on and off; returns at once when `http.shed_queue_delay_ms`
+    /// is 0 or another listener's watcher already runs.
+    pub(crate) async fn watch_queue_delay(self, stop: tokio_util::sync::CancellationToken) {
+        let Some(target) = self.state.shed_delay else { return };
+        if self.state.watched.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let runtime = tokio::runtime::Handle::current().metrics();
+        let busy = || -> Duration {
+            (0..runtime.num_workers()).map(|w| runtime.worker_total_busy_duration(w)).sum()
+        };
+        let mut window = tokio::time::Instant::now();
+        let mut busy_before = busy();
+        let mut least = Duration::MAX;
+        loop {
+            let due = tokio::time::Instant::now() + DELAY_TICK;
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep_until(due) => {}
+            }
+            let now = tokio::time::Instant::now();
+            least = least.min(now.saturating_duration_since(due));
+            let span = now.saturating_duration_since(window);
+            if span < DELAY_WINDOW {
+                continue;
+            }
+            let busy_now = busy();
+            let workers = runtime.num_workers().max(1) as f64;
+            let share =
+                busy_now.saturating_sub(busy_before).as_secs_f64() / (span.as_secs_f64() * workers);
+            let over = least > target && share >= BUSY_SHARE;
+            let state = &self.state;
+            let allowed = state.allowed.load(Ordering::Relaxed);
+            let allowed = if over {
+                let open = state.metrics.open_connections.get().max(0) as usize;
+                (open * 9 / 10).max(MIN_CONNECTIONS).min(allowed)
+            } else {
+                (allowed + (allowed / 50).max(1)).min(state.max_connections)
+            };
+            state.allowed.store(allowed, Ordering::Relaxed);
+            if over != state.shedding.swap(over, Ordering::Relaxed) {
+                let delay_ms = least.as_secs_f64() * 1000.0;
+                if over {
+                    tracing::warn!(
+                        delay_ms,
+                        busy = share,
+                        "traffic queue delay above target; shedding"
+                    );
+                } else {
+                    tracing::info!(delay_ms, "traffic queue delay back under target; admitting");
+                }
+            }
+            (window, busy_before, least) = (now, busy_now, Duration::MAX);
+        }
+        self.state.shedding.store(false, Ordering::Relaxed);
+        self.state.allowed.store(self.state.max_connections, Ordering::Relaxed);
     }
 }
 
@@ -175,11 +278,11 @@ impl Drop for ConnectionSlot {
 }
 
 impl AdmissionLayer {
-    /// Admits one accepted connection, or `None` (counted) when the limit is reached: the
-    /// caller closes it at once.
+    /// Admits one accepted connection, or `None` (counted) when the limit is reached or
+    /// requests are being shed on queue delay: the caller closes it at once.
     pub(crate) fn connection(&self) -> Option<ConnectionSlot> {
         let open = &self.state.metrics.open_connections;
-        if open.inc() as usize >= self.state.max_connections {
+        if open.inc() as usize >= self.state.allowed.load(Ordering::Relaxed) {
             open.dec();
             self.state.metrics.connections_refused.inc();
             return None;
@@ -301,7 +404,10 @@ impl State {
     }
 
     fn acquire(self: &Arc<Self>) -> Option<Slot> {
-        if self.memory.get().is_some_and(MemoryWatermark::is_over) {
+        let over_allowance = self.shed_delay.is_some()
+            && self.metrics.open_connections.get().max(0) as usize
+                > self.allowed.load(Ordering::Relaxed);
+        if over_allowance || self.memory.get().is_some_and(MemoryWatermark::is_over) {
             self.metrics.overloaded.inc();
             return None;
         }

@@ -46,6 +46,18 @@ pub struct TrafficConfig {
     /// shed. `/livez` never fails because of load. Default 0.9.
     #[serde(default = "default_watermark")]
     pub overload_watermark: f64,
+    /// Queue delay above which the traffic listener sheds: when every tick of a timer on the
+    /// runtime serving traffic ran later than this over a 100 ms window while its workers
+    /// were busy (CoDel's standing-queue test, RFC 8289), the open connections allowed are cut
+    /// to nine tenths of those open; requests on connections beyond that get
+    /// `503 overloaded` with `Connection: close`, new ones are reset at accept, and the
+    /// `overloaded` readiness check fails. Each window under the target raises the allowance
+    /// by a fiftieth again, up to `max_connections`. Requests wait unread in socket buffers
+    /// under overload, where `max_concurrent_requests` cannot count them; this keeps the wait
+    /// of the requests served near the target. 0 turns it off. Milliseconds, default 5, at
+    /// most 10000.
+    #[serde(default = "default_shed_queue_delay")]
+    pub shed_queue_delay_ms: u64,
     /// Sustained requests per second allowed per client address (GCRA, keyed by the client
     /// address after `trusted_proxies`). Fractions allowed. 0 turns per-client limiting off.
     /// Over it: `429 rate_limited` with `Retry-After`. Requests per second, default 0.
@@ -112,6 +124,9 @@ fn default_max_concurrent() -> u32 {
 fn default_watermark() -> f64 {
     0.9
 }
+fn default_shed_queue_delay() -> u64 {
+    5
+}
 fn default_burst() -> u32 {
     100
 }
@@ -145,6 +160,7 @@ impl Default for TrafficConfig {
             allow_fake_client_ip: false,
             max_concurrent_requests: default_max_concurrent(),
             overload_watermark: default_watermark(),
+            shed_queue_delay_ms: default_shed_queue_delay(),
             rate_limit_per_client_rps: 0.0,
             rate_limit_burst: default_burst(),
             max_request_body_bytes: default_body(),
@@ -191,6 +207,12 @@ impl TrafficConfig {
         let w = self.overload_watermark;
         if !w.is_finite() || w <= 0.0 || w > 1.0 {
             bad("overload_watermark", format!("{w} is out of range (0, 1]"));
+        }
+        if self.shed_queue_delay_ms > 10_000 {
+            bad(
+                "shed_queue_delay_ms",
+                format!("{} is out of range 0..=10000", self.shed_queue_delay_ms),
+            );
         }
         let rps = self.rate_limit_per_client_rps;
         if !rps.is_finite() || rps < 0.0 {

@@ -135,6 +135,7 @@ impl FrontEnd {
         tls: Option<TlsServer>,
     ) {
         let tracker = TaskTracker::new();
+        tracker.spawn(self.admission.clone().watch_queue_delay(stop.clone()));
         let start = |stream: TcpStream, peer: SocketAddr, slot: ConnectionSlot| {
             let accepted = Instant::now();
             match &tls {
@@ -443,7 +444,7 @@ impl FrontEnd {
                 traceparent = traceparent.or(Some(h.value));
             }
         }
-        let keep_alive = !close && !stopping && (version == 1 || ask_keep_alive);
+        let mut keep_alive = !close && !stopping && (version == 1 || ask_keep_alive);
         let forwarded_for = req
             .headers
             .iter()
@@ -492,7 +493,12 @@ impl FrontEnd {
                 };
                 dispatch(&self.shared, &incoming)
             }
-            Err(e) => e.into_reply(),
+            Err(e) => {
+                // A client told the server is overloaded sends its next request on a new
+                // connection, which a shedding server resets at accept.
+                keep_alive &= !matches!(e, super::errors::ApiError::Overloaded);
+                e.into_reply()
+            }
         };
         write_reply(out, &reply, head, keep_alive, version == 0);
         if let Some(trace) = trace {

@@ -49,12 +49,17 @@ where
             Behavior::Hang => return hang(io).await,
             Behavior::Reset => return reset(io.tcp()),
             Behavior::SlowDrip { chunk_delay } => drip(&mut io, chunk_delay).await,
+            Behavior::Trickle { byte_delay } => {
+                let _ = trickle(&mut io, byte_delay).await;
+                let _ = io.shutdown().await;
+                return;
+            }
             Behavior::Garbage => {
                 let _ = io.write_all(GARBAGE).await;
                 let _ = io.shutdown().await;
                 return;
             }
-            Behavior::Refuse | Behavior::Cycle(_) => {
+            Behavior::Refuse | Behavior::Cycle(_) | Behavior::Flap { .. } => {
                 let _ = io.shutdown().await;
                 return;
             }
@@ -153,6 +158,17 @@ async fn drip<S: AsyncWrite + Unpin>(io: &mut S, delay: Duration) -> std::io::Re
     io.write_all(head.as_bytes()).await?;
     io.flush().await?;
     for b in body {
+        tokio::time::sleep(delay).await;
+        io.write_all(std::slice::from_ref(b)).await?;
+        io.flush().await?;
+    }
+    Ok(())
+}
+
+/// The whole answer, status line included, one byte per `delay`.
+async fn trickle<S: AsyncWrite + Unpin>(io: &mut S, delay: Duration) -> std::io::Result<()> {
+    let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nok\n";
+    for b in answer {
         tokio::time::sleep(delay).await;
         io.write_all(std::slice::from_ref(b)).await?;
         io.flush().await?;

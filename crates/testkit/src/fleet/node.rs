@@ -3,7 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol as SockProtocol, SockRef, Socket, Type};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -27,6 +27,8 @@ struct NodeInner {
     config: watch::Sender<NodeConfig>,
     requests: AtomicU64,
     connections: AtomicU64,
+    /// Origin of the node's [`Behavior::Flap`] clock.
+    epoch: Instant,
 }
 
 /// Control handle of one node; cheap to clone.
@@ -58,6 +60,7 @@ impl NodeHandle {
                 config,
                 requests: AtomicU64::new(0),
                 connections: AtomicU64::new(0),
+                epoch: Instant::now(),
             }),
         }
     }
@@ -108,7 +111,7 @@ impl NodeHandle {
     pub(crate) fn next_request(&self) -> (NodeConfig, Behavior) {
         let n = self.inner.requests.fetch_add(1, Ordering::Relaxed);
         let config = self.inner.config.borrow().clone();
-        let behavior = resolve(&config.behavior, n);
+        let behavior = self.resolve(&config.behavior, n);
         (config, behavior)
     }
 
@@ -117,28 +120,40 @@ impl NodeHandle {
     pub(crate) fn next_request_timing(&self) -> (Duration, Behavior) {
         let n = self.inner.requests.fetch_add(1, Ordering::Relaxed);
         let config = self.inner.config.borrow();
-        (config.latency, resolve(&config.behavior, n))
+        (config.latency, self.resolve(&config.behavior, n))
     }
 
     /// The behavior a new connection sees, without counting a request.
     pub(crate) fn connection_behavior(&self) -> Behavior {
         self.inner.connections.fetch_add(1, Ordering::Relaxed);
         let n = self.inner.requests.load(Ordering::Relaxed);
-        resolve(&self.inner.config.borrow().behavior, n)
+        self.resolve(&self.inner.config.borrow().behavior, n)
+    }
+
+    /// The behavior request `n` sees now: a [`Behavior::Cycle`] by the request number, a
+    /// [`Behavior::Flap`] by the clock.
+    fn resolve(&self, behavior: &Behavior, n: u64) -> Behavior {
+        match behavior {
+            Behavior::Cycle(list) if !list.is_empty() => {
+                self.resolve(&list[(n % list.len() as u64) as usize], n)
+            }
+            Behavior::Cycle(_) => Behavior::Healthy,
+            Behavior::Flap { period, fault } => {
+                let period = period.as_nanos().max(1);
+                let shift = period * (self.inner.index % 16) as u128 / 16;
+                let t = self.inner.epoch.elapsed().as_nanos() + shift;
+                if (t / period).is_multiple_of(2) {
+                    Behavior::Healthy
+                } else {
+                    self.resolve(fault, n)
+                }
+            }
+            b => b.clone(),
+        }
     }
 
     pub(crate) fn subscribe(&self) -> watch::Receiver<NodeConfig> {
         self.inner.config.subscribe()
-    }
-}
-
-fn resolve(behavior: &Behavior, n: u64) -> Behavior {
-    match behavior {
-        Behavior::Cycle(list) if !list.is_empty() => {
-            resolve(&list[(n % list.len() as u64) as usize], n)
-        }
-        Behavior::Cycle(_) => Behavior::Healthy,
-        b => b.clone(),
     }
 }
 
@@ -181,6 +196,9 @@ pub(crate) async fn bind_all(plan: &FleetPlan) -> std::io::Result<Vec<Listener>>
         Addressing::Ports { ip } => {
             (0..plan.nodes).map(|_| bind(plan.protocol, SocketAddr::new(ip, 0))).collect()
         }
+        Addressing::SharedLoopback { .. } => {
+            Err(std::io::Error::other("a shared loopback fleet is bound by bind_shared"))
+        }
         Addressing::Loopback { first, port } => {
             let mut last_err = None;
             for _ in 0..8 {
@@ -216,6 +234,86 @@ fn bind_loopback(plan: &FleetPlan, first: Ipv4Addr, port: u16) -> std::io::Resul
         out.push(l);
     }
     Ok(out)
+}
+
+/// The one listener of an [`Addressing::SharedLoopback`] fleet, and its nodes' addresses.
+pub(crate) fn bind_shared(
+    plan: &FleetPlan,
+    first: Ipv4Addr,
+    port: u16,
+) -> std::io::Result<(TcpListener, Vec<SocketAddr>)> {
+    if plan.protocol == Protocol::Dns {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "a shared loopback fleet serves TCP protocols only",
+        ));
+    }
+    let base = u32::from(first);
+    let last = base.checked_add(plan.nodes.saturating_sub(1) as u32);
+    if first.octets()[0] != 127 || last.is_none_or(|l| Ipv4Addr::from(l).octets()[0] != 127) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "fleet address range leaves 127.0.0.0/8",
+        ));
+    }
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(SockProtocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    // Only what arrives over the loopback device reaches this wildcard socket.
+    socket.bind_device(Some(b"lo"))?;
+    socket.bind(&SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port).into())?;
+    socket.listen(4096)?;
+    let listener = TcpListener::from_std(socket.into())?;
+    let port = listener.local_addr()?.port();
+    let addrs = (0..plan.nodes as u32)
+        .map(|i| SocketAddr::new(IpAddr::V4(Ipv4Addr::from(base + i)), port))
+        .collect();
+    Ok((listener, addrs))
+}
+
+/// Accepts for every node of a shared loopback fleet, handing each connection to the node
+/// whose address it reached.
+pub(crate) fn spawn_shared(
+    listener: TcpListener,
+    first: Ipv4Addr,
+    nodes: Arc<[NodeHandle]>,
+    protocol: Protocol,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    tracker: &TaskTracker,
+    cancel: CancellationToken,
+) {
+    let t = tracker.clone();
+    tracker.spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                _ = cancel.cancelled() => return,
+                a = listener.accept() => a,
+            };
+            let Ok((stream, _)) = accepted else {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                continue;
+            };
+            let index = match stream.local_addr() {
+                Ok(SocketAddr::V4(a)) => u32::from(*a.ip()).wrapping_sub(u32::from(first)),
+                _ => continue,
+            };
+            let Some(node) = nodes.get(index as usize).cloned() else { continue };
+            if matches!(node.behavior(), Behavior::Refuse) {
+                node.connection_behavior();
+                reset(&stream);
+                continue;
+            }
+            let _ = stream.set_nodelay(true);
+            let cancel = cancel.clone();
+            let tls = tls.clone();
+            t.spawn(async move {
+                tokio::select! {
+                    _ = cancel.cancelled() => {}
+                    _ = serve_connection(stream, node, protocol, tls) => {}
+                }
+            });
+        }
+    });
 }
 
 /// Starts the accept (or receive) loop of one node.
@@ -298,6 +396,9 @@ async fn serve_connection(
 ) {
     match node.connection_behavior() {
         Behavior::Hang => return hang(stream).await,
+        Behavior::Trickle { .. } if !matches!(protocol, Protocol::Http | Protocol::Https) => {
+            return hang(stream).await;
+        }
         Behavior::Reset => return reset(&stream),
         _ => {}
     }

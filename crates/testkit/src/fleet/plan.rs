@@ -39,6 +39,19 @@ pub enum Addressing {
         /// Shared port, 0 for "pick one".
         port: u16,
     },
+    /// Node `i` answers on `first + i` and one shared port, like [`Addressing::Loopback`], but
+    /// through a single listening socket on the wildcard address bound to the loopback device
+    /// (`SO_BINDTODEVICE lo`, which needs `CAP_NET_RAW`): connections are handed to their node
+    /// by the address they reached. A node then costs no descriptor of its own, only its
+    /// connections, so 10,000 nodes and their 10,000 connections fit under a 20,000
+    /// open-file limit. TCP protocols only; [`Behavior::Refuse`] resets each connection
+    /// instead of closing a listener.
+    SharedLoopback {
+        /// Address of node 0, inside 127.0.0.0/8.
+        first: Ipv4Addr,
+        /// Shared port, 0 for "pick one".
+        port: u16,
+    },
     /// Every node on `ip` with its own ephemeral port.
     Ports {
         /// The shared address.
@@ -67,12 +80,28 @@ pub enum Behavior {
         /// Delay between body bytes.
         chunk_delay: Duration,
     },
+    /// Send the whole response, status line included, one byte per `byte_delay`: a node that
+    /// accepts and "answers" but never finishes within any sane timeout (HTTP only; other
+    /// protocols treat it as [`Behavior::Hang`]).
+    Trickle {
+        /// Delay before every byte.
+        byte_delay: Duration,
+    },
     /// Write bytes that are not the protocol, then close.
     Garbage,
     /// Close the listener so connections are refused; rebinds on the next behavior change.
     Refuse,
     /// Cycle through these behaviors, one per request (a flapping node).
     Cycle(Arc<[Behavior]>),
+    /// Flap on the clock: healthy for `period`, then `fault` for `period`, and so on. Each
+    /// node's cycle is shifted by a sixteenth of the period per node index (mod 16), so a
+    /// fleet told to flap at once does not flap in lock step.
+    Flap {
+        /// Length of each healthy and each faulty phase.
+        period: Duration,
+        /// What the node does during its faulty phases.
+        fault: Arc<Behavior>,
+    },
 }
 
 impl Behavior {
@@ -81,6 +110,11 @@ impl Behavior {
         let mut v = vec![Behavior::Healthy; up];
         v.extend(std::iter::repeat_n(Behavior::Status(503), down));
         Behavior::Cycle(v.into())
+    }
+
+    /// A node that flaps on the clock: healthy for `period`, then `fault` for `period`.
+    pub fn flap(period: Duration, fault: Behavior) -> Self {
+        Behavior::Flap { period, fault: Arc::new(fault) }
     }
 }
 

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Overload at full length: a release build of the binary, its HTTP traffic on one thread of
+# its own and DNS on one UDP socket, each front end first measured closed loop (capacity),
+# then driven open loop at FACTOR times that (latency from each request's scheduled time, no
+# coordinated omission). Prints admitted and refused latency percentiles, refusals as the
+# client saw them and as the server counted them, DNS answers and drops by reason, /livez
+# during the run, resident memory and descriptors before, at the peak and after, and whether
+# everything answers normally afterwards without a restart.
+#
+# The run is the integration test
+# `overload::three_times_capacity_is_refused_fast_and_counted_and_leaves_no_trace` (8 s per
+# phase in `make test`), built in release mode.
+#
+# Usage: scripts/overload.sh [--seconds S] [--factor F] [--out DIR]
+#   --seconds S   length of each overload phase (default 30)
+#   --factor F    offered load as a multiple of the measured capacity (default 3)
+#   --out DIR     overload-summary.txt and switchyard.log go there (default target/overload)
+# CARGO overrides the cargo command (e.g. "flock /tmp/cargo-build.lock cargo").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+seconds=30
+factor=3
+out="$root/target/overload"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seconds) seconds="$2"; shift 2 ;;
+    --factor) factor="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    *) echo "overload: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+case "$out" in /*) ;; *) out="$root/$out" ;; esac
+cargo="${CARGO:-cargo}"
+mkdir -p "$out"
+ulimit -Sn "$(ulimit -Hn)"
+
+export SWITCHYARD_OVERLOAD_SECONDS="$seconds" SWITCHYARD_OVERLOAD_FACTOR="$factor" \
+  SWITCHYARD_OVERLOAD_OUT="$out"
+echo "overload: ${factor}x capacity, $seconds s per front end, release build, output in $out"
+$cargo test --release -p switchyard --test it -- --exact \
+  overload::three_times_capacity_is_refused_fast_and_counted_and_leaves_no_trace --nocapture
