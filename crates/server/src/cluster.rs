@@ -107,6 +107,7 @@ async fn run(
     let mut was_stale = false;
     let now = tokio::time::Instant::now();
     let mut last_merge = now.checked_sub(MERGE_GAP).unwrap_or(now);
+    let mut merge_gap = MERGE_GAP;
     loop {
         // The tick re-evaluates staleness and whether etcd is out of reach for longer than
         // the grace; anything else recomputes the views.
@@ -128,10 +129,10 @@ async fn run(
         }
         if changed {
             let since = last_merge.elapsed();
-            if since < MERGE_GAP {
+            if since < merge_gap {
                 tokio::select! {
                     _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(MERGE_GAP - since) => {}
+                    _ = tokio::time::sleep(merge_gap - since) => {}
                 }
             }
             last_merge = tokio::time::Instant::now();
@@ -167,6 +168,7 @@ async fn run(
             share_inputs = Some(key);
         }
 
+        let merge_began = std::time::Instant::now();
         let local = Arc::new(local_verdicts(&snapshot, share.as_deref()));
         source.report_verdicts(local.clone());
         version += 1;
@@ -182,6 +184,9 @@ async fn run(
             routing.apply_health((*merged).clone());
         }
         maintenance.set_cluster(view.maintenance());
+        // On a large fleet a merge takes a good part of a second: space them so that merging
+        // never takes more than a fifth of a core.
+        merge_gap = MERGE_GAP.max(merge_began.elapsed() * MERGE_SHARE);
 
         let stale = handle.stale_for();
         stale_gauge.set(i64::from(stale.is_some()));
@@ -207,6 +212,8 @@ fn reachable(st: &SourceStatus, grace: Duration) -> bool {
 
 /// The least time between two merges of the verdicts.
 const MERGE_GAP: Duration = Duration::from_millis(200);
+/// The gap is at least this many times the last merge's duration.
+const MERGE_SHARE: u32 = 5;
 
 /// Merges the verdicts of the other members in `view` with this instance's own (`local`,
 /// fresher than what etcd echoes back), node by node.

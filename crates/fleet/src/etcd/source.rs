@@ -261,8 +261,12 @@ fn set_status(inner: &Inner, f: impl FnOnce(&mut SourceStatus)) {
     inner.status.send_modify(f);
 }
 
+/// Records that etcd answered. Followers are woken only by the first contact: the watch's
+/// progress answers come every few seconds, and waking the cluster and member tasks for each
+/// would recompute a large fleet's views for nothing (they re-read `last_contact` on their
+/// own ticks).
 fn contact(inner: &Inner) {
-    set_status(inner, |s| s.last_contact = Some(Instant::now()));
+    inner.status.send_if_modified(|s| s.last_contact.replace(Instant::now()).is_none());
 }
 
 /// Doubling delays with full jitter, from 100 ms up to 5 s.

@@ -1,8 +1,8 @@
 //! Soak: the real binary under steady HTTP and DNS traffic while its fleet churns (nodes
 //! added and removed through the fleet file and SIGHUP, nodes flapping between healthy and
 //! failing), sampled from `/proc` throughout. After a warm-up third, the median of the last
-//! third of the samples must not exceed the middle third's by more than 5% for resident
-//! memory, open descriptors and threads (a fall is reported, not failed: the allocator giving
+//! third of the samples must not exceed the highest sample of the middle third by more than
+//! 5% (or one unit) for resident memory, open descriptors and threads (a fall is reported, not failed: the allocator giving
 //! pages back after a reload is not a leak); no request may fail and nothing may be logged
 //! at ERROR.
 //!
@@ -123,16 +123,21 @@ fn median(mut v: Vec<u64>) -> f64 {
 }
 
 /// Median of the middle third, median of the last third, and whether the last is at most
-/// [`FLAT`] above the middle.
+/// [`FLAT`] above the highest sample of the middle third.
 ///
-/// Small counts move in whole units: with 7 threads, one more tokio blocking-pool thread
-/// (kept warm because reloads come every few seconds, inside its 10 s idle keep-alive) is
-/// +14%. One unit is therefore always allowed; a leak keeps climbing past it.
+/// The last third is held to the envelope the middle third already reached, not to its
+/// median: resident memory swings by a few MiB as the allocator takes and returns pages
+/// around each reload, and with about 20 samples a third the medians of two thirds can land
+/// on either side of such a swing. Small counts move in whole units (one more tokio
+/// blocking-pool thread, kept warm by reloads inside its 10 s idle keep-alive, is +14% of 7),
+/// so one unit is always allowed. A leak keeps climbing past the envelope.
 fn flatness(samples: &[Sample], f: impl Fn(&Sample) -> u64) -> (f64, f64, bool) {
     let third = samples.len() / 3;
-    let middle = median(samples[third..2 * third].iter().map(&f).collect());
+    let middle: Vec<u64> = samples[third..2 * third].iter().map(&f).collect();
+    let ceiling = middle.iter().copied().max().unwrap_or(0) as f64;
+    let middle = median(middle);
     let last = median(samples[2 * third..].iter().map(&f).collect());
-    (middle, last, last - middle <= (FLAT * middle).max(1.0))
+    (middle, last, last - ceiling <= (FLAT * ceiling).max(1.0))
 }
 
 #[test]
