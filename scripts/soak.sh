@@ -2,8 +2,8 @@
 # Soak: the real binary under steady HTTP and DNS traffic while its fleet churns (nodes added
 # and removed through the fleet file and SIGHUP every 5 s, nodes flapping), sampled from
 # /proc (resident memory, open descriptors, threads) about 60 times. Checks that the last
-# third's medians are within 5% of the middle third's highest sample, that no request failed and that
-# nothing was logged at ERROR; then plots the samples.
+# third's medians are within 5% of the middle third's highest sample, that no request
+# failed and that nothing was logged at ERROR; then plots the samples.
 #
 # The run is the integration test `soak::soak_steady_traffic_with_fleet_churn_stays_flat`
 # (3 minutes in `make test`), given a length and an output folder.

@@ -2,9 +2,9 @@
 //! added and removed through the fleet file and SIGHUP, nodes flapping between healthy and
 //! failing), sampled from `/proc` throughout. After a warm-up third, the median of the last
 //! third of the samples must not exceed the highest sample of the middle third by more than
-//! 5% (or one unit) for resident memory, open descriptors and threads (a fall is reported, not failed: the allocator giving
-//! pages back after a reload is not a leak); no request may fail and nothing may be logged
-//! at ERROR.
+//! 5% (or one unit) for resident memory, open descriptors and threads (a fall is reported,
+//! not failed: the allocator giving pages back after a reload is not a leak); no request may
+//! fail and nothing may be logged at ERROR.
 //!
 //! Three minutes in the suite. `scripts/soak.sh --minutes N` runs it longer (environment:
 //! `SWITCHYARD_SOAK_MINUTES`, `SWITCHYARD_SOAK_OUT` for the CSV, log and summary,
