@@ -312,8 +312,18 @@ fn startup_phases_are_timed_until_the_first_probe_round() {
 #[test]
 fn unfinished_startup_phases_are_null_and_absent_from_the_metric() {
     let sy = Switchyard::start(&config(""), &["--startup-delay-ms", "600000"], &[]);
-    let (status, v) = sy.json("/debug/startup");
-    assert_eq!(status, 200, "{v}");
+    // The admin listener answers while the later listeners are still being bound, so wait
+    // for `bind` to end; the delay then holds every later phase back.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let v = loop {
+        let (status, v) = sy.json("/debug/startup");
+        assert_eq!(status, 200, "{v}");
+        if phases(&v)[1].2.is_some() {
+            break v;
+        }
+        assert!(std::time::Instant::now() < deadline, "bind never ended: {v}");
+        std::thread::sleep(Duration::from_millis(10));
+    };
     assert_eq!(v["complete"], false, "{v}");
     assert_eq!(v["total_seconds"], serde_json::Value::Null, "{v}");
     let done: Vec<bool> = phases(&v).iter().map(|p| p.2.is_some()).collect();
