@@ -606,16 +606,26 @@ fn publish(inner: &Inner, state: &mut State, from_cache: bool, cache_file: Optio
     });
 }
 
-/// A held lease and its keep-alive stream.
+/// The membership lease, kept alive by a task of its own: no write, however long a large
+/// fleet's verdicts take, delays a keep-alive. Dropping it stops that task.
 struct Lease {
     id: i64,
-    keeper: LeaseKeeper,
-    responses: LeaseKeepAliveStream,
+    /// Cancelled once the lease is gone: etcd said so, or no keep-alive got through for a
+    /// whole TTL (by then etcd has let it expire).
+    lost: CancellationToken,
+    keeper: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        self.keeper.abort();
+    }
 }
 
 async fn member_task(inner: Arc<Inner>) {
-    let ttl = inner.config.member_ttl_seconds as i64;
-    let mut tick = tokio::time::interval(Duration::from_secs(inner.config.member_ttl_seconds) / 3);
+    let ttl = Duration::from_secs(inner.config.member_ttl_seconds);
+    // Retries writes that failed; keep-alives have their own task.
+    let mut tick = tokio::time::interval(ttl / 3);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut desired = inner.desired.subscribe();
     let mut status = inner.status.subscribe();
@@ -626,17 +636,30 @@ async fn member_task(inner: Arc<Inner>) {
     let started_unix_ms =
         SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     loop {
-        let keepalive = tokio::select! {
+        let lost = lease.as_ref().map(|l| l.lost.clone());
+        tokio::select! {
             _ = inner.stop.cancelled() => break,
-            _ = tick.tick() => true,
-            r = desired.changed() => { if r.is_err() { break } false }
-            r = status.changed() => { if r.is_err() { break } false }
-        };
+            _ = tick.tick() => {}
+            r = desired.changed() => if r.is_err() { break },
+            r = status.changed() => if r.is_err() { break },
+            _ = async {
+                match &lost {
+                    Some(l) => l.cancelled().await,
+                    None => std::future::pending().await,
+                }
+            } => {}
+        }
+        if let Some(l) = lease.take_if(|l| l.lost.is_cancelled()) {
+            tracing::warn!(lease = l.id, "etcd: membership lease lost; joining again");
+            inner.metrics.error(ErrorKind::Lease);
+            inner.metrics.lease_held(false);
+            set_status(&inner, |s| s.lease = None);
+        }
         let Ok(mut c) = client(&inner).await else { continue };
         if lease.is_none() {
-            match grant(&mut c, ttl).await {
+            match grant(&inner, &mut c, ttl).await {
                 Ok(l) => {
-                    tracing::info!(lease = l.id, ttl, instance = %inner.instance, "etcd: membership lease granted");
+                    tracing::info!(lease = l.id, ttl = ttl.as_secs(), instance = %inner.instance, "etcd: membership lease granted");
                     set_status(&inner, |s| s.lease = Some(l.id));
                     inner.metrics.lease_held(true);
                     lease = Some(l);
@@ -651,16 +674,8 @@ async fn member_task(inner: Arc<Inner>) {
                 }
             }
         }
-        let Some(l) = lease.as_mut() else { continue };
-        if keepalive && !keep_alive(l, inner.config.request_timeout()).await {
-            tracing::warn!(lease = l.id, "etcd: membership lease lost; joining again");
-            inner.metrics.error(ErrorKind::Lease);
-            inner.metrics.lease_held(false);
-            set_status(&inner, |s| s.lease = None);
-            lease = None;
-            continue;
-        }
-        let lease_id = l.id;
+        let Some(l) = lease.as_ref() else { continue };
+        let (lease_id, lost) = (l.id, l.lost.clone());
         let applied = status.borrow().inventory_revision;
         if applied != member_revision && member_written_at.elapsed() >= MEMBER_REFRESH {
             let member = Member {
@@ -684,7 +699,7 @@ async fn member_task(inner: Arc<Inner>) {
             }
         }
         let want = desired.borrow_and_update().clone();
-        sync_verdicts(&inner, &mut c, lease_id, &want, &mut written).await;
+        sync_verdicts(&inner, &mut c, lease_id, &lost, &want, &mut written).await;
     }
     // Leaving: revoking the lease deletes the member key and every verdict at once, so the
     // others take over this instance's share now rather than after the TTL.
@@ -696,20 +711,67 @@ async fn member_task(inner: Arc<Inner>) {
     inner.metrics.lease_held(false);
 }
 
-async fn grant(c: &mut Client, ttl: i64) -> Result<Lease, etcd_client::Error> {
-    let granted = c.lease_grant(ttl, None).await?;
-    let (keeper, responses) = c.lease_keep_alive(granted.id()).await?;
-    Ok(Lease { id: granted.id(), keeper, responses })
+async fn grant(
+    inner: &Arc<Inner>,
+    c: &mut Client,
+    ttl: Duration,
+) -> Result<Lease, etcd_client::Error> {
+    let granted = c.lease_grant(ttl.as_secs() as i64, None).await?;
+    let stream = c.lease_keep_alive(granted.id()).await?;
+    let lost = CancellationToken::new();
+    let keeper =
+        tokio::spawn(keep_lease(inner.clone(), granted.id(), ttl, Some(stream), lost.clone()));
+    Ok(Lease { id: granted.id(), lost, keeper })
 }
 
-/// One keep-alive round trip; false when the lease is gone or etcd did not answer.
-async fn keep_alive(l: &mut Lease, timeout: Duration) -> bool {
-    if l.keeper.keep_alive().await.is_err() {
-        return false;
+/// Keeps lease `id` alive every third of its `ttl` until etcd says it is gone or no
+/// keep-alive got through for a whole TTL; then cancels `lost`. A failed round trip is
+/// retried on a fresh stream soon after, not a third of a TTL later.
+async fn keep_lease(
+    inner: Arc<Inner>,
+    id: i64,
+    ttl: Duration,
+    mut stream: Option<(LeaseKeeper, LeaseKeepAliveStream)>,
+    lost: CancellationToken,
+) {
+    let timeout = inner.config.request_timeout();
+    let mut last_ok = Instant::now();
+    loop {
+        let alive = match stream.as_mut() {
+            Some((keeper, responses)) => keep_alive(keeper, responses, timeout).await,
+            None => None,
+        };
+        match alive {
+            Some(true) => {
+                last_ok = Instant::now();
+                tokio::time::sleep(ttl / 3).await;
+            }
+            Some(false) => break,
+            None => {
+                if last_ok.elapsed() >= ttl {
+                    break;
+                }
+                tokio::time::sleep(ttl / 10).await;
+                stream = match client(&inner).await {
+                    Ok(mut c) => c.lease_keep_alive(id).await.ok(),
+                    Err(_) => None,
+                };
+            }
+        }
     }
-    match tokio::time::timeout(timeout, l.responses.message()).await {
-        Ok(Ok(Some(r))) => r.ttl() > 0,
-        _ => false,
+    lost.cancel();
+}
+
+/// One keep-alive round trip: whether the lease lives on, `None` when etcd did not answer.
+async fn keep_alive(
+    keeper: &mut LeaseKeeper,
+    responses: &mut LeaseKeepAliveStream,
+    timeout: Duration,
+) -> Option<bool> {
+    keeper.keep_alive().await.ok()?;
+    match tokio::time::timeout(timeout, responses.message()).await {
+        Ok(Ok(Some(r))) => Some(r.ttl() > 0),
+        _ => None,
     }
 }
 
@@ -719,6 +781,7 @@ async fn sync_verdicts(
     inner: &Inner,
     c: &mut Client,
     lease: i64,
+    lost: &CancellationToken,
     want: &BTreeMap<String, Verdict>,
     written: &mut BTreeMap<String, Verdict>,
 ) {
@@ -734,6 +797,10 @@ async fn sync_verdicts(
         }
     }
     for chunk in ops.chunks(MAX_TXN_OPS) {
+        // Keys put under a lease that is gone would be refused; the next lease writes all.
+        if lost.is_cancelled() {
+            return;
+        }
         let txn_ops: Vec<TxnOp> = chunk
             .iter()
             .map(|(node, v)| {

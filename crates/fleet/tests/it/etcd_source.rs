@@ -1,15 +1,19 @@
 //! The etcd source against a real etcd (Debian's `etcd-server`): a burst of writes arrives
 //! whole in a few publications; a source cut off while etcd compacts its history re-lists and
-//! converges, deletes included.
+//! converges, deletes included; the membership lease outlives verdict writes that take
+//! several TTLs.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use etcd_client::{Client, CompactionOptions, Txn, TxnOp};
+use etcd_client::{Client, CompactionOptions, GetOptions, Txn, TxnOp};
 use prometheus_client::registry::Registry;
+use switchyard_fleet::cluster::Verdict;
 use switchyard_fleet::etcd::{EtcdConfig, EtcdMetrics, EtcdSource, LocalFiles};
 use switchyard_fleet::{Inventory, InventoryFeed};
+use switchyard_route::HealthState;
 use switchyard_testkit::etcd::Etcd;
 use switchyard_testkit::proxy::FaultProxy;
 use tokio_util::sync::CancellationToken;
@@ -35,10 +39,19 @@ async fn base(client: &mut Client) {
 }
 
 fn start(endpoint: String, stop: &CancellationToken) -> (EtcdSource, InventoryFeed, Registry) {
+    start_with(endpoint, stop, |_| {})
+}
+
+fn start_with(
+    endpoint: String,
+    stop: &CancellationToken,
+    tweak: impl FnOnce(&mut EtcdConfig),
+) -> (EtcdSource, InventoryFeed, Registry) {
     let mut config = EtcdConfig::new(vec![endpoint]);
     config.instance_id = Some("t".into());
     config.dial_timeout_ms = 500;
     config.request_timeout_ms = 1000;
+    tweak(&mut config);
     let metrics = EtcdMetrics::default();
     let mut registry = Registry::default();
     metrics.register(&mut registry);
@@ -144,5 +157,55 @@ async fn cut_off_during_a_compaction_it_relists_and_converges_with_missed_delete
     client.delete(format!("{PREFIX}nodes/n0"), None).await.unwrap();
     wait_for(&mut feed, "delete after the re-listing", |i| !has(i, "n0")).await;
     assert!(source.status().connected);
+    stop.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lease_outlives_verdict_writes_that_take_several_ttls() {
+    let etcd = Etcd::start();
+    let mut client = Client::connect([etcd.endpoint()], None).await.unwrap();
+    base(&mut client).await;
+    let proxy = FaultProxy::start(etcd.client_addr()).unwrap();
+    let stop = CancellationToken::new();
+    let (source, mut feed, registry) =
+        start_with(format!("http://{}", proxy.listen_addr()), &stop, |c| {
+            c.member_ttl_seconds = 3;
+        });
+    wait_for(&mut feed, "first listing", |i| i.spec.services.len() == 1).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let lease = loop {
+        if let Some(l) = source.status().lease {
+            break l;
+        }
+        assert!(Instant::now() < deadline, "no lease granted");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+
+    // 3,000 verdicts are 24 transactions; at 300 ms a round trip they take over twice the
+    // TTL, and keep-alives must get through all the while.
+    proxy.set_delay(Duration::from_millis(150));
+    let verdicts: BTreeMap<String, Verdict> = (0..3000)
+        .map(|i| {
+            let v = Verdict::new(HealthState::Down, Some("refused"), None, None, None, None);
+            (format!("n{i}"), v)
+        })
+        .collect();
+    let began = Instant::now();
+    source.report_verdicts(Arc::new(verdicts));
+    let health = format!("{PREFIX}health/");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let opts = GetOptions::new().with_prefix().with_count_only();
+        let count = client.get(health.as_str(), Some(opts)).await.unwrap().count();
+        if count == 3000 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{count} of 3,000 verdicts written");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let took = began.elapsed();
+    assert!(took > Duration::from_secs(3), "the writes took {took:?}, less than the TTL");
+    assert_eq!(source.status().lease, Some(lease), "the lease changed during the writes");
+    assert_eq!(metric(&registry, "switchyard_etcd_errors_total{kind=\"lease\"}"), 0.0);
     stop.cancel();
 }
