@@ -9,9 +9,10 @@
 //! members per node with a [`MergePolicy`].
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use switchyard_route::{HealthState, HealthView, NodeHealth};
+use switchyard_route::{HealthState, NodeHealth};
 
 /// What one prober says about one node, as written to `health/<node>/<instance>`. Values
 /// are quantized so that noise does not cause writes: utilization to steps of 0.05 (the
@@ -110,13 +111,80 @@ pub struct Member {
     pub applied_revision: i64,
 }
 
+/// The verdicts on one node, by prober instance id, sorted by instance. A node has a
+/// handful of probers (`replicas`), so a sorted vector holds them in a fraction of a map's
+/// memory (a map allocates room for eleven), and instance ids are shared, not copied, across
+/// a fleet's nodes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodeVerdicts(Vec<(Arc<str>, Verdict)>);
+
+impl NodeVerdicts {
+    /// The verdict of `instance`, if it has one.
+    pub fn get(&self, instance: &str) -> Option<&Verdict> {
+        self.find(instance).ok().map(|i| &self.0[i].1)
+    }
+
+    /// Sets the verdict of `instance`, replacing the one it had.
+    pub fn insert(&mut self, instance: Arc<str>, verdict: Verdict) {
+        match self.find(&instance) {
+            Ok(i) => self.0[i].1 = verdict,
+            Err(i) => self.0.insert(i, (instance, verdict)),
+        }
+    }
+
+    /// Removes the verdict of `instance`.
+    pub fn remove(&mut self, instance: &str) -> Option<Verdict> {
+        self.find(instance).ok().map(|i| self.0.remove(i).1)
+    }
+
+    /// The verdicts in instance order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &Verdict)> {
+        self.0.iter().map(|(i, v)| (i, v))
+    }
+
+    /// How many probers gave a verdict.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no prober gave one.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Forgets every verdict, keeping the room.
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// The same verdicts in exactly the room they need, for views kept a while.
+    pub fn compact(mut self) -> Self {
+        self.0.shrink_to_fit();
+        self
+    }
+
+    fn find(&self, instance: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(i, _)| (**i).cmp(instance))
+    }
+}
+
+impl FromIterator<(Arc<str>, Verdict)> for NodeVerdicts {
+    fn from_iter<T: IntoIterator<Item = (Arc<str>, Verdict)>>(iter: T) -> Self {
+        let mut v = Self::default();
+        for (instance, verdict) in iter {
+            v.insert(instance, verdict);
+        }
+        v
+    }
+}
+
 /// The shared state of the cluster as one instance reads it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClusterView {
     /// Live members by instance id.
     pub members: BTreeMap<String, Member>,
     /// Verdicts by node id, then by prober instance id (members only).
-    pub verdicts: BTreeMap<String, BTreeMap<String, Verdict>>,
+    pub verdicts: BTreeMap<String, NodeVerdicts>,
     /// Maintenance set for every instance (`maintenance`), with its reason.
     pub maintenance_all: Option<String>,
     /// Maintenance set for this instance (`maintenance/<instance>`), with its reason.
@@ -161,25 +229,25 @@ pub fn share<'n>(
 }
 
 /// Merges verdicts into one node health. `None` when nobody has a verdict.
-pub fn merge(verdicts: &BTreeMap<String, Verdict>, policy: MergePolicy) -> Option<NodeHealth> {
-    let known: Vec<&Verdict> =
-        verdicts.values().filter(|v| v.state != HealthState::Unknown).collect();
-    if known.is_empty() {
+pub fn merge(verdicts: &NodeVerdicts, policy: MergePolicy) -> Option<NodeHealth> {
+    // Runs for every node of a fleet on every merge: no allocation.
+    let known = || verdicts.iter().map(|(_, v)| v).filter(|v| v.state != HealthState::Unknown);
+    let n = known().count();
+    if n == 0 {
         return None;
     }
-    let badness = |s: HealthState| match s {
+    let badness = |v: &Verdict| match v.state {
         HealthState::Up | HealthState::Unknown => 0,
         HealthState::Degraded => 1,
         HealthState::Down => 2,
     };
-    let levels: Vec<u8> = known.iter().map(|v| badness(v.state)).collect();
     let level = match policy {
-        MergePolicy::Optimistic => *levels.iter().min().unwrap_or(&0),
-        MergePolicy::Pessimistic => *levels.iter().max().unwrap_or(&0),
+        MergePolicy::Optimistic => known().map(badness).min().unwrap_or(0),
+        MergePolicy::Pessimistic => known().map(badness).max().unwrap_or(0),
         // The worst level that more than half of the probers see or exceed.
         MergePolicy::Majority => (1..=2)
             .rev()
-            .find(|&l| levels.iter().filter(|&&x| x >= l).count() * 2 > levels.len())
+            .find(|&l| known().filter(|v| badness(v) >= l).count() * 2 > n)
             .unwrap_or(0),
     };
     let state = match level {
@@ -188,32 +256,17 @@ pub fn merge(verdicts: &BTreeMap<String, Verdict>, policy: MergePolicy) -> Optio
         _ => HealthState::Down,
     };
     // Figures are averaged in instance order, so every instance computes the same value.
-    let mean = |f: &dyn Fn(&Verdict) -> Option<f32>| {
-        let vals: Vec<f32> = known.iter().filter_map(|v| f(v)).collect();
-        (!vals.is_empty()).then(|| vals.iter().sum::<f32>() / vals.len() as f32)
+    let mean = |f: fn(&Verdict) -> Option<f32>| {
+        let (sum, count) = known().filter_map(f).fold((0.0f32, 0u32), |(s, c), x| (s + x, c + 1));
+        (count > 0).then(|| sum / count as f32)
     };
-    let agent = known.iter().filter_map(|v| v.agent_weight_percent).min();
+    let agent = known().filter_map(|v| v.agent_weight_percent).min();
     Some(NodeHealth {
         state,
-        utilization: mean(&|v| v.utilization),
-        latency_ewma_ms: mean(&|v| v.latency_ms),
+        utilization: mean(|v| v.utilization),
+        latency_ewma_ms: mean(|v| v.latency_ms),
         agent_weight_percent: agent,
     })
-}
-
-/// The health view of the whole fleet: every node with at least one verdict, merged.
-pub fn merged_view(
-    verdicts: &BTreeMap<String, BTreeMap<String, Verdict>>,
-    policy: MergePolicy,
-    version: u64,
-) -> HealthView {
-    let mut view = HealthView::new(version);
-    for (node, by_prober) in verdicts {
-        if let Some(h) = merge(by_prober, policy) {
-            view.nodes.insert(node.clone(), h);
-        }
-    }
-    view
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::metrics::gauge::Gauge;
-use switchyard_fleet::cluster::{self, ClusterView, MergePolicy, Verdict};
+use switchyard_fleet::cluster::{self, ClusterView, MergePolicy, NodeVerdicts, Verdict};
 use switchyard_fleet::etcd::{EtcdSource, SourceStatus};
 use switchyard_fleet::{Inventory, InventoryFeed};
 use switchyard_probe::{HealthSnapshot, ProbeStatus};
@@ -181,7 +181,7 @@ async fn run(
         source.metrics().nodes(local.len(), merged.nodes.len());
         let merged = Arc::new(merged);
         if tx.borrow().merged.nodes != merged.nodes {
-            routing.apply_health((*merged).clone());
+            routing.apply_health(merged.clone());
         }
         maintenance.set_cluster(view.maintenance());
         // On a large fleet a merge takes a good part of a second: space them so that merging
@@ -226,16 +226,17 @@ fn merged_view(
 ) -> HealthView {
     let mut merged = HealthView::new(version);
     merged.nodes.reserve(view.verdicts.len().max(local.len()));
-    let mut one = BTreeMap::new();
-    let mut merge_node = |node: &str, others: Option<&BTreeMap<String, Verdict>>| {
+    let me_id: Arc<str> = Arc::from(me);
+    let mut one = NodeVerdicts::default();
+    let mut merge_node = |node: &str, others: Option<&NodeVerdicts>| {
         one.clear();
-        for (prober, v) in others.into_iter().flatten() {
-            if prober != me {
+        for (prober, v) in others.into_iter().flat_map(NodeVerdicts::iter) {
+            if &**prober != me {
                 one.insert(prober.clone(), v.clone());
             }
         }
         if let Some(v) = local.get(node) {
-            one.insert(me.to_owned(), v.clone());
+            one.insert(me_id.clone(), v.clone());
         }
         if let Some(h) = cluster::merge(&one, policy) {
             merged.nodes.insert(node.to_owned(), h);

@@ -39,7 +39,7 @@ pub async fn follow_health(
 ) {
     loop {
         let snapshot = rx.borrow_and_update().clone();
-        routing.apply_health(health_view(&snapshot));
+        routing.apply_health(Arc::new(health_view(&snapshot)));
         tokio::select! {
             _ = stop.cancelled() => return,
             changed = rx.changed() => if changed.is_err() { return },

@@ -70,7 +70,7 @@ struct Inputs {
     /// Operator states set through this instance's admin API, by node id; they win over the
     /// inventory's (its spec's, then its source's).
     admin_overrides: HashMap<String, AdminState>,
-    health: HealthView,
+    health: Arc<HealthView>,
 }
 
 /// Owner of the published routing table.
@@ -103,7 +103,7 @@ impl Routing {
             inputs: Mutex::new(Inputs {
                 inventory: None,
                 admin_overrides: HashMap::new(),
-                health: HealthView::default(),
+                health: Arc::default(),
             }),
             published: AtomicU64::new(0),
             metrics: RoutingMetrics::register(metrics),
@@ -132,7 +132,7 @@ impl Routing {
     }
 
     /// The latest health view applied.
-    pub fn health(&self) -> HealthView {
+    pub fn health(&self) -> Arc<HealthView> {
         self.lock().health.clone()
     }
 
@@ -173,7 +173,7 @@ impl Routing {
 
     /// Applies a new health view: the heavy parts of the table are shared, only per-node
     /// status and panic flags are recomputed.
-    pub fn apply_health(&self, health: HealthView) {
+    pub fn apply_health(&self, health: Arc<HealthView>) {
         let mut inputs = self.lock();
         let started = Instant::now();
         let table = self.table.load().with_health(&health);

@@ -4,11 +4,11 @@ use switchyard_route::HealthState::{self, Degraded, Down, Up};
 
 use super::*;
 
-fn verdicts(states: &[HealthState]) -> BTreeMap<String, Verdict> {
+fn verdicts(states: &[HealthState]) -> NodeVerdicts {
     states
         .iter()
         .enumerate()
-        .map(|(i, &s)| (format!("i{i}"), Verdict::new(s, None, None, None, None, None)))
+        .map(|(i, &s)| (Arc::from(format!("i{i}")), Verdict::new(s, None, None, None, None, None)))
         .collect()
 }
 
@@ -49,9 +49,12 @@ fn figures_are_quantized_and_averaged() {
     assert_eq!(v.latency_ms, Some(12.3));
     let w = Verdict::new(Up, None, Some(99.0), Some(0.441), Some(1.24), None);
     assert!(!w.differs_from(&v), "only latency moved");
-    let mut m = BTreeMap::new();
-    m.insert("a".to_string(), Verdict::new(Up, None, None, Some(0.2), None, None));
-    m.insert("b".to_string(), Verdict::new(Up, None, None, Some(0.4), None, None));
+    let mut m = NodeVerdicts::default();
+    m.insert("b".into(), Verdict::new(Up, None, None, Some(0.4), None, None));
+    m.insert("a".into(), Verdict::new(Up, None, None, Some(0.2), None, None));
+    assert_eq!(m.iter().map(|(i, _)| &**i).collect::<Vec<_>>(), ["a", "b"], "kept in order");
+    m.insert("a".into(), Verdict::new(Up, None, None, Some(0.2), None, None));
+    assert_eq!(m.len(), 2, "a second verdict of one prober replaces its first");
     let h = merge(&m, MergePolicy::Majority).unwrap();
     assert!((h.utilization.unwrap() - 0.3).abs() < 1e-6);
 }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use switchyard_route::{AdminState, CoverageZones, FleetSpec, NodeSpec, ServiceSpec, ZoneSpec};
 
 use super::keys::Key;
-use crate::cluster::{ClusterView, Member, Verdict};
+use crate::cluster::{ClusterView, Member, NodeVerdicts, Verdict};
 
 /// One change read from etcd (a watch event or a key of a snapshot).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -357,14 +357,34 @@ impl State {
     pub fn cluster_view(&mut self) -> ClusterView {
         self.cluster_dirty = false;
         let members: BTreeMap<String, Member> = good(&self.members);
-        let mut verdicts: BTreeMap<String, BTreeMap<String, Verdict>> = BTreeMap::new();
+        // One shared id per member, however many nodes it judges.
+        let ids: BTreeMap<&str, Arc<str>> =
+            members.keys().map(|m| (m.as_str(), Arc::from(m.as_str()))).collect();
+        // Keys come sorted by node, then instance: each node's verdicts are gathered in one
+        // pass, without a lookup per verdict, and the map is built from sorted runs (its
+        // nodes come out full).
+        let mut verdicts: Vec<(String, NodeVerdicts)> = Vec::new();
+        let mut current: Option<(&str, NodeVerdicts)> = None;
         for ((node, instance), slot) in &self.verdicts {
             // A verdict outlives its writer only until the writer's lease expires; in between
             // it is not counted.
-            if let (Some(v), true) = (&slot.good, members.contains_key(instance)) {
-                verdicts.entry(node.clone()).or_default().insert(instance.clone(), v.clone());
+            let (Some(v), Some(id)) = (&slot.good, ids.get(instance.as_str())) else { continue };
+            match &mut current {
+                Some((n, by)) if *n == node.as_str() => by.insert(id.clone(), v.clone()),
+                _ => {
+                    if let Some((n, by)) = current.replace((node, NodeVerdicts::default())) {
+                        verdicts.push((n.to_owned(), by.compact()));
+                    }
+                    if let Some((_, by)) = &mut current {
+                        by.insert(id.clone(), v.clone());
+                    }
+                }
             }
         }
+        if let Some((n, by)) = current {
+            verdicts.push((n.to_owned(), by.compact()));
+        }
+        let verdicts: BTreeMap<String, NodeVerdicts> = verdicts.into_iter().collect();
         let on = |s: &Slot<MaintenanceValue>| {
             s.good.as_ref().filter(|m| m.enabled).map(|m| {
                 if m.reason.is_empty() { "no reason given".to_owned() } else { m.reason.clone() }

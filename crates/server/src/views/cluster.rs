@@ -119,7 +119,7 @@ impl<'a> ClusterApiView<'a> {
                     let mut by: BTreeMap<&str, &Verdict> = view
                         .verdicts
                         .get(n)
-                        .map(|by| by.iter().map(|(i, v)| (i.as_str(), v)).collect())
+                        .map(|by| by.iter().map(|(i, v)| (&**i, v)).collect())
                         .unwrap_or_default();
                     by.remove(instance);
                     if let Some(v) = state.local.get(n) {

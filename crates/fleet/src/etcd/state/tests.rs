@@ -136,7 +136,7 @@ fn cluster_view_counts_verdicts_of_live_members_only() {
     let v = s.cluster_view();
     assert_eq!(v.members.len(), 2);
     assert_eq!(v.verdicts["a1"].len(), 2);
-    assert_eq!(v.verdicts["a1"]["i1"].state, HealthState::Down);
+    assert_eq!(v.verdicts["a1"].get("i1").unwrap().state, HealthState::Down);
     assert_eq!(v.maintenance(), None, "maintenance of another instance");
     s.apply(put("maintenance", r#"{"enabled": true, "reason": "upgrade"}"#, 37));
     assert_eq!(s.cluster_view().maintenance(), Some("upgrade"));
