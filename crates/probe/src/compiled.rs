@@ -34,9 +34,14 @@ enum Kind {
 }
 
 /// Connections a node keeps between probes (keep-alive HTTP, an HTTP/2 session for gRPC).
-/// Dropping it closes them.
+/// Dropping it closes them. Empty, and one pointer wide, until a kind that pools connections
+/// first runs: every node holds one, and the plain TCP, TLS and DNS checks of a large fleet
+/// never need the room.
 #[derive(Default)]
-pub struct ConnState {
+pub struct ConnState(Option<Box<Pools>>);
+
+#[derive(Default)]
+struct Pools {
     http: Option<http::Conn>,
     http_request: http::RequestCache,
     grpc: Option<grpc::Conn>,
@@ -45,13 +50,20 @@ pub struct ConnState {
     side_snmp: Option<snmp::Conn>,
 }
 
+impl ConnState {
+    fn pools(&mut self) -> &mut Pools {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
 impl std::fmt::Debug for ConnState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let p = self.0.as_deref();
         f.debug_struct("ConnState")
-            .field("http", &self.http.is_some())
-            .field("grpc", &self.grpc.is_some())
-            .field("snmp", &self.snmp.is_some())
-            .field("side_snmp", &self.side_snmp.is_some())
+            .field("http", &p.is_some_and(|p| p.http.is_some()))
+            .field("grpc", &p.is_some_and(|p| p.grpc.is_some()))
+            .field("snmp", &p.is_some_and(|p| p.snmp.is_some()))
+            .field("side_snmp", &p.is_some_and(|p| p.side_snmp.is_some()))
             .finish()
     }
 }
@@ -90,7 +102,7 @@ impl CompiledProbe {
         let mut out = ProbeOutcome::new();
         let mut agent_reply = None;
         // The side reading keeps its own session; it is put back after the round.
-        let mut state_side = state.side_snmp.take();
+        let mut state_side = state.0.as_mut().and_then(|p| p.side_snmp.take());
         let main = async {
             self.run_kind(addr, state, &mut out, start).await;
             start.elapsed()
@@ -126,14 +138,18 @@ impl CompiledProbe {
         };
         if main_elapsed.is_err() {
             // The connection may be mid-exchange; it cannot be reused.
-            state.http = None;
-            state.grpc = None;
+            if let Some(p) = state.0.as_mut() {
+                p.http = None;
+                p.grpc = None;
+            }
             out.fail(FailureCause::Timeout);
         }
         if out.agent.is_none() {
             out.agent = agent_reply;
         }
-        state.side_snmp = state_side;
+        if state_side.is_some() {
+            state.pools().side_snmp = state_side;
+        }
         if let Some(r) = &reading {
             apply_reading(&mut out, r);
         }
@@ -156,13 +172,15 @@ impl CompiledProbe {
             Kind::Tcp(c) => c.run(addr, ct, out, start).await,
             Kind::Tls(c) => Box::pin(c.run(addr, ct, out, start)).await,
             Kind::Http(c) => {
-                c.run(addr, ct, &mut state.http, &mut state.http_request, out, start).await
+                let p = state.pools();
+                c.run(addr, ct, &mut p.http, &mut p.http_request, out, start).await
             }
             Kind::Dns(c) => Box::pin(c.run(addr, out, start)).await,
-            Kind::Grpc(c) => Box::pin(c.run(addr, ct, &mut state.grpc, out, start)).await,
+            Kind::Grpc(c) => Box::pin(c.run(addr, ct, &mut state.pools().grpc, out, start)).await,
             Kind::Agent(c) => Box::pin(c.run(addr, ct, out, start)).await,
             Kind::Snmp(c) => {
-                Box::pin(c.run(addr, self.spec.timeout(), &mut state.snmp, out, start)).await
+                let timeout = self.spec.timeout();
+                Box::pin(c.run(addr, timeout, &mut state.pools().snmp, out, start)).await
             }
         }
     }

@@ -56,7 +56,10 @@ struct Done {
 
 struct Scheduler {
     config: EngineConfig,
-    slots: Vec<Option<Node>>,
+    /// Boxed: a node is large (its tracker, pooled connections and last outcome), and a
+    /// vector of them inline would grow by doubling hundreds of megabytes on a large fleet
+    /// and keep every freed slot's full size.
+    slots: Vec<Option<Box<Node>>>,
     free: Vec<usize>,
     ids: HashMap<NodeId, usize>,
     timers: BinaryHeap<Reverse<(Instant, usize, u64)>>,
@@ -198,11 +201,11 @@ impl Scheduler {
     fn alloc(&mut self, node: Node) -> usize {
         match self.free.pop() {
             Some(i) => {
-                self.slots[i] = Some(node);
+                self.slots[i] = Some(Box::new(node));
                 i
             }
             None => {
-                self.slots.push(Some(node));
+                self.slots.push(Some(Box::new(node)));
                 self.slots.len() - 1
             }
         }
