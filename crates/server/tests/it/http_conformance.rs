@@ -273,6 +273,12 @@ fn idle_traffic_connections_cannot_starve_the_health_endpoints() {
     let limit = sy.wait_for("open-file limit");
     assert_eq!((limit["soft"].as_u64(), limit["hard"].as_u64()), (Some(256), Some(256)));
     let (admin, http) = (sy.listener("admin"), sy.listener("http"));
+    // Ready first: what is checked below is that readiness survives the idle connections.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while get(admin, "/readyz", &[]).status != 200 {
+        assert!(Instant::now() < deadline, "never ready");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     // More idle connections than the process has descriptors. One reset by the server
     // before `connect` returned is one refused.
