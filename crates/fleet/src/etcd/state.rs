@@ -15,7 +15,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use switchyard_route::{AdminState, CoverageZones, FleetSpec, NodeSpec, ServiceSpec, ZoneSpec};
 
-use super::keys::Key;
+use super::keys::{Key, rel};
 use crate::cluster::{ClusterView, Member, NodeVerdicts, Verdict};
 
 /// One change read from etcd (a watch event or a key of a snapshot).
@@ -99,6 +99,7 @@ pub struct State {
     revision: i64,
     /// Highest revision of an inventory key applied (writes and deletes).
     inventory_revision: i64,
+    /// Revision of every key but the verdicts (those keep theirs beside them).
     revisions: BTreeMap<String, i64>,
     raw: BTreeMap<String, Vec<u8>>,
     nodes: BTreeMap<String, Slot<NodeSpec>>,
@@ -107,7 +108,11 @@ pub struct State {
     coverage: Slot<Arc<CoverageZones>>,
     operator: BTreeMap<String, Slot<AdminState>>,
     members: BTreeMap<String, Slot<Member>>,
-    verdicts: BTreeMap<(String, String), Slot<Verdict>>,
+    /// Verdicts by node, each node's sorted by instance: the largest family of keys (nodes
+    /// times replicas), kept in one entry per node with the instance ids shared.
+    verdicts: BTreeMap<String, Vec<VerdictSlot>>,
+    /// The instance ids verdicts were seen from, shared by every node's entry.
+    instances: BTreeSet<Arc<str>>,
     maintenance_all: Slot<MaintenanceValue>,
     maintenance_this: Slot<MaintenanceValue>,
     other: BTreeSet<String>,
@@ -117,6 +122,14 @@ pub struct State {
     assembly_problems: BTreeMap<String, String>,
     inventory_dirty: bool,
     cluster_dirty: bool,
+}
+
+/// One prober's verdict on a node and the revision of its key.
+#[derive(Debug)]
+struct VerdictSlot {
+    instance: Arc<str>,
+    revision: i64,
+    slot: Slot<Verdict>,
 }
 
 #[derive(Debug, Default)]
@@ -143,6 +156,7 @@ impl State {
             operator: BTreeMap::new(),
             members: BTreeMap::new(),
             verdicts: BTreeMap::new(),
+            instances: BTreeSet::new(),
             maintenance_all: Slot::default(),
             maintenance_this: Slot::default(),
             other: BTreeSet::new(),
@@ -171,8 +185,8 @@ impl State {
 
     /// Applies one change. Returns false for a duplicate or stale one (already applied).
     pub fn apply(&mut self, c: Change) -> bool {
-        let known = self.revisions.get(&c.key).copied().unwrap_or(0);
-        if c.revision <= known || (c.value.is_none() && !self.revisions.contains_key(&c.key)) {
+        let known = self.revision_of(&c.key);
+        if c.revision <= known.unwrap_or(0) || (c.value.is_none() && known.is_none()) {
             // A delete of a key never seen (or deleted already) changes nothing either, but
             // it still moves the revision.
             self.advance(c.revision);
@@ -188,15 +202,23 @@ impl State {
     /// keys changed.
     pub fn apply_snapshot(&mut self, kvs: Vec<(String, Vec<u8>, i64)>, revision: i64) -> usize {
         let listed: BTreeSet<&str> = kvs.iter().map(|(k, _, _)| k.as_str()).collect();
-        let gone: Vec<String> =
+        let mut gone: Vec<String> =
             self.revisions.keys().filter(|k| !listed.contains(k.as_str())).cloned().collect();
+        for (node, list) in &self.verdicts {
+            for v in list {
+                let key = rel::verdict(node, &v.instance);
+                if !listed.contains(key.as_str()) {
+                    gone.push(key);
+                }
+            }
+        }
         let mut changed = 0;
         for key in gone {
             self.set(&key, None, revision);
             changed += 1;
         }
         for (key, value, rev) in kvs {
-            if self.revisions.get(&key) != Some(&rev) {
+            if self.revision_of(&key) != Some(rev) {
                 self.set(&key, Some(value), rev);
                 changed += 1;
             }
@@ -205,9 +227,24 @@ impl State {
         changed
     }
 
+    /// The revision of the key `rel` as applied, if it exists.
+    fn revision_of(&self, rel: &str) -> Option<i64> {
+        match Key::parse(rel) {
+            Key::Verdict { node, instance } => self
+                .verdicts
+                .get(node)?
+                .iter()
+                .find(|v| &*v.instance == instance)
+                .map(|v| v.revision),
+            _ => self.revisions.get(rel).copied(),
+        }
+    }
+
     fn set(&mut self, rel: &str, value: Option<Vec<u8>>, revision: i64) {
         let key = Key::parse(rel);
+        let verdict = matches!(key, Key::Verdict { .. });
         match &value {
+            Some(_) if verdict => {}
             Some(v) => {
                 self.revisions.insert(rel.to_owned(), revision);
                 if key.is_inventory() {
@@ -249,15 +286,43 @@ impl State {
             },
             Key::MaintenanceOf(_) => {}
             Key::Member(inst) => slot(&mut self.members, inst, bytes, json::<Member>),
-            Key::Verdict { node, instance } => {
-                let k = (node.to_owned(), instance.to_owned());
-                match bytes {
-                    None => {
-                        self.verdicts.remove(&k);
+            Key::Verdict { node, instance } => match bytes {
+                None => {
+                    if let Some(list) = self.verdicts.get_mut(node) {
+                        list.retain(|v| &*v.instance != instance);
+                        if list.is_empty() {
+                            self.verdicts.remove(node);
+                        }
                     }
-                    Some(b) => self.verdicts.entry(k).or_default().update(json(b)),
                 }
-            }
+                Some(b) => {
+                    if !self.verdicts.contains_key(node) {
+                        self.verdicts.insert(node.to_owned(), Vec::new());
+                    }
+                    let Some(list) = self.verdicts.get_mut(node) else { return };
+                    match list.binary_search_by(|v| (*v.instance).cmp(instance)) {
+                        Ok(i) => {
+                            list[i].revision = revision;
+                            list[i].slot.update(json(b));
+                        }
+                        Err(i) => {
+                            let id = match self.instances.get(instance) {
+                                Some(id) => id.clone(),
+                                None => {
+                                    let id: Arc<str> = Arc::from(instance);
+                                    self.instances.insert(id.clone());
+                                    id
+                                }
+                            };
+                            let mut slot = Slot::default();
+                            slot.update(json(b));
+                            // A node has a handful of probers: no room kept for more.
+                            list.reserve_exact(1);
+                            list.insert(i, VerdictSlot { instance: id, revision, slot });
+                        }
+                    }
+                }
+            },
             Key::Other(rel) => {
                 if bytes.is_some() {
                     self.other.insert(rel.to_owned());
@@ -357,32 +422,19 @@ impl State {
     pub fn cluster_view(&mut self) -> ClusterView {
         self.cluster_dirty = false;
         let members: BTreeMap<String, Member> = good(&self.members);
-        // One shared id per member, however many nodes it judges.
-        let ids: BTreeMap<&str, Arc<str>> =
-            members.keys().map(|m| (m.as_str(), Arc::from(m.as_str()))).collect();
-        // Keys come sorted by node, then instance: each node's verdicts are gathered in one
-        // pass, without a lookup per verdict, and the map is built from sorted runs (its
-        // nodes come out full).
+        // Nodes come sorted, so the map is built from a sorted run (its nodes come out full).
         let mut verdicts: Vec<(String, NodeVerdicts)> = Vec::new();
-        let mut current: Option<(&str, NodeVerdicts)> = None;
-        for ((node, instance), slot) in &self.verdicts {
+        for (node, list) in &self.verdicts {
             // A verdict outlives its writer only until the writer's lease expires; in between
             // it is not counted.
-            let (Some(v), Some(id)) = (&slot.good, ids.get(instance.as_str())) else { continue };
-            match &mut current {
-                Some((n, by)) if *n == node.as_str() => by.insert(id.clone(), v.clone()),
-                _ => {
-                    if let Some((n, by)) = current.replace((node, NodeVerdicts::default())) {
-                        verdicts.push((n.to_owned(), by.compact()));
-                    }
-                    if let Some((_, by)) = &mut current {
-                        by.insert(id.clone(), v.clone());
-                    }
-                }
+            let by: NodeVerdicts = list
+                .iter()
+                .filter(|v| members.contains_key(&*v.instance))
+                .filter_map(|v| Some((v.instance.clone(), v.slot.good.clone()?)))
+                .collect();
+            if !by.is_empty() {
+                verdicts.push((node.clone(), by.compact()));
             }
-        }
-        if let Some((n, by)) = current {
-            verdicts.push((n.to_owned(), by.compact()));
         }
         let verdicts: BTreeMap<String, NodeVerdicts> = verdicts.into_iter().collect();
         let on = |s: &Slot<MaintenanceValue>| {
@@ -438,9 +490,11 @@ impl State {
                 add(format!("{p}members/{id}"), e);
             }
         }
-        for ((node, inst), s) in &self.verdicts {
-            if let Some(e) = &s.problem {
-                add(format!("{p}health/{node}/{inst}"), e);
+        for (node, list) in &self.verdicts {
+            for v in list {
+                if let Some(e) = &v.slot.problem {
+                    add(format!("{p}{}", rel::verdict(node, &v.instance)), e);
+                }
             }
         }
         for rel in &self.other {

@@ -170,3 +170,37 @@ fn the_cache_holds_inventory_keys_only() {
         ["admin/nodes/a1", "nodes/a1", "nodes/f1", "services/video", "zones/ams", "zones/fra"]
     );
 }
+
+#[test]
+fn verdict_keys_are_exact_through_events_and_listings() {
+    let mut s = State::new("/sy/", "i1");
+    s.apply(put("members/i1", "{}", 2));
+    s.apply(put("members/i2", "{}", 3));
+    assert!(s.apply(put("health/n1/i2", r#"{"state": "down"}"#, 4)));
+    assert!(s.apply(put("health/n1/i1", r#"{"state": "up"}"#, 5)));
+    // A replayed or older event of a verdict key changes nothing.
+    assert!(!s.apply(put("health/n1/i2", r#"{"state": "up"}"#, 4)));
+    assert!(!s.apply(put("health/n1/i1", r#"{"state": "down"}"#, 3)));
+    assert!(!s.apply(del("health/n9/i1", 6)), "a delete of a verdict never seen");
+    let v = s.cluster_view();
+    let by: Vec<(&str, HealthState)> =
+        v.verdicts["n1"].iter().map(|(i, v)| (&**i, v.state)).collect();
+    assert_eq!(by, [("i1", HealthState::Up), ("i2", HealthState::Down)], "in instance order");
+
+    assert!(s.apply(del("health/n1/i2", 7)));
+    assert_eq!(s.cluster_view().verdicts["n1"].len(), 1);
+    assert!(s.apply(put("health/n1/i2", r#"{"state": "degraded"}"#, 8)), "written again");
+    assert!(s.apply(put("health/n2/i2", r#"{"state": "down"}"#, 9)));
+
+    // A listing without n1's verdicts deletes them; n2's, at its known revision, stays.
+    let listing = vec![
+        ("members/i1".to_owned(), b"{}".to_vec(), 2),
+        ("members/i2".to_owned(), b"{}".to_vec(), 3),
+        ("health/n2/i2".to_owned(), br#"{"state": "down"}"#.to_vec(), 9),
+    ];
+    assert_eq!(s.apply_snapshot(listing.clone(), 10), 2);
+    let v = s.cluster_view();
+    assert!(!v.verdicts.contains_key("n1"), "{:?}", v.verdicts);
+    assert_eq!(v.verdicts["n2"].get("i2").unwrap().state, HealthState::Down);
+    assert_eq!(s.apply_snapshot(listing, 11), 0);
+}
