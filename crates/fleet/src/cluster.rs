@@ -132,11 +132,6 @@ impl NodeVerdicts {
         }
     }
 
-    /// Removes the verdict of `instance`.
-    pub fn remove(&mut self, instance: &str) -> Option<Verdict> {
-        self.find(instance).ok().map(|i| self.0.remove(i).1)
-    }
-
     /// The verdicts in instance order.
     pub fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &Verdict)> {
         self.0.iter().map(|(i, v)| (i, v))
