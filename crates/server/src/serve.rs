@@ -260,6 +260,7 @@ impl Server {
                 &config.dns,
                 app.routing.table(),
                 app.samples.clone(),
+                memory.clone(),
                 &app.metrics,
                 stop.clone(),
                 table_ready.clone(),

@@ -56,6 +56,9 @@ pub enum DropReason {
     QueueDelay,
     /// Dropped by the kernel: the UDP socket's receive buffer was full.
     QueueOverflow,
+    /// Shed while resident memory is over the high watermark (`health.memory_limit_bytes`):
+    /// a UDP query dropped, or a TCP query read and its connection closed unanswered.
+    Memory,
 }
 
 /// Handles of every DNS metric.
@@ -66,6 +69,7 @@ pub struct DnsMetrics {
     rate_limited: Counter,
     queue_delay: Counter,
     queue_overflow: Counter,
+    memory: Counter,
     slipped: Counter,
     truncated: Counter,
     tcp_evicted: Counter,
@@ -96,6 +100,7 @@ impl DnsMetrics {
         let rate_limited = dropped.get_or_create(&[("reason", "rate_limited")]).clone();
         let queue_delay = dropped.get_or_create(&[("reason", "queue_delay")]).clone();
         let queue_overflow = dropped.get_or_create(&[("reason", "queue_overflow")]).clone();
+        let memory = dropped.get_or_create(&[("reason", "memory")]).clone();
         registry.register(|r| {
             r.register(
                 QUERIES,
@@ -124,6 +129,7 @@ impl DnsMetrics {
             rate_limited,
             queue_delay,
             queue_overflow,
+            memory,
             slipped,
             truncated,
             tcp_evicted,
@@ -154,6 +160,7 @@ impl DnsMetrics {
             DropReason::RateLimited => self.rate_limited.inc(),
             DropReason::QueueDelay => self.queue_delay.inc(),
             DropReason::QueueOverflow => self.queue_overflow.inc(),
+            DropReason::Memory => self.memory.inc(),
         };
     }
 

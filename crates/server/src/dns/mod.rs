@@ -33,6 +33,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
+use switchyard_health::MemoryWatermark;
 use switchyard_route::RoutingTable;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -60,6 +61,17 @@ pub struct Shared {
     pub shed_delay: Option<std::time::Duration>,
     /// Decision inputs, recorded while `switchyard replay record` samples them.
     pub samples: Arc<DecisionSampler>,
+    /// Resident memory against `health.memory_limit_bytes`: queries are shed while it is
+    /// over its high mark; `None` when no limit is set.
+    pub memory: Option<MemoryWatermark>,
+}
+
+impl Shared {
+    /// Whether queries are being shed for memory (one atomic load when a limit is set).
+    #[inline]
+    pub fn over_memory(&self) -> bool {
+        self.memory.as_ref().is_some_and(MemoryWatermark::is_over)
+    }
 }
 
 /// Attempts at finding a port free for both UDP and TCP when `addr` has port 0.
@@ -86,10 +98,11 @@ pub async fn spawn(
     ready: CancellationToken,
 ) -> anyhow::Result<SocketAddr> {
     let samples = DecisionSampler::new();
-    spawn_sampled(set, addr, config, table, samples, registry, stop, ready).await
+    spawn_sampled(set, addr, config, table, samples, None, registry, stop, ready).await
 }
 
-/// [`spawn`], recording the inputs of its decisions into `samples` while it records.
+/// [`spawn`], recording the inputs of its decisions into `samples` while it records, and
+/// shedding queries while `memory` is over its watermark.
 #[allow(clippy::too_many_arguments)]
 pub async fn spawn_sampled(
     set: &mut JoinSet<()>,
@@ -97,6 +110,7 @@ pub async fn spawn_sampled(
     config: &DnsConfig,
     table: Arc<ArcSwap<RoutingTable>>,
     samples: Arc<DecisionSampler>,
+    memory: Option<MemoryWatermark>,
     registry: &crate::metrics::Metrics,
     stop: CancellationToken,
     ready: CancellationToken,
@@ -119,6 +133,7 @@ pub async fn spawn_sampled(
         shed_delay: (config.shed_queue_delay_ms > 0)
             .then(|| std::time::Duration::from_millis(config.shed_queue_delay_ms)),
         samples,
+        memory,
     });
     if addr.port() != 0 {
         let tcp = crate::net::bind_tcp_unlistened(addr)

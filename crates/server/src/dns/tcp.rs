@@ -117,6 +117,12 @@ async fn connection(
             shared.metrics.dropped(DropReason::Malformed);
             return;
         }
+        // Over the memory watermark the connection is closed unanswered: the client retries
+        // elsewhere, and the buffers of a connection held open are given back.
+        if shared.over_memory() {
+            shared.metrics.dropped(DropReason::Memory);
+            return;
+        }
         member.touch();
         seed = seed.wrapping_mul(0x5851_f42d_4c95_7f2d).wrapping_add(0x1405_7b7e_f767_814f);
         let trace = match telemetry::on() {

@@ -65,6 +65,12 @@ pub fn serve(sock: std::net::UdpSocket, shared: Arc<Shared>, index: u64, stop: C
             shared.metrics.dropped(DropReason::QueueDelay);
             continue;
         }
+        // Dropped, not REFUSED: a resolver then retries another of the zone's servers, as
+        // it would if this one were down, instead of taking the refusal as the answer.
+        if shared.over_memory() {
+            shared.metrics.dropped(DropReason::Memory);
+            continue;
+        }
         match shared.limiter.as_ref().map_or(Verdict::Allow, |rl| rl.check(src.ip(), received)) {
             Verdict::Allow => {}
             Verdict::Drop => {

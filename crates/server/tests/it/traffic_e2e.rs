@@ -2,7 +2,8 @@
 //! simulated fleet on loopback; the traffic listener answers route, redirect and HTTPDNS
 //! requests, `/readyz` carries the `overloaded` check and `/metrics` the traffic metrics.
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
 use crate::common::Switchyard;
@@ -172,7 +173,8 @@ fn route_format_json_and_debug_pick_share_one_decision_view() {
 }
 
 /// With resident memory over `health.memory_limit_bytes` × `memory_high_ratio`, readiness
-/// fails with the `memory` check and the traffic listener sheds, while `/livez` stays 200.
+/// fails with the `memory` check and the traffic listeners shed (HTTP with `503`, DNS by
+/// dropping UDP queries and closing TCP connections unanswered), while `/livez` stays 200.
 #[test]
 fn over_the_memory_watermark_readiness_fails_and_traffic_is_shed() {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -184,10 +186,10 @@ fn over_the_memory_watermark_readiness_fails_and_traffic_is_shed() {
     let sy = Switchyard::start_with_files(
         &config,
         &[("czf.json", CZF)],
-        &["--http-listen", "127.0.0.1:0"],
+        &["--http-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0"],
         &[],
     );
-    let http = sy.listener("http");
+    let (http, dns) = (sy.listener("http"), sy.listener("dns"));
     let memory = sy.wait_status("/readyz/memory", 500, Duration::from_secs(20));
     assert!(memory.body.contains("above the high mark 3 MiB (limit 4 MiB)"), "{}", memory.body);
     assert_eq!(crate::common::get(sy.admin, "/livez", &[]).status, 200);
@@ -196,4 +198,18 @@ fn over_the_memory_watermark_readiness_fails_and_traffic_is_shed() {
     let r = rt.block_on(c.get("/v1/route?path=/a.ts", &[("Host", "video.example")]));
     assert_eq!(r.status, 503, "{:?}", r);
     assert_eq!(r.json()["error"]["code"], "overloaded");
+
+    let query = crate::metrics_audit::query_bytes(7, "video.example", 1);
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+    udp.send_to(&query, dns).unwrap();
+    let mut buf = [0u8; 512];
+    assert!(udp.recv_from(&mut buf).is_err(), "a UDP query was answered over the watermark");
+    let mut tcp = TcpStream::connect(dns).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    tcp.write_all(&[(query.len() >> 8) as u8, query.len() as u8]).unwrap();
+    tcp.write_all(&query).unwrap();
+    assert_eq!(tcp.read(&mut buf).unwrap(), 0, "the TCP query was answered: {buf:?}");
+    let shed = crate::restart::metric(&sy, "switchyard_dns_dropped_total", &["reason=\"memory\""]);
+    assert_eq!(shed, 2.0, "one UDP query and one TCP connection shed");
 }
