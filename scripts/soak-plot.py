@@ -42,6 +42,8 @@ def main():
         sys.exit(f"{src}: too few samples")
     minutes = [float(r["elapsed_s"]) / 60 for r in rows]
     rss = [int(r["rss_kib"]) / 1024 for r in rows]
+    # Older CSVs have no heap column.
+    heap = [int(r.get("heap_kib") or 0) / 1024 for r in rows]
     fds = [int(r["fds"]) for r in rows]
     threads = [int(r["threads"]) for r in rows]
     reqs = [int(r["http_requests"]) + int(r["dns_tcp_answered"]) for r in rows]
@@ -53,9 +55,10 @@ def main():
     reloads = int(rows[-1]["reloads"])
 
     plt = matplotlib()
-    fig, axes = plt.subplots(4, 1, figsize=(7, 6.4), sharex=True)
+    fig, axes = plt.subplots(5, 1, figsize=(7, 7.6), sharex=True)
     series = [
         (rss, "RSS (MiB)"),
+        (heap, "live heap (MiB)"),
         (fds, "open fds"),
         (threads, "threads"),
         (rate, "HTTP+DNS/TCP req/s"),

@@ -1,6 +1,7 @@
 //! The process-wide Prometheus registry, the `/metrics` encoder in both exposition formats,
-//! `switchyard_build_info`, and the standard `process_*` metrics read from `/proc` on each
-//! scrape.
+//! `switchyard_build_info`, the standard `process_*` metrics read from `/proc` on each
+//! scrape, and the allocator's own figures (`switchyard_heap_*_bytes`) when the binary
+//! installs a reader for them ([`report_heap_with`]).
 //!
 //! Switchyard's own metrics live under the `switchyard_` prefix; the process metrics keep the
 //! unprefixed names every Prometheus client library exports, so stock dashboards work.
@@ -10,7 +11,7 @@
 //! `expfmt.NegotiateIncludingOpenMetrics`): a scraper asks for OpenMetrics, while `curl` and
 //! `promtool check metrics` (which reads 0.0.4 only) get the classic text.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use prometheus_client::collector::Collector;
@@ -241,6 +242,30 @@ fn without_exemplar(line: &str) -> &str {
     }
 }
 
+/// The allocator's view of the heap, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeapStats {
+    /// Bytes in live allocations: what the program holds. A leak shows here first, free of
+    /// the allocator's page caching.
+    pub allocated: u64,
+    /// Bytes of the allocator's pages that are resident: live allocations, their
+    /// fragmentation, metadata, and freed pages not yet given back.
+    pub resident: u64,
+    /// Bytes of address space kept mapped for reuse after its pages were given back.
+    pub retained: u64,
+}
+
+/// Where the heap figures come from: set once, by the binary that chose the allocator.
+static HEAP_STATS: OnceLock<fn() -> Option<HeapStats>> = OnceLock::new();
+
+/// Exports `switchyard_heap_allocated_bytes`, `switchyard_heap_resident_bytes` and
+/// `switchyard_heap_retained_bytes`, read with `read` at each scrape. The library does not
+/// choose the global allocator, so it cannot read its figures itself; the binary that does
+/// installs the reader before anything else runs. A second call is ignored.
+pub fn report_heap_with(read: fn() -> Option<HeapStats>) {
+    let _ = HEAP_STATS.set(read);
+}
+
 /// `process_*` metrics from `/proc/self`.
 #[derive(Debug)]
 struct ProcessCollector {
@@ -336,6 +361,23 @@ impl Collector for ProcessCollector {
                 None,
                 rt.metrics().num_alive_tasks() as f64,
             )?;
+        }
+        if let Some(heap) = HEAP_STATS.get().and_then(|read| read()) {
+            for (name, help, value) in [
+                ("switchyard_heap_allocated", "Bytes in live heap allocations.", heap.allocated),
+                (
+                    "switchyard_heap_resident",
+                    "Bytes of heap pages resident in memory, in use or cached by the allocator.",
+                    heap.resident,
+                ),
+                (
+                    "switchyard_heap_retained",
+                    "Bytes of heap address space kept for reuse, its pages given back.",
+                    heap.retained,
+                ),
+            ] {
+                gauge(&mut encoder, name, help, Some(Unit::Bytes), value as f64)?;
+            }
         }
         gauge(
             &mut encoder,

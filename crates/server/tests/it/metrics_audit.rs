@@ -13,7 +13,7 @@ use crate::dns_common::{Server, metric_value, status};
 use switchyard::dns::DnsConfig;
 
 /// A query for `name` (type `qtype`, class IN, no EDNS) with message id `id`.
-fn query_bytes(id: u16, name: &str, qtype: u16) -> Vec<u8> {
+pub(crate) fn query_bytes(id: u16, name: &str, qtype: u16) -> Vec<u8> {
     let mut q = id.to_be_bytes().to_vec();
     q.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
     for label in name.split('.') {
@@ -123,6 +123,14 @@ fn metrics_endpoint_names_and_labels_as_operators_expect() {
     for gauge in ["process_resident_memory_bytes", "process_start_time_seconds"] {
         assert_eq!(samples(&text, gauge), vec![gauge], "{text}");
     }
+    // The binary's allocator reports its heap: live bytes below what its resident pages
+    // hold, and both below the process's resident memory.
+    let heap = |g: &str| metric_value(&text, g, &[]);
+    let (allocated, resident) =
+        (heap("switchyard_heap_allocated_bytes"), heap("switchyard_heap_resident_bytes"));
+    let rss = heap("process_resident_memory_bytes");
+    assert!(0.0 < allocated && allocated <= resident && resident <= rss, "{text}");
+    assert_eq!(samples(&text, "switchyard_heap_retained_bytes").len(), 1, "{text}");
 
     // 2. One ANY per transport, each under its own label.
     let any = |transport: &str| {

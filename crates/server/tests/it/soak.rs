@@ -1,10 +1,17 @@
 //! Soak: the real binary under steady HTTP and DNS traffic while its fleet churns (nodes
 //! added and removed through the fleet file and SIGHUP, nodes flapping between healthy and
-//! failing), sampled from `/proc` throughout. After a warm-up third, the median of the last
-//! third of the samples must not exceed the highest sample of the middle third by more than
-//! 5% (or one unit) for resident memory, open descriptors and threads (a fall is reported,
-//! not failed: the allocator giving pages back after a reload is not a leak); no request may
-//! fail and nothing may be logged at ERROR.
+//! failing), sampled from `/proc` and `/metrics` throughout. After a warm-up third, the median
+//! of the last third of the samples must not exceed the highest sample of the middle third by
+//! more than 5% (or one unit) for live heap bytes, open descriptors and threads, nor by more
+//! than 20% for resident memory (a fall is reported, not failed: the allocator giving pages
+//! back after a reload is not a leak); no request may fail and nothing may be logged at ERROR.
+//!
+//! Live heap bytes (`switchyard_heap_allocated_bytes`, what the program holds) are the leak
+//! signal held tight. Resident memory also counts the pages the allocator keeps cached
+//! between its decay passes, thread stacks and the binary's own pages: in one run it swung
+//! between 36 and 48 MiB within a minute while the live heap stayed at 4.2-4.4 MiB, so it
+//! gets the wider bound, still far inside what a leak of the churn's reloads would add over
+//! the run.
 //!
 //! Three minutes in the suite. `scripts/soak.sh --minutes N` runs it longer (environment:
 //! `SWITCHYARD_SOAK_MINUTES`, `SWITCHYARD_SOAK_OUT` for the CSV, log and summary,
@@ -36,6 +43,8 @@ const MIX: Mix = Mix {
 };
 /// Largest allowed drift of a median, last third against middle third.
 const FLAT: f64 = 0.05;
+/// The same for resident memory, which also holds the allocator's page cache.
+const RSS_FLAT: f64 = 0.20;
 /// ERROR lines that are not a fault of the soak (none so far).
 const EXPECTED_ERRORS: &[&str] = &[];
 
@@ -95,6 +104,7 @@ default_zone = "ams"
 struct Sample {
     elapsed_s: f64,
     rss_kib: u64,
+    heap_kib: u64,
     fds: u64,
     threads: u64,
     http: u64,
@@ -123,7 +133,7 @@ fn median(mut v: Vec<u64>) -> f64 {
 }
 
 /// Median of the middle third, median of the last third, and whether the last is at most
-/// [`FLAT`] above the highest sample of the middle third.
+/// `allowed` (a fraction) above the highest sample of the middle third.
 ///
 /// The last third is held to the envelope the middle third already reached, not to its
 /// median: resident memory swings by a few MiB as the allocator takes and returns pages
@@ -131,13 +141,13 @@ fn median(mut v: Vec<u64>) -> f64 {
 /// on either side of such a swing. Small counts move in whole units (one more tokio
 /// blocking-pool thread, kept warm by reloads inside its 10 s idle keep-alive, is +14% of 7),
 /// so one unit is always allowed. A leak keeps climbing past the envelope.
-fn flatness(samples: &[Sample], f: impl Fn(&Sample) -> u64) -> (f64, f64, bool) {
+fn flatness(samples: &[Sample], allowed: f64, f: impl Fn(&Sample) -> u64) -> (f64, f64, bool) {
     let third = samples.len() / 3;
     let middle: Vec<u64> = samples[third..2 * third].iter().map(&f).collect();
     let ceiling = middle.iter().copied().max().unwrap_or(0) as f64;
     let middle = median(middle);
     let last = median(samples[2 * third..].iter().map(&f).collect());
-    (middle, last, last - ceiling <= (FLAT * ceiling).max(1.0))
+    (middle, last, last - ceiling <= (allowed * ceiling).max(1.0))
 }
 
 #[test]
@@ -197,6 +207,7 @@ fn soak_steady_traffic_with_fleet_churn_stays_flat() {
             samples.push(Sample {
                 elapsed_s: start.elapsed().as_secs_f64(),
                 rss_kib: status_field(&status, "VmRSS:"),
+                heap_kib: (metric(&sy, "switchyard_heap_allocated_bytes", &[]) / 1024.0) as u64,
                 fds,
                 threads: status_field(&status, "Threads:"),
                 http: t.http(),
@@ -218,14 +229,15 @@ fn soak_steady_traffic_with_fleet_churn_stays_flat() {
     drop(fleet);
 
     let mut csv = String::from(
-        "elapsed_s,rss_kib,fds,threads,http_requests,http_failed,dns_tcp_answered,dns_tcp_lost,udp_lost,reloads\n",
+        "elapsed_s,rss_kib,heap_kib,fds,threads,http_requests,http_failed,dns_tcp_answered,dns_tcp_lost,udp_lost,reloads\n",
     );
     for s in &samples {
         let _ = writeln!(
             csv,
-            "{:.1},{},{},{},{},{},{},{},{},{}",
+            "{:.1},{},{},{},{},{},{},{},{},{},{}",
             s.elapsed_s,
             s.rss_kib,
+            s.heap_kib,
             s.fds,
             s.threads,
             s.http,
@@ -248,11 +260,12 @@ fn soak_steady_traffic_with_fleet_churn_stays_flat() {
         tally.summary()
     );
     let checks = [
-        ("rss_kib", flatness(&samples, |s| s.rss_kib)),
-        ("fds", flatness(&samples, |s| s.fds)),
-        ("threads", flatness(&samples, |s| s.threads)),
+        ("heap_kib", FLAT, flatness(&samples, FLAT, |s| s.heap_kib)),
+        ("rss_kib", RSS_FLAT, flatness(&samples, RSS_FLAT, |s| s.rss_kib)),
+        ("fds", FLAT, flatness(&samples, FLAT, |s| s.fds)),
+        ("threads", FLAT, flatness(&samples, FLAT, |s| s.threads)),
     ];
-    for (name, (middle, last, ok)) in checks {
+    for (name, _, (middle, last, ok)) in checks {
         let drift = if middle > 0.0 { (last - middle) / middle * 100.0 } else { 0.0 };
         let verdict = match (ok, last < middle * (1.0 - FLAT)) {
             (false, _) => "GREW",
@@ -278,8 +291,9 @@ fn soak_steady_traffic_with_fleet_churn_stays_flat() {
     assert_eq!(tally.http_failed.load(Ordering::Relaxed), 0, "{summary}");
     assert_eq!(tally.dns_tcp_lost.load(Ordering::Relaxed), 0, "{summary}");
     assert_eq!(reload_errors, 0, "{summary}");
-    for (name, (_, _, ok)) in checks {
-        assert!(ok, "{name} grew more than 5%:\n{summary}\n{csv}");
+    assert!(samples.iter().all(|s| s.heap_kib > 0), "no live heap figure in /metrics:\n{csv}");
+    for (name, allowed, (_, _, ok)) in checks {
+        assert!(ok, "{name} grew more than {:.0}%:\n{summary}\n{csv}", allowed * 100.0);
     }
     assert!(unexpected.is_empty(), "unexpected ERROR lines:\n{}", unexpected.join("\n"));
 }
