@@ -42,10 +42,11 @@ def main():
         sys.exit(f"{src}: too few samples")
     minutes = [float(r["elapsed_s"]) / 60 for r in rows]
     rss = [int(r["rss_kib"]) / 1024 for r in rows]
-    # Older CSVs have no heap column.
-    heap = [int(r.get("heap_kib") or 0) / 1024 for r in rows]
+    # Older CSVs lack the heap and tasks columns: their panels are left out.
+    heap = [int(r["heap_kib"]) / 1024 for r in rows] if "heap_kib" in rows[0] else None
     fds = [int(r["fds"]) for r in rows]
     threads = [int(r["threads"]) for r in rows]
+    tasks = [int(r["tasks"]) for r in rows] if "tasks" in rows[0] else None
     reqs = [int(r["http_requests"]) + int(r["dns_tcp_answered"]) for r in rows]
     rate = [0.0] + [
         (reqs[i] - reqs[i - 1]) / max(1e-9, (minutes[i] - minutes[i - 1]) * 60)
@@ -55,14 +56,16 @@ def main():
     reloads = int(rows[-1]["reloads"])
 
     plt = matplotlib()
-    fig, axes = plt.subplots(5, 1, figsize=(7, 7.6), sharex=True)
     series = [
         (rss, "RSS (MiB)"),
         (heap, "live heap (MiB)"),
         (fds, "open fds"),
         (threads, "threads"),
+        (tasks, "runtime tasks"),
         (rate, "HTTP+DNS/TCP req/s"),
     ]
+    series = [(values, label) for values, label in series if values is not None]
+    fig, axes = plt.subplots(len(series), 1, figsize=(7, 1.2 + 1.3 * len(series)), sharex=True)
     third = minutes[len(minutes) // 3]
     for ax, (values, label) in zip(axes, series):
         ax.plot(minutes, values, linewidth=1.2)

@@ -2,7 +2,8 @@
 //! added and removed through the fleet file and SIGHUP, nodes flapping between healthy and
 //! failing), sampled from `/proc` and `/metrics` throughout. After a warm-up third, the median
 //! of the last third of the samples must not exceed the highest sample of the middle third by
-//! more than 5% (or one unit) for live heap bytes, open descriptors and threads, nor by more
+//! more than 5% (or one unit) for live heap bytes, open descriptors, threads and tasks of the
+//! main runtime (`switchyard_runtime_tasks`), nor by more
 //! than 20% for resident memory (a fall is reported, not failed: the allocator giving pages
 //! back after a reload is not a leak); no request may fail and nothing may be logged at ERROR.
 //!
@@ -107,6 +108,7 @@ struct Sample {
     heap_kib: u64,
     fds: u64,
     threads: u64,
+    tasks: u64,
     http: u64,
     http_failed: u64,
     dns_tcp: u64,
@@ -210,6 +212,7 @@ fn soak_steady_traffic_with_fleet_churn_stays_flat() {
                 heap_kib: (metric(&sy, "switchyard_heap_allocated_bytes", &[]) / 1024.0) as u64,
                 fds,
                 threads: status_field(&status, "Threads:"),
+                tasks: metric(&sy, "switchyard_runtime_tasks", &[]) as u64,
                 http: t.http(),
                 http_failed: t.http_failed.load(Ordering::Relaxed),
                 dns_tcp: t.dns_tcp_ok.load(Ordering::Relaxed),
@@ -229,17 +232,18 @@ fn soak_steady_traffic_with_fleet_churn_stays_flat() {
     drop(fleet);
 
     let mut csv = String::from(
-        "elapsed_s,rss_kib,heap_kib,fds,threads,http_requests,http_failed,dns_tcp_answered,dns_tcp_lost,udp_lost,reloads\n",
+        "elapsed_s,rss_kib,heap_kib,fds,threads,tasks,http_requests,http_failed,dns_tcp_answered,dns_tcp_lost,udp_lost,reloads\n",
     );
     for s in &samples {
         let _ = writeln!(
             csv,
-            "{:.1},{},{},{},{},{},{},{},{},{},{}",
+            "{:.1},{},{},{},{},{},{},{},{},{},{},{}",
             s.elapsed_s,
             s.rss_kib,
             s.heap_kib,
             s.fds,
             s.threads,
+            s.tasks,
             s.http,
             s.http_failed,
             s.dns_tcp,
@@ -264,6 +268,7 @@ fn soak_steady_traffic_with_fleet_churn_stays_flat() {
         ("rss_kib", RSS_FLAT, flatness(&samples, RSS_FLAT, |s| s.rss_kib)),
         ("fds", FLAT, flatness(&samples, FLAT, |s| s.fds)),
         ("threads", FLAT, flatness(&samples, FLAT, |s| s.threads)),
+        ("tasks", FLAT, flatness(&samples, FLAT, |s| s.tasks)),
     ];
     for (name, _, (middle, last, ok)) in checks {
         let drift = if middle > 0.0 { (last - middle) / middle * 100.0 } else { 0.0 };
@@ -292,6 +297,7 @@ fn soak_steady_traffic_with_fleet_churn_stays_flat() {
     assert_eq!(tally.dns_tcp_lost.load(Ordering::Relaxed), 0, "{summary}");
     assert_eq!(reload_errors, 0, "{summary}");
     assert!(samples.iter().all(|s| s.heap_kib > 0), "no live heap figure in /metrics:\n{csv}");
+    assert!(samples.iter().all(|s| s.tasks > 0), "no runtime task count in /metrics:\n{csv}");
     for (name, allowed, (_, _, ok)) in checks {
         assert!(ok, "{name} grew more than {:.0}%:\n{summary}\n{csv}", allowed * 100.0);
     }
