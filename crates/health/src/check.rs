@@ -146,7 +146,11 @@ pub struct Check {
     pub(crate) timeout: Option<Duration>,
     pub(crate) cache_interval: Option<Duration>,
     pub(crate) condition: Option<Toggle>,
+    pub(crate) warning: Option<Warning>,
 }
+
+/// Says why a passing check deserves a look, or nothing ([`Check::warn_when`]).
+pub(crate) type Warning = Arc<dyn Fn() -> Option<String> + Send + Sync>;
 
 impl Check {
     /// An asynchronous check. Each evaluation calls `check` and awaits the future under the
@@ -163,6 +167,7 @@ impl Check {
             timeout: None,
             cache_interval: None,
             condition: None,
+            warning: None,
         }
     }
 
@@ -179,6 +184,7 @@ impl Check {
             timeout: None,
             cache_interval: None,
             condition: None,
+            warning: None,
         }
     }
 
@@ -205,6 +211,22 @@ impl Check {
         self
     }
 
+    /// Adds a warning to the check while it passes: `warning` is asked after each passing
+    /// run, and what it returns is shown as a `warn: name: ...` line of the verbose text and
+    /// in the JSON's `warnings` and the check's `warning`. The endpoint still passes, and the
+    /// terse `ok` body stays as it is. For a degraded state that must not take the process
+    /// out of rotation but should be seen: serving a stale copy of a dependency's data.
+    ///
+    /// `warning` runs inline in the request, like an [`Check::immediate`] check: it must not
+    /// block.
+    pub fn warn_when<F>(mut self, warning: F) -> Check
+    where
+        F: Fn() -> Option<String> + Send + Sync + 'static,
+    {
+        self.warning = Some(Arc::new(warning));
+        self
+    }
+
     /// The check's name, as shown in `[+]name ok` and addressed by `/readyz/<name>`.
     pub fn name(&self) -> &str {
         &self.name
@@ -218,6 +240,7 @@ impl fmt::Debug for Check {
             .field("timeout", &self.timeout)
             .field("cache_interval", &self.cache_interval)
             .field("condition", &self.condition.as_ref().map(Toggle::is_on))
+            .field("warns", &self.warning.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -11,7 +11,7 @@ use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use tokio::time::Instant;
 
-use crate::check::{CheckKind, Endpoint, Toggle};
+use crate::check::{CheckKind, Endpoint, Toggle, Warning};
 use crate::error::CheckError;
 use crate::metrics::CheckMetrics;
 
@@ -28,6 +28,8 @@ pub(crate) struct Entry {
     timeout: Duration,
     cache: Option<Cache>,
     pub(crate) condition: Option<Toggle>,
+    /// Asked after a passing run; see [`Check::warn_when`](crate::Check::warn_when).
+    pub(crate) warning: Option<Warning>,
     metrics: CheckMetrics,
     log: LogLimiter,
 }
@@ -69,6 +71,7 @@ impl Entry {
             cache: cache_interval
                 .map(|interval| Cache { interval, state: Mutex::new(CacheState::default()) }),
             condition,
+            warning: None,
             metrics,
             log: LogLimiter::new(config.epoch, config.log_interval),
         }

@@ -10,7 +10,8 @@
 //! - a livez grace period, post-start readiness gates and the `shutdown` check.
 //!
 //! Beyond it: `?format=json`, checks run concurrently each under its own timeout, optional
-//! result caching for expensive checks, rate-limited failure logs through `tracing`,
+//! result caching for expensive checks, warnings on passing checks (`warn: name: ...` under
+//! `?verbose`, [`Check::warn_when`]), rate-limited failure logs through `tracing`,
 //! Prometheus metrics, a runtime [`Heartbeat`], and (feature `grpc`) a `grpc.health.v1`
 //! service that follows readyz.
 //!

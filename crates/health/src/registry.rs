@@ -187,7 +187,7 @@ impl HealthRegistry {
             return Err(RegisterError::Duplicate(name.to_string()));
         }
         let metrics = self.inner.metrics.for_check(&name, |endpoint| endpoints.serves(endpoint));
-        let entry = Arc::new(Entry::new(
+        let mut entry = Entry::new(
             name,
             check.kind,
             check.timeout,
@@ -195,7 +195,9 @@ impl HealthRegistry {
             check.condition,
             metrics,
             &self.inner.config,
-        ));
+        );
+        entry.warning = check.warning;
+        let entry = Arc::new(entry);
         let mut next = Snapshot { by_endpoint: current.by_endpoint.clone() };
         for endpoint in Endpoint::ALL {
             if endpoints.serves(endpoint) {
@@ -288,6 +290,7 @@ impl HealthRegistry {
                     name: entry.name.clone(),
                     status: CheckStatus::Excluded,
                     duration: Duration::ZERO,
+                    warning: None,
                 };
             }
             self.report_one(entry, endpoint, in_grace).await
@@ -379,6 +382,7 @@ impl HealthRegistry {
                 name: entry.name.clone(),
                 status: CheckStatus::Inactive,
                 duration: Duration::ZERO,
+                warning: None,
             };
         }
         if in_grace {
@@ -387,18 +391,16 @@ impl HealthRegistry {
                 name: entry.name.clone(),
                 status: CheckStatus::Passed,
                 duration: Duration::ZERO,
+                warning: None,
             };
         }
         let outcome = entry.run(endpoint).await;
         entry.report_status(endpoint, outcome.result.is_ok());
-        CheckReport {
-            name: entry.name.clone(),
-            status: match outcome.result {
-                Ok(()) => CheckStatus::Passed,
-                Err(err) => CheckStatus::Failed(err),
-            },
-            duration: outcome.duration,
-        }
+        let (status, warning) = match outcome.result {
+            Ok(()) => (CheckStatus::Passed, entry.warning.as_ref().and_then(|warn| warn())),
+            Err(err) => (CheckStatus::Failed(err), None),
+        };
+        CheckReport { name: entry.name.clone(), status, duration: outcome.duration, warning }
     }
 }
 

@@ -91,6 +91,8 @@ pub struct CheckReport {
     pub status: CheckStatus,
     /// How long the run that produced the status took (zero when excluded or not run).
     pub duration: Duration,
+    /// What a passing check warns of ([`Check::warn_when`](crate::Check::warn_when)).
+    pub warning: Option<String>,
 }
 
 /// Whether a report covers a whole endpoint or one check of it.
@@ -209,6 +211,9 @@ impl Report {
             self.write_exclude_warning(&mut body);
             body.push('\n');
         }
+        for (name, warning) in self.check_warnings() {
+            let _ = writeln!(body, "warn: {name}: {warning}");
+        }
         let _ =
             writeln!(body, "{} check {}", self.endpoint, if passed { "passed" } else { "failed" });
         Rendered { status, content_type: TEXT_CONTENT_TYPE, body: Cow::Owned(body) }
@@ -224,6 +229,7 @@ impl Report {
             self.write_exclude_warning(&mut warning);
             warnings.push(warning);
         }
+        warnings.extend(self.check_warnings().map(|(name, warning)| format!("{name}: {warning}")));
         let checks = self
             .checks
             .iter()
@@ -245,6 +251,7 @@ impl Report {
                     name: &check.name,
                     status,
                     error,
+                    warning: check.warning.as_deref(),
                     duration_seconds: check.duration.as_secs_f64(),
                 }
             })
@@ -265,6 +272,11 @@ impl Report {
 
     /// `some health checks cannot be excluded: no matches for "a","b"` (Go's `%q`, joined by
     /// a comma as k8s `formatQuoted` does).
+    /// The passing checks' warnings, by check name.
+    fn check_warnings(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.checks.iter().filter_map(|c| Some((&*c.name, c.warning.as_deref()?)))
+    }
+
     fn write_exclude_warning(&self, out: &mut String) {
         out.push_str("some health checks cannot be excluded: no matches for ");
         for (i, name) in self.unmatched_excludes.iter().enumerate() {
@@ -289,6 +301,8 @@ struct JsonCheck<'a> {
     name: &'a str,
     status: &'static str,
     error: Option<Cow<'a, str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warning: Option<&'a str>,
     duration_seconds: f64,
 }
 

@@ -478,15 +478,20 @@ impl Server {
             stale_gauge,
         };
         let cluster = cluster::spawn(inputs, self.tokens.background.clone());
-        let check = cluster.clone();
+        let (check, warn) = (cluster.clone(), cluster.clone());
+        let stale = |silence: Duration| {
+            format!("inventory stale: no contact with etcd for {}s", silence.as_secs())
+        };
         self.health.register(
             Endpoints::READYZ,
             Check::immediate("etcd-inventory", move || match check.stale_for() {
-                Some(silence) if fail_when_stale => Err(CheckError::new(format!(
-                    "inventory stale: no contact with etcd for {}s",
-                    silence.as_secs()
-                ))),
+                Some(silence) if fail_when_stale => Err(CheckError::new(stale(silence))),
                 _ => Ok(()),
+            })
+            // Passing while stale (the default): said beside the pass, so an operator
+            // reading `/readyz?verbose` sees the last-known-good inventory in use.
+            .warn_when(move || {
+                warn.stale_for().map(|s| format!("{}; serving the last known good", stale(s)))
             }),
         )?;
         Ok(cluster)

@@ -584,6 +584,41 @@ async fn a_conditional_check_counts_only_while_its_toggle_is_on() {
 }
 
 #[tokio::test]
+async fn a_passing_check_shows_its_warning_without_failing_the_endpoint() {
+    let health = HealthRegistry::builder().ping(false).build();
+    let stale = Arc::new(AtomicUsize::new(0));
+    let seen = stale.clone();
+    let check = ok("inventory").warn_when(move || match seen.load(Ordering::Relaxed) {
+        0 => None,
+        s => Some(format!("stale for {s}s")),
+    });
+    health.register(Endpoints::READYZ, check).unwrap();
+    health.register(Endpoints::READYZ, ok("config")).unwrap();
+
+    let fresh = health.respond("/readyz", Some("verbose")).await;
+    assert_eq!(fresh.body, "[+]inventory ok\n[+]config ok\nreadyz check passed\n");
+
+    stale.store(42, Ordering::Relaxed);
+    let verbose = health.respond("/readyz", Some("verbose")).await;
+    assert_eq!(
+        (verbose.status, &*verbose.body),
+        (
+            200,
+            "[+]inventory ok\n[+]config ok\nwarn: inventory: stale for 42s\nreadyz check passed\n"
+        )
+    );
+    // The terse answer load balancers read is unchanged.
+    let terse = health.respond("/readyz", None).await;
+    assert_eq!((terse.status, &*terse.body), (200, "ok"));
+    let json = health.respond("/readyz", Some("format=json")).await;
+    let v: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+    assert_eq!(v["status"], "passed", "{v}");
+    assert_eq!(v["warnings"], serde_json::json!(["inventory: stale for 42s"]), "{v}");
+    assert_eq!(v["checks"][0]["warning"], "stale for 42s", "{v}");
+    assert!(v["checks"][1].get("warning").is_none(), "{v}");
+}
+
+#[tokio::test]
 async fn a_shard_gate_names_the_parts_not_loaded_and_the_loaded_ones() {
     let health = HealthRegistry::builder().ping(false).build();
     let services = health.shard_gate("services").unwrap();

@@ -454,6 +454,14 @@ fn an_etcd_outage_costs_no_answer_and_a_restart_serves_from_the_cache() {
     });
     assert_eq!(get(sy.admin, "/readyz", &[]).status, 200, "etcd blinking never fails readiness");
     assert_eq!(metric(&sy, "switchyard_inventory_stale"), 1.0);
+    let verbose = get(sy.admin, "/readyz?verbose", &[]);
+    assert_eq!(verbose.status, 200, "{}", verbose.body);
+    assert!(verbose.body.contains("[+]etcd-inventory ok\n"), "{}", verbose.body);
+    assert!(
+        verbose.body.contains("warn: etcd-inventory: inventory stale: no contact with etcd for "),
+        "staleness is said on the passing readiness: {}",
+        verbose.body
+    );
 
     // An instance started during the outage serves from its cache file.
     let cache = std::fs::read(sy.path("cache.json")).unwrap();
@@ -490,4 +498,6 @@ fn an_etcd_outage_costs_no_answer_and_a_restart_serves_from_the_cache() {
     assert_eq!(failed, 0);
     assert!(ok > 1000, "the loop ran throughout: {ok}");
     assert_eq!(sy.json("/api/v1/cluster").1["stale"], false);
+    let verbose = get(sy.admin, "/readyz?verbose", &[]).body;
+    assert!(!verbose.contains("warn:"), "no warning once etcd answers again: {verbose}");
 }
