@@ -2,11 +2,11 @@
 # Runs every benchmark side by side with its reference and prints the results, section by
 # section, then one summary table of the headline lines. The machine is shared and noisy:
 # each section reports medians or ratios measured in one run.
-# Usage: scripts/bench.sh [SECTION...]   (sections: coldstart readyz route health snmp probe http tls dns telemetry etcd)
+# Usage: scripts/bench.sh [SECTION...]   (sections: coldstart readyz route health snmp probe http tls dns replay telemetry etcd)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 sections=("$@")
-[ ${#sections[@]} -eq 0 ] && sections=(coldstart readyz route health snmp probe http tls dns telemetry etcd)
+[ ${#sections[@]} -eq 0 ] && sections=(coldstart readyz route health snmp probe http tls dns replay telemetry etcd)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 
@@ -32,6 +32,7 @@ for s in "${sections[@]}"; do
     http) run http bench/http/run.sh ;;
     tls) run tls bench/tls/run.sh ;;
     dns) run dns bench/dns/run.sh ;;
+    replay) run replay bench/replay/run.sh ;;
     # Set BASE_BIN to a build of the commit before tracing for the base column.
     telemetry) run telemetry bench/telemetry/run.sh ;;
     etcd) run etcd bench/etcd/run.sh ;;
