@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::ProbeError;
+use crate::health::HealthPolicy;
 use crate::kind::{agent, dns, grpc, http, snmp, tcp, tls};
 use crate::outcome::{FailureCause, ProbeOutcome, Verdict};
 use crate::spec::{Check, ProbeSpec};
@@ -16,6 +17,8 @@ use crate::spec::{Check, ProbeSpec};
 #[derive(Debug)]
 pub struct CompiledProbe {
     spec: Arc<ProbeSpec>,
+    /// The spec's thresholds and intervals, shared by the health of every node it probes.
+    policy: Arc<HealthPolicy>,
     kind: Kind,
     agent: Option<agent::CompiledAgent>,
     /// The SNMP reading beside the main check.
@@ -83,12 +86,18 @@ impl CompiledProbe {
         };
         let agent = spec.agent.as_ref().map(agent::CompiledAgent::new);
         let snmp = spec.snmp.as_ref().map(snmp::CompiledSnmp::new).transpose()?;
-        Ok(CompiledProbe { spec, kind, agent, snmp })
+        let policy = Arc::new(HealthPolicy::from_spec(&spec));
+        Ok(CompiledProbe { spec, policy, kind, agent, snmp })
     }
 
     /// The spec this was compiled from.
     pub fn spec(&self) -> &Arc<ProbeSpec> {
         &self.spec
+    }
+
+    /// The health policy the spec sets.
+    pub fn policy(&self) -> &Arc<HealthPolicy> {
+        &self.policy
     }
 
     /// Runs one probe against `addr`. Never takes longer than `timeout_ms` (plus scheduling

@@ -137,7 +137,7 @@ impl EngineConfig {
 }
 
 /// What the rest of the system needs to know about one node.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ProbeStatus {
     /// Address probed.
     pub addr: SocketAddr,
@@ -171,9 +171,91 @@ pub struct HealthSnapshot {
     /// Increases with every publication.
     pub version: u64,
     /// Per-node status.
-    pub nodes: HashMap<NodeId, ProbeStatus>,
+    pub nodes: NodeStatuses,
     /// Nodes that finished at least one probe.
     pub probed_nodes: usize,
+}
+
+/// The status of every node, by id, in id order.
+///
+/// The engine publishes a snapshot every time some status changes (at most every
+/// `publish_debounce_ms`), and readers hold on to older ones for a while, so a snapshot is
+/// made to be small and quick to make: a dense vector of statuses beside the list of ids,
+/// which is shared by every snapshot until nodes come or go. A hash map per snapshot would
+/// hold each id again and twice the room it fills.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeStatuses {
+    ids: Arc<[NodeId]>,
+    statuses: Vec<ProbeStatus>,
+}
+
+impl Default for NodeStatuses {
+    fn default() -> Self {
+        NodeStatuses { ids: Arc::from([]), statuses: Vec::new() }
+    }
+}
+
+impl NodeStatuses {
+    /// `statuses[i]` is the status of `ids[i]`; `ids` is sorted.
+    pub(crate) fn new(ids: Arc<[NodeId]>, statuses: Vec<ProbeStatus>) -> Self {
+        debug_assert_eq!(ids.len(), statuses.len());
+        debug_assert!(ids.is_sorted());
+        NodeStatuses { ids, statuses }
+    }
+
+    /// The status of node `id`.
+    pub fn get(&self, id: &str) -> Option<&ProbeStatus> {
+        let i = self.ids.binary_search_by(|n| (**n).cmp(id)).ok()?;
+        self.statuses.get(i)
+    }
+
+    /// Whether node `id` is known.
+    pub fn contains_key(&self, id: &str) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.statuses.len()
+    }
+
+    /// No nodes.
+    pub fn is_empty(&self) -> bool {
+        self.statuses.is_empty()
+    }
+
+    /// Every node with its status, in id order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&NodeId, &ProbeStatus)> {
+        self.ids.iter().zip(self.statuses.iter())
+    }
+
+    /// Every node id, in order.
+    pub fn keys(&self) -> impl ExactSizeIterator<Item = &NodeId> {
+        self.ids.iter()
+    }
+
+    /// Every status, in id order.
+    pub fn values(&self) -> impl ExactSizeIterator<Item = &ProbeStatus> {
+        self.statuses.iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a NodeStatuses {
+    type Item = (&'a NodeId, &'a ProbeStatus);
+    type IntoIter = std::iter::Zip<std::slice::Iter<'a, NodeId>, std::slice::Iter<'a, ProbeStatus>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.ids.iter().zip(self.statuses.iter())
+    }
+}
+
+impl std::ops::Index<&str> for NodeStatuses {
+    type Output = ProbeStatus;
+
+    /// The status of node `id`; panics when there is none, like a map's index.
+    fn index(&self, id: &str) -> &ProbeStatus {
+        self.get(id).unwrap_or_else(|| panic!("no node {id:?} in the snapshot"))
+    }
 }
 
 impl HealthSnapshot {

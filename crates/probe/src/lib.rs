@@ -32,8 +32,8 @@ pub mod warm;
 pub use compiled::{CompiledProbe, ConnState};
 pub use config::ProbeConfig;
 pub use engine::{
-    EngineConfig, EngineHandle, HealthSnapshot, NodeDetail, NodeId, ProbeEngine, ProbeStatus,
-    RoundObserver, RoundReport, Rounds, Target,
+    EngineConfig, EngineHandle, HealthSnapshot, NodeDetail, NodeId, NodeStatuses, ProbeEngine,
+    ProbeStatus, RoundObserver, RoundReport, Rounds, Target,
 };
 pub use error::ProbeError;
 pub use health::{HealthTracker, StateChange, Transition};

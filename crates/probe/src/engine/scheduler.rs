@@ -21,11 +21,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{
-    Command, EngineConfig, HealthSnapshot, LATENESS_BUCKETS_MS, NodeDetail, NodeId, ProbeStatus,
-    RoundReport, Shared, Target,
+    Command, EngineConfig, HealthSnapshot, LATENESS_BUCKETS_MS, NodeDetail, NodeId, NodeStatuses,
+    ProbeStatus, RoundReport, Shared, Target,
 };
 use crate::compiled::{CompiledProbe, ConnState};
-use crate::health::{HealthPolicy, HealthTracker, jittered};
+use crate::health::{HealthTracker, jittered};
 use crate::outcome::{FailureCause, ProbeOutcome};
 use crate::{AdminState, HealthState};
 
@@ -43,7 +43,31 @@ struct Node {
     timer_seq: u64,
     generation: u64,
     operator: AdminState,
-    last: Option<ProbeOutcome>,
+    /// What the last probe found beyond the verdict.
+    last: LastProbe,
+    /// [`digest`] of the status as last published (or about to be): 8 bytes a node where a
+    /// copy of the status would take a hundred.
+    published: u64,
+}
+
+/// The parts of the last probe's outcome that the status shows.
+#[derive(Debug, Clone, Copy, Default)]
+struct LastProbe {
+    cause: Option<FailureCause>,
+    degraded_by: Option<crate::outcome::DegradedCause>,
+    utilization: Option<f64>,
+    load_average: Option<f64>,
+}
+
+impl LastProbe {
+    fn of(o: &ProbeOutcome) -> Self {
+        LastProbe {
+            cause: o.cause,
+            degraded_by: o.degraded_by,
+            utilization: o.utilization,
+            load_average: o.load_average,
+        }
+    }
 }
 
 struct Done {
@@ -71,7 +95,11 @@ struct Scheduler {
     done_tx: mpsc::Sender<Done>,
     shared: Arc<Shared>,
     tracker: TaskTracker,
-    statuses: HashMap<NodeId, ProbeStatus>,
+    /// The order snapshots list nodes in (by id), and each one's slot; rebuilt when nodes
+    /// come or go, shared by every snapshot until then.
+    order: Arc<[NodeId]>,
+    order_slots: Vec<usize>,
+    order_stale: bool,
     counts: [i64; 4],
     probed: usize,
     dirty: bool,
@@ -101,7 +129,9 @@ pub(super) async fn run(
         done_tx,
         shared,
         tracker: TaskTracker::new(),
-        statuses: HashMap::new(),
+        order: Arc::from([]),
+        order_slots: Vec::new(),
+        order_stale: true,
         counts: [0; 4],
         probed: 0,
         dirty: true,
@@ -220,21 +250,7 @@ impl Scheduler {
     }
 
     fn status_of(node: &Node) -> ProbeStatus {
-        let h = &node.health;
-        ProbeStatus {
-            addr: node.target.addr,
-            state: h.effective(),
-            observed: h.observed(),
-            operator: node.operator,
-            weight_percent: h.weight_percent(),
-            agent: h.agent(),
-            latency_ewma_ms: h.latency_ewma_ms(),
-            last_cause: node.last.as_ref().and_then(|o| o.cause),
-            degraded_by: node.last.as_ref().and_then(|o| o.degraded_by),
-            utilization: node.last.as_ref().and_then(|o| o.utilization),
-            load_average: node.last.as_ref().and_then(|o| o.load_average),
-            probed: h.probes() > 0,
-        }
+        status(node.target.addr, &node.health, node.operator, &node.last)
     }
 
     fn count(&mut self, state: HealthState, delta: i64) {
@@ -263,7 +279,7 @@ impl Scheduler {
                 // Another endpoint: its health starts over, its connections go.
                 let before = node.health.effective();
                 let was_probed = node.health.probes() > 0;
-                node.health = HealthTracker::new(HealthPolicy::from_spec(&target.spec));
+                node.health = HealthTracker::new(compiled.policy().clone());
                 node.conn = Some(ConnState::default());
                 if let Some(t) = node.in_flight.take() {
                     t.abort();
@@ -294,7 +310,7 @@ impl Scheduler {
                 // old TLS settings, an SNMP session with old credentials or port). A probe
                 // still running under the old spec is dropped; its result would judge the
                 // node by rules that no longer apply.
-                node.health.set_policy(HealthPolicy::from_spec(&target.spec));
+                node.health.set_policy(compiled.policy().clone());
                 if let Some(t) = node.in_flight.take() {
                     t.abort();
                 }
@@ -316,13 +332,14 @@ impl Scheduler {
             self.refresh_status(slot);
             return;
         }
-        let policy = HealthPolicy::from_spec(&target.spec);
-        let health = HealthTracker::new(policy);
+        let health = HealthTracker::new(compiled.policy().clone());
         let first = self.start_spread(target.spec.interval());
         let generation = self.next_generation;
         self.next_generation += 1;
         let state = health.effective();
         let gate = self.acquire_gate(target.addr);
+        let published =
+            digest(&status(target.addr, &health, AdminState::Enabled, &LastProbe::default()));
         let node = Node {
             target,
             compiled,
@@ -333,10 +350,12 @@ impl Scheduler {
             timer_seq: 0,
             generation,
             operator: AdminState::Enabled,
-            last: None,
+            last: LastProbe::default(),
+            published,
         };
         let id = node.target.id.clone();
         let slot = self.alloc(node);
+        self.order_stale = true;
         self.config.metrics.node_state(&id, Some(state));
         self.ids.insert(id, slot);
         self.shared.nodes.store(self.ids.len() as u64, Ordering::Relaxed);
@@ -388,7 +407,7 @@ impl Scheduler {
         self.count(node.health.effective(), -1);
         self.config.metrics.node_state(id, None);
         self.free.push(slot);
-        self.statuses.remove(id);
+        self.order_stale = true;
         self.shared.nodes.store(self.ids.len() as u64, Ordering::Relaxed);
         self.shared.probed.store(self.probed as u64, Ordering::Relaxed);
         self.mark_dirty();
@@ -415,7 +434,7 @@ impl Scheduler {
                     self.ids.get(&id).and_then(|&s| self.slots[s].as_ref()).map(|n| NodeDetail {
                         target: n.target.clone(),
                         status: Self::status_of(n),
-                        history: n.health.history().copied().collect(),
+                        history: n.health.history().collect(),
                         probes: n.health.probes(),
                         transitions: n.health.transitions(),
                         state_changes: n.health.state_changes().copied().collect(),
@@ -545,7 +564,7 @@ impl Scheduler {
             before,
             after: node.health.effective(),
         });
-        node.last = Some(done.outcome);
+        node.last = LastProbe::of(&done.outcome);
         let interval = jittered(node.health.next_interval(), jitter(node), rand::rng().random());
         let due = (done.started + interval).max(now);
         let after = node.health.effective();
@@ -566,23 +585,12 @@ impl Scheduler {
     /// Updates the published status of a node; marks the snapshot dirty when something other
     /// than the latency estimate changed.
     fn refresh_status(&mut self, slot: usize) {
-        let Some(node) = self.slots[slot].as_ref() else { return };
-        let status = Self::status_of(node);
-        let id = &node.target.id;
-        let changed = match self.statuses.get_mut(id) {
-            Some(old) => {
-                let differs =
-                    ProbeStatus { latency_ewma_ms: status.latency_ewma_ms, ..old.clone() }
-                        != status;
-                *old = status;
-                differs
-            }
-            None => {
-                self.statuses.insert(id.clone(), status);
-                true
-            }
-        };
-        if changed {
+        let Some(node) = self.slots[slot].as_mut() else { return };
+        let now = digest(&Self::status_of(node));
+        let differs = now != node.published;
+        node.published = now;
+        // A node that has just come is published whatever its status.
+        if differs || self.order_stale {
             self.mark_dirty();
         }
     }
@@ -590,13 +598,78 @@ impl Scheduler {
     fn publish(&mut self) {
         self.dirty = false;
         self.version += 1;
+        if self.order_stale {
+            let mut order: Vec<(NodeId, usize)> = self
+                .slots
+                .iter()
+                .enumerate()
+                .filter_map(|(i, n)| Some((n.as_ref()?.target.id.clone(), i)))
+                .collect();
+            order.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            self.order_slots = order.iter().map(|(_, slot)| *slot).collect();
+            self.order = order.into_iter().map(|(id, _)| id).collect();
+            self.order_stale = false;
+        }
+        // Every slot of the order holds a node: any removal made the order stale above.
+        let statuses = self
+            .order_slots
+            .iter()
+            .filter_map(|&slot| Some(Self::status_of(self.slots[slot].as_ref()?)));
         let snap = HealthSnapshot {
             version: self.version,
-            nodes: self.statuses.clone(),
+            nodes: NodeStatuses::new(self.order.clone(), statuses.collect()),
             probed_nodes: self.probed,
         };
         self.snapshot.send_replace(Arc::new(snap));
     }
+}
+
+/// What a node's status says, from its parts (a node being built has no `Node` yet).
+fn status(
+    addr: SocketAddr,
+    h: &HealthTracker,
+    operator: AdminState,
+    last: &LastProbe,
+) -> ProbeStatus {
+    ProbeStatus {
+        addr,
+        state: h.effective(),
+        observed: h.observed(),
+        operator,
+        weight_percent: h.weight_percent(),
+        agent: h.agent(),
+        latency_ewma_ms: h.latency_ewma_ms(),
+        last_cause: last.cause,
+        degraded_by: last.degraded_by,
+        utilization: last.utilization,
+        load_average: last.load_average,
+        probed: h.probes() > 0,
+    }
+}
+
+/// A digest of everything in a status but the latency average, which moves with every
+/// probe and is not by itself a reason to publish.
+fn digest(s: &ProbeStatus) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    let ProbeStatus {
+        addr,
+        state,
+        observed,
+        operator,
+        weight_percent,
+        agent,
+        latency_ewma_ms: _,
+        last_cause,
+        degraded_by,
+        utilization,
+        load_average,
+        probed,
+    } = s;
+    (addr, state, observed, operator, weight_percent, agent).hash(&mut h);
+    (last_cause, degraded_by, probed).hash(&mut h);
+    (utilization.map(f64::to_bits), load_average.map(f64::to_bits)).hash(&mut h);
+    h.finish()
 }
 
 fn bump(

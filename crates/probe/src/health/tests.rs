@@ -246,3 +246,43 @@ fn the_history_keeps_each_probes_utilization_reading() {
     let utilization: Vec<_> = h.history().map(|r| r.utilization).collect();
     assert_eq!(utilization, [Some(0.25), None]);
 }
+
+#[test]
+fn the_history_gives_back_each_record_as_it_was_observed() {
+    let t0 = Instant::now();
+    let mut h = HealthTracker::new(policy());
+    // RCODE 0 is a status like any other; a failure has none.
+    let mut noerror = ok();
+    noerror.status = Some(0);
+    noerror.tier = Tier::L3Service;
+    noerror.phases.total = Duration::from_micros(1_234_567);
+    noerror.utilization = Some(0.5);
+    h.observe(t0, &noerror);
+    let t1 = t0 + Duration::from_millis(2_500);
+    h.observe(t1, &fail());
+    let records: Vec<ProbeRecord> = h.history().collect();
+    assert_eq!(
+        records,
+        [
+            ProbeRecord {
+                at: t0,
+                verdict: Verdict::Pass,
+                tier: Tier::L3Service,
+                cause: None,
+                status: Some(0),
+                latency: Duration::from_micros(1_234_567),
+                utilization: Some(0.5),
+            },
+            ProbeRecord {
+                at: t1,
+                verdict: Verdict::Fail,
+                tier: Tier::None,
+                cause: Some(FailureCause::Refused),
+                status: None,
+                latency: Duration::ZERO,
+                utilization: None,
+            },
+        ]
+    );
+    assert_eq!(size_of::<PackedRecord>(), 24);
+}

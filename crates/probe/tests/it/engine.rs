@@ -139,6 +139,11 @@ async fn replace_all_is_a_diff_that_keeps_untouched_nodes() {
         s.nodes.len() == 5 && s.probed_nodes == 5 && !s.nodes.contains_key("n0")
     })
     .await;
+    // The snapshot lists the nodes in id order, each with its own status.
+    let snapshot = engine.snapshot();
+    let listed: Vec<_> = snapshot.nodes.iter().map(|(id, st)| (id.to_string(), st.addr)).collect();
+    let expected: Vec<_> = all[1..].iter().map(|t| (t.id.to_string(), t.addr)).collect();
+    assert_eq!(listed, expected);
     let kept_after = engine.node_detail(&id("n1")).await.unwrap().unwrap();
     assert!(kept_after.probes >= kept_before.probes, "history kept");
     assert_eq!(fleet.node(1).connections(), 1, "pooled connection kept across replace_all");
@@ -153,6 +158,11 @@ async fn replace_all_is_a_diff_that_keeps_untouched_nodes() {
     assert_eq!(fleet.node(3).connections(), 1);
     assert!(engine.remove(&id("n5")).await.unwrap());
     assert!(!engine.remove(&id("n5")).await.unwrap());
+    wait_for(&engine, "n5 gone", |s| s.nodes.len() == 4).await;
+    let snapshot = engine.snapshot();
+    assert_eq!(snapshot.nodes.get("n5"), None);
+    assert_eq!(snapshot.nodes["n2"].addr, fleet.addrs()[0], "the moved node's own status");
+    assert_eq!(snapshot.nodes["n4"].addr, fleet.addrs()[4]);
     engine.shutdown().await;
 }
 
