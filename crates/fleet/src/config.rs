@@ -2,11 +2,12 @@
 //! the GeoIP database come from, and its validation.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use switchyard_config::document::{elements, section};
 use switchyard_config::{Problem, Problems};
-use switchyard_route::FleetSpec;
+use switchyard_route::{FleetSpec, NodeSpec};
 
 use crate::etcd::EtcdConfig;
 
@@ -130,7 +131,8 @@ pub(crate) fn take_fleet(
         }
     };
     let (nodes, zones, services) = (array("nodes"), array("zones"), array("services"));
-    let nodes = elements(nodes, &format!("{prefix}nodes"), problems);
+    let nodes = elements::<NodeSpec>(nodes, &format!("{prefix}nodes"), problems)
+        .map(|nodes| nodes.into_iter().map(Arc::new).collect());
     let zones = elements(zones, &format!("{prefix}zones"), problems);
     let services = elements(services, &format!("{prefix}services"), problems);
     Some(FleetSpec { nodes: nodes?, zones: zones?, services: services? })

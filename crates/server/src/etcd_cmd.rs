@@ -4,6 +4,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -163,7 +164,7 @@ async fn export(admin: &mut EtcdAdmin, coverage_out: Option<&Path>) -> anyhow::R
     // Operator states become the nodes' `admin`, so a file-mode instance behaves the same.
     for n in &mut exported.spec.nodes {
         if let Some(&state) = exported.operator.get(&n.id) {
-            n.admin = state;
+            Arc::make_mut(n).admin = state;
         }
     }
     let mut inventory = toml::Table::new();

@@ -16,6 +16,7 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use serde_json::{Map, Value};
@@ -318,6 +319,7 @@ pub fn convert(doc: &Value, coverage: Option<&Coverage>) -> Result<Imported, Str
             services.push(svc);
         }
     }
+    let nodes = nodes.into_iter().map(Arc::new).collect();
     out.spec = FleetSpec { nodes, zones, services };
 
     if let Some(cov) = coverage {

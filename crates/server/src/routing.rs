@@ -239,11 +239,14 @@ fn build(
     let table = if overrides.is_empty() && inventory.operator.is_empty() {
         RoutingTable::build(&inventory.spec, &inventory.coverage, inventory.geo.as_ref(), health)?
     } else {
+        // The nodes are shared with the inventory: only those whose state changes are copied.
         let mut spec = (*inventory.spec).clone();
         for node in &mut spec.nodes {
             let state = overrides.get(&node.id).or_else(|| inventory.operator.get(&node.id));
-            if let Some(state) = state {
-                node.admin = *state;
+            if let Some(&state) = state
+                && node.admin != state
+            {
+                Arc::make_mut(node).admin = state;
             }
         }
         RoutingTable::build(&spec, &inventory.coverage, inventory.geo.as_ref(), health)?

@@ -54,16 +54,18 @@ struct OperatorValue {
     admin: AdminState,
 }
 
-/// The latest parse of a key: its last good value and the problem of the latest value, if
-/// that one did not parse.
+/// The latest parse of a key: its last good value, the problem of the latest value if that
+/// one did not parse, and the revision of the latest value.
 #[derive(Debug, Clone)]
 struct Slot<T> {
     good: Option<T>,
     problem: Option<String>,
+    revision: i64,
 }
 
 impl<T> Slot<T> {
-    fn update(&mut self, parsed: Result<T, String>) {
+    fn update(&mut self, parsed: Result<T, String>, revision: i64) {
+        self.revision = revision;
         match parsed {
             Ok(v) => {
                 self.good = Some(v);
@@ -72,11 +74,18 @@ impl<T> Slot<T> {
             Err(e) => self.problem = Some(e),
         }
     }
+
+    /// The revision to record the good value at in the cache: its own when it is the latest
+    /// value, none (0) when a later value did not parse, so that the later value is read
+    /// and reported again once etcd answers.
+    fn cache_revision(&self) -> i64 {
+        if self.problem.is_some() { 0 } else { self.revision }
+    }
 }
 
 impl<T> Default for Slot<T> {
     fn default() -> Self {
-        Self { good: None, problem: None }
+        Self { good: None, problem: None, revision: 0 }
     }
 }
 
@@ -99,10 +108,14 @@ pub struct State {
     revision: i64,
     /// Highest revision of an inventory key applied (writes and deletes).
     inventory_revision: i64,
-    /// Revision of every key but the verdicts (those keep theirs beside them).
+    /// Revision of the keys without a family of their own (coverage, maintenance, keys
+    /// outside the layout); the families (nodes, verdicts, ...) keep theirs in their slots,
+    /// so a large fleet pays for its ids once.
     revisions: BTreeMap<String, i64>,
-    raw: BTreeMap<String, Vec<u8>>,
-    nodes: BTreeMap<String, Slot<NodeSpec>>,
+    /// The coverage document that is in force, as written, for the cache.
+    coverage_raw: Option<Arc<[u8]>>,
+    /// Shared with `in_force`: a node that did not change is held once.
+    nodes: BTreeMap<String, Slot<Arc<NodeSpec>>>,
     zones: BTreeMap<String, Slot<ZoneSpec>>,
     services: BTreeMap<String, Slot<ServiceSpec>>,
     coverage: Slot<Arc<CoverageZones>>,
@@ -124,17 +137,16 @@ pub struct State {
     cluster_dirty: bool,
 }
 
-/// One prober's verdict on a node and the revision of its key.
+/// One prober's verdict on a node.
 #[derive(Debug)]
 struct VerdictSlot {
     instance: Arc<str>,
-    revision: i64,
     slot: Slot<Verdict>,
 }
 
 #[derive(Debug, Default)]
 struct InForce {
-    nodes: BTreeMap<String, NodeSpec>,
+    nodes: BTreeMap<String, Arc<NodeSpec>>,
     zones: BTreeMap<String, ZoneSpec>,
     services: BTreeMap<String, ServiceSpec>,
 }
@@ -148,7 +160,7 @@ impl State {
             revision: 0,
             inventory_revision: 0,
             revisions: BTreeMap::new(),
-            raw: BTreeMap::new(),
+            coverage_raw: None,
             nodes: BTreeMap::new(),
             zones: BTreeMap::new(),
             services: BTreeMap::new(),
@@ -202,16 +214,8 @@ impl State {
     /// keys changed.
     pub fn apply_snapshot(&mut self, kvs: Vec<(String, Vec<u8>, i64)>, revision: i64) -> usize {
         let listed: BTreeSet<&str> = kvs.iter().map(|(k, _, _)| k.as_str()).collect();
-        let mut gone: Vec<String> =
-            self.revisions.keys().filter(|k| !listed.contains(k.as_str())).cloned().collect();
-        for (node, list) in &self.verdicts {
-            for v in list {
-                let key = rel::verdict(node, &v.instance);
-                if !listed.contains(key.as_str()) {
-                    gone.push(key);
-                }
-            }
-        }
+        let gone: Vec<String> =
+            self.known_keys().into_iter().filter(|k| !listed.contains(k.as_str())).collect();
         let mut changed = 0;
         for key in gone {
             self.set(&key, None, revision);
@@ -227,33 +231,50 @@ impl State {
         changed
     }
 
+    /// Every key applied, relative to the prefix.
+    fn known_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.revisions.keys().cloned().collect();
+        keys.extend(self.nodes.keys().map(|id| rel::node(id)));
+        keys.extend(self.zones.keys().map(|name| rel::zone(name)));
+        keys.extend(self.services.keys().map(|name| rel::service(name)));
+        keys.extend(self.operator.keys().map(|id| rel::operator(id)));
+        keys.extend(self.members.keys().map(|id| rel::member(id)));
+        for (node, list) in &self.verdicts {
+            keys.extend(list.iter().map(|v| rel::verdict(node, &v.instance)));
+        }
+        keys
+    }
+
     /// The revision of the key `rel` as applied, if it exists.
     fn revision_of(&self, rel: &str) -> Option<i64> {
         match Key::parse(rel) {
+            Key::Node(id) => self.nodes.get(id).map(|s| s.revision),
+            Key::Zone(name) => self.zones.get(name).map(|s| s.revision),
+            Key::Service(name) => self.services.get(name).map(|s| s.revision),
+            Key::Operator(id) => self.operator.get(id).map(|s| s.revision),
+            Key::Member(id) => self.members.get(id).map(|s| s.revision),
             Key::Verdict { node, instance } => self
                 .verdicts
                 .get(node)?
                 .iter()
                 .find(|v| &*v.instance == instance)
-                .map(|v| v.revision),
-            _ => self.revisions.get(rel).copied(),
+                .map(|v| v.slot.revision),
+            Key::Coverage | Key::MaintenanceAll | Key::MaintenanceOf(_) | Key::Other(_) => {
+                self.revisions.get(rel).copied()
+            }
         }
     }
 
     fn set(&mut self, rel: &str, value: Option<Vec<u8>>, revision: i64) {
         let key = Key::parse(rel);
-        let verdict = matches!(key, Key::Verdict { .. });
-        match &value {
-            Some(_) if verdict => {}
-            Some(v) => {
+        if matches!(
+            key,
+            Key::Coverage | Key::MaintenanceAll | Key::MaintenanceOf(_) | Key::Other(_)
+        ) {
+            if value.is_some() {
                 self.revisions.insert(rel.to_owned(), revision);
-                if key.is_inventory() {
-                    self.raw.insert(rel.to_owned(), v.clone());
-                }
-            }
-            None => {
+            } else {
                 self.revisions.remove(rel);
-                self.raw.remove(rel);
             }
         }
         if key.is_inventory() {
@@ -264,28 +285,41 @@ impl State {
         }
         let bytes = value.as_deref();
         match key {
-            Key::Node(id) => slot(&mut self.nodes, id, bytes, |b| parse_named(b, "id", id)),
-            Key::Zone(name) => slot(&mut self.zones, name, bytes, |b| parse_named(b, "name", name)),
+            Key::Node(id) => slot(&mut self.nodes, id, bytes, revision, |b| {
+                parse_named(b, "id", id).map(Arc::new)
+            }),
+            Key::Zone(name) => {
+                slot(&mut self.zones, name, bytes, revision, |b| parse_named(b, "name", name))
+            }
             Key::Service(name) => {
-                slot(&mut self.services, name, bytes, |b| parse_named(b, "name", name))
+                slot(&mut self.services, name, bytes, revision, |b| parse_named(b, "name", name))
             }
             Key::Coverage => match bytes {
-                None => self.coverage = Slot::default(),
-                Some(b) => self.coverage.update(parse_coverage(b)),
+                None => {
+                    self.coverage = Slot::default();
+                    self.coverage_raw = None;
+                }
+                Some(b) => {
+                    let parsed = parse_coverage(b);
+                    if parsed.is_ok() {
+                        self.coverage_raw = Some(Arc::from(b));
+                    }
+                    self.coverage.update(parsed, revision);
+                }
             },
-            Key::Operator(id) => {
-                slot(&mut self.operator, id, bytes, |b| json::<OperatorValue>(b).map(|o| o.admin))
-            }
+            Key::Operator(id) => slot(&mut self.operator, id, bytes, revision, |b| {
+                json::<OperatorValue>(b).map(|o| o.admin)
+            }),
             Key::MaintenanceAll => match bytes {
                 None => self.maintenance_all = Slot::default(),
-                Some(b) => self.maintenance_all.update(json(b)),
+                Some(b) => self.maintenance_all.update(json(b), revision),
             },
             Key::MaintenanceOf(inst) if inst == self.instance => match bytes {
                 None => self.maintenance_this = Slot::default(),
-                Some(b) => self.maintenance_this.update(json(b)),
+                Some(b) => self.maintenance_this.update(json(b), revision),
             },
             Key::MaintenanceOf(_) => {}
-            Key::Member(inst) => slot(&mut self.members, inst, bytes, json::<Member>),
+            Key::Member(inst) => slot(&mut self.members, inst, bytes, revision, json::<Member>),
             Key::Verdict { node, instance } => match bytes {
                 None => {
                     if let Some(list) = self.verdicts.get_mut(node) {
@@ -301,10 +335,7 @@ impl State {
                     }
                     let Some(list) = self.verdicts.get_mut(node) else { return };
                     match list.binary_search_by(|v| (*v.instance).cmp(instance)) {
-                        Ok(i) => {
-                            list[i].revision = revision;
-                            list[i].slot.update(json(b));
-                        }
+                        Ok(i) => list[i].slot.update(json(b), revision),
                         Err(i) => {
                             let id = match self.instances.get(instance) {
                                 Some(id) => id.clone(),
@@ -315,10 +346,10 @@ impl State {
                                 }
                             };
                             let mut slot = Slot::default();
-                            slot.update(json(b));
+                            slot.update(json(b), revision);
                             // A node has a handful of probers: no room kept for more.
                             list.reserve_exact(1);
-                            list.insert(i, VerdictSlot { instance: id, revision, slot });
+                            list.insert(i, VerdictSlot { instance: id, slot });
                         }
                     }
                 }
@@ -348,18 +379,30 @@ impl State {
     pub fn assemble(&mut self) -> Assembled {
         self.inventory_dirty = false;
         self.assembly_problems.clear();
-        let mut nodes: BTreeMap<String, NodeSpec> = good(&self.nodes);
+        let mut nodes: BTreeMap<String, Arc<NodeSpec>> = good(&self.nodes);
         let mut zones: BTreeMap<String, ZoneSpec> = good(&self.zones);
         let mut services: BTreeMap<String, ServiceSpec> = good(&self.services);
+        let spec_of = |nodes: &BTreeMap<String, Arc<NodeSpec>>,
+                       zones: &BTreeMap<String, ZoneSpec>,
+                       services: &BTreeMap<String, ServiceSpec>| FleetSpec {
+            nodes: nodes.values().cloned().collect(),
+            zones: zones.values().cloned().collect(),
+            services: services.values().cloned().collect(),
+        };
         // Each round takes out (or reverts) what the validation blames; a zone taken out can
-        // only make its nodes fail in the next round, so a few rounds settle it.
+        // only make its nodes fail in the next round, so a few rounds settle it. The spec
+        // that passes is the one published.
+        let mut valid = None;
         for _ in 0..8 {
-            let spec = FleetSpec {
-                nodes: nodes.values().cloned().collect(),
-                zones: zones.values().cloned().collect(),
-                services: services.values().cloned().collect(),
+            let spec = spec_of(&nodes, &zones, &services);
+            let problems = match spec.validate() {
+                Ok(()) => {
+                    valid = Some(spec);
+                    break;
+                }
+                Err(problems) => problems,
             };
-            let Err(problems) = spec.validate() else { break };
+            drop(spec);
             let node_ids: Vec<String> = nodes.keys().cloned().collect();
             let zone_ids: Vec<String> = zones.keys().cloned().collect();
             let service_ids: Vec<String> = services.keys().cloned().collect();
@@ -387,28 +430,16 @@ impl State {
             }
             if !blamed {
                 // Nothing could be blamed on one key: keep the last inventory in force.
-                nodes = self.in_force.nodes.clone();
-                zones = self.in_force.zones.clone();
-                services = self.in_force.services.clone();
                 break;
             }
         }
-        let spec = FleetSpec {
-            nodes: nodes.values().cloned().collect(),
-            zones: zones.values().cloned().collect(),
-            services: services.values().cloned().collect(),
-        };
-        if spec.validate().is_err() {
-            // Rounds ran out: the last inventory in force stays.
-            nodes = self.in_force.nodes.clone();
-            zones = self.in_force.zones.clone();
-            services = self.in_force.services.clone();
-        }
-        self.in_force = InForce { nodes, zones, services };
-        let spec = FleetSpec {
-            nodes: self.in_force.nodes.values().cloned().collect(),
-            zones: self.in_force.zones.values().cloned().collect(),
-            services: self.in_force.services.values().cloned().collect(),
+        let spec = match valid {
+            Some(spec) => {
+                self.in_force = InForce { nodes, zones, services };
+                spec
+            }
+            // Nothing to blame, or the rounds ran out: the last inventory in force stays.
+            None => spec_of(&self.in_force.nodes, &self.in_force.zones, &self.in_force.services),
         };
         let operator = self
             .operator
@@ -507,13 +538,31 @@ impl State {
         out
     }
 
-    /// The raw inventory keys and the revision, for the last-known-good cache.
+    /// The inventory keys with their last good values, and the revision, for the
+    /// last-known-good cache. Values are written out from what was parsed (the source keeps
+    /// no second, raw copy of a large fleet), so they read back to the same inventory.
     pub fn inventory_keys(&self) -> (i64, Vec<(String, Vec<u8>, i64)>) {
-        let kvs = self
-            .raw
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone(), self.revisions.get(k).copied().unwrap_or(0)))
-            .collect();
+        fn family<T>(
+            out: &mut Vec<(String, Vec<u8>, i64)>,
+            map: &BTreeMap<String, Slot<T>>,
+            key: fn(&str) -> String,
+            value: impl Fn(&T) -> Vec<u8>,
+        ) {
+            out.extend(map.iter().filter_map(|(id, s)| {
+                Some((key(id), value(s.good.as_ref()?), s.cache_revision()))
+            }));
+        }
+        let mut kvs = Vec::new();
+        family(&mut kvs, &self.operator, rel::operator, |a| {
+            format!(r#"{{"admin":"{}"}}"#, a.as_str()).into_bytes()
+        });
+        family(&mut kvs, &self.nodes, rel::node, |n| to_json(&**n));
+        family(&mut kvs, &self.zones, rel::zone, to_json);
+        family(&mut kvs, &self.services, rel::service, to_json);
+        if let Some(raw) = &self.coverage_raw {
+            kvs.push(("coverage".to_owned(), raw.to_vec(), self.coverage.cache_revision()));
+        }
+        kvs.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         (self.revision, kvs)
     }
 }
@@ -550,14 +599,31 @@ fn slot<T>(
     map: &mut BTreeMap<String, Slot<T>>,
     id: &str,
     value: Option<&[u8]>,
+    revision: i64,
     parse: impl FnOnce(&[u8]) -> Result<T, String>,
 ) {
     match value {
         None => {
             map.remove(id);
         }
-        Some(b) => map.entry(id.to_owned()).or_default().update(parse(b)),
+        Some(b) => {
+            let parsed = parse(b);
+            match map.get_mut(id) {
+                Some(s) => s.update(parsed, revision),
+                None => {
+                    let mut s = Slot::default();
+                    s.update(parsed, revision);
+                    map.insert(id.to_owned(), s);
+                }
+            }
+        }
     }
+}
+
+/// A spec as a key's JSON value. Specs are plain data (no maps with other than string keys),
+/// which always serialize.
+fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
+    serde_json::to_vec(v).expect("specs serialize to JSON")
 }
 
 fn json<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, String> {

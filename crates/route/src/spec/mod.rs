@@ -6,8 +6,9 @@ mod tests;
 pub(crate) mod validate;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The whole fleet: every node, zone and service the router knows about.
 ///
@@ -17,14 +18,26 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields)]
 pub struct FleetSpec {
     /// Edge nodes (caches). Order is significant only for display. Default: empty.
-    #[serde(default)]
-    pub nodes: Vec<NodeSpec>,
+    ///
+    /// Shared: a source that keeps each node's value (the etcd source, for its last good
+    /// values) publishes the same allocation, so a large fleet is held once.
+    #[serde(default, serialize_with = "shared_nodes", deserialize_with = "own_nodes")]
+    pub nodes: Vec<Arc<NodeSpec>>,
     /// Zones (cache groups / locations). Default: empty.
     #[serde(default)]
     pub zones: Vec<ZoneSpec>,
     /// Services (delivery services). Default: empty.
     #[serde(default)]
     pub services: Vec<ServiceSpec>,
+}
+
+fn shared_nodes<S: Serializer>(nodes: &[Arc<NodeSpec>], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(nodes.iter().map(|n| &**n))
+}
+
+fn own_nodes<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Arc<NodeSpec>>, D::Error> {
+    let nodes: Vec<NodeSpec> = Deserialize::deserialize(d)?;
+    Ok(nodes.into_iter().map(Arc::new).collect())
 }
 
 /// One edge node.

@@ -78,9 +78,9 @@ fn unknown_fields_rejected() {
 #[test]
 fn reports_every_problem_with_its_path() {
     let mut spec = good();
-    spec.nodes[1].zone = "nowhere".into();
-    spec.nodes[1].ipv6 = None;
-    spec.nodes[0].weight = Some(0.0);
+    Arc::make_mut(&mut spec.nodes[1]).zone = "nowhere".into();
+    Arc::make_mut(&mut spec.nodes[1]).ipv6 = None;
+    Arc::make_mut(&mut spec.nodes[0]).weight = Some(0.0);
     spec.nodes.push(spec.nodes[0].clone());
     spec.zones[0].backups.push("mars".into());
     spec.zones[1].latitude = Some(120.0);

@@ -59,7 +59,7 @@ fn fixture() -> (FleetSpec, CoverageZones) {
     let mut last = 1;
     for z in ["nyc", "bos", "chi", "sfo", "lon"] {
         for i in 0..4 {
-            spec.nodes.push(node(&format!("{z}-{i}"), z, last));
+            spec.nodes.push(Arc::new(node(&format!("{z}-{i}"), z, last)));
             last += 1;
         }
     }
@@ -306,9 +306,9 @@ fn degraded_only_when_healthy_run_out_and_explained() {
 #[test]
 fn admin_states_are_respected() {
     let (mut spec, czf) = fixture();
-    spec.nodes[0].admin = AdminState::Drain;
-    spec.nodes[1].admin = AdminState::Maintenance;
-    spec.nodes[2].admin = AdminState::Maintenance;
+    Arc::make_mut(&mut spec.nodes[0]).admin = AdminState::Drain;
+    Arc::make_mut(&mut spec.nodes[1]).admin = AdminState::Maintenance;
+    Arc::make_mut(&mut spec.nodes[2]).admin = AdminState::Maintenance;
     let t = table(&spec, &czf, &HealthView::default());
     for k in 0..100 {
         assert_eq!(pick(&t, "10.1.0.1", &format!("/{k}")), "nyc-3");
@@ -324,7 +324,7 @@ fn panic_threshold_fail_open_and_closed() {
     spec.services[0].panic_threshold = 0.5;
     spec.services[0].zones = vec!["nyc".into()];
     spec.services[0].default_zone = None;
-    spec.nodes[3].admin = AdminState::Maintenance; // nyc-3
+    Arc::make_mut(&mut spec.nodes[3]).admin = AdminState::Maintenance; // nyc-3
     let t = table(&spec, &czf, &HealthView::default());
     // One of three enabled nodes down: 2/3 usable, above 0.5, no panic; nyc-0 never chosen.
     let one_down = t.with_health(&view(&[("nyc-0", state(HealthState::Down))]));
@@ -377,7 +377,7 @@ fn with_health_shares_heavy_parts() {
 #[test]
 fn build_rejects_invalid_spec() {
     let (mut spec, czf) = fixture();
-    spec.nodes[0].zone = "mars".into();
+    Arc::make_mut(&mut spec.nodes[0]).zone = "mars".into();
     let err = RoutingTable::build(&spec, &czf, None, &HealthView::default()).unwrap_err();
     let BuildError::InvalidSpec(errs) = &err;
     assert_eq!(errs[0].path, "nodes[0].zone");
@@ -410,7 +410,7 @@ fn node_loss_moves_only_its_keys_and_join_moves_about_one_nth() {
 
     // Join: a fifth node takes about 1/5 of the keys, all from others, and no key moves
     // between old nodes.
-    spec.nodes.push(node("nyc-new", "nyc", 200));
+    spec.nodes.push(Arc::new(node("nyc-new", "nyc", 200)));
     let joined = table(&spec, &czf, &HealthView::default());
     let after = assignments(&joined, 4000);
     let mut moved = 0;
@@ -423,7 +423,7 @@ fn node_loss_moves_only_its_keys_and_join_moves_about_one_nth() {
     assert!((640..960).contains(&moved), "{moved} of 4000 moved to the new node");
 
     // An unrelated zone changing (sfo loses nodes, lon gains one) moves nothing in nyc.
-    spec.nodes.push(node("lon-new", "lon", 201));
+    spec.nodes.push(Arc::new(node("lon-new", "lon", 201)));
     let t = table(&spec, &czf, &HealthView::default()).with_health(&view(&[
         ("sfo-0", state(HealthState::Down)),
         ("sfo-1", state(HealthState::Down)),
@@ -436,7 +436,7 @@ fn weights_are_respected() {
     let (mut spec, czf) = fixture();
     let weights = [1.0, 2.0, 3.0, 4.0];
     for (i, w) in weights.iter().enumerate() {
-        spec.nodes[i].weight = Some(*w);
+        Arc::make_mut(&mut spec.nodes[i]).weight = Some(*w);
     }
     let t = table(&spec, &czf, &HealthView::default());
     let n = 20_000;
@@ -514,8 +514,8 @@ fn hash_key_rule_regex_and_query_params() {
 fn dns_answers_distinct_family_and_stable() {
     let (mut spec, czf) = fixture();
     spec.services[0].dns_answers = 3;
-    spec.nodes[0].ipv6 = Some("2001:db8::10".parse().unwrap());
-    spec.nodes[1].ipv6 = Some("2001:db8::11".parse().unwrap());
+    Arc::make_mut(&mut spec.nodes[0]).ipv6 = Some("2001:db8::10".parse().unwrap());
+    Arc::make_mut(&mut spec.nodes[1]).ipv6 = Some("2001:db8::11".parse().unwrap());
     let t = table(&spec, &czf, &HealthView::default());
     let req = |want, qname, seed| DnsRequest {
         service: ServiceIndex(0),
@@ -543,7 +543,7 @@ fn dns_answers_distinct_family_and_stable() {
     // weighted_random: answers vary with the seed and follow weights.
     spec.services[0].policy = Policy::WeightedRandom;
     spec.services[0].dns_answers = 1;
-    spec.nodes[0].weight = Some(3.0);
+    Arc::make_mut(&mut spec.nodes[0]).weight = Some(3.0);
     let t = table(&spec, &czf, &HealthView::default());
     let n = 8000;
     let hits = (0..n)
@@ -595,7 +595,7 @@ proptest! {
 #[test]
 fn effective_weight_factors() {
     let (mut spec, czf) = fixture();
-    spec.nodes[0].weight = Some(10.0);
+    Arc::make_mut(&mut spec.nodes[0]).weight = Some(10.0);
     let t = table(&spec, &czf, &HealthView::default());
     let w = |h: NodeHealth| {
         let t = t.with_node_health("nyc-0", h, 2);

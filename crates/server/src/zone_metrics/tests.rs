@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use switchyard_route::{NodeHealth, NodeSpec, ZoneSpec};
 
 use super::*;
@@ -32,7 +34,9 @@ fn nodes_are_counted_per_zone_and_state_and_utilization_averages_the_reporting_o
     let zm = ZoneMetrics::register(&metrics);
     let spec = FleetSpec {
         zones: vec![zone("ams"), zone("fra"), zone("lon")],
-        nodes: vec![node("a1", "ams"), node("a2", "ams"), node("a3", "ams"), node("f1", "fra")],
+        nodes: [node("a1", "ams"), node("a2", "ams"), node("a3", "ams"), node("f1", "fra")]
+            .map(Arc::new)
+            .into(),
         services: vec![],
     };
     let view = HealthView::new(1)
@@ -61,7 +65,7 @@ fn a_zone_that_leaves_the_inventory_leaves_the_metrics() {
     let zm = ZoneMetrics::register(&metrics);
     let mut spec = FleetSpec {
         zones: vec![zone("ams"), zone("fra")],
-        nodes: vec![node("a1", "ams"), node("f1", "fra")],
+        nodes: [node("a1", "ams"), node("f1", "fra")].map(Arc::new).into(),
         services: vec![],
     };
     let view = HealthView::new(1).with("f1", health(HealthState::Up, Some(0.9)));

@@ -2,6 +2,7 @@
 //! back to the normal decision.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::{fixture, http, state, table, view};
 use crate::coverage::DeepCoverageZones;
@@ -193,7 +194,7 @@ fn deep_zones_respect_panic_fail_closed_and_large_zones_rank_in_chunks() {
     for i in 0..70 {
         let mut n = super::node(&format!("deep-{i}"), "chi", 1);
         n.ipv4 = Some(std::net::Ipv4Addr::new(198, 51, 100, i));
-        spec.nodes.push(n);
+        spec.nodes.push(Arc::new(n));
     }
     let caches: Vec<String> = (0..70).map(|i| format!("\"deep-{i}\"")).collect();
     let dczf = format!(

@@ -30,7 +30,7 @@ impl<'a> View<'a> {
     }
 
     pub fn node(&self, id: &str) -> Option<&NodeSpec> {
-        self.inventory.spec.nodes.iter().find(|n| n.id == id)
+        self.inventory.spec.nodes.iter().find(|n| n.id == id).map(|n| &**n)
     }
 
     pub fn has_zone(&self, zone: &str) -> bool {
@@ -38,7 +38,7 @@ impl<'a> View<'a> {
     }
 
     pub fn nodes_in<'v>(&'v self, zone: &'v str) -> impl Iterator<Item = &'v NodeSpec> + 'v {
-        self.inventory.spec.nodes.iter().filter(move |n| n.zone == zone)
+        self.inventory.spec.nodes.iter().filter(move |n| n.zone == zone).map(|n| &**n)
     }
 
     /// Traffic Router's `isAvailable`, as Switchyard's routing treats a node: operator state
