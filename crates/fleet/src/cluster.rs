@@ -22,9 +22,15 @@ use switchyard_route::{HealthState, NodeHealth};
 pub struct Verdict {
     /// The prober's state for the node.
     pub state: HealthState,
-    /// Why it is down or degraded, when it is.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cause: Option<String>,
+    /// Why it is down or degraded, when it is. Causes are a handful of words repeated over
+    /// hundreds of thousands of verdicts, so each is held once ([`intern`]).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "word",
+        deserialize_with = "interned"
+    )]
+    pub cause: Option<Arc<str>>,
     /// Latency EWMA at the time of writing, ms (informative: not a reason to write).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<f32>,
@@ -52,7 +58,7 @@ impl Verdict {
         let step = |v: f64, s: f64| ((v / s).round() * s) as f32;
         Self {
             state,
-            cause: cause.map(str::to_owned),
+            cause: cause.map(intern),
             latency_ms: latency_ms.map(|l| (l * 10.0).round() as f32 / 10.0),
             utilization: utilization.map(|u| step(u.clamp(0.0, 1.0), 0.05)),
             load: load.map(|l| step(l.max(0.0), 0.1)),
@@ -62,12 +68,49 @@ impl Verdict {
 
     /// Whether writing `self` over `old` is worth a write: anything but latency changed.
     pub fn differs_from(&self, old: &Verdict) -> bool {
-        self.state != old.state
-            || self.cause != old.cause
-            || self.utilization != old.utilization
-            || self.load != old.load
-            || self.agent_weight_percent != old.agent_weight_percent
+        self.written_form() != old.written_form()
     }
+
+    /// A digest of what [`Verdict::differs_from`] compares (all but latency), for a writer
+    /// that remembers what it wrote for a whole share of the fleet: 8 bytes a node instead
+    /// of a verdict. Stable within a process.
+    pub fn written_form(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        self.state.hash(&mut h);
+        self.cause.hash(&mut h);
+        self.utilization.map(f32::to_bits).hash(&mut h);
+        self.load.map(f32::to_bits).hash(&mut h);
+        self.agent_weight_percent.hash(&mut h);
+        h.finish()
+    }
+}
+
+/// The one shared copy of a cause word. At most [`INTERNED_MAX`] words are kept (values
+/// come from etcd, which anyone with write access can fill); past that each gets its own.
+pub fn intern(word: &str) -> Arc<str> {
+    static WORDS: std::sync::Mutex<BTreeSet<Arc<str>>> = std::sync::Mutex::new(BTreeSet::new());
+    let mut words = WORDS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(w) = words.get(word) {
+        return w.clone();
+    }
+    let w: Arc<str> = Arc::from(word);
+    if words.len() < INTERNED_MAX {
+        words.insert(w.clone());
+    }
+    w
+}
+
+/// Distinct cause words shared at most.
+const INTERNED_MAX: usize = 256;
+
+fn word<S: serde::Serializer>(word: &Option<Arc<str>>, s: S) -> Result<S::Ok, S::Error> {
+    word.as_deref().serialize(s)
+}
+
+fn interned<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Arc<str>>, D::Error> {
+    let word: Option<std::borrow::Cow<'de, str>> = Deserialize::deserialize(d)?;
+    Ok(word.as_deref().map(intern))
 }
 
 /// How the verdicts of a node's probers combine.

@@ -164,7 +164,11 @@ async fn run(
                 (Some(inv), true) => Some(Arc::new(share_of(&me, inv, &view, replicas))),
                 _ => None,
             };
-            installer.set_share(share.clone());
+            // Without an inventory there is nothing to share yet; the installer holds the
+            // probing back until the first share is known.
+            if inventory.is_some() {
+                installer.set_share(share.clone());
+            }
             share_inputs = Some(key);
         }
 
@@ -283,11 +287,11 @@ fn local_verdicts(
 fn verdict(st: &ProbeStatus) -> Verdict {
     let cause = match st.state {
         HealthState::Up | HealthState::Unknown => None,
-        _ => st.last_cause.map(|c| c.as_str().to_owned()),
+        _ => st.last_cause.map(|c| c.as_str()),
     };
     Verdict::new(
         st.state,
-        cause.as_deref(),
+        cause,
         st.latency_ewma_ms,
         st.utilization,
         st.load_average,

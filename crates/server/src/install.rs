@@ -34,26 +34,33 @@ pub type Share = Option<Arc<BTreeSet<String>>>;
 #[derive(Debug, Clone)]
 pub struct Installer {
     probe: Arc<watch::Sender<Arc<ProbeConfig>>>,
-    share: Arc<watch::Sender<Share>>,
+    /// `None` until the share is known.
+    share: Arc<watch::Sender<Option<Share>>>,
     installed: watch::Receiver<Installed>,
 }
 
 impl Installer {
     /// Starts the task: it installs whatever `feed` holds now and every later inventory,
-    /// until `stop`.
+    /// until `stop`. With `share_known` false (distributed mode) the probe engine gets no
+    /// targets, and no inventory counts as installed, until [`Installer::set_share`] says
+    /// which nodes are this instance's: an instance joining a large cluster does not probe
+    /// the whole fleet for the moment it takes to read the membership.
     pub fn spawn(
         mut feed: InventoryFeed,
         routing: Arc<Routing>,
         engine: EngineHandle,
         probe: Arc<ProbeConfig>,
+        share_known: bool,
         stop: CancellationToken,
     ) -> Self {
         let (probe_tx, mut probe_rx) = watch::channel(probe);
-        let (share_tx, mut share_rx) = watch::channel::<Share>(None);
+        let (share_tx, mut share_rx) = watch::channel::<Option<Share>>(share_known.then_some(None));
         let (installed_tx, installed) = watch::channel(Installed::default());
         feed.mark_changed();
         tokio::spawn(async move {
             let mut current: Option<Arc<Inventory>> = None;
+            // The outcome of the newest inventory, told once its targets are applied too.
+            let mut outcome: Option<Installed> = None;
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => return,
@@ -65,9 +72,9 @@ impl Installer {
                 let probe = probe_rx.borrow_and_update().clone();
                 let share = share_rx.borrow_and_update().clone();
                 let Some(inventory) = latest else { continue };
-                let is_new = current.as_ref().is_none_or(|c| c.version != inventory.version);
-                let mut error = None;
+                let is_new = outcome.as_ref().is_none_or(|o| o.version != inventory.version);
                 if is_new {
+                    let mut error = None;
                     match routing.install(inventory.clone()) {
                         Ok(()) => current = Some(inventory.clone()),
                         Err(e) => {
@@ -78,7 +85,9 @@ impl Installer {
                             error = Some(e.to_string());
                         }
                     }
+                    outcome = Some(Installed { version: inventory.version, error });
                 }
+                let Some(share) = share else { continue };
                 let targets = current.as_ref().map(|installed| {
                     let mut targets = probe.targets(&installed.spec);
                     if let Some(share) = &share {
@@ -92,7 +101,13 @@ impl Installer {
                     // Only when the engine has stopped, which happens at shutdown.
                     tracing::warn!("probe targets not updated: {e}");
                 }
-                installed_tx.send_replace(Installed { version: inventory.version, error });
+                if let Some(o) = &outcome {
+                    installed_tx.send_if_modified(|i| {
+                        let changed = i != o;
+                        *i = o.clone();
+                        changed
+                    });
+                }
             }
         });
         Self { probe: Arc::new(probe_tx), share: Arc::new(share_tx), installed }
@@ -102,8 +117,8 @@ impl Installer {
     /// schedule and health.
     pub fn set_share(&self, share: Share) {
         self.share.send_if_modified(|old| {
-            let changed = *old != share;
-            *old = share;
+            let changed = old.as_ref() != Some(&share);
+            *old = Some(share);
             changed
         });
     }

@@ -361,6 +361,7 @@ impl Server {
             app.routing.clone(),
             engine.clone(),
             Arc::new(config.probe.clone()),
+            source.is_none(),
             self.tokens.background.clone(),
         );
         let _ = app.installer.set(installer.clone());

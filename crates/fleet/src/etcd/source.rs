@@ -540,6 +540,13 @@ fn fold(inner: &Inner, state: &mut State, batch: Batch, from_cache: &mut bool) {
 }
 
 fn publish(inner: &Inner, state: &mut State, from_cache: bool, cache_file: Option<&Path>) {
+    // The members first: a consumer woken by a new inventory then finds the membership that
+    // came with it, and computes its share of the probing from both.
+    if state.cluster_dirty() {
+        let view = state.cluster_view();
+        inner.metrics.members(view.members.len());
+        inner.cluster.send_replace(Arc::new(view));
+    }
     if state.inventory_dirty() || inner.publisher.current().is_none() {
         let assembled = state.assemble();
         // Deep coverage zones stay local (`deep_coverage_zones_file`), whichever source the
@@ -584,11 +591,6 @@ fn publish(inner: &Inner, state: &mut State, from_cache: bool, cache_file: Optio
             });
         }
     }
-    if state.cluster_dirty() {
-        let view = state.cluster_view();
-        inner.metrics.members(view.members.len());
-        inner.cluster.send_replace(Arc::new(view));
-    }
     let problems = state.problems();
     inner.metrics.invalid_keys(problems.len());
     if problems.as_slice() != inner.problems.load().as_slice() {
@@ -630,7 +632,8 @@ async fn member_task(inner: Arc<Inner>) {
     let mut desired = inner.desired.subscribe();
     let mut status = inner.status.subscribe();
     let mut lease: Option<Lease> = None;
-    let mut written: BTreeMap<String, Verdict> = BTreeMap::new();
+    // What was written for each node, as `Verdict::written_form`.
+    let mut written: BTreeMap<String, u64> = BTreeMap::new();
     let mut member_revision = -1;
     let mut member_written_at = Instant::now() - MEMBER_REFRESH;
     let started_unix_ms =
@@ -783,11 +786,11 @@ async fn sync_verdicts(
     lease: i64,
     lost: &CancellationToken,
     want: &BTreeMap<String, Verdict>,
-    written: &mut BTreeMap<String, Verdict>,
+    written: &mut BTreeMap<String, u64>,
 ) {
     let mut ops: Vec<(String, Option<Verdict>)> = Vec::new();
     for (node, v) in want {
-        if written.get(node).is_none_or(|old| v.differs_from(old)) {
+        if written.get(node) != Some(&v.written_form()) {
             ops.push((node.clone(), Some(v.clone())));
         }
     }
@@ -821,7 +824,7 @@ async fn sync_verdicts(
                 for (node, v) in chunk {
                     match v {
                         Some(v) => {
-                            written.insert(node.clone(), v.clone());
+                            written.insert(node.clone(), v.written_form());
                         }
                         None => {
                             written.remove(node);
