@@ -340,6 +340,10 @@ impl HealthTracker {
         self.last_change = Some(now);
         if self.changes.len() == STATE_CHANGES_KEPT {
             self.changes.pop_front();
+        } else if self.changes.capacity() == 0 {
+            // Most nodes change state once (out of `unknown`) and then hold: room for one,
+            // not the four a first push would take.
+            self.changes.reserve_exact(1);
         }
         self.changes.push_back(StateChange { at: now, from: before, to: after });
         Some(Transition { from: before, to: after })
