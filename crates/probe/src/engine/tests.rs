@@ -46,10 +46,3 @@ async fn start_rejects_invalid_targets_with_every_problem() {
         other => panic!("expected Invalid, got {other:?}"),
     }
 }
-
-#[test]
-fn a_node_record_fits_the_320_byte_size_class() {
-    // jemalloc's classes step from 320 to 384 bytes: one field more costs a fifth more per
-    // node on a large fleet. Grow it on purpose, not by accident.
-    assert!(scheduler::NODE_SIZE <= 320, "{}", scheduler::NODE_SIZE);
-}
