@@ -68,7 +68,11 @@ impl Verdict {
 
     /// Whether writing `self` over `old` is worth a write: anything but latency changed.
     pub fn differs_from(&self, old: &Verdict) -> bool {
-        self.written_form() != old.written_form()
+        self.state != old.state
+            || self.cause != old.cause
+            || self.utilization != old.utilization
+            || self.load != old.load
+            || self.agent_weight_percent != old.agent_weight_percent
     }
 
     /// A digest of what [`Verdict::differs_from`] compares (all but latency), for a writer

@@ -49,6 +49,13 @@ fn figures_are_quantized_and_averaged() {
     assert_eq!(v.latency_ms, Some(12.3));
     let w = Verdict::new(Up, None, Some(99.0), Some(0.441), Some(1.24), None);
     assert!(!w.differs_from(&v), "only latency moved");
+    assert_eq!(w.written_form(), v.written_form(), "the writer's digest agrees");
+    let down = Verdict::new(Down, Some("refused"), Some(12.3), Some(0.45), Some(1.2), None);
+    assert!(down.differs_from(&v));
+    assert_ne!(down.written_form(), v.written_form());
+    let cause = Verdict::new(Down, Some("timeout"), Some(12.3), Some(0.45), Some(1.2), None);
+    assert_ne!(cause.written_form(), down.written_form(), "the cause counts");
+    assert!(Arc::ptr_eq(down.cause.as_ref().unwrap(), &intern("refused")));
     let mut m = NodeVerdicts::default();
     m.insert("b".into(), Verdict::new(Up, None, None, Some(0.4), None, None));
     m.insert("a".into(), Verdict::new(Up, None, None, Some(0.2), None, None));
