@@ -159,29 +159,36 @@ pub struct Member {
 }
 
 /// The verdicts on one node, by prober instance id, sorted by instance. A node has a
-/// handful of probers (`replicas`), so a sorted vector holds them in a fraction of a map's
-/// memory (a map allocates room for eleven), and instance ids are shared, not copied, across
-/// a fleet's nodes.
+/// handful of probers (`replicas`), and its verdicts change only when a prober's opinion
+/// does, so they are one shared, immutable list: the etcd source's state and every view it
+/// publishes hold the same allocation until a verdict changes, and instance ids are shared,
+/// not copied, across a fleet's nodes.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct NodeVerdicts(Vec<(Arc<str>, Verdict)>);
+pub struct NodeVerdicts(Arc<[ProberVerdict]>);
+
+/// One prober's verdict, with the store revision it was written at (0 when not read from
+/// the store).
+#[derive(Debug, Clone, PartialEq)]
+struct ProberVerdict {
+    instance: Arc<str>,
+    verdict: Verdict,
+    revision: i64,
+}
 
 impl NodeVerdicts {
     /// The verdict of `instance`, if it has one.
     pub fn get(&self, instance: &str) -> Option<&Verdict> {
-        self.find(instance).ok().map(|i| &self.0[i].1)
-    }
-
-    /// Sets the verdict of `instance`, replacing the one it had.
-    pub fn insert(&mut self, instance: Arc<str>, verdict: Verdict) {
-        match self.find(&instance) {
-            Ok(i) => self.0[i].1 = verdict,
-            Err(i) => self.0.insert(i, (instance, verdict)),
-        }
+        self.find(instance).ok().map(|i| &self.0[i].verdict)
     }
 
     /// The verdicts in instance order.
-    pub fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &Verdict)> {
-        self.0.iter().map(|(i, v)| (i, v))
+    pub fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &Verdict)> + Clone {
+        self.0.iter().map(|p| (&p.instance, &p.verdict))
+    }
+
+    /// The verdicts alone, in instance order.
+    pub fn values(&self) -> impl Iterator<Item = &Verdict> + Clone {
+        self.0.iter().map(|p| &p.verdict)
     }
 
     /// How many probers gave a verdict.
@@ -194,29 +201,58 @@ impl NodeVerdicts {
         self.0.is_empty()
     }
 
-    /// Forgets every verdict, keeping the room.
-    pub fn clear(&mut self) {
-        self.0.clear();
+    /// The store revision of `instance`'s verdict, if it has one.
+    pub(crate) fn revision(&self, instance: &str) -> Option<i64> {
+        self.find(instance).ok().map(|i| self.0[i].revision)
     }
 
-    /// The same verdicts in exactly the room they need, for views kept a while.
-    pub fn compact(mut self) -> Self {
-        self.0.shrink_to_fit();
-        self
+    /// A copy with `instance`'s verdict set (replacing the one it had).
+    pub(crate) fn with(&self, instance: Arc<str>, verdict: Verdict, revision: i64) -> Self {
+        let mut list = self.0.to_vec();
+        let entry = ProberVerdict { instance, verdict, revision };
+        match self.find(&entry.instance) {
+            Ok(i) => list[i] = entry,
+            Err(i) => list.insert(i, entry),
+        }
+        Self(list.into())
+    }
+
+    /// A copy without `instance`'s verdict.
+    pub(crate) fn without(&self, instance: &str) -> Self {
+        Self(self.0.iter().filter(|p| &*p.instance != instance).cloned().collect())
+    }
+
+    /// Only the verdicts of instances `keep` accepts: the same list, shared, when that is
+    /// all of them.
+    pub(crate) fn only(&self, keep: impl Fn(&str) -> bool) -> Self {
+        if self.0.iter().all(|p| keep(&p.instance)) {
+            return self.clone();
+        }
+        Self(self.0.iter().filter(|p| keep(&p.instance)).cloned().collect())
+    }
+
+    /// Whether `other` is the same list, not a copy.
+    #[cfg(test)]
+    pub(crate) fn shares(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 
     fn find(&self, instance: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|(i, _)| (**i).cmp(instance))
+        self.0.binary_search_by(|p| (*p.instance).cmp(instance))
     }
 }
 
 impl FromIterator<(Arc<str>, Verdict)> for NodeVerdicts {
     fn from_iter<T: IntoIterator<Item = (Arc<str>, Verdict)>>(iter: T) -> Self {
-        let mut v = Self::default();
-        for (instance, verdict) in iter {
-            v.insert(instance, verdict);
-        }
-        v
+        let mut list: Vec<ProberVerdict> = iter
+            .into_iter()
+            .map(|(instance, verdict)| ProberVerdict { instance, verdict, revision: 0 })
+            .collect();
+        // The last verdict of an instance given twice wins.
+        list.reverse();
+        list.sort_by(|a, b| a.instance.cmp(&b.instance));
+        list.dedup_by(|a, b| a.instance == b.instance);
+        Self(list.into())
     }
 }
 
@@ -226,7 +262,7 @@ pub struct ClusterView {
     /// Live members by instance id.
     pub members: BTreeMap<String, Member>,
     /// Verdicts by node id, then by prober instance id (members only).
-    pub verdicts: BTreeMap<String, NodeVerdicts>,
+    pub verdicts: BTreeMap<Arc<str>, NodeVerdicts>,
     /// Maintenance set for every instance (`maintenance`), with its reason.
     pub maintenance_all: Option<String>,
     /// Maintenance set for this instance (`maintenance/<instance>`), with its reason.
@@ -270,10 +306,14 @@ pub fn share<'n>(
         .collect()
 }
 
-/// Merges verdicts into one node health. `None` when nobody has a verdict.
-pub fn merge(verdicts: &NodeVerdicts, policy: MergePolicy) -> Option<NodeHealth> {
+/// Merges a node's verdicts, given in prober instance order, into one node health. `None`
+/// when nobody has a verdict.
+pub fn merge<'v>(
+    verdicts: impl Iterator<Item = &'v Verdict> + Clone,
+    policy: MergePolicy,
+) -> Option<NodeHealth> {
     // Runs for every node of a fleet on every merge: no allocation.
-    let known = || verdicts.iter().map(|(_, v)| v).filter(|v| v.state != HealthState::Unknown);
+    let known = || verdicts.clone().filter(|v| v.state != HealthState::Unknown);
     let n = known().count();
     if n == 0 {
         return None;

@@ -29,7 +29,7 @@ pub struct ClusterState {
     /// The nodes this instance probes (`None`: all of them, membership unknown).
     pub share: Share,
     /// This instance's verdicts on its share.
-    pub local: Arc<BTreeMap<String, Verdict>>,
+    pub local: Arc<BTreeMap<Arc<str>, Verdict>>,
     /// The merged health the routing table uses.
     pub merged: Arc<HealthView>,
     /// The source's standing with etcd.
@@ -221,35 +221,33 @@ const MERGE_SHARE: u32 = 5;
 
 /// Merges the verdicts of the other members in `view` with this instance's own (`local`,
 /// fresher than what etcd echoes back), node by node.
-fn merged_view(
-    view: &ClusterView,
-    local: &BTreeMap<String, Verdict>,
-    me: &str,
+fn merged_view<'v>(
+    view: &'v ClusterView,
+    local: &'v BTreeMap<Arc<str>, Verdict>,
+    me: &'v str,
     policy: MergePolicy,
     version: u64,
 ) -> HealthView {
     let mut merged = HealthView::new(version);
     merged.nodes.reserve(view.verdicts.len().max(local.len()));
-    let me_id: Arc<str> = Arc::from(me);
-    let mut one = NodeVerdicts::default();
-    let mut merge_node = |node: &str, others: Option<&NodeVerdicts>| {
+    // One node's verdicts in prober order (every instance averages in the same order):
+    // the others' as etcd has them, this instance's own as it holds it now.
+    let mut one: Vec<(&'v str, &'v Verdict)> = Vec::new();
+    let mut merge_node = |node: &str, others: Option<&'v NodeVerdicts>| {
         one.clear();
-        for (prober, v) in others.into_iter().flat_map(NodeVerdicts::iter) {
-            if &**prober != me {
-                one.insert(prober.clone(), v.clone());
-            }
-        }
+        let others = others.into_iter().flat_map(NodeVerdicts::iter);
+        one.extend(others.map(|(prober, v)| (&**prober, v)).filter(|(prober, _)| *prober != me));
         if let Some(v) = local.get(node) {
-            one.insert(me_id.clone(), v.clone());
+            one.insert(one.partition_point(|(prober, _)| *prober < me), (me, v));
         }
-        if let Some(h) = cluster::merge(&one, policy) {
+        if let Some(h) = cluster::merge(one.iter().map(|(_, v)| *v), policy) {
             merged.nodes.insert(node.to_owned(), h);
         }
     };
     for (node, others) in &view.verdicts {
         merge_node(node, Some(others));
     }
-    for node in local.keys().filter(|n| !view.verdicts.contains_key(*n)) {
+    for node in local.keys().filter(|n| !view.verdicts.contains_key(&***n)) {
         merge_node(node, None);
     }
     merged
@@ -274,13 +272,13 @@ fn share_of(me: &str, inv: &Inventory, view: &ClusterView, replicas: usize) -> B
 fn local_verdicts(
     snapshot: &HealthSnapshot,
     share: Option<&BTreeSet<String>>,
-) -> BTreeMap<String, Verdict> {
+) -> BTreeMap<Arc<str>, Verdict> {
     snapshot
         .nodes
         .iter()
         .filter(|(id, st)| st.probed && share.is_none_or(|s| s.contains(&***id)))
         .filter(|(_, st)| st.state != HealthState::Unknown)
-        .map(|(id, st)| (id.to_string(), verdict(st)))
+        .map(|(id, st)| (id.clone(), verdict(st)))
         .collect()
 }
 

@@ -13,7 +13,7 @@ fn verdicts(states: &[HealthState]) -> NodeVerdicts {
 }
 
 fn merged(states: &[HealthState], policy: MergePolicy) -> HealthState {
-    merge(&verdicts(states), policy).unwrap().state
+    merge(verdicts(states).values(), policy).unwrap().state
 }
 
 #[test]
@@ -37,7 +37,7 @@ fn optimistic_and_pessimistic_take_the_best_and_the_worst() {
 
 #[test]
 fn unknown_verdicts_do_not_vote() {
-    assert!(merge(&verdicts(&[HealthState::Unknown]), MergePolicy::Majority).is_none());
+    assert!(merge(verdicts(&[HealthState::Unknown]).values(), MergePolicy::Majority).is_none());
     assert_eq!(merged(&[HealthState::Unknown, Down], MergePolicy::Majority), Down);
 }
 
@@ -56,13 +56,14 @@ fn figures_are_quantized_and_averaged() {
     let cause = Verdict::new(Down, Some("timeout"), Some(12.3), Some(0.45), Some(1.2), None);
     assert_ne!(cause.written_form(), down.written_form(), "the cause counts");
     assert!(Arc::ptr_eq(down.cause.as_ref().unwrap(), &intern("refused")));
-    let mut m = NodeVerdicts::default();
-    m.insert("b".into(), Verdict::new(Up, None, None, Some(0.4), None, None));
-    m.insert("a".into(), Verdict::new(Up, None, None, Some(0.2), None, None));
+    let m = NodeVerdicts::default()
+        .with("b".into(), Verdict::new(Up, None, None, Some(0.4), None, None), 1)
+        .with("a".into(), Verdict::new(Up, None, None, Some(0.9), None, None), 2);
     assert_eq!(m.iter().map(|(i, _)| &**i).collect::<Vec<_>>(), ["a", "b"], "kept in order");
-    m.insert("a".into(), Verdict::new(Up, None, None, Some(0.2), None, None));
+    let m = m.with("a".into(), Verdict::new(Up, None, None, Some(0.2), None, None), 3);
     assert_eq!(m.len(), 2, "a second verdict of one prober replaces its first");
-    let h = merge(&m, MergePolicy::Majority).unwrap();
+    assert_eq!((m.revision("a"), m.revision("b")), (Some(3), Some(1)));
+    let h = merge(m.values(), MergePolicy::Majority).unwrap();
     assert!((h.utilization.unwrap() - 0.3).abs() < 1e-6);
 }
 

@@ -111,7 +111,7 @@ struct Inner {
     local: LocalFiles,
     cluster: watch::Sender<Arc<ClusterView>>,
     status: watch::Sender<SourceStatus>,
-    desired: watch::Sender<Arc<BTreeMap<String, Verdict>>>,
+    desired: watch::Sender<Arc<BTreeMap<Arc<str>, Verdict>>>,
     admin: ArcSwapOption<String>,
     problems: ArcSwap<Vec<KeyProblem>>,
     metrics: EtcdMetrics,
@@ -221,7 +221,7 @@ impl EtcdSource {
 
     /// The verdicts this instance holds on the nodes it probes; the member task writes
     /// what changed and deletes what is no longer there.
-    pub fn report_verdicts(&self, verdicts: Arc<BTreeMap<String, Verdict>>) {
+    pub fn report_verdicts(&self, verdicts: Arc<BTreeMap<Arc<str>, Verdict>>) {
         self.inner.desired.send_replace(verdicts);
     }
 
@@ -633,7 +633,7 @@ async fn member_task(inner: Arc<Inner>) {
     let mut status = inner.status.subscribe();
     let mut lease: Option<Lease> = None;
     // What was written for each node, as `Verdict::written_form`.
-    let mut written: BTreeMap<String, u64> = BTreeMap::new();
+    let mut written: BTreeMap<Arc<str>, u64> = BTreeMap::new();
     let mut member_revision = -1;
     let mut member_written_at = Instant::now() - MEMBER_REFRESH;
     let started_unix_ms =
@@ -785,10 +785,10 @@ async fn sync_verdicts(
     c: &mut Client,
     lease: i64,
     lost: &CancellationToken,
-    want: &BTreeMap<String, Verdict>,
-    written: &mut BTreeMap<String, u64>,
+    want: &BTreeMap<Arc<str>, Verdict>,
+    written: &mut BTreeMap<Arc<str>, u64>,
 ) {
-    let mut ops: Vec<(String, Option<Verdict>)> = Vec::new();
+    let mut ops: Vec<(Arc<str>, Option<Verdict>)> = Vec::new();
     for (node, v) in want {
         if written.get(node) != Some(&v.written_form()) {
             ops.push((node.clone(), Some(v.clone())));

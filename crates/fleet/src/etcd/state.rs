@@ -121,9 +121,13 @@ pub struct State {
     coverage: Slot<Arc<CoverageZones>>,
     operator: BTreeMap<String, Slot<AdminState>>,
     members: BTreeMap<String, Slot<Member>>,
-    /// Verdicts by node, each node's sorted by instance: the largest family of keys (nodes
-    /// times replicas), kept in one entry per node with the instance ids shared.
-    verdicts: BTreeMap<String, Vec<VerdictSlot>>,
+    /// The good verdicts by node, each node's sorted by instance: the largest family of keys
+    /// (nodes times replicas), kept in one entry per node, shared with the published views
+    /// while it does not change, and with the instance ids shared.
+    verdicts: BTreeMap<Arc<str>, NodeVerdicts>,
+    /// Verdict keys whose latest value did not parse, relative to the prefix, with its
+    /// revision and problem (the last good verdict, if any, stays in `verdicts`).
+    verdict_problems: BTreeMap<String, (i64, String)>,
     /// The instance ids verdicts were seen from, shared by every node's entry.
     instances: BTreeSet<Arc<str>>,
     maintenance_all: Slot<MaintenanceValue>,
@@ -135,13 +139,6 @@ pub struct State {
     assembly_problems: BTreeMap<String, String>,
     inventory_dirty: bool,
     cluster_dirty: bool,
-}
-
-/// One prober's verdict on a node.
-#[derive(Debug)]
-struct VerdictSlot {
-    instance: Arc<str>,
-    slot: Slot<Verdict>,
 }
 
 #[derive(Debug, Default)]
@@ -168,6 +165,7 @@ impl State {
             operator: BTreeMap::new(),
             members: BTreeMap::new(),
             verdicts: BTreeMap::new(),
+            verdict_problems: BTreeMap::new(),
             instances: BTreeSet::new(),
             maintenance_all: Slot::default(),
             maintenance_this: Slot::default(),
@@ -240,8 +238,12 @@ impl State {
         keys.extend(self.operator.keys().map(|id| rel::operator(id)));
         keys.extend(self.members.keys().map(|id| rel::member(id)));
         for (node, list) in &self.verdicts {
-            keys.extend(list.iter().map(|v| rel::verdict(node, &v.instance)));
+            keys.extend(list.iter().map(|(instance, _)| rel::verdict(node, instance)));
         }
+        // A verdict key with no good value yet is known by its problem alone.
+        keys.extend(self.verdict_problems.keys().cloned());
+        keys.sort_unstable();
+        keys.dedup();
         keys
     }
 
@@ -253,12 +255,11 @@ impl State {
             Key::Service(name) => self.services.get(name).map(|s| s.revision),
             Key::Operator(id) => self.operator.get(id).map(|s| s.revision),
             Key::Member(id) => self.members.get(id).map(|s| s.revision),
-            Key::Verdict { node, instance } => self
-                .verdicts
-                .get(node)?
-                .iter()
-                .find(|v| &*v.instance == instance)
-                .map(|v| v.slot.revision),
+            // A problem is the key's latest value, newer than any good one.
+            Key::Verdict { node, instance } => match self.verdict_problems.get(rel) {
+                Some((revision, _)) => Some(*revision),
+                None => self.verdicts.get(node)?.revision(instance),
+            },
             Key::Coverage | Key::MaintenanceAll | Key::MaintenanceOf(_) | Key::Other(_) => {
                 self.revisions.get(rel).copied()
             }
@@ -320,40 +321,33 @@ impl State {
             },
             Key::MaintenanceOf(_) => {}
             Key::Member(inst) => slot(&mut self.members, inst, bytes, revision, json::<Member>),
-            Key::Verdict { node, instance } => match bytes {
-                None => {
-                    if let Some(list) = self.verdicts.get_mut(node) {
-                        list.retain(|v| &*v.instance != instance);
-                        if list.is_empty() {
-                            self.verdicts.remove(node);
-                        }
+            Key::Verdict { node, instance } => {
+                let verdict = match bytes.map(json::<Verdict>) {
+                    Some(Err(e)) => {
+                        self.verdict_problems.insert(rel.to_owned(), (revision, e));
+                        return;
                     }
+                    parsed => parsed.and_then(Result::ok),
+                };
+                self.verdict_problems.remove(rel);
+                let list = match verdict {
+                    Some(v) => {
+                        let id = self.instance_id(instance);
+                        self.verdicts.get(node).cloned().unwrap_or_default().with(id, v, revision)
+                    }
+                    None => match self.verdicts.get(node) {
+                        Some(list) => list.without(instance),
+                        None => return,
+                    },
+                };
+                if list.is_empty() {
+                    self.verdicts.remove(node);
+                } else if let Some(slot) = self.verdicts.get_mut(node) {
+                    *slot = list;
+                } else {
+                    self.verdicts.insert(Arc::from(node), list);
                 }
-                Some(b) => {
-                    if !self.verdicts.contains_key(node) {
-                        self.verdicts.insert(node.to_owned(), Vec::new());
-                    }
-                    let Some(list) = self.verdicts.get_mut(node) else { return };
-                    match list.binary_search_by(|v| (*v.instance).cmp(instance)) {
-                        Ok(i) => list[i].slot.update(json(b), revision),
-                        Err(i) => {
-                            let id = match self.instances.get(instance) {
-                                Some(id) => id.clone(),
-                                None => {
-                                    let id: Arc<str> = Arc::from(instance);
-                                    self.instances.insert(id.clone());
-                                    id
-                                }
-                            };
-                            let mut slot = Slot::default();
-                            slot.update(json(b), revision);
-                            // A node has a handful of probers: no room kept for more.
-                            list.reserve_exact(1);
-                            list.insert(i, VerdictSlot { instance: id, slot });
-                        }
-                    }
-                }
-            },
+            }
             Key::Other(rel) => {
                 if bytes.is_some() {
                     self.other.insert(rel.to_owned());
@@ -362,6 +356,16 @@ impl State {
                 }
             }
         }
+    }
+
+    /// The one shared copy of an instance id seen in verdict keys.
+    fn instance_id(&mut self, instance: &str) -> Arc<str> {
+        if let Some(id) = self.instances.get(instance) {
+            return id.clone();
+        }
+        let id: Arc<str> = Arc::from(instance);
+        self.instances.insert(id.clone());
+        id
     }
 
     /// Whether inventory keys changed since the last [`State::assemble`].
@@ -454,20 +458,15 @@ impl State {
         self.cluster_dirty = false;
         let members: BTreeMap<String, Member> = good(&self.members);
         // Nodes come sorted, so the map is built from a sorted run (its nodes come out full).
-        let mut verdicts: Vec<(String, NodeVerdicts)> = Vec::new();
-        for (node, list) in &self.verdicts {
-            // A verdict outlives its writer only until the writer's lease expires; in between
-            // it is not counted.
-            let by: NodeVerdicts = list
-                .iter()
-                .filter(|v| members.contains_key(&*v.instance))
-                .filter_map(|v| Some((v.instance.clone(), v.slot.good.clone()?)))
-                .collect();
-            if !by.is_empty() {
-                verdicts.push((node.clone(), by.compact()));
-            }
-        }
-        let verdicts: BTreeMap<String, NodeVerdicts> = verdicts.into_iter().collect();
+        // The lists are shared with the state, not copied.
+        let verdicts: BTreeMap<Arc<str>, NodeVerdicts> = self
+            .verdicts
+            .iter()
+            // A verdict outlives its writer only until the writer's lease expires; in
+            // between it is not counted.
+            .map(|(node, list)| (node.clone(), list.only(|i| members.contains_key(i))))
+            .filter(|(_, list)| !list.is_empty())
+            .collect();
         let on = |s: &Slot<MaintenanceValue>| {
             s.good.as_ref().filter(|m| m.enabled).map(|m| {
                 if m.reason.is_empty() { "no reason given".to_owned() } else { m.reason.clone() }
@@ -521,12 +520,8 @@ impl State {
                 add(format!("{p}members/{id}"), e);
             }
         }
-        for (node, list) in &self.verdicts {
-            for v in list {
-                if let Some(e) = &v.slot.problem {
-                    add(format!("{p}{}", rel::verdict(node, &v.instance)), e);
-                }
-            }
+        for (rel, (_, e)) in &self.verdict_problems {
+            add(format!("{p}{rel}"), e);
         }
         for rel in &self.other {
             add(format!("{p}{rel}"), "not a key of the layout: ignored");

@@ -184,10 +184,10 @@ async fn the_lease_outlives_verdict_writes_that_take_several_ttls() {
     // 3,000 verdicts are 24 transactions; at 300 ms a round trip they take over twice the
     // TTL, and keep-alives must get through all the while.
     proxy.set_delay(Duration::from_millis(150));
-    let verdicts: BTreeMap<String, Verdict> = (0..3000)
+    let verdicts: BTreeMap<Arc<str>, Verdict> = (0..3000)
         .map(|i| {
             let v = Verdict::new(HealthState::Down, Some("refused"), None, None, None, None);
-            (format!("n{i}"), v)
+            (Arc::from(format!("n{i}")), v)
         })
         .collect();
     let began = Instant::now();

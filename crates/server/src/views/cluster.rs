@@ -118,11 +118,11 @@ impl<'a> ClusterApiView<'a> {
                     // have echoed yet.
                     let mut by: BTreeMap<&str, &Verdict> = view
                         .verdicts
-                        .get(n)
+                        .get(n.as_str())
                         .map(|by| by.iter().map(|(i, v)| (&**i, v)).collect())
                         .unwrap_or_default();
                     by.remove(instance);
-                    if let Some(v) = state.local.get(n) {
+                    if let Some(v) = state.local.get(n.as_str()) {
                         by.insert(instance, v);
                     }
                     by

@@ -204,3 +204,40 @@ fn verdict_keys_are_exact_through_events_and_listings() {
     assert_eq!(v.verdicts["n2"].get("i2").unwrap().state, HealthState::Down);
     assert_eq!(s.apply_snapshot(listing, 11), 0);
 }
+
+#[test]
+fn a_bad_verdict_keeps_the_last_good_one_and_views_share_the_lists() {
+    let mut s = State::new("/sy/", "i1");
+    s.apply(put("members/i1", "{}", 2));
+    s.apply(put("members/i2", "{}", 3));
+    s.apply(put("health/n1/i2", r#"{"state": "down"}"#, 4));
+    s.apply(put("health/n2/i2", r#"{"state": "sideways"}"#, 5));
+    let first = s.cluster_view();
+    assert!(!first.verdicts.contains_key("n2"), "nothing good to count yet");
+    assert!(s.apply(put("health/n1/i2", "{not json", 6)));
+    let v = s.cluster_view();
+    assert_eq!(v.verdicts["n1"].get("i2").unwrap().state, HealthState::Down, "last good");
+    assert_eq!(v.verdicts["n1"], first.verdicts["n1"]);
+    let keys: Vec<String> = s.problems().into_iter().map(|p| p.key).collect();
+    assert_eq!(keys, ["/sy/health/n1/i2", "/sy/health/n2/i2"]);
+
+    // The bad values are known at their revisions: the same listing changes nothing, one
+    // without them deletes both the good verdict and the problems.
+    let listing = vec![
+        ("members/i1".to_owned(), b"{}".to_vec(), 2),
+        ("members/i2".to_owned(), b"{}".to_vec(), 3),
+        ("health/n1/i2".to_owned(), b"{not json".to_vec(), 6),
+        ("health/n2/i2".to_owned(), br#"{"state": "sideways"}"#.to_vec(), 5),
+    ];
+    assert_eq!(s.apply_snapshot(listing.clone(), 7), 0);
+    assert_eq!(s.apply_snapshot(listing[..2].to_vec(), 8), 2);
+    assert!(s.cluster_view().verdicts.is_empty());
+    assert!(s.problems().is_empty());
+
+    // A fixed value replaces the problem; a view taken before any change shares its lists.
+    s.apply(put("health/n1/i2", r#"{"state": "up"}"#, 9));
+    let (a, b) = (s.cluster_view(), s.cluster_view());
+    assert!(a.verdicts["n1"].shares(&b.verdicts["n1"]));
+    s.apply(put("health/n1/i1", r#"{"state": "down"}"#, 10));
+    assert!(!s.cluster_view().verdicts["n1"].shares(&a.verdicts["n1"]), "a change copies");
+}
