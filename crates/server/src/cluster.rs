@@ -183,10 +183,16 @@ async fn run(
             merged_view(&ClusterView::default(), &local, &me, MergePolicy::Pessimistic, version)
         };
         source.metrics().nodes(local.len(), merged.nodes.len());
-        let merged = Arc::new(merged);
-        if tx.borrow().merged.nodes != merged.nodes {
+        // Unchanged health keeps the view the routing table already holds: on a large fleet
+        // a second copy of it is tens of megabytes.
+        let previous = tx.borrow().merged.clone();
+        let merged = if previous.nodes == merged.nodes {
+            previous
+        } else {
+            let merged = Arc::new(merged);
             routing.apply_health(merged.clone());
-        }
+            merged
+        };
         maintenance.set_cluster(view.maintenance());
         // On a large fleet a merge takes a good part of a second: space them so that merging
         // never takes more than a fifth of a core.
