@@ -139,8 +139,6 @@ impl EngineConfig {
 /// What the rest of the system needs to know about one node.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ProbeStatus {
-    /// Address probed.
-    pub addr: SocketAddr,
     /// Health after the agent's word.
     pub state: HealthState,
     /// Health from the main check alone.

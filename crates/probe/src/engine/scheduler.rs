@@ -263,7 +263,7 @@ impl Scheduler {
     }
 
     fn status_of(node: &Node) -> ProbeStatus {
-        status(node.target.addr, &node.health, node.operator, &node.last)
+        status(&node.health, node.operator, &node.last)
     }
 
     fn count(&mut self, state: HealthState, delta: i64) {
@@ -351,8 +351,7 @@ impl Scheduler {
         self.next_generation += 1;
         let state = health.effective();
         let gate = self.acquire_gate(target.addr);
-        let published =
-            digest(&status(target.addr, &health, AdminState::Enabled, &LastProbe::default()));
+        let published = digest(&status(&health, AdminState::Enabled, &LastProbe::default()));
         let node = Node {
             target,
             compiled,
@@ -638,14 +637,8 @@ impl Scheduler {
 }
 
 /// What a node's status says, from its parts (a node being built has no `Node` yet).
-fn status(
-    addr: SocketAddr,
-    h: &HealthTracker,
-    operator: AdminState,
-    last: &LastProbe,
-) -> ProbeStatus {
+fn status(h: &HealthTracker, operator: AdminState, last: &LastProbe) -> ProbeStatus {
     ProbeStatus {
-        addr,
         state: h.effective(),
         observed: h.observed(),
         operator,
@@ -666,7 +659,6 @@ fn digest(s: &ProbeStatus) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::hash::DefaultHasher::new();
     let ProbeStatus {
-        addr,
         state,
         observed,
         operator,
@@ -679,7 +671,7 @@ fn digest(s: &ProbeStatus) -> u64 {
         load_average,
         probed,
     } = s;
-    (addr, state, observed, operator, weight_percent, agent).hash(&mut h);
+    (state, observed, operator, weight_percent, agent).hash(&mut h);
     (last_cause, degraded_by, probed).hash(&mut h);
     (utilization.map(f64::to_bits), load_average.map(f64::to_bits)).hash(&mut h);
     h.finish()
