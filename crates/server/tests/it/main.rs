@@ -27,6 +27,7 @@ mod replay;
 mod restart;
 mod secrets;
 mod snmp_cli;
+mod snmp_outages;
 mod soak;
 mod status_page;
 mod tls;
