@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use crate::common::{BIN, Switchyard, get};
 use switchyard_testkit::etcd::Etcd;
 use switchyard_testkit::fleet::{Addressing, Behavior, FleetPlan, Protocol, SimFleet};
+use switchyard_testkit::proxy::FaultProxy;
 
 const PREFIX: &str = "/switchyard/";
 
@@ -500,4 +501,111 @@ fn an_etcd_outage_costs_no_answer_and_a_restart_serves_from_the_cache() {
     assert_eq!(sy.json("/api/v1/cluster").1["stale"], false);
     let verbose = get(sy.admin, "/readyz?verbose", &[]).body;
     assert!(!verbose.contains("warn:"), "no warning once etcd answers again: {verbose}");
+}
+
+/// etcd slowed, stalled and cut off behind a loopback proxy, with a compaction while the
+/// instance cannot see it: every routing answer succeeds throughout, readiness holds, and
+/// every change made meanwhile arrives (the one made during the cut through a new listing).
+#[test]
+fn a_slow_stalled_or_compacted_etcd_costs_no_answer() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let plan = FleetPlan::new(Protocol::Http, 2)
+        .with_addressing(Addressing::Loopback { first: Ipv4Addr::new(127, 0, 83, 1), port: 0 });
+    let fleet = rt.block_on(SimFleet::start(plan)).unwrap();
+    let a = fleet.addrs();
+    let etcd = Etcd::start();
+    let _files = import(&etcd, &[("ams", a[0]), ("fra", a[1])]);
+    let proxy = FaultProxy::start(etcd.client_addr()).unwrap();
+    let through = format!("http://{}", proxy.listen_addr());
+    let extra = "[inventory.etcd]\nendpoints = [\"unused:1\"]\ndial_timeout_ms = 500\n\
+                 request_timeout_ms = 1000\n";
+    let args = ["--etcd", &through, "--instance-id", "one", "--http-listen", "127.0.0.1:0"];
+    let sy = Switchyard::start(&serve_config(extra), &args, &[]);
+    let http = sy.listener("http");
+    sy.wait_status("/readyz", 200, Duration::from_secs(30));
+    assert_eq!(routed_node(http), "ams-0");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let looper = {
+        let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let (status, _) = routed(http, None);
+                if status == 200 { &ok } else { &failed }.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    let drain = format!("{PREFIX}admin/nodes/ams-0");
+    let ready = |when: &str| {
+        let r = get(sy.admin, "/readyz?verbose", &[]);
+        assert_eq!(r.status, 200, "{when}: {}", r.body);
+    };
+
+    // Slow: every chunk held for 400 ms each way, a request's round trip most of its
+    // timeout. A drain still arrives.
+    proxy.set_delay(Duration::from_millis(400));
+    etcd.put(&drain, r#"{"admin": "drain"}"#);
+    let took = wait_until("a drain through a slow link", Duration::from_secs(20), || {
+        routed_node(http) == "fra-1"
+    });
+    eprintln!("drain applied {took:?} after the write, through 400 ms each way");
+    ready("slow etcd");
+    proxy.set_delay(Duration::ZERO);
+
+    // Stalled: connections open, nothing moves. A change made meanwhile arrives on resume.
+    proxy.pause();
+    etcd.put(&drain, r#"{"admin": "enabled"}"#);
+    std::thread::sleep(Duration::from_secs(3));
+    ready("stalled etcd");
+    assert_eq!(routed_node(http), "fra-1", "the last known state serves meanwhile");
+    proxy.resume();
+    wait_until("the change made during the stall", Duration::from_secs(20), || {
+        routed_node(http) == "ams-0"
+    });
+
+    // Cut off, while a change is made and the history compacted past it: the watch cannot
+    // resume from its revision, so the instance lists again and finds the change.
+    // Listings of the prefix, by reason (start, reconnect, compacted).
+    let resyncs = || -> Vec<String> {
+        let text = get(sy.admin, "/metrics", &[]).body;
+        text.lines()
+            .filter(|l| l.starts_with("switchyard_etcd_resyncs_total{"))
+            .map(String::from)
+            .collect()
+    };
+    let total = |lines: &[String]| -> f64 {
+        lines.iter().filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+    };
+    let before = resyncs();
+    proxy.cut();
+    wait_until("the instance sees etcd gone", Duration::from_secs(10), || {
+        sy.json("/api/v1/cluster").1["connected"] == false
+    });
+    etcd.put(&drain, r#"{"admin": "drain"}"#);
+    // A later write, so that the compaction passes the drain's revision: a watch resumed
+    // from the drain would start inside the compacted history.
+    etcd.put(format!("{PREFIX}admin/nodes/fra-1"), r#"{"admin": "enabled"}"#);
+    let compacted = etcd.compact();
+    std::thread::sleep(Duration::from_secs(2));
+    ready("etcd cut off");
+    proxy.resume();
+    wait_until("the change hidden by the compaction", Duration::from_secs(30), || {
+        routed_node(http) == "fra-1"
+    });
+    let after = resyncs();
+    assert!(
+        total(&after) > total(&before),
+        "listed again after the compaction to revision {compacted}: {before:?} then {after:?}"
+    );
+    eprintln!("listings of the prefix: {after:?}");
+
+    stop.store(true, Ordering::Relaxed);
+    looper.join().unwrap();
+    let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    eprintln!("requests while etcd was slow, stalled and cut off: {ok} answered, {failed} failed");
+    assert_eq!(failed, 0);
+    assert!(ok > 500, "the loop ran throughout: {ok}");
+    ready("afterwards");
 }
