@@ -7,7 +7,9 @@
 # servers loaded at once; the median of RUNS runs each is kept and their ratio printed. The
 # same servers also listen on plain HTTP, measured the same way for reference: the ratio
 # there shows how much of the gap is the answer itself (a decision of ~1 KB of JSON against
-# nginx's 11 bytes) rather than TLS.
+# nginx's 11 bytes) rather than TLS. A third row measures the other form a decision takes,
+# Traffic Router's HTTP routing: the content request itself answered with a 302 to the node
+# (a Location header, no body), over HTTPS on the same listener.
 #
 #   bench/tls/run.sh [DURATION_SECONDS] [CONNECTIONS] [RUNS]
 #
@@ -129,9 +131,13 @@ curl -sf "http://127.0.0.1:$SY_ADMIN/readyz" >/dev/null || { echo "switchyard ne
 
 SY_URL="https://127.0.0.1:$SY_PORT/v1/route?host=video.cdn.example.com&path=/vod/movie/seg-00042.ts"
 NGX_URL="https://127.0.0.1:$NGX_PORT/"
+SY_REDIRECT_URL="https://127.0.0.1:$SY_PORT/vod/movie/seg-00042.ts"
+HOST="Host: video.cdn.example.com"
 for u in "$SY_URL" "$NGX_URL"; do
   curl -sfk --tlsv1.3 "$u" >/dev/null || { echo "no answer from $u" >&2; exit 1; }
 done
+code=$(curl -sk --tlsv1.3 -o /dev/null -w '%{http_code}' -H "$HOST" "$SY_REDIRECT_URL")
+[ "$code" = 302 ] || { echo "no redirect from $SY_REDIRECT_URL: $code" >&2; exit 1; }
 # What each server negotiates with an OpenSSL client like wrk's.
 for port in "$SY_PORT" "$NGX_PORT"; do
   printf 'port %s: ' "$port"
@@ -142,18 +148,20 @@ done
 rps() { awk '/Requests\/sec/ {print $2}'; }
 bytes() { curl -sk -o /dev/null -w '%{size_download}' "$1"; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-run_wrk() { taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 5s "$1"; }
+run_wrk() { local url=$1; shift; taskset -c 1 wrk -t1 -c"$CONNS" -d"${DURATION}s" --timeout 5s "$@" "$url"; }
 
 # Warm both (handshakes, caches), then alternate.
 DURATION=2 run_wrk "$SY_URL" >/dev/null
 DURATION=2 run_wrk "$NGX_URL" >/dev/null
-declare -a SY NG
+declare -a SY NG RD
 for _ in $(seq 1 "$RUNS"); do
   SY+=("$(run_wrk "$SY_URL" | rps)")
   NG+=("$(run_wrk "$NGX_URL" | rps)")
+  RD+=("$(run_wrk "$SY_REDIRECT_URL" -H "$HOST" | rps)")
 done
 SY_MED=$(printf '%s\n' "${SY[@]}" | median)
 NG_MED=$(printf '%s\n' "${NG[@]}" | median)
+RD_MED=$(printf '%s\n' "${RD[@]}" | median)
 SY_P_URL="http://127.0.0.1:$SY_PLAIN/v1/route?host=video.cdn.example.com&path=/vod/movie/seg-00042.ts"
 NGX_P_URL="http://127.0.0.1:$NGX_PLAIN/"
 declare -a SYP NGP
@@ -193,6 +201,9 @@ printf '%-40s %14s %14s\n' "runs, requests/s" "${SY[*]}" ""
 printf '%-40s %14s %14s\n' "" "" "${NG[*]}"
 printf '%-40s %14.0f %14.0f %8.2f\n' "median requests/s (one core each)" "$SY_MED" "$NG_MED" \
   "$(awk -v a="$SY_MED" -v b="$NG_MED" 'BEGIN {print a / b}')"
+printf '%-40s %14s %14s\n' "302 redirect runs, requests/s" "${RD[*]}" ""
+printf '%-40s %14.0f %14.0f %8.2f\n' "302 redirect decisions, median r/s" "$RD_MED" "$NG_MED" \
+  "$(awk -v a="$RD_MED" -v b="$NG_MED" 'BEGIN {print a / b}')"
 printf '%-40s %14.0f %14.0f %8.2f\n' "plain HTTP for reference, median r/s" "$SYP_MED" "$NGP_MED" \
   "$(awk -v a="$SYP_MED" -v b="$NGP_MED" 'BEGIN {print a / b}')"
 printf '%-40s %14.2f %14.2f\n' "HTTPS / plain HTTP" "$(awk -v a="$SY_MED" -v b="$SYP_MED" 'BEGIN {print a / b}')" \
