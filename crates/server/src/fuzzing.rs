@@ -456,7 +456,7 @@ pub fn traffic_query(data: &[u8]) {
         path: PATHS[usize::from(sel & 3) % PATHS.len()],
         query,
         host: HOSTS[usize::from(sel >> 2) & 3],
-        client: ClientAddr { ip: SOURCES[usize::from(sel >> 4) & 3], source: AddrSource::Peer },
+        client: ClientAddr::new(SOURCES[usize::from(sel >> 4) & 3], AddrSource::Peer),
         tls: sel & 0x40 != 0,
         trace: None,
     };
@@ -577,7 +577,7 @@ mod tests {
             path: "/video/seg-1.ts",
             query: "v=1",
             host: Some("video.cdn.example.com"),
-            client: ClientAddr { ip: SOURCES[0], source: AddrSource::Peer },
+            client: ClientAddr::new(SOURCES[0], AddrSource::Peer),
             tls: false,
             trace: None,
         };

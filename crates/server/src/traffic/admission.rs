@@ -317,20 +317,21 @@ pub(crate) struct Admitted {
 impl AdmissionLayer {
     /// The same decisions as the middleware, in the same order, for a request parsed
     /// outside hyper: limits, then the concurrency slot, then the client's rate.
-    pub(crate) fn admit<'a>(
+    pub(crate) fn admit<'a, F, G>(
         &self,
         peer: IpAddr,
         header_count: usize,
         header_bytes: usize,
-        forwarded_for: impl DoubleEndedIterator<Item = &'a [u8]>,
-        forwarded: impl DoubleEndedIterator<Item = &'a [u8]>,
-        mm_client_ip: Option<&[u8]>,
-    ) -> Result<Admitted, ApiError> {
+        proxied: client_ip::Proxied<'a, F, G>,
+    ) -> Result<Admitted, ApiError>
+    where
+        F: DoubleEndedIterator<Item = &'a [u8]>,
+        G: DoubleEndedIterator<Item = &'a [u8]>,
+    {
         let state = &self.state;
         state.check_limits(header_count, header_bytes, None)?;
         let slot = state.acquire().ok_or(ApiError::Overloaded)?;
-        let client =
-            client_ip::resolve_lines(peer, forwarded_for, forwarded, mm_client_ip, state.trust());
+        let client = client_ip::resolve_lines(peer, proxied, state.trust());
         state.rate_limit(client.ip)?;
         Ok(Admitted { client, _slot: slot })
     }

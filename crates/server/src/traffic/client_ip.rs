@@ -18,6 +18,12 @@
 //! `Forwarded` is read only when `http.trust_forwarded` is on: a proxy that appends
 //! `X-Forwarded-For` but passes a client's `Forwarded` through untouched (nginx's usual
 //! configuration) would otherwise let any client name its own address.
+//!
+//! The scheme the client used, for redirects that follow the request's scheme: a proxy that
+//! terminates TLS talks to the router over plain HTTP, so from a trusted peer the `proto=` of
+//! the `Forwarded` element that named the client is believed, else the left-most
+//! `X-Forwarded-Proto` entry (the scheme the first proxy saw). At worst a client so names the
+//! scheme of its own redirect, which it could as well have used.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -31,6 +37,7 @@ use super::metrics::TrafficMetrics;
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_MM_CLIENT_IP: HeaderName = HeaderName::from_static("x-mm-client-ip");
+static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 
 /// Where the client address came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +77,16 @@ pub struct ClientAddr {
     pub ip: IpAddr,
     /// Where it came from.
     pub source: AddrSource,
+    /// Whether the client's request was made over `https`, as a trusted proxy states it
+    /// (`Forwarded` `proto=`, else `X-Forwarded-Proto`); `None` when none said.
+    pub https: Option<bool>,
+}
+
+impl ClientAddr {
+    /// `ip` from `source`, with no word on the scheme.
+    pub fn new(ip: IpAddr, source: AddrSource) -> Self {
+        Self { ip, source, https: None }
+    }
 }
 
 /// Whom and what to believe: the trusted proxies, whether their `Forwarded` counts, and
@@ -125,33 +142,77 @@ pub fn resolve(peer: IpAddr, headers: &HeaderMap, proxies: &[IpNet]) -> ClientAd
 pub fn resolve_with(peer: IpAddr, headers: &HeaderMap, trust: Trust<'_>) -> ClientAddr {
     if trust.proxies.is_empty() {
         // The common case: no header lookup at all.
-        return ClientAddr { ip: peer.to_canonical(), source: AddrSource::Peer };
+        return ClientAddr::new(peer.to_canonical(), AddrSource::Peer);
     }
-    let lines = headers.get_all(&X_FORWARDED_FOR).iter().map(|v| v.as_bytes());
-    let forwarded = headers.get_all(&FORWARDED).iter().map(|v| v.as_bytes());
-    let mm = headers.get(&X_MM_CLIENT_IP).map(|v| v.as_bytes());
-    resolve_lines(peer, lines, forwarded, mm, trust)
+    let proxied = Proxied {
+        forwarded_for: headers.get_all(&X_FORWARDED_FOR).iter().map(|v| v.as_bytes()),
+        forwarded: headers.get_all(&FORWARDED).iter().map(|v| v.as_bytes()),
+        mm_client_ip: headers.get(&X_MM_CLIENT_IP).map(|v| v.as_bytes()),
+        forwarded_proto: headers.get(&X_FORWARDED_PROTO).map(|v| v.as_bytes()),
+    };
+    resolve_lines(peer, proxied, trust)
 }
 
-/// [`resolve_with`] over the raw `X-Forwarded-For` and `Forwarded` header lines, each in
-/// request order, and the raw `X-MM-Client-IP` value. An `X-MM-Client-IP` that is not an
-/// address is passed over (the walk or the peer decides), as a malformed hop is.
-pub fn resolve_lines<'a>(
+/// The raw values of the headers a proxy sets: the `X-Forwarded-For` and `Forwarded` lines,
+/// each in request order, and the first `X-MM-Client-IP` and `X-Forwarded-Proto` lines.
+pub struct Proxied<'a, F, G>
+where
+    F: DoubleEndedIterator<Item = &'a [u8]>,
+    G: DoubleEndedIterator<Item = &'a [u8]>,
+{
+    pub forwarded_for: F,
+    pub forwarded: G,
+    pub mm_client_ip: Option<&'a [u8]>,
+    pub forwarded_proto: Option<&'a [u8]>,
+}
+
+/// [`resolve_with`] over the raw header values. An `X-MM-Client-IP` that is not an address
+/// is passed over (the walk or the peer decides), as a malformed hop is.
+pub fn resolve_lines<'a, F, G>(
     peer: IpAddr,
+    proxied: Proxied<'a, F, G>,
+    trust: Trust<'_>,
+) -> ClientAddr
+where
+    F: DoubleEndedIterator<Item = &'a [u8]>,
+    G: DoubleEndedIterator<Item = &'a [u8]>,
+{
+    let peer = peer.to_canonical();
+    let here = ClientAddr::new(peer, AddrSource::Peer);
+    let proxies = trust.proxies;
+    if proxies.is_empty() || !trusted(peer, proxies) {
+        return here;
+    }
+    let stated = proxied.forwarded_proto.and_then(left_most_proto);
+    let mut client = resolve_trusted(
+        here,
+        proxied.forwarded_for,
+        proxied.forwarded,
+        proxied.mm_client_ip,
+        trust,
+    );
+    client.https = client.https.or(stated);
+    client
+}
+
+/// The left-most `X-Forwarded-Proto` entry as a scheme, when it is `http` or `https`.
+fn left_most_proto(value: &[u8]) -> Option<bool> {
+    let first = value.split(|&b| b == b',').next()?.trim_ascii();
+    forwarded::Proto::of(first).https()
+}
+
+/// The client named by a trusted peer's headers.
+fn resolve_trusted<'a>(
+    here: ClientAddr,
     lines: impl DoubleEndedIterator<Item = &'a [u8]>,
     forwarded: impl DoubleEndedIterator<Item = &'a [u8]>,
     mm_client_ip: Option<&[u8]>,
     trust: Trust<'_>,
 ) -> ClientAddr {
-    let peer = peer.to_canonical();
-    let here = ClientAddr { ip: peer, source: AddrSource::Peer };
     let proxies = trust.proxies;
-    if proxies.is_empty() || !trusted(peer, proxies) {
-        return here;
-    }
     if let Some(v) = mm_client_ip {
         match std::str::from_utf8(v).ok().and_then(parse_hop) {
-            Some(ip) => return ClientAddr { ip, source: AddrSource::MmClientIp },
+            Some(ip) => return ClientAddr::new(ip, AddrSource::MmClientIp),
             None => trust.invalid(Header::MmClientIp),
         }
     }
@@ -173,7 +234,7 @@ pub fn resolve_lines<'a>(
                 trust.invalid(Header::ForwardedFor);
                 return client;
             };
-            client = ClientAddr { ip, source: AddrSource::ForwardedFor };
+            client = ClientAddr::new(ip, AddrSource::ForwardedFor);
             if !trusted(ip, proxies) {
                 return client;
             }
@@ -198,7 +259,9 @@ fn walk_forwarded<'a>(
         for element in elements.iter().rev() {
             match element.node {
                 Some(Node::Addr(ip)) => {
-                    client = ClientAddr { ip, source: AddrSource::Forwarded };
+                    // The element that names the client also says how it connected.
+                    let https = element.proto.and_then(forwarded::Proto::https);
+                    client = ClientAddr { ip, source: AddrSource::Forwarded, https };
                     if !trusted(ip, trust.proxies) {
                         return client;
                     }

@@ -43,6 +43,7 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use super::admission::{AdmissionLayer, ConnectionSlot};
+use super::client_ip;
 use super::dispatch::dispatch;
 use super::request::{Incoming, OverTls, Shared, Target};
 use super::respond::{self, Reply};
@@ -412,6 +413,7 @@ impl FrontEnd {
         let (mut close, mut ask_keep_alive) = (false, false);
         let mut host: Option<&[u8]> = None;
         let mut mm_client_ip: Option<&[u8]> = None;
+        let mut forwarded_proto: Option<&[u8]> = None;
         // Looked for only while tracing is on: one relaxed load otherwise.
         let tracing = telemetry::on();
         let mut traceparent: Option<&[u8]> = None;
@@ -440,6 +442,8 @@ impl FrontEnd {
             } else if name.eq_ignore_ascii_case(b"x-mm-client-ip") {
                 // The first line, as `HeaderMap::get` takes on the hyper path.
                 mm_client_ip = mm_client_ip.or(Some(h.value));
+            } else if name.eq_ignore_ascii_case(b"x-forwarded-proto") {
+                forwarded_proto = forwarded_proto.or(Some(h.value));
             } else if tracing && name.eq_ignore_ascii_case(b"traceparent") {
                 traceparent = traceparent.or(Some(h.value));
             }
@@ -463,15 +467,9 @@ impl FrontEnd {
         };
         let admitted = match host {
             Ok(host) => {
-                let (count, forwarded_for) = (req.headers.len(), forwarded_for);
-                let admitted = self.admission.admit(
-                    peer,
-                    count,
-                    bytes,
-                    forwarded_for,
-                    forwarded,
-                    mm_client_ip,
-                );
+                let proxied =
+                    client_ip::Proxied { forwarded_for, forwarded, mm_client_ip, forwarded_proto };
+                let admitted = self.admission.admit(peer, req.headers.len(), bytes, proxied);
                 admitted.map(|a| (host, a))
             }
             Err(e) => Err(self.admission.bad_host(e)),

@@ -2,8 +2,9 @@
 //! `;`-separated list of `name=value` pairs (`for`, `by`, `proto`, `host`, extensions) whose
 //! values are tokens or quoted strings.
 //!
-//! Only `for` is read: the node that made the request to the proxy that wrote the element.
-//! It is an address (`192.0.2.43`, `"192.0.2.43:4711"`, `"[2001:db8::1]"`,
+//! Two parameters are read. `for` is the node that made the request to the proxy that wrote
+//! the element, and `proto` the scheme of that request (`http` or `https`, case-insensitive;
+//! any other value is kept as unknown). `for` is an address (`192.0.2.43`, `"192.0.2.43:4711"`, `"[2001:db8::1]"`,
 //! `"[2001:db8::1]:4711"`), `unknown`, or an obfuscated identifier (`_hidden`, §6.3). The
 //! grammar is followed as written, with two leniencies seen in the wild: whitespace around
 //! `;`, and an IPv6 address without brackets (`for="2001:db8::1"`, unambiguous).
@@ -23,11 +24,46 @@ pub enum Node {
     Invalid,
 }
 
-/// One forwarded-element: what its `for` parameter names, when it has one.
+/// One forwarded-element: what its `for` and `proto` parameters say, when it has them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Element {
     /// The `for` node; `None` when the element has no `for`.
     pub node: Option<Node>,
+    /// The `proto` scheme; `None` when the element has no `proto`.
+    pub proto: Option<Proto>,
+}
+
+/// What a `proto=` value names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    /// `http`.
+    Http,
+    /// `https`.
+    Https,
+    /// A scheme this router does not redirect to (`ws`, `wss`, ...).
+    Other,
+}
+
+impl Proto {
+    /// A scheme as written (`proto = uri-scheme`, §5.4), case-insensitively.
+    pub fn of(value: &[u8]) -> Self {
+        if value.eq_ignore_ascii_case(b"https") {
+            Self::Https
+        } else if value.eq_ignore_ascii_case(b"http") {
+            Self::Http
+        } else {
+            Self::Other
+        }
+    }
+
+    /// Whether the request was made over `https`, when the scheme is one of the two.
+    pub fn https(self) -> Option<bool> {
+        match self {
+            Self::Http => Some(false),
+            Self::Https => Some(true),
+            Self::Other => None,
+        }
+    }
 }
 
 /// A header line that does not follow the grammar.
@@ -60,19 +96,26 @@ pub fn parse(line: &[u8]) -> Result<Vec<Element>, Malformed> {
             }
             Some(_) => {}
         }
-        let is_for = p.token().ok_or(Malformed)?.eq_ignore_ascii_case(b"for");
+        let name = p.token().ok_or(Malformed)?;
+        let (is_for, is_proto) =
+            (name.eq_ignore_ascii_case(b"for"), name.eq_ignore_ascii_case(b"proto"));
         if p.peek() != Some(b'=') {
             return Err(Malformed);
         }
         p.at += 1;
         let value = p.value().ok_or(Malformed)?;
         pairs += 1;
+        // "Each parameter MUST NOT occur more than once per forwarded-element" (§4).
         if is_for {
-            // "Each parameter MUST NOT occur more than once per forwarded-element" (§4).
             if current.node.is_some() {
                 return Err(Malformed);
             }
             current.node = Some(node(&value));
+        } else if is_proto {
+            if current.proto.is_some() {
+                return Err(Malformed);
+            }
+            current.proto = Some(Proto::of(&value));
         }
         p.skip_ows();
         if !matches!(p.peek(), None | Some(b',' | b';')) {

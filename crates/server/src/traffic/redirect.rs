@@ -12,7 +12,9 @@
 //!
 //! The scheme follows the service's `redirect_scheme`: `http` to the node's `port`, `https`
 //! to its `https_port`, or by default the scheme the request came over (a client of the
-//! HTTPS listener is sent to `https://`), as Traffic Router's delivery-service `protocol`.
+//! HTTPS listener is sent to `https://`), as Traffic Router's delivery-service `protocol`;
+//! behind a trusted proxy, the scheme it says the client used (`Forwarded` `proto=`,
+//! `X-Forwarded-Proto`).
 
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -94,7 +96,8 @@ pub(super) fn answer(shared: &Shared, req: &Incoming<'_>) -> Result<Reply, ApiEr
     let https = match info.map_or(RedirectScheme::default(), |s| s.spec().redirect_scheme) {
         RedirectScheme::Http => false,
         RedirectScheme::Https => true,
-        RedirectScheme::Request => req.tls,
+        // Behind a proxy that terminates TLS, the scheme the client used is the proxy's word.
+        RedirectScheme::Request => req.client.https.unwrap_or(req.tls),
     };
     let client = routed_client(shared, req)?;
     let path = req.path;

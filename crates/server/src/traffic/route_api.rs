@@ -22,7 +22,7 @@ pub(super) const FAKE_CLIENT_IP: &str = "fakeClientIpAddress";
 /// The client for localization: `ip=` when given, else [`routed_client`].
 pub(super) fn client(shared: &Shared, req: &Incoming<'_>, q: &str) -> Result<ClientAddr, ApiError> {
     if let Some(ip) = query::get(q, "ip")? {
-        return Ok(ClientAddr { ip: parse_ip("ip", &ip)?, source: AddrSource::Parameter });
+        return Ok(ClientAddr::new(parse_ip("ip", &ip)?, AddrSource::Parameter));
     }
     routed_client(shared, req)
 }
@@ -36,9 +36,7 @@ pub(super) fn routed_client(shared: &Shared, req: &Incoming<'_>) -> Result<Clien
         return Ok(req.client);
     }
     match query::get(req.query, FAKE_CLIENT_IP)? {
-        Some(ip) => {
-            Ok(ClientAddr { ip: parse_ip(FAKE_CLIENT_IP, &ip)?, source: AddrSource::FakeClientIp })
-        }
+        Some(ip) => Ok(ClientAddr::new(parse_ip(FAKE_CLIENT_IP, &ip)?, AddrSource::FakeClientIp)),
         None => Ok(req.client),
     }
 }

@@ -260,6 +260,26 @@ key_file = "img.key"
     assert_eq!(location(&r), "https://127.0.10.1:8443/i.png");
     let (r, _) = tls_get(https, "plain.example.test", &client, "/p", "plain.example.test", &ams);
     assert_eq!(location(&r), "http://127.0.10.1:8080/p");
+    // Behind a proxy that terminates TLS (the test, a trusted peer), the scheme the proxy
+    // says the client used: Forwarded's `proto=` of the client's element, X-Forwarded-Proto.
+    let video = ("Host", "video.example.test");
+    let r = get(http, "/v/a.ts", &[video, ("Forwarded", "for=10.1.0.7;proto=https")]);
+    assert_eq!((r.status, location(&r)), (302, "https://127.0.10.1:8443/v/a.ts".into()));
+    let r = get(http, "/v/a.ts", &[video, ams[0], ("X-Forwarded-Proto", "https")]);
+    assert_eq!(location(&r), "https://127.0.10.1:8443/v/a.ts");
+    let (r, _) = tls_get(
+        https,
+        "video.example.test",
+        &client,
+        "/v/a.ts",
+        "video.example.test",
+        &[ams[0], ("X-Forwarded-Proto", "http")],
+    );
+    assert_eq!(location(&r), "http://127.0.10.1:8080/v/a.ts");
+    // On hyper's path too (a request with a body goes there).
+    let r =
+        request(http, "GET", "/v/a.ts", &[video, ("Forwarded", "for=10.1.0.7;proto=https")], "x");
+    assert_eq!((r.status, location(&r)), (302, "https://127.0.10.1:8443/v/a.ts".into()));
     // A node without https_port: 443, left out of the URL; the JSON forms carry the scheme.
     let fra = [("X-MM-Client-IP", "10.2.0.7")];
     let (r, _) = tls_get(https, "video.example.test", &client, "/b", "video.example.test", &fra);

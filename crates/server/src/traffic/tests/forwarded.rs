@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use crate::metrics::Metrics;
 use crate::traffic::client_ip::{AddrSource, Trust, resolve_with};
 use crate::traffic::config::parse_proxy;
-use crate::traffic::forwarded::{Element, Malformed, Node, parse};
+use crate::traffic::forwarded::{Malformed, Node, Proto, parse};
 use crate::traffic::metrics::TrafficMetrics;
 
 fn ip(s: &str) -> IpAddr {
@@ -15,7 +15,7 @@ fn ip(s: &str) -> IpAddr {
 }
 
 fn nodes(line: &str) -> Result<Vec<Option<Node>>, Malformed> {
-    parse(line.as_bytes()).map(|e| e.into_iter().map(|Element { node }| node).collect())
+    parse(line.as_bytes()).map(|e| e.into_iter().map(|e| e.node).collect())
 }
 
 fn addr(s: &str) -> Option<Node> {
@@ -176,4 +176,37 @@ fn count(metrics: &Metrics, header: &str) -> u64 {
         .lines()
         .find_map(|l| l.strip_prefix(&needle).map(|v| v.trim().parse().unwrap()))
         .unwrap_or_else(|| panic!("{needle} not in the exposition"))
+}
+
+#[test]
+fn the_scheme_is_the_word_of_the_proxy_that_named_the_client() {
+    let protos = |line: &str| -> Vec<Option<Proto>> {
+        parse(line.as_bytes()).unwrap().into_iter().map(|e| e.proto).collect()
+    };
+    assert_eq!(
+        protos("for=1.1.1.1;proto=HTTPS, proto=http, for=2.2.2.2;proto=wss, for=3.3.3.3"),
+        [Some(Proto::Https), Some(Proto::Http), Some(Proto::Other), None]
+    );
+    assert_eq!(parse(b"for=1.1.1.1;proto=http;proto=https"), Err(Malformed), "twice in one");
+
+    let proxies = vec![parse_proxy("10.0.0.0/8").unwrap()];
+    let trust = Trust { proxies: &proxies, forwarded: true, metrics: None };
+    let https = |peer: &str, pairs: &[(&str, &str)]| {
+        let c = resolve_with(ip(peer), &headers(pairs), trust);
+        (c.ip, c.https)
+    };
+    // The element that names the client says how it connected, not the proxies' own hops.
+    let chain = "for=2.2.2.2;proto=https, for=10.1.1.1;proto=http";
+    assert_eq!(https("10.0.0.1", &[("forwarded", chain)]), (ip("2.2.2.2"), Some(true)));
+    assert_eq!(https("10.0.0.1", &[("forwarded", "for=2.2.2.2")]), (ip("2.2.2.2"), None));
+    // X-Forwarded-Proto, its left-most entry, when Forwarded says nothing of it.
+    let xfp = [("x-forwarded-for", "2.2.2.2"), ("x-forwarded-proto", "https, http")];
+    assert_eq!(https("10.0.0.1", &xfp), (ip("2.2.2.2"), Some(true)));
+    let both = [("forwarded", "for=2.2.2.2;proto=http"), ("x-forwarded-proto", "https")];
+    assert_eq!(https("10.0.0.1", &both).1, Some(false), "Forwarded's word first");
+    let mm = [("x-mm-client-ip", "2.2.2.2"), ("x-forwarded-proto", "HTTP")];
+    assert_eq!(https("10.0.0.1", &mm), (ip("2.2.2.2"), Some(false)));
+    assert_eq!(https("10.0.0.1", &[("x-forwarded-proto", "wss")]).1, None, "not a scheme of ours");
+    // From an untrusted peer nothing is believed.
+    assert_eq!(https("192.0.2.1", &xfp), (ip("192.0.2.1"), None));
 }
