@@ -6,7 +6,7 @@ use super::*;
 #[test]
 fn a_url_without_a_path_checks_livez_and_one_without_a_port_takes_80() {
     let t = parse_url("http://127.0.0.1:9090").unwrap();
-    assert_eq!(t, Target { authority: "127.0.0.1:9090".into(), path: "/livez".into() });
+    assert_eq!(t, Target { tls: false, authority: "127.0.0.1:9090".into(), path: "/livez".into() });
     assert_eq!(parse_url("http://127.0.0.1:9090/").unwrap().path, "/livez");
     assert_eq!(parse_url("http://127.0.0.1:9090?verbose").unwrap().path, "/livez?verbose");
     assert_eq!(parse_url("http://[::1]:9090/readyz").unwrap().authority, "[::1]:9090");
@@ -15,11 +15,13 @@ fn a_url_without_a_path_checks_livez_and_one_without_a_port_takes_80() {
 }
 
 #[test]
-fn only_plain_http_urls_with_a_host_are_taken() {
-    for bad in ["https://127.0.0.1:9090/livez", "127.0.0.1:9090", "http:///livez", "http://u@h:1/"]
-    {
+fn http_and_https_urls_with_a_host_are_taken() {
+    for bad in ["ftp://127.0.0.1:9090/livez", "127.0.0.1:9090", "http:///livez", "http://u@h:1/"] {
         assert!(parse_url(bad).is_err(), "{bad}");
     }
+    let t = parse_url("https://[::1]/readyz").unwrap();
+    assert_eq!((t.tls, t.authority.as_str(), t.path.as_str()), (true, "[::1]:443", "/readyz"));
+    assert_eq!(t.to_string(), "https://[::1]:443/readyz");
 }
 
 #[test]
@@ -43,6 +45,11 @@ fn the_admin_address_comes_from_the_configuration_and_an_unspecified_one_is_reac
 
     std::fs::write(&file, "[listen]\nadmin = 9090\n").unwrap();
     assert!(target(&args).unwrap_err().contains("listen.admin"));
+
+    std::fs::write(&file, "[listen]\nadmin = \"127.0.0.1:9193\"\n[admin.tls]\ncert_file = \"a\"\n")
+        .unwrap();
+    let t = target(&args).unwrap();
+    assert_eq!((t.tls, t.authority.as_str()), (true, "127.0.0.1:9193"), "[admin.tls]: HTTPS");
 
     let none = HealthcheckArgs { config: None, ..args };
     assert_eq!(target(&none).unwrap().authority, "127.0.0.1:9090");
@@ -77,7 +84,7 @@ fn serve_once(answer: &'static [u8]) -> (SocketAddr, std::thread::JoinHandle<Str
 #[test]
 fn a_200_passes_and_the_request_is_a_plain_get_with_a_host() {
     let (addr, server) = serve_once(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
-    let target = Target { authority: addr.to_string(), path: "/livez".into() };
+    let target = Target { tls: false, authority: addr.to_string(), path: "/livez".into() };
     let deadline = Instant::now() + Duration::from_secs(5);
     assert_eq!(get_status(&target, deadline).unwrap(), 200);
     let head = server.join().unwrap();
@@ -88,21 +95,24 @@ fn a_200_passes_and_the_request_is_a_plain_get_with_a_host() {
 #[test]
 fn any_other_status_a_silent_peer_or_a_closed_port_fails() {
     let (addr, server) = serve_once(b"HTTP/1.1 500 Internal Server Error\r\n\r\n[-]ping failed\n");
-    let target = Target { authority: addr.to_string(), path: "/livez".into() };
+    let target = Target { tls: false, authority: addr.to_string(), path: "/livez".into() };
     assert_eq!(get_status(&target, Instant::now() + Duration::from_secs(5)).unwrap(), 500);
     server.join().unwrap();
 
     // Accepts and never answers: the deadline ends it.
     let silent = TcpListener::bind("127.0.0.1:0").unwrap();
-    let target =
-        Target { authority: silent.local_addr().unwrap().to_string(), path: "/livez".into() };
+    let target = Target {
+        tls: false,
+        authority: silent.local_addr().unwrap().to_string(),
+        path: "/livez".into(),
+    };
     let started = Instant::now();
     let err = get_status(&target, Instant::now() + Duration::from_millis(200)).unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(2), "{err}");
 
     let closed = silent.local_addr().unwrap();
     drop(silent);
-    let target = Target { authority: closed.to_string(), path: "/livez".into() };
+    let target = Target { tls: false, authority: closed.to_string(), path: "/livez".into() };
     let err = get_status(&target, Instant::now() + Duration::from_secs(2)).unwrap_err();
     assert!(err.starts_with("connect "), "{err}");
 }

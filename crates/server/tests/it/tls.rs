@@ -444,6 +444,30 @@ key_file = "tls.key"
     let _ = plain.read_to_end(&mut buf);
     assert!(!String::from_utf8_lossy(&buf).starts_with("HTTP/1.1 200"), "{buf:?}");
 
+    // `switchyard healthcheck` speaks HTTPS: by URL, and by the configuration's
+    // `[admin.tls]` (its `listen.admin` set to the ephemeral address the test got).
+    let healthcheck = |args: &[&str]| {
+        let out = Command::new(crate::common::BIN).arg("healthcheck").args(args).output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code(), text)
+    };
+    let url = format!("https://{}/readyz", sy.admin);
+    let (code, text) = healthcheck(&["--url", &url]);
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(text.trim(), format!("{url}: 200"));
+    let checked = sy.path("checked.toml");
+    let listen = format!("[listen]\nadmin = \"{}\"\n", sy.admin);
+    std::fs::write(&checked, format!("{listen}{config}")).unwrap();
+    let (code, text) = healthcheck(&["--config", checked.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.starts_with("https://"), "{text}");
+    let (code, text) = healthcheck(&["--url", &format!("http://{}/livez", sy.admin)]);
+    assert_eq!(code, Some(1), "plain HTTP to a TLS listener fails: {text}");
+
     // The token is needed over TLS as over HTTP.
     let mutate = |auth: Option<&str>| {
         let mut c = Tls::connect(sy.admin, "admin.example.test", client.clone());
