@@ -1,5 +1,5 @@
 //! Loads arbitrary text as `switchyard.toml` and as a fleet file, rendering every problem.
-//! Run: see docs/fuzzing.md. The function is `switchyard::fuzzing::config`, which the corpus
+//! Run: see docs/reliability.md (Fuzzing). The function is `switchyard::fuzzing::config`, which the corpus
 //! replay test calls too.
 
 #![no_main]

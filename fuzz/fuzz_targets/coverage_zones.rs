@@ -1,6 +1,6 @@
 //! Parses arbitrary text as a coverage zone file (first byte: coverage zone JSON, CSV,
 //! deep coverage zone JSON), looks addresses up and routes over it.
-//! Run: see docs/fuzzing.md. The function is `switchyard::fuzzing::coverage_zones`, which the corpus
+//! Run: see docs/reliability.md (Fuzzing). The function is `switchyard::fuzzing::coverage_zones`, which the corpus
 //! replay test calls too.
 
 #![no_main]

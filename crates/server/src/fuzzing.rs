@@ -9,7 +9,7 @@
 //! (routing table, DNS authority, traffic front end) are built once per process.
 //!
 //! Targets ([`TARGETS`]): `decode_message` (SNMP), `dns_query`, `coverage_zones`, `config`,
-//! `http_fast_path` and `traffic_query`. Run one with
+//! `http_fast_path`, `traffic_query` and `client_address`. Run one with
 //! `cd fuzz && cargo +nightly fuzz run -O -s none dns_query`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -50,6 +50,7 @@ pub const TARGETS: &[Target] = &[
     Target { name: "config", run: config },
     Target { name: "http_fast_path", run: http_fast_path },
     Target { name: "traffic_query", run: traffic_query },
+    Target { name: "client_address", run: client_address },
 ];
 
 /// The fleet every fixture routes over: two zones with a backup, dual-stack and IPv4-only
@@ -476,6 +477,70 @@ pub fn traffic_query(data: &[u8]) {
             "Location {l:?} would break the response head"
         );
     }
+}
+
+/// The proxies the client-address target trusts: 10.0.0.0/8 and 2001:db8:f::/48.
+static PROXIES: LazyLock<Vec<ipnet::IpNet>> = LazyLock::new(|| {
+    ["10.0.0.0/8", "2001:db8:f::/48"]
+        .iter()
+        .map(|p| crate::traffic::config::parse_proxy(p).expect("a proxy range"))
+        .collect()
+});
+
+/// Resolves the client of a request whose proxy headers are the lines of `data[1..]`: each
+/// line's first byte picks the header (`X-Forwarded-For`, `Forwarded`, `X-MM-Client-IP`,
+/// `X-Forwarded-Proto`), the rest is its value; `data[0]` picks the peer (trusted or not)
+/// and whether `Forwarded` is believed. Checks that the fast path's resolution (raw header
+/// values) and hyper's (a `HeaderMap`) agree whenever the values are valid header values,
+/// that an untrusted peer's headers are never read, and that `Forwarded` lines parse to at
+/// most one element per list member.
+pub fn client_address(data: &[u8]) {
+    use axum::http::{HeaderMap, HeaderName, HeaderValue};
+
+    use crate::traffic::client_ip::{self, Proxied, Trust};
+
+    const NAMES: [&str; 4] =
+        ["x-forwarded-for", "forwarded", "x-mm-client-ip", "x-forwarded-proto"];
+    const PEERS: [IpAddr; 4] = [
+        IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0xf, 0, 0, 0, 0, 5)),
+        IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+        IpAddr::V6(Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0x0a00, 0x0002)),
+    ];
+    let Some((&sel, rest)) = data.split_first() else { return };
+    let peer = PEERS[usize::from(sel & 3)];
+    let trust = Trust { proxies: &PROXIES, forwarded: sel & 4 != 0, metrics: None };
+    let lines: Vec<(&str, &[u8])> = rest
+        .split(|&b| b == b'\n')
+        .filter_map(|l| l.split_first())
+        .map(|(&which, value)| (NAMES[usize::from(which & 3)], value))
+        .collect();
+    let values = |name: &'static str| lines.iter().filter(move |l| l.0 == name).map(|l| l.1);
+    let first = |name: &'static str| values(name).next();
+    let proxied = Proxied {
+        forwarded_for: values(NAMES[0]),
+        forwarded: values(NAMES[1]),
+        mm_client_ip: first(NAMES[2]),
+        forwarded_proto: first(NAMES[3]),
+    };
+    let fast = client_ip::resolve_lines(peer, proxied, trust);
+
+    if !PROXIES.iter().any(|n| n.contains(&peer.to_canonical())) {
+        assert_eq!(fast, ClientAddr::new(peer.to_canonical(), AddrSource::Peer), "untrusted peer");
+    }
+    for line in values(NAMES[1]) {
+        if let Ok(elements) = crate::traffic::forwarded::parse(line) {
+            let members = line.iter().filter(|&&b| b == b',').count() + 1;
+            assert!(elements.len() <= members, "{} elements in {line:?}", elements.len());
+        }
+    }
+    let mut headers = HeaderMap::new();
+    for (name, value) in &lines {
+        let Ok(value) = HeaderValue::from_bytes(value) else { return };
+        headers.append(HeaderName::from_static(name), value);
+    }
+    let hyper = client_ip::resolve_with(peer, &headers, trust);
+    assert_eq!(fast, hyper, "the two paths disagree on {lines:?}");
 }
 
 #[cfg(test)]
