@@ -14,7 +14,10 @@
 //! limit with their connections closed, and new connections beyond it are reset at accept.
 //! Each window under the target raises the allowance again by a fiftieth (AIMD, as TCP and
 //! Netflix's concurrency limits do), so it settles where the delay is near the target: the
-//! connections kept are served within it, the excess is refused at once.
+//! connections kept are served within it, the excess is refused at once. Busy is measured
+//! over the time the process could run: time throttled by a CPU quota (a container's CPU
+//! limit) is left out ([`super::throttling`]), or a quota would look like idle workers on a
+//! crowded machine and shedding would never start.
 //!
 //! The concurrency limit is a single atomic counter (like `tower::load_shed` over
 //! `ConcurrencyLimit`, without the semaphore and its waker bookkeeping): a request over the
@@ -188,6 +191,10 @@ impl AdmissionLayer {
         let busy = || -> Duration {
             (0..runtime.num_workers()).map(|w| runtime.worker_total_busy_duration(w)).sum()
         };
+        // Under a CPU quota, time throttled is time no worker could run: the busy share is
+        // taken over the rest.
+        let throttling = super::throttling::Throttling::of_this_process();
+        let mut throttled_before = throttling.total();
         let mut window = tokio::time::Instant::now();
         let mut busy_before = busy();
         let mut least = Duration::MAX;
@@ -204,9 +211,13 @@ impl AdmissionLayer {
                 continue;
             }
             let busy_now = busy();
+            let throttled_now = throttling.total();
+            let runnable = span.saturating_sub(throttled_now.saturating_sub(throttled_before));
             let workers = runtime.num_workers().max(1) as f64;
-            let share =
-                busy_now.saturating_sub(busy_before).as_secs_f64() / (span.as_secs_f64() * workers);
+            // cgroup v1 sums throttled time over CPUs, so the share can pass 1: it means busy.
+            let share = (busy_now.saturating_sub(busy_before).as_secs_f64()
+                / (runnable.as_secs_f64().max(1e-3) * workers))
+                .min(1.0);
             let over = least > target && share >= BUSY_SHARE;
             let state = &self.state;
             let allowed = state.allowed.load(Ordering::Relaxed);
@@ -229,7 +240,8 @@ impl AdmissionLayer {
                     tracing::info!(delay_ms, "traffic queue delay back under target; admitting");
                 }
             }
-            (window, busy_before, least) = (now, busy_now, Duration::MAX);
+            (window, busy_before, throttled_before, least) =
+                (now, busy_now, throttled_now, Duration::MAX);
         }
         self.state.shedding.store(false, Ordering::Relaxed);
         self.state.allowed.store(self.state.max_connections, Ordering::Relaxed);

@@ -37,6 +37,7 @@ pub mod respond;
 pub mod route_api;
 #[cfg(test)]
 mod tests;
+mod throttling;
 
 use std::sync::Arc;
 
