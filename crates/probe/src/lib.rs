@@ -37,6 +37,7 @@ pub use engine::{
 };
 pub use error::ProbeError;
 pub use health::{HealthTracker, StateChange, Transition};
+pub use kind::tls::AcceptAnyCert;
 pub use outcome::{
     AgentReply, AgentState, DegradedCause, FailureCause, Phases, ProbeOutcome, SnmpDrops, Tier,
     Verdict,

@@ -273,9 +273,16 @@ pub(crate) fn cert_days_left(s: &TlsStream<TcpStream>) -> Option<i64> {
 }
 
 /// Accepts any certificate chain but still checks handshake signatures, so the peer must own
-/// the key of the certificate it shows (`insecure_skip_verify`).
+/// the key of the certificate it shows (`insecure_skip_verify`, and `switchyard healthcheck`).
 #[derive(Debug)]
-struct AcceptAnyCert(Arc<CryptoProvider>);
+pub struct AcceptAnyCert(Arc<CryptoProvider>);
+
+impl AcceptAnyCert {
+    /// Signatures checked with `provider`'s algorithms.
+    pub fn new(provider: Arc<CryptoProvider>) -> Self {
+        Self(provider)
+    }
+}
 
 impl ServerCertVerifier for AcceptAnyCert {
     fn verify_server_cert(

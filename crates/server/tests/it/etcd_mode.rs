@@ -137,6 +137,37 @@ fn routed_node(http: SocketAddr) -> String {
     v["node"]["id"].as_str().unwrap().to_owned()
 }
 
+/// A routing request to `http` every 5 ms on a thread of its own, counting answers by
+/// whether they were 200.
+struct RequestLoop {
+    stop: Arc<AtomicBool>,
+    counts: Arc<[AtomicU64; 2]>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl RequestLoop {
+    fn start(http: SocketAddr) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let counts = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+        let (s, c) = (stop.clone(), counts.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                let (status, _) = routed(http, None);
+                c[usize::from(status != 200)].fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        Self { stop, counts, thread }
+    }
+
+    /// Stops the loop; returns (answered 200, failed).
+    fn stop(self) -> (u64, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().unwrap();
+        (self.counts[0].load(Ordering::Relaxed), self.counts[1].load(Ordering::Relaxed))
+    }
+}
+
 /// Polls `f` until it returns true, failing with `what` after `timeout`.
 #[track_caller]
 fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) -> Duration {
@@ -435,18 +466,7 @@ fn an_etcd_outage_costs_no_answer_and_a_restart_serves_from_the_cache() {
     assert_eq!(routed_node(http), "ams-0");
 
     // A request loop runs throughout.
-    let stop = Arc::new(AtomicBool::new(false));
-    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let looper = {
-        let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let (status, _) = routed(http, None);
-                if status == 200 { &ok } else { &failed }.fetch_add(1, Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        })
-    };
+    let looper = RequestLoop::start(http);
 
     etcd.stop();
     let outage = Instant::now();
@@ -492,9 +512,7 @@ fn an_etcd_outage_costs_no_answer_and_a_restart_serves_from_the_cache() {
             routed_node(h) == "fra-1"
         });
     }
-    stop.store(true, Ordering::Relaxed);
-    looper.join().unwrap();
-    let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    let (ok, failed) = looper.stop();
     eprintln!("requests during the outage: {ok} answered, {failed} failed");
     assert_eq!(failed, 0);
     assert!(ok > 1000, "the loop ran throughout: {ok}");
@@ -525,18 +543,7 @@ fn a_slow_stalled_or_compacted_etcd_costs_no_answer() {
     sy.wait_status("/readyz", 200, Duration::from_secs(30));
     assert_eq!(routed_node(http), "ams-0");
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let looper = {
-        let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                let (status, _) = routed(http, None);
-                if status == 200 { &ok } else { &failed }.fetch_add(1, Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        })
-    };
+    let looper = RequestLoop::start(http);
     let drain = format!("{PREFIX}admin/nodes/ams-0");
     let ready = |when: &str| {
         let r = get(sy.admin, "/readyz?verbose", &[]);
@@ -601,9 +608,7 @@ fn a_slow_stalled_or_compacted_etcd_costs_no_answer() {
     );
     eprintln!("listings of the prefix: {after:?}");
 
-    stop.store(true, Ordering::Relaxed);
-    looper.join().unwrap();
-    let (ok, failed) = (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    let (ok, failed) = looper.stop();
     eprintln!("requests while etcd was slow, stalled and cut off: {ok} answered, {failed} failed");
     assert_eq!(failed, 0);
     assert!(ok > 500, "the loop ran throughout: {ok}");
