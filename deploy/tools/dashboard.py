@@ -119,8 +119,13 @@ def build():
               "p99 {{endpoint}}"),
              (f"histogram_quantile(0.5, sum by (le, endpoint) (rate(switchyard_http_request_duration_seconds_bucket{{{SEL}}}[{RATE}])))",
               "p50 {{endpoint}}")], unit="s")
-    L.panel("timeseries", "HTTP connections", "Open traffic connections per instance.",
-            [(f"sum by (instance) (switchyard_http_open_connections{{{SEL}}})", "{{instance}}")])
+    L.panel("timeseries", "HTTP connections",
+            "Open traffic connections per instance, and the connections allowed while shedding "
+            "on queue delay cuts them below the limit.",
+            [(f"sum by (instance) (switchyard_http_open_connections{{{SEL}}})", "open {{instance}}"),
+             (f"min by (instance) (switchyard_http_connections_allowed{{{SEL}}}) < on (instance) "
+              f"max by (instance) (max_over_time(switchyard_http_connections_allowed{{{SEL}}}[1h]))",
+              "allowed {{instance}}")])
 
     L.row("DNS")
     L.panel("timeseries", "DNS queries/s by transport", "switchyard_dns_queries_total.",

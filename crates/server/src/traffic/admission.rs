@@ -79,6 +79,8 @@ struct State {
     watched: AtomicBool,
     /// Open connections allowed now: `max_connections`, less while the queue delay was high.
     allowed: AtomicUsize,
+    /// Requests let through the concurrency limit so far.
+    let_through: AtomicU64,
 }
 
 /// The fewest connections the queue-delay allowance cuts to.
@@ -175,7 +177,9 @@ impl AdmissionLayer {
             shedding: AtomicBool::new(false),
             watched: AtomicBool::new(false),
             allowed: AtomicUsize::new(max_connections),
+            let_through: AtomicU64::new(0),
         });
+        state.metrics.connections_allowed.set(max_connections as i64);
         (Self { state: state.clone() }, Overload { state })
     }
 
@@ -228,6 +232,7 @@ impl AdmissionLayer {
                 (allowed + (allowed / 50).max(1)).min(state.max_connections)
             };
             state.allowed.store(allowed, Ordering::Relaxed);
+            state.metrics.connections_allowed.set(allowed as i64);
             if over != state.shedding.swap(over, Ordering::Relaxed) {
                 let delay_ms = least.as_secs_f64() * 1000.0;
                 if over {
@@ -245,6 +250,7 @@ impl AdmissionLayer {
         }
         self.state.shedding.store(false, Ordering::Relaxed);
         self.state.allowed.store(self.state.max_connections, Ordering::Relaxed);
+        self.state.metrics.connections_allowed.set(self.state.max_connections as i64);
     }
 }
 
@@ -290,6 +296,12 @@ impl Drop for ConnectionSlot {
 }
 
 impl AdmissionLayer {
+    /// Requests let through the concurrency limit since start (on every listener sharing
+    /// this admission).
+    pub(crate) fn requests_let_through(&self) -> u64 {
+        self.state.let_through.load(Ordering::Relaxed)
+    }
+
     /// Admits one accepted connection, or `None` (counted) when the limit is reached or
     /// requests are being shed on queue delay: the caller closes it at once.
     pub(crate) fn connection(&self) -> Option<ConnectionSlot> {
@@ -430,6 +442,7 @@ impl State {
             self.metrics.overloaded.inc();
             return None;
         }
+        self.let_through.fetch_add(1, Ordering::Relaxed);
         Some(Slot(self.clone()))
     }
 

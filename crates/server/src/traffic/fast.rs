@@ -111,6 +111,58 @@ impl Conn for tokio_rustls::server::TlsStream<TcpStream> {
     }
 }
 
+/// Requests answered per connection refused, at least, while connections are refused.
+const ANSWERS_PER_REFUSAL: u64 = 3;
+/// How long the accept loop stops refusing when its refusals are used up.
+const REFUSAL_PAUSE: Duration = Duration::from_millis(1);
+/// Connections refused after each pause however few requests were answered in it.
+const REFUSALS_PER_PAUSE: u64 = 4;
+/// The most refusals answers can pay for ahead: answers given long before a burst of
+/// connections to refuse do not pay for refusing it unpaced.
+const MAX_REFUSALS_AHEAD: u64 = 32;
+
+/// Paces refusals against answers. Refusing a connection costs about as much as answering a
+/// request (accepting it, sending the reset, and on loopback the peer's handling of it), and
+/// the runtime lets a task accept over a hundred connections before it must yield; so while
+/// the connection allowance is cut, an accept loop left alone spends most of the thread
+/// refusing the clients it turns away and serves the connections it keeps only in between:
+/// their answers slow to a fraction of the capacity and wait longer than the queue-delay
+/// target. Instead refusals are paid for by answers: one per [`ANSWERS_PER_REFUSAL`]
+/// requests answered, and [`REFUSALS_PER_PAUSE`] after each [`REFUSAL_PAUSE`] in which the
+/// loop stops refusing, so it still refuses when the connections it keeps are quiet. The rest
+/// waits in the kernel's accept queue, and when that is full the kernel turns new connections
+/// away. Counting answers and pausing on a timer, rather than yielding turns by wall-clock
+/// time, keeps the share right under a CPU quota too: there a refusal made while the kept
+/// connections are momentarily quiet still spends the quota they need next.
+pub(super) struct RefusalPacer {
+    /// Refusals allowed before the next pause.
+    left: u64,
+    /// Requests let through when `left` was last topped up.
+    answered: u64,
+}
+
+impl RefusalPacer {
+    /// A pacer starting when `answered` requests had been let through.
+    pub(super) fn new(answered: u64) -> Self {
+        Self { left: REFUSALS_PER_PAUSE, answered }
+    }
+
+    /// Called after each refusal with the requests let through so far: tops up from the
+    /// answers since, or pauses when there are too few.
+    pub(super) async fn refused(&mut self, answered: u64) {
+        self.left = self.left.saturating_sub(1);
+        let earned = answered.wrapping_sub(self.answered);
+        if earned >= ANSWERS_PER_REFUSAL {
+            self.left = (self.left + earned / ANSWERS_PER_REFUSAL).min(MAX_REFUSALS_AHEAD);
+            self.answered = answered - earned % ANSWERS_PER_REFUSAL;
+        }
+        if self.left == 0 {
+            tokio::time::sleep(REFUSAL_PAUSE).await;
+            self.left = REFUSALS_PER_PAUSE;
+        }
+    }
+}
+
 impl FrontEnd {
     /// Accepts on `listener` until `stop`, then stops accepting, lets every connection
     /// finish the request it is in, and returns when all are closed.
@@ -156,6 +208,7 @@ impl FrontEnd {
                 }
             }
         };
+        let mut pacer = RefusalPacer::new(self.admission.requests_let_through());
         loop {
             let (stream, peer) = tokio::select! {
                 biased;
@@ -173,6 +226,8 @@ impl FrontEnd {
             let Some(slot) = self.admission.connection() else {
                 // Over the limit: reset at once (no TIME_WAIT kept here), counted.
                 let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+                drop(stream);
+                pacer.refused(self.admission.requests_let_through()).await;
                 continue;
             };
             // Answers are written whole; do not hold the last segment for an ACK.

@@ -25,6 +25,9 @@ pub const REQUEST_DURATION: &str = "http_request_duration_seconds";
 pub const CONNECTIONS_REFUSED: &str = "http_connections_refused";
 /// `switchyard_http_open_connections`: traffic connections open now.
 pub const OPEN_CONNECTIONS: &str = "http_open_connections";
+/// `switchyard_http_connections_allowed`: traffic connections allowed open now:
+/// `http.max_connections`, less while shedding on queue delay.
+pub const CONNECTIONS_ALLOWED: &str = "http_connections_allowed";
 /// `switchyard_http_request_header_timeouts_total`: connections closed because a request head
 /// did not arrive in full within `http.request_header_timeout_ms`.
 pub const HEADER_TIMEOUTS: &str = "http_request_header_timeouts";
@@ -119,6 +122,7 @@ pub struct TrafficMetrics {
     pub(crate) invalid_host: Counter,
     pub(crate) connections_refused: Counter,
     pub(crate) open_connections: Gauge,
+    pub(crate) connections_allowed: Gauge,
     pub(crate) header_timeouts: Counter,
     durations: [Histogram; 3],
     /// By `Header` order: `x-mm-client-ip`, `forwarded`, `x-forwarded-for`.
@@ -132,6 +136,7 @@ impl TrafficMetrics {
         let rejections = Family::<ReasonLabels, Counter>::default();
         let connections_refused = Counter::default();
         let open_connections = Gauge::default();
+        let connections_allowed = Gauge::default();
         let header_timeouts = Counter::default();
         let invalid_headers = Family::<HeaderLabels, Counter>::default();
         let durations = Family::<EndpointLabels, Histogram>::new_with_constructor(|| {
@@ -155,6 +160,12 @@ impl TrafficMetrics {
                 connections_refused.clone(),
             );
             r.register(OPEN_CONNECTIONS, "HTTP traffic connections open", open_connections.clone());
+            r.register(
+                CONNECTIONS_ALLOWED,
+                "HTTP traffic connections allowed open: the limit, less while shedding on queue \
+                 delay",
+                connections_allowed.clone(),
+            );
             r.register(
                 HEADER_TIMEOUTS,
                 "HTTP traffic connections closed because a request head arrived too slowly",
@@ -184,6 +195,7 @@ impl TrafficMetrics {
             invalid_host: reason("invalid_host"),
             connections_refused,
             open_connections,
+            connections_allowed,
             header_timeouts,
             durations: [endpoint("route"), endpoint("httpdns"), endpoint("redirect")],
             invalid_headers: [Header::MmClientIp, Header::Forwarded, Header::ForwardedFor]

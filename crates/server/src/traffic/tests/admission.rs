@@ -10,6 +10,7 @@ use tokio::sync::{Semaphore, mpsc};
 
 use super::{app, get};
 use crate::metrics::Metrics;
+use crate::traffic::fast::RefusalPacer;
 use crate::traffic::{AdmissionLayer, TrafficConfig, TrafficMetrics};
 
 const URI: &str = "/v1/route?host=video.cdn.example.com";
@@ -151,4 +152,34 @@ async fn oversized_headers_and_bodies_are_refused() {
     let text = a.metrics.encode();
     assert!(text.contains(r#"reason="headers_too_large"} 2"#), "{text}");
     assert!(text.contains(r#"reason="payload_too_large"} 1"#), "{text}");
+}
+
+/// Refusals the pacer lets through before its first pause, given `answered` requests let
+/// through after each refusal.
+async fn refusals_before_a_pause(pacer: &mut RefusalPacer, answered: &mut u64, step: u64) -> u64 {
+    let start = tokio::time::Instant::now();
+    let mut refused = 0;
+    while tokio::time::Instant::now() == start {
+        *answered += step;
+        pacer.refused(*answered).await;
+        refused += 1;
+    }
+    refused
+}
+
+#[tokio::test(start_paused = true)]
+async fn refusals_are_paid_for_by_answers_and_paced_without_them() {
+    let mut answered = 1_000_000;
+    // Answers given before refusing started pay for nothing.
+    let mut pacer = RefusalPacer::new(answered);
+    // No answers: four refusals, then a pause of a millisecond, and four again.
+    assert_eq!(refusals_before_a_pause(&mut pacer, &mut answered, 0).await, 4);
+    let paused = tokio::time::Instant::now();
+    assert_eq!(refusals_before_a_pause(&mut pacer, &mut answered, 0).await, 4);
+    assert_eq!(paused.elapsed(), std::time::Duration::from_millis(1));
+    // One answer per refusal pays for a third of one: the first three pay for a fifth.
+    assert_eq!(refusals_before_a_pause(&mut pacer, &mut answered, 1).await, 5);
+    // Many answers at once pay for at most 32 refusals ahead.
+    answered += 3_000;
+    assert_eq!(refusals_before_a_pause(&mut pacer, &mut answered, 0).await, 33);
 }
