@@ -4,13 +4,18 @@
 //! of queries), and every query waits for all those ahead of it, so answers come late to
 //! everyone. Each query is read with the kernel's receive timestamp (`SO_TIMESTAMPNS`) and the
 //! socket's overflow count (`SO_RXQ_OVFL`); [`Sojourn`] applies CoDel's standing-queue test
-//! (RFC 8289: the least wait over a 100 ms window above the target) and, once it holds, drops
-//! queries that waited longer than the target before answering them, which drains the queue at
-//! the cost of one system call per dropped query instead of two. It stops dropping after a
-//! window in which no query waited longer than the target, so a sustained overload keeps it
-//! on (arrivals outrun answers, some query always waits) and the end of it turns it off. A
-//! thread descheduled for a moment on a busy machine does not start it: the queries that came
-//! before in the same window waited less.
+//! (RFC 8289: the least wait over a 100 ms window above the target). A thread descheduled for
+//! a moment on a busy machine does not pass it: the queries that came before in the same
+//! window waited less.
+//!
+//! Once it holds, queries that waited longer than the target are dropped before answering
+//! them, and the receive buffer is cut to what the socket answered in the target's time at the
+//! rate of the window before ([`Resize::Shrink`]). Reading a query only to drop it costs a
+//! system call, a good part of answering it; with the small buffer the kernel drops the
+//! excess as it arrives instead, for nothing (counted through `SO_RXQ_OVFL`), and what is
+//! read is fresh. Dropping ends, and the buffer is given back ([`Resize::Restore`]), after a
+//! window in which no query waited longer than the target and the kernel dropped none: a
+//! sustained overload keeps overflowing the small buffer, and the end of it stops that.
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -20,6 +25,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The window of CoDel's test.
 const WINDOW: Duration = Duration::from_millis(100);
+/// Receive-buffer bytes the kernel charges for one small datagram queued (its buffer and
+/// bookkeeping; about 830 on x86-64 Linux for a query of tens of bytes).
+pub const BYTES_PER_QUERY: usize = 832;
+/// The fewest queries the cut buffer holds.
+const MIN_QUEUED: usize = 64;
 
 /// Asks the kernel for receive timestamps and overflow counts on `sock` (best effort: without
 /// them nothing is dropped for waiting, and overflows are not counted).
@@ -110,6 +120,16 @@ fn sockaddr(addr: &libc::sockaddr_storage) -> Option<SocketAddr> {
     }
 }
 
+/// A change of the socket's receive buffer that [`Sojourn`] asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resize {
+    /// Cut the buffer to this many bytes, as the kernel accounts them (`SO_RCVBUF` is set to
+    /// half of it: the kernel doubles what it is given).
+    Shrink(usize),
+    /// Give the buffer its configured size back.
+    Restore,
+}
+
 /// CoDel's standing-queue test over one socket's queries.
 #[derive(Debug)]
 pub struct Sojourn {
@@ -117,8 +137,13 @@ pub struct Sojourn {
     window_start: Instant,
     least: Duration,
     most: Duration,
+    /// Queries let through in the window.
+    passed: usize,
+    /// Whether the kernel dropped any in the window.
+    overflowed: bool,
     dropping: bool,
     overflows: u32,
+    resize: Option<Resize>,
 }
 
 impl Sojourn {
@@ -129,8 +154,11 @@ impl Sojourn {
             window_start: now,
             least: Duration::MAX,
             most: Duration::ZERO,
+            passed: 0,
+            overflowed: false,
             dropping: false,
             overflows: 0,
+            resize: None,
         }
     }
 
@@ -139,13 +167,34 @@ impl Sojourn {
         let (Some(target), Some(waited)) = (self.target, waited) else { return false };
         self.least = self.least.min(waited);
         self.most = self.most.max(waited);
-        if now.saturating_duration_since(self.window_start) >= WINDOW {
-            self.dropping = if self.dropping { self.most > target } else { self.least > target };
+        let span = now.saturating_duration_since(self.window_start);
+        if span >= WINDOW {
+            let was = self.dropping;
+            self.dropping =
+                if was { self.most > target || self.overflowed } else { self.least > target };
+            if self.dropping != was {
+                self.resize = Some(if self.dropping {
+                    let rate = self.passed as f64 / span.as_secs_f64();
+                    let queries = ((rate * target.as_secs_f64()).ceil() as usize).max(MIN_QUEUED);
+                    Resize::Shrink(queries * BYTES_PER_QUERY)
+                } else {
+                    Resize::Restore
+                });
+            }
             self.window_start = now;
             self.least = Duration::MAX;
             self.most = Duration::ZERO;
+            self.passed = 0;
+            self.overflowed = false;
         }
-        self.dropping && waited > target
+        let drop = self.dropping && waited > target;
+        self.passed += usize::from(!drop);
+        drop
+    }
+
+    /// The change of receive buffer due, once.
+    pub fn take_resize(&mut self) -> Option<Resize> {
+        self.resize.take()
     }
 
     /// Datagrams the kernel dropped since the last call, from the socket's running count.
@@ -153,6 +202,7 @@ impl Sojourn {
         let Some(count) = count else { return 0 };
         let new = count.wrapping_sub(self.overflows);
         self.overflows = count;
+        self.overflowed |= new > 0;
         new
     }
 }
@@ -185,6 +235,43 @@ mod tests {
         assert!(!s.drop_query(Some(MS), t0 + 430 * MS));
         assert!(!s.drop_query(Some(6 * MS), t0 + 440 * MS));
         assert!(!s.drop_query(Some(30 * MS), t0 + 450 * MS));
+    }
+
+    #[test]
+    fn a_standing_queue_cuts_the_buffer_to_the_targets_worth_until_the_kernel_drops_none() {
+        let t0 = Instant::now();
+        let mut s = Sojourn::new(Some(5 * MS), t0);
+        s.new_overflows(Some(0));
+        // 4,000 queries answered in the first window, each having waited 20 ms.
+        for i in 0..4000 {
+            assert!(!s.drop_query(Some(20 * MS), t0 + i * Duration::from_micros(25)));
+        }
+        assert_eq!(s.take_resize(), None);
+        // A standing queue: the buffer is cut to 5 ms at 40,000 a second, 200 queries.
+        assert!(s.drop_query(Some(20 * MS), t0 + 100 * MS));
+        match s.take_resize() {
+            Some(Resize::Shrink(bytes)) => {
+                assert!((200..=201).contains(&(bytes / BYTES_PER_QUERY)), "{bytes} bytes")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(s.take_resize(), None);
+        // What is read now is fresh, but the kernel drops the excess: dropping goes on.
+        assert_eq!(s.new_overflows(Some(700)), 700);
+        assert!(!s.drop_query(Some(2 * MS), t0 + 150 * MS));
+        assert!(s.drop_query(Some(6 * MS), t0 + 200 * MS));
+        assert_eq!(s.take_resize(), None);
+        // A window with nothing stale and no overflow ends it and gives the buffer back.
+        assert_eq!(s.new_overflows(Some(700)), 0);
+        assert!(!s.drop_query(Some(2 * MS), t0 + 250 * MS));
+        assert!(!s.drop_query(Some(MS), t0 + 300 * MS));
+        assert_eq!(s.take_resize(), Some(Resize::Restore));
+        assert!(!s.drop_query(Some(6 * MS), t0 + 310 * MS));
+        // Few queries: the cut buffer still holds the minimum.
+        let mut few = Sojourn::new(Some(5 * MS), t0);
+        assert!(!few.drop_query(Some(20 * MS), t0));
+        assert!(few.drop_query(Some(20 * MS), t0 + 100 * MS));
+        assert_eq!(few.take_resize(), Some(Resize::Shrink(MIN_QUEUED * BYTES_PER_QUERY)));
     }
 
     #[test]

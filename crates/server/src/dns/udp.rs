@@ -17,7 +17,7 @@ use super::answer::{answer_traced, rcode_name, sample, slip};
 use super::codes::{Outcome, Transport};
 use super::metrics::{DropReason, DurationSampler};
 use super::ratelimit::Verdict;
-use super::sojourn::{self, Sojourn};
+use super::sojourn::{self, Resize, Sojourn};
 use crate::telemetry::{self, DecisionTrace};
 
 /// Largest query read; anything longer is cut by the kernel and then fails to parse.
@@ -61,7 +61,11 @@ pub fn serve(sock: std::net::UdpSocket, shared: Arc<Shared>, index: u64, stop: C
         for _ in 0..sojourn.new_overflows(overflows) {
             shared.metrics.dropped(DropReason::QueueOverflow);
         }
-        if sojourn.drop_query(waited, received) {
+        let stale = sojourn.drop_query(waited, received);
+        if let Some(resize) = sojourn.take_resize() {
+            resize_buffer(&sock, resize, index);
+        }
+        if stale {
             shared.metrics.dropped(DropReason::QueueDelay);
             continue;
         }
@@ -123,6 +127,26 @@ pub fn serve(sock: std::net::UdpSocket, shared: Arc<Shared>, index: u64, stop: C
         if let Some(trace) = trace {
             trace.answered_dns(rcode_name(&outcome));
             trace.emit();
+        }
+    }
+}
+
+/// Applies a change of receive buffer [`Sojourn`] asked for (best effort, logged).
+fn resize_buffer(sock: &std::net::UdpSocket, resize: Resize, index: u64) {
+    let sock = socket2::SockRef::from(sock);
+    match resize {
+        Resize::Shrink(bytes) => {
+            let _ = sock.set_recv_buffer_size(bytes / 2);
+            tracing::warn!(
+                socket = index,
+                receive_buffer = bytes,
+                "DNS queries wait longer than the target; dropping the stale and cutting the \
+                 receive buffer"
+            );
+        }
+        Resize::Restore => {
+            let _ = sock.set_recv_buffer_size(SO_RCVBUF);
+            tracing::info!(socket = index, "DNS queue delay back under target; buffer restored");
         }
     }
 }
