@@ -11,10 +11,13 @@
 # `overload::three_times_capacity_is_refused_fast_and_counted_and_leaves_no_trace` (8 s per
 # phase in `make test`), built in release mode.
 #
-# Usage: scripts/overload.sh [--seconds S] [--factor F] [--out DIR]
-#   --seconds S   length of each overload phase (default 30)
-#   --factor F    offered load as a multiple of the measured capacity (default 3)
-#   --out DIR     overload-summary.txt and switchyard.log go there (default target/overload)
+# Usage: scripts/overload.sh [--seconds S] [--factor F] [--server-cpu C] [--out DIR]
+#   --seconds S     length of each overload phase (default 30)
+#   --factor F      offered load as a multiple of the measured capacity (default 3)
+#   --server-cpu C  run the server in a cgroup with a CPU quota of C cores (e.g. 0.25), so
+#                   that the generator, on the rest of the machine, can offer 3x on time
+#                   (root; cgroup v2 with the cpu controller, or v1's cpu hierarchy)
+#   --out DIR       overload-summary.txt and switchyard.log go there (default target/overload)
 # CARGO overrides the cargo command (e.g. "flock /tmp/cargo-build.lock cargo").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,13 +25,15 @@ root=$PWD
 
 seconds=30
 factor=3
+server_cpu=
 out="$root/target/overload"
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --factor) factor="$2"; shift 2 ;;
+    --server-cpu) server_cpu="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "overload: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -36,6 +41,33 @@ case "$out" in /*) ;; *) out="$root/$out" ;; esac
 cargo="${CARGO:-cargo}"
 mkdir -p "$out"
 ulimit -Sn "$(ulimit -Hn)"
+
+if [ -n "$server_cpu" ]; then
+  # A cgroup of its own with a quota per 4 ms period (short periods keep throttling stalls
+  # short), and a wrapper that moves the server into it before it starts.
+  period=4000
+  quota=$(awk -v c="$server_cpu" 'BEGIN { q = int(c * 4000); if (q < 1000) q = 1000; print q }')
+  if grep -qw cpu /sys/fs/cgroup/cgroup.controllers 2>/dev/null; then
+    group=/sys/fs/cgroup/switchyard-overload
+    mkdir -p "$group"
+    echo "$quota $period" > "$group/cpu.max"
+  elif [ -d /sys/fs/cgroup/cpu ]; then
+    group=/sys/fs/cgroup/cpu/switchyard-overload
+    mkdir -p "$group"
+    echo "$period" > "$group/cpu.cfs_period_us"
+    echo "$quota" > "$group/cpu.cfs_quota_us"
+  else
+    echo "overload: --server-cpu needs a cgroup cpu controller (v2 or v1)" >&2
+    exit 2
+  fi
+  $cargo build --release -p switchyard --bin switchyard
+  wrapper="$out/switchyard-capped"
+  printf '#!/bin/sh\necho $$ > %s/cgroup.procs\nexec %s "$@"\n' \
+    "$group" "$root/target/release/switchyard" > "$wrapper"
+  chmod +x "$wrapper"
+  export SWITCHYARD_OVERLOAD_BIN="$wrapper"
+  echo "overload: server capped at $quota us per $period us of CPU ($group)"
+fi
 
 export SWITCHYARD_OVERLOAD_SECONDS="$seconds" SWITCHYARD_OVERLOAD_FACTOR="$factor" \
   SWITCHYARD_OVERLOAD_OUT="$out"

@@ -29,6 +29,10 @@ use crate::restart::{dns_query, metric};
 
 /// Connections the HTTP generator opens at most (clients in the open-loop schedule).
 const MAX_CONNECTIONS: usize = 1024;
+/// Requests and queries due this long after a phase began count towards its steady state
+/// too: the start is the onset of the overload, which the shedding needs a window or two of
+/// its 100 ms to answer.
+const ONSET: Duration = Duration::from_secs(1);
 /// UDP sockets (sources) of the DNS generator.
 const DNS_SOURCES: usize = 16;
 const REQUEST: &[u8] =
@@ -67,6 +71,11 @@ default_zone = "ams"
 #[derive(Default)]
 struct Tally {
     ok: Mutex<Vec<Duration>>,
+    /// Of `ok`, those that were the first request on a new connection (their latency
+    /// includes the wait in the server's accept queue).
+    ok_new: Mutex<Vec<Duration>>,
+    /// Of `ok`, those due after the [`ONSET`].
+    ok_steady: Mutex<Vec<Duration>>,
     refused: Mutex<Vec<Duration>>,
     /// Connections reset before an answer (at accept while shedding).
     resets: AtomicU64,
@@ -146,27 +155,36 @@ fn is_reset(e: &std::io::Error) -> bool {
 }
 
 /// Closed loop: `clients` keep-alive connections, each sending its next request when the
-/// previous one is answered, for `time`. Returns answers per second.
-async fn http_capacity(addr: SocketAddr, clients: usize, time: Duration) -> f64 {
-    let done = Arc::new(AtomicU64::new(0));
+/// previous one is answered, for `time`. Returns answers per second and their round trips
+/// (the latency floor of the machine as it is, for comparison with the open loop's).
+async fn http_capacity(
+    addr: SocketAddr,
+    clients: usize,
+    time: Duration,
+) -> (f64, Mutex<Vec<Duration>>) {
+    let trips = Arc::new(Mutex::new(Vec::new()));
     let end = Instant::now() + time;
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..clients {
-        let done = done.clone();
+        let trips = trips.clone();
         set.spawn(async move {
             let mut s = TcpStream::connect(addr).await.unwrap();
             s.set_nodelay(true).unwrap();
             let mut buf = Vec::with_capacity(1024);
+            let mut mine = Vec::new();
             while Instant::now() < end {
+                let sent = Instant::now();
                 s.write_all(REQUEST).await.unwrap();
                 let (status, _) = read_answer(&mut s, &mut buf).await.unwrap();
                 assert_eq!(status, 200);
-                done.fetch_add(1, Ordering::Relaxed);
+                mine.push(sent.elapsed());
             }
+            trips.lock().unwrap().extend(mine);
         });
     }
     while set.join_next().await.is_some() {}
-    done.load(Ordering::Relaxed) as f64 / time.as_secs_f64()
+    let trips = std::mem::take(&mut *trips.lock().unwrap());
+    (trips.len() as f64 / time.as_secs_f64(), Mutex::new(trips))
 }
 
 /// One request due at `due` on `conn` (a new connection when `None`); the connection goes
@@ -174,11 +192,12 @@ async fn http_capacity(addr: SocketAddr, clients: usize, time: Duration) -> f64 
 async fn http_one(
     addr: SocketAddr,
     conn: Option<TcpStream>,
-    due: Instant,
+    (due, steady): (Instant, bool),
     pool: Arc<Mutex<Vec<TcpStream>>>,
     open: Arc<AtomicUsize>,
     tally: Arc<Tally>,
 ) {
+    let new = conn.is_none();
     let attempt = async {
         let mut s = match conn {
             Some(s) => s,
@@ -198,7 +217,15 @@ async fn http_one(
     match result {
         Ok(Ok((status, close, s))) => {
             match status {
-                200 => tally.ok.lock().unwrap().push(latency),
+                200 => {
+                    tally.ok.lock().unwrap().push(latency);
+                    if steady {
+                        tally.ok_steady.lock().unwrap().push(latency);
+                    }
+                    if new {
+                        tally.ok_new.lock().unwrap().push(latency);
+                    }
+                }
                 503 | 429 => tally.refused.lock().unwrap().push(latency),
                 other => tally.fail(format!("status {other}")),
             }
@@ -251,44 +278,51 @@ async fn http_open_loop(addr: SocketAddr, rate: f64, time: Duration) -> Arc<Tall
             tally.send_late.lock().unwrap().push(due.elapsed());
         }
         tally.sent.fetch_add(1, Ordering::Relaxed);
-        tasks.spawn(http_one(addr, conn, due, pool.clone(), open.clone(), tally.clone()));
+        let when = (due, due >= start + ONSET);
+        tasks.spawn(http_one(addr, conn, when, pool.clone(), open.clone(), tally.clone()));
     }
     while tasks.join_next().await.is_some() {}
     tally
 }
 
 /// Closed loop over [`DNS_SOURCES`] sockets, one query in flight each. Answers per second.
-async fn dns_capacity(addr: SocketAddr, time: Duration) -> f64 {
-    let done = Arc::new(AtomicU64::new(0));
+async fn dns_capacity(addr: SocketAddr, time: Duration) -> (f64, Mutex<Vec<Duration>>) {
+    let trips = Arc::new(Mutex::new(Vec::new()));
     let end = Instant::now() + time;
     let mut set = tokio::task::JoinSet::new();
     for k in 0..DNS_SOURCES {
-        let done = done.clone();
+        let trips = trips.clone();
         set.spawn(async move {
             let s = UdpSocket::bind("127.0.0.1:0").await.unwrap();
             let mut buf = [0u8; 1500];
             let mut id = (k as u16) << 12;
+            let mut mine = Vec::new();
             while Instant::now() < end {
                 id = id.wrapping_add(1);
+                let sent = Instant::now();
                 s.send_to(&dns_query(id), addr).await.unwrap();
                 let r = tokio::time::timeout(Duration::from_secs(1), s.recv(&mut buf)).await;
                 if let Ok(Ok(n)) = r
                     && n >= 2
                     && buf[..2] == id.to_be_bytes()
                 {
-                    done.fetch_add(1, Ordering::Relaxed);
+                    mine.push(sent.elapsed());
                 }
             }
+            trips.lock().unwrap().extend(mine);
         });
     }
     while set.join_next().await.is_some() {}
-    done.load(Ordering::Relaxed) as f64 / time.as_secs_f64()
+    let trips = std::mem::take(&mut *trips.lock().unwrap());
+    (trips.len() as f64 / time.as_secs_f64(), Mutex::new(trips))
 }
 
 /// What the DNS open loop saw.
 #[derive(Default)]
 struct DnsTally {
     answered: Mutex<Vec<Duration>>,
+    /// Of `answered`, those due after the [`ONSET`].
+    answered_steady: Mutex<Vec<Duration>>,
     /// How late the generator sent (one query in 16): its own share of the latency.
     send_late: Mutex<Vec<Duration>>,
     sent: AtomicU64,
@@ -331,6 +365,9 @@ async fn dns_open_loop(addr: SocketAddr, rate: f64, time: Duration) -> Arc<DnsTa
                     let scheduled = start + Duration::from_nanos(at - 1);
                     let latency = arrived.saturating_duration_since(scheduled);
                     tally.answered.lock().unwrap().push(latency);
+                    if at > ONSET.as_nanos() as u64 {
+                        tally.answered_steady.lock().unwrap().push(latency);
+                    }
                 }
             }
         }));
@@ -401,30 +438,53 @@ fn three_times_capacity_is_refused_fast_and_counted_and_leaves_no_trace() {
     let (rss_start, fds_start) = (rss_kib(pid), fds(pid));
 
     // /livez and resident memory, sampled every 100 ms throughout.
+    // While `sampling`, the connections allowed and open, every 100 ms too.
     let watching = Arc::new(AtomicBool::new(true));
+    let sampling = Arc::new(AtomicBool::new(false));
     let (livez_ok, livez_failed, rss_peak) =
         (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let connections = Arc::new(Mutex::new(Vec::<(f64, f64)>::new()));
     let watcher = {
-        let (watching, ok, failed, peak) =
-            (watching.clone(), livez_ok.clone(), livez_failed.clone(), rss_peak.clone());
+        let (watching, sampling, ok, failed, peak, connections) = (
+            watching.clone(),
+            sampling.clone(),
+            livez_ok.clone(),
+            livez_failed.clone(),
+            rss_peak.clone(),
+            connections.clone(),
+        );
         let admin = sy.admin;
         std::thread::spawn(move || {
             while watching.load(Ordering::Relaxed) {
                 let status = get(admin, "/livez", &[]).status;
                 if status == 200 { &ok } else { &failed }.fetch_add(1, Ordering::Relaxed);
                 peak.fetch_max(rss_kib(pid), Ordering::Relaxed);
+                if sampling.load(Ordering::Relaxed) {
+                    let text = get(admin, "/metrics", &[]).body;
+                    let gauge = |name: &str| {
+                        text.lines()
+                            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+                            .unwrap_or(f64::NAN)
+                    };
+                    connections.lock().unwrap().push((
+                        gauge("switchyard_http_connections_allowed"),
+                        gauge("switchyard_http_open_connections"),
+                    ));
+                }
                 std::thread::sleep(Duration::from_millis(100));
             }
         })
     };
 
     let measure = Duration::from_secs_f64((secs / 4.0).clamp(1.0, 5.0));
-    let http_cap = rt.block_on(http_capacity(http, 32, measure));
+    let (http_cap, http_trips) = rt.block_on(http_capacity(http, 32, measure));
     let rejected_before =
         metric(&sy, "switchyard_http_admission_rejections_total", &["reason=\"overloaded\""]);
     let refused_before = metric(&sy, "switchyard_http_connections_refused_total", &[]);
     let started = std::time::Instant::now();
+    sampling.store(true, Ordering::Relaxed);
     let h = rt.block_on(http_open_loop(http, http_cap * factor, phase));
+    sampling.store(false, Ordering::Relaxed);
     let http_secs = started.elapsed().as_secs_f64();
     let rejected =
         metric(&sy, "switchyard_http_admission_rejections_total", &["reason=\"overloaded\""])
@@ -432,7 +492,7 @@ fn three_times_capacity_is_refused_fast_and_counted_and_leaves_no_trace() {
     let conn_refused =
         metric(&sy, "switchyard_http_connections_refused_total", &[]) - refused_before;
 
-    let dns_cap = rt.block_on(dns_capacity(dns, measure));
+    let (dns_cap, dns_trips) = rt.block_on(dns_capacity(dns, measure));
     let dropped = |reason: &str| {
         metric(&sy, "switchyard_dns_dropped_total", &[&format!("reason=\"{reason}\"")])
     };
@@ -458,6 +518,9 @@ fn three_times_capacity_is_refused_fast_and_counted_and_leaves_no_trace() {
     let log = sy.log.all();
 
     let (ok50, ok99, ok999, oks) = quantiles(&h.ok);
+    let (new50, new99, _, news) = quantiles(&h.ok_new);
+    let (st50, st99, st999, _) = quantiles(&h.ok_steady);
+    let (dst50, dst99, dst999, _) = quantiles(&d.answered_steady);
     let (re50, re99, _, refused) = quantiles(&h.refused);
     let (d50, d99, d999, answered) = quantiles(&d.answered);
     let (late50, late99, _, _) = quantiles(&d.send_late);
@@ -466,20 +529,35 @@ fn three_times_capacity_is_refused_fast_and_counted_and_leaves_no_trace() {
     let resets = h.resets.load(Ordering::Relaxed);
     let other = h.other.load(Ordering::Relaxed);
     let d_sent = d.sent.load(Ordering::Relaxed);
+    let median = |pick: fn(&(f64, f64)) -> f64| {
+        let mut v: Vec<f64> = connections.lock().unwrap().iter().map(pick).collect();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let (allowed50, open50) = (median(|c| c.0), median(|c| c.1));
+    let (cap50, cap99, _, _) = quantiles(&http_trips);
+    let (dcap50, dcap99, _, _) = quantiles(&dns_trips);
     let summary = format!(
         "overload: {factor}x capacity for {secs} s per front end (traffic on one thread, DNS on \
          one socket)\n\
-         HTTP capacity (closed loop, 32 keep-alive connections): {http_cap:.0}/s; offered \
+         HTTP capacity (closed loop, 32 keep-alive connections): {http_cap:.0}/s, round trip \
+         p50 {cap50:.2} ms, p99 {cap99:.2} ms; offered \
          {:.0}/s, sent {h_sent} in {http_secs:.1} s ({} not sent: all {MAX_CONNECTIONS} \
          generator connections busy)\n\
          HTTP admitted {oks}: p50 {ok50:.2} ms, p99 {ok99:.2} ms, p99.9 {ok999:.2} ms (the \
-         generator itself spawned requests late by p50 {hlate50:.2} ms, p99 {hlate99:.2} ms)\n\
+         generator itself spawned requests late by p50 {hlate50:.2} ms, p99 {hlate99:.2} ms); \
+         {news} of them on a new connection: p50 {new50:.2} ms, p99 {new99:.2} ms; after the \
+         first {onset:?}: p50 {st50:.2} ms, p99 {st99:.2} ms, p99.9 {st999:.2} ms\n\
          HTTP refused {refused} with 503/429 (server counted {rejected}): p50 {re50:.2} ms, \
          p99 {re99:.2} ms; {resets} connections reset at accept (server counted {conn_refused}); \
          {other} other failures {:?}\n\
-         DNS capacity (closed loop, {DNS_SOURCES} sources): {dns_cap:.0}/s; offered {:.0}/s, \
+         HTTP connections while driven (median of samples every 100 ms): {allowed50:.0} \
+         allowed, {open50:.0} open\n\
+         DNS capacity (closed loop, {DNS_SOURCES} sources): {dns_cap:.0}/s, round trip p50 \
+         {dcap50:.2} ms, p99 {dcap99:.2} ms; offered {:.0}/s, \
          sent {d_sent}\n\
-         DNS answered {answered}: p50 {d50:.2} ms, p99 {d99:.2} ms, p99.9 {d999:.2} ms; dropped \
+         DNS answered {answered}: p50 {d50:.2} ms, p99 {d99:.2} ms, p99.9 {d999:.2} ms (after \
+         the first {onset:?}: p50 {dst50:.2} ms, p99 {dst99:.2} ms, p99.9 {dst999:.2} ms); dropped \
          {dns_delay} for queue delay, {dns_overflow} by the kernel (full buffer); unaccounted \
          {}; the generator itself sent late by p50 {late50:.2} ms, p99 {late99:.2} ms\n\
          /livez: {} answered 200, {} not\n\
@@ -500,6 +578,7 @@ fn three_times_capacity_is_refused_fast_and_counted_and_leaves_no_trace() {
         after_http.sent.load(Ordering::Relaxed),
         after_dns.answered.lock().unwrap().len(),
         after_dns.sent.load(Ordering::Relaxed),
+        onset = ONSET,
     );
     println!("{summary}");
     if let Some(dir) = &out {
