@@ -8,8 +8,9 @@
 //! socket buffers and in the runtime's run queue, where the concurrency count cannot see them.
 //! A timer task measures how late the runtime runs it; when even the least late of its ticks
 //! over a 100 ms window is later than `http.shed_queue_delay_ms` while the workers are busy
-//! (CoDel's standing-queue test, RFC 8289, with its 5 ms target and 100 ms interval), requests
-//! the number of open connections allowed is cut to nine tenths of those open (at least
+//! (CoDel's standing-queue test, RFC 8289, with its 100 ms interval; the target defaults to
+//! 2 ms rather than CoDel's 5, for answers kept under 10 ms at the 99th percentile), the
+//! number of open connections allowed is cut to nine tenths of those open (at least
 //! [`MIN_CONNECTIONS`]); requests on connections beyond it are shed as over the concurrency
 //! limit with their connections closed, and new connections beyond it are reset at accept.
 //! Each window under the target raises the allowance again by a fiftieth (AIMD, as TCP and
