@@ -15,7 +15,8 @@
 //! 431, ...). The admission decisions (a valid `Host`, header limits, shedding, per-client
 //! rate) are the same code in both paths, and so is the bound on how long a request head may
 //! take (`http.request_header_timeout_ms`): slow-header clients are closed however slowly
-//! they trickle. Connections beyond `http.max_connections` are reset at accept.
+//! they trickle. Connections beyond `http.max_connections` (or the allowance the queue-delay
+//! watch cuts it to) are reset at accept, at a pace paid for by answers ([`RefusalPacer`]).
 //!
 //! The HTTPS listener runs the same loop over a TLS stream ([`FrontEnd::serve_tls`]): the
 //! handshake and the first request head share the head deadline, and answers are flushed
