@@ -285,7 +285,8 @@ async fn http_open_loop(addr: SocketAddr, rate: f64, time: Duration) -> Arc<Tall
     tally
 }
 
-/// Closed loop over [`DNS_SOURCES`] sockets, one query in flight each. Answers per second.
+/// Closed loop over [`DNS_SOURCES`] sockets, one query in flight each. Answers per second
+/// and their round trips.
 async fn dns_capacity(addr: SocketAddr, time: Duration) -> (f64, Mutex<Vec<Duration>>) {
     let trips = Arc::new(Mutex::new(Vec::new()));
     let end = Instant::now() + time;
