@@ -79,6 +79,8 @@ struct Tally {
     refused: Mutex<Vec<Duration>>,
     /// Connections reset before an answer (at accept while shedding).
     resets: AtomicU64,
+    /// How long each reset took to come, from the request's scheduled time.
+    reset_after: Mutex<Vec<Duration>>,
     /// Anything else: another status, a broken answer, no answer in time.
     other: AtomicU64,
     other_examples: Mutex<Vec<String>>,
@@ -239,6 +241,7 @@ async fn http_one(
             open.fetch_sub(1, Ordering::Relaxed);
             if is_reset(&e) {
                 tally.resets.fetch_add(1, Ordering::Relaxed);
+                tally.reset_after.lock().unwrap().push(latency);
             } else {
                 tally.fail(format!("{e}"));
             }
@@ -528,6 +531,7 @@ fn three_times_capacity_is_refused_fast_and_counted_and_leaves_no_trace() {
     let (hlate50, hlate99, _, _) = quantiles(&h.send_late);
     let h_sent = h.sent.load(Ordering::Relaxed);
     let resets = h.resets.load(Ordering::Relaxed);
+    let (rs50, rs99, _, _) = quantiles(&h.reset_after);
     let other = h.other.load(Ordering::Relaxed);
     let d_sent = d.sent.load(Ordering::Relaxed);
     let median = |pick: fn(&(f64, f64)) -> f64| {
@@ -550,7 +554,8 @@ fn three_times_capacity_is_refused_fast_and_counted_and_leaves_no_trace() {
          {news} of them on a new connection: p50 {new50:.2} ms, p99 {new99:.2} ms; after the \
          first {onset:?}: p50 {st50:.2} ms, p99 {st99:.2} ms, p99.9 {st999:.2} ms\n\
          HTTP refused {refused} with 503/429 (server counted {rejected}): p50 {re50:.2} ms, \
-         p99 {re99:.2} ms; {resets} connections reset at accept (server counted {conn_refused}); \
+         p99 {re99:.2} ms; {resets} connections reset at accept (server counted {conn_refused}), \
+         p50 {rs50:.2} ms, p99 {rs99:.2} ms after their request was due; \
          {other} other failures {:?}\n\
          HTTP connections while driven (median of samples every 100 ms): {allowed50:.0} \
          allowed, {open50:.0} open\n\
