@@ -278,13 +278,12 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
     check(new.listen.https != old.listen.https, "listen.https");
     check(new.listen.dns != old.listen.dns, "listen.dns");
     check(new.admin.audit_file != old.admin.audit_file, "admin.audit_file");
-    // The front ends are built with their settings at start; of TLS, only the certificates
-    // reload.
+    // The front ends are built with their settings at start; of TLS, the certificates and
+    // `min_version` reload, but whether a listener runs TLS at all is fixed at start.
     let without_tls = |c: &Config| crate::traffic::TrafficConfig { tls: None, ..c.http.clone() };
     check(without_tls(new) != without_tls(old), "http");
-    let tls_start = |t: &Option<crate::tls::TlsConfig>| t.as_ref().map(|t| t.min_version);
-    check(tls_start(&new.http.tls) != tls_start(&old.http.tls), "http.tls");
-    check(tls_start(&new.admin.tls) != tls_start(&old.admin.tls), "admin.tls");
+    check(new.http.tls.is_some() != old.http.tls.is_some(), "http.tls");
+    check(new.admin.tls.is_some() != old.admin.tls.is_some(), "admin.tls");
     check(new.dns != old.dns, "dns");
     check(new.telemetry != old.telemetry, "telemetry");
     let limits = |e: &switchyard_probe::EngineConfig| {

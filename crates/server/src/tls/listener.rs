@@ -49,7 +49,7 @@ impl TlsListener {
                 let (tls, tx) = (tls.clone(), tx.clone());
                 tokio::spawn(async move {
                     let shaken =
-                        tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor.accept(stream));
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.acceptor().accept(stream));
                     let result = match shaken.await {
                         Ok(Ok(tls)) => {
                             drop(permit);

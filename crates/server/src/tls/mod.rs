@@ -514,42 +514,83 @@ impl ResolvesServerCert for Certificates {
     }
 }
 
-/// What a listener needs to serve TLS: the acceptor and the certificates it resolves from.
+/// What a listener needs to serve TLS: its `rustls::ServerConfig`, swapped on a reload that
+/// changes `min_version`, and the certificates it resolves from.
 #[derive(Clone)]
 pub struct TlsServer {
-    /// Handshakes with the listener's `rustls::ServerConfig`.
-    pub acceptor: TlsAcceptor,
+    config: Arc<ArcSwap<rustls::ServerConfig>>,
     /// The certificates in force and the TLS metrics.
     pub certs: Arc<Certificates>,
 }
 
-/// The TLS state of the process: each listener's certificates, reloaded together with the
-/// configuration.
+impl TlsServer {
+    /// An acceptor with the configuration in force now (a handshake keeps the one it began
+    /// with).
+    pub fn acceptor(&self) -> TlsAcceptor {
+        TlsAcceptor::from(self.config.load_full())
+    }
+}
+
+/// One listener's TLS in force: its certificates, and its server configuration.
+struct Running {
+    certs: Arc<Certificates>,
+    config: Arc<ArcSwap<rustls::ServerConfig>>,
+}
+
+/// The TLS state of the process: each listener's certificates and protocol versions,
+/// reloaded together with the configuration.
 #[derive(Default)]
 pub struct TlsState {
-    https: OnceLock<Arc<Certificates>>,
-    admin: OnceLock<Arc<Certificates>>,
+    https: OnceLock<Running>,
+    admin: OnceLock<Running>,
     metrics: OnceLock<TlsMetrics>,
 }
 
-/// Certificate sets read for a reload, swapped in by [`Staged::commit`].
+/// What a reload puts in force for one listener.
+struct Reloaded {
+    set: CertSet,
+    config: rustls::ServerConfig,
+}
+
+/// Certificate sets and server configurations read for a reload, swapped in by
+/// [`Staged::commit`].
 #[must_use]
 pub struct Staged<'a> {
     state: &'a TlsState,
-    https: Option<CertSet>,
-    admin: Option<CertSet>,
+    https: Option<Reloaded>,
+    admin: Option<Reloaded>,
 }
 
 impl Staged<'_> {
-    /// Puts the staged sets in force.
+    /// Puts the staged sets and configurations in force.
     pub fn commit(self) {
-        if let (Some(set), Some(c)) = (self.https, self.state.https.get()) {
-            c.replace(set);
-        }
-        if let (Some(set), Some(c)) = (self.admin, self.state.admin.get()) {
-            c.replace(set);
+        for (staged, running) in [(self.https, &self.state.https), (self.admin, &self.state.admin)]
+        {
+            if let (Some(r), Some(running)) = (staged, running.get()) {
+                running.certs.replace(r.set);
+                running.config.store(Arc::new(r.config));
+            }
         }
     }
+}
+
+/// The server configuration of a listener: its lowest protocol version, its certificates.
+fn server_config(
+    min_version: TlsVersion,
+    certs: &Arc<Certificates>,
+) -> Result<rustls::ServerConfig, Vec<Problem>> {
+    let versions: &[&rustls::SupportedProtocolVersion] = match min_version {
+        TlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+        TlsVersion::Tls13 => &[&rustls::version::TLS13],
+    };
+    let mut server = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(versions)
+        .map_err(|e| vec![Problem::at("min_version", e.to_string())])?
+        .with_no_client_auth()
+        .with_cert_resolver(certs.clone());
+    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    server.session_storage = certs.sessions.clone();
+    Ok(server)
 }
 
 impl TlsState {
@@ -574,26 +615,17 @@ impl TlsState {
             sessions: Arc::new(Sessions::new()),
         });
         certs.replace(set);
+        let server = Arc::new(ArcSwap::from_pointee(server_config(config.min_version, &certs)?));
         let slot = match listener {
             Listener::Https => &self.https,
             Listener::Admin => &self.admin,
         };
-        let _ = slot.set(certs.clone());
-        let versions: &[&rustls::SupportedProtocolVersion] = match config.min_version {
-            TlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
-            TlsVersion::Tls13 => &[&rustls::version::TLS13],
-        };
-        let mut server = rustls::ServerConfig::builder_with_provider(provider())
-            .with_protocol_versions(versions)
-            .map_err(|e| vec![Problem::at("min_version", e.to_string())])?
-            .with_no_client_auth()
-            .with_cert_resolver(certs.clone());
-        server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        server.session_storage = certs.sessions.clone();
-        Ok(TlsServer { acceptor: TlsAcceptor::from(Arc::new(server)), certs })
+        let _ = slot.set(Running { certs: certs.clone(), config: server.clone() });
+        Ok(TlsServer { config: server, certs })
     }
 
-    /// Reads the certificates of the listeners that run TLS from the new sections, without
+    /// Reads the certificates of the listeners that run TLS from the new sections, and builds
+    /// their server configurations (a new `min_version` applies to new handshakes), without
     /// putting them in force. A listener whose section is gone keeps its certificates (the
     /// listener itself only changes on restart). Problems are located under `http.tls` and
     /// `admin.tls`.
@@ -604,18 +636,23 @@ impl TlsState {
         base_dir: &Path,
     ) -> Result<Staged<'_>, Vec<Problem>> {
         let mut problems = Vec::new();
-        let mut load = |running: bool, config: Option<&TlsConfig>, at: &str, services: bool| {
-            let config = config.filter(|_| running)?;
-            match CertSet::load(config, base_dir, services) {
-                Ok(set) => Some(set),
-                Err(p) => {
-                    problems.extend(p.into_iter().map(|p| p.under(at)));
-                    None
+        let mut load =
+            |running: &OnceLock<Running>, config: Option<&TlsConfig>, at: &str, services: bool| {
+                let running = running.get()?;
+                let config = config?;
+                let loaded = CertSet::load(config, base_dir, services).and_then(|set| {
+                    Ok(Reloaded { set, config: server_config(config.min_version, &running.certs)? })
+                });
+                match loaded {
+                    Ok(r) => Some(r),
+                    Err(p) => {
+                        problems.extend(p.into_iter().map(|p| p.under(at)));
+                        None
+                    }
                 }
-            }
-        };
-        let https = load(self.https.get().is_some(), https, "http.tls", true);
-        let admin = load(self.admin.get().is_some(), admin, "admin.tls", false);
+            };
+        let https = load(&self.https, https, "http.tls", true);
+        let admin = load(&self.admin, admin, "admin.tls", false);
         if problems.is_empty() { Ok(Staged { state: self, https, admin }) } else { Err(problems) }
     }
 }

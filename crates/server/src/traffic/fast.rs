@@ -263,7 +263,7 @@ impl FrontEnd {
     ) {
         let accepted = Instant::now();
         let deadline = accepted + self.admission.head_timeout();
-        let shaken = tokio::time::timeout_at(deadline, tls.acceptor.accept(stream)).await;
+        let shaken = tokio::time::timeout_at(deadline, tls.acceptor().accept(stream)).await;
         let (stream, result) = match shaken {
             Ok(Ok(stream)) => (Some(stream), Handshake::Ok),
             Ok(Err(_)) => (None, Handshake::Failed),

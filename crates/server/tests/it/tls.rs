@@ -232,21 +232,7 @@ key_file = "img.key"
         "the default certificate does not name unknown.example.test: {refused:?}"
     );
     // TLS 1.2 is not offered with min_version = "1.3".
-    let tls12 = {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = rustls::RootCertStore::empty();
-        for c in rustls::pki_types::pem::PemObject::pem_slice_iter(ca.cert_pem().as_bytes()) {
-            roots.add(c.unwrap()).unwrap();
-        }
-        Arc::new(
-            rustls::ClientConfig::builder_with_provider(provider)
-                .with_protocol_versions(&[&rustls::version::TLS12])
-                .unwrap()
-                .with_root_certificates(roots)
-                .with_no_client_auth(),
-        )
-    };
-    assert!(Tls::try_connect(https, "video.example.test", tls12).is_err());
+    assert!(Tls::try_connect(https, "video.example.test", tls12_only(&ca)).is_err());
 
     // Redirects: `video` follows the request's scheme, `img` is always https, `plain` http.
     let location = |r: &Response| r.header("location").unwrap_or_default().to_owned();
@@ -382,6 +368,22 @@ key_file = "img.key"
         "switchyard_tls_certificate_expiry_timestamp_seconds{listener=\"https\",certificate=\"certificates[0]\"}",
     );
     assert!(expiry > 1.7e9, "{expiry}");
+}
+
+/// A client that speaks TLS 1.2 alone and trusts `ca`.
+fn tls12_only(ca: &TestCa) -> Arc<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::pem::PemObject::pem_slice_iter(ca.cert_pem().as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[&rustls::version::TLS12])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
 }
 
 /// Waits until the log holds `n` lines containing `needle`.
@@ -529,22 +531,44 @@ key_file = "tls.key"
 
     // A key that does not match: refused too, through the admin API over TLS.
     std::fs::write(sy.path("tls.crt"), &first.cert_pem).unwrap();
-    let mut c = Tls::connect(sy.admin, "admin.example.test", client.clone());
-    let auth = format!("Bearer {token}");
-    c.stream
-        .write_all(
-            format!(
-                "POST /admin/reload HTTP/1.1\r\nHost: a\r\nAuthorization: {auth}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    let reload = || {
+        let mut c = Tls::connect(sy.admin, "admin.example.test", client.clone());
+        let auth = format!("Bearer {token}");
+        c.stream
+            .write_all(
+                format!(
+                    "POST /admin/reload HTTP/1.1\r\nHost: a\r\nAuthorization: {auth}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+                )
+                .as_bytes(),
             )
-            .as_bytes(),
-        )
-        .unwrap();
-    let mut raw = Vec::new();
-    let _ = c.stream.read_to_end(&mut raw);
-    let r = parse_response(&String::from_utf8_lossy(&raw));
+            .unwrap();
+        let mut raw = Vec::new();
+        let _ = c.stream.read_to_end(&mut raw);
+        parse_response(&String::from_utf8_lossy(&raw))
+    };
+    let r = reload();
     assert_eq!(r.status, 422, "{}", r.body);
     assert!(r.body.contains("does not match the certificate"), "{}", r.body);
     assert!(!r.body.contains("PRIVATE KEY"), "{}", r.body);
     assert_eq!(admin("/livez", &[]).1, second.der);
     assert_eq!(kept.get(route, &[("Host", "video.example.test")]).status, 200);
+
+    // min_version reloads too: TLS 1.2 is offered, then after SIGHUP no longer, on both
+    // listeners, while a connection made before keeps working.
+    std::fs::write(sy.path("tls.crt"), &second.cert_pem).unwrap();
+    let tls12 = tls12_only(&ca);
+    let mut old12 = Tls::connect(https, "video.example.test", tls12.clone());
+    assert!(Tls::try_connect(sy.admin, "admin.example.test", tls12.clone()).is_ok());
+    let raised = config
+        .replace("key_file = \"tls.key\"\n", "key_file = \"tls.key\"\nmin_version = \"1.3\"\n");
+    assert_eq!(raised.matches("min_version").count(), 2, "{raised}");
+    std::fs::write(sy.path("switchyard.toml"), &raised).unwrap();
+    let r = reload();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("\"restart_required\":[]"), "min_version needs no restart: {}", r.body);
+    assert!(Tls::try_connect(https, "video.example.test", tls12.clone()).is_err());
+    assert!(Tls::try_connect(sy.admin, "admin.example.test", tls12).is_err());
+    assert_eq!(old12.get(route, &[("Host", "video.example.test")]).status, 200);
+    let (r, leaf) = tls_get(https, "video.example.test", &client, route, "video.example.test", &[]);
+    assert_eq!((r.status, leaf), (200, second.der.clone()));
 }
