@@ -291,6 +291,12 @@ impl RoutingTable {
         self.fleet.zones.get(id.index()).and_then(|z| z.coordinates)
     }
 
+    /// Whether `other` was built from the same inventory build as this table (it differs
+    /// only in health): what a cache of per-node data keys on.
+    pub fn same_fleet(&self, other: &RoutingTable) -> bool {
+        Arc::ptr_eq(&self.fleet, &other.fleet)
+    }
+
     /// Number of zones, nodes and services.
     pub fn counts(&self) -> (usize, usize, usize) {
         let f = &self.fleet;

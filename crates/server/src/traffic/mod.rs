@@ -50,6 +50,7 @@ use axum::routing::any;
 use switchyard_route::RoutingTable;
 
 use crate::sampling::DecisionSampler;
+use crate::views::NodeJson;
 
 use request::{Incoming, Shared};
 
@@ -105,6 +106,7 @@ pub fn front_end(
 ) -> (Arc<FrontEnd>, Overload) {
     let metrics = TrafficMetrics::register(registry);
     let (layer, overload) = AdmissionLayer::new(config, metrics.clone());
+    let node_json = ArcSwap::from_pointee(NodeJson::new(&ctx.table.load()));
     let shared = Arc::new(Shared {
         table: ctx.table,
         samples: ctx.samples,
@@ -114,6 +116,7 @@ pub fn front_end(
         allow_fake_client_ip: config.allow_fake_client_ip,
         max_hosts: config.httpdns_max_hosts.max(1) as usize,
         retry_after: config.no_node_retry_after_seconds.max(1),
+        node_json,
     });
     let router = Router::new()
         .route("/v1/route", any(handle_route))

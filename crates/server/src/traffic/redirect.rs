@@ -128,9 +128,11 @@ pub(super) fn answer(shared: &Shared, req: &Incoming<'_>) -> Result<Reply, ApiEr
         return Ok(respond::json(StatusCode::OK, &Locations { locations: &all }));
     }
     if json {
+        let nodes = shared.node_json(&table);
         let answer = DecisionView::new(&table, name, client.ip, client.source.as_str(), &d, false)
-            .with_location(&target);
-        return Ok(respond::json(StatusCode::OK, &answer));
+            .with_location(&target)
+            .with_node_json(&nodes);
+        return Ok(respond::decision(&answer));
     }
     let value = HeaderValue::try_from(target)
         .map_err(|_| ApiError::bad("path", "not representable in a Location header"))?;

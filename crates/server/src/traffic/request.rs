@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, Guard};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Method, Request, Uri};
@@ -16,6 +16,7 @@ use super::errors::ApiError;
 use super::metrics::TrafficMetrics;
 use super::respond;
 use crate::telemetry::DecisionTrace;
+use crate::views::NodeJson;
 
 /// State shared by the handlers.
 pub(crate) struct Shared {
@@ -30,6 +31,8 @@ pub(crate) struct Shared {
     pub(crate) allow_fake_client_ip: bool,
     pub(crate) max_hosts: usize,
     pub(crate) retry_after: u32,
+    /// Node objects of the decision answers, for the fleet of the table last answered from.
+    pub(crate) node_json: ArcSwap<NodeJson>,
 }
 
 /// How a request target names what it asks about (RFC 9112 §3.2).
@@ -119,6 +122,18 @@ impl Shared {
             metrics: Some(&self.metrics),
         };
         client_ip::resolve_with(peer, req.headers(), trust)
+    }
+
+    /// Node objects for answers from `table`: the cache in place while the inventory stays
+    /// the same, else a new one for the new inventory (which replaces it).
+    pub(crate) fn node_json(&self, table: &RoutingTable) -> Guard<Arc<NodeJson>> {
+        let current = self.node_json.load();
+        if current.fits(table) {
+            return current;
+        }
+        let fresh = Arc::new(NodeJson::new(table));
+        self.node_json.store(fresh.clone());
+        Guard::from_inner(fresh)
     }
 
     /// Counts the outcome and maps a routing error to its answer.

@@ -24,8 +24,9 @@ pub const ALLOW: &str = "GET, HEAD";
 /// `OPTIONS` that asked.
 pub const ALLOW_SERVER: &str = "GET, HEAD, OPTIONS";
 
-/// Typical size of a decision document; one allocation covers it.
-const JSON_CAPACITY: usize = 512;
+/// Size that holds a decision document (about 700 bytes with three alternates); one
+/// allocation covers it.
+const JSON_CAPACITY: usize = 1024;
 
 /// What a traffic handler answers. Every answer is `Cache-Control: no-store`; a non-empty
 /// body is JSON.
@@ -96,6 +97,13 @@ pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Reply {
     // Serializing plain structs of strings and numbers into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut buf, value);
     Reply { status, ..raw_json(buf) }
+}
+
+/// A `200` reply carrying a routing decision.
+pub fn decision(view: &crate::views::DecisionView<'_>) -> Reply {
+    let mut buf = Vec::with_capacity(JSON_CAPACITY);
+    view.write_json(&mut buf);
+    raw_json(buf)
 }
 
 /// A `200` reply carrying `body`, already JSON.

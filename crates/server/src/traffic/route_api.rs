@@ -3,7 +3,6 @@
 
 use std::net::IpAddr;
 
-use axum::http::StatusCode;
 use switchyard_route::HttpRequest;
 
 use super::client_ip::{AddrSource, ClientAddr};
@@ -98,8 +97,10 @@ pub(super) fn answer(shared: &Shared, req: &Incoming<'_>) -> Result<Reply, ApiEr
         seed: rand::random(),
     };
     let d = shared.decide(name, telemetry::route_http(req.trace, &table, &request, explain))?;
-    let view = DecisionView::new(&table, name, client.ip, client.source.as_str(), &d, explain);
-    Ok(respond::json(StatusCode::OK, &view))
+    let nodes = shared.node_json(&table);
+    let view = DecisionView::new(&table, name, client.ip, client.source.as_str(), &d, explain)
+        .with_node_json(&nodes);
+    Ok(respond::decision(&view))
 }
 
 /// The 400 for a `/v1/route` without a usable host, saying what the `Host` header held.

@@ -10,10 +10,11 @@ mod cluster;
 mod decision;
 mod error;
 mod fleet;
+mod json;
 mod node;
 
 pub use cluster::ClusterApiView;
-pub use decision::{ClientView, DecisionView, NodeView, address_for};
+pub use decision::{ClientView, DecisionView, NodeJson, NodeView, address_for};
 pub use error::{ErrorDetail, ErrorView};
 pub use fleet::{
     AdminCounts, FleetView, HealthCounts, NodeListing, ServiceView, ZoneSummaryView, ZoneView,
