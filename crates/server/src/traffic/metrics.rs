@@ -41,7 +41,9 @@ pub const CLIENT_ADDRESS_HEADERS_INVALID: &str = "http_client_address_headers_in
 const LABEL_CAP: usize = 48;
 
 /// A service name held inline so that building the label set for a lookup allocates nothing.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+/// Equal labels have equal bytes past `len` (zeros), so hashing the name alone agrees with
+/// the derived equality, and a lookup hashes the name's bytes rather than all 48.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct ServiceLabel {
     len: u8,
     bytes: [u8; LABEL_CAP],
@@ -62,6 +64,12 @@ impl ServiceLabel {
     fn as_str(&self) -> &str {
         // Built from a str cut at a char boundary.
         std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or("")
+    }
+}
+
+impl std::hash::Hash for ServiceLabel {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
     }
 }
 

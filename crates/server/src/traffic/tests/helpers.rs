@@ -82,6 +82,15 @@ fn query_values_are_found_and_decoded() {
     assert!(query::get("path=%4", "path").is_err());
     assert!(query::get("path=%ff", "path").is_err(), "not UTF-8");
     assert!(matches!(query::decode("plain"), Some(std::borrow::Cow::Borrowed("plain"))));
+    // A name is the whole key: not a prefix of a longer one, not part of a value. The first
+    // occurrence wins; empty pairs are skipped over.
+    assert_eq!(query::raw("ab=1&a=2", "a"), Some("2"));
+    assert_eq!(query::raw("x=a=1&a", "a"), Some(""));
+    assert_eq!(query::raw("a=1=2&a=3", "a"), Some("1=2"));
+    assert_eq!(query::raw("&&a=3&", "a"), Some("3"));
+    assert_eq!(query::raw("", "a"), None);
+    assert_eq!(query::raw("b=1&", "a"), None);
+    assert_eq!(query::raw("b=1&&", ""), Some(""));
 }
 
 #[test]
