@@ -14,7 +14,8 @@
 #   bench/tls/run.sh [DURATION_SECONDS] [CONNECTIONS] [RUNS]
 #
 # With PERF=1 (and perf installed), one more switchyard run is recorded with `perf record -g`
-# and the hottest symbols are printed.
+# and the hottest symbols are printed; PERF_DATA=FILE keeps the recording there, and
+# PERF_CALLGRAPH="--call-graph dwarf" records call chains through frames without pointers.
 set -euo pipefail
 
 DURATION=${1:-10}
@@ -173,10 +174,11 @@ SYP_MED=$(printf '%s\n' "${SYP[@]}" | median)
 NGP_MED=$(printf '%s\n' "${NGP[@]}" | median)
 if [ "${PERF:-0}" = 1 ]; then
   SY_PID=${PIDS[0]}
-  perf record -q -g -p "$SY_PID" -o "$WORK/perf.data" -- sleep "$DURATION" >/dev/null 2>&1 &
+  perf record -q ${PERF_CALLGRAPH:--g} -p "$SY_PID" -o "$WORK/perf.data" -- sleep "$DURATION" >/dev/null 2>&1 &
   PERF_PID=$!
   run_wrk "$SY_URL" >/dev/null
   wait "$PERF_PID" || true
+  [ -n "${PERF_DATA:-}" ] && cp "$WORK/perf.data" "$PERF_DATA"
   perf report -i "$WORK/perf.data" --no-children --percent-limit 0.7 --stdio -g none 2>/dev/null \
     | grep -v '^#' | grep -v '^$' | head -60
   for target in "$SY_URL" "$NGX_URL"; do
