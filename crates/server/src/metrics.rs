@@ -353,6 +353,23 @@ impl Collector for ProcessCollector {
         // Tasks of the runtime answering the scrape: the main one (admin, prober, DNS over
         // TCP, HTTP traffic unless `http.worker_threads` gives it its own). Read from tokio's
         // stable runtime metrics, so a leak of tasks shows without `tokio_unstable`.
+        // Refusals the kernel makes for every listener: a full accept queue turns connection
+        // attempts away before the process sees them. The kernel counts them per network
+        // namespace only, which in a pod is the pod's.
+        let netstat = std::fs::read_to_string("/proc/self/net/netstat").ok();
+        if let Some(n) =
+            netstat.as_deref().and_then(|t| netstat_value(t, "TcpExt", "ListenOverflows"))
+        {
+            let counter = ConstCounter::new(n);
+            let m = encoder.encode_descriptor(
+                LISTEN_OVERFLOWS,
+                "Connection attempts the kernel turned away because a listener's accept queue \
+                 was full, in this process's network namespace (every listener in it).",
+                None,
+                counter.metric_type(),
+            )?;
+            counter.encode(m)?;
+        }
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             gauge(
                 &mut encoder,
@@ -389,6 +406,22 @@ impl Collector for ProcessCollector {
     }
 }
 
+/// `switchyard_tcp_listen_overflows_total`, read from the kernel at each scrape.
+pub const LISTEN_OVERFLOWS: &str = "switchyard_tcp_listen_overflows";
+
+/// The value of `field` in the `group` of a `/proc/net/netstat` (or `/proc/net/snmp`) text:
+/// each group is a line of names followed by a line of values, both starting `group:`.
+fn netstat_value(text: &str, group: &str, field: &str) -> Option<u64> {
+    let mut lines = text.lines().filter_map(|l| l.strip_prefix(group)?.strip_prefix(':'));
+    while let (Some(names), Some(values)) = (lines.next(), lines.next()) {
+        let at = names.split_whitespace().position(|n| n == field);
+        if let Some(at) = at {
+            return values.split_whitespace().nth(at)?.parse().ok();
+        }
+    }
+    None
+}
+
 /// Encodes one gauge family. `name` excludes the unit, which the encoder appends
 /// (`process_start_time` with seconds is exposed as `process_start_time_seconds`).
 fn gauge(
@@ -405,7 +438,22 @@ fn gauge(
 
 #[cfg(test)]
 mod tests {
-    use super::{Format, Metrics, to_text_format};
+    use super::{Format, Metrics, netstat_value, to_text_format};
+
+    #[test]
+    fn netstat_values_are_found_by_group_and_name() {
+        let text = "TcpExt: SyncookiesSent ListenOverflows ListenDrops\n\
+                    TcpExt: 1 27 31\n\
+                    IpExt: InNoRoutes ListenOverflows\n\
+                    IpExt: 5 99\n";
+        assert_eq!(netstat_value(text, "TcpExt", "ListenOverflows"), Some(27));
+        assert_eq!(netstat_value(text, "TcpExt", "ListenDrops"), Some(31));
+        assert_eq!(netstat_value(text, "IpExt", "ListenOverflows"), Some(99));
+        assert_eq!(netstat_value(text, "TcpExt", "Missing"), None);
+        assert_eq!(netstat_value("TcpExt: ListenOverflows\n", "TcpExt", "ListenOverflows"), None);
+        let real = std::fs::read_to_string("/proc/self/net/netstat").unwrap();
+        assert!(netstat_value(&real, "TcpExt", "ListenOverflows").is_some(), "{real}");
+    }
 
     /// Sample lines (name and labels, without the value) of a family, and its TYPE line.
     fn family<'t>(text: &'t str, family: &str) -> (Vec<&'t str>, Option<&'t str>) {

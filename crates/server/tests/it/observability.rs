@@ -1,6 +1,7 @@
 //! Observability through the real binary: the log filter changed at run time, the audit log of
 //! admin mutations (log events and `admin.audit_file`), `/debug/startup` and its metrics, a
-//! closed log pipe, and a second SIGTERM close behind the first.
+//! closed log pipe, a second SIGTERM close behind the first, and the kernel's accept-queue
+//! refusals in `/metrics`.
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
@@ -491,4 +492,62 @@ fn an_operator_write_to_etcd_is_audited_with_its_revision() {
     assert_eq!(records[1]["outcome"], "unknown_node", "{}", records[1]);
     assert_eq!(records[1]["after"], serde_json::Value::Null, "nothing written: {}", records[1]);
     assert!(!text.contains(TOKEN) && !sy.log.all().contains(TOKEN));
+}
+
+/// `switchyard_tcp_listen_overflows_total`'s value, as the server exports it.
+fn listen_overflows(admin: SocketAddr) -> u64 {
+    let text = get(admin, "/metrics", &[]).body;
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("switchyard_tcp_listen_overflows_total "))
+        .unwrap_or_else(|| panic!("no listen-overflow counter:\n{text}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// The kernel's own count, read by the test in the same network namespace.
+fn kernel_listen_overflows() -> u64 {
+    let text = std::fs::read_to_string("/proc/self/net/netstat").unwrap();
+    let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (names, values) = (lines.next().unwrap(), lines.next().unwrap());
+    let at = names.split_whitespace().position(|n| n == "ListenOverflows").unwrap();
+    values.split_whitespace().nth(at).unwrap().parse().unwrap()
+}
+
+/// Connection attempts a full accept queue turns away never reach a process, so only the
+/// kernel counts them; the server exports that count. The test fills the accept queue of a
+/// listener of its own (backlog 1, never accepted) and sees the exported counter rise to at
+/// least the kernel's count taken after.
+#[test]
+fn accept_queue_overflows_the_kernel_counts_are_exported() {
+    let mut sy = Switchyard::start(&config(""), &[], &[]);
+    sy.wait_status("/readyz", 200, Duration::from_secs(20));
+    let admin = sy.admin;
+    let before = listen_overflows(admin);
+    let listener =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    listener.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into()).unwrap();
+    listener.listen(1).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let attempts: Vec<socket2::Socket> = (0..8)
+        .map(|_| {
+            let s =
+                socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+            s.set_nonblocking(true).unwrap();
+            // In progress: the handshake completes only for the two the queue holds.
+            let _ = s.connect(&addr);
+            s
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let kernel = loop {
+        let now = kernel_listen_overflows();
+        if now >= before + 3 {
+            break now;
+        }
+        assert!(std::time::Instant::now() < deadline, "the kernel counted no overflow: {now}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let exported = listen_overflows(admin);
+    assert!(exported >= kernel, "exported {exported}, the kernel had counted {kernel}");
+    drop((attempts, listener));
 }
