@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ahash::AHashMap;
 
@@ -200,7 +201,10 @@ impl RoutingTable {
         }
         let deep = czf.deep().map(|d| deep_zones(d, &node_by_id, &slot_of, &nodes));
 
+        // Every build gets an id of its own, for caches of per-node data (`fleet_id`).
+        static BUILDS: AtomicU64 = AtomicU64::new(1);
         let fleet = Fleet {
+            id: BUILDS.fetch_add(1, Ordering::Relaxed),
             nodes,
             members,
             slot_of: slot_of.into_boxed_slice(),

@@ -53,6 +53,8 @@ pub struct RoutingTable {
 /// Everything that does not depend on health.
 #[derive(Debug)]
 pub(crate) struct Fleet {
+    /// Unique to this build (see [`RoutingTable::fleet_id`]).
+    id: u64,
     nodes: Vec<NodeInfo>,
     /// Hot per-node data in zone order ("slots"), so a zone's candidates are contiguous.
     members: Box<[Member]>,
@@ -291,10 +293,11 @@ impl RoutingTable {
         self.fleet.zones.get(id.index()).and_then(|z| z.coordinates)
     }
 
-    /// Whether `other` was built from the same inventory build as this table (it differs
-    /// only in health): what a cache of per-node data keys on.
-    pub fn same_fleet(&self, other: &RoutingTable) -> bool {
-        Arc::ptr_eq(&self.fleet, &other.fleet)
+    /// Id of the build this table's inventory came from. Tables that differ only in health
+    /// share it; every build, even of the same inventory, gets a new one. What a cache of
+    /// per-node data keys on, without holding the table.
+    pub fn fleet_id(&self) -> u64 {
+        self.fleet.id
     }
 
     /// Number of zones, nodes and services.

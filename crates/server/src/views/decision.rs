@@ -284,8 +284,10 @@ impl NodesView<'_> {
 /// every later answer that does, until the inventory changes. An answer names four or five
 /// nodes, and writing their addresses was most of what serializing it cost.
 pub struct NodeJson {
-    /// The table the objects were written from; they hold for every table of its fleet.
-    table: RoutingTable,
+    /// The fleet of the table the objects were written from; they hold for every table of
+    /// it (`RoutingTable::fleet_id`). The id, not the table: holding the table would keep
+    /// an old inventory (coverage zones included) alive until the next JSON answer.
+    fleet: u64,
     /// Per node index, the object for IPv4 clients and for IPv6 clients (`address` differs).
     objects: Box<[[OnceLock<Box<[u8]>>; 2]]>,
 }
@@ -295,12 +297,12 @@ impl NodeJson {
     pub fn new(table: &RoutingTable) -> Self {
         let (_, nodes, _) = table.counts();
         let objects = (0..nodes).map(|_| Default::default()).collect();
-        Self { table: table.clone(), objects }
+        Self { fleet: table.fleet_id(), objects }
     }
 
     /// Whether the objects hold for `table`: it was built from the same inventory.
     pub fn fits(&self, table: &RoutingTable) -> bool {
-        self.table.same_fleet(table)
+        table.fleet_id() == self.fleet
     }
 
     /// The object of `node` (its view for a client at `client`), written on first use.
