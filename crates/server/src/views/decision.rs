@@ -289,8 +289,11 @@ pub struct NodeJson {
     /// an old inventory (coverage zones included) alive until the next JSON answer.
     fleet: u64,
     /// Per node index, the object for IPv4 clients and for IPv6 clients (`address` differs).
-    objects: Box<[[OnceLock<Box<[u8]>>; 2]]>,
+    objects: Box<[[Written; 2]]>,
 }
+
+/// One node object, written on first use.
+type Written = OnceLock<Box<[u8]>>;
 
 impl NodeJson {
     /// An empty cache for the fleet of `table`.

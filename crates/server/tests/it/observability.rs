@@ -519,7 +519,7 @@ fn kernel_listen_overflows() -> u64 {
 /// least the kernel's count taken after.
 #[test]
 fn accept_queue_overflows_the_kernel_counts_are_exported() {
-    let mut sy = Switchyard::start(&config(""), &[], &[]);
+    let sy = Switchyard::start(&config(""), &[], &[]);
     sy.wait_status("/readyz", 200, Duration::from_secs(20));
     let admin = sy.admin;
     let before = listen_overflows(admin);

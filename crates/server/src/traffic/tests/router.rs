@@ -4,7 +4,11 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 
-use super::{app, get, send, table_with};
+use switchyard_route::{
+    CoverageZones, FleetSpec, HealthState, HealthView, NodeHealth, RoutingTable,
+};
+
+use super::{CZF, FLEET, app, get, send, table_with};
 use crate::traffic::TrafficConfig;
 
 const EAST_PEER: &str = "198.51.100.7:40000";
@@ -177,6 +181,31 @@ async fn explain_lists_skipped_candidates() {
     assert_eq!(j["zone_source"], "backup");
     let skipped = j["skipped"].as_array().unwrap();
     assert!(skipped.iter().any(|s| s["node"] == "east-1" && s["reason"] == "down"), "{j}");
+}
+
+/// Node objects are kept per inventory build: a new inventory shows in the very next answer,
+/// a health change keeps them.
+#[tokio::test]
+async fn decision_json_follows_an_inventory_change_at_once() {
+    let a = app(TrafficConfig::default());
+    let route = "/v1/route?host=video.cdn.example.com";
+    let r = get(&a.router, route, EAST_PEER, &[]).await;
+    assert_eq!(r.json()["node"]["ipv4"], "192.0.2.1");
+    // Same inventory, new health: west-1 answers, and east-1's object is still right.
+    a.table.store(Arc::new(
+        a.table
+            .load()
+            .with_health(&HealthView::new(5).with("east-1", NodeHealth::state(HealthState::Down))),
+    ));
+    assert_eq!(get(&a.router, route, EAST_PEER, &[]).await.json()["node"]["id"], "west-1");
+    // A new inventory build whose east-1 moved.
+    let spec: FleetSpec = toml::from_str(&FLEET.replace("192.0.2.1", "192.0.2.77")).unwrap();
+    let czf = CoverageZones::from_czf_json(CZF).unwrap();
+    let moved = RoutingTable::build(&spec, &czf, None, &HealthView::new(6)).unwrap();
+    a.table.store(Arc::new(moved));
+    let j = get(&a.router, route, EAST_PEER, &[]).await.json();
+    assert_eq!(j["node"]["ipv4"], "192.0.2.77", "{j}");
+    assert_eq!(j["nodes"][0]["address"], "192.0.2.77", "{j}");
 }
 
 #[tokio::test]
