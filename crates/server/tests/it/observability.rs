@@ -345,14 +345,19 @@ fn bit(signal: i32) -> u64 {
     1 << (signal - 1)
 }
 
-/// `switchyard_log_lines_dropped_total`'s value.
-fn dropped_lines(admin: SocketAddr) -> u64 {
+/// The value of the unlabelled counter `series` in the server's `/metrics`.
+fn counter(admin: SocketAddr, series: &str) -> u64 {
     let text = get(admin, "/metrics", &[]).body;
     let line = text
         .lines()
-        .find(|l| l.starts_with("switchyard_log_lines_dropped_total "))
-        .unwrap_or_else(|| panic!("no dropped-lines counter:\n{text}"));
+        .find(|l| l.strip_prefix(series).is_some_and(|rest| rest.starts_with(' ')))
+        .unwrap_or_else(|| panic!("no {series}:\n{text}"));
     line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// `switchyard_log_lines_dropped_total`'s value.
+fn dropped_lines(admin: SocketAddr) -> u64 {
+    counter(admin, "switchyard_log_lines_dropped_total")
 }
 
 #[test]
@@ -496,12 +501,7 @@ fn an_operator_write_to_etcd_is_audited_with_its_revision() {
 
 /// `switchyard_tcp_listen_overflows_total`'s value, as the server exports it.
 fn listen_overflows(admin: SocketAddr) -> u64 {
-    let text = get(admin, "/metrics", &[]).body;
-    let line = text
-        .lines()
-        .find(|l| l.starts_with("switchyard_tcp_listen_overflows_total "))
-        .unwrap_or_else(|| panic!("no listen-overflow counter:\n{text}"));
-    line.rsplit(' ').next().unwrap().parse().unwrap()
+    counter(admin, "switchyard_tcp_listen_overflows_total")
 }
 
 /// The kernel's own count, read by the test in the same network namespace.
