@@ -98,6 +98,13 @@ pub fn accept_backlog(listener: &TcpListener) -> Vec<(TcpStream, SocketAddr)> {
     taken
 }
 
+/// How long ago the kernel stamped a received packet (`SO_TIMESTAMPNS`: the realtime
+/// clock); zero if the stamp is in the future, after the clock was set back.
+pub fn since_kernel_stamp(ts: libc::timespec) -> std::time::Duration {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
+    std::time::SystemTime::now().duration_since(at).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

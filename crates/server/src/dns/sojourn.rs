@@ -21,7 +21,7 @@ use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::AsRawFd;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// The window of CoDel's test.
 const WINDOW: Duration = Duration::from_millis(100);
@@ -89,8 +89,7 @@ pub fn recv(sock: &std::net::UdpSocket, buf: &mut [u8]) -> io::Result<Received> 
             let (level, kind) = ((*c).cmsg_level, (*c).cmsg_type);
             if level == libc::SOL_SOCKET && kind == libc::SO_TIMESTAMPNS {
                 let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
-                let at = UNIX_EPOCH + Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32);
-                waited = Some(SystemTime::now().duration_since(at).unwrap_or_default());
+                waited = Some(crate::net::since_kernel_stamp(ts));
             } else if level == libc::SOL_SOCKET && kind == libc::SO_RXQ_OVFL {
                 overflows = Some(std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<u32>()));
             }

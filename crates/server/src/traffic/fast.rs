@@ -48,6 +48,7 @@ use super::client_ip;
 use super::dispatch::dispatch;
 use super::request::{Incoming, OverTls, Shared, Target};
 use super::respond::{self, Reply};
+use super::stamped::Stamped;
 use crate::telemetry::{self, DecisionTrace};
 use crate::tls::{Handshake, TlsServer};
 
@@ -94,15 +95,16 @@ pub(crate) trait Conn: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     fn read_now(&mut self, buf: &mut BytesMut) -> usize;
 }
 
-impl Conn for TcpStream {
+impl Conn for Stamped {
     const TLS: bool = false;
 
     fn read_now(&mut self, buf: &mut BytesMut) -> usize {
-        read_now(self, buf)
+        buf.reserve(READ_CHUNK);
+        Stamped::read_now(self, buf)
     }
 }
 
-impl Conn for tokio_rustls::server::TlsStream<TcpStream> {
+impl Conn for tokio_rustls::server::TlsStream<Stamped> {
     const TLS: bool = true;
 
     fn read_now(&mut self, _buf: &mut BytesMut) -> usize {
@@ -192,6 +194,7 @@ impl FrontEnd {
         tracker.spawn(self.admission.clone().watch_queue_delay(stop.clone()));
         let start = |stream: TcpStream, peer: SocketAddr, slot: ConnectionSlot| {
             let accepted = Instant::now();
+            let stream = Stamped::new(stream, self.admission.clone());
             match &tls {
                 None => {
                     tracker.spawn(self.clone().connection(
@@ -255,7 +258,7 @@ impl FrontEnd {
     /// serves the connection like a plain one.
     async fn tls_connection(
         self: Arc<Self>,
-        stream: TcpStream,
+        stream: Stamped,
         peer: SocketAddr,
         stop: CancellationToken,
         slot: ConnectionSlot,
@@ -652,21 +655,6 @@ impl Progress {
     fn head_begun(&self) -> bool {
         let at = self.at_request.load(Ordering::Relaxed);
         at == u64::MAX || self.read.load(Ordering::Relaxed) > at
-    }
-}
-
-/// Reads what the socket already holds without waiting: one non-blocking `recv`, made
-/// directly because tokio's `try_read` trusts the readiness it has cached, which may not yet
-/// include bytes that arrived just now. 0 when nothing is there (or on error).
-fn read_now(stream: &TcpStream, buf: &mut BytesMut) -> usize {
-    buf.reserve(READ_CHUNK);
-    match socket2::SockRef::from(stream).recv(buf.spare_capacity_mut()) {
-        Ok(n) => {
-            // SAFETY: `recv` initialized the first `n` bytes of the spare capacity.
-            unsafe { buf.set_len(buf.len() + n) };
-            n
-        }
-        Err(_) => 0,
     }
 }
 

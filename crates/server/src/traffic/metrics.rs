@@ -19,6 +19,9 @@ pub const ADMISSION_REJECTIONS: &str = "http_admission_rejections";
 /// `switchyard_http_request_duration_seconds{endpoint}`: handling time by endpoint kind
 /// (`route`, `httpdns`, `redirect`), measured inside the handler (admission excluded).
 pub const REQUEST_DURATION: &str = "http_request_duration_seconds";
+/// `switchyard_http_read_wait_seconds`: per read of a traffic connection, how long its bytes
+/// had waited in the kernel (receive timestamps): queue delay wherever it was spent.
+pub const READ_WAIT: &str = "http_read_wait_seconds";
 
 /// `switchyard_http_connections_refused_total`: traffic connections closed at accept because
 /// `http.max_connections` (or the descriptor share) were already open.
@@ -133,6 +136,7 @@ pub struct TrafficMetrics {
     pub(crate) connections_allowed: Gauge,
     pub(crate) header_timeouts: Counter,
     durations: [Histogram; 3],
+    pub(crate) read_waits: Histogram,
     /// By `Header` order: `x-mm-client-ip`, `forwarded`, `x-forwarded-for`.
     invalid_headers: [Counter; 3],
 }
@@ -151,6 +155,8 @@ impl TrafficMetrics {
             // 10 µs .. ~0.6 s: decisions take microseconds, the tail shows queueing.
             Histogram::new(exponential_buckets(1e-5, 3.0, 11))
         });
+        // 10 µs .. ~0.6 s, as the durations.
+        let read_waits = Histogram::new(exponential_buckets(1e-5, 3.0, 11));
         registry.register(|r| {
             r.register(
                 DECISIONS,
@@ -190,6 +196,12 @@ impl TrafficMetrics {
                 "HTTP traffic request handling time in seconds, by endpoint kind",
                 durations.clone(),
             );
+            r.register(
+                READ_WAIT,
+                "Time bytes from HTTP traffic clients waited in the kernel before being read, in \
+                 seconds, per read: the queue delay the shedding decision is taken on",
+                read_waits.clone(),
+            );
         });
         let reason = |r: &'static str| rejections.get_or_create_owned(&ReasonLabels { reason: r });
         let endpoint =
@@ -206,6 +218,7 @@ impl TrafficMetrics {
             connections_allowed,
             header_timeouts,
             durations: [endpoint("route"), endpoint("httpdns"), endpoint("redirect")],
+            read_waits,
             invalid_headers: [Header::MmClientIp, Header::Forwarded, Header::ForwardedFor]
                 .map(|h| invalid_headers.get_or_create_owned(&HeaderLabels { header: h.as_str() })),
         }

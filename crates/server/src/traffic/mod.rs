@@ -35,6 +35,7 @@ pub mod redirect;
 pub(crate) mod request;
 pub mod respond;
 pub mod route_api;
+mod stamped;
 #[cfg(test)]
 mod tests;
 mod throttling;

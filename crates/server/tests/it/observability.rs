@@ -1,7 +1,7 @@
 //! Observability through the real binary: the log filter changed at run time, the audit log of
 //! admin mutations (log events and `admin.audit_file`), `/debug/startup` and its metrics, a
-//! closed log pipe, a second SIGTERM close behind the first, and the kernel's accept-queue
-//! refusals in `/metrics`.
+//! closed log pipe, a second SIGTERM close behind the first, the kernel's accept-queue
+//! refusals in `/metrics`, and how long traffic requests waited in the kernel.
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
@@ -550,4 +550,43 @@ fn accept_queue_overflows_the_kernel_counts_are_exported() {
     let exported = listen_overflows(admin);
     assert!(exported >= kernel, "exported {exported}, the kernel had counted {kernel}");
     drop((attempts, listener));
+}
+
+/// `switchyard_http_read_wait_seconds_sum`: the seconds read bytes waited, all summed.
+fn read_wait_sum(admin: SocketAddr) -> f64 {
+    let text = get(admin, "/metrics", &[]).body;
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("switchyard_http_read_wait_seconds_sum "))
+        .unwrap_or_else(|| panic!("no read wait histogram:\n{text}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// A request that sits in its connection's socket while the server cannot run (stopped for
+/// 300 ms) is counted in `switchyard_http_read_wait_seconds` with at least that wait: the
+/// wait runs from the kernel's receive timestamp, not from when the process got to it.
+#[test]
+fn a_request_held_in_the_kernel_is_counted_with_its_whole_wait() {
+    use std::io::Write;
+    let sy = Switchyard::start(&config(""), &["--http-listen", "127.0.0.1:0"], &[]);
+    let http = sy.listener("http");
+    sy.wait_status("/readyz", 200, Duration::from_secs(20));
+    let before = read_wait_sum(sy.admin);
+    let head =
+        |close: &str| format!("GET /v1/route HTTP/1.1\r\nHost: video.example\r\n{close}\r\n");
+    let mut conn = std::net::TcpStream::connect(http).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // A first request gets the connection accepted and read.
+    conn.write_all(head("").as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+
+    sy.signal("STOP");
+    conn.write_all(head("Connection: close\r\n").as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    sy.signal("CONT");
+    let mut answers = String::new();
+    std::io::Read::read_to_string(&mut conn, &mut answers).unwrap();
+    assert_eq!(answers.matches("HTTP/1.1 ").count(), 2, "{answers}");
+    let waited = read_wait_sum(sy.admin) - before;
+    assert!(waited >= 0.3, "the held request counted {waited} s of waiting");
 }

@@ -183,3 +183,42 @@ async fn refusals_are_paid_for_by_answers_and_paced_without_them() {
     answered += 3_000;
     assert_eq!(refusals_before_a_pause(&mut pacer, &mut answered, 0).await, 33);
 }
+
+/// Shedding on queue delay follows the waits the connections' reads report: while the
+/// runtime's own ticks are on time (its one worker busy, yielding every 200 µs), reads that
+/// waited 20 ms in the kernel start it, and reads that waited 100 µs end it.
+#[test]
+fn shedding_follows_how_long_reads_waited_in_the_kernel() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::{Duration, Instant};
+
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let config = TrafficConfig { shed_queue_delay_ms: 2, ..Default::default() };
+    let (layer, overload) = AdmissionLayer::new(&config, TrafficMetrics::register(&Metrics::new()));
+    let stop = tokio_util::sync::CancellationToken::new();
+    runtime.spawn(layer.clone().watch_queue_delay(stop.clone()));
+    let wait_us = Arc::new(AtomicU64::new(20_000));
+    let (reads, wait, stopped) = (layer.clone(), wait_us.clone(), stop.clone());
+    runtime.spawn(async move {
+        while !stopped.is_cancelled() {
+            std::thread::sleep(Duration::from_micros(200));
+            reads.read_waited(Duration::from_micros(wait.load(Ordering::Relaxed)));
+            tokio::task::yield_now().await;
+        }
+    });
+    let until = |shedding: bool| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while overload.check().is_ok() == shedding {
+            assert!(Instant::now() < deadline, "shedding never became {shedding}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    until(true);
+    let why = overload.check().unwrap_err();
+    assert!(why.contains("longer than 2 ms"), "{why}");
+    wait_us.store(100, Ordering::Relaxed);
+    until(false);
+    stop.cancel();
+    runtime.shutdown_timeout(Duration::from_secs(5));
+}
