@@ -192,6 +192,7 @@ impl FrontEnd {
     ) {
         let tracker = TaskTracker::new();
         tracker.spawn(self.admission.clone().watch_queue_delay(stop.clone()));
+        super::stamped::stamp_accepted(&listener);
         let start = |stream: TcpStream, peer: SocketAddr, slot: ConnectionSlot| {
             let accepted = Instant::now();
             let stream = Stamped::new(stream, self.admission.clone());

@@ -19,8 +19,9 @@ pub const ADMISSION_REJECTIONS: &str = "http_admission_rejections";
 /// `switchyard_http_request_duration_seconds{endpoint}`: handling time by endpoint kind
 /// (`route`, `httpdns`, `redirect`), measured inside the handler (admission excluded).
 pub const REQUEST_DURATION: &str = "http_request_duration_seconds";
-/// `switchyard_http_read_wait_seconds`: per read of a traffic connection, how long its bytes
-/// had waited in the kernel (receive timestamps): queue delay wherever it was spent.
+/// `switchyard_http_read_wait_seconds`: per stamped read of a traffic connection (the first
+/// of each connection and one in eight of the rest), how long its bytes had waited in the
+/// kernel (receive timestamps): queue delay wherever it was spent.
 pub const READ_WAIT: &str = "http_read_wait_seconds";
 
 /// `switchyard_http_connections_refused_total`: traffic connections closed at accept because
@@ -199,7 +200,8 @@ impl TrafficMetrics {
             r.register(
                 READ_WAIT,
                 "Time bytes from HTTP traffic clients waited in the kernel before being read, in \
-                 seconds, per read: the queue delay the shedding decision is taken on",
+                 seconds, per stamped read (each connection's first, one in eight after): \
+                 the queue delay the shedding decision is taken on",
                 read_waits.clone(),
             );
         });

@@ -12,11 +12,21 @@
 //! ([`crate::dns::sojourn`]).
 //!
 //! [`Stamped`] wraps the accepted `TcpStream` (under TLS too: the TLS session reads through
-//! it) and reports every wait to the [`AdmissionLayer`], which counts the reads of each
+//! it) and reports the waits to the [`AdmissionLayer`], which counts the reads of each
 //! window that waited longer than its target for its shedding decision and keeps the
-//! distribution in `switchyard_http_read_wait_seconds`. tokio's own `TcpStream` reads with `recv`, which
-//! has no room for the timestamp, hence the read here (one `recvmsg` in its place).
+//! distribution in `switchyard_http_read_wait_seconds`. tokio's own `TcpStream` reads with
+//! `recv`, which has no room for the timestamp, hence the read here (one `recvmsg` in its
+//! place).
+//!
+//! Not every read is stamped: `recvmsg` with a control buffer costs a keep-alive request
+//! about a tenth of its throughput on one core (`bench/http`), more than a measure is worth.
+//! The first read of each connection is (its wait includes the accept queue, where a
+//! connection arriving under overload waits longest), and after it one read in
+//! [`STAMP_EVERY`] of those a thread makes, counted round robin over its connections, so the
+//! sample is spread evenly over the reads. The rest read through tokio as before; the kernel
+//! drops their timestamps unread.
 
+use std::cell::Cell;
 use std::io;
 use std::mem::{MaybeUninit, size_of, zeroed};
 use std::os::fd::{AsRawFd, RawFd};
@@ -30,39 +40,69 @@ use tokio::net::TcpStream;
 
 use super::admission::AdmissionLayer;
 
+/// One read in this many after a connection's first is stamped.
+pub(crate) const STAMP_EVERY: u32 = 8;
+
+thread_local! {
+    /// Reads this thread made since its last stamped one (not counting first reads).
+    static UNSTAMPED: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Whether the next read of a connection past its first should be stamped.
+fn stamp_this_one() -> bool {
+    UNSTAMPED.with(|n| {
+        let next = n.get() + 1;
+        let stamp = next >= STAMP_EVERY;
+        n.set(if stamp { 0 } else { next });
+        stamp
+    })
+}
+
 /// An accepted traffic connection whose reads report how long their bytes waited.
 pub(crate) struct Stamped {
     stream: TcpStream,
     admission: AdmissionLayer,
+    /// Whether the next read is stamped: the first always, then one in [`STAMP_EVERY`].
+    stamp_next: bool,
 }
 
 impl Stamped {
-    /// Asks the kernel for receive timestamps on `stream` (best effort: without them no wait
-    /// is reported, and shedding falls back on the runtime's lateness).
+    /// Asks the kernel for receive timestamps on `stream`, if its listener did not already
+    /// (best effort: without them no wait is reported, and shedding falls back on the
+    /// runtime's lateness).
     pub(crate) fn new(stream: TcpStream, admission: AdmissionLayer) -> Self {
         ask_for_timestamps(stream.as_raw_fd());
-        Self { stream, admission }
+        Self { stream, admission, stamp_next: true }
     }
 
-    /// Reads what the socket already holds without waiting: one non-blocking `recvmsg`,
-    /// made directly because tokio's `try_io` trusts the readiness it has cached, which may
-    /// not yet include bytes that arrived just now. 0 when nothing is there (or on error).
+    /// Reads what the socket already holds without waiting: one non-blocking `recv` or
+    /// `recvmsg`, made directly because tokio's `try_io` trusts the readiness it has cached,
+    /// which may not yet include bytes that arrived just now. 0 when nothing is there (or on
+    /// error).
     pub(crate) fn read_now(&mut self, buf: &mut BytesMut) -> usize {
-        match recv(self.stream.as_raw_fd(), buf.spare_capacity_mut(), libc::MSG_DONTWAIT) {
+        let read = if self.stamp_next {
+            recv(self.stream.as_raw_fd(), buf.spare_capacity_mut(), libc::MSG_DONTWAIT)
+        } else {
+            socket2::SockRef::from(&self.stream).recv(buf.spare_capacity_mut()).map(|n| (n, None))
+        };
+        match read {
             Ok((n, waited)) => {
-                // SAFETY: `recvmsg` initialized the first `n` bytes of the spare capacity.
+                // SAFETY: `recv` and `recvmsg` initialized the first `n` bytes of the spare
+                // capacity.
                 unsafe { buf.set_len(buf.len() + n) };
-                self.report(waited);
+                self.read_done(waited);
                 n
             }
             Err(_) => 0,
         }
     }
 
-    fn report(&self, waited: Option<Duration>) {
+    /// After a completed read: reports its wait, if stamped, and picks whether the next is.
+    fn read_done(&mut self, waited: Option<Duration>) {
         if let Some(waited) = waited {
             self.admission.read_waited(waited);
         }
+        self.stamp_next = stamp_this_one();
     }
 }
 
@@ -73,6 +113,11 @@ impl AsyncRead for Stamped {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if !this.stamp_next {
+            ready!(Pin::new(&mut this.stream).poll_read(cx, buf))?;
+            this.stamp_next = stamp_this_one();
+            return Poll::Ready(Ok(()));
+        }
         let fd = this.stream.as_raw_fd();
         loop {
             ready!(this.stream.poll_read_ready(cx))?;
@@ -83,7 +128,7 @@ impl AsyncRead for Stamped {
                     // SAFETY: `recvmsg` initialized the first `n` bytes of the unfilled part.
                     unsafe { buf.assume_init(n) };
                     buf.advance(n);
-                    this.report(waited);
+                    this.read_done(waited);
                     return Poll::Ready(Ok(()));
                 }
                 // The cached readiness was stale; `try_io` cleared it, so poll again.
@@ -122,6 +167,14 @@ impl AsyncWrite for Stamped {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.stream).poll_shutdown(cx)
     }
+}
+
+/// Asks the kernel for receive timestamps on every connection `listener` accepts from now
+/// on: they inherit the option when the handshake completes, so the bytes of a request that
+/// arrive while its connection waits in the accept queue are stamped too (set on the
+/// accepted socket alone, they would not be).
+pub(crate) fn stamp_accepted(listener: &tokio::net::TcpListener) {
+    ask_for_timestamps(listener.as_raw_fd());
 }
 
 /// Sets `SO_TIMESTAMPNS` on the socket `fd` (errors ignored: then reads carry no stamp).
@@ -180,6 +233,47 @@ fn recv(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A connection's first read is stamped and then one in [`STAMP_EVERY`] of a thread's
+    /// reads: 17 requests read one by one on a fresh thread give 1 + 16 / 8 stamped reads.
+    #[test]
+    fn the_first_read_and_one_in_eight_after_it_are_stamped() {
+        use crate::metrics::Metrics;
+        use crate::traffic::config::TrafficConfig;
+        use crate::traffic::metrics::TrafficMetrics;
+        use std::io::Write;
+        use tokio::io::AsyncReadExt;
+
+        let metrics = Metrics::new();
+        let traffic = TrafficMetrics::register(&metrics);
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            runtime.unwrap().block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                let mut client = std::net::TcpStream::connect(addr).unwrap();
+                let (server, _) = listener.accept().await.unwrap();
+                let (admission, _) = AdmissionLayer::new(&TrafficConfig::default(), traffic);
+                let mut server = Stamped::new(server, admission);
+                let mut buf = [0u8; 64];
+                for _ in 0..17 {
+                    client.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+                    let mut got = 0;
+                    while got < 18 {
+                        got += server.read(&mut buf[got..]).await.unwrap();
+                    }
+                }
+            });
+        })
+        .join()
+        .unwrap();
+        let text = metrics.encode();
+        let count = text
+            .lines()
+            .find_map(|l| l.strip_prefix("switchyard_http_read_wait_seconds_count "))
+            .unwrap_or_else(|| panic!("no read wait count in\n{text}"));
+        assert_eq!(count.trim(), "3", "{text}");
+    }
 
     /// A segment that sat in the socket 30 ms before the read is reported as waiting at
     /// least that long, and a read of nothing waiting reports nothing.
