@@ -46,8 +46,8 @@ pub struct TrafficConfig {
     /// shed. `/livez` never fails because of load. Default 0.9.
     #[serde(default = "default_watermark")]
     pub overload_watermark: f64,
-    /// Queue delay above which the traffic listener sheds: when more than 1 in 100 reads of
-    /// a 100 ms window found bytes that had waited longer than this in the kernel (the
+    /// Queue delay above which the traffic listener sheds: when more than 1 in 100 stamped
+    /// reads (each connection's first, one in eight after) of a 100 ms window found bytes that had waited longer than this in the kernel (the
     /// receive timestamp to the read: the 99th percentile of the wait is over it) while the
     /// runtime's workers were busy, the open connections allowed are cut to nine tenths of
     /// those open; requests on connections beyond that get `503 overloaded` with

@@ -184,9 +184,10 @@ async fn refusals_are_paid_for_by_answers_and_paced_without_them() {
     assert_eq!(refusals_before_a_pause(&mut pacer, &mut answered, 0).await, 33);
 }
 
-/// Shedding on queue delay follows the waits the connections' reads report: while the
-/// runtime's own ticks are on time (its one worker busy, yielding every 200 µs), reads that
-/// waited 20 ms in the kernel start it, and reads that waited 100 µs end it.
+/// Shedding on queue delay follows the waits the connections' reads report, and the busy
+/// share starts it only when high but keeps it on when moderate: reads that waited 20 ms do
+/// not start it while the one worker idles about a fifth of the time, do once it is busy
+/// throughout, keep it on when it idles again, and reads that waited 100 µs end it.
 #[test]
 fn shedding_follows_how_long_reads_waited_in_the_kernel() {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -199,12 +200,20 @@ fn shedding_follows_how_long_reads_waited_in_the_kernel() {
     let stop = tokio_util::sync::CancellationToken::new();
     runtime.spawn(layer.clone().watch_queue_delay(stop.clone()));
     let wait_us = Arc::new(AtomicU64::new(20_000));
-    let (reads, wait, stopped) = (layer.clone(), wait_us.clone(), stop.clone());
+    // Each 4 ms of work is followed by this long parked (0: none).
+    let idle_us = Arc::new(AtomicU64::new(1_000));
+    let (reads, wait, idle, stopped) =
+        (layer.clone(), wait_us.clone(), idle_us.clone(), stop.clone());
     runtime.spawn(async move {
         while !stopped.is_cancelled() {
-            std::thread::sleep(Duration::from_micros(200));
-            reads.read_waited(Duration::from_micros(wait.load(Ordering::Relaxed)));
-            tokio::task::yield_now().await;
+            for _ in 0..20 {
+                std::thread::sleep(Duration::from_micros(200));
+                reads.read_waited(Duration::from_micros(wait.load(Ordering::Relaxed)));
+            }
+            match idle.load(Ordering::Relaxed) {
+                0 => tokio::task::yield_now().await,
+                us => tokio::time::sleep(Duration::from_micros(us)).await,
+            }
         }
     });
     let until = |shedding: bool| {
@@ -214,9 +223,20 @@ fn shedding_follows_how_long_reads_waited_in_the_kernel() {
             std::thread::sleep(Duration::from_millis(10));
         }
     };
+    let stays = |shedding: bool, what: &str| {
+        let until = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < until {
+            assert_eq!(overload.check().is_err(), shedding, "{what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    stays(false, "late reads started shedding while the worker idled a fifth of the time");
+    idle_us.store(0, Ordering::Relaxed);
     until(true);
     let why = overload.check().unwrap_err();
     assert!(why.contains("longer than 2 ms"), "{why}");
+    idle_us.store(1_000, Ordering::Relaxed);
+    stays(true, "shedding stopped on a moderate busy share while reads still waited long");
     wait_us.store(100, Ordering::Relaxed);
     until(false);
     stop.cancel();
