@@ -3,19 +3,19 @@
 //! in microseconds before any routing work. Connections are admitted here too: a cap on
 //! open traffic connections, checked at accept, and the time a request head may take.
 //!
-//! Queue delay is watched too ([`AdmissionLayer::watch_queue_delay`]): the fast path answers
-//! in microseconds, so under overload requests do not pile up in flight but wait unread in
-//! socket buffers, the accept queue and the runtime's run queue, where the concurrency count
-//! cannot see them. A sample of the reads of traffic connections reports how long their bytes
-//! waited in the kernel ([`super::stamped`], receive timestamps). When more than one read in
-//! [`LATE_READS_PER`] over a 100 ms window waited longer than `http.shed_queue_delay_ms`
-//! while the workers are busy, the number of open connections allowed is cut to nine tenths
-//! of those open (at least [`MIN_CONNECTIONS`]); requests on connections beyond it are shed
-//! as over the concurrency limit with their connections closed, and new connections beyond it
-//! are reset at accept. Each window under the target raises the allowance again by a
-//! fiftieth (AIMD, as TCP and Netflix's concurrency limits do), so it settles where the 99th
-//! percentile of the wait is near the target: the connections kept are served within it,
-//! the excess is refused at once.
+//! Queue delay is watched too ([`AdmissionLayer::watch_queue_delay`]): the fast path answers in
+//! microseconds, so under overload requests do not pile up in flight but wait unread in socket
+//! buffers, the accept queue and the runtime's run queue, where the concurrency count cannot
+//! see them. A sample of the reads of traffic connections reports how long their bytes waited
+//! in the kernel ([`super::stamped`], receive timestamps). When more than one read in
+//! [`LATE_READS_PER`] over a 100 ms window waited longer than `http.shed_queue_delay_ms` while
+//! the workers are busy ([`BUSY_SHARE`] to start, [`KEEP_BUSY_SHARE`] to go on), the number of
+//! open connections allowed is cut to nine tenths of those open (at least [`MIN_CONNECTIONS`]);
+//! requests on connections beyond it are shed as over the concurrency limit with their
+//! connections closed, and new connections beyond it are reset at accept. Each window under the
+//! target raises the allowance again by a fiftieth (AIMD, as TCP and Netflix's concurrency
+//! limits do), so it settles where the 99th percentile of the wait is near the target: the
+//! connections kept are served within it, the excess is refused at once.
 //!
 //! Why a percentile and not CoDel's least wait (RFC 8289), which the DNS front end uses: a
 //! UDP socket is one FIFO queue, so the least wait of a window is the standing queue. Here

@@ -47,18 +47,18 @@ pub struct TrafficConfig {
     #[serde(default = "default_watermark")]
     pub overload_watermark: f64,
     /// Queue delay above which the traffic listener sheds: when more than 1 in 100 stamped
-    /// reads (each connection's first, one in eight after) of a 100 ms window found bytes that had waited longer than this in the kernel (the
-    /// receive timestamp to the read: the 99th percentile of the wait is over it) while the
-    /// runtime's workers were busy, the open connections allowed are cut to nine tenths of
-    /// those open; requests on connections beyond that get `503 overloaded` with
-    /// `Connection: close`, new ones are reset at accept, and the `overloaded` readiness
-    /// check fails. Each window under the target raises the allowance by a fiftieth again, up
-    /// to `max_connections`. Requests wait unread in socket buffers and the accept queue
-    /// under overload, where `max_concurrent_requests` cannot count them; this holds the
-    /// 99th percentile of the wait of the requests served near the target. 0 turns it off.
-    /// Milliseconds, default 4: above the 3 ms a quarter-core CPU quota can stall a request,
-    /// and at 3x in `scripts/overload.sh` the answers kept came at p99 7.9 ms with 4 against
-    /// 9.2-10.3 ms with 5. At most 10000.
+    /// reads (each connection's first, one in eight after) of a 100 ms window found bytes that
+    /// had waited longer than this in the kernel (the receive timestamp to the read: the 99th
+    /// percentile of the wait is over it) while the runtime's workers were busy, the open
+    /// connections allowed are cut to nine tenths of those open; requests on connections beyond
+    /// that get `503 overloaded` with `Connection: close`, new ones are reset at accept, and
+    /// the `overloaded` readiness check fails. Each window under the target raises the
+    /// allowance by a fiftieth again, up to `max_connections`. Requests wait unread in socket
+    /// buffers and the accept queue under overload, where `max_concurrent_requests` cannot
+    /// count them; this holds the 99th percentile of the wait of the requests served near the
+    /// target. 0 turns it off. Milliseconds, default 4: above the 3 ms a quarter-core CPU quota
+    /// can stall a request, and at 3x in `scripts/overload.sh` (every read stamped) the answers
+    /// kept came at p99 7.9 ms with 4 against 9.2-10.3 ms with 5. At most 10000.
     #[serde(default = "default_shed_queue_delay")]
     pub shed_queue_delay_ms: u64,
     /// Sustained requests per second allowed per client address (GCRA, keyed by the client
