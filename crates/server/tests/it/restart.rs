@@ -465,7 +465,36 @@ pub fn metric(sy: &switchyard_testkit::process::Switchyard, metric: &str, labels
 fn a_new_process_takes_over_the_ports_under_load_without_a_failed_request() {
     let (http_port, dns_port) = (free_port(), free_port());
     let text = config(http_port, dns_port, 4);
-    let mut a = Switchyard::start(&text, &[], &[]);
+    take_over_under_load(http_port, dns_port, |_| Switchyard::start(&text, &[], &[]));
+}
+
+/// The same hand-over in distributed mode: the inventory is in a real etcd, and each
+/// instance reads it from there and registers as a member of the cluster.
+#[test]
+fn in_etcd_mode_a_new_process_takes_over_the_ports_without_a_failed_request() {
+    let etcd = switchyard_testkit::etcd::Etcd::start();
+    let endpoint = etcd.endpoint();
+    let (http_port, dns_port) = (free_port(), free_port());
+    let text = config(http_port, dns_port, 4);
+    let (serve, inventory) = text.split_at(text.find("[[inventory.zones]]").unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("fleet.toml"), inventory).unwrap();
+    let out = std::process::Command::new(crate::common::BIN)
+        .current_dir(dir.path())
+        .args(["etcd", "import", "fleet.toml", "--etcd", &endpoint])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "etcd import: {}", String::from_utf8_lossy(&out.stderr));
+    take_over_under_load(http_port, dns_port, |id| {
+        Switchyard::start(serve, &["--etcd", &endpoint, "--instance-id", id], &[])
+    });
+}
+
+/// Instance A (`start("a")`) serves the ports under load; B (`start("b")`) joins them, A
+/// gets SIGTERM and drains. Asserts that no HTTP request failed, no DNS-over-TCP query was
+/// lost, B answered everything after A left, and neither logged an error.
+fn take_over_under_load(http_port: u16, dns_port: u16, start: impl Fn(&str) -> Switchyard) {
+    let mut a = start("a");
     a.wait_status("/readyz", 200, Duration::from_secs(30));
     let http: SocketAddr = ([127, 0, 0, 1], http_port).into();
     let dns: SocketAddr = ([127, 0, 0, 1], dns_port).into();
@@ -474,7 +503,7 @@ fn a_new_process_takes_over_the_ports_under_load_without_a_failed_request() {
     load.wait_for_requests(500);
 
     // B binds the same ports beside A.
-    let b = Switchyard::start(&text, &[], &[]);
+    let b = start("b");
     b.wait_status("/readyz", 200, Duration::from_secs(30));
     load.wait_for_requests(500);
 
