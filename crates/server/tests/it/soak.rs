@@ -24,6 +24,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use switchyard_testkit::etcd::Etcd;
 use switchyard_testkit::fleet::{Behavior, FleetPlan, Protocol, SimFleet};
 use switchyard_testkit::process::Switchyard;
 
@@ -49,7 +50,10 @@ const RSS_FLAT: f64 = 0.20;
 /// ERROR lines that are not a fault of the soak (none so far).
 const EXPECTED_ERRORS: &[&str] = &[];
 
-fn main_config() -> String {
+/// The configuration; in file mode it names the fleet file, in etcd mode the inventory comes
+/// from etcd.
+fn main_config(fleet_file: bool) -> String {
+    let inventory = if fleet_file { "[inventory]\nfleet_file = \"fleet.toml\"\n" } else { "" };
     r#"[lifecycle]
 shutdown_delay_seconds = 0
 drain_timeout_seconds = 10
@@ -62,10 +66,9 @@ connect_timeout_ms = 200
 rise = 1
 fall = 2
 
-[inventory]
-fleet_file = "fleet.toml"
 "#
     .to_string()
+        + inventory
 }
 
 /// The fleet file of churn step `step`: the window of [`WINDOW`] nodes starting at node
@@ -152,12 +155,62 @@ fn flatness(samples: &[Sample], allowed: f64, f: impl Fn(&Sample) -> u64) -> (f6
     (middle, last, last - ceiling <= (allowed * ceiling).max(1.0))
 }
 
+/// Where the soak's fleet lives, and so how it churns.
+enum Inventory {
+    /// The fleet file beside the configuration, rewritten before each SIGHUP.
+    File,
+    /// A real etcd, rewritten with `switchyard etcd import --prune` (the operator's tool)
+    /// from a fleet file kept in the folder; SIGHUP still reloads the configuration.
+    Etcd(Etcd, tempfile::TempDir),
+}
+
+impl Inventory {
+    /// Puts a churn step's fleet where the instance reads it: the file `path` (file mode), or
+    /// etcd.
+    fn churn(&self, bin: &str, path: &std::path::Path, fleet: &str) {
+        match self {
+            Inventory::File => std::fs::write(path, fleet).unwrap(),
+            Inventory::Etcd(etcd, dir) => etcd_import(bin, etcd, dir.path(), fleet),
+        }
+    }
+}
+
+/// Writes `fleet` into `dir` and makes etcd hold exactly it with `switchyard etcd import
+/// --prune` of a configuration that names it as its fleet file.
+fn etcd_import(bin: &str, etcd: &Etcd, dir: &std::path::Path, fleet: &str) {
+    std::fs::write(dir.join("fleet.toml"), fleet).unwrap();
+    std::fs::write(dir.join("import.toml"), "[inventory]\nfleet_file = \"fleet.toml\"\n").unwrap();
+    let out = std::process::Command::new(bin)
+        .current_dir(dir)
+        .args(["etcd", "import", "--prune", "import.toml", "--etcd"])
+        .arg(etcd.endpoint())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "switchyard etcd import --prune: {err}");
+}
+
 #[test]
 fn soak_steady_traffic_with_fleet_churn_stays_flat() {
-    let minutes: f64 =
-        std::env::var("SWITCHYARD_SOAK_MINUTES").ok().and_then(|m| m.parse().ok()).unwrap_or(3.0);
+    soak(Inventory::File, 3.0, "");
+}
+
+/// The soak in distributed mode: the inventory is in a real etcd and churns there; the
+/// instance follows it through its watch. Two minutes in the suite.
+#[test]
+fn soak_in_etcd_mode_with_inventory_churn_in_etcd_stays_flat() {
+    soak(Inventory::Etcd(Etcd::start(), tempfile::tempdir().unwrap()), 2.0, "etcd")
+}
+
+/// Runs the soak for `SWITCHYARD_SOAK_MINUTES` (else `default_minutes`), writing its files
+/// into the subfolder `sub` of `SWITCHYARD_SOAK_OUT`, if set.
+fn soak(inventory: Inventory, default_minutes: f64, sub: &str) {
+    let minutes: f64 = std::env::var("SWITCHYARD_SOAK_MINUTES")
+        .ok()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(default_minutes);
     let bin = std::env::var("SWITCHYARD_SOAK_BIN").unwrap_or_else(|_| crate::common::BIN.into());
-    let out = std::env::var_os("SWITCHYARD_SOAK_OUT").map(PathBuf::from);
+    let out = std::env::var_os("SWITCHYARD_SOAK_OUT").map(|o| PathBuf::from(o).join(sub));
     let duration = Duration::from_secs_f64(minutes * 60.0);
     // About 60 samples whatever the length, never more often than every 2 s.
     let every = (duration / 60).max(Duration::from_secs(2));
@@ -168,11 +221,19 @@ fn soak_steady_traffic_with_fleet_churn_stays_flat() {
         tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
     let fleet = rt.block_on(SimFleet::start(FleetPlan::new(Protocol::Http, POOL))).unwrap();
     let addrs = fleet.addrs();
+    let file_mode = matches!(inventory, Inventory::File);
+    let mut args = vec!["--http-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0"];
+    let endpoint;
+    if let Inventory::Etcd(etcd, dir) = &inventory {
+        etcd_import(&bin, etcd, dir.path(), &fleet_file(&addrs, 0));
+        endpoint = etcd.endpoint();
+        args.extend(["--etcd", &endpoint, "--instance-id", "soak"]);
+    }
     let sy = Switchyard::start_with_files(
         &bin,
-        &main_config(),
+        &main_config(file_mode),
         &[("fleet.toml", &fleet_file(&addrs, 0))],
-        &["--http-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0"],
+        &args,
         &[],
     );
     let (http, dns) = (sy.listener("http"), sy.listener("dns"));
@@ -187,8 +248,8 @@ fn soak_steady_traffic_with_fleet_churn_stays_flat() {
         let now = Instant::now();
         if now >= next_churn {
             step += 1;
-            sy.write_config(&main_config());
-            std::fs::write(sy.path("fleet.toml"), fleet_file(&addrs, step)).unwrap();
+            inventory.churn(&bin, &sy.path("fleet.toml"), &fleet_file(&addrs, step));
+            sy.write_config(&main_config(file_mode));
             sy.signal("HUP");
             // Flapping: two nodes of the window fail every other answer for a step; the
             // ones that flapped before recover.
@@ -226,8 +287,20 @@ fn soak_steady_traffic_with_fleet_churn_stays_flat() {
         std::thread::sleep(wake.saturating_duration_since(Instant::now()).min(every));
     }
     let tally = load.finish();
+    // The instance holds the last step's window: its first node, and not the one after it.
+    let node = |i: usize| {
+        let i = (2 * step + i) % POOL;
+        format!("/api/v1/nodes/{}-{i}", if i.is_multiple_of(2) { "ams" } else { "fra" })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sy.json(&node(0)).0 != 200 || sy.json(&node(WINDOW)).0 != 404 {
+        assert!(Instant::now() < deadline, "the last churn step never arrived (step {step})");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let reload_errors =
         metric(&sy, "switchyard_config_reloads_total", &["result=\"error\""]) as u64;
+    // In etcd mode, the churn arrives as watch events (counted in file mode too: 0).
+    let watch_events = metric(&sy, "switchyard_etcd_watch_events_total", &[]) as u64;
     let log = sy.log.all();
     drop(fleet);
 
@@ -258,7 +331,8 @@ fn soak_steady_traffic_with_fleet_churn_stays_flat() {
         .filter(|l| !EXPECTED_ERRORS.iter().any(|e| l.contains(e)))
         .collect();
     let mut summary = format!(
-        "soak: {minutes} min, {} samples, {step} churn steps, {} reloads ({reload_errors} refused); {}\n",
+        "soak: {minutes} min, {} samples, {step} churn steps, {} reloads ({reload_errors} refused), \
+         {watch_events} etcd watch events; {}\n",
         samples.len(),
         samples.last().map_or(0, |s| s.reloads),
         tally.summary()
@@ -296,6 +370,10 @@ fn soak_steady_traffic_with_fleet_churn_stays_flat() {
     assert_eq!(tally.http_failed.load(Ordering::Relaxed), 0, "{summary}");
     assert_eq!(tally.dns_tcp_lost.load(Ordering::Relaxed), 0, "{summary}");
     assert_eq!(reload_errors, 0, "{summary}");
+    if !file_mode {
+        // Each step deletes two nodes and puts two: at least four events a step.
+        assert!(watch_events >= 4 * step as u64, "the churn did not come from etcd: {summary}");
+    }
     assert!(samples.iter().all(|s| s.heap_kib > 0), "no live heap figure in /metrics:\n{csv}");
     assert!(samples.iter().all(|s| s.tasks > 0), "no runtime task count in /metrics:\n{csv}");
     for (name, allowed, (_, _, ok)) in checks {
