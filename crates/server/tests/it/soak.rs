@@ -161,7 +161,7 @@ enum Inventory {
     File,
     /// A real etcd, rewritten with `switchyard etcd import --prune` (the operator's tool)
     /// from a fleet file kept in the folder; SIGHUP still reloads the configuration.
-    Etcd(Etcd, tempfile::TempDir),
+    Etcd(Box<(Etcd, tempfile::TempDir)>),
 }
 
 impl Inventory {
@@ -170,7 +170,7 @@ impl Inventory {
     fn churn(&self, bin: &str, path: &std::path::Path, fleet: &str) {
         match self {
             Inventory::File => std::fs::write(path, fleet).unwrap(),
-            Inventory::Etcd(etcd, dir) => etcd_import(bin, etcd, dir.path(), fleet),
+            Inventory::Etcd(etcd) => etcd_import(bin, &etcd.0, etcd.1.path(), fleet),
         }
     }
 }
@@ -199,7 +199,7 @@ fn soak_steady_traffic_with_fleet_churn_stays_flat() {
 /// instance follows it through its watch. Two minutes in the suite.
 #[test]
 fn soak_in_etcd_mode_with_inventory_churn_in_etcd_stays_flat() {
-    soak(Inventory::Etcd(Etcd::start(), tempfile::tempdir().unwrap()), 2.0, "etcd")
+    soak(Inventory::Etcd(Box::new((Etcd::start(), tempfile::tempdir().unwrap()))), 2.0, "etcd")
 }
 
 /// Runs the soak for `SWITCHYARD_SOAK_MINUTES` (else `default_minutes`), writing its files
@@ -224,7 +224,8 @@ fn soak(inventory: Inventory, default_minutes: f64, sub: &str) {
     let file_mode = matches!(inventory, Inventory::File);
     let mut args = vec!["--http-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0"];
     let endpoint;
-    if let Inventory::Etcd(etcd, dir) = &inventory {
+    if let Inventory::Etcd(etcd) = &inventory {
+        let (etcd, dir) = &**etcd;
         etcd_import(&bin, etcd, dir.path(), &fleet_file(&addrs, 0));
         endpoint = etcd.endpoint();
         args.extend(["--etcd", &endpoint, "--instance-id", "soak"]);
