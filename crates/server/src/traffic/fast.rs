@@ -192,7 +192,13 @@ impl FrontEnd {
     ) {
         let tracker = TaskTracker::new();
         tracker.spawn(self.admission.clone().watch_queue_delay(stop.clone()));
-        super::stamped::stamp_accepted(&listener);
+        if let Err(e) = super::stamped::stamp_accepted(&listener) {
+            tracing::warn!(
+                error = %e,
+                "no receive timestamps on the traffic listener; shedding on queue delay \
+                 falls back on the runtime's lateness"
+            );
+        }
         let start = |stream: TcpStream, peer: SocketAddr, slot: ConnectionSlot| {
             let accepted = Instant::now();
             let stream = Stamped::new(stream, self.admission.clone());

@@ -67,11 +67,9 @@ pub(crate) struct Stamped {
 }
 
 impl Stamped {
-    /// Asks the kernel for receive timestamps on `stream`, if its listener did not already
-    /// (best effort: without them no wait is reported, and shedding falls back on the
-    /// runtime's lateness).
+    /// Wraps a connection accepted from a listener given [`stamp_accepted`], whose option
+    /// it inherited (a connection without it reads unstamped: no wait is reported).
     pub(crate) fn new(stream: TcpStream, admission: AdmissionLayer) -> Self {
-        ask_for_timestamps(stream.as_raw_fd());
         Self { stream, admission, stamp_next: true }
     }
 
@@ -172,24 +170,25 @@ impl AsyncWrite for Stamped {
 /// Asks the kernel for receive timestamps on every connection `listener` accepts from now
 /// on: they inherit the option when the handshake completes, so the bytes of a request that
 /// arrive while its connection waits in the accept queue are stamped too (set on the
-/// accepted socket alone, they would not be).
-pub(crate) fn stamp_accepted(listener: &tokio::net::TcpListener) {
-    ask_for_timestamps(listener.as_raw_fd());
+/// accepted socket alone, they would not be, and each connection would cost a system call).
+pub(crate) fn stamp_accepted(listener: &tokio::net::TcpListener) -> io::Result<()> {
+    ask_for_timestamps(listener.as_raw_fd())
 }
 
-/// Sets `SO_TIMESTAMPNS` on the socket `fd` (errors ignored: then reads carry no stamp).
-fn ask_for_timestamps(fd: RawFd) {
+/// Sets `SO_TIMESTAMPNS` on the socket `fd`.
+fn ask_for_timestamps(fd: RawFd) -> io::Result<()> {
     let one: libc::c_int = 1;
     // SAFETY: setsockopt reads `one` (a c_int of the given size) and nothing else.
-    unsafe {
+    let done = unsafe {
         libc::setsockopt(
             fd,
             libc::SOL_SOCKET,
             libc::SO_TIMESTAMPNS,
             (&one as *const libc::c_int).cast(),
             size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
+        )
+    };
+    if done == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
 
 /// One `recvmsg` into `buf`: the bytes read and, when the kernel stamped them, how long ago
@@ -250,6 +249,7 @@ mod tests {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
             runtime.unwrap().block_on(async move {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                stamp_accepted(&listener).unwrap();
                 let addr = listener.local_addr().unwrap();
                 let mut client = std::net::TcpStream::connect(addr).unwrap();
                 let (server, _) = listener.accept().await.unwrap();
@@ -283,7 +283,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
-        ask_for_timestamps(server.as_raw_fd());
+        ask_for_timestamps(server.as_raw_fd()).unwrap();
         let mut buf = BytesMut::with_capacity(64);
         let nothing = recv(server.as_raw_fd(), buf.spare_capacity_mut(), libc::MSG_DONTWAIT);
         assert_eq!(nothing.unwrap_err().kind(), io::ErrorKind::WouldBlock);
