@@ -233,6 +233,31 @@ fn recv(
 mod tests {
     use super::*;
 
+    /// Keeps the kernel's receive timestamps switched on for as long as the returned pair
+    /// of sockets lives. The first socket on the machine to ask for them switches them on
+    /// through deferred work, so segments that arrive before that work has run carry no
+    /// stamp; the tests wait for it here, with a probe connection that asks for them and
+    /// reads until a segment comes back stamped (at most 5 s), instead of reading
+    /// unstamped segments by chance.
+    fn timestamps_on() -> (std::net::TcpStream, std::net::TcpStream) {
+        use std::io::Write;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        ask_for_timestamps(server.as_raw_fd()).unwrap();
+        let mut buf = [MaybeUninit::uninit(); 8];
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            client.write_all(b"x").unwrap();
+            let (_, waited) = recv(server.as_raw_fd(), &mut buf, 0).unwrap();
+            if waited.is_some() {
+                return (client, server);
+            }
+            assert!(std::time::Instant::now() < deadline, "the kernel never stamped a segment");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// A connection's first read is stamped and then one in [`STAMP_EVERY`] of a thread's
     /// reads: 17 requests read one by one on a fresh thread give 1 + 16 / 8 stamped reads.
     #[test]
@@ -243,6 +268,7 @@ mod tests {
         use std::io::Write;
         use tokio::io::AsyncReadExt;
 
+        let _on = timestamps_on();
         let metrics = Metrics::new();
         let traffic = TrafficMetrics::register(&metrics);
         std::thread::spawn(move || {
@@ -280,6 +306,7 @@ mod tests {
     #[test]
     fn a_read_reports_how_long_its_bytes_waited() {
         use std::io::Write;
+        let _on = timestamps_on();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
