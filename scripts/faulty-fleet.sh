@@ -7,11 +7,14 @@
 # resident memory before, at the peak of, and after the faults.
 #
 # The run is the integration test `faulty_fleet::a_faulty_fleet_costs_no_healthy_node_and_leaks_nothing`
-# (1,000 nodes and 25 s of faults in `make test`), built in release mode and given a size.
+# (1,000 nodes and 25 s of faults in `make test`), built in release mode and given a size;
+# with --etcd it is `faulty_fleet::in_etcd_mode_a_faulty_fleet_costs_no_healthy_node_and_leaks_nothing`.
 #
-# Usage: scripts/faulty-fleet.sh [--nodes N] [--seconds S] [--out DIR]
+# Usage: scripts/faulty-fleet.sh [--nodes N] [--seconds S] [--etcd] [--out DIR]
 #   --nodes N     simulated nodes (default 10000)
 #   --seconds S   length of the fault phase (default 120)
+#   --etcd        distributed mode: the inventory in a real etcd (installed by
+#                 scripts/setup.sh), every verdict written there
 #   --out DIR     faulty-fleet-summary.txt and switchyard.log go there (default target/faulty-fleet)
 # CARGO overrides the cargo command (e.g. "flock /tmp/cargo-build.lock cargo").
 set -euo pipefail
@@ -21,12 +24,14 @@ root=$PWD
 nodes=10000
 seconds=120
 out="$root/target/faulty-fleet"
+test=faulty_fleet::a_faulty_fleet_costs_no_healthy_node_and_leaks_nothing
 while [ $# -gt 0 ]; do
   case "$1" in
     --nodes) nodes="$2"; shift 2 ;;
     --seconds) seconds="$2"; shift 2 ;;
+    --etcd) test=faulty_fleet::in_etcd_mode_a_faulty_fleet_costs_no_healthy_node_and_leaks_nothing; shift ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "faulty-fleet: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -47,5 +52,4 @@ ulimit -Sn "$(ulimit -Hn)"
 export SWITCHYARD_FAULTY_NODES="$nodes" SWITCHYARD_FAULTY_SECONDS="$seconds" SWITCHYARD_FAULTY_OUT="$out"
 echo "faulty-fleet: $nodes nodes, $seconds s of faults, release build, output in $out"
 # cargo test rather than nextest: the suite's per-test time limit is for the short version.
-$cargo test --release -p switchyard --test it -- --exact \
-  faulty_fleet::a_faulty_fleet_costs_no_healthy_node_and_leaks_nothing --nocapture
+$cargo test --release -p switchyard --test it -- --exact "$test" --nocapture

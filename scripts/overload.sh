@@ -9,14 +9,17 @@
 #
 # The run is the integration test
 # `overload::three_times_capacity_is_refused_fast_and_counted_and_leaves_no_trace` (8 s per
-# phase in `make test`), built in release mode.
+# phase in `make test`), built in release mode; with --etcd it is
+# `overload::in_etcd_mode_three_times_capacity_is_refused_fast_and_counted_and_leaves_no_trace`.
 #
-# Usage: scripts/overload.sh [--seconds S] [--factor F] [--server-cpu C] [--out DIR]
+# Usage: scripts/overload.sh [--seconds S] [--factor F] [--server-cpu C] [--etcd] [--out DIR]
 #   --seconds S     length of each overload phase (default 30)
 #   --factor F      offered load as a multiple of the measured capacity (default 3)
 #   --server-cpu C  run the server in a cgroup with a CPU quota of C cores (e.g. 0.25), so
 #                   that the generator, on the rest of the machine, can offer 3x on time
 #                   (root; cgroup v2 with the cpu controller, or v1's cpu hierarchy)
+#   --etcd          distributed mode: the inventory and the membership lease in a real etcd
+#                   (installed by scripts/setup.sh; etcd itself is not capped)
 #   --out DIR       overload-summary.txt and switchyard.log go there (default target/overload)
 # CARGO overrides the cargo command (e.g. "flock /tmp/cargo-build.lock cargo").
 set -euo pipefail
@@ -27,13 +30,15 @@ seconds=30
 factor=3
 server_cpu=
 out="$root/target/overload"
+test=overload::three_times_capacity_is_refused_fast_and_counted_and_leaves_no_trace
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) seconds="$2"; shift 2 ;;
     --factor) factor="$2"; shift 2 ;;
     --server-cpu) server_cpu="$2"; shift 2 ;;
+    --etcd) test=overload::in_etcd_mode_three_times_capacity_is_refused_fast_and_counted_and_leaves_no_trace; shift ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "overload: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -72,5 +77,4 @@ fi
 export SWITCHYARD_OVERLOAD_SECONDS="$seconds" SWITCHYARD_OVERLOAD_FACTOR="$factor" \
   SWITCHYARD_OVERLOAD_OUT="$out"
 echo "overload: ${factor}x capacity, $seconds s per front end, release build, output in $out"
-$cargo test --release -p switchyard --test it -- --exact \
-  overload::three_times_capacity_is_refused_fast_and_counted_and_leaves_no_trace --nocapture
+$cargo test --release -p switchyard --test it -- --exact "$test" --nocapture

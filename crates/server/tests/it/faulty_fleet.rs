@@ -12,12 +12,19 @@
 //! nodes) on a release build. Environment: `SWITCHYARD_FAULTY_NODES`,
 //! `SWITCHYARD_FAULTY_SECONDS` (fault phase), `SWITCHYARD_FAULTY_BIN` (another build of the
 //! binary), `SWITCHYARD_FAULTY_OUT` (a folder for the summary and the log).
+//!
+//! The same run in distributed mode takes its inventory from a real etcd and writes a
+//! verdict per node there as the faults come and go (flapping nodes change theirs every few
+//! seconds); the zone summary is then the merge of those verdicts. Asserted besides: the
+//! verdicts were written without an etcd error, and etcd holds a failing node as down while
+//! the faults last and as up again after.
 
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use switchyard_testkit::etcd::Etcd;
 use switchyard_testkit::fleet::{Addressing, Behavior, FleetPlan, Protocol, SimFleet};
 use switchyard_testkit::process::{Switchyard, get};
 
@@ -27,7 +34,10 @@ use crate::restart::metric;
 const INTERVAL_MS: u64 = 1000;
 const LATENESS: &str = "switchyard_probe_schedule_lateness_seconds";
 
-fn main_config() -> String {
+/// The configuration; in file mode it names the fleet file, in etcd mode the inventory comes
+/// from etcd.
+fn main_config(fleet_file: bool) -> String {
+    let inventory = if fleet_file { "\n[inventory]\nfleet_file = \"fleet.toml\"\n" } else { "" };
     format!(
         r#"[lifecycle]
 shutdown_delay_seconds = 0
@@ -43,10 +53,7 @@ fall = 2
 
 [probe.warm]
 fraction = 1.0
-
-[inventory]
-fleet_file = "fleet.toml"
-"#
+{inventory}"#
     )
 }
 
@@ -200,6 +207,26 @@ fn raise_fd_limit() {
 
 #[test]
 fn a_faulty_fleet_costs_no_healthy_node_and_leaks_nothing() {
+    faulty_fleet(None);
+}
+
+/// The same faults in distributed mode, with the inventory and the verdicts in a real etcd.
+#[test]
+fn in_etcd_mode_a_faulty_fleet_costs_no_healthy_node_and_leaks_nothing() {
+    faulty_fleet(Some((Etcd::start(), tempfile::tempdir().unwrap())));
+}
+
+/// The instance's verdict on node `i` as etcd holds it (under the default prefix).
+fn verdict_in_etcd(etcd: &Etcd, i: usize) -> String {
+    let key = format!("/switchyard/health/{}/{INSTANCE}", id(i));
+    etcd.get(&key).map(|v| String::from_utf8_lossy(&v).into_owned()).unwrap_or_default()
+}
+
+/// The instance id in etcd mode.
+const INSTANCE: &str = "faulty";
+
+/// Runs the faulty fleet, in etcd mode when given an etcd and a folder for the import.
+fn faulty_fleet(etcd: Option<(Etcd, tempfile::TempDir)>) {
     let env = |name: &str| std::env::var(name).ok();
     let nodes: usize = env("SWITCHYARD_FAULTY_NODES").and_then(|n| n.parse().ok()).unwrap_or(1000);
     let fault_secs: u64 =
@@ -222,11 +249,18 @@ fn a_faulty_fleet_costs_no_healthy_node_and_leaks_nothing() {
     });
     let fleet = rt.block_on(SimFleet::start(plan)).unwrap();
     let addrs = fleet.addrs();
+    let mut args = Vec::new();
+    let endpoint;
+    if let Some((etcd, dir)) = &etcd {
+        crate::soak::etcd_import(&bin, etcd, dir.path(), &fleet_file(&addrs));
+        endpoint = etcd.endpoint();
+        args.extend(["--etcd", &endpoint, "--instance-id", INSTANCE]);
+    }
     let sy = Switchyard::start_with_files(
         &bin,
-        &main_config(),
+        &main_config(etcd.is_none()),
         &[("fleet.toml", &fleet_file(&addrs))],
-        &[],
+        &args,
         &[],
     );
     // Every node probed once (`probe.warm.fraction = 1`), then a few rounds to settle.
@@ -286,6 +320,8 @@ fn a_faulty_fleet_costs_no_healthy_node_and_leaks_nothing() {
     }
     let hist_after = lateness(&sy);
     let overruns = metric(&sy, "switchyard_probe_overruns_total", &[]) - overruns_before;
+    // Node 0 hangs throughout; node 5 is healthy.
+    let in_etcd_during = etcd.as_ref().map(|(e, _)| (verdict_in_etcd(e, 0), verdict_in_etcd(e, 5)));
     let (p50, probes) = lateness_quantile(&hist_before, &hist_after, 0.50);
     let (p99, _) = lateness_quantile(&hist_before, &hist_after, 0.99);
     let (p999, _) = lateness_quantile(&hist_before, &hist_after, 0.999);
@@ -298,6 +334,15 @@ fn a_faulty_fleet_costs_no_healthy_node_and_leaks_nothing() {
         std::thread::sleep(Duration::from_millis(200));
     }
     let recovered_in = healed.elapsed();
+    let mut in_etcd_after = String::new();
+    if let Some((e, _)) = &etcd {
+        while !verdict_in_etcd(e, 0).contains("\"up\"")
+            && healed.elapsed() < Duration::from_secs(60)
+        {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        in_etcd_after = verdict_in_etcd(e, 0);
+    }
     let fds_slack = (nodes / 50) as u64 + 16;
     let tasks_slack = (nodes / 50) as u64 + 16;
     let mut after = sample(&sy);
@@ -326,6 +371,19 @@ fn a_faulty_fleet_costs_no_healthy_node_and_leaks_nothing() {
     let log = sy.log.all();
     let errors: Vec<&str> = log.lines().filter(|l| l.contains("\"level\":\"ERROR\"")).collect();
     let always = (0..nodes).filter(|&i| faulty(i) && always_failing(i)).count() as u64;
+    let verdicts_written = metric(&sy, "switchyard_etcd_writes_total", &["kind=\"verdict\""]);
+    let etcd_errors = metric(&sy, "switchyard_etcd_errors_total", &[]);
+    let etcd_line = match &in_etcd_during {
+        Some((bad, good)) => format!(
+            "etcd: {} verdict writes, {} errors; {} while faulty: {bad}, after: \
+             {in_etcd_after}; {}: {good}\n",
+            verdicts_written as u64,
+            etcd_errors as u64,
+            id(0),
+            id(5)
+        ),
+        None => String::new(),
+    };
 
     let summary = format!(
         "faulty fleet: {nodes} nodes ({} faulty, {always} failing every probe), {fault_secs} s \
@@ -340,7 +398,7 @@ fn a_faulty_fleet_costs_no_healthy_node_and_leaks_nothing() {
          threads: baseline {}, peak {}, after {}\n\
          resident memory (MiB): baseline {:.1}, peak {:.1}, after {:.1}\n\
          counts back within the slack {:.1} s after the faults stopped\n\
-         ERROR log lines: {}\n",
+         ERROR log lines: {}\n{etcd_line}",
         nodes - good,
         p50 * 1000.0,
         p99 * 1000.0,
@@ -383,4 +441,12 @@ fn a_faulty_fleet_costs_no_healthy_node_and_leaks_nothing() {
     assert!(after.tasks <= baseline.tasks + tasks_slack, "tasks not back:\n{summary}");
     assert!(after.threads <= baseline.threads + 2, "threads not back:\n{summary}");
     assert!(errors.is_empty(), "ERROR log lines:\n{}", errors.join("\n"));
+    if let Some((bad, good)) = in_etcd_during {
+        assert!(bad.contains("\"down\""), "etcd's verdict on a hanging node: {bad}\n{summary}");
+        assert!(good.contains("\"up\""), "etcd's verdict on a healthy node: {good}\n{summary}");
+        assert!(in_etcd_after.contains("\"up\""), "not up again in etcd:\n{summary}");
+        // Every node's first verdict, and at least the faulty nodes' turn to down.
+        assert!(verdicts_written >= (nodes + nodes / 2) as f64, "{summary}");
+        assert_eq!(etcd_errors, 0.0, "{summary}");
+    }
 }

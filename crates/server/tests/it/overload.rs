@@ -13,6 +13,12 @@
 //! printed, not asserted (speed is for `scripts/overload.sh`, which runs this test on a
 //! release build; environment: `SWITCHYARD_OVERLOAD_SECONDS` per phase, default 8,
 //! `SWITCHYARD_OVERLOAD_FACTOR`, default 3, `SWITCHYARD_OVERLOAD_BIN`, `SWITCHYARD_OVERLOAD_OUT`).
+//!
+//! The same run in distributed mode takes the inventory from a real etcd and keeps its
+//! membership lease there while it is driven (its configuration has no inventory, so every
+//! answer comes from what it read from etcd). Asserted besides: the lease is held and the
+//! member key is in etcd at the end. How often the lease was seen lost, and the etcd
+//! errors, are printed.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -23,6 +29,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::time::Instant;
 
+use switchyard_testkit::etcd::Etcd;
 use switchyard_testkit::process::{Switchyard, get};
 
 use crate::restart::{dns_query, metric};
@@ -419,6 +426,20 @@ fn fds(pid: u32) -> u64 {
 
 #[test]
 fn three_times_capacity_is_refused_fast_and_counted_and_leaves_no_trace() {
+    overload(None);
+}
+
+/// The same overload in distributed mode, the inventory and the membership in a real etcd.
+#[test]
+fn in_etcd_mode_three_times_capacity_is_refused_fast_and_counted_and_leaves_no_trace() {
+    overload(Some(Etcd::start()));
+}
+
+/// The instance id in etcd mode.
+const INSTANCE: &str = "overload";
+
+/// Runs the overload, in etcd mode when given an etcd.
+fn overload(etcd: Option<Etcd>) {
     let env = |name: &str| std::env::var(name).ok();
     let secs: f64 = env("SWITCHYARD_OVERLOAD_SECONDS").and_then(|s| s.parse().ok()).unwrap_or(8.0);
     let factor: f64 = env("SWITCHYARD_OVERLOAD_FACTOR").and_then(|s| s.parse().ok()).unwrap_or(3.0);
@@ -426,12 +447,28 @@ fn three_times_capacity_is_refused_fast_and_counted_and_leaves_no_trace() {
     let out = env("SWITCHYARD_OVERLOAD_OUT").map(std::path::PathBuf::from);
     let phase = Duration::from_secs_f64(secs);
 
-    let sy = Switchyard::start(
-        &bin,
-        &config(),
-        &["--http-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0"],
-        &[],
-    );
+    let mut args = vec!["--http-listen", "127.0.0.1:0", "--dns-listen", "127.0.0.1:0"];
+    let text = config();
+    let endpoint;
+    let serve = match &etcd {
+        None => text.as_str(),
+        Some(etcd) => {
+            // The inventory goes into etcd; the instance is started without it.
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("import.toml"), &text).unwrap();
+            endpoint = etcd.endpoint();
+            let out = std::process::Command::new(&bin)
+                .current_dir(dir.path())
+                .args(["etcd", "import", "import.toml", "--etcd", &endpoint])
+                .output()
+                .unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "switchyard etcd import: {err}");
+            args.extend(["--etcd", &endpoint, "--instance-id", INSTANCE]);
+            &text[..text.find("[[inventory.zones]]").unwrap()]
+        }
+    };
+    let sy = Switchyard::start(&bin, serve, &args, &[]);
     let (http, dns) = (sy.listener("http"), sy.listener("dns"));
     sy.wait_status("/readyz", 200, Duration::from_secs(30));
     let pid = sy.child.id();
@@ -448,32 +485,43 @@ fn three_times_capacity_is_refused_fast_and_counted_and_leaves_no_trace() {
     let (livez_ok, livez_failed, rss_peak) =
         (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let connections = Arc::new(Mutex::new(Vec::<(f64, f64)>::new()));
+    // In etcd mode, samples of the membership lease every 100 ms: held, not held.
+    let lease = Arc::new((AtomicU64::new(0), AtomicU64::new(0)));
     let watcher = {
-        let (watching, sampling, ok, failed, peak, connections) = (
+        let (watching, sampling, ok, failed, peak, connections, lease) = (
             watching.clone(),
             sampling.clone(),
             livez_ok.clone(),
             livez_failed.clone(),
             rss_peak.clone(),
             connections.clone(),
+            lease.clone(),
         );
         let admin = sy.admin;
+        let etcd_mode = etcd.is_some();
         std::thread::spawn(move || {
             while watching.load(Ordering::Relaxed) {
                 let status = get(admin, "/livez", &[]).status;
                 if status == 200 { &ok } else { &failed }.fetch_add(1, Ordering::Relaxed);
                 peak.fetch_max(rss_kib(pid), Ordering::Relaxed);
-                if sampling.load(Ordering::Relaxed) {
+                let driven = sampling.load(Ordering::Relaxed);
+                if driven || etcd_mode {
                     let text = get(admin, "/metrics", &[]).body;
                     let gauge = |name: &str| {
                         text.lines()
                             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
                             .unwrap_or(f64::NAN)
                     };
-                    connections.lock().unwrap().push((
-                        gauge("switchyard_http_connections_allowed"),
-                        gauge("switchyard_http_open_connections"),
-                    ));
+                    if driven {
+                        connections.lock().unwrap().push((
+                            gauge("switchyard_http_connections_allowed"),
+                            gauge("switchyard_http_open_connections"),
+                        ));
+                    }
+                    if etcd_mode {
+                        let held = gauge("switchyard_etcd_lease_held") == 1.0;
+                        if held { &lease.0 } else { &lease.1 }.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -519,6 +567,32 @@ fn three_times_capacity_is_refused_fast_and_counted_and_leaves_no_trace() {
     watching.store(false, Ordering::Relaxed);
     watcher.join().unwrap();
     let rss_after = rss_kib(pid);
+    let mut etcd_line = String::new();
+    let mut member_after = None;
+    if let Some(etcd) = &etcd {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while metric(&sy, "switchyard_etcd_lease_held", &[]) != 1.0
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        member_after = Some(etcd.get(format!("/switchyard/members/{INSTANCE}")).is_some());
+        etcd_line = format!(
+            "etcd: membership lease held in {} of {} samples (every 100 ms), member key in \
+             etcd after: {}; {} etcd errors ({:?}), {} resyncs\n",
+            lease.0.load(Ordering::Relaxed),
+            lease.0.load(Ordering::Relaxed) + lease.1.load(Ordering::Relaxed),
+            member_after == Some(true),
+            metric(&sy, "switchyard_etcd_errors_total", &[]) as u64,
+            get(sy.admin, "/metrics", &[])
+                .body
+                .lines()
+                .filter(|l| l.starts_with("switchyard_etcd_errors_total{"))
+                .map(str::to_owned)
+                .collect::<Vec<_>>(),
+            metric(&sy, "switchyard_etcd_resyncs_total", &[]) as u64,
+        );
+    }
     let log = sy.log.all();
 
     let (ok50, ok99, ok999, oks) = quantiles(&h.ok);
@@ -569,7 +643,8 @@ fn three_times_capacity_is_refused_fast_and_counted_and_leaves_no_trace() {
          /livez: {} answered 200, {} not\n\
          resident memory (MiB): start {:.1}, peak {:.1}, after {:.1}; descriptors: start \
          {fds_start}, after {fds_after}\n\
-         after: HTTP {} of {} answered 200, DNS {} of {} answered, /readyz {readyz}\n",
+         after: HTTP {} of {} answered 200, DNS {} of {} answered, /readyz {readyz}\n\
+         {etcd_line}",
         http_cap * factor,
         h.not_sent.load(Ordering::Relaxed),
         h.other_examples.lock().unwrap(),
@@ -618,4 +693,8 @@ fn three_times_capacity_is_refused_fast_and_counted_and_leaves_no_trace() {
     assert!(fds_after <= fds_start + 8, "descriptors not back:\n{summary}");
     let errors: Vec<&str> = log.lines().filter(|l| l.contains("\"level\":\"ERROR\"")).collect();
     assert!(errors.is_empty(), "ERROR log lines:\n{}", errors.join("\n"));
+    if etcd.is_some() {
+        assert_eq!(metric(&sy, "switchyard_etcd_lease_held", &[]), 1.0, "{summary}");
+        assert_eq!(member_after, Some(true), "no member key in etcd:\n{summary}");
+    }
 }

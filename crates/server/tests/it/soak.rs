@@ -177,7 +177,7 @@ impl Inventory {
 
 /// Writes `fleet` into `dir` and makes etcd hold exactly it with `switchyard etcd import
 /// --prune` of a configuration that names it as its fleet file.
-fn etcd_import(bin: &str, etcd: &Etcd, dir: &std::path::Path, fleet: &str) {
+pub(crate) fn etcd_import(bin: &str, etcd: &Etcd, dir: &std::path::Path, fleet: &str) {
     std::fs::write(dir.join("fleet.toml"), fleet).unwrap();
     std::fs::write(dir.join("import.toml"), "[inventory]\nfleet_file = \"fleet.toml\"\n").unwrap();
     let out = std::process::Command::new(bin)
