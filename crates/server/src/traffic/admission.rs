@@ -26,7 +26,9 @@
 //! decides as before: its least lateness over the window against the target. Busy is measured
 //! over the time the process could run: time throttled by a CPU quota (a container's CPU
 //! limit) is left out ([`super::throttling`]), or a quota would look like idle workers on a
-//! crowded machine and shedding would never start.
+//! crowded machine and shedding would never start. While the listeners are idle (no
+//! connection open, nothing read in the last window, nothing cut) the watch parks, and the
+//! next connection to open wakes it.
 //!
 //! The concurrency limit is a single atomic counter (like `tower::load_shed` over
 //! `ConcurrencyLimit`, without the semaphore and its waker bookkeeping): a request over the
@@ -94,6 +96,9 @@ struct State {
     /// waited longer than `shed_delay`.
     reads: AtomicU64,
     late_reads: AtomicU64,
+    /// Notified when a connection opens with none open before: wakes the queue-delay watch
+    /// parked while the listeners were idle.
+    opened: tokio::sync::Notify,
 }
 
 /// The fewest connections the queue-delay allowance cuts to.
@@ -204,6 +209,7 @@ impl AdmissionLayer {
             let_through: AtomicU64::new(0),
             reads: AtomicU64::new(0),
             late_reads: AtomicU64::new(0),
+            opened: tokio::sync::Notify::new(),
         });
         state.metrics.connections_allowed.set(max_connections as i64);
         (Self { state: state.clone() }, Overload { state })
@@ -291,6 +297,21 @@ impl AdmissionLayer {
             }
             (window, busy_before, throttled_before, late) =
                 (now, busy_now, throttled_now, Duration::MAX);
+            // Idle listeners: nothing read, no connection open, the allowance whole. Park
+            // until a connection opens rather than tick 200 times a second for nothing (an
+            // idle instance's traffic thread spent about 1% of a core on the ticks).
+            let idle = reads == 0
+                && !over
+                && allowed == state.max_connections
+                && state.metrics.open_connections.get() <= 0;
+            if idle {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = state.opened.notified() => {}
+                }
+                (window, busy_before, throttled_before, late) =
+                    (tokio::time::Instant::now(), busy(), throttling.total(), Duration::MAX);
+            }
         }
         self.state.shedding.store(false, Ordering::Relaxed);
         self.state.allowed.store(self.state.max_connections, Ordering::Relaxed);
@@ -360,10 +381,15 @@ impl AdmissionLayer {
     /// requests are being shed on queue delay: the caller closes it at once.
     pub(crate) fn connection(&self) -> Option<ConnectionSlot> {
         let open = &self.state.metrics.open_connections;
-        if open.inc() as usize >= self.state.allowed.load(Ordering::Relaxed) {
+        let before = open.inc();
+        if before as usize >= self.state.allowed.load(Ordering::Relaxed) {
             open.dec();
             self.state.metrics.connections_refused.inc();
             return None;
+        }
+        if before <= 0 {
+            // A permit is kept if the watch is not parked yet, so this wake is not lost.
+            self.state.opened.notify_one();
         }
         Some(ConnectionSlot(open.clone()))
     }

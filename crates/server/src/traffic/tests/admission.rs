@@ -242,3 +242,45 @@ fn shedding_follows_how_long_reads_waited_in_the_kernel() {
     stop.cancel();
     runtime.shutdown_timeout(Duration::from_secs(5));
 }
+
+/// With no connection open and nothing read, the queue-delay watch parks: the worker, with
+/// nothing else to run, stays parked (a watch ticking every 5 ms unparks it about 100 times
+/// in half a second). The first connection to open wakes it, and late reads on a busy worker
+/// then start shedding (a watch left parked would never shed).
+#[test]
+fn the_idle_watch_parks_and_the_first_connection_wakes_it() {
+    use std::time::{Duration, Instant};
+
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let config = TrafficConfig { shed_queue_delay_ms: 2, ..Default::default() };
+    let (layer, overload) = AdmissionLayer::new(&config, TrafficMetrics::register(&Metrics::new()));
+    let stop = tokio_util::sync::CancellationToken::new();
+    runtime.spawn(layer.clone().watch_queue_delay(stop.clone()));
+    // Idle for a few windows: the watch parks after its first.
+    std::thread::sleep(Duration::from_millis(350));
+    let parks = || runtime.metrics().worker_park_count(0);
+    let before = parks();
+    std::thread::sleep(Duration::from_millis(500));
+    let woken = parks() - before;
+    assert!(woken < 20, "the idle worker was woken {woken} times in 500 ms");
+    let slot = layer.connection().expect("the first connection is admitted");
+    let (reads, stopped) = (layer.clone(), stop.clone());
+    runtime.spawn(async move {
+        while !stopped.is_cancelled() {
+            for _ in 0..20 {
+                std::thread::sleep(Duration::from_micros(200));
+                reads.read_waited(Duration::from_millis(20));
+            }
+            tokio::task::yield_now().await;
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while overload.check().is_ok() {
+        assert!(Instant::now() < deadline, "the parked watch never woke to shed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(slot);
+    stop.cancel();
+    runtime.shutdown_timeout(Duration::from_secs(5));
+}
