@@ -11,7 +11,7 @@ use tokio::sync::{Semaphore, mpsc};
 use super::{app, get};
 use crate::metrics::Metrics;
 use crate::traffic::fast::RefusalPacer;
-use crate::traffic::{AdmissionLayer, TrafficConfig, TrafficMetrics};
+use crate::traffic::{AdmissionLayer, Overload, TrafficConfig, TrafficMetrics};
 
 const URI: &str = "/v1/route?host=video.cdn.example.com";
 
@@ -184,6 +184,19 @@ async fn refusals_are_paid_for_by_answers_and_paced_without_them() {
     assert_eq!(refusals_before_a_pause(&mut pacer, &mut answered, 0).await, 33);
 }
 
+/// A one-worker runtime running the queue-delay watch of an admission with a 2 ms target:
+/// the runtime, the admission, its `overloaded` check and the watch's stop.
+fn watched()
+-> (tokio::runtime::Runtime, AdmissionLayer, Overload, tokio_util::sync::CancellationToken) {
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let config = TrafficConfig { shed_queue_delay_ms: 2, ..Default::default() };
+    let (layer, overload) = AdmissionLayer::new(&config, TrafficMetrics::register(&Metrics::new()));
+    let stop = tokio_util::sync::CancellationToken::new();
+    runtime.spawn(layer.clone().watch_queue_delay(stop.clone()));
+    (runtime, layer, overload, stop)
+}
+
 /// Shedding on queue delay follows the waits the connections' reads report, and the busy
 /// share starts it only when high but keeps it on when moderate: reads that waited 20 ms do
 /// not start it while the one worker idles about a fifth of the time, do once it is busy
@@ -193,12 +206,7 @@ fn shedding_follows_how_long_reads_waited_in_the_kernel() {
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::time::{Duration, Instant};
 
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let config = TrafficConfig { shed_queue_delay_ms: 2, ..Default::default() };
-    let (layer, overload) = AdmissionLayer::new(&config, TrafficMetrics::register(&Metrics::new()));
-    let stop = tokio_util::sync::CancellationToken::new();
-    runtime.spawn(layer.clone().watch_queue_delay(stop.clone()));
+    let (runtime, layer, overload, stop) = watched();
     let wait_us = Arc::new(AtomicU64::new(20_000));
     // Each 4 ms of work is followed by this long parked (0: none).
     let idle_us = Arc::new(AtomicU64::new(1_000));
@@ -251,12 +259,7 @@ fn shedding_follows_how_long_reads_waited_in_the_kernel() {
 fn the_idle_watch_parks_and_the_first_connection_wakes_it() {
     use std::time::{Duration, Instant};
 
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let config = TrafficConfig { shed_queue_delay_ms: 2, ..Default::default() };
-    let (layer, overload) = AdmissionLayer::new(&config, TrafficMetrics::register(&Metrics::new()));
-    let stop = tokio_util::sync::CancellationToken::new();
-    runtime.spawn(layer.clone().watch_queue_delay(stop.clone()));
+    let (runtime, layer, overload, stop) = watched();
     // Idle for a few windows: the watch parks after its first.
     std::thread::sleep(Duration::from_millis(350));
     let parks = || runtime.metrics().worker_park_count(0);
